@@ -1,0 +1,90 @@
+"""The desired state: what the YAML files declare, as typed immutable data.
+
+Built by `reconciler.loader`; read by the planner. Nothing here knows about YAML or HTTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from fnmatch import fnmatchcase
+
+from reconciler.errors import Location
+
+
+class Scope(StrEnum):
+    """Which live conversations a project entry manages (DESIGN §3)."""
+
+    MINE = "mine"
+    TEAM = "team"
+    ALL = "all"
+
+
+class DuplicatePolicy(StrEnum):
+    """What to do when a declared name matches several live conversations."""
+
+    ERROR = "error"
+    ADOPT_OLDEST = "adopt-oldest"
+
+
+@dataclass(frozen=True)
+class ConversationSpec:
+    """One declared conversation."""
+
+    name: str
+    renamed_from: tuple[str, ...] = ()
+    session_id: str | None = None
+    messages: tuple[str, ...] = ()
+    persona: str | None = None
+    response_source: str | None = None
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class ProjectSpec:
+    """One declared project and the conversations it must have."""
+
+    id: int
+    label: str | None = None
+    scope: Scope = Scope.MINE
+    prune: bool = False
+    ignore: tuple[str, ...] = ()
+    protect: tuple[str, ...] = ()
+    duplicates: DuplicatePolicy = DuplicatePolicy.ERROR
+    max_delete_fraction: float | None = None
+    lang: str | None = None
+    conversations: tuple[ConversationSpec, ...] = ()
+    location: Location | None = field(default=None, compare=False)
+
+    @property
+    def display_name(self) -> str:
+        """How plans name the project: `label (id)` or just the id."""
+        return f"{self.label} ({self.id})" if self.label else str(self.id)
+
+    def is_ignored(self, name: str) -> bool:
+        """True when `name` matches one of the `ignore` patterns."""
+        return any(fnmatchcase(name, pattern) for pattern in self.ignore)
+
+    def is_protected(self, name: str) -> bool:
+        """True when `name` matches one of the `protect` patterns."""
+        return any(fnmatchcase(name, pattern) for pattern in self.protect)
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """Everything the given files declare, projects in the order they were declared."""
+
+    projects: tuple[ProjectSpec, ...] = ()
+    files: tuple[str, ...] = ()
+
+    @property
+    def conversation_count(self) -> int:
+        """How many conversations are declared across all projects."""
+        return sum(len(p.conversations) for p in self.projects)
+
+    def select(self, project_ids: set[int] | None) -> DesiredState:
+        """The same state restricted to `project_ids` (all when None)."""
+        if project_ids is None:
+            return self
+        kept = tuple(p for p in self.projects if p.id in project_ids)
+        return DesiredState(projects=kept, files=self.files)

@@ -1,0 +1,83 @@
+"""The one exception hierarchy of reconciler.
+
+Every error a user can cause (bad input, a refused API call, a stale plan) is a
+`ReconcilerError`; the CLI prints its message and exits 1. Anything else is a bug and is shown
+with its traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A place in a desired-state file; line and column count from 1."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if self.line <= 0:
+            return self.file
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input, and where it is."""
+
+    message: str
+    location: Location | None = None
+
+    def __str__(self) -> str:
+        if self.location is None:
+            return self.message
+        return f"{self.location}: {self.message}"
+
+
+class ReconcilerError(Exception):
+    """Base class of every error reconciler reports to a user (exit 1, no traceback)."""
+
+
+class InputError(ReconcilerError):
+    """The desired state (files, flags, environment) is invalid; carries every problem found."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class ApiError(ReconcilerError):
+    """The CustomGPT.ai API refused or failed a call.
+
+    `status` is the HTTP status (None when no response arrived). The message never contains
+    the API token.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False) -> None:
+        self.status = status
+        self.retryable = retryable
+        super().__init__(message)
+
+
+class AuthError(ApiError):
+    """401/403: the API key is missing, wrong or lacks access. Nothing else is attempted."""
+
+
+class NotFoundError(ApiError):
+    """404: a project or a conversation does not exist or is not visible to this key."""
+
+
+class CreditsExhaustedError(ApiError):
+    """429 on sending a message: the account has no query credits left."""
+
+
+class ListingError(ApiError):
+    """A listing could not be read completely and consistently; nothing is planned on it."""
+
+
+class StalePlanError(ReconcilerError):
+    """A saved plan's preconditions no longer hold; nothing was applied."""

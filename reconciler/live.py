@@ -1,0 +1,56 @@
+"""Live state: what the CustomGPT.ai API says exists, as typed immutable data.
+
+Built by `reconciler.client` from API responses; read by the planner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A live conversation. `created_by` is None for anonymous visitors' conversations."""
+
+    id: int
+    session_id: str
+    name: str
+    project_id: int
+    created_by: str | None
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One exchange of a conversation: the prompt a user sent and the answer it got."""
+
+    id: int
+    user_query: str
+    openai_response: str
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """A conversation with every one of its messages, oldest first."""
+
+    conversation: Conversation
+    messages: tuple[Message, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """The user the API key belongs to."""
+
+    id: str
+    name: str
+    email: str
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """A CustomGPT.ai project (agent)."""
+
+    id: int
+    name: str

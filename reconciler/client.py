@@ -1,0 +1,724 @@
+"""The CustomGPT.ai API client: the only module that speaks HTTP (DESIGN §6).
+
+One `httpx.AsyncClient` (one connection pool) per `Client`. Every httpx error is translated
+here, once, into an `ApiError` subclass whose message is in user words and never contains the
+API token. GET, PUT and DELETE are retried (see `reconciler.retry`); POSTs are retried only
+after checking that the first attempt did not already happen (see `create_conversation` and
+`send_message`). Listings are read with `reconciler.pagination`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import ipaddress
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, TypeVar
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from reconciler import __version__
+from reconciler.errors import (
+    ApiError,
+    AuthError,
+    CreditsExhaustedError,
+    InputError,
+    NotFoundError,
+    Problem,
+)
+from reconciler.live import Conversation, Message, Project, Transcript, User
+from reconciler.pagination import (
+    Listing,
+    MalformedBody,
+    Page,
+    Record,
+    parse_conversation,
+    parse_conversation_page,
+    parse_message,
+    parse_message_page,
+    parse_project,
+    parse_user,
+    read_all_pages,
+)
+from reconciler.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
+
+DEFAULT_BASE_URL: Final = "https://app.customgpt.ai"
+API_KEY_VARIABLE: Final = "CUSTOMGPT_API_KEY"
+BASE_URL_VARIABLE: Final = "CUSTOMGPT_BASE_URL"
+
+log = logging.getLogger("reconciler.http")
+
+_T = TypeVar("_T")
+_E = TypeVar("_E", bound=ApiError)
+
+__all__ = [
+    "Client",
+    "ClientSettings",
+    "ClientStats",
+    "RetryPolicy",
+    "Secret",
+]
+
+
+class Secret:
+    """A value (the API token) that never shows itself in a repr, str, log or traceback."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The value itself, for the Authorization header only."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    def __str__(self) -> str:
+        return "********"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        raise TypeError("a Secret cannot be pickled")
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Where the API is and how to talk to it.
+
+    Constructing it checks the base URL: plain http:// only to loopback hosts unless
+    `insecure_http`; raises `InputError` otherwise. TLS certificates are always verified.
+    """
+
+    api_key: Secret
+    base_url: str = DEFAULT_BASE_URL
+    timeout: float = 30.0
+    parallelism: int = 8
+    insecure_http: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        problems = _url_problems(self.base_url, insecure_http=self.insecure_http)
+        if self.timeout <= 0:
+            problems.append(f"the timeout must be positive, not {self.timeout}")
+        if self.parallelism < 1:
+            problems.append(f"the parallelism must be at least 1, not {self.parallelism}")
+        if problems:
+            raise InputError(Problem(text) for text in problems)
+        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+
+    @classmethod
+    def from_environment(
+        cls,
+        env: Mapping[str, str],
+        *,
+        base_url: str | None = None,
+        api_key_file: str | None = None,
+        timeout: float | None = None,
+        parallelism: int | None = None,
+        insecure_http: bool = False,
+    ) -> ClientSettings:
+        """Settings from command-line values, falling back to the environment.
+
+        The key comes from `api_key_file` (surrounding whitespace stripped), else
+        `$CUSTOMGPT_API_KEY`; the base URL from `base_url`, else `$CUSTOMGPT_BASE_URL`, else
+        the public API. Raises `InputError` for a missing key, an unreadable key file, a
+        malformed URL, or http:// to a host that is not loopback without `insecure_http`.
+        """
+        key = _read_key(env, api_key_file)
+        url = base_url or env.get(BASE_URL_VARIABLE, "").strip() or DEFAULT_BASE_URL
+        return cls(
+            api_key=key,
+            base_url=url,
+            timeout=30.0 if timeout is None else timeout,
+            parallelism=8 if parallelism is None else parallelism,
+            insecure_http=insecure_http,
+        )
+
+
+def _read_key(env: Mapping[str, str], api_key_file: str | None) -> Secret:
+    """The API key from a file or the environment. Raises InputError (never showing it)."""
+    if api_key_file is not None:
+        try:
+            value = Path(api_key_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or "not readable UTF-8 text"
+            raise InputError(
+                [Problem(f"cannot read the API key file {api_key_file}: {reason}")]
+            ) from None
+        source = f"the API key file {api_key_file}"
+    else:
+        value = env.get(API_KEY_VARIABLE, "").strip()
+        source = f"${API_KEY_VARIABLE}"
+    if not value:
+        raise InputError(
+            [
+                Problem(
+                    f"no API key: {source} is empty; set {API_KEY_VARIABLE} or use --api-key-file"
+                )
+            ]
+        )
+    if not value.isascii() or not value.isprintable() or any(c.isspace() for c in value):
+        raise InputError([Problem(f"{source} holds characters that an API key cannot contain")])
+    return Secret(value)
+
+
+def _url_problems(url: str, *, insecure_http: bool) -> list[str]:
+    """What is wrong with a base URL (empty when nothing is)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        _ = parts.port  # raises ValueError for a port that is not a number in range
+    except ValueError:
+        return [f"the base URL {url!r} is not a valid URL"]
+    if parts.scheme not in ("http", "https") or not host:
+        return [f"the base URL {url!r} must look like https://host[:port]"]
+    if parts.username is not None or parts.password is not None:
+        return ["the base URL must not contain credentials; use CUSTOMGPT_API_KEY"]
+    if parts.query or parts.fragment:
+        return [f"the base URL {url!r} must not have a query or fragment"]
+    if parts.scheme == "http" and not insecure_http and not _is_loopback(host):
+        return [
+            f"refusing plain http:// to {host}, which is not a loopback host: the API key would "
+            "travel unencrypted; use https:// or pass --insecure-http"
+        ]
+    return []
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class ClientStats:
+    """Counters of one client's work: HTTP attempts made, retries, listings read again."""
+
+    requests: int = 0
+    retries: int = 0
+    relists: int = 0
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One API call: what it is in user words, and how to make it."""
+
+    description: str  # "listing conversations of project 4242"
+    method: str
+    path: str
+    params: Mapping[str, str | int] | None = None
+    body: Mapping[str, object] | None = None
+    not_found: str | None = None  # the NotFoundError message for a 404
+    gone_is_success: bool = False  # DELETE: a 404 on a retry means the first attempt did it
+    spends_credits: bool = False  # a 429 about query credits is final
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A successful attempt: the envelope's `data`."""
+
+    data: object
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """A failed attempt that may be retried."""
+
+    description: str  # "HTTP 503 (Service Unavailable)", "the connection failed (ConnectError)"
+    status: int | None
+    retry_after: float | None
+    maybe_done: bool  # the server may have carried the request out
+
+
+Sleep = Callable[[float], Awaitable[None]]
+Uniform = Callable[[float, float], float]
+Clock = Callable[[], float]
+
+
+class Client:
+    """An async CustomGPT.ai API client with one connection pool; use `async with`.
+
+    `transport` replaces the network (tests); `sleep`, `uniform` and `clock` replace
+    `asyncio.sleep`, `random.uniform` and `time.monotonic` so that tests need not wait.
+    Every method raises `AuthError` (401/403), `NotFoundError` (404) or `ApiError` (anything
+    else that failed), never an httpx exception, and never with the API token in its text.
+    """
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+        uniform: Uniform = random.uniform,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.stats = ClientStats()
+        self._sleep, self._uniform, self._clock = sleep, uniform, clock
+        self._me: User | None = None
+        self._highest_id: dict[int, int] = {}
+        host = urlsplit(settings.base_url).hostname or ""
+        self._http = httpx.AsyncClient(
+            base_url=settings.base_url,
+            headers={
+                "Authorization": f"Bearer {settings.api_key.reveal()}",
+                "Accept": "application/json",
+                "User-Agent": f"reconciler/{__version__}",
+            },
+            timeout=httpx.Timeout(settings.timeout, pool=None),
+            limits=httpx.Limits(
+                max_connections=settings.parallelism,
+                max_keepalive_connections=settings.parallelism,
+            ),
+            transport=transport,
+            verify=True,
+            follow_redirects=False,
+            trust_env=not _is_loopback(host),
+        )
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    def __repr__(self) -> str:
+        return f"Client(base_url={self.settings.base_url!r})"
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def current_user(self) -> User:
+        """The user the API key belongs to (asked once, then remembered)."""
+        if self._me is None:
+            call = _Call("reading the API key's user", "GET", "/api/v1/user")
+            self._me = self._parse(call, await self._call(call), parse_user)
+        return self._me
+
+    async def get_project(self, project_id: int) -> Project:
+        """A project. Raises NotFoundError when it does not exist or is not visible."""
+        call = _Call(
+            f"reading project {project_id}",
+            "GET",
+            _project_path(project_id),
+            not_found=_project_missing(project_id),
+        )
+        return self._parse(call, await self._call(call), parse_project)
+
+    async def list_conversations(
+        self, project_id: int, *, user_filter: str = "all", name: str | None = None
+    ) -> list[Conversation]:
+        """Every conversation of a project (optionally only those named `name`), by id.
+
+        `user_filter` is the API's `userFilter`: all, anonymous or team_member. Raises
+        NotFoundError for a missing project, ListingError when the listing keeps shifting,
+        ApiError when a page finally fails (never a partial listing).
+        """
+        if user_filter not in ("all", "anonymous", "team_member"):
+            raise ValueError(f"unknown user filter {user_filter!r}")
+        what = f"conversations of project {project_id}"
+        if name is not None:
+            what += f" named {name!r}"
+        params: dict[str, str | int] = {"order": "asc", "orderBy": "id", "userFilter": user_filter}
+        if name is not None:
+            params["name"] = name
+
+        async def fetch(number: int) -> Page[Conversation]:
+            call = _Call(
+                f"listing {what}",
+                "GET",
+                f"{_project_path(project_id)}/conversations",
+                params={"page": number, **params},
+                not_found=_project_missing(project_id),
+            )
+            data = await self._call(call)
+            return self._parse(call, data, lambda v: parse_conversation_page(v, number))
+
+        found = await self._read_listing(fetch, what, key=lambda c: c.session_id)
+        self._remember_ids(project_id, found)
+        return sorted(found, key=lambda c: c.id)
+
+    async def get_transcript(self, project_id: int, session_id: str) -> Transcript:
+        """A conversation with all its messages (every page), oldest first.
+
+        Raises NotFoundError when the conversation does not exist, ListingError or ApiError
+        as `list_conversations` does.
+        """
+        conversation: list[Conversation] = []
+
+        async def fetch(number: int) -> Page[Message]:
+            call = _Call(
+                f"reading the messages of conversation {session_id} in project {project_id}",
+                "GET",
+                f"{_session_path(project_id, session_id)}/messages",
+                params={"page": number, "order": "asc"},
+                not_found=_session_missing(project_id, session_id),
+            )
+            data = await self._call(call)
+            owner, page = self._parse(call, data, lambda v: parse_message_page(v, number))
+            if number == 1:
+                conversation[:] = [owner]
+            return page
+
+        what = f"messages of conversation {session_id}"
+        messages = await self._read_listing(fetch, what, key=lambda m: m.id)
+        ordered = tuple(sorted(messages, key=lambda m: m.id))
+        return Transcript(conversation=conversation[0], messages=ordered)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def create_conversation(self, project_id: int, name: str) -> Conversation:
+        """Create a conversation and return it; never creates two.
+
+        After an ambiguous failure (the request may have reached the server) it lists the
+        project's conversations with that name and returns a new one created by the key's
+        user instead of trying again. Raises NotFoundError for a missing project, ApiError.
+        """
+        is_new = await self._new_conversation_test(project_id, name)
+        call = _Call(
+            f"creating conversation {name!r} in project {project_id}",
+            "POST",
+            f"{_project_path(project_id)}/conversations",
+            body={"name": name},
+            not_found=_project_missing(project_id),
+        )
+
+        async def find_committed() -> Conversation | None:
+            me = await self.current_user()
+            listing = await self.list_conversations(project_id, name=name)
+            ours = [c for c in listing if c.name == name and c.created_by == me.id and is_new(c)]
+            return min(ours, key=lambda c: c.id) if ours else None
+
+        created = await self._write(call, find_committed, parse_conversation)
+        self._remember_ids(project_id, [created])
+        return created
+
+    async def rename_conversation(
+        self, project_id: int, session_id: str, name: str
+    ) -> Conversation:
+        """Give a conversation a new name and return it. Raises NotFoundError, ApiError."""
+        call = _Call(
+            f"renaming conversation {session_id} in project {project_id} to {name!r}",
+            "PUT",
+            _session_path(project_id, session_id),
+            body={"name": name},
+            not_found=_session_missing(project_id, session_id),
+        )
+        return self._parse(call, await self._call(call), parse_conversation)
+
+    async def delete_conversation(self, project_id: int, session_id: str) -> None:
+        """Delete a conversation and its messages. A 404 on a retry counts as done (the first
+        attempt did it). Raises NotFoundError (404 at the first attempt), ApiError."""
+        call = _Call(
+            f"deleting conversation {session_id} in project {project_id}",
+            "DELETE",
+            _session_path(project_id, session_id),
+            not_found=_session_missing(project_id, session_id),
+            gone_is_success=True,
+        )
+        await self._call(call)
+
+    async def send_message(
+        self,
+        project_id: int,
+        session_id: str,
+        prompt: str,
+        *,
+        persona: str | None = None,
+        response_source: str | None = None,
+        lang: str | None = None,
+    ) -> Message:
+        """Send a prompt to a conversation and return the message (prompt and answer).
+
+        Never sends twice: after an ambiguous failure it reads the transcript and returns the
+        new message with this prompt if there is one. Raises CreditsExhaustedError (429 about
+        query credits, not retried), NotFoundError, ApiError.
+        """
+        before = {m.id for m in (await self.get_transcript(project_id, session_id)).messages}
+        body: dict[str, object] = {"prompt": prompt}
+        if persona is not None:
+            body["custom_persona"] = persona
+        if response_source is not None:
+            body["response_source"] = response_source
+        params: dict[str, str | int] = {"stream": 0}
+        if lang is not None:
+            params["lang"] = lang
+        call = _Call(
+            f"sending a message to conversation {session_id} in project {project_id}",
+            "POST",
+            f"{_session_path(project_id, session_id)}/messages",
+            params=params,
+            body=body,
+            not_found=_session_missing(project_id, session_id),
+            spends_credits=True,
+        )
+
+        async def find_committed() -> Message | None:
+            transcript = await self.get_transcript(project_id, session_id)
+            new = [m for m in transcript.messages if m.id not in before and m.user_query == prompt]
+            return new[0] if new else None
+
+        return await self._write(call, find_committed, parse_message)
+
+    # -- listings and write checks ---------------------------------------------------------
+
+    async def _read_listing(
+        self, fetch: Callable[[int], Awaitable[Page[_T]]], what: str, *, key: Callable[[_T], object]
+    ) -> list[_T]:
+        listing = Listing(
+            what=what,
+            parallelism=self.settings.parallelism,
+            max_relists=self.settings.retry.max_relists,
+        )
+        return await read_all_pages(fetch, key=key, listing=listing, on_relist=self._count_relist)
+
+    def _count_relist(self) -> None:
+        self.stats.relists += 1
+
+    def _remember_ids(self, project_id: int, conversations: list[Conversation]) -> None:
+        highest = max((c.id for c in conversations), default=None)
+        if highest is not None:
+            self._highest_id[project_id] = max(highest, self._highest_id.get(project_id, highest))
+
+    async def _new_conversation_test(
+        self, project_id: int, name: str
+    ) -> Callable[[Conversation], bool]:
+        """How to recognise a conversation created after now: an id above the highest this
+        client has seen in the project, or, when it has seen none, a session id that a
+        name-filtered listing does not show now."""
+        highest = self._highest_id.get(project_id)
+        if highest is not None:
+            return lambda c: c.id > highest
+        existing = {c.session_id for c in await self.list_conversations(project_id, name=name)}
+        return lambda c: c.session_id not in existing
+
+    async def _write(
+        self,
+        call: _Call,
+        find_committed: Callable[[], Awaitable[_T | None]],
+        parse: Callable[[object], _T],
+    ) -> _T:
+        """Make a non-idempotent call. After a failure that may have been carried out, wait,
+        then look for its result (`find_committed`) before trying again."""
+        started, attempt = self._clock(), 1
+        while True:
+            outcome = await self._attempt(call, attempt)
+            if isinstance(outcome, _Answer):
+                return self._parse(call, outcome.data, parse)
+            try:
+                delay = self._next_delay(call, outcome, attempt, started)
+            except ApiError:
+                found = await self._check_write(call, find_committed, outcome)
+                if found is not None:
+                    return found
+                raise
+            self.stats.retries += 1
+            await self._sleep(delay)
+            found = await self._check_write(call, find_committed, outcome)
+            if found is not None:
+                return found
+            attempt += 1
+
+    async def _check_write(
+        self, call: _Call, find_committed: Callable[[], Awaitable[_T | None]], failure: _Failure
+    ) -> _T | None:
+        if not failure.maybe_done:
+            return None
+        try:
+            return await find_committed()
+        except ApiError as error:
+            raise self._error(
+                ApiError,
+                f"{call.description}: {failure.description}, and checking whether it was "
+                f"carried out failed too ({error}); it may or may not have happened",
+                status=failure.status,
+            ) from None
+
+    # -- one call --------------------------------------------------------------------------
+
+    async def _call(self, call: _Call) -> object:
+        """Make an idempotent call (GET, PUT, DELETE), retrying what may be retried."""
+        started, attempt = self._clock(), 1
+        while True:
+            outcome = await self._attempt(call, attempt)
+            if isinstance(outcome, _Answer):
+                return outcome.data
+            delay = self._next_delay(call, outcome, attempt, started)
+            self.stats.retries += 1
+            await self._sleep(delay)
+            attempt += 1
+
+    def _next_delay(self, call: _Call, failure: _Failure, attempt: int, started: float) -> float:
+        """Seconds to wait before the next attempt. Raises ApiError when none is left."""
+        policy = self.settings.retry
+        delay = policy.delay(attempt, retry_after=failure.retry_after, uniform=self._uniform)
+        if policy.may_retry(attempt=attempt, elapsed=self._clock() - started, delay=delay):
+            return delay
+        plural = "attempt" if attempt == 1 else "attempts"
+        raise self._error(
+            ApiError,
+            f"{call.description} failed: {failure.description} after {attempt} {plural}",
+            status=failure.status,
+            retryable=True,
+        )
+
+    async def _attempt(self, call: _Call, attempt: int) -> _Answer | _Failure:
+        """One HTTP request; raises what must not be retried, returns what may be."""
+        self.stats.requests += 1
+        request = self._http.build_request(
+            call.method, call.path, params=call.params, json=call.body
+        )
+        target = request.url.raw_path.decode("ascii", errors="replace")
+        started = self._clock()
+        try:
+            response = await self._http.send(request)
+        except httpx.TransportError as error:
+            self._log(call.method, target, type(error).__name__, started, attempt)
+            return _transport_failure(error, timeout=self.settings.timeout)
+        self._log(call.method, target, response.status_code, started, attempt)
+        return self._interpret(call, response, attempt)
+
+    def _interpret(self, call: _Call, response: httpx.Response, attempt: int) -> _Answer | _Failure:
+        status = response.status_code
+        if 200 <= status < 300:
+            try:
+                return _Answer(_envelope_data(response))
+            except MalformedBody as problem:
+                raise self._malformed(call, problem) from None
+        heading = f"HTTP {status} ({_phrase(status)})"
+        said = _server_message(response)
+        if status in (401, 403):
+            raise self._error(
+                AuthError,
+                f"the API rejected the key ({heading}): check {API_KEY_VARIABLE} or --api-key-file",
+                status=status,
+            )
+        if status == 404 and call.gone_is_success and attempt > 1:
+            return _Answer(None)
+        if status == 404 and call.not_found is not None:
+            raise self._error(NotFoundError, call.not_found, status=status)
+        if status == 429 and call.spends_credits and "credit" in said.lower():
+            raise self._error(
+                CreditsExhaustedError,
+                f"{call.description} failed: the account's query credits are exhausted ({said})",
+                status=status,
+            )
+        if status in RETRYABLE_STATUSES:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            return _Failure(heading, status, retry_after, maybe_done=status != 429)
+        detail = f": {said}" if said else ""
+        raise self._error(ApiError, f"{call.description} failed: {heading}{detail}", status=status)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _parse(self, call: _Call, data: object, parse: Callable[[object], _T]) -> _T:
+        try:
+            return parse(data)
+        except MalformedBody as problem:
+            raise self._malformed(call, problem) from None
+
+    def _malformed(self, call: _Call, problem: MalformedBody) -> ApiError:
+        return self._error(
+            ApiError,
+            f"{call.description} failed: the API answered with an unexpected body ({problem})",
+        )
+
+    def _error(
+        self, kind: type[_E], message: str, *, status: int | None = None, retryable: bool = False
+    ) -> _E:
+        """An error whose text cannot contain the token, whatever a server echoed."""
+        secret = self.settings.api_key.reveal()
+        return kind(message.replace(secret, "********"), status=status, retryable=retryable)
+
+    def _log(self, method: str, target: str, outcome: object, started: float, attempt: int) -> None:
+        elapsed_ms = (self._clock() - started) * 1000.0
+        log.debug(
+            "%s %s -> %s in %.0f ms (attempt %d)", method, target, outcome, elapsed_ms, attempt
+        )
+
+
+def _project_path(project_id: int) -> str:
+    return f"/api/v1/projects/{int(project_id)}"
+
+
+def _session_path(project_id: int, session_id: str) -> str:
+    return f"{_project_path(project_id)}/conversations/{quote(session_id, safe='')}"
+
+
+def _project_missing(project_id: int) -> str:
+    return f"project {project_id} not found or not visible to this API key"
+
+
+def _session_missing(project_id: int, session_id: str) -> str:
+    return f"conversation {session_id} not found in project {project_id}"
+
+
+def _phrase(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "unknown status"
+
+
+def _transport_failure(error: httpx.TransportError, *, timeout: float) -> _Failure:
+    """What a network error means: whether the request may have reached the server."""
+    name = type(error).__name__
+    never_sent = isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    if isinstance(error, httpx.TimeoutException):
+        text = f"no answer within {timeout:g} s ({name})"
+    elif never_sent:
+        text = f"could not connect ({name})"
+    else:
+        text = f"the connection broke ({name})"
+    return _Failure(text, None, None, maybe_done=not never_sent)
+
+
+def _envelope_data(response: httpx.Response) -> object:
+    """The `data` of a success envelope. Raises MalformedBody."""
+    try:
+        body = response.json()
+    except ValueError:
+        kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+        raise MalformedBody(
+            f"the body is not JSON ({kind}, {len(response.content)} bytes)"
+        ) from None
+    envelope = Record(body, what="the response")
+    status = envelope.get("status")
+    if status != "success":
+        raise MalformedBody(f"its status is {str(status)[:40]!r}, not 'success'")
+    return envelope.get("data")
+
+
+def _server_message(response: httpx.Response) -> str:
+    """The message of an error envelope, shortened; "" when there is none."""
+    try:
+        message = response.json()["data"]["message"]
+    except (ValueError, KeyError, TypeError, IndexError):
+        return ""
+    return message[:200] if isinstance(message, str) else ""

@@ -1,0 +1,24 @@
+"""A local emulator of the CustomGPT.ai API (conversations, messages, projects, user).
+
+    from reconciler.emulator import Emulator, Faults
+
+    with Emulator(api_key="test-key", enable_admin=True, faults=Faults(error_rate=0.1)) as emu:
+        base_url = emu.start()            # http://127.0.0.1:<free port>
+        emu.ensure_project(1001, "demo-bot")
+        emu.add_conversation(1001, "Onboarding FAQ", creator="visitor")
+"""
+
+from __future__ import annotations
+
+from reconciler.emulator.faults import FaultConfigError, FaultRule, Faults
+from reconciler.emulator.service import DEFAULT_API_KEY, Emulator, EmulatorError, is_loopback
+
+__all__ = [
+    "DEFAULT_API_KEY",
+    "Emulator",
+    "EmulatorError",
+    "FaultConfigError",
+    "FaultRule",
+    "Faults",
+    "is_loopback",
+]

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+from reconciler.emulator.faults import FaultConfigError, Faults
+from reconciler.emulator.service import DEFAULT_API_KEY, Emulator, EmulatorError, is_loopback
+from reconciler.errors import InputError, Problem
 
 
 def add_emulator_command(
@@ -12,6 +19,114 @@ def add_emulator_command(
 ) -> None:
     """Register the `emulator` sub-command on `commands` (an argparse sub-parsers object)."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        "emulator", help="serve a local emulator of the CustomGPT.ai API"
+        "emulator", help="serve a local emulator of the CustomGPT.ai API",
+        description="Serve the CustomGPT.ai conversation API on loopback, backed by SQLite, "
+                    "until Ctrl-C. Prints CUSTOMGPT_BASE_URL and CUSTOMGPT_API_KEY lines.",
+        epilog="example: reconciler emulator --port 8765 --db emulator.db --enable-admin",
     )
+    server = parser.add_argument_group("server")
+    server.add_argument("--host", default="127.0.0.1", help="address to listen on "
+                        "(default 127.0.0.1; loopback only unless --allow-remote)")
+    server.add_argument("--port", type=_port, default=0,
+                        help="port to listen on (default 0: any free port)")
+    server.add_argument("--allow-remote", action="store_true",
+                        help="allow a --host that is not a loopback address")
+    server.add_argument("--db", default=":memory:", metavar="PATH",
+                        help="SQLite database file (default :memory:, lost on exit)")
+    server.add_argument("--api-key", default=None, metavar="KEY",
+                        help=f"the bearer token the emulator accepts (default {DEFAULT_API_KEY!r})")
+    server.add_argument("--enable-admin", action="store_true",
+                        help="serve the test controls under /_emulator/")
+    server.add_argument("--page-size", type=_positive_int, default=10, metavar="N",
+                        help="items per listing page, the API's per_page (default 10)")
+    faults = parser.add_argument_group("faults")
+    faults.add_argument("--latency-ms", type=float, default=0.0, metavar="MS")
+    faults.add_argument("--latency-jitter-ms", type=float, default=0.0, metavar="MS")
+    faults.add_argument("--error-rate", type=float, default=0.0, metavar="F",
+                        help="share of requests answered 5xx before doing anything")
+    faults.add_argument("--commit-then-fail-rate", type=float, default=0.0, metavar="F",
+                        help="share of writes done, then answered 500 or dropped")
+    faults.add_argument("--drop-rate", type=float, default=0.0, metavar="F",
+                        help="share of requests whose connection is closed without an answer")
+    faults.add_argument("--rate-limit", type=float, default=0.0, metavar="RPS",
+                        help="requests per second before 429 with Retry-After (0: no limit)")
+    faults.add_argument("--seed", type=int, default=None, help="seed for reproducible faults")
     global_options(parser)
+    parser.set_defaults(handler=cmd_emulator)
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, not {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def faults_from_args(args: argparse.Namespace) -> Faults:
+    """The fault settings given on the command line; raises InputError if out of range."""
+    try:
+        return Faults(latency_ms=args.latency_ms, latency_jitter_ms=args.latency_jitter_ms,
+                      error_rate=args.error_rate, commit_then_fail_rate=args.commit_then_fail_rate,
+                      drop_rate=args.drop_rate, rate_limit=args.rate_limit, seed=args.seed)
+    except FaultConfigError as problem:
+        raise InputError([Problem(str(problem))]) from None
+
+
+def _api_key(args: argparse.Namespace) -> tuple[str, bool]:
+    """The key to serve and whether it may be printed (only the built-in default is)."""
+    if args.api_key:
+        return args.api_key, False
+    key_file = getattr(args, "api_key_file", None)
+    if key_file:
+        try:
+            key = Path(key_file).read_text(encoding="utf-8").strip()
+        except OSError as problem:
+            message = f"cannot read the API key file: {problem.strerror}"
+            raise InputError([Problem(message)]) from None
+        if not key:
+            raise InputError([Problem("the API key file is empty")])
+        return key, False
+    return DEFAULT_API_KEY, True
+
+
+def cmd_emulator(args: argparse.Namespace, console: Any) -> int:
+    """`reconciler emulator`: serve until Ctrl-C (or SIGTERM); exit 0 after a clean stop."""
+    if not args.allow_remote and not is_loopback(args.host):
+        raise InputError([Problem(f"--host {args.host} is not a loopback address; "
+                                  "add --allow-remote to serve on it anyway")])
+    key, printable = _api_key(args)
+    emulator = Emulator(db=args.db, api_key=key, faults=faults_from_args(args),
+                        enable_admin=args.enable_admin, page_size=args.page_size)
+    try:
+        base_url = emulator.start(args.host, args.port, allow_remote=args.allow_remote)
+    except EmulatorError:
+        emulator.stop()
+        raise
+    console.result(f"CUSTOMGPT_BASE_URL={base_url}")
+    console.result(f"CUSTOMGPT_API_KEY={key}" if printable else
+                   "# CUSTOMGPT_API_KEY: the key given with --api-key/--api-key-file")
+    console.out.flush()
+    console.info(f"emulator serving on {base_url} (database {args.db}); Ctrl-C to stop")
+    _wait_for_stop()
+    emulator.stop()
+    console.info("emulator stopped")
+    return 0
+
+
+def _wait_for_stop() -> None:
+    """Block until Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,127 @@
+"""Test controls under `/_emulator/` (only with `enable_admin`; no token needed).
+
+POST /_emulator/projects {"id", "name"}           create a project with a chosen id
+POST /_emulator/conversations {"project_id", "name", "as": "visitor"|"teammate"|"me"}
+POST /_emulator/reset                             delete all data, counters and fault rules
+GET  /_emulator/faults, PUT /_emulator/faults     read or change fault settings and rules
+GET  /_emulator/stats                             requests served by method, faults injected
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.emulator import wire
+from reconciler.emulator.faults import FaultConfigError, FaultInjector
+from reconciler.emulator.store import CREATORS, Store
+from reconciler.emulator.wire import ApiProblem, Request, Response
+
+PREFIX = "/_emulator/"
+
+
+@dataclass
+class Admin:
+    """What the admin endpoints act on."""
+
+    store: Store
+    injector: FaultInjector
+    requests: Counter[str]
+
+
+def _body(request: Request) -> dict[str, Any]:
+    body = request.json()
+    if not isinstance(body, dict):
+        raise ApiProblem(400, "The request body must be a JSON object")
+    return body
+
+
+def _int_field(body: dict[str, Any], key: str) -> int:
+    value = body.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ApiProblem(400, f"{key} must be a positive integer")
+    return value
+
+
+def _name_field(body: dict[str, Any], key: str = "name") -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ApiProblem(400, f"{key} must be a non-empty string")
+    return value
+
+
+def add_project(admin: Admin, request: Request) -> Response:
+    """Create (or keep) a project with a chosen id."""
+    body = _body(request)
+    project_id = _int_field(body, "id")
+    name = body.get("name") or f"project-{project_id}"
+    if not isinstance(name, str):
+        raise ApiProblem(400, "name must be a string")
+    return wire.success(wire.project(admin.store.ensure_project(project_id, name)), status=201)
+
+
+def add_conversation(admin: Admin, request: Request) -> Response:
+    """Create a conversation as the key's user, a teammate or an anonymous visitor."""
+    body = _body(request)
+    project_id = _int_field(body, "project_id")
+    creator = body.get("as", "visitor")
+    if creator not in CREATORS:
+        raise ApiProblem(400, f"as must be one of: {', '.join(CREATORS)}")
+    if admin.store.get_project(project_id) is None:
+        raise ApiProblem(404, f"Project with id {project_id} not found")
+    row = admin.store.create_conversation(project_id, _name_field(body),
+                                          created_by=CREATORS[creator])
+    return wire.success(wire.conversation(row), status=201)
+
+
+def reset(admin: Admin, request: Request) -> Response:
+    """Delete all data, forget the counters and the fault rules."""
+    admin.store.reset()
+    admin.injector.faults.rules.clear()
+    admin.injector.reset_counts()
+    admin.requests.clear()
+    return wire.success({"reset": True})
+
+
+def get_faults(admin: Admin, request: Request) -> Response:
+    """The current fault settings and rules."""
+    return wire.success(admin.injector.faults.to_dict())
+
+
+def put_faults(admin: Admin, request: Request) -> Response:
+    """Change some fault settings and/or replace the rules."""
+    try:
+        admin.injector.faults.update(_body(request))
+    except FaultConfigError as problem:
+        raise ApiProblem(400, str(problem)) from None
+    if "seed" in request.json():
+        admin.injector.reseed()
+    return wire.success(admin.injector.faults.to_dict())
+
+
+def stats(admin: Admin, request: Request) -> Response:
+    """Requests served by method and faults injected by kind."""
+    return wire.success({"requests": dict(admin.requests),
+                         "faults": admin.injector.snapshot()})
+
+
+_ROUTES: dict[str, dict[str, Callable[[Admin, Request], Response]]] = {
+    "projects": {"POST": add_project},
+    "conversations": {"POST": add_conversation},
+    "reset": {"POST": reset},
+    "faults": {"GET": get_faults, "PUT": put_faults},
+    "stats": {"GET": stats},
+}
+
+
+def handle(admin: Admin, request: Request) -> Response:
+    """Serve one admin request; raises ApiProblem for unknown paths or bad bodies."""
+    methods = _ROUTES.get(request.path[len(PREFIX):].strip("/"))
+    if methods is None:
+        raise ApiProblem(404, "The requested resource was not found")
+    endpoint = methods.get(request.method)
+    if endpoint is None:
+        raise ApiProblem(405, f"The {request.method} method is not supported for this route")
+    return endpoint(admin, request)

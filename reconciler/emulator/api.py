@@ -1,0 +1,231 @@
+"""The CustomGPT.ai API endpoints the emulator serves: projects, conversations, messages, user.
+
+Each endpoint is a function `(api, request, params) -> Response`; `ROUTES` maps method and path
+to them. Authentication and faults are applied by `reconciler.emulator.app` before these run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.emulator import wire
+from reconciler.emulator.multipart import form_fields
+from reconciler.emulator.store import ME, ConversationQuery, Store
+from reconciler.emulator.wire import ApiProblem, Request, Response
+
+MAX_NAME = 255
+MAX_EXTERNAL_ID = 128
+
+
+@dataclass
+class Api:
+    """What the endpoints need: the store and the page size."""
+
+    store: Store
+    page_size: int = 10
+
+
+Endpoint = Callable[[Api, Request, dict[str, str]], Response]
+
+
+def _project_id(params: dict[str, str]) -> int:
+    raw = params["project"]
+    if not raw.isdigit():
+        raise ApiProblem(400, "Project id must be integer")
+    return int(raw)
+
+
+def _existing_project(api: Api, params: dict[str, str]) -> dict[str, Any]:
+    project_id = _project_id(params)
+    project = api.store.get_project(project_id)
+    if project is None:
+        raise ApiProblem(404, f"Project with id {project_id} not found")
+    return project
+
+
+def _existing_conversation(api: Api, params: dict[str, str]) -> dict[str, Any]:
+    project = _existing_project(api, params)
+    found = api.store.get_conversation(project["id"], params["session"])
+    if found is None:
+        raise ApiProblem(404, f"Conversation with session id {params['session']} not found")
+    return found
+
+
+def _text_field(body: Any, key: str, *, limit: int | None = None) -> str:
+    if not isinstance(body, dict):
+        raise ApiProblem(400, "The request body must be a JSON object")
+    value = body.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ApiProblem(400, f"The {key} field is required and must be a non-empty string")
+    if limit is not None and len(value) > limit:
+        raise ApiProblem(400, f"The {key} may not be greater than {limit} characters")
+    return value
+
+
+def _optional_text(body: dict[str, Any], key: str) -> None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ApiProblem(400, f"The {key} must be a string")
+
+
+def list_conversations(api: Api, request: Request, params: dict[str, str]) -> Response:
+    """GET /api/v1/projects/{projectId}/conversations."""
+    project = _existing_project(api, params)
+    page = wire.page_number(request.query)
+    query = ConversationQuery(
+        project_id=project["id"],
+        order=wire.choice(request.query, "order", ("asc", "desc"), "desc"),
+        order_by=wire.choice(request.query, "orderBy", ("id", "created_at"), "id"),
+        user_filter=wire.choice(request.query, "userFilter",
+                                ("all", "anonymous", "team_member"), "all"),
+        name=request.query.get("name") or None,
+    )
+    listing = api.store.list_conversations(query, limit=api.page_size,
+                                           offset=(page - 1) * api.page_size)
+    listing.rows[:] = [wire.conversation(row) for row in listing.rows]
+    return wire.success(wire.paginated(listing, page=page, per_page=api.page_size,
+                                       path_url=request.base_url + request.path))
+
+
+def create_conversation(api: Api, request: Request, params: dict[str, str]) -> Response:
+    """POST /api/v1/projects/{projectId}/conversations."""
+    project = _existing_project(api, params)
+    name = _text_field(request.json(), "name", limit=MAX_NAME)
+    row = api.store.create_conversation(project["id"], name, created_by=ME)
+    return wire.success(wire.conversation(row), status=201)
+
+
+def update_conversation(api: Api, request: Request, params: dict[str, str]) -> Response:
+    """PUT /api/v1/projects/{projectId}/conversations/{sessionId}."""
+    found = _existing_conversation(api, params)
+    name = _text_field(request.json(), "name", limit=MAX_NAME)
+    row = api.store.rename_conversation(int(found["project_id"]), found["session_id"], name)
+    if row is None:  # deleted concurrently
+        raise ApiProblem(404, f"Conversation with session id {params['session']} not found")
+    return wire.success(wire.conversation(row))
+
+
+def delete_conversation(api: Api, request: Request, params: dict[str, str]) -> Response:
+    """DELETE /api/v1/projects/{projectId}/conversations/{sessionId} (messages included)."""
+    found = _existing_conversation(api, params)
+    if not api.store.delete_conversation(int(found["project_id"]), found["session_id"]):
+        raise ApiProblem(404, f"Conversation with session id {params['session']} not found")
+    return wire.success({"deleted": True})
+
+
+def list_messages(api: Api, request: Request, params: dict[str, str]) -> Response:
+    """GET .../conversations/{sessionId}/messages: data.conversation and data.messages."""
+    found = _existing_conversation(api, params)
+    page = wire.page_number(request.query)
+    order = wire.choice(request.query, "order", ("asc", "desc"), "desc")
+    listing = api.store.list_messages(found["id"], order=order, limit=api.page_size,
+                                      offset=(page - 1) * api.page_size)
+    messages = wire.paginated(listing, page=page, per_page=api.page_size,
+                              path_url=request.base_url + request.path)
+    return wire.success({"conversation": wire.conversation(found), "messages": messages})
+
+
+def send_message(api: Api, request: Request, params: dict[str, str]) -> Response:
+    """POST .../conversations/{sessionId}/messages (stream=0 JSON, stream=1 event stream)."""
+    found = _existing_conversation(api, params)
+    body = request.json()
+    prompt = _text_field(body, "prompt")
+    for key in ("custom_persona", "chatbot_model", "response_source"):
+        _optional_text(body, key)
+    stream = _flag(request.query.get("stream", "0"))
+    external_id = request.query.get("external_id")
+    if external_id is not None and len(external_id) > MAX_EXTERNAL_ID:
+        raise ApiProblem(400, f"The external_id may not be greater than {MAX_EXTERNAL_ID} "
+                              "characters")
+    metadata = {"user_ip": "127.0.0.1", "user_agent": request.headers.get("user-agent", ""),
+                "external_id": external_id, "request_source": "api"}
+    message = api.store.add_message(found["id"], user_id=int(ME), prompt=prompt,
+                                    answer=wire.canned_answer(prompt), metadata=metadata)
+    return _event_stream(message) if stream else wire.success(message)
+
+
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true"):
+        return True
+    if value in ("0", "false", ""):
+        return False
+    raise ApiProblem(400, "The stream must be 0 or 1")
+
+
+def _event_stream(message: dict[str, Any]) -> Response:
+    """Data-only server-sent events: `progress` chunks of the answer, then `finish`."""
+    answer: str = message["openai_response"]
+    words = answer.split(" ")
+    chunks = [word + (" " if index < len(words) - 1 else "") for index, word in enumerate(words)]
+    events = [{"status": "progress", "message": chunk} for chunk in chunks]
+    events.append({"status": "finish", "message": "", "citations": message["citations"],
+                   "id": message["id"], "prompt_id": message["id"]})
+    text = "".join(f"data: {json.dumps(event, ensure_ascii=False)}\n\n" for event in events)
+    return Response(200, text.encode("utf-8"), content_type="text/event-stream",
+                    headers={"Cache-Control": "no-cache"})
+
+
+def list_projects(api: Api, request: Request, params: dict[str, str]) -> Response:
+    """GET /api/v1/projects (paginated)."""
+    page = wire.page_number(request.query)
+    order = wire.choice(request.query, "order", ("asc", "desc"), "desc")
+    listing = api.store.list_projects(order=order, limit=api.page_size,
+                                      offset=(page - 1) * api.page_size)
+    listing.rows[:] = [wire.project(row) for row in listing.rows]
+    return wire.success(wire.paginated(listing, page=page, per_page=api.page_size,
+                                       path_url=request.base_url + request.path))
+
+
+def get_project(api: Api, request: Request, params: dict[str, str]) -> Response:
+    """GET /api/v1/projects/{projectId}."""
+    return wire.success(wire.project(_existing_project(api, params)))
+
+
+def create_project(api: Api, request: Request, params: dict[str, str]) -> Response:
+    """POST /api/v1/projects (multipart or form `project_name`)."""
+    fields = form_fields(request.headers.get("content-type", ""), request.body)
+    name = fields.get("project_name", "").strip()
+    if not name:
+        raise ApiProblem(400, "The project_name field is required")
+    if len(name) > MAX_NAME:
+        raise ApiProblem(400, f"The project_name may not be greater than {MAX_NAME} characters")
+    return wire.success(wire.project(api.store.create_project(name)), status=201)
+
+
+def get_user(api: Api, request: Request, params: dict[str, str]) -> Response:
+    """GET /api/v1/user."""
+    return wire.success(wire.user())
+
+
+_PROJECT = r"/api/v1/projects/(?P<project>[^/]+)"
+_SESSION = _PROJECT + r"/conversations/(?P<session>[^/]+)"
+
+ROUTES: list[tuple[re.Pattern[str], dict[str, Endpoint]]] = [
+    (re.compile(r"/api/v1/projects/?"), {"GET": list_projects, "POST": create_project}),
+    (re.compile(_PROJECT + "/?"), {"GET": get_project}),
+    (re.compile(_PROJECT + r"/conversations/?"),
+     {"GET": list_conversations, "POST": create_conversation}),
+    (re.compile(_SESSION + "/?"), {"PUT": update_conversation, "DELETE": delete_conversation}),
+    (re.compile(_SESSION + r"/messages/?"), {"GET": list_messages, "POST": send_message}),
+    (re.compile(r"/api/v1/user/?"), {"GET": get_user}),
+]
+WRITES = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+
+
+def route(method: str, path: str) -> tuple[Endpoint, dict[str, str]]:
+    """The endpoint and path parameters for a request; raises ApiProblem 404/405."""
+    for pattern, methods in ROUTES:
+        match = pattern.fullmatch(path)
+        if match is None:
+            continue
+        endpoint = methods.get(method)
+        if endpoint is None:
+            raise ApiProblem(405, f"The {method} method is not supported for this route",
+                             headers={"Allow": ", ".join(sorted(methods))})
+        return endpoint, match.groupdict()
+    raise ApiProblem(404, "The requested resource was not found")

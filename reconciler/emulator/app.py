@@ -1,0 +1,83 @@
+"""One request, start to finish: faults, authentication, routing, and the answer.
+
+`Application.handle` is independent of the socket server, which only parses and writes bytes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from collections import Counter
+
+from reconciler.emulator import admin, api, wire
+from reconciler.emulator.faults import Action, Before, FaultInjector, Faults
+from reconciler.emulator.store import Store
+from reconciler.emulator.wire import ApiProblem, Request, Response
+
+DROP = None  # `handle` returns this when the connection must be closed without an answer
+
+_FAULT_MESSAGES = {
+    429: "Too many requests, please slow down",
+    500: "Internal server error",
+    502: "Bad gateway",
+    503: "Service temporarily unavailable",
+}
+
+
+class Application:
+    """The emulated API: routes requests to endpoints, with authentication and faults."""
+
+    def __init__(
+        self, *, store: Store, api_key: str, faults: Faults, enable_admin: bool, page_size: int
+    ) -> None:
+        self.api = api.Api(store=store, page_size=page_size)
+        self.injector = FaultInjector(faults)
+        self.enable_admin = enable_admin
+        self._api_key = api_key.encode("utf-8")
+        self._counts_lock = threading.Lock()
+        self.requests: Counter[str] = Counter()
+        self.admin = admin.Admin(store=store, injector=self.injector, requests=self.requests)
+
+    def handle(self, request: Request) -> Response | None:
+        """The response to send, or DROP (None) to close the connection without one."""
+        try:
+            if request.path.startswith(admin.PREFIX):
+                if not self.enable_admin:
+                    raise ApiProblem(404, "The requested resource was not found")
+                return admin.handle(self.admin, request)
+            with self._counts_lock:
+                self.requests[request.method] += 1
+            return self._serve(request)
+        except ApiProblem as problem:
+            return wire.error(request.url, problem.status, problem.message, problem.headers)
+
+    def _serve(self, request: Request) -> Response | None:
+        is_write = request.method in api.WRITES
+        decision = self.injector.before(request.method, request.path, is_write=is_write)
+        if decision.action is Action.DROP:
+            return DROP
+        if decision.action is Action.FAIL:
+            return self._fault_response(request, decision.status, decision.retry_after)
+        endpoint, params = api.route(request.method, request.path)
+        self._authenticate(request)
+        response = endpoint(self.api, request, params)
+        return self._after(request, response, decision)
+
+    def _after(self, request: Request, response: Response, decision: Before) -> Response | None:
+        if decision.after is Action.PROCEED or response.status >= 300:
+            return response
+        self.injector.count_committed_fault()
+        if decision.after is Action.DROP:
+            return DROP
+        return self._fault_response(request, decision.after_status, None)
+
+    def _fault_response(self, request: Request, status: int, retry_after: int | None) -> Response:
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        message = _FAULT_MESSAGES.get(status, "The request failed")
+        return wire.error(request.url, status, message, headers)
+
+    def _authenticate(self, request: Request) -> None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        given = token.strip().encode("utf-8")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given, self._api_key):
+            raise ApiProblem(401, "API Token is either missing or invalid")

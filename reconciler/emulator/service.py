@@ -1,0 +1,174 @@
+"""`Emulator`: the emulated CustomGPT.ai API as a Python object that tests, the sandbox and the
+`reconciler emulator` command start, seed, inspect and stop."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+from reconciler.emulator import wire
+from reconciler.emulator.app import Application
+from reconciler.emulator.faults import Faults
+from reconciler.emulator.server import EmulatorServer
+from reconciler.emulator.store import CREATORS, ConversationQuery, Store
+from reconciler.errors import ReconcilerError
+
+DEFAULT_API_KEY = "sandbox-key"
+
+
+class EmulatorError(ReconcilerError):
+    """The emulator cannot start (bad host, port in use, unreadable database)."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Emulator:
+    """An emulated CustomGPT.ai API backed by SQLite, served over HTTP in a background thread.
+
+    >>> with Emulator(enable_admin=True) as emu:
+    ...     url = emu.start()
+    ...     emu.ensure_project(1001, "demo-bot")
+    """
+
+    def __init__(
+        self,
+        *,
+        db: str = ":memory:",
+        api_key: str = DEFAULT_API_KEY,
+        faults: Faults | None = None,
+        enable_admin: bool = False,
+        page_size: int = 10,
+    ) -> None:
+        if page_size < 1:
+            raise EmulatorError(f"page size must be at least 1, not {page_size}")
+        if not api_key:
+            raise EmulatorError("the emulator's API key must not be empty")
+        try:
+            self.store = Store(db)
+        except Exception as problem:  # sqlite3 errors of many kinds: path, permissions, format
+            raise EmulatorError(f"cannot open the emulator database {db}: {problem}") from None
+        self.api_key = api_key
+        self.application = Application(store=self.store, api_key=api_key,
+                                       faults=faults or Faults(), enable_admin=enable_admin,
+                                       page_size=page_size)
+        self._server: EmulatorServer | None = None
+        self._thread: threading.Thread | None = None
+        self.base_url = ""
+
+    def __repr__(self) -> str:
+        return f"Emulator(base_url={self.base_url!r})"
+
+    @property
+    def faults(self) -> Faults:
+        """The fault settings in force; change its fields at any time."""
+        return self.application.injector.faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        self.application.injector.faults = faults
+        self.application.injector.reseed()
+
+    def start(self, host: str = "127.0.0.1", port: int = 0, *, allow_remote: bool = False) -> str:
+        """Serve in a background thread; return the base URL (e.g. "http://127.0.0.1:50123").
+
+        Raises EmulatorError for a non-loopback host (unless allow_remote) or a busy port.
+        """
+        if self._server is not None:
+            return self.base_url
+        if not allow_remote and not is_loopback(host):
+            raise EmulatorError(f"refusing to serve on {host}: not a loopback address")
+        try:
+            self._server = EmulatorServer((host, port), self.application)
+        except (OSError, socket.gaierror) as problem:
+            raise EmulatorError(f"cannot listen on {host}:{port}: {problem}") from None
+        self.base_url = f"http://{self._server.host_and_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.1},
+                                        name="reconciler-emulator", daemon=True)
+        self._thread.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        """Stop serving and close the database. Safe to call twice."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.store.close()
+
+    def __enter__(self) -> Emulator:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # Seeding and inspection ---------------------------------------------------------------------
+
+    def ensure_project(self, project_id: int, name: str | None = None) -> dict[str, Any]:
+        """Create the project if missing; return it in the API's shape."""
+        row = self.store.ensure_project(project_id, name or f"project-{project_id}")
+        return wire.project(row)
+
+    def add_conversation(
+        self, project_id: int, name: str, *, creator: str = "me"
+    ) -> dict[str, Any]:
+        """Create a conversation as "me" (the key's user), "teammate" or "visitor" (anonymous).
+
+        Returns it in the API's shape. Raises EmulatorError for an unknown creator or project.
+        """
+        return self.add_conversations(project_id, [name], creator=creator)[0]
+
+    def add_conversations(
+        self, project_id: int, names: Iterable[str], *, creator: str = "me"
+    ) -> list[dict[str, Any]]:
+        """Create many conversations in one transaction (100k in a second or two)."""
+        if creator not in CREATORS:
+            raise EmulatorError(f"creator must be one of {', '.join(CREATORS)}, not {creator!r}")
+        if self.store.get_project(project_id) is None:
+            raise EmulatorError(f"project {project_id} does not exist in the emulator")
+        rows = self.store.add_conversations(project_id, names, created_by=CREATORS[creator])
+        return [wire.conversation(row) for row in rows]
+
+    def add_message(self, project_id: int, session_id: str, prompt: str) -> dict[str, Any]:
+        """Record a prompt and its canned answer in a conversation; return the message."""
+        found = self.store.get_conversation(project_id, session_id)
+        if found is None:
+            raise EmulatorError(f"conversation {session_id} not found in project {project_id}")
+        return self.store.add_message(found["id"], user_id=1, prompt=prompt,
+                                      answer=wire.canned_answer(prompt), metadata={})
+
+    def conversations(self, project_id: int) -> list[dict[str, Any]]:
+        """Every conversation of a project, oldest first, in the API's shape."""
+        listing = self.store.list_conversations(
+            ConversationQuery(project_id, order="asc"), limit=-1, offset=0)
+        return [wire.conversation(row) for row in listing.rows]
+
+    def messages(self, project_id: int, session_id: str) -> list[dict[str, Any]]:
+        """Every message of a conversation, oldest first (empty if it does not exist)."""
+        found = self.store.get_conversation(project_id, session_id)
+        if found is None:
+            return []
+        return self.store.list_messages(found["id"], order="asc", limit=-1, offset=0).rows
+
+    def stats(self) -> dict[str, Any]:
+        """Requests served by method and faults injected by kind."""
+        return {"requests": dict(self.application.requests),
+                "faults": self.application.injector.snapshot()}

@@ -1,0 +1,281 @@
+"""The emulator's data: projects, conversations and messages in one SQLite database.
+
+One connection guarded by a lock serves every request thread. Rows come back as plain dicts
+in the API's wire shape (see `reconciler.emulator.wire`), so the server only wraps them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+ME = "1"
+TEAMMATE = "2"
+CREATORS: dict[str, str | None] = {"me": ME, "teammate": TEAMMATE, "visitor": None}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS projects (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS conversations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL UNIQUE,
+    project_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    created_by TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS conversations_by_project ON conversations (project_id, id);
+CREATE INDEX IF NOT EXISTS conversations_by_created ON conversations (project_id, created_at, id);
+CREATE INDEX IF NOT EXISTS conversations_by_name ON conversations (project_id, name);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    user_query TEXT NOT NULL,
+    openai_response TEXT NOT NULL,
+    citations TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation_id, id);
+"""
+
+_CONVERSATION_COLUMNS = "id, session_id, project_id, name, created_by, created_at, updated_at"
+_MESSAGE_COLUMNS = ("id, user_id, user_query, openai_response, created_at, updated_at, "
+                    "conversation_id, citations, metadata")
+_USER_FILTERS = {"all": "", "anonymous": " AND created_by IS NULL",
+                 "team_member": " AND created_by IS NOT NULL"}
+
+
+def now() -> str:
+    """The current UTC time in the API's format, e.g. "2023-04-30 16:43:53"."""
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A page of rows and the total number of rows matching the query."""
+
+    rows: list[dict[str, Any]]
+    total: int
+
+
+@dataclass(frozen=True)
+class ConversationQuery:
+    """What `list_conversations` selects and in which order."""
+
+    project_id: int
+    order: str = "desc"  # asc | desc
+    order_by: str = "id"  # id | created_at
+    user_filter: str = "all"  # all | anonymous | team_member
+    name: str | None = None
+
+
+class Store:
+    """Thread-safe access to the emulator's SQLite database (`:memory:` or a file path)."""
+
+    def __init__(self, path: str = ":memory:") -> None:
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        if path != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    def reset(self) -> None:
+        """Delete every project, conversation and message."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM messages")
+            db.execute("DELETE FROM conversations")
+            db.execute("DELETE FROM projects")
+
+    # Projects ---------------------------------------------------------------------------------
+
+    def ensure_project(self, project_id: int, name: str) -> dict[str, Any]:
+        """Create the project if it does not exist; return its row."""
+        stamp = now()
+        with self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO projects VALUES (?, ?, ?, ?)",
+                       (project_id, name, stamp, stamp))
+            row = db.execute("SELECT * FROM projects WHERE id = ?", (project_id,)).fetchone()
+        return dict(row)
+
+    def create_project(self, name: str) -> dict[str, Any]:
+        """Create a project with the next free id."""
+        stamp = now()
+        with self._transaction() as db:
+            cursor = db.execute("INSERT INTO projects (name, created_at, updated_at) "
+                                "VALUES (?, ?, ?)", (name, stamp, stamp))
+            row = db.execute("SELECT * FROM projects WHERE id = ?", (cursor.lastrowid,)).fetchone()
+        return dict(row)
+
+    def get_project(self, project_id: int) -> dict[str, Any] | None:
+        """The project's row, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM projects WHERE id = ?", (project_id,)).fetchone()
+        return None if row is None else dict(row)
+
+    def list_projects(self, *, order: str, limit: int, offset: int) -> Listing:
+        """A page of projects by id."""
+        direction = "ASC" if order == "asc" else "DESC"
+        with self._lock:
+            total = self._db.execute("SELECT COUNT(*) FROM projects").fetchone()[0]
+            rows = self._db.execute(f"SELECT * FROM projects ORDER BY id {direction} "
+                                    "LIMIT ? OFFSET ?", (limit, offset)).fetchall()
+        return Listing([dict(row) for row in rows], total)
+
+    # Conversations ----------------------------------------------------------------------------
+
+    def add_conversations(
+        self, project_id: int, names: Iterable[str], *, created_by: str | None
+    ) -> list[dict[str, Any]]:
+        """Create conversations in one transaction; return them in creation order."""
+        stamp = now()
+        rows = [(str(uuid.uuid4()), project_id, name, created_by, stamp, stamp) for name in names]
+        with self._transaction() as db:
+            first = db.execute("SELECT COALESCE(MAX(id), 0) FROM conversations").fetchone()[0]
+            db.executemany("INSERT INTO conversations (session_id, project_id, name, created_by, "
+                           "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
+            found = db.execute(f"SELECT {_CONVERSATION_COLUMNS} FROM conversations "
+                               "WHERE id > ? AND project_id = ? ORDER BY id",
+                               (first, project_id)).fetchall()
+        return [dict(row) for row in found]
+
+    def create_conversation(
+        self, project_id: int, name: str, *, created_by: str | None
+    ) -> dict[str, Any]:
+        """Create one conversation and return its row."""
+        stamp = now()
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO conversations (session_id, project_id, name, created_by, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (str(uuid.uuid4()), project_id, name, created_by, stamp, stamp))
+            row = db.execute(f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id = ?",
+                             (cursor.lastrowid,)).fetchone()
+        return dict(row)
+
+    def get_conversation(self, project_id: int, session_id: str) -> dict[str, Any] | None:
+        """The conversation's row, or None if it is not in that project."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_CONVERSATION_COLUMNS} FROM conversations "
+                "WHERE session_id = ? AND project_id = ?", (session_id, project_id)).fetchone()
+        return None if row is None else dict(row)
+
+    def list_conversations(self, query: ConversationQuery, *, limit: int, offset: int) -> Listing:
+        """A page of a project's conversations (efficient for 100k rows: indexed, LIMIT/OFFSET)."""
+        where = "project_id = ?" + _USER_FILTERS[query.user_filter]
+        params: list[Any] = [query.project_id]
+        if query.name is not None:
+            where += " AND name LIKE ? ESCAPE '\\'"
+            params.append("%" + _escape_like(query.name) + "%")
+        direction = "ASC" if query.order == "asc" else "DESC"
+        order = f"id {direction}" if query.order_by == "id" else (
+            f"created_at {direction}, id {direction}")
+        with self._lock:
+            total = self._db.execute(
+                f"SELECT COUNT(*) FROM conversations WHERE {where}", params).fetchone()[0]
+            rows = self._db.execute(
+                f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE {where} "
+                f"ORDER BY {order} LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
+        return Listing([dict(row) for row in rows], total)
+
+    def rename_conversation(
+        self, project_id: int, session_id: str, name: str
+    ) -> dict[str, Any] | None:
+        """Rename a conversation; None if it does not exist."""
+        with self._transaction() as db:
+            db.execute("UPDATE conversations SET name = ?, updated_at = ? "
+                       "WHERE session_id = ? AND project_id = ?",
+                       (name, now(), session_id, project_id))
+            row = db.execute(f"SELECT {_CONVERSATION_COLUMNS} FROM conversations "
+                             "WHERE session_id = ? AND project_id = ?",
+                             (session_id, project_id)).fetchone()
+        return None if row is None else dict(row)
+
+    def delete_conversation(self, project_id: int, session_id: str) -> bool:
+        """Delete a conversation and all its messages; False if it did not exist."""
+        with self._transaction() as db:
+            row = db.execute("SELECT id FROM conversations WHERE session_id = ? AND project_id = ?",
+                             (session_id, project_id)).fetchone()
+            if row is None:
+                return False
+            db.execute("DELETE FROM messages WHERE conversation_id = ?", (row["id"],))
+            db.execute("DELETE FROM conversations WHERE id = ?", (row["id"],))
+        return True
+
+    # Messages ---------------------------------------------------------------------------------
+
+    def add_message(
+        self, conversation_id: int, *, user_id: int, prompt: str, answer: str,
+        metadata: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Store one exchange and touch the conversation's updated_at; return the message row."""
+        stamp = now()
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO messages (conversation_id, user_id, user_query, openai_response, "
+                "citations, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, user_id, prompt, answer, "[]", json.dumps(metadata), stamp,
+                 stamp))
+            db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?",
+                       (stamp, conversation_id))
+            row = db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?",
+                             (cursor.lastrowid,)).fetchone()
+        return _message(row)
+
+    def list_messages(
+        self, conversation_id: int, *, order: str, limit: int, offset: int
+    ) -> Listing:
+        """A page of a conversation's messages by id."""
+        direction = "ASC" if order == "asc" else "DESC"
+        with self._lock:
+            total = self._db.execute("SELECT COUNT(*) FROM messages WHERE conversation_id = ?",
+                                     (conversation_id,)).fetchone()[0]
+            rows = self._db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? "
+                f"ORDER BY id {direction} LIMIT ? OFFSET ?",
+                (conversation_id, limit, offset)).fetchall()
+        return Listing([_message(row) for row in rows], total)
+
+
+def _message(row: sqlite3.Row) -> dict[str, Any]:
+    message = dict(row)
+    message["citations"] = json.loads(message["citations"])
+    message["metadata"] = json.loads(message["metadata"])
+    return message
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

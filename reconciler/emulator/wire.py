@@ -1,0 +1,175 @@
+"""The API's wire shapes: envelopes, error bodies, Laravel pagination and object formats."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from reconciler.emulator.store import ME, Listing
+
+
+class ApiProblem(Exception):
+    """A request the API refuses: becomes the error envelope with `status` and `message`."""
+
+    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One parsed HTTP request."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    base_url: str  # scheme://host:port as the client addressed us
+
+    @property
+    def url(self) -> str:
+        """The full request URL, as shown in error bodies."""
+        return self.base_url + self.path + (_query_string(self.query) if self.query else "")
+
+    def json(self) -> Any:
+        """The body as JSON; raises ApiProblem(400) if it is not valid JSON."""
+        if not self.body.strip():
+            return {}
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            raise ApiProblem(400, "The request body is not valid JSON") from None
+
+
+def _query_string(query: dict[str, str]) -> str:
+    return "?" + urlencode(query)
+
+
+def parse_query(raw: str) -> dict[str, str]:
+    """Query parameters, last value wins."""
+    return {key: values[-1] for key, values in parse_qs(raw, keep_blank_values=True).items()}
+
+
+@dataclass
+class Response:
+    """An HTTP response to write."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def success(data: Any, *, status: int = 200) -> Response:
+    """`{"status": "success", "data": ...}`."""
+    return Response(status, _dump({"status": "success", "data": data}))
+
+
+def error(request_url: str, status: int, message: str,
+          headers: dict[str, str] | None = None) -> Response:
+    """`{"status": "error", "url": ..., "data": {"code": ..., "message": ...}}`."""
+    body = {"status": "error", "url": request_url, "data": {"code": status, "message": message}}
+    return Response(status, _dump(body), headers=dict(headers or {}))
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def page_number(query: dict[str, str]) -> int:
+    """The `page` parameter (default 1); raises ApiProblem(400) if it is not a positive integer."""
+    raw = query.get("page", "1").strip() or "1"
+    if not raw.isdigit() or int(raw) < 1:
+        raise ApiProblem(400, "The page must be a positive integer")
+    return int(raw)
+
+
+def choice(query: dict[str, str], key: str, allowed: tuple[str, ...], default: str) -> str:
+    """A query parameter restricted to `allowed`; raises ApiProblem(400) otherwise."""
+    value = query.get(key, default) or default
+    if value not in allowed:
+        raise ApiProblem(400, f"The {key} must be one of: {', '.join(allowed)}")
+    return value
+
+
+def paginated(listing: Listing, *, page: int, per_page: int, path_url: str) -> dict[str, Any]:
+    """The Laravel pagination object for one page of a listing."""
+    last_page = max(1, math.ceil(listing.total / per_page))
+    count = len(listing.rows)
+    first = (page - 1) * per_page + 1
+
+    def url(number: int) -> str:
+        return f"{path_url}?page={number}"
+
+    return {
+        "current_page": page,
+        "data": listing.rows,
+        "first_page_url": url(1),
+        "from": first if count else None,
+        "last_page": last_page,
+        "last_page_url": url(last_page),
+        "next_page_url": url(page + 1) if page < last_page else None,
+        "path": path_url,
+        "per_page": per_page,
+        "prev_page_url": url(page - 1) if page > 1 else None,
+        "to": first + count - 1 if count else None,
+        "total": listing.total,
+    }
+
+
+def conversation(row: dict[str, Any]) -> dict[str, Any]:
+    """A conversation row in the API's shape (project_id as a string)."""
+    return {
+        "id": row["id"],
+        "session_id": row["session_id"],
+        "name": row["name"],
+        "project_id": str(row["project_id"]),
+        "created_by": row["created_by"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "deleted_at": None,
+    }
+
+
+def project(row: dict[str, Any]) -> dict[str, Any]:
+    """A project row in the API's shape."""
+    return {
+        "id": row["id"],
+        "project_name": row["name"],
+        "sitemap_path": None,
+        "is_chat_active": True,
+        "user_id": int(ME),
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "deleted_at": None,
+        "type": "SITEMAP",
+        "is_shared": False,
+        "shareable_slug": None,
+        "shareable_link": None,
+        "embed_code": None,
+        "live_chat_code": None,
+    }
+
+
+def user() -> dict[str, Any]:
+    """The API key's user."""
+    return {
+        "id": int(ME),
+        "name": "Emulator User",
+        "email": "user@emulator.invalid",
+        "profile_photo_url": "https://ui-avatars.com/api/?name=E+U",
+        "created_at": "2024-01-01 00:00:00",
+        "updated_at": "2024-01-01 00:00:00",
+    }
+
+
+def canned_answer(prompt: str) -> str:
+    """The deterministic answer the emulator gives to a prompt (no model is called)."""
+    words = len(prompt.split())
+    return f'Emulated answer to "{prompt}" ({words} words).'

@@ -1,0 +1,425 @@
+"""Loads desired-state YAML files into a `DesiredState` (DESIGN §2).
+
+Five steps: find the files, parse each (`yamlsource`), expand `${VAR}` references, validate
+against `schemas/conversations.schema.json`, build the model and check the semantic rules across
+all files. Every problem of every file is collected and raised at once as one `InputError`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+from reconciler import schema
+from reconciler.desired import ConversationSpec, DesiredState, DuplicatePolicy, ProjectSpec, Scope
+from reconciler.errors import InputError, Location, Problem
+from reconciler.yamlsource import Path, SourceDocument, parse_file
+
+SCHEMA_NAME = "conversations"
+YAML_SUFFIXES = (".yaml", ".yml")
+TOKEN_VARIABLE = "CUSTOMGPT_API_KEY"
+
+_REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
+_VARIABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
+_DIGITS = re.compile(r"[0-9]+")
+
+
+@dataclass
+class LoadedFile:
+    """One parsed file, the problems found in it, and the projects that are sound enough to
+    build (`good_projects`: indexes into `data["projects"]`)."""
+
+    document: SourceDocument
+    problems: list[Problem] = field(default_factory=list)
+    good_projects: list[int] = field(default_factory=list)
+    specs: list[ProjectSpec] = field(default_factory=list)
+
+
+def load_desired(paths: Sequence[str], *, env: Mapping[str, str]) -> DesiredState:
+    """Load, validate and merge the desired-state files or directories in `paths`.
+
+    `env` supplies `${VAR}` values (not read from os.environ). Raises InputError carrying every
+    problem found in every file, each located by file, line and column where possible.
+    """
+    files, problems = find_files(paths)
+    loaded: list[LoadedFile] = []
+    for file in files:
+        try:
+            loaded.append(load_file(file, env=env))
+        except InputError as error:
+            problems.extend(error.problems)
+    problems.extend(check_rules(loaded))
+    for item in loaded:
+        problems.extend(item.problems)
+    if problems:
+        raise InputError(_in_file_order(problems, files))
+    projects = tuple(spec for item in loaded for spec in item.specs)
+    return DesiredState(projects=projects, files=tuple(files))
+
+
+def find_files(paths: Sequence[str]) -> tuple[list[str], list[Problem]]:
+    """The files `paths` name: files as given, directories as their *.yaml/*.yml files (not
+    recursive, sorted, hidden files skipped). A file named twice is read once."""
+    if not paths:
+        return [], [Problem("no desired-state file given (use -f PATH)")]
+    files: list[str] = []
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for path in paths:
+        found, problem = _files_of(path)
+        if problem is not None:
+            problems.append(problem)
+        for file in found:
+            real = os.path.realpath(file)
+            if real not in seen:
+                seen.add(real)
+                files.append(file)
+    return files, problems
+
+
+def _files_of(path: str) -> tuple[list[str], Problem | None]:
+    if os.path.isdir(path):
+        try:
+            names = sorted(os.listdir(path))
+        except OSError as error:
+            return [], Problem(f"cannot list directory: {error.strerror}", Location(path))
+        found = [
+            os.path.join(path, name) for name in names
+            if name.endswith(YAML_SUFFIXES) and not name.startswith(".")
+            and os.path.isfile(os.path.join(path, name))
+        ]
+        if not found:
+            return [], Problem("directory has no *.yaml or *.yml file", Location(path))
+        return found, None
+    if os.path.isfile(path):
+        return [path], None
+    if os.path.exists(path):
+        return [], Problem("not a regular file or directory", Location(path))
+    return [], Problem("no such file or directory", Location(path))
+
+
+def load_file(file: str, *, env: Mapping[str, str]) -> LoadedFile:
+    """Parse, expand and schema-check one file and build its sound projects.
+
+    Raises InputError when the file cannot be parsed at all; other problems are collected in
+    the returned `LoadedFile`.
+    """
+    document = parse_file(file)
+    loaded = LoadedFile(document=document, problems=list(document.problems))
+    data = document.data
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else "a single value"
+        loaded.problems.append(Problem(
+            f"the file must be a mapping with 'version' and 'projects', not {kind}",
+            document.locate(())))
+        return loaded
+    expansion_problems, unexpanded = expand_variables(document, env=env)
+    loaded.problems.extend(expansion_problems)
+    bad_ids = _coerce_project_ids(document, loaded.problems, skip=unexpanded)
+    schema_problems = schema.validate_paths(data, SCHEMA_NAME, locate=document.locate)
+    bad_projects = set(bad_ids)
+    file_is_sound = True
+    for path, problem in schema_problems:
+        loaded.problems.append(problem)
+        if len(path) >= 2 and path[0] == "projects" and isinstance(path[1], int):
+            bad_projects.add(path[1])
+        else:
+            file_is_sound = False
+    if file_is_sound:
+        count = len(data.get("projects", []))
+        loaded.good_projects = [i for i in range(count) if i not in bad_projects]
+        loaded.specs = [_build_project(document, i) for i in loaded.good_projects]
+    return loaded
+
+
+def expand_variables(
+    document: SourceDocument, *, env: Mapping[str, str]
+) -> tuple[list[Problem], set[Path]]:
+    """Replace `${VAR}` / `${VAR:-default}` in every string value of `document` from `env`
+    (`$${` is a literal `${`). Returns a located problem per unusable reference, and the paths
+    of the values that could not be fully expanded."""
+    problems: list[Problem] = []
+    failed: set[Path] = set()
+    pending: list[tuple[Any, Path]] = [(document.data, ())]
+    while pending:
+        container, path = pending.pop()
+        items = container.items() if isinstance(container, dict) else enumerate(container)
+        for key, value in list(items):
+            if isinstance(value, dict | list):
+                pending.append((value, (*path, key)))
+            elif isinstance(value, str) and "$" in value:
+                where = document.locate((*path, key))
+                before = len(problems)
+                container[key] = _expand(value, env, where, problems)
+                if len(problems) > before:
+                    failed.add((*path, key))
+    return problems, failed
+
+
+def _expand(text: str, env: Mapping[str, str], where: Location, problems: list[Problem]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        whole = match.group(0)
+        if whole == "$${":
+            return "${"
+        if whole == "${":
+            problems.append(Problem("unclosed '${' (write '$${' for a literal '${')", where))
+            return whole
+        reference = _VARIABLE.fullmatch(match.group(1))
+        if reference is None:
+            problems.append(Problem(f"invalid variable reference {whole!r}", where))
+            return whole
+        name, default = reference.group(1), reference.group(2)
+        value = env.get(name)
+        if name == TOKEN_VARIABLE or (value and value == env.get(TOKEN_VARIABLE)):
+            problems.append(Problem(f"${{{name}}} holds the API key, which must not be "
+                                    "written into desired state", where))
+            return ""
+        if value is None or (value == "" and default is not None):
+            if default is None:
+                problems.append(Problem(f"environment variable {name} is not set (use "
+                                        f"${{{name}:-default}} to give a default)", where))
+                return whole
+            return default
+        return value
+
+    return _REFERENCE.sub(replace, text)
+
+
+def _coerce_project_ids(
+    document: SourceDocument, problems: list[Problem], *, skip: set[Path]
+) -> set[int]:
+    """Turn digit-string project ids into integers; returns the indexes of unusable ones
+    (those in `skip` were already reported)."""
+    bad: set[int] = set()
+    projects = document.data.get("projects")
+    if not isinstance(projects, list):
+        return bad
+    for index, project in enumerate(projects):
+        value = project.get("id") if isinstance(project, dict) else None
+        if not isinstance(value, str):
+            continue
+        if _DIGITS.fullmatch(value):
+            project["id"] = int(value)
+            continue
+        bad.add(index)
+        project["id"] = 1  # reported here; keeps the schema from reporting it a second time
+        if ("projects", index, "id") in skip:
+            continue
+        problems.append(Problem(
+            f"project id must be an integer or a string of digits, got {value[:40]!r}",
+            document.locate(("projects", index, "id"))))
+    return bad
+
+
+def _build_project(document: SourceDocument, index: int) -> ProjectSpec:
+    data = document.data
+    raw: dict[str, Any] = data["projects"][index]
+    defaults: dict[str, Any] = data.get("defaults", {})
+
+    def setting(key: str, default: Any) -> Any:
+        return raw.get(key, defaults.get(key, default))
+
+    conversations = tuple(
+        _build_conversation(document, ("projects", index, "conversations", i), entry)
+        for i, entry in enumerate(raw.get("conversations", []))
+    )
+    fraction = setting("max_delete_fraction", None)
+    return ProjectSpec(
+        id=int(raw["id"]),
+        label=raw.get("label"),
+        scope=Scope(setting("scope", Scope.MINE.value)),
+        prune=bool(setting("prune", False)),
+        ignore=tuple(setting("ignore", ())),
+        protect=tuple(setting("protect", ())),
+        duplicates=DuplicatePolicy(setting("duplicates", DuplicatePolicy.ERROR.value)),
+        max_delete_fraction=None if fraction is None else float(fraction),
+        lang=raw.get("lang", data.get("lang")),
+        conversations=conversations,
+        location=document.locate(("projects", index)),
+    )
+
+
+def _build_conversation(
+    document: SourceDocument, path: Path, entry: dict[str, Any]
+) -> ConversationSpec:
+    session_id = entry.get("session_id")
+    return ConversationSpec(
+        name=entry["name"],
+        renamed_from=tuple(entry.get("renamed_from", ())),
+        session_id=session_id.lower() if isinstance(session_id, str) else None,
+        messages=tuple(entry.get("messages", ())),
+        persona=entry.get("persona"),
+        response_source=entry.get("response_source"),
+        location=document.locate(path),
+    )
+
+
+def _in_file_order(problems: list[Problem], files: list[str]) -> list[Problem]:
+    order = {file: index for index, file in enumerate(files)}
+
+    def key(problem: Problem) -> tuple[int, int, int]:
+        where = problem.location
+        if where is None:
+            return (-1, 0, 0)
+        return (order.get(where.file, -1), where.line, where.column)
+
+    return sorted(problems, key=key)
+
+
+def check_rules(loaded: Sequence[LoadedFile]) -> list[Problem]:
+    """The semantic rules of DESIGN §2 over the sound projects of all files, each broken rule
+    a located problem: ids, names and session ids declared twice, `renamed_from` conflicts,
+    invalid or self-defeating patterns, a non-finite `max_delete_fraction`."""
+    problems: list[Problem] = []
+    project_ids: dict[int, Location] = {}
+    session_ids: dict[str, Location] = {}
+    for item in loaded:
+        problems.extend(_check_file_settings(item.document))
+        for index, spec in zip(item.good_projects, item.specs, strict=True):
+            at = _ProjectSource(item.document, index, spec)
+            problems.extend(at.check_id(project_ids))
+            problems.extend(at.check_settings())
+            problems.extend(at.check_names())
+            problems.extend(at.check_session_ids(session_ids))
+    return problems
+
+
+def _check_file_settings(document: SourceDocument) -> list[Problem]:
+    data = document.data
+    defaults = data.get("defaults") if isinstance(data, dict) else None
+    if not isinstance(defaults, dict):
+        return []
+    return _check_settings(document, ("defaults",), defaults)
+
+
+def _check_settings(document: SourceDocument, path: Path, raw: dict[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    fraction = raw.get("max_delete_fraction")
+    if isinstance(fraction, float) and not math.isfinite(fraction):
+        problems.append(Problem("max_delete_fraction must be a number greater than 0 and at "
+                                "most 1", document.locate((*path, "max_delete_fraction"))))
+    for kind in ("ignore", "protect"):
+        patterns = raw.get(kind)
+        for index, pattern in enumerate(patterns if isinstance(patterns, list) else ()):
+            message = glob_problem(pattern) if isinstance(pattern, str) else None
+            if message is not None:
+                where = document.locate((*path, kind, index))
+                problems.append(Problem(f"{kind} pattern {pattern!r}: {message}", where))
+    return problems
+
+
+def glob_problem(pattern: str) -> str | None:
+    """Why `pattern` is not a usable fnmatch pattern, or None when it is.
+
+    Refused: an empty pattern, a `[` with no closing `]` (fnmatch would silently match it
+    literally; write `[[]` for a literal `[`), and a reversed range such as `[z-a]` (matches
+    nothing).
+    """
+    if not pattern:
+        return "a pattern must not be empty"
+    index = 0
+    while index < len(pattern):
+        if pattern[index] != "[":
+            index += 1
+            continue
+        end = index + 1
+        if end < len(pattern) and pattern[end] == "!":
+            end += 1
+        if end < len(pattern) and pattern[end] == "]":
+            end += 1
+        end = pattern.find("]", end)
+        if end < 0:
+            return "unclosed '[' (write '[[]' to match a literal '[')"
+        if _has_reversed_range(pattern[index + 1 : end].lstrip("!")):
+            return f"reversed range in {pattern[index : end + 1]!r} matches nothing"
+        index = end + 1
+    return None
+
+
+def _has_reversed_range(members: str) -> bool:
+    return any(
+        members[i + 1] == "-" and members[i] > members[i + 2] for i in range(len(members) - 2)
+    )
+
+
+@dataclass
+class _ProjectSource:
+    """A sound project entry with the document it came from, for located rule checks."""
+
+    document: SourceDocument
+    index: int
+    spec: ProjectSpec
+
+    def locate(self, *path: str | int) -> Location:
+        return self.document.locate(("projects", self.index, *path))
+
+    def check_id(self, seen: dict[int, Location]) -> list[Problem]:
+        first = seen.setdefault(self.spec.id, self.locate("id"))
+        if first == self.locate("id"):
+            return []
+        return [Problem(f"project {self.spec.id} is declared twice (first at {first})",
+                        self.locate("id"))]
+
+    def check_settings(self) -> list[Problem]:
+        raw = self.document.data["projects"][self.index]
+        return _check_settings(self.document, ("projects", self.index), raw)
+
+    def check_names(self) -> list[Problem]:
+        problems: list[Problem] = []
+        names: dict[str, Location] = {}
+        for i, entry in enumerate(self.spec.conversations):
+            where = self.locate("conversations", i, "name")
+            first = names.setdefault(entry.name, where)
+            if first != where:
+                problems.append(Problem(f"conversation {entry.name!r} is declared twice in "
+                                        f"project {self.spec.id} (first at {first})", where))
+            problems.extend(self._check_ignored(entry.name, where))
+        problems.extend(self._check_renames(names))
+        return problems
+
+    def _check_renames(self, names: dict[str, Location]) -> list[Problem]:
+        problems: list[Problem] = []
+        listed: dict[str, Location] = {}
+        for i, entry in enumerate(self.spec.conversations):
+            for k, old in enumerate(entry.renamed_from):
+                where = self.locate("conversations", i, "renamed_from", k)
+                problems.extend(self._check_rename(entry.name, old, where, names, listed))
+                problems.extend(self._check_ignored(old, where))
+        return problems
+
+    def _check_rename(self, name: str, old: str, where: Location,
+                      names: dict[str, Location], listed: dict[str, Location]) -> list[Problem]:
+        if old == name:
+            return [Problem(f"renamed_from lists the conversation's own name {old!r}", where)]
+        if old in names:
+            return [Problem(f"renamed_from {old!r} is the name of another declared "
+                            f"conversation (at {names[old]})", where)]
+        first = listed.setdefault(old, where)
+        if first != where:
+            return [Problem(f"renamed_from {old!r} is already listed at {first}; a live "
+                            "conversation can be renamed into one entry only", where)]
+        return []
+
+    def _check_ignored(self, name: str, where: Location) -> list[Problem]:
+        for pattern in self.spec.ignore:
+            if glob_problem(pattern) is None and fnmatchcase(name, pattern):
+                return [Problem(f"{name!r} matches ignore pattern {pattern!r}, so it could "
+                                "never be managed", where)]
+        return []
+
+    def check_session_ids(self, seen: dict[str, Location]) -> list[Problem]:
+        problems: list[Problem] = []
+        for i, entry in enumerate(self.spec.conversations):
+            if entry.session_id is None:
+                continue
+            where = self.locate("conversations", i, "session_id")
+            first = seen.setdefault(entry.session_id, where)
+            if first != where:
+                problems.append(Problem(f"session_id {entry.session_id} is declared twice "
+                                        f"(first at {first})", where))
+        return problems

@@ -1,0 +1,277 @@
+"""YAML files as plain data that remembers where every value came from.
+
+The one module that imports `yaml`. A file is parsed safely into events (libyaml when available)
+and built into dicts, lists and scalars without recursion, so that:
+- every value and every mapping key keeps its file, line and column;
+- duplicate mapping keys, aliases (and so alias bombs), explicit tags, several documents,
+  nesting deeper than `MAX_DEPTH`, files over `MAX_FILE_BYTES`, invalid UTF-8 and tab
+  indentation are refused with located, readable problems instead of tracebacks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import ScalarNode
+from yaml.resolver import Resolver
+
+from reconciler.errors import InputError, Location, Problem
+
+MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_DEPTH = 64
+
+Path = tuple[str | int, ...]
+
+_Parser: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_PLAIN_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+}
+_CONTAINER_TAGS = {None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+_resolve: Callable[[type[ScalarNode], str, tuple[bool, bool]], str] = Resolver().resolve
+_constructor = SafeConstructor()
+
+
+@dataclass
+class SourceDocument:
+    """One parsed YAML file: its data plus where each value and key was written.
+
+    `problems` holds the non-fatal problems found while building (duplicate keys); the data
+    keeps the first of duplicated keys.
+    """
+
+    file: str
+    data: Any = None
+    values: dict[Path, Location] = field(default_factory=dict)
+    keys: dict[Path, Location] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def locate(self, path: Path, *, key: bool = False) -> Location:
+        """Where the value at `path` (or, with `key`, its mapping key) was written.
+
+        Falls back to the nearest enclosing value, and to the file itself.
+        """
+        if key and path in self.keys:
+            return self.keys[path]
+        for end in range(len(path), -1, -1):
+            found = self.values.get(path[:end])
+            if found is not None:
+                return found
+        return Location(self.file)
+
+
+class _Refused(Exception):
+    """A fatal problem in the current file; parsing stops there."""
+
+    def __init__(self, message: str, location: Location) -> None:
+        super().__init__(message)
+        self.problem = Problem(message, location)
+
+
+def parse_file(path: str) -> SourceDocument:
+    """Read and parse the YAML file at `path`.
+
+    Raises InputError (one located problem) when the file cannot be read, is too large, is not
+    UTF-8, is not valid YAML or uses a YAML feature we refuse.
+    """
+    text = _read_text(path)
+    return parse_text(text, file=path)
+
+
+def parse_text(text: str, *, file: str) -> SourceDocument:
+    """Parse YAML `text` as if read from `file`; see `parse_file` for what is refused."""
+    document = SourceDocument(file=file)
+    try:
+        _Builder(document).run(yaml.parse(text, Loader=_Parser))
+    except _Refused as refused:
+        raise InputError([refused.problem]) from None
+    except yaml.MarkedYAMLError as error:
+        raise InputError([_syntax_problem(error, text, file)]) from None
+    except yaml.reader.ReaderError as error:
+        where = _location_of_offset(text, error.position, file)
+        message = f"character not allowed in YAML: {error.reason}"
+        raise InputError([Problem(message, where)]) from None
+    except yaml.YAMLError as error:  # any other libyaml failure, still bad input
+        raise InputError([Problem(f"invalid YAML: {error}", Location(file))]) from None
+    return document
+
+
+def _read_text(path: str) -> str:
+    try:
+        size = os.stat(path).st_size
+        if size > MAX_FILE_BYTES:
+            limit = MAX_FILE_BYTES // (1024 * 1024)
+            message = (f"file is {size} bytes, over the {limit} MiB limit; "
+                       "split it into several files")
+            raise InputError([Problem(message, Location(path))])
+        with open(path, "rb") as stream:
+            raw = stream.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        raise InputError([Problem(f"cannot read file: {error.strerror}", Location(path))]) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        byte = raw[error.start]
+        message = f"file is not valid UTF-8: byte 0x{byte:02x} at offset {error.start}"
+        raise InputError([Problem(message, Location(path, line, column))]) from None
+
+
+def _location_of_offset(text: str, offset: int, file: str) -> Location:
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return Location(file, line, column)
+
+
+def _syntax_problem(error: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
+    mark = error.problem_mark or error.context_mark
+    if mark is None:
+        return Problem(f"invalid YAML: {error.problem or error}", Location(file))
+    where = Location(file, mark.line + 1, mark.column + 1)
+    lines = text.splitlines()
+    if mark.line < len(lines) and lines[mark.line][mark.column : mark.column + 1] == "\t":
+        return Problem("tab character in indentation; YAML is indented with spaces", where)
+    detail = error.problem or "syntax error"
+    if error.context:
+        detail = f"{error.context}: {detail}"
+    return Problem(f"invalid YAML: {detail}", where)
+
+
+@dataclass
+class _Frame:
+    """A mapping or sequence under construction."""
+
+    value: dict[str, Any] | list[Any]
+    path: Path
+    pending_key: str | None = None
+
+
+class _Builder:
+    """Turns a stream of parser events into data, recording locations; never recurses."""
+
+    def __init__(self, document: SourceDocument) -> None:
+        self.document = document
+        self.stack: list[_Frame] = []
+        self.documents = 0
+
+    def where(self, event: Any) -> Location:
+        mark = event.start_mark
+        return Location(self.document.file, mark.line + 1, mark.column + 1)
+
+    def run(self, events: Iterator[Any]) -> None:
+        for event in events:
+            self.handle(event)
+        if self.documents == 0:
+            message = "file is empty; expected a mapping with 'version' and 'projects'"
+            raise _Refused(message, Location(self.document.file))
+
+    def handle(self, event: Any) -> None:
+        if isinstance(event, yaml.DocumentStartEvent):
+            self.documents += 1
+            if self.documents > 1:
+                raise _Refused("several YAML documents in one file ('---'); "
+                               "put each document in its own file", self.where(event))
+        elif isinstance(event, yaml.AliasEvent):
+            raise _Refused("aliases are not supported (*" + str(event.anchor) + "); "
+                           "write the value out", self.where(event))
+        elif isinstance(event, yaml.ScalarEvent):
+            self.add_scalar(event)
+        elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            self.open(event)
+        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            self.close()
+
+    def child_path(self, event: Any) -> Path | None:
+        """The path of a new value, or None when the event is a mapping key."""
+        if not self.stack:
+            return ()
+        top = self.stack[-1]
+        if isinstance(top.value, list):
+            return (*top.path, len(top.value))
+        if top.pending_key is None:
+            return None
+        return (*top.path, top.pending_key)
+
+    def add_scalar(self, event: Any) -> None:
+        path = self.child_path(event)
+        if path is None:
+            self.add_key(event)
+            return
+        self.document.values[path] = self.where(event)
+        self.attach(_scalar_value(event, self.where(event)))
+
+    def add_key(self, event: Any) -> None:
+        top = self.stack[-1]
+        assert isinstance(top.value, dict)
+        key = str(event.value)
+        if event.tag not in (None, "!", "tag:yaml.org,2002:str") or key == "<<":
+            raise _Refused(f"unsupported mapping key {key!r} (merge keys and tags are not "
+                           "supported)", self.where(event))
+        path = (*top.path, key)
+        if key in top.value:
+            first = self.document.keys[path]
+            self.document.problems.append(Problem(
+                f"duplicate key {key!r} (first at line {first.line}, column {first.column})",
+                self.where(event)))
+            top.pending_key = "\0duplicate"
+            return
+        self.document.keys[path] = self.where(event)
+        top.pending_key = key
+
+    def open(self, event: Any) -> None:
+        path = self.child_path(event)
+        where = self.where(event)
+        if path is None:
+            raise _Refused("mapping keys must be plain strings, not collections", where)
+        if event.tag not in _CONTAINER_TAGS:
+            raise _Refused(f"YAML tag {event.tag} is not supported", where)
+        if len(self.stack) >= MAX_DEPTH:
+            raise _Refused(f"nesting is deeper than {MAX_DEPTH} levels", where)
+        self.document.values[path] = where
+        value: dict[str, Any] | list[Any] = (
+            {} if isinstance(event, yaml.MappingStartEvent) else []
+        )
+        self.stack.append(_Frame(value=value, path=path))
+
+    def close(self) -> None:
+        frame = self.stack.pop()
+        self.attach(frame.value)
+
+    def attach(self, value: Any) -> None:
+        if not self.stack:
+            self.document.data = value
+            return
+        top = self.stack[-1]
+        if isinstance(top.value, list):
+            top.value.append(value)
+            return
+        key, top.pending_key = top.pending_key, None
+        if key is not None and key != "\0duplicate":
+            top.value[key] = value
+
+
+def _scalar_value(event: Any, where: Location) -> Any:
+    """The Python value of a scalar: str, int, float, bool or None (timestamps stay text)."""
+    tag = event.tag
+    if tag is None and event.implicit[0]:
+        tag = _resolve(ScalarNode, event.value, (True, False))
+        if tag not in _PLAIN_TAGS:  # timestamps and the like stay as written
+            return str(event.value)
+    elif tag in (None, "!"):
+        return str(event.value)
+    elif tag not in _PLAIN_TAGS:
+        raise _Refused(f"YAML tag {tag} is not supported", where)
+    node = ScalarNode(tag, event.value, event.start_mark, event.end_mark)
+    try:
+        return _constructor.construct_object(node)
+    except (yaml.YAMLError, ValueError):
+        raise _Refused(f"{event.value!r} is not a valid {tag.rsplit(':', 1)[-1]}", where) from None

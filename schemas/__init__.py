@@ -1,0 +1,1 @@
+"""JSON schemas shipped with reconciler (the top-level schemas/ directory)."""

@@ -1,0 +1,314 @@
+"""The API client's normal behaviour: settings, reads, writes, pagination, auth and 404s.
+
+Against the real emulator over a loopback socket; failures and odd responses are in
+tests/test_client_faults.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from reconciler.client import Client, ClientSettings, ClientStats, Secret
+from reconciler.emulator import Emulator
+from reconciler.errors import AuthError, InputError, NotFoundError
+
+KEY = "test-key-0123456789"
+PROJECT = 4242
+T = TypeVar("T")
+
+
+class RecordedSleep:
+    """Stands in for asyncio.sleep: remembers the delays, waits for none."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+@pytest.fixture
+def api() -> Iterator[Emulator]:
+    with Emulator(api_key=KEY, enable_admin=True, page_size=3) as emulator:
+        emulator.start()
+        emulator.ensure_project(PROJECT, "support-bot")
+        yield emulator
+
+
+def settings_for(emulator: Emulator, *, key: str = KEY, parallelism: int = 4) -> ClientSettings:
+    return ClientSettings(api_key=Secret(key), base_url=emulator.base_url, parallelism=parallelism)
+
+
+def run(
+    settings: ClientSettings, action: Callable[[Client], Awaitable[T]], **options: Any
+) -> tuple[T, ClientStats]:
+    """Run `action` with a fresh client (its sleep recorded, not waited); return its result
+    and the client's counters."""
+
+    async def main() -> tuple[T, ClientStats]:
+        async with Client(settings, sleep=RecordedSleep(), **options) as client:
+            return await action(client), client.stats
+
+    return asyncio.run(main())
+
+
+# -- settings --------------------------------------------------------------------------------
+
+
+def test_settings_take_key_and_url_from_environment() -> None:
+    env = {"CUSTOMGPT_API_KEY": f"  {KEY}\n", "CUSTOMGPT_BASE_URL": "https://api.example.com/"}
+    settings = ClientSettings.from_environment(env)
+    assert settings.api_key.reveal() == KEY
+    assert settings.base_url == "https://api.example.com"
+
+
+def test_settings_flags_win_over_environment(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("file-key-123\n", encoding="utf-8")
+    env = {"CUSTOMGPT_API_KEY": "env-key", "CUSTOMGPT_BASE_URL": "https://env.example.com"}
+    settings = ClientSettings.from_environment(
+        env, base_url="https://flag.example.com", api_key_file=str(key_file),
+        timeout=5.0, parallelism=3,
+    )
+    assert settings.api_key.reveal() == "file-key-123"
+    assert (settings.base_url, settings.timeout, settings.parallelism) == (
+        "https://flag.example.com", 5.0, 3,
+    )
+
+
+def test_settings_default_to_the_public_api() -> None:
+    settings = ClientSettings.from_environment({"CUSTOMGPT_API_KEY": KEY})
+    assert settings.base_url == "https://app.customgpt.ai"
+
+
+@pytest.mark.parametrize(
+    ("env", "options", "expected"),
+    [
+        ({}, {}, "no API key"),
+        ({"CUSTOMGPT_API_KEY": "   "}, {}, "no API key"),
+        ({"CUSTOMGPT_API_KEY": "a key"}, {}, "cannot contain"),
+        ({"CUSTOMGPT_API_KEY": KEY}, {"api_key_file": "/nonexistent/key"},
+         "cannot read the API key file /nonexistent/key"),
+        ({"CUSTOMGPT_API_KEY": KEY}, {"base_url": "app.customgpt.ai"}, "must look like"),
+        ({"CUSTOMGPT_API_KEY": KEY}, {"base_url": "ftp://example.com"}, "must look like"),
+        ({"CUSTOMGPT_API_KEY": KEY}, {"base_url": "https://example.com:99999"}, "not a valid URL"),
+        ({"CUSTOMGPT_API_KEY": KEY}, {"base_url": "https://u:p@example.com"}, "credentials"),
+        ({"CUSTOMGPT_API_KEY": KEY}, {"base_url": "http://api.example.com"}, "refusing plain"),
+        ({"CUSTOMGPT_API_KEY": KEY}, {"base_url": "http://10.0.0.7:8000"}, "refusing plain"),
+        ({"CUSTOMGPT_API_KEY": KEY}, {"parallelism": 0}, "parallelism must be at least 1"),
+        ({"CUSTOMGPT_API_KEY": KEY}, {"timeout": 0}, "timeout must be positive"),
+    ],
+    ids=["no-key", "blank-key", "key-with-space", "unreadable-key-file", "no-scheme", "ftp",
+         "bad-port", "credentials-in-url", "http-remote-host", "http-private-ip",
+         "zero-parallelism", "zero-timeout"],
+)
+def test_bad_settings_are_input_errors(
+    env: dict[str, str], options: dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(InputError) as caught:
+        ClientSettings.from_environment(env, **options)
+    assert expected in str(caught.value)
+
+
+def test_empty_key_file_is_an_input_error(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"API key file .* is empty"):
+        ClientSettings.from_environment({"CUSTOMGPT_API_KEY": KEY}, api_key_file=str(key_file))
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:8080", "http://127.3.4.5", "http://localhost:1", "http://[::1]:8080"],
+    ids=["127.0.0.1", "127.x", "localhost", "ipv6-loopback"],
+)
+def test_plain_http_is_allowed_to_loopback(url: str) -> None:
+    settings = ClientSettings.from_environment({"CUSTOMGPT_API_KEY": KEY}, base_url=url)
+    assert settings.base_url == url
+
+
+def test_plain_http_to_a_remote_host_needs_the_insecure_flag() -> None:
+    settings = ClientSettings.from_environment(
+        {"CUSTOMGPT_API_KEY": KEY}, base_url="http://api.example.com", insecure_http=True
+    )
+    assert settings.base_url == "http://api.example.com"
+
+
+def test_the_key_never_shows_in_reprs() -> None:
+    settings = ClientSettings.from_environment({"CUSTOMGPT_API_KEY": KEY})
+    client = Client(settings)
+    try:
+        for text in (repr(settings), str(settings), repr(settings.api_key),
+                     str(settings.api_key), f"{settings.api_key}", repr(client)):
+            assert KEY not in text
+    finally:
+        asyncio.run(client.aclose())
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def test_current_user_and_project(api: Emulator) -> None:
+    async def read(client: Client) -> tuple[Any, Any]:
+        return await client.current_user(), await client.get_project(PROJECT)
+
+    (user, project), _ = run(settings_for(api), read)
+    assert project.id == PROJECT and project.name == "support-bot"
+    mine = api.add_conversation(PROJECT, "mine")
+    assert user.id == str(mine["created_by"])
+
+
+def test_listing_reads_every_page_in_id_order(api: Emulator) -> None:
+    names = [f"conversation {n:02d}" for n in range(25)]  # 9 pages of 3
+    api.add_conversations(PROJECT, names)
+    listing, stats = run(settings_for(api, parallelism=4), lambda c: c.list_conversations(PROJECT))
+    assert [c.name for c in listing] == names
+    assert [c.id for c in listing] == sorted(c.id for c in listing)
+    assert len({c.session_id for c in listing}) == 25
+    assert all(c.project_id == PROJECT for c in listing)
+    assert stats.requests == 9 and stats.relists == 0
+
+
+def test_listing_an_empty_project(api: Emulator) -> None:
+    listing, stats = run(settings_for(api), lambda c: c.list_conversations(PROJECT))
+    assert listing == []
+    assert stats.requests == 1
+
+
+@pytest.mark.parametrize(
+    ("user_filter", "expected"),
+    [
+        ("all", {"mine", "teammate's", "visitor's"}),
+        ("team_member", {"mine", "teammate's"}),
+        ("anonymous", {"visitor's"}),
+    ],
+    ids=["all", "team", "anonymous"],
+)
+def test_listing_by_user_filter(api: Emulator, user_filter: str, expected: set[str]) -> None:
+    api.add_conversation(PROJECT, "mine", creator="me")
+    api.add_conversation(PROJECT, "teammate's", creator="teammate")
+    api.add_conversation(PROJECT, "visitor's", creator="visitor")
+    listing, _ = run(
+        settings_for(api), lambda c: c.list_conversations(PROJECT, user_filter=user_filter)
+    )
+    assert {c.name for c in listing} == expected
+    assert all((c.created_by is None) == (c.name == "visitor's") for c in listing)
+
+
+def test_listing_by_name(api: Emulator) -> None:
+    api.add_conversations(PROJECT, ["Billing", "Onboarding", "Billing", "Other"])
+    listing, _ = run(settings_for(api), lambda c: c.list_conversations(PROJECT, name="Billing"))
+    assert [c.name for c in listing] == ["Billing", "Billing"]
+
+
+def test_transcript_reads_every_message_page_oldest_first(api: Emulator) -> None:
+    session = api.add_conversation(PROJECT, "long thread")["session_id"]
+    prompts = [f"question {n}" for n in range(8)]  # 3 pages of 3
+    for prompt in prompts:
+        api.add_message(PROJECT, session, prompt)
+    transcript, _ = run(settings_for(api), lambda c: c.get_transcript(PROJECT, session))
+    assert transcript.conversation.session_id == session
+    assert [m.user_query for m in transcript.messages] == prompts
+    assert all(m.openai_response for m in transcript.messages)
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+def test_create_rename_send_delete(api: Emulator) -> None:
+    async def lifecycle(client: Client) -> list[Any]:
+        created = await client.create_conversation(PROJECT, "Billing")
+        renamed = await client.rename_conversation(PROJECT, created.session_id, "Billing FAQ")
+        message = await client.send_message(PROJECT, created.session_id, "How do refunds work?")
+        transcript = await client.get_transcript(PROJECT, created.session_id)
+        await client.delete_conversation(PROJECT, created.session_id)
+        return [created, renamed, message, transcript]
+
+    (created, renamed, message, transcript), stats = run(settings_for(api), lifecycle)
+    assert created.name == "Billing" and created.project_id == PROJECT
+    assert renamed.session_id == created.session_id and renamed.name == "Billing FAQ"
+    assert message.user_query == "How do refunds work?" and message.openai_response
+    assert [m.id for m in transcript.messages] == [message.id]
+    assert api.conversations(PROJECT) == []
+    assert stats.retries == 0
+
+
+def test_created_conversation_belongs_to_the_keys_user(api: Emulator) -> None:
+    async def create(client: Client) -> tuple[Any, Any]:
+        return await client.create_conversation(PROJECT, "Mine"), await client.current_user()
+
+    (created, user), _ = run(settings_for(api), create)
+    assert created.created_by == user.id
+
+
+# -- refusals ----------------------------------------------------------------------------------
+
+
+def test_wrong_key_stops_at_once(api: Emulator) -> None:
+    with pytest.raises(AuthError) as caught:
+        run(settings_for(api, key="wrong-key-999"), lambda c: c.list_conversations(PROJECT))
+    assert str(caught.value) == (
+        "the API rejected the key (HTTP 401 (Unauthorized)): check CUSTOMGPT_API_KEY or "
+        "--api-key-file"
+    )
+    assert caught.value.status == 401
+    assert sum(api.stats()["requests"].values()) == 1
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        lambda c: c.get_project(999),
+        lambda c: c.list_conversations(999),
+        lambda c: c.create_conversation(999, "x"),
+    ],
+    ids=["get-project", "list", "create"],
+)
+def test_unknown_project(api: Emulator, action: Callable[[Client], Awaitable[Any]]) -> None:
+    with pytest.raises(NotFoundError) as caught:
+        run(settings_for(api), action)
+    assert str(caught.value) == "project 999 not found or not visible to this API key"
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        lambda c: c.get_transcript(PROJECT, "no-such-session"),
+        lambda c: c.rename_conversation(PROJECT, "no-such-session", "x"),
+        lambda c: c.delete_conversation(PROJECT, "no-such-session"),
+        lambda c: c.send_message(PROJECT, "no-such-session", "hi"),
+    ],
+    ids=["transcript", "rename", "delete", "send"],
+)
+def test_unknown_session(api: Emulator, action: Callable[[Client], Awaitable[Any]]) -> None:
+    with pytest.raises(NotFoundError) as caught:
+        run(settings_for(api), action)
+    assert "conversation no-such-session not found in project 4242" in str(caught.value)
+
+
+def test_session_ids_cannot_escape_their_path(api: Emulator) -> None:
+    with pytest.raises(NotFoundError):
+        run(settings_for(api), lambda c: c.delete_conversation(PROJECT, "../../4242"))
+    assert api.stats()["requests"].get("DELETE", 0) == 1
+
+
+# -- logging -----------------------------------------------------------------------------------
+
+
+def test_one_debug_line_per_request_without_the_key(
+    api: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    api.add_conversations(PROJECT, [f"c{n}" for n in range(7)])  # 3 pages
+    with caplog.at_level(logging.DEBUG):
+        run(settings_for(api), lambda c: c.list_conversations(PROJECT))
+    lines = [r.getMessage() for r in caplog.records if r.name == "reconciler.http"]
+    assert len(lines) == 3
+    assert all(line.startswith("GET /api/v1/projects/4242/conversations?page=") for line in lines)
+    assert all("-> 200 in " in line and "(attempt 1)" in line for line in lines)
+    assert all(KEY not in r.getMessage() and KEY not in str(r.args) for r in caplog.records)

@@ -1,62 +1,47 @@
-"""The command line: parses arguments, runs one command, prints, and maps errors to exit codes.
+"""The command line: parses arguments, runs one command, and maps errors to exit codes.
 
-This is the only module that prints. Each command is one function returning an exit code.
+User errors (`ReconcilerError`) print a short message and exit 1; anything else is a bug and
+shows its traceback; Ctrl-C exits 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TextIO
 
 from reconciler import __version__
+from reconciler import commands as cmd
+from reconciler.console import Console
 from reconciler.errors import InputError, ReconcilerError
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_CHANGES = 2
 EXIT_INTERRUPTED = 130
 
-
-@dataclass
-class Console:
-    """Where a command writes: results to `out`, everything for people to `err`."""
-
-    out: TextIO = field(default_factory=lambda: sys.stdout)
-    err: TextIO = field(default_factory=lambda: sys.stderr)
-    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    quiet: bool = False
-    verbose: int = 0
-
-    def result(self, text: str) -> None:
-        """Write a command's result (what a pipeline reads) to stdout."""
-        self.out.write(text if text.endswith("\n") else text + "\n")
-
-    def info(self, text: str) -> None:
-        """Write a message for people to stderr, unless -q."""
-        if not self.quiet:
-            self.err.write(text + "\n")
-
-    def error(self, text: str) -> None:
-        """Write an error to stderr, always."""
-        self.err.write(text + "\n")
-
-
 Command = Callable[[argparse.Namespace, Console], int]
+FORMATS = ("text", "json", "markdown")
 
 
-def cmd_validate(args: argparse.Namespace, console: Console) -> int:
-    """`reconciler validate -f PATH…`: check files without touching the API."""
-    from reconciler.loader import load_desired
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
-    state = load_desired(args.files, env=console.env)
-    console.result(
-        f"OK: {len(state.projects)} projects, {state.conversation_count} conversations"
-    )
-    return EXIT_OK
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, not {value}")
+    return value
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -66,8 +51,8 @@ def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
         return argparse.SUPPRESS if suppress else value
 
     group = parser.add_argument_group("global options")
-    group.add_argument("--base-url", default=default(None), help="API base URL "
-                       "(default $CUSTOMGPT_BASE_URL or https://app.customgpt.ai)")
+    group.add_argument("--base-url", default=default(None), metavar="URL",
+                       help="API base URL (default $CUSTOMGPT_BASE_URL or https://app.customgpt.ai)")
     group.add_argument("--api-key-file", default=default(None), metavar="FILE",
                        help="read the API token from FILE instead of $CUSTOMGPT_API_KEY")
     group.add_argument("--timeout", type=float, default=default(30.0), metavar="SECONDS",
@@ -79,48 +64,107 @@ def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
     group.add_argument("--sandbox", action="store_true", default=default(False),
                        help="run against a local emulator backed by .reconciler/sandbox.db")
     group.add_argument("-v", "--verbose", action="count", default=default(0),
-                       help="more detail (-vv: every request, with timing)")
+                       help="more detail: reasons and unmanaged conversations (-vv: every request)")
     group.add_argument("-q", "--quiet", action="store_true", default=default(False),
-                       help="errors only")
+                       help="errors only on stderr")
     group.add_argument("--no-color", action="store_true", default=default(False),
-                       help="never colour the output")
+                       help="never colour the output (NO_COLOR is honoured too)")
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def _add_files_option(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+def _files(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     parser.add_argument("-f", "--file", dest="files", action="append", required=required,
                         metavar="PATH", help="desired-state YAML file or directory (repeatable)")
 
 
+def _guard_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-deletes", type=_count, metavar="N",
+                        help="refuse a plan deleting more than N conversations in total")
+    parser.add_argument("--allow-mass-delete", action="store_true",
+                        help="allow deleting more than a project's max_delete_fraction "
+                             "(default 30%%) or more than --max-deletes")
+    parser.add_argument("--project", type=_positive_int, action="append", metavar="ID",
+                        help="only these declared projects (repeatable)")
+
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    handler: Command,
+    summary: str,
+    example: str,
+) -> argparse.ArgumentParser:
+    parser = commands.add_parser(
+        name, help=summary, description=summary, epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command-line grammar."""
-    parser = argparse.ArgumentParser(
-        prog="reconciler",
-        description="Conversations as code for CustomGPT.ai.",
-    )
+    parser = argparse.ArgumentParser(prog="reconciler",
+                                     description="Conversations as code for CustomGPT.ai.")
     parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
     _add_global_options(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    validate = commands.add_parser(
-        "validate", help="check desired-state files",
-        description="Check desired-state files against the schema and every rule, offline.",
-        epilog="example: reconciler validate -f conversations/",
-    )
-    _add_files_option(validate)
-    _add_global_options(validate, suppress=True)
-    validate.set_defaults(handler=cmd_validate)
+    validate = _command(commands, "validate", cmd.cmd_validate,
+                        "Check desired-state files against the schema and every rule, offline.",
+                        "reconciler validate -f conversations/")
+    _files(validate)
+
+    plan = _command(commands, "plan", cmd.cmd_plan,
+                    "Show what apply would change, without changing anything.",
+                    "reconciler plan -f conversations/ --out plan.json --format markdown")
+    _files(plan)
+    plan.add_argument("--out", metavar="FILE", help="also save the plan as JSON for apply --plan")
+    plan.add_argument("--format", choices=FORMATS, default="text", help="output format")
+    plan.add_argument("--detailed-exitcode", action="store_true",
+                      help="exit 2 when there are changes (0: none, 1: error)")
+    plan.add_argument("--max-sends", type=_count, metavar="N",
+                      help="refuse a plan sending more than N prompts (each costs a query credit)")
+    _guard_options(plan)
+
+    apply = _command(commands, "apply", cmd.cmd_apply,
+                     "Make live conversations match the declared state.",
+                     "reconciler apply --plan plan.json --auto-approve --report report.json")
+    _files(apply, required=False)
+    apply.add_argument("--plan", metavar="FILE", help="apply a plan saved by plan --out")
+    apply.add_argument("--auto-approve", action="store_true",
+                       help="do not ask for confirmation (needed without a terminal)")
+    apply.add_argument("--dry-run", action="store_true",
+                       help="show exactly what would be done; change nothing")
+    backups = apply.add_mutually_exclusive_group()
+    backups.add_argument("--backup-dir", metavar="DIR",
+                         help="where transcripts are saved before deletes "
+                              "(default .reconciler/backups/<UTC time>)")
+    backups.add_argument("--no-backup", action="store_true",
+                         help="delete without saving transcripts first")
+    apply.add_argument("--report", metavar="FILE", help="write a per-operation JSON report")
+    apply.add_argument("--max-sends", type=_count, metavar="N",
+                       help="refuse to send more than N prompts (each costs a query credit)")
+    _guard_options(apply)
+
+    show = _command(commands, "show", cmd.cmd_show, "Render a saved plan.",
+                    "reconciler show plan.json --format markdown")
+    show.add_argument("plan_file", metavar="FILE")
+    show.add_argument("--format", choices=FORMATS, default="text", help="output format")
 
     from reconciler.emulator.cli import add_emulator_command
 
-    add_emulator_command(commands, global_options=lambda p: _add_global_options(p, suppress=True))
+    add_emulator_command(commands, global_options=lambda p: None)
+    for sub in commands.choices.values():
+        _add_global_options(sub, suppress=True)
     return parser
+
+
+def _configure_logging(console: Console) -> None:
+    logger = logging.getLogger("reconciler")
+    logger.handlers = [logging.StreamHandler(console.err)]
+    logger.propagate = False
+    level = {0: logging.WARNING, 1: logging.INFO}.get(console.verbose, logging.DEBUG)
+    logger.setLevel(logging.ERROR if console.quiet else level)
 
 
 def main(
@@ -129,30 +173,28 @@ def main(
     env: Mapping[str, str] | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
+    stdin: TextIO | None = None,
 ) -> int:
     """Run one command; return its exit code. Never raises for user errors."""
-    console = Console(
-        out=stdout or sys.stdout,
-        err=stderr or sys.stderr,
-        env=dict(os.environ) if env is None else env,
-    )
+    console = Console(out=stdout or sys.stdout, err=stderr or sys.stderr,
+                      stdin=stdin or sys.stdin, env=dict(os.environ) if env is None else env)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    console.quiet = args.quiet
-    console.verbose = args.verbose
+    console.quiet, console.verbose, console.no_color = args.quiet, args.verbose, args.no_color
+    _configure_logging(console)
     handler: Command = args.handler
     try:
         return handler(args, console)
     except InputError as error:
         for problem in error.problems:
             console.error(f"error: {problem}")
-        return EXIT_ERROR
+        return cmd.EXIT_ERROR
     except ReconcilerError as error:
         console.error(f"error: {error}")
-        return EXIT_ERROR
+        return cmd.EXIT_ERROR
     except KeyboardInterrupt:
-        console.error("interrupted")
+        console.error("interrupted: see the report for what was done")
         return EXIT_INTERRUPTED

@@ -54,3 +54,19 @@ class Project:
 
     id: int
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectLive:
+    """What one project has live, as read for planning.
+
+    `conversations` is the listing the project's scope asked for (possibly wider than the scope:
+    the planner filters); `pinned` holds pinned conversations found outside that listing, and
+    `transcripts` the prompts already sent, for the conversations whose messages matter.
+    """
+
+    project_id: int
+    user_id: str
+    conversations: tuple[Conversation, ...]
+    pinned: dict[str, Conversation]
+    transcripts: dict[str, tuple[str, ...]]

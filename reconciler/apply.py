@@ -1,0 +1,266 @@
+"""Applying a plan: the only module that changes live state (DESIGN §5).
+
+Per project: renames, then creates, then sends, then deletes; a project's deletes are skipped
+when anything before them failed. Operations run concurrently up to `parallelism`; a failed
+operation does not stop the others. Every delete is preceded by a transcript backup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from reconciler.backup import write_backup
+from reconciler.client import Client
+from reconciler.diff import describe_changes
+from reconciler.errors import ApiError, AuthError, CreditsExhaustedError, NotFoundError
+from reconciler.plan import Action, Operation, Plan, ProjectPlan
+
+REPORT_FORMAT_VERSION = 1
+
+
+class Outcome(StrEnum):
+    """How one operation ended."""
+
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    PLANNED = "planned"  # --dry-run: would be done
+
+
+@dataclass(frozen=True)
+class OperationResult:
+    """One operation and how it ended."""
+
+    operation: Operation
+    outcome: Outcome
+    detail: str = ""
+    session_id: str | None = None
+    backup: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form for the apply report."""
+        data = self.operation.to_dict()
+        data.update(outcome=self.outcome.value, detail=self.detail)
+        if self.session_id:
+            data["session_id"] = self.session_id
+        if self.backup:
+            data["backup"] = self.backup
+        return data
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """How to apply. `backup_dir` None means --no-backup."""
+
+    parallelism: int = 8
+    dry_run: bool = False
+    backup_dir: Path | None = None
+
+
+@dataclass
+class ApplyReport:
+    """What an apply did, operation by operation (filled in as operations end)."""
+
+    plan_checksum: str
+    dry_run: bool = False
+    results: list[OperationResult] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> list[OperationResult]:
+        """Results that failed."""
+        return [r for r in self.results if r.outcome is Outcome.FAILED]
+
+    def counts(self) -> dict[str, int]:
+        """How many operations ended in each outcome."""
+        return {o.value: sum(r.outcome is o for r in self.results) for o in Outcome}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `--report FILE` JSON document."""
+        return {
+            "format_version": REPORT_FORMAT_VERSION,
+            "plan_checksum": self.plan_checksum,
+            "dry_run": self.dry_run,
+            "interrupted": self.interrupted,
+            "summary": self.counts(),
+            "operations": [r.to_dict() for r in self.results],
+        }
+
+
+ResultListener = Callable[[OperationResult], None]
+
+
+async def apply_plan(
+    client: Client,
+    plan: Plan,
+    *,
+    options: ApplyOptions,
+    report: ApplyReport,
+    on_result: ResultListener | None = None,
+) -> ApplyReport:
+    """Apply every operation of `plan`; results are appended to `report` as they end.
+
+    Raises AuthError if the key is rejected; any other failure is recorded on its operation.
+    """
+    run = ApplyRun(client, options, report, on_result)
+    await asyncio.gather(*(run.apply_project(p) for p in plan.projects if p.operations))
+    return report
+
+
+class ApplyRun:
+    """The state of one apply: concurrency limit, credits, and the report being written."""
+
+    def __init__(
+        self,
+        client: Client,
+        options: ApplyOptions,
+        report: ApplyReport,
+        on_result: ResultListener | None,
+    ) -> None:
+        self.client = client
+        self.options = options
+        self.report = report
+        self.on_result = on_result
+        self.slots = asyncio.Semaphore(options.parallelism)
+        self.credits_exhausted = False
+
+    async def apply_project(self, project: ProjectPlan) -> None:
+        """Renames, creates, sends, deletes of one project, each phase concurrent."""
+        by_action = {a: [op for op in project.operations if op.action is a] for a in Action}
+        results = await self._each(self._rename, by_action[Action.RENAME])
+        results += await self._each(self._create, by_action[Action.CREATE])
+        created = {r.operation.name: r.session_id for r in results
+                   if r.operation.action is Action.CREATE and r.outcome is Outcome.DONE}
+        send_groups = _by_conversation(by_action[Action.SEND])
+        for group_results in await asyncio.gather(
+            *(self._send_group(group, created) for group in send_groups)
+        ):
+            results += group_results
+        if any(r.outcome is Outcome.FAILED for r in results):
+            for op in by_action[Action.DELETE]:
+                self._record(OperationResult(
+                    op, Outcome.SKIPPED, "skipped: an earlier operation in this project failed",
+                    session_id=op.session_id))
+            return
+        await self._each(self._delete, by_action[Action.DELETE])
+
+    async def _each(
+        self, apply_one: Callable[[Operation], Any], operations: Iterable[Operation]
+    ) -> list[OperationResult]:
+        return list(await asyncio.gather(*(self._guarded(apply_one, op) for op in operations)))
+
+    async def _guarded(
+        self, apply_one: Callable[[Operation], Any], op: Operation
+    ) -> OperationResult:
+        """Run one operation within the concurrency limit; record how it ended."""
+        if self.options.dry_run:
+            return self._record(OperationResult(op, Outcome.PLANNED, "dry run: not applied",
+                                                session_id=op.session_id))
+        async with self.slots:
+            try:
+                result: OperationResult = await apply_one(op)
+            except AuthError:
+                raise
+            except CreditsExhaustedError as error:
+                self.credits_exhausted = True
+                result = OperationResult(op, Outcome.FAILED, str(error), session_id=op.session_id)
+            except ApiError as error:
+                result = OperationResult(op, Outcome.FAILED, str(error), session_id=op.session_id)
+        return self._record(result)
+
+    def _record(self, result: OperationResult) -> OperationResult:
+        self.report.results.append(result)
+        if self.on_result is not None:
+            self.on_result(result)
+        return result
+
+    async def _rename(self, op: Operation) -> OperationResult:
+        assert op.session_id is not None
+        await self.client.rename_conversation(op.project_id, op.session_id, op.name)
+        return OperationResult(op, Outcome.DONE, f"renamed from {op.old_name!r}",
+                               session_id=op.session_id)
+
+    async def _create(self, op: Operation) -> OperationResult:
+        conversation = await self.client.create_conversation(op.project_id, op.name)
+        return OperationResult(op, Outcome.DONE, "created", session_id=conversation.session_id)
+
+    async def _send_group(
+        self, group: list[Operation], created: dict[str, str | None]
+    ) -> list[OperationResult]:
+        """One conversation's sends, strictly in declared order; stop at the first failure."""
+        results: list[OperationResult] = []
+        for op in group:
+            session_id = op.session_id or created.get(op.name)
+            reason = self._send_blocker(session_id, results)
+            if reason:
+                results.append(self._record(OperationResult(op, Outcome.SKIPPED, reason,
+                                                            session_id=session_id)))
+                continue
+            send = partial(self._send, session_id=session_id)
+            results.append(await self._guarded(send, op))
+        return results
+
+    def _send_blocker(self, session_id: str | None, earlier: list[OperationResult]) -> str:
+        if self.options.dry_run:
+            return ""
+        if self.credits_exhausted:
+            return "skipped: query credits are exhausted; the next apply sends it"
+        if session_id is None:
+            return "skipped: the conversation could not be created"
+        if any(r.outcome is not Outcome.DONE for r in earlier):
+            return "skipped: an earlier message of this conversation was not sent"
+        return ""
+
+    async def _send(self, op: Operation, *, session_id: str | None) -> OperationResult:
+        assert session_id is not None
+        await self.client.send_message(
+            op.project_id, session_id, op.prompt or "", persona=op.persona,
+            response_source=op.response_source, lang=op.lang,
+        )
+        return OperationResult(op, Outcome.DONE, f"sent message {op.position}",
+                               session_id=session_id)
+
+    async def _delete(self, op: Operation) -> OperationResult:
+        """Back up the transcript, check it is still what was planned, then delete."""
+        assert op.session_id is not None
+        try:
+            transcript = await self.client.get_transcript(op.project_id, op.session_id)
+        except NotFoundError:
+            return OperationResult(op, Outcome.DONE, "already deleted", session_id=op.session_id)
+        expected = {"name": op.precondition.name, "messages": op.precondition.message_count}
+        actual = {"name": transcript.conversation.name, "messages": len(transcript.messages)}
+        if op.precondition.message_count is None:
+            expected.pop("messages")
+            actual.pop("messages")
+        changes = describe_changes(expected, actual)
+        if changes:
+            return OperationResult(
+                op, Outcome.FAILED,
+                "not deleted: changed since the plan (" + "; ".join(changes) + ")",
+                session_id=op.session_id)
+        backup = None
+        if self.options.backup_dir is not None:
+            try:
+                path = write_backup(self.options.backup_dir, op.project_id, transcript)
+            except OSError as error:
+                return OperationResult(
+                    op, Outcome.FAILED,
+                    f"not deleted: the transcript backup could not be written ({error})",
+                    session_id=op.session_id)
+            backup = str(path)
+        await self.client.delete_conversation(op.project_id, op.session_id)
+        return OperationResult(op, Outcome.DONE, "deleted", session_id=op.session_id,
+                               backup=backup)
+
+
+def _by_conversation(sends: list[Operation]) -> list[list[Operation]]:
+    groups: dict[tuple[int, str], list[Operation]] = {}
+    for op in sends:
+        groups.setdefault((op.project_id, op.session_id or op.name), []).append(op)
+    return list(groups.values())

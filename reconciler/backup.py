@@ -1,0 +1,79 @@
+"""Transcript backups written before every delete (DESIGN §5), and reading them back.
+
+A backup is one JSON file per conversation, written atomically: a temporary file in the same
+directory, flushed and fsynced, renamed over the final name, then the directory fsynced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import InputError, Problem
+from reconciler.live import Transcript
+
+BACKUP_FORMAT_VERSION = 1
+DEFAULT_BACKUP_ROOT = Path(".reconciler") / "backups"
+
+
+def default_backup_dir(now: datetime | None = None) -> Path:
+    """`.reconciler/backups/<UTC time>`: one directory per apply run."""
+    moment = now or datetime.now(UTC)
+    return DEFAULT_BACKUP_ROOT / moment.strftime("%Y%m%dT%H%M%SZ")
+
+
+def write_backup(directory: Path, project_id: int, transcript: Transcript) -> Path:
+    """Write `transcript` to `<directory>/<project>/<session_id>.json`; return the path.
+
+    Raises OSError when it cannot be written completely; nothing partial is left behind.
+    """
+    target_dir = directory / str(project_id)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / f"{transcript.conversation.session_id}.json"
+    document = {
+        "format_version": BACKUP_FORMAT_VERSION,
+        "backed_up_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "project_id": project_id,
+        "conversation": asdict(transcript.conversation),
+        "messages": [asdict(m) for m in transcript.messages],
+    }
+    data = json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8")
+    fd, temp = tempfile.mkstemp(dir=target_dir, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    _fsync_directory(target_dir)
+    return target
+
+
+def read_backup(path: Path) -> dict[str, Any]:
+    """A backup file's content; raises InputError when it is missing or not a backup."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError([Problem(f"cannot read backup: {error}", None)]) from None
+    if not isinstance(document, dict) or document.get("format_version") != BACKUP_FORMAT_VERSION:
+        raise InputError([Problem(f"{path}: not a reconciler backup file", None)])
+    return document
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

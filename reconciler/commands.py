@@ -1,0 +1,200 @@
+"""The commands: one function each, taking parsed arguments and a Console, returning an exit
+code. They load, plan, apply and render by calling the layers; they only print via Console.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from reconciler.apply import ApplyOptions, ApplyReport, Outcome, apply_plan
+from reconciler.backup import default_backup_dir
+from reconciler.console import Console
+from reconciler.desired import DesiredState
+from reconciler.errors import InputError, Problem, StalePlanError
+from reconciler.loader import load_desired
+from reconciler.plan import Plan
+from reconciler.planner import make_plan
+from reconciler.planning import PlanOptions
+from reconciler.preconditions import find_stale
+from reconciler.render import render_json, render_markdown, render_text
+from reconciler.session import open_client
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+
+
+def cmd_validate(args: argparse.Namespace, console: Console) -> int:
+    """`reconciler validate -f PATH…`: check files without touching the API."""
+    state = load_desired(args.files, env=console.env)
+    console.result(f"OK: {len(state.projects)} projects, {state.conversation_count} conversations")
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace, console: Console) -> int:
+    """`reconciler plan -f …`: show what apply would change; optionally save it."""
+    desired = _load(args, console)
+    plan = asyncio.run(_plan(args, console, desired))
+    if args.out:
+        _write_json(Path(args.out), plan.to_dict())
+        console.info(f"Saved the plan to {args.out} (checksum {plan.checksum}).")
+    console.result(_render(plan, args.format, console))
+    if plan.all_errors:
+        return EXIT_ERROR
+    return EXIT_CHANGES if args.detailed_exitcode and plan.has_changes else EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace, console: Console) -> int:
+    """`reconciler show FILE`: render a saved plan."""
+    plan = read_plan(Path(args.plan_file))
+    console.result(_render(plan, args.format, console))
+    return EXIT_OK
+
+
+def cmd_apply(args: argparse.Namespace, console: Console) -> int:
+    """`reconciler apply (-f … | --plan FILE)`: make live state match the declared state."""
+    if bool(args.files) == bool(args.plan):
+        raise InputError([Problem("apply needs either -f PATH… or --plan FILE (not both)")])
+    saved = read_plan(Path(args.plan)) if args.plan else None
+    desired = None if saved else _load(args, console)
+    report = ApplyReport(plan_checksum="", dry_run=args.dry_run)
+    try:
+        return asyncio.run(_apply(args, console, desired, saved, report))
+    finally:
+        if args.report and report.plan_checksum:
+            _write_json(Path(args.report), report.to_dict())
+
+
+def _load(args: argparse.Namespace, console: Console) -> DesiredState:
+    desired = load_desired(args.files, env=console.env)
+    if args.project:
+        wanted = set(args.project)
+        unknown = wanted - {p.id for p in desired.projects}
+        if unknown:
+            raise InputError([Problem(
+                f"--project {', '.join(map(str, sorted(unknown)))}: not declared in the given files"
+            )])
+        desired = desired.select(wanted)
+    return desired
+
+
+def _plan_options(args: argparse.Namespace) -> PlanOptions:
+    return PlanOptions(allow_mass_delete=args.allow_mass_delete, max_deletes=args.max_deletes,
+                       max_sends=getattr(args, "max_sends", None))
+
+
+async def _plan(args: argparse.Namespace, console: Console, desired: DesiredState) -> Plan:
+    async with open_client(args, console, project_ids=[p.id for p in desired.projects]) as client:
+        return await make_plan(client, desired, options=_plan_options(args))
+
+
+async def _apply(
+    args: argparse.Namespace,
+    console: Console,
+    desired: DesiredState | None,
+    saved: Plan | None,
+    report: ApplyReport,
+) -> int:
+    ids = [p.id for p in desired.projects] if desired else [p.project_id for p in saved.projects]  # type: ignore[union-attr]
+    async with open_client(args, console, project_ids=ids) as client:
+        if saved is not None:
+            plan = saved
+            stale = await find_stale(client, plan)
+            if stale:
+                raise StalePlanError(
+                    "the saved plan is stale; nothing was applied. Stale operations:\n  "
+                    + "\n  ".join(stale) + "\nMake a new plan with `reconciler plan --out`."
+                )
+        else:
+            assert desired is not None
+            plan = await make_plan(client, desired, options=_plan_options(args))
+        console.result(render_text(plan, color=console.color, verbose=console.verbose > 0))
+        if plan.all_errors or not plan.has_changes:
+            return EXIT_ERROR if plan.all_errors else EXIT_OK
+        _confirm(args, console)
+        report.plan_checksum = plan.checksum
+        options = ApplyOptions(parallelism=args.parallelism, dry_run=args.dry_run,
+                               backup_dir=_backup_dir(args))
+        try:
+            await apply_plan(client, plan, options=options, report=report,
+                             on_result=lambda r: _show_result(console, r))
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            report.interrupted = True
+            raise
+    console.result(_apply_summary(report))
+    return EXIT_ERROR if report.failed else EXIT_OK
+
+
+def _confirm(args: argparse.Namespace, console: Console) -> None:
+    if args.dry_run or args.auto_approve:
+        return
+    if not console.interactive:
+        raise InputError([Problem(
+            "refusing to apply without confirmation: stdin is not a terminal; review the plan "
+            "and pass --auto-approve (or use --dry-run)"
+        )])
+    console.err.write("Apply these changes? Only 'yes' is accepted: ")
+    console.err.flush()
+    if console.stdin.readline().strip() != "yes":
+        raise InputError([Problem("apply cancelled: nothing was changed")])
+
+
+def _backup_dir(args: argparse.Namespace) -> Path | None:
+    if args.no_backup:
+        return None
+    return Path(args.backup_dir) if args.backup_dir else default_backup_dir()
+
+
+def _show_result(console: Console, result: Any) -> None:
+    mark = {Outcome.DONE: "ok", Outcome.FAILED: "FAILED", Outcome.SKIPPED: "skipped",
+            Outcome.PLANNED: "would"}[result.outcome]
+    op = result.operation
+    console.info(f"  [{mark}] {op.key} {op.name!r}: {result.detail}")
+
+
+def _apply_summary(report: ApplyReport) -> str:
+    counts = report.counts()
+    if report.dry_run:
+        return f"Dry run: {counts['planned']} operation(s) would be applied; nothing was changed."
+    line = (f"Apply: {counts['done']} done, {counts['failed']} failed, "
+            f"{counts['skipped']} skipped.")
+    if report.failed:
+        line += " Run apply again to retry what failed; it converges."
+    return line
+
+
+def _render(plan: Plan, fmt: str, console: Console) -> str:
+    if fmt == "json":
+        return render_json(plan)
+    if fmt == "markdown":
+        return render_markdown(plan)
+    return render_text(plan, color=console.color, verbose=console.verbose > 0)
+
+
+def read_plan(path: Path) -> Plan:
+    """A saved plan file; raises InputError if it is unreadable, invalid or altered."""
+    from reconciler.schema import validate
+
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError([Problem(f"{path}: no such plan file")]) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError([Problem(f"{path}: not a readable plan file ({error})")]) from None
+    problems = validate(document, "plan")
+    if problems:
+        raise InputError([Problem(f"{path}: not a valid plan: {p.message}") for p in problems])
+    return Plan.from_dict(document, source=str(path))
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n",
+                        encoding="utf-8")
+    except OSError as error:
+        raise InputError([Problem(f"cannot write {path}: {error}")]) from None

@@ -1,0 +1,64 @@
+"""Where commands write: results on stdout, messages for people on stderr.
+
+Commands receive a `Console` instead of touching sys.stdout, os.environ or stdin, so that tests
+can run them in-process with their own streams and environment.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TextIO
+
+
+@dataclass
+class Console:
+    """Streams, environment and verbosity of one command run."""
+
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    quiet: bool = False
+    verbose: int = 0
+    no_color: bool = False
+
+    def result(self, text: str) -> None:
+        """Write a command's result (what a pipeline reads) to stdout."""
+        self.out.write(text if text.endswith("\n") else text + "\n")
+        self.out.flush()
+
+    def info(self, text: str) -> None:
+        """Write a message for people to stderr, unless -q."""
+        if not self.quiet:
+            self.err.write(text + "\n")
+            self.err.flush()
+
+    def error(self, text: str) -> None:
+        """Write an error to stderr, always."""
+        self.err.write(text + "\n")
+        self.err.flush()
+
+    @property
+    def color(self) -> bool:
+        """Colour stdout only on a terminal, and never with NO_COLOR or --no-color."""
+        return not self.no_color and "NO_COLOR" not in self.env and _isatty(self.out)
+
+    @property
+    def interactive(self) -> bool:
+        """True when a person can answer a question on stdin."""
+        return _isatty(self.stdin)
+
+    @property
+    def progress(self) -> bool:
+        """Progress bars only on a terminal stderr, and not with -q."""
+        return not self.quiet and _isatty(self.err)
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

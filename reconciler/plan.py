@@ -1,0 +1,276 @@
+"""The plan: plain, immutable data describing what `apply` would change, and why.
+
+A plan is built once by the planner in a deterministic order and never mutated. Renderers turn
+it into text; `Plan.to_dict()` is its JSON form and `Plan.checksum` identifies a reviewed plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from reconciler.errors import InputError, Problem
+
+PLAN_FORMAT_VERSION = 1
+
+
+class Action(StrEnum):
+    """What an operation does to one conversation."""
+
+    RENAME = "rename"
+    CREATE = "create"
+    SEND = "send"
+    DELETE = "delete"
+
+
+ACTION_ORDER = (Action.RENAME, Action.CREATE, Action.SEND, Action.DELETE)
+
+
+@dataclass(frozen=True)
+class Precondition:
+    """What must still hold in the live state when the operation is applied.
+
+    - create: no in-scope conversation is named `name`;
+    - rename: `session_id` still exists and is still named `name` (the old name);
+    - delete: `session_id` still exists, named `name`, with `message_count` messages;
+    - send: `prompt` is still absent from the transcript of `session_id` (or the conversation is
+      created by this plan, when `session_id` is None).
+    """
+
+    name: str | None = None
+    session_id: str | None = None
+    message_count: int | None = None
+    prompt: str | None = None
+
+    def describe(self, action: Action) -> str:
+        """The precondition in words, as plans show it."""
+        if action is Action.CREATE:
+            return f"no conversation named {self.name!r} in scope"
+        if action is Action.RENAME:
+            return f"session {self.session_id} is still named {self.name!r}"
+        if action is Action.DELETE:
+            return (f"session {self.session_id} still exists, named {self.name!r}, "
+                    f"with {self.message_count} messages")
+        if self.session_id is None:
+            return "the conversation is created by this plan"
+        return f"prompt not yet in the transcript of session {self.session_id}"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One change to one conversation."""
+
+    action: Action
+    project_id: int
+    name: str
+    reason: str
+    precondition: Precondition
+    session_id: str | None = None
+    old_name: str | None = None
+    prompt: str | None = None
+    position: int | None = None
+    persona: str | None = None
+    response_source: str | None = None
+    lang: str | None = None
+
+    @property
+    def key(self) -> str:
+        """A stable identifier of the operation inside its plan."""
+        target = self.session_id or self.name
+        suffix = f"#{self.position}" if self.position is not None else ""
+        return f"{self.project_id}/{self.action.value}/{target}{suffix}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form; keys with no value are left out."""
+        data: dict[str, Any] = {
+            "key": self.key,
+            "action": self.action.value,
+            "project_id": self.project_id,
+            "name": self.name,
+            "session_id": self.session_id,
+            "old_name": self.old_name,
+            "prompt": self.prompt,
+            "position": self.position,
+            "persona": self.persona,
+            "response_source": self.response_source,
+            "lang": self.lang,
+            "reason": self.reason,
+            "precondition": _drop_none({
+                "description": self.precondition.describe(self.action),
+                "name": self.precondition.name,
+                "session_id": self.precondition.session_id,
+                "message_count": self.precondition.message_count,
+                "prompt": self.precondition.prompt,
+            }),
+        }
+        return _drop_none(data)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Operation:
+        """Inverse of `to_dict` (the document must already be schema-valid)."""
+        pre = data["precondition"]
+        return cls(
+            action=Action(data["action"]),
+            project_id=int(data["project_id"]),
+            name=data["name"],
+            reason=data["reason"],
+            precondition=Precondition(
+                name=pre.get("name"),
+                session_id=pre.get("session_id"),
+                message_count=pre.get("message_count"),
+                prompt=pre.get("prompt"),
+            ),
+            session_id=data.get("session_id"),
+            old_name=data.get("old_name"),
+            prompt=data.get("prompt"),
+            position=data.get("position"),
+            persona=data.get("persona"),
+            response_source=data.get("response_source"),
+            lang=data.get("lang"),
+        )
+
+
+@dataclass(frozen=True)
+class Unmanaged:
+    """A live in-scope conversation the plan leaves alone, and why."""
+
+    session_id: str
+    name: str
+    why: str  # "not declared (prune is off)", "protected", "ignored"
+
+
+@dataclass(frozen=True)
+class ProjectPlan:
+    """Everything the plan says about one project."""
+
+    project_id: int
+    label: str | None
+    scope: str
+    live_in_scope: int = 0
+    operations: tuple[Operation, ...] = ()
+    unmanaged: tuple[Unmanaged, ...] = ()
+    warnings: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+
+    @property
+    def display_name(self) -> str:
+        """`label (id)` or the id."""
+        return f"{self.label} ({self.project_id})" if self.label else str(self.project_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "project_id": self.project_id,
+            "label": self.label,
+            "scope": self.scope,
+            "live_in_scope": self.live_in_scope,
+            "operations": [op.to_dict() for op in self.operations],
+            "unmanaged": [
+                {"session_id": u.session_id, "name": u.name, "why": u.why} for u in self.unmanaged
+            ],
+            "warnings": list(self.warnings),
+            "errors": list(self.errors),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ProjectPlan:
+        """Inverse of `to_dict`."""
+        return cls(
+            project_id=int(data["project_id"]),
+            label=data.get("label"),
+            scope=data["scope"],
+            live_in_scope=int(data["live_in_scope"]),
+            operations=tuple(Operation.from_dict(op) for op in data["operations"]),
+            unmanaged=tuple(
+                Unmanaged(u["session_id"], u["name"], u["why"]) for u in data["unmanaged"]
+            ),
+            warnings=tuple(data["warnings"]),
+            errors=tuple(data["errors"]),
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The whole plan: one entry per project, in the order they were declared."""
+
+    projects: tuple[ProjectPlan, ...] = ()
+    errors: tuple[str, ...] = ()
+    _checksum: str | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def operations(self) -> tuple[Operation, ...]:
+        """Every operation of every project, in plan order."""
+        return tuple(op for project in self.projects for op in project.operations)
+
+    @property
+    def all_errors(self) -> tuple[str, ...]:
+        """Plan-wide errors, then each project's, prefixed with the project."""
+        return self.errors + tuple(
+            f"project {p.display_name}: {e}" for p in self.projects for e in p.errors
+        )
+
+    @property
+    def has_changes(self) -> bool:
+        """True when applying would change anything."""
+        return any(p.operations for p in self.projects)
+
+    def summary(self) -> dict[str, int]:
+        """Operation counts by action (every action present, zeros included)."""
+        counts = Counter(op.action for op in self.operations)
+        summary = {action.value: counts.get(action, 0) for action in ACTION_ORDER}
+        summary["unmanaged"] = sum(len(p.unmanaged) for p in self.projects)
+        return summary
+
+    def _body(self) -> dict[str, Any]:
+        return {
+            "format_version": PLAN_FORMAT_VERSION,
+            "summary": self.summary(),
+            "errors": list(self.all_errors),
+            "projects": [p.to_dict() for p in self.projects],
+        }
+
+    @property
+    def checksum(self) -> str:
+        """sha256 of the canonical JSON of the plan's content."""
+        if self._checksum is not None:
+            return self._checksum
+        return _checksum(self._body())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (schemas/plan.schema.json)."""
+        body = self._body()
+        return {**body, "checksum": self.checksum}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "plan") -> Plan:
+        """Read a saved plan; raises InputError if it was altered after it was written."""
+        body = {k: v for k, v in data.items() if k != "checksum"}
+        if data.get("checksum") != _checksum(body):
+            raise InputError([Problem(
+                f"{source}: checksum mismatch: the plan was changed after it was written; "
+                "make a new one with `reconciler plan --out`"
+            )])
+        projects = tuple(ProjectPlan.from_dict(p) for p in data["projects"])
+        project_errors = {f"project {p.display_name}: {e}" for p in projects for e in p.errors}
+        errors = tuple(e for e in data["errors"] if e not in project_errors)
+        return cls(projects=projects, errors=errors, _checksum=data["checksum"])
+
+
+def _checksum(body: Mapping[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def order_operations(operations: Iterable[Operation]) -> tuple[Operation, ...]:
+    """Renames, creates, sends, deletes; stable within each action."""
+    rank = {action: i for i, action in enumerate(ACTION_ORDER)}
+    return tuple(sorted(operations, key=lambda op: rank[op.action]))

@@ -1,0 +1,117 @@
+"""Making a plan: read live state through the client, match, and build (DESIGN §3, §4).
+
+The only async orchestration of planning; matching and building are pure (`match`,
+`planning`). Errors of one project (404, ambiguity, a failed listing) are collected in its plan
+and never stop the others; a rejected API key stops everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from reconciler.client import Client
+from reconciler.desired import DesiredState, ProjectSpec, Scope
+from reconciler.errors import ApiError, AuthError, NotFoundError
+from reconciler.live import Conversation, ProjectLive, Transcript
+from reconciler.match import Matching, match_project
+from reconciler.plan import Action, Plan, ProjectPlan
+from reconciler.planning import PlanOptions, build_project_plan, deletion_candidates
+
+
+async def make_plan(client: Client, desired: DesiredState, *, options: PlanOptions) -> Plan:
+    """Plan every project of `desired` against the live API.
+
+    Raises AuthError when the key is rejected; every other API failure becomes an error of the
+    project it concerns.
+    """
+    user = await client.current_user()
+    projects = await asyncio.gather(
+        *(_plan_project(client, spec, user_id=user.id, options=options)
+          for spec in desired.projects)
+    )
+    return Plan(projects=tuple(projects), errors=tuple(_plan_errors(projects, options)))
+
+
+async def read_project(client: Client, spec: ProjectSpec, *, user_id: str) -> ProjectLive:
+    """The listing for `spec`'s scope, plus any pinned conversation found outside it."""
+    user_filter = "all" if spec.scope is Scope.ALL else "team_member"
+    listing = await client.list_conversations(spec.id, user_filter=user_filter)
+    listed = {conv.session_id for conv in listing}
+    missing = [
+        c.session_id for c in spec.conversations if c.session_id and c.session_id not in listed
+    ]
+    pinned: dict[str, Conversation] = {}
+    transcripts: dict[str, tuple[str, ...]] = {}
+    for session_id, transcript in zip(
+        missing, await _gather_optional(client, spec.id, missing), strict=True
+    ):
+        if transcript is not None:
+            pinned[session_id] = transcript.conversation
+            transcripts[session_id] = tuple(m.user_query for m in transcript.messages)
+    return ProjectLive(project_id=spec.id, user_id=user_id, conversations=tuple(listing),
+                       pinned=pinned, transcripts=transcripts)
+
+
+async def _plan_project(
+    client: Client, spec: ProjectSpec, *, user_id: str, options: PlanOptions
+) -> ProjectPlan:
+    try:
+        live = await read_project(client, spec, user_id=user_id)
+        matching = match_project(spec, live.conversations, user_id=user_id, pinned=live.pinned)
+        transcripts = dict(live.transcripts)
+        needed = [s for s in _transcripts_needed(spec, matching) if s not in transcripts]
+        for session_id, transcript in zip(
+            needed, await _gather_optional(client, spec.id, needed), strict=True
+        ):
+            # A conversation deleted since the listing has no transcript: plan as if empty.
+            queries = () if transcript is None else tuple(m.user_query for m in transcript.messages)
+            transcripts[session_id] = queries
+        return build_project_plan(spec, matching, transcripts, options=options)
+    except AuthError:
+        raise
+    except ApiError as error:
+        return _failed(spec, str(error))
+
+
+def _transcripts_needed(spec: ProjectSpec, matching: Matching) -> list[str]:
+    with_messages = [m.live.session_id for m in matching.matches if m.spec.messages]
+    return with_messages + deletion_candidates(spec, matching)
+
+
+async def _gather_optional(
+    client: Client, project_id: int, session_ids: Iterable[str]
+) -> list[Transcript | None]:
+    """The transcripts of `session_ids`, None for a conversation that does not exist."""
+
+    async def one(session_id: str) -> Transcript | None:
+        try:
+            return await client.get_transcript(project_id, session_id)
+        except NotFoundError:
+            return None
+
+    return list(await asyncio.gather(*(one(s) for s in session_ids)))
+
+
+def _failed(spec: ProjectSpec, message: str) -> ProjectPlan:
+    return ProjectPlan(project_id=spec.id, label=spec.label, scope=spec.scope.value,
+                       errors=(message,))
+
+
+def _plan_errors(projects: Iterable[ProjectPlan], options: PlanOptions) -> list[str]:
+    operations = [op for p in projects for op in p.operations]
+    deletes = sum(op.action is Action.DELETE for op in operations)
+    sends = sum(op.action is Action.SEND for op in operations)
+    errors = []
+    if options.max_deletes is not None and deletes > options.max_deletes \
+            and not options.allow_mass_delete:
+        errors.append(
+            f"mass-delete guard: the plan deletes {deletes} conversations, more than "
+            f"--max-deletes {options.max_deletes}; check the plan, then pass --allow-mass-delete"
+        )
+    if options.max_sends is not None and sends > options.max_sends:
+        errors.append(
+            f"the plan sends {sends} prompts, more than --max-sends {options.max_sends} "
+            "(each costs a query credit); raise --max-sends to proceed"
+        )
+    return errors

@@ -1,0 +1,180 @@
+"""Building one project's plan from its matching (DESIGN §3, §4, §5). Pure: no I/O.
+
+Turns a `Matching` into operations in the order they will be applied (renames, creates, sends,
+deletes), with their reasons and preconditions, plus the warnings, notes and guard errors a
+reviewer needs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from reconciler.desired import ConversationSpec, ProjectSpec
+from reconciler.live import Conversation
+from reconciler.match import Match, MatchedBy, Matching
+from reconciler.plan import Action, Operation, Precondition, ProjectPlan, Unmanaged
+
+DEFAULT_MAX_DELETE_FRACTION = 0.3
+MASS_DELETE_MIN_LIVE = 10
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """Knobs that change what a plan may contain."""
+
+    allow_mass_delete: bool = False
+    max_deletes: int | None = None
+    max_sends: int | None = None
+
+
+def build_project_plan(
+    spec: ProjectSpec,
+    matching: Matching,
+    transcripts: Mapping[str, tuple[str, ...]],
+    *,
+    options: PlanOptions,
+) -> ProjectPlan:
+    """The plan of one project. `transcripts` maps session ids to the prompts already sent."""
+    base = ProjectPlan(project_id=spec.id, label=spec.label, scope=spec.scope.value,
+                       live_in_scope=matching.in_scope)
+    if matching.errors:
+        return replace(base, errors=tuple(matching.errors))
+    operations = [
+        *_renames(spec, matching.matches),
+        *_creates(spec, matching.unmatched),
+        *_sends(spec, matching, transcripts),
+    ]
+    deletes, unmanaged = _undeclared(spec, matching, transcripts)
+    operations.extend(deletes)
+    warnings = [*matching.notes, *_rename_hint(spec, operations)]
+    errors = _mass_delete_errors(spec, matching.in_scope, len(deletes), options=options)
+    return replace(base, operations=tuple(operations), unmanaged=tuple(unmanaged),
+                    warnings=tuple(warnings), errors=tuple(errors))
+
+
+def _renames(spec: ProjectSpec, matches: list[Match]) -> list[Operation]:
+    operations = []
+    for match in matches:
+        if match.live.name == match.spec.name:
+            continue
+        if match.matched_by is MatchedBy.PIN:
+            reason = f"pinned session is named {match.live.name!r}, declared {match.spec.name!r}"
+        else:
+            reason = f"declared with renamed_from {match.matched_name!r}"
+        operations.append(Operation(
+            action=Action.RENAME, project_id=spec.id, name=match.spec.name,
+            session_id=match.live.session_id, old_name=match.live.name, reason=reason,
+            precondition=Precondition(name=match.live.name, session_id=match.live.session_id),
+        ))
+    return operations
+
+
+def _creates(spec: ProjectSpec, unmatched: list[ConversationSpec]) -> list[Operation]:
+    return [
+        Operation(
+            action=Action.CREATE, project_id=spec.id, name=conv.name,
+            reason=f"declared; no conversation named {conv.name!r} in scope {spec.scope.value}",
+            precondition=Precondition(name=conv.name),
+        )
+        for conv in unmatched
+    ]
+
+
+def _sends(
+    spec: ProjectSpec, matching: Matching, transcripts: Mapping[str, tuple[str, ...]]
+) -> list[Operation]:
+    operations = []
+    targets: list[tuple[ConversationSpec, str | None]] = [
+        (m.spec, m.live.session_id) for m in matching.matches
+    ]
+    targets.extend((conv, None) for conv in matching.unmatched)
+    order = {conv.name: i for i, conv in enumerate(spec.conversations)}
+    targets.sort(key=lambda target: order[target[0].name])
+    for conv, session_id in targets:
+        sent = Counter(transcripts.get(session_id, ()) if session_id else ())
+        for position, prompt in enumerate(conv.messages, start=1):
+            if sent[prompt] > 0:
+                sent[prompt] -= 1
+                continue
+            operations.append(_send(spec, conv, session_id, prompt, position))
+    return operations
+
+
+def _send(
+    spec: ProjectSpec, conv: ConversationSpec, session_id: str | None, prompt: str, position: int
+) -> Operation:
+    where = "a new conversation" if session_id is None else "the transcript"
+    return Operation(
+        action=Action.SEND, project_id=spec.id, name=conv.name, session_id=session_id,
+        prompt=prompt, position=position, persona=conv.persona,
+        response_source=conv.response_source, lang=spec.lang,
+        reason=f"declared message {position} is not yet in {where}",
+        precondition=Precondition(session_id=session_id, prompt=prompt),
+    )
+
+
+def _undeclared(
+    spec: ProjectSpec, matching: Matching, transcripts: Mapping[str, tuple[str, ...]]
+) -> tuple[list[Operation], list[Unmanaged]]:
+    deletes: list[Operation] = []
+    unmanaged = [Unmanaged(c.session_id, c.name, "ignored") for c in matching.ignored]
+    for conv in matching.undeclared:
+        if not spec.prune:
+            unmanaged.append(Unmanaged(conv.session_id, conv.name, "not declared, prune is off"))
+        elif spec.is_protected(conv.name):
+            unmanaged.append(Unmanaged(conv.session_id, conv.name, "protected"))
+        else:
+            deletes.append(_delete(spec, conv, len(transcripts.get(conv.session_id, ()))))
+    unmanaged.sort(key=lambda u: (u.name, u.session_id))
+    return deletes, unmanaged
+
+
+def _delete(spec: ProjectSpec, conv: Conversation, message_count: int) -> Operation:
+    return Operation(
+        action=Action.DELETE, project_id=spec.id, name=conv.name, session_id=conv.session_id,
+        reason="not declared and prune is on",
+        precondition=Precondition(name=conv.name, session_id=conv.session_id,
+                                  message_count=message_count),
+    )
+
+
+def deletion_candidates(spec: ProjectSpec, matching: Matching) -> list[str]:
+    """Session ids the plan will delete (their transcripts are read for the precondition)."""
+    if not spec.prune or matching.errors:
+        return []
+    return [c.session_id for c in matching.undeclared if not spec.is_protected(c.name)]
+
+
+def _rename_hint(spec: ProjectSpec, operations: list[Operation]) -> list[str]:
+    creates = [op.name for op in operations if op.action is Action.CREATE]
+    deletes = [op.name for op in operations if op.action is Action.DELETE]
+    if not creates or not deletes:
+        return []
+    return [
+        f"this plan creates {_names(creates)} and deletes {_names(deletes)}: if a deleted "
+        "conversation was only renamed, declare its old name with renamed_from on the new entry "
+        "so that it is renamed and keeps its messages"
+    ]
+
+
+def _names(names: list[str], limit: int = 3) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _mass_delete_errors(
+    spec: ProjectSpec, in_scope: int, deletes: int, *, options: PlanOptions
+) -> list[str]:
+    if options.allow_mass_delete or in_scope < MASS_DELETE_MIN_LIVE:
+        return []
+    fraction = spec.max_delete_fraction
+    limit = DEFAULT_MAX_DELETE_FRACTION if fraction is None else fraction
+    if deletes <= limit * in_scope:
+        return []
+    return [
+        f"mass-delete guard: the plan deletes {deletes} of {in_scope} conversations in scope "
+        f"({deletes / in_scope:.0%} > {limit:.0%}); check the plan, then pass "
+        "--allow-mass-delete (or raise max_delete_fraction for this project)"
+    ]

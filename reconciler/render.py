@@ -1,0 +1,170 @@
+"""Renderers: pure functions from a Plan (or an apply report) to text.
+
+`text` is Terraform-like (`+` create, `~` rename, `>` send, `-` delete), coloured only when the
+caller says so; `json` is the versioned machine form; `markdown` fits a pull-request comment.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from reconciler.plan import Action, Operation, Plan, ProjectPlan
+
+MARKDOWN_LIMIT = 60_000
+
+SYMBOL = {Action.CREATE: "+", Action.RENAME: "~", Action.SEND: ">", Action.DELETE: "-"}
+COLOR = {Action.CREATE: "32", Action.RENAME: "33", Action.SEND: "36", Action.DELETE: "31"}
+
+
+def paint(text: str, code: str, *, color: bool) -> str:
+    """`text` in ANSI colour `code` when `color`, else unchanged."""
+    return f"\x1b[{code}m{text}\x1b[0m" if color else text
+
+
+def render_json(plan: Plan) -> str:
+    """The plan's JSON form, indented, with a trailing newline."""
+    return json.dumps(plan.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def summary_line(plan: Plan) -> str:
+    """`Plan: 1 to create, 2 to rename, 0 to send, 1 to delete.` or `No changes.`"""
+    if not plan.has_changes:
+        return "No changes. Live conversations match the declared state."
+    counts = plan.summary()
+    return "Plan: " + ", ".join(
+        f"{counts[action.value]} to {action.value}" for action in
+        (Action.CREATE, Action.RENAME, Action.SEND, Action.DELETE)
+    ) + "."
+
+
+def describe(op: Operation) -> str:
+    """One line for an operation, without its symbol."""
+    if op.action is Action.RENAME:
+        return f"rename {op.old_name!r} -> {op.name!r}  ({op.session_id})"
+    if op.action is Action.CREATE:
+        return f"create {op.name!r}"
+    if op.action is Action.SEND:
+        target = op.session_id or "new"
+        return f"send   {op.name!r} message {op.position}: {_clip(op.prompt or '')!r}  ({target})"
+    count = op.precondition.message_count
+    messages = "" if count is None else f", {count} messages"
+    return f"delete {op.name!r}  ({op.session_id}{messages})"
+
+
+def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> str:
+    """The Terraform-like plan for a terminal or a CI log."""
+    lines: list[str] = []
+    for project in plan.projects:
+        lines.extend(_text_project(project, color=color, verbose=verbose))
+        lines.append("")
+    for error in plan.errors:
+        lines.append(paint(f"Error: {error}", "31", color=color))
+    if plan.all_errors:
+        lines.append(paint(
+            f"Planning failed with {len(plan.all_errors)} error(s); nothing can be applied.",
+            "1;31", color=color,
+        ))
+    else:
+        lines.append(paint(summary_line(plan), "1", color=color))
+    return "\n".join(lines) + "\n"
+
+
+def _text_project(project: ProjectPlan, *, color: bool, verbose: bool) -> list[str]:
+    head = (f"Project {project.display_name}, scope {project.scope}: "
+            f"{project.live_in_scope} live in scope")
+    lines = [paint(head, "1", color=color)]
+    for op in project.operations:
+        symbol = SYMBOL[op.action]
+        lines.append("  " + paint(f"{symbol} {describe(op)}", COLOR[op.action], color=color))
+        if verbose:
+            requires = op.precondition.describe(op.action)
+            lines.append(f"      because {op.reason}; requires {requires}")
+    if project.unmanaged:
+        lines.append(f"  {len(project.unmanaged)} conversation(s) in scope left alone"
+                     + ("" if verbose else " (-v lists them)"))
+        if verbose:
+            lines.extend(f"    = {u.name!r}  ({u.session_id}): {u.why}" for u in project.unmanaged)
+    if not project.operations and not project.errors:
+        lines.append("  no changes")
+    lines.extend("  " + paint(f"Warning: {w}", "33", color=color) for w in project.warnings)
+    lines.extend("  " + paint(f"Error: {e}", "31", color=color) for e in project.errors)
+    return lines
+
+
+def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, full_plan_hint: str = "") -> str:
+    """A pull-request comment: summary table, then a collapsible section per project.
+
+    Past `limit` characters the per-project sections are cut; the summary stays, with how many
+    operations were left out and `full_plan_hint` (where the full plan is).
+    """
+    head = _markdown_head(plan)
+    sections = [_markdown_project(p) for p in plan.projects]
+    body, shown = head, 0
+    for section in sections:
+        if len(body) + len(section) > limit - 500:
+            break
+        body += section
+        shown += 1
+    if shown < len(sections):
+        left_out = sum(len(p.operations) for p in plan.projects[shown:])
+        body += (f"\n> **Truncated:** {len(sections) - shown} project(s) with {left_out} "
+                 f"operation(s) are not shown here. {full_plan_hint}".rstrip() + "\n")
+    return body
+
+
+def _markdown_head(plan: Plan) -> str:
+    counts = plan.summary()
+    lines = ["### reconciler plan", ""]
+    if plan.all_errors:
+        lines += ["**Planning failed: nothing can be applied.**", ""]
+        lines += [f"- :x: {_md_escape(e)}" for e in plan.all_errors] + [""]
+    else:
+        lines += [summary_line(plan), ""]
+    lines += ["| project | create | rename | send | delete | unmanaged |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for p in plan.projects:
+        c = {a: sum(op.action is a for op in p.operations) for a in Action}
+        lines.append(f"| {_md_escape(p.display_name)} | {c[Action.CREATE]} | {c[Action.RENAME]} "
+                     f"| {c[Action.SEND]} | {c[Action.DELETE]} | {len(p.unmanaged)} |")
+    lines.append(f"| **total** | {counts['create']} | {counts['rename']} | {counts['send']} "
+                 f"| {counts['delete']} | {counts['unmanaged']} |")
+    lines.append(f"\n<sub>checksum `{plan.checksum}`</sub>\n")
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_project(project: ProjectPlan) -> str:
+    n = len(project.operations)
+    lines = ["<details>",
+             f"<summary><b>{_html(project.display_name)}</b>: {n} change(s), "
+             f"scope {project.scope}, {project.live_in_scope} live in scope</summary>", ""]
+    lines.extend(f"- :warning: {_md_escape(w)}" for w in project.warnings)
+    lines.extend(f"- :x: {_md_escape(e)}" for e in project.errors)
+    if project.operations:
+        lines += ["", "```diff"]
+        lines.extend(f"{SYMBOL[op.action]} {describe(op)}" for op in project.operations)
+        lines.append("```")
+    elif not project.errors:
+        lines.append("No changes.")
+    lines += ["", "</details>", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _clip(text: str, width: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+RENDERERS: dict[str, Callable[[Plan], str]] = {
+    "json": render_json,
+    "markdown": render_markdown,
+    "text": render_text,
+}

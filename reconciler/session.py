@@ -1,0 +1,55 @@
+"""Opening an API client for a command: the real API, or the embedded sandbox emulator."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
+from pathlib import Path
+
+from reconciler.client import Client, ClientSettings, Secret
+from reconciler.console import Console
+
+SANDBOX_ROOT = Path(".reconciler")
+
+
+@asynccontextmanager
+async def open_client(
+    args: argparse.Namespace, console: Console, *, project_ids: Iterable[int]
+) -> AsyncIterator[Client]:
+    """A client configured from flags and environment; with --sandbox, against a local
+    emulator (started here, backed by .reconciler/sandbox.db) that has `project_ids`.
+
+    Raises InputError for a missing key or a refused base URL.
+    """
+    with _sandbox(args, project_ids) as sandbox:
+        if sandbox is not None:
+            console.info(f"Sandbox: local emulator at {sandbox.base_url} "
+                         f"(state in {SANDBOX_ROOT / 'sandbox.db'})")
+            settings = ClientSettings(
+                api_key=Secret(sandbox.api_key), base_url=sandbox.base_url,
+                timeout=args.timeout, parallelism=args.parallelism,
+            )
+        else:
+            settings = ClientSettings.from_environment(
+                console.env, base_url=args.base_url, api_key_file=args.api_key_file,
+                timeout=args.timeout, parallelism=args.parallelism,
+                insecure_http=args.insecure_http,
+            )
+        async with Client(settings) as client:
+            yield client
+
+
+def _sandbox(
+    args: argparse.Namespace, project_ids: Iterable[int]
+) -> AbstractContextManager[_SandboxLike | None]:
+    if not args.sandbox:
+        return nullcontext()
+    from reconciler.sandbox import start_sandbox
+
+    return start_sandbox(sorted(set(project_ids)), root=SANDBOX_ROOT)  # type: ignore[return-value]
+
+
+class _SandboxLike:
+    base_url: str
+    api_key: str

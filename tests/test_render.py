@@ -1,0 +1,71 @@
+"""Renderers: text, json, markdown (DESIGN §4)."""
+
+from __future__ import annotations
+
+import json
+
+from reconciler.plan import Action, Operation, Plan, Precondition, ProjectPlan
+from reconciler.render import render_json, render_markdown, render_text
+from tests.test_plan import sample_plan
+
+
+def test_text_uses_terraform_symbols_and_a_summary() -> None:
+    text = render_text(sample_plan())
+    lines = [line.strip() for line in text.splitlines()]
+    assert "~ rename 'Old' -> 'New'  (s-1)" in lines
+    assert "+ create 'Fresh'" in lines
+    assert any(line.startswith("> send   'Fresh' message 1: 'hello'") for line in lines)
+    assert "- delete 'Stray'  (s-2, 3 messages)" in lines
+    assert "Plan: 1 to create, 1 to rename, 1 to send, 1 to delete." in lines
+    assert "\x1b[" not in text
+
+
+def test_text_colours_only_when_asked() -> None:
+    assert "\x1b[32m+ create" in render_text(sample_plan(), color=True)
+
+
+def test_unmanaged_are_one_count_line_unless_verbose() -> None:
+    quiet = render_text(sample_plan())
+    assert "1 conversation(s) in scope left alone (-v lists them)" in quiet
+    assert "'Kept'" not in quiet
+    verbose = render_text(sample_plan(), verbose=True)
+    assert "= 'Kept'  (s-3): protected" in verbose
+    assert "because not declared and prune is on" in verbose
+
+
+def test_no_changes_says_so() -> None:
+    plan = Plan(projects=(ProjectPlan(project_id=1, label=None, scope="mine"),))
+    assert "No changes." in render_text(plan)
+
+
+def test_errors_say_nothing_can_be_applied() -> None:
+    plan = Plan(projects=(ProjectPlan(project_id=1, label=None, scope="mine",
+                                      errors=("boom",)),))
+    text = render_text(plan)
+    assert "Error: boom" in text
+    assert "nothing can be applied" in text
+
+
+def test_json_is_the_plan_dict() -> None:
+    plan = sample_plan()
+    assert json.loads(render_json(plan)) == plan.to_dict()
+
+
+def test_markdown_has_summary_table_and_collapsible_projects() -> None:
+    md = render_markdown(sample_plan())
+    assert "| demo (7) | 1 | 1 | 1 | 1 | 1 |" in md
+    assert "<details>" in md and "<summary><b>demo (7)</b>: 4 change(s)" in md
+    assert "```diff" in md
+
+
+def test_markdown_truncates_past_the_limit_but_keeps_the_summary() -> None:
+    projects = tuple(
+        ProjectPlan(project_id=i, label=None, scope="mine", operations=tuple(
+            Operation(Action.CREATE, i, f"conversation {j}", "declared",
+                      Precondition(name=f"conversation {j}")) for j in range(200)))
+        for i in range(1, 30)
+    )
+    md = render_markdown(Plan(projects=projects), full_plan_hint="See the plan artifact.")
+    assert len(md) <= 60_000
+    assert "| **total** | 5800 |" in md
+    assert "**Truncated:**" in md and "See the plan artifact." in md

@@ -1,0 +1,384 @@
+"""plan, apply and show end to end: the CLI against the emulator over sockets (DESIGN §3–§5, §7)."""
+
+from __future__ import annotations
+
+import io
+import json
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from reconciler.cli import main
+from reconciler.emulator import Emulator, FaultRule
+
+PROJECT = 1001
+OTHER = 1002
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+class Workspace:
+    """A temporary directory with a desired-state file and a CLI pointed at the emulator."""
+
+    def __init__(self, path: Path, env: dict[str, str], emulator: Emulator) -> None:
+        self.path, self.env, self.emulator = path, env, emulator
+        self.file = path / "conversations.yaml"
+
+    def declare(self, yaml_text: str) -> None:
+        self.file.write_text(textwrap.dedent(yaml_text), encoding="utf-8")
+
+    def run(self, *args: str) -> Run:
+        out, err = io.StringIO(), io.StringIO()
+        code = main(list(args), env=self.env, stdout=out, stderr=err, stdin=io.StringIO())
+        assert "Traceback" not in err.getvalue()
+        return Run(code, out.getvalue(), err.getvalue())
+
+    def plan(self, *extra: str) -> Run:
+        return self.run("plan", "-f", str(self.file), *extra)
+
+    def apply(self, *extra: str) -> Run:
+        backups = str(self.path / "backups")
+        return self.run("apply", "-f", str(self.file), "--auto-approve",
+                        "--backup-dir", backups, *extra)
+
+    def names(self, project: int = PROJECT) -> list[str]:
+        return sorted(c["name"] for c in self.emulator.conversations(project))
+
+    def seed(self, name: str, *, creator: str = "me", project: int = PROJECT) -> str:
+        return str(self.emulator.add_conversation(project, name, creator=creator)["session_id"])
+
+
+@pytest.fixture
+def ws(tmp_path: Path, emulator: Emulator, api_env: dict[str, str]) -> Workspace:
+    emulator.ensure_project(PROJECT, "demo")
+    emulator.ensure_project(OTHER, "other")
+    return Workspace(tmp_path, dict(api_env), emulator)
+
+
+def test_apply_creates_then_plan_is_empty(ws: Workspace) -> None:
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            conversations:
+              - name: Onboarding FAQ
+              - name: Billing
+    """)
+    first = ws.apply()
+    assert first.code == 0, first.err
+    assert "Plan: 2 to create" in first.out
+    assert ws.names() == ["Billing", "Onboarding FAQ"]
+    again = ws.plan("--detailed-exitcode")
+    assert again.code == 0
+    assert "No changes." in again.out
+    assert ws.apply().code == 0 and ws.names() == ["Billing", "Onboarding FAQ"]
+
+
+def test_renamed_from_renames_in_place(ws: Workspace) -> None:
+    session = ws.seed("Billing")
+    ws.emulator.add_message(PROJECT, session, "keep me")
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            prune: true
+            conversations:
+              - name: Billing questions
+                renamed_from: [Billing]
+    """)
+    assert "~ rename 'Billing' -> 'Billing questions'" in ws.plan().out
+    assert ws.apply().code == 0
+    (live,) = ws.emulator.conversations(PROJECT)
+    assert (live["session_id"], live["name"]) == (session, "Billing questions")
+    assert [m["user_query"] for m in ws.emulator.messages(PROJECT, session)] == ["keep me"]
+
+
+def test_pinned_conversation_is_renamed_to_its_declared_name(ws: Workspace) -> None:
+    session = ws.seed("Whatever it was called")
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            conversations:
+              - name: Escalations
+                session_id: {session}
+    """)
+    assert ws.apply().code == 0
+    assert [(c["session_id"], c["name"]) for c in ws.emulator.conversations(PROJECT)] == [
+        (session, "Escalations")]
+
+
+def test_prune_deletes_undeclared_after_a_backup(ws: Workspace) -> None:
+    stray = ws.seed("Stray")
+    ws.emulator.add_message(PROJECT, stray, "hello")
+    ws.seed("Kept")
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            prune: true
+            conversations: [{{name: Kept}}]
+    """)
+    result = ws.apply("--report", str(ws.path / "report.json"))
+    assert result.code == 0, result.err
+    assert ws.names() == ["Kept"]
+    (backup,) = (ws.path / "backups" / str(PROJECT)).glob("*.json")
+    saved = json.loads(backup.read_text())
+    assert saved["conversation"]["session_id"] == stray
+    assert [m["user_query"] for m in saved["messages"]] == ["hello"]
+    report = json.loads((ws.path / "report.json").read_text())
+    assert report["summary"]["done"] == 1
+    assert report["operations"][0]["backup"] == str(backup)
+
+
+def test_without_prune_nothing_is_deleted(ws: Workspace) -> None:
+    ws.seed("Stray")
+    ws.declare(f"""
+        version: 1
+        projects: [{{id: {PROJECT}, conversations: []}}]
+    """)
+    result = ws.plan("--detailed-exitcode")
+    assert result.code == 0
+    assert "1 conversation(s) in scope left alone" in result.out
+    assert ws.apply().code == 0 and ws.names() == ["Stray"]
+
+
+@pytest.mark.parametrize(
+    ("scope", "survivors"),
+    [
+        ("mine", ["teammate's", "tmp-scratch", "visitor's"]),
+        ("team", ["tmp-scratch", "visitor's"]),
+        ("all", ["tmp-scratch"]),
+    ],
+    ids=["mine", "team", "all"],
+)
+def test_scope_and_ignore_decide_what_prune_may_touch(
+    ws: Workspace, scope: str, survivors: list[str]
+) -> None:
+    ws.seed("visitor's", creator="visitor")
+    ws.seed("teammate's", creator="teammate")
+    ws.seed("tmp-scratch")
+    ws.seed("mine to delete")
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            scope: {scope}
+            prune: true
+            ignore: ["tmp-*"]
+            conversations: []
+    """)
+    result = ws.apply()
+    assert result.code == 0, result.err
+    assert ws.names() == survivors
+
+
+def test_protect_holds_under_prune(ws: Workspace) -> None:
+    ws.seed("Legal hold 2024")
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            prune: true
+            protect: ["Legal *"]
+            conversations: []
+    """)
+    assert ws.apply().code == 0
+    assert ws.names() == ["Legal hold 2024"]
+
+
+def test_ambiguous_names_fail_the_plan_and_nothing_is_applied(ws: Workspace) -> None:
+    first, second = ws.seed("FAQ"), ws.seed("FAQ")
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            conversations: [{{name: FAQ}}, {{name: New one}}]
+    """)
+    result = ws.apply()
+    assert result.code == 1
+    assert first in result.out and second in result.out
+    assert ws.names() == ["FAQ", "FAQ"]
+
+
+def test_adopt_oldest_manages_the_oldest_and_prunes_the_rest(ws: Workspace) -> None:
+    oldest = ws.seed("FAQ")
+    ws.seed("FAQ")
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            prune: true
+            duplicates: adopt-oldest
+            conversations: [{{name: FAQ}}]
+    """)
+    assert ws.apply().code == 0
+    assert [c["session_id"] for c in ws.emulator.conversations(PROJECT)] == [oldest]
+
+
+def test_missing_pin_fails_instead_of_creating(ws: Workspace) -> None:
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            conversations:
+              - name: Escalations
+                session_id: 6f1c2a4e-0000-4000-8000-000000000000
+    """)
+    result = ws.plan()
+    assert result.code == 1
+    assert "pinned to session 6f1c2a4e-0000-4000-8000-000000000000" in result.out
+    assert ws.names() == []
+
+
+def test_unknown_project_is_reported_and_the_others_still_planned(ws: Workspace) -> None:
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: 999999
+            conversations: [{{name: A}}]
+          - id: {OTHER}
+            conversations: [{{name: B}}]
+    """)
+    result = ws.plan()
+    assert result.code == 1
+    assert "project 999999 not found or not visible to this API key" in result.out
+    assert "+ create 'B'" in result.out
+
+
+def test_two_projects_are_applied_together(ws: Workspace) -> None:
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            conversations: [{{name: A}}]
+          - id: {OTHER}
+            conversations: [{{name: B}}]
+    """)
+    assert ws.apply().code == 0
+    assert (ws.names(PROJECT), ws.names(OTHER)) == (["A"], ["B"])
+
+
+def test_detailed_exitcode_gives_0_1_2(ws: Workspace) -> None:
+    ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}, conversations: [{{name: A}}]}}]\n")
+    assert ws.plan("--detailed-exitcode").code == 2
+    assert ws.plan().code == 0
+    ws.apply()
+    assert ws.plan("--detailed-exitcode").code == 0
+    ws.declare("version: 1\nprojects: [{id: 999999}]\n")
+    assert ws.plan("--detailed-exitcode").code == 1
+
+
+def test_dry_run_changes_nothing(ws: Workspace) -> None:
+    ws.seed("Stray")
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            prune: true
+            conversations: [{{name: A, messages: [hi]}}]
+    """)
+    result = ws.apply("--dry-run")
+    assert result.code == 0
+    assert "Dry run: 3 operation(s) would be applied" in result.out
+    assert ws.names() == ["Stray"]
+    assert not (ws.path / "backups").exists()
+
+
+def test_apply_without_a_terminal_needs_auto_approve(ws: Workspace) -> None:
+    ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}, conversations: [{{name: A}}]}}]\n")
+    result = ws.run("apply", "-f", str(ws.file))
+    assert result.code == 1
+    assert "--auto-approve" in result.err
+    assert ws.names() == []
+
+
+def test_saved_plan_is_applied_as_reviewed(ws: Workspace) -> None:
+    ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}, conversations: [{{name: A}}]}}]\n")
+    saved = ws.path / "plan.json"
+    assert ws.plan("--out", str(saved)).code == 0
+    shown = ws.run("show", str(saved), "--format", "markdown")
+    assert shown.code == 0 and "| 1 |" in shown.out
+    result = ws.run("apply", "--plan", str(saved), "--auto-approve")
+    assert result.code == 0, result.err
+    assert ws.names() == ["A"]
+
+
+def test_stale_saved_plan_is_refused_and_nothing_changes(ws: Workspace) -> None:
+    old = ws.seed("Old")
+    doomed = ws.seed("Doomed")
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            prune: true
+            conversations:
+              - {{name: New, renamed_from: [Old]}}
+              - {{name: Fresh}}
+    """)
+    saved = ws.path / "plan.json"
+    assert ws.plan("--out", str(saved)).code == 0
+    ws.emulator.add_message(PROJECT, doomed, "a colleague wrote here")
+    ws.seed("Fresh")
+    result = ws.run("apply", "--plan", str(saved), "--auto-approve")
+    assert result.code == 1
+    assert "stale" in result.err
+    assert f"{PROJECT}/delete/{doomed}: changed since the plan was made: messages: 0 -> 1" \
+        in result.err
+    assert f"{PROJECT}/create/Fresh: a conversation named 'Fresh' now exists" in result.err
+    assert f"{PROJECT}/rename/{old}" not in result.err
+    assert ws.names() == ["Doomed", "Fresh", "Old"]
+
+
+def test_partial_failure_is_reported_and_the_rerun_converges(ws: Workspace) -> None:
+    ws.seed("Stray")
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            prune: true
+            conversations: [{{name: A}}, {{name: B}}, {{name: C}}]
+    """)
+    ws.emulator.faults.rules = [
+        FaultRule(method="POST", path="/conversations$", status=400, mode="fail", times=1)]
+    report_file = ws.path / "report.json"
+    first = ws.apply("--report", str(report_file))
+    assert first.code == 1
+    assert "1 failed" in first.out
+    report = json.loads(report_file.read_text())
+    outcomes = sorted((op["action"], op["outcome"]) for op in report["operations"])
+    assert outcomes == [("create", "done"), ("create", "done"), ("create", "failed"),
+                        ("delete", "skipped")]
+    assert len(ws.names()) == 3 and "Stray" in ws.names()
+    second = ws.apply()
+    assert second.code == 0, second.err
+    assert ws.names() == ["A", "B", "C"]
+    assert ws.plan("--detailed-exitcode").code == 0
+
+
+def test_a_rejected_key_stops_with_advice(ws: Workspace) -> None:
+    ws.env["CUSTOMGPT_API_KEY"] = "wrong-key-123"
+    ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}}}]\n")
+    result = ws.plan()
+    assert result.code == 1
+    assert "CUSTOMGPT_API_KEY" in result.err
+    assert "wrong-key-123" not in result.out + result.err
+
+
+def test_project_filter_plans_only_the_named_projects(ws: Workspace) -> None:
+    ws.declare(f"""
+        version: 1
+        projects:
+          - {{id: {PROJECT}, conversations: [{{name: A}}]}}
+          - {{id: {OTHER}, conversations: [{{name: B}}]}}
+    """)
+    result = ws.plan("--project", str(OTHER))
+    assert "'B'" in result.out and "'A'" not in result.out
+    assert ws.plan("--project", "5").code == 1

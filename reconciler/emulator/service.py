@@ -95,7 +95,7 @@ class Emulator:
             raise EmulatorError(f"cannot listen on {host}:{port}: {problem}") from None
         self.base_url = f"http://{self._server.host_and_port}"
         self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.1},
+                                        kwargs={"poll_interval": 0.02},
                                         name="reconciler-emulator", daemon=True)
         self._thread.start()
         return self.base_url

@@ -31,13 +31,17 @@ _DIGITS = re.compile(r"[0-9]+")
 
 @dataclass
 class LoadedFile:
-    """One parsed file, the problems found in it, and the projects that are sound enough to
-    build (`good_projects`: indexes into `data["projects"]`)."""
+    """One parsed file, the problems found in it, and its projects.
+
+    `projects` pairs each project's index in `data["projects"]` with its model. A project with
+    schema problems is still built from its valid parts (invalid settings fall back to their
+    defaults, invalid conversations are left out) so that the semantic rules can check it too;
+    the model is only returned to callers when no problem was found anywhere.
+    """
 
     document: SourceDocument
     problems: list[Problem] = field(default_factory=list)
-    good_projects: list[int] = field(default_factory=list)
-    specs: list[ProjectSpec] = field(default_factory=list)
+    projects: list[tuple[int, ProjectSpec]] = field(default_factory=list)
 
 
 def load_desired(paths: Sequence[str], *, env: Mapping[str, str]) -> DesiredState:
@@ -58,7 +62,7 @@ def load_desired(paths: Sequence[str], *, env: Mapping[str, str]) -> DesiredStat
         problems.extend(item.problems)
     if problems:
         raise InputError(_in_file_order(problems, files))
-    projects = tuple(spec for item in loaded for spec in item.specs)
+    projects = tuple(spec for item in loaded for _, spec in item.projects)
     return DesiredState(projects=projects, files=tuple(files))
 
 
@@ -121,20 +125,38 @@ def load_file(file: str, *, env: Mapping[str, str]) -> LoadedFile:
     expansion_problems, unexpanded = expand_variables(document, env=env)
     loaded.problems.extend(expansion_problems)
     bad_ids = _coerce_project_ids(document, loaded.problems, skip=unexpanded)
-    schema_problems = schema.validate_paths(data, SCHEMA_NAME, locate=document.locate)
-    bad_projects = set(bad_ids)
-    file_is_sound = True
-    for path, problem in schema_problems:
+    bad = _Invalid({("projects", index, "id") for index in bad_ids})
+    for path, problem in schema.validate_paths(data, SCHEMA_NAME, locate=document.locate):
         loaded.problems.append(problem)
-        if len(path) >= 2 and path[0] == "projects" and isinstance(path[1], int):
-            bad_projects.add(path[1])
-        else:
-            file_is_sound = False
-    if file_is_sound:
-        count = len(data.get("projects", []))
-        loaded.good_projects = [i for i in range(count) if i not in bad_projects]
-        loaded.specs = [_build_project(document, i) for i in loaded.good_projects]
+        bad.add(path)
+    if isinstance(data.get("projects"), list) and not bad.at(("projects",)):
+        loaded.projects = [
+            (index, _build_project(document, index, bad))
+            for index in range(len(data["projects"]))
+            if not bad.at(("projects", index)) and not bad.at(("projects", index, "id"))
+        ]
     return loaded
+
+
+class _Invalid:
+    """The document paths with schema problems; `within(path)`: some problem is at or under
+    `path`; `at(path)`: a problem is exactly at `path` or `path` is missing a required key."""
+
+    def __init__(self, paths: set[Path]) -> None:
+        self.exact: set[Path] = set()
+        self.prefixes: set[Path] = set()
+        for path in paths:
+            self.add(path)
+
+    def add(self, path: Path) -> None:
+        self.exact.add(path)
+        self.prefixes.update(path[:end] for end in range(len(path) + 1))
+
+    def at(self, path: Path) -> bool:
+        return path in self.exact
+
+    def within(self, path: Path) -> bool:
+        return path in self.prefixes
 
 
 def expand_variables(
@@ -178,7 +200,7 @@ def _expand(text: str, env: Mapping[str, str], where: Location, problems: list[P
         if name == TOKEN_VARIABLE or (value and value == env.get(TOKEN_VARIABLE)):
             problems.append(Problem(f"${{{name}}} holds the API key, which must not be "
                                     "written into desired state", where))
-            return ""
+            return whole
         if value is None or (value == "" and default is not None):
             if default is None:
                 problems.append(Problem(f"environment variable {name} is not set (use "
@@ -216,31 +238,51 @@ def _coerce_project_ids(
     return bad
 
 
-def _build_project(document: SourceDocument, index: int) -> ProjectSpec:
+def _build_project(document: SourceDocument, index: int, bad: _Invalid) -> ProjectSpec:
     data = document.data
     raw: dict[str, Any] = data["projects"][index]
-    defaults: dict[str, Any] = data.get("defaults", {})
+    path: Path = ("projects", index)
+    defaults = data.get("defaults") if not bad.at(("defaults",)) else None
 
-    def setting(key: str, default: Any) -> Any:
-        return raw.get(key, defaults.get(key, default))
+    def setting(key: str, builtin: Any) -> Any:
+        if key in raw and not bad.within((*path, key)):
+            return raw[key]
+        if isinstance(defaults, dict) and key in defaults and not bad.within(("defaults", key)):
+            return defaults[key]
+        return builtin
 
-    conversations = tuple(
-        _build_conversation(document, ("projects", index, "conversations", i), entry)
-        for i, entry in enumerate(raw.get("conversations", []))
-    )
     fraction = setting("max_delete_fraction", None)
     return ProjectSpec(
         id=int(raw["id"]),
-        label=raw.get("label"),
+        label=setting("label", None) if "label" in raw else None,
         scope=Scope(setting("scope", Scope.MINE.value)),
         prune=bool(setting("prune", False)),
         ignore=tuple(setting("ignore", ())),
         protect=tuple(setting("protect", ())),
         duplicates=DuplicatePolicy(setting("duplicates", DuplicatePolicy.ERROR.value)),
         max_delete_fraction=None if fraction is None else float(fraction),
-        lang=raw.get("lang", data.get("lang")),
-        conversations=conversations,
-        location=document.locate(("projects", index)),
+        lang=_language(document, raw, bad, path),
+        conversations=_build_conversations(document, path, bad),
+        location=document.locate(path),
+    )
+
+
+def _language(document: SourceDocument, raw: dict[str, Any], bad: _Invalid, path: Path) -> Any:
+    if "lang" in raw and not bad.within((*path, "lang")):
+        return raw["lang"]
+    return document.data.get("lang") if not bad.within(("lang",)) else None
+
+
+def _build_conversations(
+    document: SourceDocument, path: Path, bad: _Invalid
+) -> tuple[ConversationSpec, ...]:
+    entries = document.data["projects"][path[1]].get("conversations", [])
+    if bad.at((*path, "conversations")):
+        return ()
+    return tuple(
+        _build_conversation(document, (*path, "conversations", i), entry)
+        for i, entry in enumerate(entries)
+        if not bad.within((*path, "conversations", i))
     )
 
 
@@ -280,7 +322,7 @@ def check_rules(loaded: Sequence[LoadedFile]) -> list[Problem]:
     session_ids: dict[str, Location] = {}
     for item in loaded:
         problems.extend(_check_file_settings(item.document))
-        for index, spec in zip(item.good_projects, item.specs, strict=True):
+        for index, spec in item.projects:
             at = _ProjectSource(item.document, index, spec)
             problems.extend(at.check_id(project_ids))
             problems.extend(at.check_settings())

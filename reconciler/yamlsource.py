@@ -172,7 +172,7 @@ class _Builder:
             self.handle(event)
         if self.documents == 0:
             message = "file is empty; expected a mapping with 'version' and 'projects'"
-            raise _Refused(message, Location(self.document.file))
+            raise _Refused(message, Location(self.document.file, 1, 1))
 
     def handle(self, event: Any) -> None:
         if isinstance(event, yaml.DocumentStartEvent):

@@ -109,24 +109,25 @@ def cmd_emulator(args: argparse.Namespace, console: Any) -> int:
     except EmulatorError:
         emulator.stop()
         raise
-    console.result(f"CUSTOMGPT_BASE_URL={base_url}")
-    console.result(f"CUSTOMGPT_API_KEY={key}" if printable else
-                   "# CUSTOMGPT_API_KEY: the key given with --api-key/--api-key-file")
-    console.out.flush()
-    console.info(f"emulator serving on {base_url} (database {args.db}); Ctrl-C to stop")
-    _wait_for_stop()
-    emulator.stop()
+    try:
+        console.result(f"CUSTOMGPT_BASE_URL={base_url}")
+        console.result(f"CUSTOMGPT_API_KEY={key}" if printable else
+                       "# CUSTOMGPT_API_KEY: the key given with --api-key/--api-key-file")
+        console.out.flush()
+        console.info(f"emulator serving on {base_url} (database {args.db}); Ctrl-C to stop")
+        _wait_for_stop()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop()
     console.info("emulator stopped")
     return 0
 
 
 def _wait_for_stop() -> None:
-    """Block until Ctrl-C or SIGTERM."""
+    """Block until SIGTERM (Ctrl-C raises KeyboardInterrupt in the caller)."""
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
+    while not stop.wait(0.5):
         pass

@@ -1,0 +1,72 @@
+"""`reconciler emulator` as a user runs it: prints where it serves, serves, stops on Ctrl-C."""
+
+from __future__ import annotations
+
+import io
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reconciler.cli import main
+
+
+def run(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(argv, env={}, stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_serves_until_interrupted_and_exits_cleanly(tmp_path: Path) -> None:
+    db = tmp_path / "emulator.db"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "emulator", "--db", str(db), "--enable-admin",
+         "--page-size", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        settings = dict(process.stdout.readline().strip().split("=", 1) for _ in range(2))
+        url, key = settings["CUSTOMGPT_BASE_URL"], settings["CUSTOMGPT_API_KEY"]
+        assert url.startswith("http://127.0.0.1:")
+        created = httpx.post(url + "/_emulator/projects", json={"id": 7, "name": "p"})
+        assert created.status_code == 201
+        listed = httpx.get(url + "/api/v1/projects/7/conversations",
+                           headers={"Authorization": f"Bearer {key}"})
+        assert listed.json()["data"]["per_page"] == 3
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=10)
+    assert code == 0
+    assert "Traceback" not in (process.stderr.read() if process.stderr else "")
+    assert db.exists()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["emulator", "--host", "0.0.0.0"], "not a loopback address"),
+    (["emulator", "--host", "192.0.2.10"], "--allow-remote"),
+    (["emulator", "--error-rate", "1.5"], "error_rate"),
+    (["emulator", "--latency-ms", "-3"], "latency_ms"),
+    (["emulator", "--db", "/nonexistent-dir/x/emulator.db"], "cannot open"),
+], ids=["any-address", "remote-address", "rate-above-one", "negative-latency", "bad-db-path"])
+def test_bad_options_give_an_error_not_a_traceback(argv: list[str], message: str) -> None:
+    code, out, err = run(argv)
+    assert code == 1
+    assert message in err
+    assert "Traceback" not in err and out == ""
+
+
+def test_a_given_key_is_not_printed(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "emulator", "--api-key", "s3cret-value-123"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(2)]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=10)
+    stderr = process.stderr.read() if process.stderr else ""
+    assert "s3cret-value-123" not in "".join(lines) + stderr
+    assert lines[0].startswith("CUSTOMGPT_BASE_URL=http://127.0.0.1:")

@@ -1,0 +1,59 @@
+"""The sandbox: an emulator on a file under .reconciler/ that keeps its data between runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reconciler.emulator import EmulatorError
+from reconciler.errors import ReconcilerError
+from reconciler.sandbox import start_sandbox
+
+
+def _get(handle_url: str, key: str, path: str) -> httpx.Response:
+    return httpx.get(handle_url + path, headers={"Authorization": f"Bearer {key}"})
+
+
+def test_sandbox_creates_its_directory_and_projects(tmp_path: Path) -> None:
+    root = tmp_path / "state" / ".reconciler"
+    with start_sandbox([4242, 4343], root=root) as sandbox:
+        assert (root / "sandbox.db").exists()
+        assert sandbox.base_url.startswith("http://127.0.0.1:")
+        listed = _get(sandbox.base_url, sandbox.api_key, "/api/v1/projects?order=asc")
+        assert [p["id"] for p in listed.json()["data"]["data"]] == [4242, 4343]
+
+
+def test_sandbox_keeps_data_between_runs(tmp_path: Path) -> None:
+    with start_sandbox([4242], root=tmp_path) as sandbox:
+        created = httpx.post(sandbox.base_url + "/api/v1/projects/4242/conversations",
+                             headers={"Authorization": f"Bearer {sandbox.api_key}"},
+                             json={"name": "Onboarding FAQ"})
+        assert created.status_code == 201
+    with start_sandbox([4242, 5000], root=tmp_path) as again:
+        listed = _get(again.base_url, again.api_key, "/api/v1/projects/4242/conversations")
+        assert [c["name"] for c in listed.json()["data"]["data"]] == ["Onboarding FAQ"]
+        assert _get(again.base_url, again.api_key, "/api/v1/projects/5000").status_code == 200
+
+
+def test_sandbox_stops_serving_when_closed(tmp_path: Path) -> None:
+    sandbox = start_sandbox([1], root=tmp_path)
+    sandbox.close()
+    sandbox.close()
+    with pytest.raises(httpx.TransportError):
+        _get(sandbox.base_url, sandbox.api_key, "/api/v1/user")
+
+
+@pytest.mark.parametrize("ids", [[0], [-5], ["12"], [True]],
+                         ids=["zero", "negative", "text", "bool"])
+def test_sandbox_refuses_bad_project_ids(tmp_path: Path, ids: list[object]) -> None:
+    with pytest.raises(EmulatorError, match="positive integers"):
+        start_sandbox(ids, root=tmp_path)  # type: ignore[arg-type]
+
+
+def test_sandbox_reports_an_unusable_directory(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ReconcilerError, match="sandbox directory"):
+        start_sandbox([1], root=blocker / "sub")

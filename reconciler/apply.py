@@ -264,3 +264,29 @@ def _by_conversation(sends: list[Operation]) -> list[list[Operation]]:
     for op in sends:
         groups.setdefault((op.project_id, op.session_id or op.name), []).append(op)
     return list(groups.values())
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """What `restore` recreated from a backup."""
+
+    project_id: int
+    session_id: str
+    name: str
+    prompts_sent: int
+
+
+async def restore_conversation(
+    client: Client, project_id: int, name: str, prompts: Iterable[str]
+) -> RestoreResult:
+    """Recreate a deleted conversation named `name` and send `prompts` to it, in order.
+
+    The API cannot write answers: sent prompts get new answers. Raises ApiError on failure
+    (what was done before the failure stays done).
+    """
+    conversation = await client.create_conversation(project_id, name)
+    sent = 0
+    for prompt in prompts:
+        await client.send_message(project_id, conversation.session_id, prompt)
+        sent += 1
+    return RestoreResult(project_id, conversation.session_id, name, sent)

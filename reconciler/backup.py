@@ -16,6 +16,7 @@ from typing import Any
 
 from reconciler.errors import InputError, Problem
 from reconciler.live import Transcript
+from reconciler.schema import validate
 
 BACKUP_FORMAT_VERSION = 1
 DEFAULT_BACKUP_ROOT = Path(".reconciler") / "backups"
@@ -62,9 +63,13 @@ def read_backup(path: Path) -> dict[str, Any]:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError([Problem(f"cannot read backup: {error}", None)]) from None
-    if not isinstance(document, dict) or document.get("format_version") != BACKUP_FORMAT_VERSION:
-        raise InputError([Problem(f"{path}: not a reconciler backup file", None)])
+        raise InputError([Problem(f"{path}: cannot read the backup ({error})")]) from None
+    problems = validate(document, "backup")
+    if problems:
+        raise InputError(
+            Problem(f"{path}: not a reconciler backup file: {p.message}") for p in problems
+        )
+    assert isinstance(document, dict)
     return document
 
 

@@ -151,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("plan_file", metavar="FILE")
     show.add_argument("--format", choices=FORMATS, default="text", help="output format")
 
+    restore = _command(commands, "restore", cmd.cmd_restore,
+                       "Recreate a deleted conversation from its transcript backup.",
+                       "reconciler restore .reconciler/backups/<UTC time>/4242/<session>.json")
+    restore.add_argument("backup_file", metavar="BACKUP_FILE")
+    restore.add_argument("--resend-prompts", action="store_true",
+                         help="also re-send its prompts in order (answers are regenerated)")
+
     from reconciler.emulator.cli import add_emulator_command
 
     add_emulator_command(commands, global_options=lambda p: None)

@@ -10,8 +10,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from reconciler.apply import ApplyOptions, ApplyReport, Outcome, apply_plan
-from reconciler.backup import default_backup_dir
+from reconciler.apply import (
+    ApplyOptions,
+    ApplyReport,
+    Outcome,
+    RestoreResult,
+    apply_plan,
+    restore_conversation,
+)
+from reconciler.backup import default_backup_dir, read_backup
 from reconciler.console import Console
 from reconciler.desired import DesiredState
 from reconciler.errors import InputError, Problem, StalePlanError
@@ -67,6 +74,32 @@ def cmd_apply(args: argparse.Namespace, console: Console) -> int:
     finally:
         if args.report and report.plan_checksum:
             _write_json(Path(args.report), report.to_dict())
+
+
+def cmd_restore(args: argparse.Namespace, console: Console) -> int:
+    """`reconciler restore BACKUP`: recreate a deleted conversation from its backup."""
+    backup = read_backup(Path(args.backup_file))
+    project_id = int(backup["project_id"])
+    name = str(backup["conversation"]["name"])
+    prompts = [str(m["user_query"]) for m in backup["messages"]] if args.resend_prompts else []
+    result = asyncio.run(_restore(args, console, project_id, name, prompts))
+    console.result(f"Restored {name!r} in project {project_id} as session {result.session_id}.")
+    if args.resend_prompts:
+        console.result(
+            f"Re-sent {result.prompts_sent} prompt(s) in order. Their answers were generated "
+            "anew: the API cannot restore the original answers, which remain in the backup."
+        )
+    elif backup["messages"]:
+        console.info(f"{len(backup['messages'])} message(s) were not re-sent "
+                     "(--resend-prompts re-sends the prompts; answers are regenerated).")
+    return EXIT_OK
+
+
+async def _restore(
+    args: argparse.Namespace, console: Console, project_id: int, name: str, prompts: list[str]
+) -> RestoreResult:
+    async with open_client(args, console, project_ids=[project_id]) as client:
+        return await restore_conversation(client, project_id, name, prompts)
 
 
 def _load(args: argparse.Namespace, console: Console) -> DesiredState:

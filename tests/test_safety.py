@@ -1,0 +1,279 @@
+"""Safety rules fail closed (DESIGN §5, §6): backups, restore, the mass-delete guard, stale
+plans, and the API token that never shows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reconciler.emulator import Emulator, FaultRule
+from tests.test_commands import PROJECT, Workspace
+from tests.test_commands import ws as ws  # noqa: F401  (fixture)
+
+
+def prune_all(ws: Workspace, *, extra: str = "") -> None:
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            prune: true
+            conversations: []
+            {extra}
+    """)
+
+
+def test_unwritable_backup_dir_means_no_delete(ws: Workspace) -> None:
+    ws.seed("Precious")
+    prune_all(ws)
+    blocker = ws.path / "not-a-directory"
+    blocker.write_text("a file where the backup directory should be")
+    result = ws.run("apply", "-f", str(ws.file), "--auto-approve",
+                    "--backup-dir", str(blocker / "backups"))
+    assert result.code == 1
+    assert "not deleted: the transcript backup could not be written" in result.err
+    assert ws.names() == ["Precious"]
+
+
+def test_no_backup_opts_out_explicitly(ws: Workspace) -> None:
+    ws.seed("Scratch")
+    prune_all(ws)
+    result = ws.run("apply", "-f", str(ws.file), "--auto-approve", "--no-backup")
+    assert result.code == 0
+    assert ws.names() == []
+    assert not (ws.path / "backups").exists()
+
+
+def test_restore_recreates_a_deleted_conversation(ws: Workspace) -> None:
+    session = ws.seed("Demo thread")
+    ws.emulator.add_message(PROJECT, session, "first question")
+    ws.emulator.add_message(PROJECT, session, "second question")
+    prune_all(ws)
+    assert ws.apply().code == 0 and ws.names() == []
+    (backup,) = (ws.path / "backups").rglob(f"{session}.json")
+
+    plain = ws.run("restore", str(backup))
+    assert plain.code == 0, plain.err
+    assert "2 message(s) were not re-sent" in plain.err
+
+    resent = ws.run("restore", str(backup), "--resend-prompts")
+    assert resent.code == 0, resent.err
+    assert "answers were generated anew" in resent.out
+    restored = [c for c in ws.emulator.conversations(PROJECT) if c["session_id"] != session]
+    assert [c["name"] for c in restored] == ["Demo thread", "Demo thread"]
+    prompts = [m["user_query"] for m in ws.emulator.messages(PROJECT, restored[1]["session_id"])]
+    assert prompts == ["first question", "second question"]
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"format_version": 1}', "[]"],
+                         ids=["not-json", "missing-fields", "not-an-object"])
+def test_restore_refuses_what_is_not_a_backup(ws: Workspace, content: str) -> None:
+    bad = ws.path / "bad.json"
+    bad.write_text(content)
+    result = ws.run("restore", str(bad))
+    assert result.code == 1
+    assert str(bad) in result.err
+
+
+@pytest.mark.parametrize(
+    ("live", "deletes", "flags", "refused"),
+    [
+        (10, 3, (), False),
+        (10, 4, (), True),
+        (10, 4, ("--allow-mass-delete",), False),
+        (5, 5, (), False),
+        (5, 3, ("--max-deletes", "3"), False),
+        (5, 3, ("--max-deletes", "2"), True),
+    ],
+    ids=["at-30pc", "over-30pc", "allowed", "small-project", "at-max-deletes",
+         "over-max-deletes"],
+)
+def test_mass_delete_guard_trips_above_the_threshold_only(
+    ws: Workspace, live: int, deletes: int, flags: tuple[str, ...], refused: bool
+) -> None:
+    keep = [f"keep {i}" for i in range(live - deletes)]
+    for name in keep:
+        ws.seed(name)
+    for i in range(deletes):
+        ws.seed(f"stray {i}")
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            prune: true
+            conversations: {json.dumps([{"name": n} for n in keep])}
+    """)
+    result = ws.apply(*flags)
+    assert result.code == (1 if refused else 0), result.out + result.err
+    if refused:
+        assert "mass-delete guard" in result.out
+        assert "--allow-mass-delete" in result.out
+        assert len(ws.names()) == live
+    else:
+        assert ws.names() == sorted(keep)
+
+
+def test_max_delete_fraction_in_yaml_sets_the_threshold(ws: Workspace) -> None:
+    for i in range(10):
+        ws.seed(f"stray {i}")
+    prune_all(ws, extra="max_delete_fraction: 1.0")
+    assert ws.apply().code == 0
+    assert ws.names() == []
+
+
+def test_protect_holds_after_the_entry_is_removed(ws: Workspace) -> None:
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            prune: true
+            protect: ["Legal *"]
+            conversations: [{{name: Legal hold}}]
+    """)
+    assert ws.apply().code == 0
+    prune_all(ws, extra='protect: ["Legal *"]')
+    assert ws.apply().code == 0
+    assert ws.names() == ["Legal hold"]
+
+
+def _saved_plan(ws: Workspace) -> Path:
+    saved = ws.path / "plan.json"
+    result = ws.plan("--out", str(saved))
+    assert result.code == 0, result.err
+    return saved
+
+
+def _apply_saved(ws: Workspace, saved: Path) -> str:
+    result = ws.run("apply", "--plan", str(saved), "--auto-approve")
+    assert result.code == 1
+    assert "the saved plan is stale; nothing was applied" in result.err
+    return result.err
+
+
+def test_stale_when_a_delete_target_was_renamed(ws: Workspace) -> None:
+    doomed = ws.seed("Doomed")
+    ws.seed("Other")
+    ws.declare(f"""
+        version: 1
+        projects: [{{id: {PROJECT}, prune: true, conversations: [{{name: Kept}}]}}]
+    """)
+    saved = _saved_plan(ws)
+    _rename_behind_the_back(ws, doomed, "Renamed by a colleague")
+    err = _apply_saved(ws, saved)
+    assert "name: 'Doomed' -> 'Renamed by a colleague'" in err
+    assert ws.names() == ["Other", "Renamed by a colleague"]
+
+
+def _rename_behind_the_back(ws: Workspace, session: str, name: str) -> None:
+    import httpx
+
+    response = httpx.put(
+        f"{ws.emulator.base_url}/api/v1/projects/{PROJECT}/conversations/{session}",
+        json={"name": name}, headers={"Authorization": f"Bearer {ws.emulator.api_key}"},
+    )
+    response.raise_for_status()
+
+
+def test_stale_when_a_delete_target_is_gone(ws: Workspace) -> None:
+    doomed = ws.seed("Doomed")
+    prune_all(ws)
+    saved = _saved_plan(ws)
+    import httpx
+
+    httpx.delete(f"{ws.emulator.base_url}/api/v1/projects/{PROJECT}/conversations/{doomed}",
+                 headers={"Authorization": f"Bearer {ws.emulator.api_key}"}).raise_for_status()
+    assert f"session {doomed} no longer exists" in _apply_saved(ws, saved)
+
+
+def test_stale_when_a_rename_source_changed(ws: Workspace) -> None:
+    old = ws.seed("Old")
+    ws.declare(f"""
+        version: 1
+        projects: [{{id: {PROJECT}, conversations: [{{name: New, renamed_from: [Old]}}]}}]
+    """)
+    saved = _saved_plan(ws)
+    _rename_behind_the_back(ws, old, "Something else")
+    assert "name: 'Old' -> 'Something else'" in _apply_saved(ws, saved)
+    assert ws.names() == ["Something else"]
+
+
+def test_stale_when_a_planned_prompt_was_sent(ws: Workspace) -> None:
+    session = ws.seed("Demo")
+    ws.declare(f"""
+        version: 1
+        projects: [{{id: {PROJECT}, conversations: [{{name: Demo, messages: [hello]}}]}}]
+    """)
+    saved = _saved_plan(ws)
+    ws.emulator.add_message(PROJECT, session, "hello")
+    assert "the prompt has been sent since the plan was made" in _apply_saved(ws, saved)
+    assert len(ws.emulator.messages(PROJECT, session)) == 1
+
+
+def test_a_delete_target_that_gained_messages_during_apply_is_kept(ws: Workspace) -> None:
+    doomed = ws.seed("Doomed")
+    prune_all(ws)
+    saved = _saved_plan(ws)
+    ws.emulator.add_message(PROJECT, doomed, "typed after review")
+    _apply_saved(ws, saved)
+    assert ws.names() == ["Doomed"]
+
+
+def test_http_to_a_remote_host_is_refused(ws: Workspace) -> None:
+    ws.env["CUSTOMGPT_BASE_URL"] = "http://api.example.com"
+    ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}}}]\n")
+    result = ws.plan()
+    assert result.code == 1
+    assert "--insecure-http" in result.err
+
+
+SECRET = "sk-RECOGNISABLE-0123456789abcdef"
+
+
+def test_the_token_never_appears_anywhere(tmp_path: Path) -> None:
+    """Every command at the highest verbosity, with failures forced; grep every byte written."""
+    with Emulator(api_key=SECRET, enable_admin=True) as emulator:
+        emulator.start()
+        emulator.ensure_project(PROJECT)
+        work = tmp_path / "work"
+        work.mkdir()
+        ws = Workspace(work, {"CUSTOMGPT_API_KEY": SECRET,
+                              "CUSTOMGPT_BASE_URL": emulator.base_url}, emulator)
+        outputs = _run_everything(ws, key_file=tmp_path / "key")
+    written = [p.read_bytes() for p in work.rglob("*") if p.is_file()]
+    assert len(written) >= 4  # the desired state, a plan, a report, a backup
+    assert all(SECRET not in text for text in outputs)
+    assert all(SECRET.encode() not in data for data in written)
+    assert any("GET /api/v1/" in text for text in outputs), "-vv logs every request"
+
+
+def _run_everything(ws: Workspace, *, key_file: Path) -> list[str]:
+    key_file.write_text(SECRET + "\n")
+    doomed = ws.seed("Doomed")
+    ws.emulator.add_message(PROJECT, doomed, "hello")
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            prune: true
+            conversations: [{{name: A, messages: [hi]}}, {{name: B}}]
+    """)
+    saved = ws.path / "plan.json"
+    ws.emulator.faults.rules = [
+        FaultRule(method="POST", path="/conversations$", status=503, mode="fail", times=2),
+        FaultRule(method="GET", path="/messages", status=500, mode="fail", times=1),
+    ]
+    runs = [
+        ws.run("plan", "-vv", "-f", str(ws.file), "--out", str(saved), "--format", "json"),
+        ws.run("plan", "-vv", "-f", str(ws.file), "--format", "markdown"),
+        ws.run("show", "-vv", str(saved)),
+        ws.run("apply", "-vv", "-f", str(ws.file), "--auto-approve", "--report",
+               str(ws.path / "report.json"), "--backup-dir", str(ws.path / "backups")),
+        ws.run("plan", "-vv", "-f", str(ws.file), "--api-key-file", str(key_file)),
+    ]
+    ws.declare("version: 1\nprojects: [{id: 999999}]\n")
+    runs.append(ws.run("plan", "-vv", "-f", str(ws.file)))
+    ws.env["CUSTOMGPT_API_KEY"] = SECRET + "-wrong"
+    runs.append(ws.run("plan", "-vv", "-f", str(ws.file)))
+    assert [r.code for r in runs] == [0, 0, 0, 0, 0, 1, 1]
+    return [text for r in runs for text in (r.out, r.err)]

@@ -1,4 +1,4 @@
-"""plan, apply and show end to end: the CLI against the emulator over sockets (DESIGN §3–§5, §7)."""
+"""plan, apply and show end to end: the CLI against the emulator over sockets."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import pytest
 
 from reconciler.emulator import Emulator, FaultRule
 from tests.test_commands import PROJECT, Workspace
-from tests.test_commands import ws as ws  # noqa: F401  (fixture)
+from tests.test_commands import ws as ws
 
 
 def prune_all(ws: Workspace, *, extra: str = "") -> None:

@@ -348,7 +348,9 @@ def _check_settings(document: SourceDocument, path: Path, raw: dict[str, Any]) -
     for kind in ("ignore", "protect"):
         patterns = raw.get(kind)
         for index, pattern in enumerate(patterns if isinstance(patterns, list) else ()):
-            message = glob_problem(pattern) if isinstance(pattern, str) else None
+            if not isinstance(pattern, str) or not pattern:
+                continue  # not a pattern at all: the schema reports it
+            message = glob_problem(pattern)
             if message is not None:
                 where = document.locate((*path, kind, index))
                 problems.append(Problem(f"{kind} pattern {pattern!r}: {message}", where))

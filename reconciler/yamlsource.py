@@ -137,6 +137,8 @@ def _syntax_problem(error: yaml.MarkedYAMLError, text: str, file: str) -> Proble
     if mark is None:
         return Problem(f"invalid YAML: {error.problem or error}", Location(file))
     where = Location(file, mark.line + 1, mark.column + 1)
+    if "nesting depth" in str(error.problem):  # libyaml's own limit, above ours for blocks
+        return Problem(f"nesting is deeper than {MAX_DEPTH} levels", where)
     lines = text.splitlines()
     if mark.line < len(lines) and lines[mark.line][mark.column : mark.column + 1] == "\t":
         return Problem("tab character in indentation; YAML is indented with spaces", where)

@@ -39,6 +39,8 @@ CREATE TABLE IF NOT EXISTS conversations (
 CREATE INDEX IF NOT EXISTS conversations_by_project ON conversations (project_id, id);
 CREATE INDEX IF NOT EXISTS conversations_by_created ON conversations (project_id, created_at, id);
 CREATE INDEX IF NOT EXISTS conversations_by_name ON conversations (project_id, name);
+CREATE INDEX IF NOT EXISTS conversations_by_creator
+    ON conversations (project_id, (created_by IS NULL), id);
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     conversation_id INTEGER NOT NULL,
@@ -56,8 +58,9 @@ CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation_id
 _CONVERSATION_COLUMNS = "id, session_id, project_id, name, created_by, created_at, updated_at"
 _MESSAGE_COLUMNS = ("id, user_id, user_query, openai_response, created_at, updated_at, "
                     "conversation_id, citations, metadata")
-_USER_FILTERS = {"all": "", "anonymous": " AND created_by IS NULL",
-                 "team_member": " AND created_by IS NOT NULL"}
+_USER_FILTERS = {"all": "", "anonymous": " AND (created_by IS NULL) = 1",
+                 "team_member": " AND (created_by IS NULL) = 0"}
+_COUNT_CACHE_SIZE = 1024
 
 
 def now() -> str:
@@ -95,6 +98,8 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._generation = 0  # bumped by every write; counts cached for one generation
+        self._counts: dict[tuple[str, tuple[Any, ...]], tuple[int, int]] = {}
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -106,6 +111,7 @@ class Store:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            self._generation += 1
 
     def close(self) -> None:
         """Close the database."""
@@ -204,12 +210,25 @@ class Store:
         order = f"id {direction}" if query.order_by == "id" else (
             f"created_at {direction}, id {direction}")
         with self._lock:
-            total = self._db.execute(
-                f"SELECT COUNT(*) FROM conversations WHERE {where}", params).fetchone()[0]
+            total = self._count(where, tuple(params))
+            # Skipping rows in the (covering) index first keeps deep pages cheap.
             rows = self._db.execute(
-                f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE {where} "
-                f"ORDER BY {order} LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
+                f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id IN ("
+                f"SELECT id FROM conversations WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?) "
+                f"ORDER BY {order}", [*params, limit, offset]).fetchall()
         return Listing([dict(row) for row in rows], total)
+
+    def _count(self, where: str, params: tuple[Any, ...]) -> int:
+        """COUNT(*) of conversations, cached until the next write (caller holds the lock)."""
+        cached = self._counts.get((where, params))
+        if cached is not None and cached[0] == self._generation:
+            return cached[1]
+        total: int = self._db.execute(
+            f"SELECT COUNT(*) FROM conversations WHERE {where}", params).fetchone()[0]
+        if len(self._counts) >= _COUNT_CACHE_SIZE:
+            self._counts.clear()
+        self._counts[(where, params)] = (self._generation, total)
+        return total
 
     def rename_conversation(
         self, project_id: int, session_id: str, name: str

@@ -13,12 +13,14 @@ from typing import Any
 from reconciler.apply import (
     ApplyOptions,
     ApplyReport,
+    OperationResult,
     Outcome,
     RestoreResult,
     apply_plan,
     restore_conversation,
 )
 from reconciler.backup import default_backup_dir, read_backup
+from reconciler.client import Client
 from reconciler.console import Console
 from reconciler.desired import DesiredState
 from reconciler.errors import InputError, Problem, StalePlanError
@@ -27,6 +29,7 @@ from reconciler.plan import Plan
 from reconciler.planner import make_plan
 from reconciler.planning import PlanOptions
 from reconciler.preconditions import find_stale
+from reconciler.progress import Progress, counting
 from reconciler.render import render_json, render_markdown, render_text
 from reconciler.session import open_client
 
@@ -122,6 +125,14 @@ def _plan_options(args: argparse.Namespace) -> PlanOptions:
 
 async def _plan(args: argparse.Namespace, console: Console, desired: DesiredState) -> Plan:
     async with open_client(args, console, project_ids=[p.id for p in desired.projects]) as client:
+        return await _make_plan(client, console, desired, args)
+
+
+async def _make_plan(
+    client: Client, console: Console, desired: DesiredState, args: argparse.Namespace
+) -> Plan:
+    async with counting(enabled=console.progress, stream=console.err,
+                        description="Reading live state", count=lambda: client.stats.requests):
         return await make_plan(client, desired, options=_plan_options(args))
 
 
@@ -144,7 +155,7 @@ async def _apply(
                 )
         else:
             assert desired is not None
-            plan = await make_plan(client, desired, options=_plan_options(args))
+            plan = await _make_plan(client, console, desired, args)
         console.result(render_text(plan, color=console.color, verbose=console.verbose > 0))
         if plan.all_errors or not plan.has_changes:
             return EXIT_ERROR if plan.all_errors else EXIT_OK
@@ -152,12 +163,17 @@ async def _apply(
         report.plan_checksum = plan.checksum
         options = ApplyOptions(parallelism=args.parallelism, dry_run=args.dry_run,
                                backup_dir=_backup_dir(args))
+        progress = Progress(enabled=console.progress, stream=console.err,
+                            description="Applying", unit="operations",
+                            total=len(plan.operations))
         try:
             await apply_plan(client, plan, options=options, report=report,
-                             on_result=lambda r: _show_result(console, r))
+                             on_result=lambda r: _show_result(console, progress, r))
         except (KeyboardInterrupt, asyncio.CancelledError):
             report.interrupted = True
             raise
+        finally:
+            progress.close()
     console.result(_apply_summary(report))
     return EXIT_ERROR if report.failed else EXIT_OK
 
@@ -182,11 +198,13 @@ def _backup_dir(args: argparse.Namespace) -> Path | None:
     return Path(args.backup_dir) if args.backup_dir else default_backup_dir()
 
 
-def _show_result(console: Console, result: Any) -> None:
+def _show_result(console: Console, progress: Progress, result: OperationResult) -> None:
+    progress.advance()
     mark = {Outcome.DONE: "ok", Outcome.FAILED: "FAILED", Outcome.SKIPPED: "skipped",
             Outcome.PLANNED: "would"}[result.outcome]
     op = result.operation
-    console.info(f"  [{mark}] {op.key} {op.name!r}: {result.detail}")
+    if result.outcome is Outcome.FAILED or not console.quiet:
+        progress.write(f"  [{mark}] {op.key} {op.name!r}: {result.detail}")
 
 
 def _apply_summary(report: ApplyReport) -> str:

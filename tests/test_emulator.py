@@ -173,9 +173,12 @@ def test_streamed_answer_is_server_sent_events_ending_with_finish(client: httpx.
     ("GET", CONV + "?userFilter=robots", None, 400, "userFilter"),
     ("GET", CONV + "?orderBy=name", None, 400, "orderBy"),
     ("PATCH", CONV, None, 405, "PATCH"),
+    ("GET", "/api/v1/projects/99999999999999999999999/conversations", None, 404, "not found"),
+    ("GET", "/api/v1/projects/%C2%B2/conversations", None, 400, "Project id must be integer"),
+    ("GET", CONV + "?page=99999999999999999999", None, 400, "page"),
 ], ids=["non-integer-project", "unknown-project", "empty-name", "name-not-string", "long-name",
         "body-not-object", "unknown-session", "page-zero", "page-text", "bad-user-filter",
-        "bad-order-by", "wrong-method"])
+        "bad-order-by", "wrong-method", "huge-project-id", "unicode-digit", "huge-page"])
 def test_bad_requests_get_error_envelopes(
     client: httpx.Client, method: str, path: str, body: Any, status: int, message: str
 ) -> None:
@@ -209,6 +212,17 @@ def test_malformed_http_does_not_crash_the_server(emulator: Emulator, client: ht
     binary = client.post(CONV, content=b"\xff\xfe\x00", headers={"Content-Type": "text/plain"})
     assert binary.status_code == 400
     assert client.get("/api/v1/user").status_code == 200
+
+
+def test_stop_hangs_up_on_open_keep_alive_connections() -> None:
+    emu = Emulator(api_key="k")
+    emu.start()
+    emu.ensure_project(PROJECT)
+    with httpx.Client(base_url=emu.base_url, headers={"Authorization": "Bearer k"}) as http:
+        assert http.get(CONV).status_code == 200
+        emu.stop()
+        with pytest.raises(httpx.TransportError):
+            http.get(CONV)
 
 
 def test_admin_is_off_unless_enabled() -> None:

@@ -40,7 +40,7 @@ def _body(request: Request) -> dict[str, Any]:
 
 def _int_field(body: dict[str, Any], key: str) -> int:
     value = body.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= wire.MAX_ID:
         raise ApiProblem(400, f"{key} must be a positive integer")
     return value
 

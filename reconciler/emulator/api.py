@@ -34,14 +34,14 @@ Endpoint = Callable[[Api, Request, dict[str, str]], Response]
 
 def _project_id(params: dict[str, str]) -> int:
     raw = params["project"]
-    if not raw.isdigit():
+    if not wire.is_number(raw):
         raise ApiProblem(400, "Project id must be integer")
     return int(raw)
 
 
 def _existing_project(api: Api, params: dict[str, str]) -> dict[str, Any]:
     project_id = _project_id(params)
-    project = api.store.get_project(project_id)
+    project = api.store.get_project(project_id) if project_id <= wire.MAX_ID else None
     if project is None:
         raise ApiProblem(404, f"Project with id {project_id} not found")
     return project

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import threading
 from collections import Counter
 
@@ -13,6 +14,8 @@ from reconciler.emulator import admin, api, wire
 from reconciler.emulator.faults import Action, Before, FaultInjector, Faults
 from reconciler.emulator.store import Store
 from reconciler.emulator.wire import ApiProblem, Request, Response
+
+logger = logging.getLogger(__name__)
 
 DROP = None  # `handle` returns this when the connection must be closed without an answer
 
@@ -50,6 +53,9 @@ class Application:
             return self._serve(request)
         except ApiProblem as problem:
             return wire.error(request.url, problem.status, problem.message, problem.headers)
+        except Exception:  # a bug, or the database closed under us: answer, do not hang up
+            logger.exception("emulator failed on %s %s", request.method, request.path)
+            return wire.error(request.url, 500, "Internal server error")
 
     def _serve(self, request: Request) -> Response | None:
         is_write = request.method in api.WRITES

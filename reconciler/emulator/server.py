@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
@@ -26,10 +28,36 @@ class EmulatorServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], application: Application) -> None:
         self.application = application
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
         super().__init__(address, RequestHandler)
         host, port = self.server_address[:2]
         shown = host.decode() if isinstance(host, bytes) else host
         self.host_and_port = f"[{shown}]:{port}" if ":" in shown else f"{shown}:{port}"
+
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Hang up on every open keep-alive connection (after `shutdown()`)."""
+        with self._open_lock:
+            connections = list(self._open)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-request is normal; anything else is reported."""
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
 
 
 class RequestHandler(BaseHTTPRequestHandler):
@@ -56,7 +84,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         request = Request(method=self.command, path=unquote(raw_path) or "/",
                           query=parse_query(raw_query),
                           headers={key.lower(): value for key, value in self.headers.items()},
-                          body=body, base_url=f"http://{host}")
+                          body=body, base_url=f"http://{host}", raw_path=raw_path)
         if problem is not None:
             self.close_connection = True
             self._write(error(request.url, problem[0], problem[1]))
@@ -71,7 +99,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             return b"", (411, "A Content-Length is required")
         raw = self.headers.get("Content-Length", "0").strip() or "0"
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):
             return b"", (400, "The Content-Length header is invalid")
         length = int(raw)
         if length > MAX_BODY:

@@ -104,6 +104,7 @@ class Emulator:
         """Stop serving and close the database. Safe to call twice."""
         if self._server is not None:
             self._server.shutdown()
+            self._server.close_connections()
             self._server.server_close()
             self._server = None
         if self._thread is not None:

@@ -31,11 +31,13 @@ class Request:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     base_url: str  # scheme://host:port as the client addressed us
+    raw_path: str = ""  # the path as sent, still percent-encoded
 
     @property
     def url(self) -> str:
         """The full request URL, as shown in error bodies."""
-        return self.base_url + self.path + (_query_string(self.query) if self.query else "")
+        path = self.raw_path or self.path
+        return self.base_url + path + (_query_string(self.query) if self.query else "")
 
     def json(self) -> Any:
         """The body as JSON; raises ApiProblem(400) if it is not valid JSON."""
@@ -82,10 +84,19 @@ def _dump(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+MAX_ID = 2**63 - 1
+MAX_PAGE = 10**9
+
+
+def is_number(text: str) -> bool:
+    """True for a non-empty string of ASCII digits."""
+    return text.isascii() and text.isdigit()
+
+
 def page_number(query: dict[str, str]) -> int:
     """The `page` parameter (default 1); raises ApiProblem(400) if it is not a positive integer."""
     raw = query.get("page", "1").strip() or "1"
-    if not raw.isdigit() or int(raw) < 1:
+    if not is_number(raw) or not 1 <= int(raw) <= MAX_PAGE:
         raise ApiProblem(400, "The page must be a positive integer")
     return int(raw)
 

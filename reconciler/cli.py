@@ -16,6 +16,7 @@ from typing import TextIO
 from reconciler import __version__
 from reconciler import commands as cmd
 from reconciler.console import Console
+from reconciler.desired import Scope
 from reconciler.errors import InputError, ReconcilerError
 
 EXIT_INTERRUPTED = 130
@@ -150,6 +151,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "reconciler show plan.json --format markdown")
     show.add_argument("plan_file", metavar="FILE")
     show.add_argument("--format", choices=FORMATS, default="text", help="output format")
+
+    export = _command(commands, "export", cmd.cmd_export,
+                      "Write desired-state YAML of what is live, to adopt existing projects.",
+                      "reconciler export --project 4242 --scope team -o conversations/support.yaml")
+    export.add_argument("--project", type=_positive_int, action="append", required=True,
+                        metavar="ID", help="project to export (repeatable)")
+    export.add_argument("--scope", choices=[s.value for s in Scope], default="mine",
+                        help="which live conversations to export (default mine)")
+    export.add_argument("--pin", action="store_true", help="declare session ids too")
+    export.add_argument("--with-messages", action="store_true",
+                        help="declare each conversation's prompts as messages")
+    export.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default stdout)")
 
     restore = _command(commands, "restore", cmd.cmd_restore,
                        "Recreate a deleted conversation from its transcript backup.",

@@ -22,8 +22,9 @@ from reconciler.apply import (
 from reconciler.backup import default_backup_dir, read_backup
 from reconciler.client import Client
 from reconciler.console import Console
-from reconciler.desired import DesiredState
+from reconciler.desired import DesiredState, Scope
 from reconciler.errors import InputError, Problem, StalePlanError
+from reconciler.export import LiveProject, export_document, read_live
 from reconciler.loader import load_desired
 from reconciler.plan import Plan
 from reconciler.planner import make_plan
@@ -32,6 +33,7 @@ from reconciler.preconditions import find_stale
 from reconciler.progress import Progress, counting
 from reconciler.render import render_json, render_markdown, render_text
 from reconciler.session import open_client
+from reconciler.yamlsource import dump_yaml
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -103,6 +105,41 @@ async def _restore(
 ) -> RestoreResult:
     async with open_client(args, console, project_ids=[project_id]) as client:
         return await restore_conversation(client, project_id, name, prompts)
+
+
+def cmd_export(args: argparse.Namespace, console: Console) -> int:
+    """`reconciler export --project ID…`: write desired-state YAML of what is live."""
+    scope = Scope(args.scope)
+    projects = asyncio.run(_export(args, console, scope))
+    document, notes = export_document(projects, scope=scope, pin=args.pin)
+    text = EXPORT_HEADER + dump_yaml(document)
+    for note in notes:
+        console.info(f"note: {note}")
+    if args.output:
+        _write_text(Path(args.output), text)
+        count = sum(len(p["conversations"]) for p in document["projects"])
+        console.info(f"Wrote {count} conversation(s) of {len(projects)} project(s) "
+                     f"to {args.output}.")
+    else:
+        console.result(text)
+    return EXIT_OK
+
+
+EXPORT_HEADER = (
+    "# yaml-language-server: $schema=../schemas/conversations.schema.json\n"
+    "# Written by `reconciler export`: what is live, as desired state. Review, commit, and\n"
+    "# from then on change conversations through this file.\n"
+)
+
+
+async def _export(args: argparse.Namespace, console: Console, scope: Scope) -> list[LiveProject]:
+    async with (
+        open_client(args, console, project_ids=args.project) as client,
+        counting(enabled=console.progress, stream=console.err,
+                 description="Reading live state", count=lambda: client.stats.requests),
+    ):
+        return await read_live(client, args.project, scope=scope,
+                               with_messages=args.with_messages)
 
 
 def _load(args: argparse.Namespace, console: Console) -> DesiredState:
@@ -243,9 +280,12 @@ def read_plan(path: Path) -> Plan:
 
 
 def _write_json(path: Path, document: dict[str, Any]) -> None:
+    _write_text(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+def _write_text(path: Path, text: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n",
-                        encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
     except OSError as error:
         raise InputError([Problem(f"cannot write {path}: {error}")]) from None

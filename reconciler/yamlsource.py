@@ -277,3 +277,14 @@ def _scalar_value(event: Any, where: Location) -> Any:
         return _constructor.construct_object(node)
     except (yaml.YAMLError, ValueError):
         raise _Refused(f"{event.value!r} is not a valid {tag.rsplit(':', 1)[-1]}", where) from None
+
+
+_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def dump_yaml(document: Any) -> str:
+    """`document` (plain dicts, lists, strings, numbers) as block-style YAML, keys in the
+    order given, Unicode kept, and every string that needs quoting quoted."""
+    text: str = yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                          default_flow_style=False, width=100)
+    return text

@@ -1,0 +1,83 @@
+"""`reconciler export`: what is live as desired state; `plan` right after shows no changes."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.emulator import Emulator
+from tests.test_commands import PROJECT, Workspace
+from tests.test_commands import ws as ws
+
+ODD_NAMES = [
+    'He said "hi"', "it's", "key: value", "  leading spaces", "trailing space ",
+    "ünïcödé 日本語 🚀", "- dash", "#hash", "yes", "null", "123", "[brackets]", "{braces}",
+    "Cost ${price}", "a\ttab", "100%", "*star", "&amp", "!bang", "@at", "`tick`",
+]
+
+
+def export_then_plan(ws: Workspace, *flags: str) -> str:
+    exported = ws.run("export", "--project", str(PROJECT), "-o", str(ws.file), *flags)
+    assert exported.code == 0, exported.err
+    text = ws.file.read_text(encoding="utf-8")
+    assert text.startswith("# yaml-language-server: $schema=")
+    assert ws.run("validate", "-f", str(ws.file)).code == 0
+    plan = ws.plan("--detailed-exitcode")
+    assert plan.code == 0, plan.out + plan.err
+    assert "No changes." in plan.out
+    return text
+
+
+@pytest.mark.parametrize("scope", ["mine", "team", "all"])
+@pytest.mark.parametrize("pin", [False, True], ids=["names", "pinned"])
+def test_round_trip_for_every_scope(ws: Workspace, scope: str, pin: bool) -> None:
+    for name in ODD_NAMES:
+        ws.seed(name)
+    ws.seed("Visitor chat", creator="visitor")
+    ws.seed("Colleague's", creator="teammate")
+    flags = ("--scope", scope, *(("--pin",) if pin else ()))
+    text = export_then_plan(ws, *flags)
+    assert ("Visitor chat" in text) is (scope == "all")
+    assert ("Colleague's" in text) is (scope in ("team", "all"))
+    assert ("session_id:" in text) is pin
+
+
+def test_duplicates_adopt_the_oldest_and_round_trip(ws: Workspace) -> None:
+    oldest = ws.seed("FAQ")
+    ws.seed("FAQ")
+    ws.seed("Other")
+    result = ws.run("export", "--project", str(PROJECT), "--pin", "-o", str(ws.file))
+    assert "2 conversations are named 'FAQ'" in result.err
+    text = export_then_plan(ws, "--pin")
+    assert "duplicates: adopt-oldest" in text
+    assert oldest in text
+
+
+def test_messages_round_trip(ws: Workspace) -> None:
+    session = ws.seed("Demo")
+    for prompt in ("first: question?", "second ${not a var}", "third"):
+        ws.emulator.add_message(PROJECT, session, prompt)
+    text = export_then_plan(ws, "--with-messages")
+    assert "first: question?" in text
+    assert ws.apply().code == 0
+    assert len(ws.emulator.messages(PROJECT, session)) == 3
+
+
+def test_thousand_conversations_round_trip(ws: Workspace, emulator: Emulator) -> None:
+    emulator.add_conversations(PROJECT, [f"conversation {i:04}" for i in range(1200)])
+    text = export_then_plan(ws)
+    assert text.count("- name: ") == 1200
+
+
+def test_export_to_stdout_is_deterministic(ws: Workspace) -> None:
+    for name in ("b", "a", "c"):
+        ws.seed(name)
+    first = ws.run("export", "--project", str(PROJECT))
+    second = ws.run("export", "--project", str(PROJECT))
+    assert first.code == 0 and first.out == second.out
+    assert first.out.index("name: a") < first.out.index("name: b") < first.out.index("name: c")
+
+
+def test_export_of_an_unknown_project_fails_clearly(ws: Workspace) -> None:
+    result = ws.run("export", "--project", "999999")
+    assert result.code == 1
+    assert "project 999999 not found or not visible to this API key" in result.err

@@ -70,3 +70,20 @@ def test_a_given_key_is_not_printed(tmp_path: Path) -> None:
     stderr = process.stderr.read() if process.stderr else ""
     assert "s3cret-value-123" not in "".join(lines) + stderr
     assert lines[0].startswith("CUSTOMGPT_BASE_URL=http://127.0.0.1:")
+
+
+def test_the_key_can_come_from_a_file(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("file-key-456\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "emulator", "--api-key-file", str(key_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip().split("=", 1)[1]
+        accepted = httpx.get(url + "/api/v1/user", headers={"Authorization": "Bearer file-key-456"})
+        refused = httpx.get(url + "/api/v1/user", headers={"Authorization": "Bearer sandbox-key"})
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=10)
+    assert (accepted.status_code, refused.status_code) == (200, 401)

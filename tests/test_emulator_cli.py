@@ -76,7 +76,7 @@ def test_the_key_can_come_from_a_file(tmp_path: Path) -> None:
     key_file = tmp_path / "key"
     key_file.write_text("file-key-456\n")
     process = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "emulator", "--api-key-file", str(key_file)],
+        [sys.executable, "-m", "reconciler", "--api-key-file", str(key_file), "emulator"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

@@ -361,7 +361,8 @@ class Client:
             return self._parse(call, data, lambda v: parse_conversation_page(v, number))
 
         found = await self._read_listing(fetch, what, key=lambda c: c.session_id)
-        self._remember_ids(project_id, found)
+        if name is None and user_filter != "anonymous":  # it shows all of the key's user's
+            self._remember_highest_id(project_id, max((c.id for c in found), default=0))
         return sorted(found, key=lambda c: c.id)
 
     async def get_transcript(self, project_id: int, session_id: str) -> Transcript:
@@ -416,7 +417,7 @@ class Client:
             return min(ours, key=lambda c: c.id) if ours else None
 
         created = await self._write(call, find_committed, parse_conversation)
-        self._remember_ids(project_id, [created])
+        self._remember_highest_id(project_id, created.id)
         return created
 
     async def rename_conversation(
@@ -501,10 +502,10 @@ class Client:
     def _count_relist(self) -> None:
         self.stats.relists += 1
 
-    def _remember_ids(self, project_id: int, conversations: list[Conversation]) -> None:
-        highest = max((c.id for c in conversations), default=None)
-        if highest is not None:
-            self._highest_id[project_id] = max(highest, self._highest_id.get(project_id, highest))
+    def _remember_highest_id(self, project_id: int, highest: int) -> None:
+        """Remember that every conversation of the key's user in the project that existed a
+        moment ago has an id of at most `highest` (ids only grow)."""
+        self._highest_id[project_id] = max(highest, self._highest_id.get(project_id, highest))
 
     async def _new_conversation_test(
         self, project_id: int, name: str

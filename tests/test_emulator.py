@@ -320,3 +320,14 @@ def test_a_file_database_survives_a_restart(tmp_path: Any) -> None:
         sid = emu.add_conversation(PROJECT, "kept")["session_id"]
     with Emulator(db=db) as emu:
         assert [c["session_id"] for c in emu.conversations(PROJECT)] == [sid]
+
+
+def test_two_emulators_on_one_file_see_each_others_writes(tmp_path: Any) -> None:
+    db = str(tmp_path / "shared.db")
+    with Emulator(db=db, api_key="k") as reader, Emulator(db=db, api_key="k") as writer:
+        url = reader.start()
+        reader.ensure_project(PROJECT)
+        headers = {"Authorization": "Bearer k"}
+        assert httpx.get(url + CONV, headers=headers).json()["data"]["total"] == 0
+        writer.add_conversation(PROJECT, "from elsewhere")
+        assert httpx.get(url + CONV, headers=headers).json()["data"]["total"] == 1

@@ -99,7 +99,7 @@ class Store:
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._generation = 0  # bumped by every write; counts cached for one generation
-        self._counts: dict[tuple[str, tuple[Any, ...]], tuple[int, int]] = {}
+        self._counts: dict[tuple[str, tuple[Any, ...]], tuple[tuple[int, int], int]] = {}
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -220,14 +220,16 @@ class Store:
 
     def _count(self, where: str, params: tuple[Any, ...]) -> int:
         """COUNT(*) of conversations, cached until the next write (caller holds the lock)."""
+        # data_version changes when another process commits to the same database file.
+        version = (self._generation, self._db.execute("PRAGMA data_version").fetchone()[0])
         cached = self._counts.get((where, params))
-        if cached is not None and cached[0] == self._generation:
+        if cached is not None and cached[0] == version:
             return cached[1]
         total: int = self._db.execute(
             f"SELECT COUNT(*) FROM conversations WHERE {where}", params).fetchone()[0]
         if len(self._counts) >= _COUNT_CACHE_SIZE:
             self._counts.clear()
-        self._counts[(where, params)] = (self._generation, total)
+        self._counts[(where, params)] = (version, total)
         return total
 
     def rename_conversation(

@@ -11,7 +11,7 @@ import threading
 from collections import Counter
 
 from reconciler.emulator import admin, api, wire
-from reconciler.emulator.faults import Action, Before, FaultInjector, Faults
+from reconciler.emulator.faults import Action, Decision, FaultInjector, Faults
 from reconciler.emulator.store import Store
 from reconciler.emulator.wire import ApiProblem, Request, Response
 
@@ -69,7 +69,7 @@ class Application:
         response = endpoint(self.api, request, params)
         return self._after(request, response, decision)
 
-    def _after(self, request: Request, response: Response, decision: Before) -> Response | None:
+    def _after(self, request: Request, response: Response, decision: Decision) -> Response | None:
         if decision.after is Action.PROCEED or response.status >= 300:
             return response
         self.injector.count_committed_fault()

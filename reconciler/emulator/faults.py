@@ -169,8 +169,8 @@ class Action(Enum):
 
 
 @dataclass(frozen=True)
-class Before:
-    """The decision taken before a request is handled."""
+class Decision:
+    """What to do with a request: proceed, fail or drop now, and what to do after a write."""
 
     action: Action = Action.PROCEED
     status: int = 0
@@ -195,7 +195,7 @@ class FaultInjector:
         with self._lock:
             self._random = random.Random(self.faults.seed)
 
-    def before(self, method: str, path: str, *, is_write: bool) -> Before:
+    def before(self, method: str, path: str, *, is_write: bool) -> Decision:
         """Decide what happens to a request before it is handled; sleeps for the latency."""
         with self._lock:
             decision = self._decide(method, path, is_write=is_write)
@@ -204,37 +204,37 @@ class FaultInjector:
             time.sleep(delay)
         return decision
 
-    def _decide(self, method: str, path: str, *, is_write: bool) -> Before:
+    def _decide(self, method: str, path: str, *, is_write: bool) -> Decision:
         faults = self.faults
         wait = self._take_token()
         if wait is not None:
             self.counts["rate_limited"] += 1
-            return Before(Action.FAIL, 429, retry_after=max(1, math.ceil(wait)))
+            return Decision(Action.FAIL, 429, retry_after=max(1, math.ceil(wait)))
         rule = self._take_rule(method, path)
         if rule is not None:
-            return self._rule_decision(rule, is_write=is_write)
+            return self._rule_decision(rule)
         if faults.drop_rate and self._random.random() < faults.drop_rate:
             self.counts["dropped"] += 1
-            return Before(Action.DROP)
+            return Decision(Action.DROP)
         if faults.error_rate and self._random.random() < faults.error_rate:
             self.counts["server_error"] += 1
-            return Before(Action.FAIL, self._random.choice(SERVER_ERRORS))
+            return Decision(Action.FAIL, self._random.choice(SERVER_ERRORS))
         if is_write and faults.commit_then_fail_rate and (
             self._random.random() < faults.commit_then_fail_rate
         ):
             after = Action.FAIL if self._random.random() < 0.5 else Action.DROP
-            return Before(after=after, after_status=500)
-        return Before()
+            return Decision(after=after, after_status=500)
+        return Decision()
 
-    def _rule_decision(self, rule: FaultRule, *, is_write: bool) -> Before:
+    def _rule_decision(self, rule: FaultRule) -> Decision:
         self.counts["rule"] += 1
         retry_after = 1 if rule.status == 429 else None
         if rule.mode == "fail":
-            return Before(Action.FAIL, rule.status, retry_after=retry_after)
+            return Decision(Action.FAIL, rule.status, retry_after=retry_after)
         if rule.mode == "drop":
-            return Before(Action.DROP)
+            return Decision(Action.DROP)
         after = Action.FAIL if rule.mode == "commit-then-fail" else Action.DROP
-        return Before(after=after, after_status=rule.status)
+        return Decision(after=after, after_status=rule.status)
 
     def count_committed_fault(self) -> None:
         """Count a commit-then-fail that was carried out (the write succeeded)."""

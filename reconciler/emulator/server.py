@@ -37,11 +37,13 @@ class EmulatorServer(ThreadingHTTPServer):
 
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        """Remember the connection (so `close_connections` can end it), then serve it."""
         with self._open_lock:
             self._open.add(request)
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
+        """Forget the connection and close it."""
         with self._open_lock:
             self._open.discard(request)
         super().shutdown_request(request)
@@ -70,6 +72,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     server: EmulatorServer
 
     def do_GET(self) -> None:
+        """Every method goes through the same path; the Application routes it."""
         self._handle()
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET

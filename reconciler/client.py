@@ -232,9 +232,16 @@ class _Call:
 
 @dataclass(frozen=True)
 class _Answer:
-    """A successful attempt: the envelope's `data`."""
+    """A successful attempt: the envelope's `data`, or what is wrong with the body."""
 
     data: object
+    problem: MalformedBody | None = None
+
+    def checked(self) -> object:
+        """The data. Raises MalformedBody when the body was malformed."""
+        if self.problem is not None:
+            raise self.problem
+        return self.data
 
 
 @dataclass(frozen=True)
@@ -531,7 +538,7 @@ class Client:
         while True:
             outcome = await self._attempt(call, attempt)
             if isinstance(outcome, _Answer):
-                return self._parse(call, outcome.data, parse)
+                return await self._written(call, outcome, parse, find_committed)
             try:
                 delay = self._next_delay(call, outcome, attempt, started)
             except ApiError:
@@ -545,6 +552,27 @@ class Client:
             if found is not None:
                 return found
             attempt += 1
+
+    async def _written(
+        self,
+        call: _Call,
+        answer: _Answer,
+        parse: Callable[[object], _T],
+        find_committed: Callable[[], Awaitable[_T | None]],
+    ) -> _T:
+        """The result of a write the server accepted; when its body cannot be read, the
+        result is looked up instead (the write happened). Raises ApiError."""
+        try:
+            return parse(answer.checked())
+        except MalformedBody as problem:
+            error = self._malformed(call, problem)
+        try:
+            found = await find_committed()
+        except ApiError:
+            found = None
+        if found is None:
+            raise error
+        return found
 
     async def _check_write(
         self, call: _Call, find_committed: Callable[[], Awaitable[_T | None]], failure: _Failure
@@ -569,7 +597,10 @@ class Client:
         while True:
             outcome = await self._attempt(call, attempt)
             if isinstance(outcome, _Answer):
-                return outcome.data
+                try:
+                    return outcome.checked()
+                except MalformedBody as problem:
+                    raise self._malformed(call, problem) from None
             delay = self._next_delay(call, outcome, attempt, started)
             self.stats.retries += 1
             await self._sleep(delay)
@@ -611,7 +642,7 @@ class Client:
             try:
                 return _Answer(_envelope_data(response))
             except MalformedBody as problem:
-                raise self._malformed(call, problem) from None
+                return _Answer(None, problem)
         heading = f"HTTP {status} ({_phrase(status)})"
         said = _server_message(response)
         if status in (401, 403):

@@ -665,6 +665,69 @@ def test_malformed_objects_are_api_errors_naming_the_call(
         run(settings(), action, handler=handle)
 
 
+def test_create_accepted_with_an_unreadable_body_returns_what_was_created() -> None:
+    live: list[dict[str, Any]] = []
+    posts: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/user":
+            return success({"id": 1, "name": "n", "email": "e@x"})
+        if request.method == "POST":
+            posts.append(request)
+            live.append(conversation(7, "Billing"))
+            return raw_body('{"status": "success", "data": {"id": 7, "sess')
+        return success(page(1, list(live), total=len(live)))
+
+    created, _ = run(settings(), lambda c: c.create_conversation(PROJECT, "Billing"),
+                     handler=handle)
+    assert created.session_id == "session-7"
+    assert len(posts) == 1
+
+
+def test_send_puts_its_options_on_the_wire() -> None:
+    sent: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            sent.append(request)
+            return success({"id": 3, "user_query": "hi", "openai_response": None,
+                            "created_at": "2024-01-01 00:00:00"})
+        return success({"conversation": conversation(1), "messages": page(1, [], total=0)})
+
+    message, _ = run(settings(), lambda c: c.send_message(
+        PROJECT, "session-1", "hi", persona="pirate", response_source="own_content", lang="de",
+    ), handler=handle)
+    assert (message.id, message.user_query, message.openai_response) == (3, "hi", "")
+    (request,) = sent
+    assert request.url.path == f"/api/v1/projects/{PROJECT}/conversations/session-1/messages"
+    assert dict(request.url.params) == {"stream": "0", "lang": "de"}
+    assert json.loads(request.content) == {
+        "prompt": "hi", "custom_persona": "pirate", "response_source": "own_content",
+    }
+    assert request.headers["Authorization"] == f"Bearer {KEY}"
+
+
+def test_a_transcript_whose_pages_shift_is_read_again() -> None:
+    def message(number: int) -> dict[str, Any]:
+        return {"id": number, "user_query": f"q{number}", "openai_response": f"a{number}",
+                "created_at": "2024-01-01 00:00:00"}
+
+    reads = {"first pages": 0}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        number = int(request.url.params["page"])
+        reads["first pages"] += number == 1
+        total = 5 if reads["first pages"] == 1 and number == 2 else 4  # one round disagrees
+        items = [message(2 * number - 1), message(2 * number)]
+        return success({"conversation": conversation(1),
+                        "messages": page(number, items, total=total)})
+
+    transcript, stats = run(settings(), lambda c: c.get_transcript(PROJECT, "session-1"),
+                            handler=handle)
+    assert [m.user_query for m in transcript.messages] == ["q1", "q2", "q3", "q4"]
+    assert stats.relists == 1
+
+
 def test_unexpected_redirect_is_an_api_error() -> None:
     def handle(request: httpx.Request) -> httpx.Response:
         return httpx.Response(302, headers={"Location": "https://elsewhere.example.com/"})

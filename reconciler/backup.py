@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import InputError, Problem
+from reconciler.jsonio import pretty
 from reconciler.live import Transcript
 from reconciler.schema import validate
 
@@ -43,7 +44,7 @@ def write_backup(directory: Path, project_id: int, transcript: Transcript) -> Pa
         "conversation": asdict(transcript.conversation),
         "messages": [asdict(m) for m in transcript.messages],
     }
-    data = json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8")
+    data = pretty(document).encode("utf-8")
     fd, temp = tempfile.mkstemp(dir=target_dir, prefix=".tmp-", suffix=".json")
     try:
         with os.fdopen(fd, "wb") as handle:

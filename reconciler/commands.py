@@ -25,6 +25,7 @@ from reconciler.console import Console
 from reconciler.desired import DesiredState, Scope
 from reconciler.errors import InputError, Problem, StalePlanError
 from reconciler.export import LiveProject, export_document, read_live
+from reconciler.jsonio import pretty
 from reconciler.loader import load_desired
 from reconciler.plan import Plan
 from reconciler.planner import make_plan
@@ -280,7 +281,7 @@ def read_plan(path: Path) -> Plan:
 
 
 def _write_json(path: Path, document: dict[str, Any]) -> None:
-    _write_text(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    _write_text(path, pretty(document))
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -7,7 +7,6 @@ it into text; `Plan.to_dict()` is its JSON form and `Plan.checksum` identifies a
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from reconciler.errors import InputError, Problem
+from reconciler.jsonio import canonical
 
 PLAN_FORMAT_VERSION = 1
 
@@ -237,14 +237,12 @@ class Plan:
     @property
     def checksum(self) -> str:
         """sha256 of the canonical JSON of the plan's content."""
-        if self._checksum is not None:
-            return self._checksum
-        return _checksum(self._body())
+        return self._checksum or _checksum(self._body())
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (schemas/plan.schema.json)."""
         body = self._body()
-        return {**body, "checksum": self.checksum}
+        return {**body, "checksum": self._checksum or _checksum(body)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "plan") -> Plan:
@@ -262,8 +260,7 @@ class Plan:
 
 
 def _checksum(body: Mapping[str, Any]) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
 
 
 def _drop_none(data: dict[str, Any]) -> dict[str, Any]:

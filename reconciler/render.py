@@ -6,9 +6,9 @@ caller says so; `json` is the versioned machine form; `markdown` fits a pull-req
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
+from reconciler.jsonio import pretty
 from reconciler.plan import Action, Operation, Plan, ProjectPlan
 
 MARKDOWN_LIMIT = 60_000
@@ -24,7 +24,7 @@ def paint(text: str, code: str, *, color: bool) -> str:
 
 def render_json(plan: Plan) -> str:
     """The plan's JSON form, indented, with a trailing newline."""
-    return json.dumps(plan.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    return pretty(plan.to_dict())
 
 
 def summary_line(plan: Plan) -> str:

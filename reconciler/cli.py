@@ -113,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate = _command(commands, "validate", cmd.cmd_validate,
                         "Check desired-state files against the schema and every rule, offline.",
                         "reconciler validate -f conversations/")
-    _files(validate)
+    _files(validate, required=False)
+    validate.add_argument("paths", nargs="*", metavar="PATH",
+                          help="more files or directories, as with -f (for pre-commit hooks)")
 
     plan = _command(commands, "plan", cmd.cmd_plan,
                     "Show what apply would change, without changing anything.",

@@ -42,8 +42,12 @@ EXIT_CHANGES = 2
 
 
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
-    """`reconciler validate -f PATH…`: check files without touching the API."""
-    state = load_desired(args.files, env=console.env)
+    """`reconciler validate [-f PATH…] [PATH…]`: check files without touching the API."""
+    paths = [*(args.files or ()), *args.paths]
+    if not paths:
+        raise InputError([Problem("validate needs at least one file or directory "
+                                  "(-f PATH or PATH)")])
+    state = load_desired(paths, env=console.env)
     console.result(f"OK: {len(state.projects)} projects, {state.conversation_count} conversations")
     return EXIT_OK
 

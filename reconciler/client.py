@@ -248,7 +248,7 @@ class _Answer:
 class _Failure:
     """A failed attempt that may be retried."""
 
-    description: str  # "HTTP 503 (Service Unavailable)", "the connection failed (ConnectError)"
+    description: str  # "HTTP 503 (Service Unavailable)", "could not connect (ConnectError)"
     status: int | None
     retry_after: float | None
     maybe_done: bool  # the server may have carried the request out

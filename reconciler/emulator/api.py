@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.emulator import wire
@@ -21,12 +22,31 @@ MAX_NAME = 255
 MAX_EXTERNAL_ID = 128
 
 
+CREDITS_EXHAUSTED = ("You have exhausted your current query credits. Please upgrade your plan "
+                     "or wait for your credits to renew.")
+
+
 @dataclass
 class Api:
-    """What the endpoints need: the store and the page size."""
+    """What the endpoints need: the store, the page size, and the query credits left.
+
+    `query_credits` None means unlimited; otherwise each sent message spends one, and a send
+    with none left is answered 429 as the API does.
+    """
 
     store: Store
     page_size: int = 10
+    query_credits: int | None = None
+    _credits_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def spend_credit(self) -> None:
+        """Spend one query credit; raises ApiProblem(429) when none is left."""
+        with self._credits_lock:
+            if self.query_credits is None:
+                return
+            if self.query_credits <= 0:
+                raise ApiProblem(429, CREDITS_EXHAUSTED)
+            self.query_credits -= 1
 
 
 Endpoint = Callable[[Api, Request, dict[str, str]], Response]
@@ -141,6 +161,7 @@ def send_message(api: Api, request: Request, params: dict[str, str]) -> Response
     if external_id is not None and len(external_id) > MAX_EXTERNAL_ID:
         raise ApiProblem(400, f"The external_id may not be greater than {MAX_EXTERNAL_ID} "
                               "characters")
+    api.spend_credit()
     metadata = {"user_ip": "127.0.0.1", "user_agent": request.headers.get("user-agent", ""),
                 "external_id": external_id, "request_source": "api"}
     message = api.store.add_message(found["id"], user_id=int(ME), prompt=prompt,

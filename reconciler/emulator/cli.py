@@ -39,6 +39,9 @@ def add_emulator_command(
                         help="serve the test controls under /_emulator/")
     server.add_argument("--page-size", type=_positive_int, default=10, metavar="N",
                         help="items per listing page, the API's per_page (default 10)")
+    server.add_argument("--query-credits", type=int, default=None, metavar="N",
+                        help="messages that may be sent before 429 'query credits exhausted' "
+                             "(default unlimited)")
     faults = parser.add_argument_group("faults")
     faults.add_argument("--latency-ms", type=float, default=0.0, metavar="MS")
     faults.add_argument("--latency-jitter-ms", type=float, default=0.0, metavar="MS")
@@ -104,6 +107,7 @@ def cmd_emulator(args: argparse.Namespace, console: Any) -> int:
     key, printable = _api_key(args)
     emulator = Emulator(db=args.db, api_key=key, faults=faults_from_args(args),
                         enable_admin=args.enable_admin, page_size=args.page_size)
+    emulator.query_credits = args.query_credits
     try:
         base_url = emulator.start(args.host, args.port, allow_remote=args.allow_remote)
     except EmulatorError:

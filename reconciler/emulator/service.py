@@ -123,6 +123,15 @@ class Emulator:
 
     # Seeding and inspection ---------------------------------------------------------------------
 
+    @property
+    def query_credits(self) -> int | None:
+        """Query credits left (None: unlimited); each sent message spends one."""
+        return self.application.api.query_credits
+
+    @query_credits.setter
+    def query_credits(self, credits: int | None) -> None:
+        self.application.api.query_credits = credits
+
     def ensure_project(self, project_id: int, name: str | None = None) -> dict[str, Any]:
         """Create the project if missing; return it in the API's shape."""
         row = self.store.ensure_project(project_id, name or f"project-{project_id}")

@@ -31,6 +31,7 @@ class Outcome(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     PLANNED = "planned"  # --dry-run: would be done
+    INTERRUPTED = "interrupted"  # in flight when the run was stopped: may or may not be done
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class ApplyReport:
     dry_run: bool = False
     results: list[OperationResult] = field(default_factory=list)
     interrupted: bool = False
+    planned: list[str] = field(default_factory=list)  # keys of every operation of the plan
 
     @property
     def failed(self) -> list[OperationResult]:
@@ -90,7 +92,13 @@ class ApplyReport:
             "interrupted": self.interrupted,
             "summary": self.counts(),
             "operations": [r.to_dict() for r in self.results],
+            "not_started": self.not_started(),
         }
+
+    def not_started(self) -> list[str]:
+        """Keys of the planned operations that have no result (the run was interrupted)."""
+        ended = {r.operation.key for r in self.results}
+        return [key for key in self.planned if key not in ended]
 
 
 ResultListener = Callable[[OperationResult], None]
@@ -109,6 +117,7 @@ async def apply_plan(
     Raises AuthError if the key is rejected; any other failure is recorded on its operation.
     """
     run = ApplyRun(client, options, report, on_result)
+    report.planned = [op.key for op in plan.operations]
     await asyncio.gather(*(run.apply_project(p) for p in plan.projects if p.operations))
     return report
 
@@ -165,6 +174,11 @@ class ApplyRun:
         async with self.slots:
             try:
                 result: OperationResult = await apply_one(op)
+            except asyncio.CancelledError:
+                self._record(OperationResult(
+                    op, Outcome.INTERRUPTED, "interrupted in flight: it may or may not have "
+                    "been applied; the next apply converges", session_id=op.session_id))
+                raise
             except AuthError:
                 raise
             except CreditsExhaustedError as error:

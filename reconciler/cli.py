@@ -9,8 +9,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TextIO
 
 from reconciler import __version__
@@ -20,6 +23,7 @@ from reconciler.desired import Scope
 from reconciler.errors import InputError, ReconcilerError
 
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 Command = Callable[[argparse.Namespace, Console], int]
 FORMATS = ("text", "json", "markdown")
@@ -208,6 +212,36 @@ def main(
     console.quiet, console.verbose, console.no_color = args.quiet, args.verbose, args.no_color
     _configure_logging(console)
     handler: Command = args.handler
+    terminated: list[int] = []
+    with _sigterm_as_interrupt(terminated):
+        try:
+            return _run(handler, args, console)
+        except KeyboardInterrupt:
+            console.error("interrupted: operations in flight were abandoned; "
+                          "the report (--report) says what was done")
+            return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+
+
+@contextmanager
+def _sigterm_as_interrupt(received: list[int]) -> Iterator[None]:
+    """Turn SIGTERM into the Ctrl-C path (clean cancellation), noting that it came."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        received.append(signum)
+        signal.raise_signal(signal.SIGINT)
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(handler: Command, args: argparse.Namespace, console: Console) -> int:
+    """Run the command; user errors become exit 1 with their message."""
     try:
         return handler(args, console)
     except InputError as error:
@@ -217,6 +251,3 @@ def main(
     except ReconcilerError as error:
         console.error(f"error: {error}")
         return cmd.EXIT_ERROR
-    except KeyboardInterrupt:
-        console.error("interrupted: see the report for what was done")
-        return EXIT_INTERRUPTED

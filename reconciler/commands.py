@@ -243,7 +243,7 @@ def _backup_dir(args: argparse.Namespace) -> Path | None:
 def _show_result(console: Console, progress: Progress, result: OperationResult) -> None:
     progress.advance()
     mark = {Outcome.DONE: "ok", Outcome.FAILED: "FAILED", Outcome.SKIPPED: "skipped",
-            Outcome.PLANNED: "would"}[result.outcome]
+            Outcome.PLANNED: "would", Outcome.INTERRUPTED: "interrupted"}[result.outcome]
     op = result.operation
     if result.outcome is Outcome.FAILED or not console.quiet:
         progress.write(f"  [{mark}] {op.key} {op.name!r}: {result.detail}")

@@ -12,6 +12,7 @@ import pytest
 
 from reconciler.cli import main
 from reconciler.emulator import Emulator, FaultRule
+from reconciler.schema import validate
 
 PROJECT = 1001
 OTHER = 1002
@@ -353,6 +354,7 @@ def test_partial_failure_is_reported_and_the_rerun_converges(ws: Workspace) -> N
     assert first.code == 1
     assert "1 failed" in first.out
     report = json.loads(report_file.read_text())
+    assert validate(report, "report") == []
     outcomes = sorted((op["action"], op["outcome"]) for op in report["operations"])
     assert outcomes == [("create", "done"), ("create", "done"), ("create", "failed"),
                         ("delete", "skipped")]

@@ -38,7 +38,7 @@ def test_a_stopped_apply_reports_what_was_done(tmp_path: Path, sig: int, code: i
         )
         _wait_until(lambda: len(emulator.conversations(PROJECT)) >= 8)
         process.send_signal(sig)
-        out, err = process.communicate(timeout=30)
+        _out, err = process.communicate(timeout=30)
         assert process.returncode == code, err
         assert "Traceback" not in err
         assert "interrupted" in err

@@ -59,7 +59,7 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     if args.out:
         _write_json(Path(args.out), plan.to_dict())
         console.info(f"Saved the plan to {args.out} (checksum {plan.checksum}).")
-    console.result(_render(plan, args.format, console))
+    console.result(_render(plan, args.format, console, saved_as=args.out))
     if plan.all_errors:
         return EXIT_ERROR
     return EXIT_CHANGES if args.detailed_exitcode and plan.has_changes else EXIT_OK
@@ -68,7 +68,7 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
     """`reconciler show FILE`: render a saved plan."""
     plan = read_plan(Path(args.plan_file))
-    console.result(_render(plan, args.format, console))
+    console.result(_render(plan, args.format, console, saved_as=args.plan_file))
     return EXIT_OK
 
 
@@ -260,11 +260,13 @@ def _apply_summary(report: ApplyReport) -> str:
     return line
 
 
-def _render(plan: Plan, fmt: str, console: Console) -> str:
+def _render(plan: Plan, fmt: str, console: Console, *, saved_as: str | None = None) -> str:
     if fmt == "json":
         return render_json(plan)
     if fmt == "markdown":
-        return render_markdown(plan)
+        hint = f"The full plan is in `{saved_as}` (`reconciler show {saved_as}`)." \
+            if saved_as else "Run `reconciler plan` for the full plan."
+        return render_markdown(plan, full_plan_hint=hint)
     return render_text(plan, color=console.color, verbose=console.verbose > 0)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from reconciler.client import Client, ClientSettings, Secret
 from reconciler.console import Console
+from reconciler.sandbox import SandboxHandle, start_sandbox
 
 SANDBOX_ROOT = Path(".reconciler")
 
@@ -42,14 +43,7 @@ async def open_client(
 
 def _sandbox(
     args: argparse.Namespace, project_ids: Iterable[int]
-) -> AbstractContextManager[_SandboxLike | None]:
+) -> AbstractContextManager[SandboxHandle | None]:
     if not args.sandbox:
         return nullcontext()
-    from reconciler.sandbox import start_sandbox
-
-    return start_sandbox(sorted(set(project_ids)), root=SANDBOX_ROOT)  # type: ignore[return-value]
-
-
-class _SandboxLike:
-    base_url: str
-    api_key: str
+    return start_sandbox(sorted(set(project_ids)), root=SANDBOX_ROOT)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from reconciler.emulator import Emulator
 
 TEST_API_KEY = "test-key-0123456789"
+DEMO_PROJECT = 1001
+SUPPORT_PROJECT = 4242
 
 
 @pytest.fixture
@@ -23,3 +26,22 @@ def emulator() -> Iterator[Emulator]:
 def api_env(emulator: Emulator) -> dict[str, str]:
     """CUSTOMGPT_API_KEY and CUSTOMGPT_BASE_URL for the `emulator` fixture, for CLI tests."""
     return {"CUSTOMGPT_API_KEY": emulator.api_key, "CUSTOMGPT_BASE_URL": emulator.base_url}
+
+
+@pytest.fixture
+def client(emulator: Emulator) -> Iterator[httpx.Client]:
+    """A plain httpx client for the `emulator` fixture, with project 1001 ("demo-bot")."""
+    emulator.ensure_project(DEMO_PROJECT, "demo-bot")
+    headers = {"Authorization": f"Bearer {emulator.api_key}"}
+    with httpx.Client(base_url=emulator.base_url, headers=headers, timeout=10) as http:
+        yield http
+
+
+@pytest.fixture
+def api() -> Iterator[Emulator]:
+    """An emulator with 3 conversations per page (many pages from few conversations) and
+    project 4242 ("support-bot"), for the client's tests."""
+    with Emulator(api_key=TEST_API_KEY, enable_admin=True, page_size=3) as emulator:
+        emulator.start()
+        emulator.ensure_project(SUPPORT_PROJECT, "support-bot")
+        yield emulator

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,14 +31,6 @@ class RecordedSleep:
 
     async def __call__(self, seconds: float) -> None:
         self.delays.append(seconds)
-
-
-@pytest.fixture
-def api() -> Iterator[Emulator]:
-    with Emulator(api_key=KEY, enable_admin=True, page_size=3) as emulator:
-        emulator.start()
-        emulator.ensure_project(PROJECT, "support-bot")
-        yield emulator
 
 
 def settings_for(emulator: Emulator, *, key: str = KEY, parallelism: int = 4) -> ClientSettings:

@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any, TypeVar
@@ -51,14 +51,6 @@ class RecordedSleep:
 
     def clock(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def api() -> Iterator[Emulator]:
-    with Emulator(api_key=KEY, enable_admin=True, page_size=3) as emulator:
-        emulator.start()
-        emulator.ensure_project(PROJECT, "support-bot")
-        yield emulator
 
 
 def settings(

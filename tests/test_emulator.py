@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,13 +14,6 @@ from reconciler.emulator import Emulator, EmulatorError
 PROJECT = 1001
 CONV = f"/api/v1/projects/{PROJECT}/conversations"
 
-
-@pytest.fixture
-def client(emulator: Emulator) -> Iterator[httpx.Client]:
-    emulator.ensure_project(PROJECT, "demo-bot")
-    headers = {"Authorization": f"Bearer {emulator.api_key}"}
-    with httpx.Client(base_url=emulator.base_url, headers=headers, timeout=10) as http:
-        yield http
 
 
 def page(client: httpx.Client, **params: Any) -> dict[str, Any]:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jsonschema
 import pytest
-
-from reconciler.emulator import Emulator
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas" / "api"
 PROJECT = 1001
@@ -25,13 +23,6 @@ def load(name: str) -> dict[str, Any]:
 def check(document: Any, name: str) -> None:
     jsonschema.Draft202012Validator(load(name)).validate(document)
 
-
-@pytest.fixture
-def client(emulator: Emulator) -> Iterator[httpx.Client]:
-    emulator.ensure_project(PROJECT, "demo-bot")
-    headers = {"Authorization": f"Bearer {emulator.api_key}"}
-    with httpx.Client(base_url=emulator.base_url, headers=headers, timeout=10) as http:
-        yield http
 
 
 @pytest.fixture

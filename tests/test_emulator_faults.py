@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
@@ -12,13 +10,6 @@ from reconciler.emulator import Emulator, FaultConfigError, FaultRule, Faults
 PROJECT = 1001
 CONV = f"/api/v1/projects/{PROJECT}/conversations"
 
-
-@pytest.fixture
-def client(emulator: Emulator) -> Iterator[httpx.Client]:
-    emulator.ensure_project(PROJECT, "demo-bot")
-    headers = {"Authorization": f"Bearer {emulator.api_key}"}
-    with httpx.Client(base_url=emulator.base_url, headers=headers, timeout=10) as http:
-        yield http
 
 
 def outcome(client: httpx.Client, method: str, path: str, **kwargs: object) -> str:

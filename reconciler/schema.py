@@ -61,7 +61,9 @@ def validate_paths(
     validator = _validator(schema_name)
     found: list[tuple[DocumentPath, Problem]] = []
     for error in validator.iter_errors(document):
-        found.extend(_problems(_deepest(error), locate))
+        for item in _problems(_deepest(error), locate):
+            if item not in found:
+                found.append(item)
     found.sort(key=lambda item: _sort_key(item[0]))
     return found
 
@@ -133,7 +135,7 @@ def _message(error: ValidationError) -> str:
     if isinstance(custom, str):
         return f"{custom} (got {_show(value)})"
     simple: dict[str, Callable[[], str]] = {
-        "required": lambda: f"missing required key {_required_key(error)!r}",
+        "required": lambda: f"missing required {_required_keys(error)}",
         "type": lambda: f"expected {_types(expected)}, got {_describe(value)}",
         "enum": lambda: f"expected one of {', '.join(map(str, expected))}; got {_show(value)}",
         "const": lambda: f"expected {_show(expected)}, got {_show(value)}",
@@ -153,9 +155,13 @@ def _message(error: ValidationError) -> str:
     return render() if render is not None else str(error.message)
 
 
-def _required_key(error: ValidationError) -> str:
+def _required_keys(error: ValidationError) -> str:
+    """`key 'a'` or `keys 'a', 'b'`: every key missing here (jsonschema reports each one
+    separately; the identical messages are merged by `validate_paths`)."""
     missing = [key for key in error.validator_value if key not in (error.instance or {})]
-    return str(missing[0]) if missing else "?"
+    if len(missing) == 1:
+        return f"key {missing[0]!r}"
+    return "keys " + ", ".join(repr(key) for key in missing)
 
 
 def _branch_types(error: ValidationError) -> str:

@@ -61,6 +61,7 @@ def test_valid_document_has_no_problems() -> None:
     ("document", "message"),
     [
         ({"version": 1}, "document: missing required key 'projects'"),
+        ({}, "document: missing required keys 'version', 'projects'"),
         ({**VALID, "colour": 1}, "colour: unknown key 'colour'; allowed: defaults, lang, "
                                  "projects, version"),
         ({**VALID, "version": 3}, "version: expected 1, got 3"),
@@ -77,7 +78,8 @@ def test_valid_document_has_no_problems() -> None:
         ({"version": 1, "projects": [{"id": 1, "prune": None}]},
          "projects[0].prune: expected true or false, got an empty value"),
     ],
-    ids=["required", "unknown-key", "const", "pattern", "any-of-type", "enum", "max-length",
+    ids=["required", "required-several", "unknown-key", "const", "pattern", "any-of-type", "enum",
+         "max-length",
          "exclusive-minimum", "null"],
 )
 def test_problem_messages(document: dict[str, Any], message: str) -> None:

@@ -14,6 +14,7 @@ import http
 import ipaddress
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -632,6 +633,12 @@ class Client:
             response = await self._http.send(request)
         except httpx.TransportError as error:
             self._log(call.method, target, type(error).__name__, started, attempt)
+            refused = _certificate_refused(error)
+            if refused is not None:  # final: retrying cannot make the certificate trusted
+                raise self._error(
+                    ApiError, f"{call.description} failed: the TLS certificate of "
+                    f"{request.url.host} could not be verified ({refused}); certificate checks "
+                    "are never turned off (set SSL_CERT_FILE to trust a private CA)") from None
             return _transport_failure(error, timeout=self.settings.timeout)
         self._log(call.method, target, response.status_code, started, attempt)
         return self._interpret(call, response, attempt)
@@ -716,6 +723,16 @@ def _phrase(status: int) -> str:
         return http.HTTPStatus(status).phrase
     except ValueError:
         return "unknown status"
+
+
+def _certificate_refused(error: BaseException) -> str | None:
+    """The reason when `error` comes from a failed TLS certificate verification, else None."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return str(seen.verify_message or seen.reason or "not trusted")
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _transport_failure(error: httpx.TransportError, *, timeout: float) -> _Failure:

@@ -7,8 +7,12 @@ in scope is undeclared. Dicts keyed by session id and name keep it O(n).
 
 from __future__ import annotations
 
+import fnmatch
+import gc
+import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -56,6 +60,33 @@ def in_scope(conversation: Conversation, scope: Scope, user_id: str) -> bool:
     return conversation.created_by == user_id
 
 
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the block (restored after, even on error).
+
+    Matching, building and rendering a plan allocate hundreds of thousands of small acyclic
+    objects; each full collection on the way walks the whole live state again, which made a
+    100k-conversation plan 40 % slower and its cost grow faster than the input.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def name_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
+    """A test of whether a name matches any of the glob `patterns` (as `fnmatchcase`), with
+    the patterns compiled once: it is asked for every live conversation."""
+    translated = [f"(?:{fnmatch.translate(pattern)})" for pattern in patterns]
+    if not translated:
+        return lambda name: False
+    regex = re.compile("|".join(translated))
+    return lambda name: regex.match(name) is not None
+
+
 def match_project(
     spec: ProjectSpec,
     conversations: Iterable[Conversation],
@@ -64,15 +95,27 @@ def match_project(
     pinned: dict[str, Conversation] | None = None,
 ) -> Matching:
     """Match `spec`'s declared conversations to the live `conversations` (DESIGN §3)."""
+    with collection_paused():
+        return _match(spec, conversations, user_id=user_id, pinned=pinned)
+
+
+def _match(
+    spec: ProjectSpec,
+    conversations: Iterable[Conversation],
+    *,
+    user_id: str,
+    pinned: dict[str, Conversation] | None,
+) -> Matching:
     result = Matching()
     by_session: dict[str, Conversation] = dict(pinned or {})
     candidates: dict[str, list[Conversation]] = defaultdict(list)
+    is_ignored = name_matcher(spec.ignore)
     for conv in conversations:
         by_session[conv.session_id] = conv
         if not in_scope(conv, spec.scope, user_id):
             continue
         result.in_scope += 1
-        if spec.is_ignored(conv.name):
+        if is_ignored(conv.name):
             result.ignored.append(conv)
         else:
             candidates[conv.name].append(conv)

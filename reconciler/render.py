@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from reconciler.jsonio import pretty
+from reconciler.match import collection_paused
 from reconciler.plan import Action, Operation, Plan, ProjectPlan
 
 MARKDOWN_LIMIT = 60_000
@@ -24,7 +25,8 @@ def paint(text: str, code: str, *, color: bool) -> str:
 
 def render_json(plan: Plan) -> str:
     """The plan's JSON form, indented, with a trailing newline."""
-    return pretty(plan.to_dict())
+    with collection_paused():
+        return pretty(plan.to_dict())
 
 
 def summary_line(plan: Plan) -> str:
@@ -54,6 +56,11 @@ def describe(op: Operation) -> str:
 
 def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> str:
     """The Terraform-like plan for a terminal or a CI log."""
+    with collection_paused():
+        return _text(plan, color=color, verbose=verbose)
+
+
+def _text(plan: Plan, *, color: bool, verbose: bool) -> str:
     lines: list[str] = []
     for project in plan.projects:
         lines.extend(_text_project(project, color=color, verbose=verbose))

@@ -1,0 +1,118 @@
+"""A seeded fleet of projects: live conversations of every kind, and the YAML that declares
+what should become of them (renames, creates, deletes, sends, and much that must survive)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reconciler.emulator import Emulator
+
+FIRST_PROJECT = 7001
+
+
+@dataclass
+class ProjectExpectation:
+    """What one project must look like: declared names and prompts, and who must survive."""
+
+    project_id: int
+    declared: dict[str, list[str]] = field(default_factory=dict)  # name -> prompts, in order
+    survivors: dict[str, str] = field(default_factory=dict)  # session id -> why it must stay
+    renamed: dict[str, str] = field(default_factory=dict)  # session id -> declared new name
+    kept: dict[str, str] = field(default_factory=dict)  # session id -> declared name
+    doomed: set[str] = field(default_factory=set)  # session ids the plan deletes
+
+
+@dataclass
+class Scenario:
+    """Every project of the fleet, the desired-state file, and how many operations it plans."""
+
+    desired: Path
+    projects: list[ProjectExpectation]
+    operations: int
+
+
+def build_scenario(
+    emulator: Emulator, directory: Path, *, projects: int, units: int, seed: int
+) -> Scenario:
+    """Seed `projects` projects in `emulator` and write their desired state to `directory`.
+
+    Each project plans about `4 * units` operations: `units` renames, creates, deletes and
+    sends. Survivors that the plan must never touch: kept and renamed conversations,
+    visitors', teammates', protected ("Legal *") and ignored ("tmp-*") ones.
+    """
+    rng = random.Random(seed)
+    expectations = [
+        _seed_project(emulator, FIRST_PROJECT + index, units=units, rng=rng)
+        for index in range(projects)
+    ]
+    directory.mkdir(parents=True, exist_ok=True)
+    desired = directory / "conversations.yaml"
+    desired.write_text(_yaml(expectations), encoding="utf-8")
+    return Scenario(desired=desired, projects=expectations, operations=4 * units * projects)
+
+
+def _seed_project(
+    emulator: Emulator, project_id: int, *, units: int, rng: random.Random
+) -> ProjectExpectation:
+    emulator.ensure_project(project_id, f"fleet-{project_id}")
+    expect = ProjectExpectation(project_id)
+    keep_count = max(1, units // 2)
+    tag = rng.randrange(10_000)
+    for i in range(keep_count):
+        name = f"Kept {tag}-{i}"
+        session = _add(emulator, project_id, name)
+        emulator.add_message(project_id, session, f"already sent to {name}")
+        expect.declared[name] = [f"already sent to {name}", f"follow-up for {name}"]
+        expect.kept[session] = name
+        expect.survivors[session] = "kept"
+    for i in range(units):
+        old, new = f"Old name {tag}-{i}", f"New name {tag}-{i}"
+        session = _add(emulator, project_id, old)
+        expect.declared[new] = []
+        expect.renamed[session] = new
+        expect.survivors[session] = "renamed"
+    new_with_prompt = units - keep_count
+    for i in range(units):
+        name = f"Created {tag}-{i}"
+        expect.declared[name] = [f"hello {name}"] if i < new_with_prompt else []
+    for i in range(units):
+        session = _add(emulator, project_id, f"Stray {tag}-{i}")
+        emulator.add_message(project_id, session, f"stray message {i}")
+        expect.doomed.add(session)
+    for creator, label in (("visitor", "Visitor"), ("teammate", "Teammate")):
+        for i in range(2):
+            session = _add(emulator, project_id, f"{label} {tag}-{i}", creator=creator)
+            expect.survivors[session] = creator
+    expect.survivors[_add(emulator, project_id, f"Legal hold {tag}")] = "protected"
+    expect.survivors[_add(emulator, project_id, f"tmp-{tag}")] = "ignored"
+    return expect
+
+
+def _add(emulator: Emulator, project_id: int, name: str, *, creator: str = "me") -> str:
+    return str(emulator.add_conversation(project_id, name, creator=creator)["session_id"])
+
+
+def _yaml(expectations: list[ProjectExpectation]) -> str:
+    lines = ["version: 1", "projects:"]
+    for expect in expectations:
+        lines += [f"  - id: {expect.project_id}", "    scope: mine", "    prune: true",
+                  '    ignore: ["tmp-*"]', '    protect: ["Legal *"]', "    conversations:"]
+        old_names = {new: old for old, new in _old_names(expect)}
+        for name, prompts in expect.declared.items():
+            lines.append(f"      - name: {_quote(name)}")
+            if name in old_names:
+                lines.append(f"        renamed_from: [{_quote(old_names[name])}]")
+            if prompts:
+                lines.append("        messages:")
+                lines += [f"          - {_quote(p)}" for p in prompts]
+    return "\n".join(lines) + "\n"
+
+
+def _old_names(expect: ProjectExpectation) -> list[tuple[str, str]]:
+    return [(new.replace("New name", "Old name", 1), new) for new in expect.renamed.values()]
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -34,7 +34,8 @@ class Scenario:
 
 
 def build_scenario(
-    emulator: Emulator, directory: Path, *, projects: int, units: int, seed: int
+    emulator: Emulator, directory: Path, *, projects: int, units: int, seed: int,
+    first_project: int = FIRST_PROJECT,
 ) -> Scenario:
     """Seed `projects` projects in `emulator` and write their desired state to `directory`.
 
@@ -44,7 +45,7 @@ def build_scenario(
     """
     rng = random.Random(seed)
     expectations = [
-        _seed_project(emulator, FIRST_PROJECT + index, units=units, rng=rng)
+        _seed_project(emulator, first_project + index, units=units, rng=rng)
         for index in range(projects)
     ]
     directory.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,64 @@
+"""Figure 3: applying N create operations at latency L and parallelism c, against L x ceil(N/c)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass
+
+from reconciler.apply import ApplyOptions, ApplyReport, Outcome, apply_plan
+from reconciler.client import Client, ClientSettings, Secret
+from reconciler.desired import ConversationSpec, DesiredState, ProjectSpec, Scope
+from reconciler.planner import make_plan
+from reconciler.planning import PlanOptions
+from tests.benchmarks.emulator_process import RunningEmulator, cpu_seconds
+
+
+@dataclass(frozen=True)
+class ApplyRun:
+    """One timed apply."""
+
+    operations: int
+    parallelism: int
+    done: int
+    wall: float
+    requests: int
+    emulator_cpu: float
+
+
+def ideal_apply(latency: float, operations: int, parallelism: int) -> float:
+    """L x ceil(N/c): the operations c at a time, one request each."""
+    return latency * math.ceil(operations / parallelism)
+
+
+def apply_creates(
+    emulator: RunningEmulator, project_id: int, *, operations: int, parallelism: int
+) -> ApplyRun:
+    """Plan `operations` new conversations in an empty project (make_plan), then time
+    `apply_plan` of that plan."""
+    settings = ClientSettings(
+        api_key=Secret(emulator.api_key), base_url=emulator.base_url, parallelism=parallelism
+    )
+    spec = ProjectSpec(
+        id=project_id, scope=Scope.MINE,
+        conversations=tuple(ConversationSpec(name=f"Created {i:06d}") for i in range(operations)),
+    )
+
+    async def run() -> tuple[ApplyReport, float, int]:
+        async with Client(settings) as client:
+            plan = await make_plan(client, DesiredState(projects=(spec,)), options=PlanOptions())
+            if len(plan.operations) != operations or plan.all_errors:
+                raise RuntimeError(f"unexpected plan: {plan.summary()} {plan.all_errors}")
+            before = client.stats.requests
+            report = ApplyReport(plan_checksum=plan.checksum)
+            started = time.perf_counter()
+            await apply_plan(client, plan, options=ApplyOptions(parallelism=parallelism),
+                             report=report)
+            return report, time.perf_counter() - started, client.stats.requests - before
+
+    cpu_before = cpu_seconds(emulator.pid)
+    report, wall, requests = asyncio.run(run())
+    done = sum(r.outcome is Outcome.DONE for r in report.results)
+    return ApplyRun(operations, parallelism, done, wall, requests,
+                    cpu_seconds(emulator.pid) - cpu_before)

@@ -92,8 +92,10 @@ class ChaosResult:
         """One paragraph of figures for people."""
         faults = self.emulator.get("faults", {})
         served = sum(self.emulator.get("requests", {}).values())
+        first = next((run.planned for run in self.runs if run.planned), 0)
+        failed_plans = sum(1 for run in self.runs if run.plan_errors)
         return (f"converged={self.converged} after {self.applies} apply run(s) "
-                f"(first plan: {self.runs[0].planned if self.runs else 0} operations); "
+                f"(first plan: {first} operations; {failed_plans} plan(s) failed); "
                 f"{self.requests} requests ({self.rate_limited} answered 429), "
                 f"{self.retries} retried, {self.relists} relists; "
                 f"emulator served {served} requests, injected {faults}; "

@@ -5,9 +5,12 @@ Built by `reconciler.loader`; read by the planner. Nothing here knows about YAML
 
 from __future__ import annotations
 
+import fnmatch
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from fnmatch import fnmatchcase
+from functools import cached_property
 
 from reconciler.errors import Location
 
@@ -61,13 +64,25 @@ class ProjectSpec:
         """How plans name the project: `label (id)` or just the id."""
         return f"{self.label} ({self.id})" if self.label else str(self.id)
 
-    def is_ignored(self, name: str) -> bool:
-        """True when `name` matches one of the `ignore` patterns."""
-        return any(fnmatchcase(name, pattern) for pattern in self.ignore)
+    @cached_property
+    def is_ignored(self) -> Callable[[str], bool]:
+        """`is_ignored(name)`: whether `name` matches one of the `ignore` patterns."""
+        return glob_matcher(self.ignore)
 
-    def is_protected(self, name: str) -> bool:
-        """True when `name` matches one of the `protect` patterns."""
-        return any(fnmatchcase(name, pattern) for pattern in self.protect)
+    @cached_property
+    def is_protected(self) -> Callable[[str], bool]:
+        """`is_protected(name)`: whether `name` matches one of the `protect` patterns."""
+        return glob_matcher(self.protect)
+
+
+def glob_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
+    """A test of whether a name matches any of the glob `patterns` (as `fnmatchcase`), with
+    the patterns compiled once: planning asks it for every live conversation."""
+    translated = [f"(?:{fnmatch.translate(pattern)})" for pattern in patterns]
+    if not translated:
+        return lambda name: False
+    regex = re.compile("|".join(translated))
+    return lambda name: regex.match(name) is not None
 
 
 @dataclass(frozen=True)

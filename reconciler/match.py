@@ -7,11 +7,9 @@ in scope is undeclared. Dicts keyed by session id and name keep it O(n).
 
 from __future__ import annotations
 
-import fnmatch
 import gc
-import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -77,16 +75,6 @@ def collection_paused() -> Iterator[None]:
             gc.enable()
 
 
-def name_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
-    """A test of whether a name matches any of the glob `patterns` (as `fnmatchcase`), with
-    the patterns compiled once: it is asked for every live conversation."""
-    translated = [f"(?:{fnmatch.translate(pattern)})" for pattern in patterns]
-    if not translated:
-        return lambda name: False
-    regex = re.compile("|".join(translated))
-    return lambda name: regex.match(name) is not None
-
-
 def match_project(
     spec: ProjectSpec,
     conversations: Iterable[Conversation],
@@ -109,13 +97,12 @@ def _match(
     result = Matching()
     by_session: dict[str, Conversation] = dict(pinned or {})
     candidates: dict[str, list[Conversation]] = defaultdict(list)
-    is_ignored = name_matcher(spec.ignore)
     for conv in conversations:
         by_session[conv.session_id] = conv
         if not in_scope(conv, spec.scope, user_id):
             continue
         result.in_scope += 1
-        if is_ignored(conv.name):
+        if spec.is_ignored(conv.name):
             result.ignored.append(conv)
         else:
             candidates[conv.name].append(conv)

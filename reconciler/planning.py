@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from reconciler.desired import ConversationSpec, ProjectSpec
 from reconciler.live import Conversation
-from reconciler.match import Match, MatchedBy, Matching, collection_paused, name_matcher
+from reconciler.match import Match, MatchedBy, Matching, collection_paused
 from reconciler.plan import Action, Operation, Precondition, ProjectPlan, Unmanaged
 
 DEFAULT_MAX_DELETE_FRACTION = 0.3
@@ -131,11 +131,10 @@ def _undeclared(
 ) -> tuple[list[Operation], list[Unmanaged]]:
     deletes: list[Operation] = []
     unmanaged = [Unmanaged(c.session_id, c.name, "ignored") for c in matching.ignored]
-    is_protected = name_matcher(spec.protect)
     for conv in matching.undeclared:
         if not spec.prune:
             unmanaged.append(Unmanaged(conv.session_id, conv.name, "not declared, prune is off"))
-        elif is_protected(conv.name):
+        elif spec.is_protected(conv.name):
             unmanaged.append(Unmanaged(conv.session_id, conv.name, "protected"))
         else:
             deletes.append(_delete(spec, conv, len(transcripts.get(conv.session_id, ()))))
@@ -156,8 +155,7 @@ def deletion_candidates(spec: ProjectSpec, matching: Matching) -> list[str]:
     """Session ids the plan will delete (their transcripts are read for the precondition)."""
     if not spec.prune or matching.errors:
         return []
-    is_protected = name_matcher(spec.protect)
-    return [c.session_id for c in matching.undeclared if not is_protected(c.name)]
+    return [c.session_id for c in matching.undeclared if not spec.is_protected(c.name)]
 
 
 def _rename_hint(spec: ProjectSpec, operations: list[Operation]) -> list[str]:

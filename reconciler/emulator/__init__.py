@@ -11,7 +11,8 @@
 from __future__ import annotations
 
 from reconciler.emulator.faults import FaultConfigError, FaultRule, Faults
-from reconciler.emulator.service import DEFAULT_API_KEY, Emulator, EmulatorError, is_loopback
+from reconciler.emulator.service import DEFAULT_API_KEY, Emulator, EmulatorError
+from reconciler.settings import is_loopback
 
 __all__ = [
     "DEFAULT_API_KEY",

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.emulator.faults import FaultConfigError, Faults
-from reconciler.emulator.service import DEFAULT_API_KEY, Emulator, EmulatorError, is_loopback
+from reconciler.emulator.service import DEFAULT_API_KEY, Emulator, EmulatorError
 from reconciler.errors import InputError, Problem
+from reconciler.settings import is_loopback
 
 
 def add_emulator_command(

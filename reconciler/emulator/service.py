@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import threading
 from collections.abc import Iterable
@@ -16,22 +15,13 @@ from reconciler.emulator.faults import Faults
 from reconciler.emulator.server import EmulatorServer
 from reconciler.emulator.store import CREATORS, ConversationQuery, Store
 from reconciler.errors import ReconcilerError
+from reconciler.settings import is_loopback
 
 DEFAULT_API_KEY = "sandbox-key"
 
 
 class EmulatorError(ReconcilerError):
     """The emulator cannot start (bad host, port in use, unreadable database)."""
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Emulator:

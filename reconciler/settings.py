@@ -1,0 +1,162 @@
+"""Where the API is and how to talk to it: base URL, the API key, timeouts, parallelism.
+
+Settings come from command-line values and the environment; building them checks the URL
+(plain http:// only to loopback hosts unless told otherwise) and reads the key without ever
+showing it: `Secret` hides it from every repr, str, log line and pickle.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from reconciler.errors import InputError, Problem
+from reconciler.retry import RetryPolicy
+
+DEFAULT_BASE_URL: Final = "https://app.customgpt.ai"
+API_KEY_VARIABLE: Final = "CUSTOMGPT_API_KEY"
+BASE_URL_VARIABLE: Final = "CUSTOMGPT_BASE_URL"
+
+class Secret:
+    """A value (the API token) that never shows itself in a repr, str, log or traceback."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The value itself, for the Authorization header only."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    def __str__(self) -> str:
+        return "********"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        raise TypeError("a Secret cannot be pickled")
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Where the API is and how to talk to it.
+
+    Constructing it checks the base URL: plain http:// only to loopback hosts unless
+    `insecure_http`; raises `InputError` otherwise. TLS certificates are always verified.
+    """
+
+    api_key: Secret
+    base_url: str = DEFAULT_BASE_URL
+    timeout: float = 30.0
+    parallelism: int = 8
+    insecure_http: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        problems = _url_problems(self.base_url, insecure_http=self.insecure_http)
+        if self.timeout <= 0:
+            problems.append(f"the timeout must be positive, not {self.timeout}")
+        if self.parallelism < 1:
+            problems.append(f"the parallelism must be at least 1, not {self.parallelism}")
+        if problems:
+            raise InputError(Problem(text) for text in problems)
+        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+
+    @classmethod
+    def from_environment(
+        cls,
+        env: Mapping[str, str],
+        *,
+        base_url: str | None = None,
+        api_key_file: str | None = None,
+        timeout: float | None = None,
+        parallelism: int | None = None,
+        insecure_http: bool = False,
+    ) -> ClientSettings:
+        """Settings from command-line values, falling back to the environment.
+
+        The key comes from `api_key_file` (surrounding whitespace stripped), else
+        `$CUSTOMGPT_API_KEY`; the base URL from `base_url`, else `$CUSTOMGPT_BASE_URL`, else
+        the public API. Raises `InputError` for a missing key, an unreadable key file, a
+        malformed URL, or http:// to a host that is not loopback without `insecure_http`.
+        """
+        key = _read_key(env, api_key_file)
+        url = base_url or env.get(BASE_URL_VARIABLE, "").strip() or DEFAULT_BASE_URL
+        return cls(
+            api_key=key,
+            base_url=url,
+            timeout=30.0 if timeout is None else timeout,
+            parallelism=8 if parallelism is None else parallelism,
+            insecure_http=insecure_http,
+        )
+
+
+def _read_key(env: Mapping[str, str], api_key_file: str | None) -> Secret:
+    """The API key from a file or the environment. Raises InputError (never showing it)."""
+    if api_key_file is not None:
+        try:
+            value = Path(api_key_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or "not readable UTF-8 text"
+            raise InputError(
+                [Problem(f"cannot read the API key file {api_key_file}: {reason}")]
+            ) from None
+        source = f"the API key file {api_key_file}"
+    else:
+        value = env.get(API_KEY_VARIABLE, "").strip()
+        source = f"${API_KEY_VARIABLE}"
+    if not value:
+        raise InputError(
+            [
+                Problem(
+                    f"no API key: {source} is empty; set {API_KEY_VARIABLE} or use --api-key-file"
+                )
+            ]
+        )
+    if not value.isascii() or not value.isprintable() or any(c.isspace() for c in value):
+        raise InputError([Problem(f"{source} holds characters that an API key cannot contain")])
+    return Secret(value)
+
+
+def _url_problems(url: str, *, insecure_http: bool) -> list[str]:
+    """What is wrong with a base URL (empty when nothing is)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        _ = parts.port  # raises ValueError for a port that is not a number in range
+    except ValueError:
+        return [f"the base URL {url!r} is not a valid URL"]
+    if parts.scheme not in ("http", "https") or not host:
+        return [f"the base URL {url!r} must look like https://host[:port]"]
+    if parts.username is not None or parts.password is not None:
+        return ["the base URL must not contain credentials; use CUSTOMGPT_API_KEY"]
+    if parts.query or parts.fragment:
+        return [f"the base URL {url!r} must not have a query or fragment"]
+    if parts.scheme == "http" and not insecure_http and not is_loopback(host):
+        return [
+            f"refusing plain http:// to {host}, which is not a loopback host: the API key would "
+            "travel unencrypted; use https:// or pass --insecure-http"
+        ]
+    return []
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

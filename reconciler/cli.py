@@ -184,12 +184,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(console: Console) -> None:
+@contextmanager
+def _logging_to(console: Console) -> Iterator[None]:
+    """Send reconciler's log records to the console's stderr for the command, then restore
+    the logger as it was (commands also run in-process, from tests and other programs)."""
     logger = logging.getLogger("reconciler")
+    saved = (logger.handlers, logger.propagate, logger.level)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(console.verbose, logging.DEBUG)
     logger.handlers = [logging.StreamHandler(console.err)]
     logger.propagate = False
-    level = {0: logging.WARNING, 1: logging.INFO}.get(console.verbose, logging.DEBUG)
     logger.setLevel(logging.ERROR if console.quiet else level)
+    try:
+        yield
+    finally:
+        logger.handlers, logger.propagate = saved[0], saved[1]
+        logger.setLevel(saved[2])
 
 
 def main(
@@ -209,10 +218,9 @@ def main(
     except SystemExit as exit_:
         return int(exit_.code or 0)
     console.quiet, console.verbose, console.no_color = args.quiet, args.verbose, args.no_color
-    _configure_logging(console)
     handler: Command = args.handler
     terminated: list[int] = []
-    with _sigterm_as_interrupt(terminated):
+    with _logging_to(console), _sigterm_as_interrupt(terminated):
         try:
             return _run(handler, args, console)
         except KeyboardInterrupt:

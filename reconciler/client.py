@@ -499,7 +499,8 @@ class Client:
                     ApiError, f"{call.description} failed: the TLS certificate of "
                     f"{request.url.host} could not be verified ({refused}); certificate checks "
                     "are never turned off (set SSL_CERT_FILE to trust a private CA)") from None
-            return _transport_failure(error, timeout=self.settings.timeout)
+            return _transport_failure(error, timeout=self.settings.timeout,
+                                      where=_host_port(request.url))
         self._log(call.method, target, response.status_code, started, attempt)
         return self._interpret(call, response, attempt)
 
@@ -595,14 +596,19 @@ def _certificate_refused(error: BaseException) -> str | None:
     return None
 
 
-def _transport_failure(error: httpx.TransportError, *, timeout: float) -> _Failure:
+def _host_port(url: httpx.URL) -> str:
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return f"{url.host}:{port}"
+
+
+def _transport_failure(error: httpx.TransportError, *, timeout: float, where: str) -> _Failure:
     """What a network error means: whether the request may have reached the server."""
     name = type(error).__name__
     never_sent = isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
     if isinstance(error, httpx.TimeoutException):
         text = f"no answer within {timeout:g} s ({name})"
     elif never_sent:
-        text = f"could not connect ({name})"
+        text = f"could not connect to {where} ({name})"
     else:
         text = f"the connection broke ({name})"
     return _Failure(text, None, None, maybe_done=not never_sent)

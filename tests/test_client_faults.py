@@ -220,7 +220,7 @@ def test_gives_up_at_the_deadline() -> None:
 @pytest.mark.parametrize(
     ("error", "expected"),
     [
-        (httpx.ConnectError, "could not connect (ConnectError)"),
+        (httpx.ConnectError, "could not connect to 127.0.0.1:9 (ConnectError)"),
         (httpx.ConnectTimeout, "no answer within 30 s (ConnectTimeout)"),
         (httpx.ReadTimeout, "no answer within 30 s (ReadTimeout)"),
         (httpx.RemoteProtocolError, "the connection broke (RemoteProtocolError)"),

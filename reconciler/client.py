@@ -364,6 +364,8 @@ class Client:
             what=what,
             parallelism=self.settings.parallelism,
             max_relists=self.settings.retry.max_relists,
+            deadline=self.settings.retry.listing_deadline,
+            clock=self._clock,
         )
         return await read_all_pages(fetch, key=key, listing=listing, on_relist=self._count_relist)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -138,6 +139,8 @@ class Listing:
     what: str
     parallelism: int
     max_relists: int
+    deadline: float = math.inf  # seconds for the whole listing, every re-read included
+    clock: Callable[[], float] = time.monotonic
 
 
 async def read_all_pages(
@@ -152,9 +155,12 @@ async def read_all_pages(
     `fetch(n)` returns page n (it does its own retries and raises `ApiError` when a page finally
     fails; that error fails the whole listing). `key` identifies an item (session id, message
     id). Raises `ListingError` when the listing still shifts after `listing.max_relists`
-    re-reads.
+    re-reads, or when it takes longer than `listing.deadline` (a server that keeps adding
+    pages, or claims more pages than can be read).
     """
     problem = ""
+    give_up_at = listing.clock() + listing.deadline
+    fetch = _before(give_up_at, listing, fetch)
     for round_number in range(listing.max_relists + 1):
         if round_number and on_relist is not None:
             on_relist()
@@ -169,6 +175,21 @@ async def read_all_pages(
         f"gave up after {rounds} {'read' if rounds == 1 else 'reads'}",
         retryable=True,
     )
+
+
+def _before(
+    give_up_at: float, listing: Listing, fetch: Callable[[int], Awaitable[Page[T]]]
+) -> Callable[[int], Awaitable[Page[T]]]:
+    """`fetch` that raises ListingError instead of fetching once `give_up_at` has passed."""
+
+    async def fetch_in_time(number: int) -> Page[T]:
+        if listing.clock() > give_up_at:
+            raise ListingError(
+                f"listing {listing.what} did not finish within {listing.deadline:g} s "
+                f"(still reading page {number}); gave up", retryable=True)
+        return await fetch(number)
+
+    return fetch_in_time
 
 
 async def _fetch_pages(

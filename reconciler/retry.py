@@ -25,7 +25,8 @@ class RetryPolicy:
     `max_attempts` counts every attempt of one call (the first included); `backoff_base` and
     `backoff_cap` shape the exponential backoff, in seconds; `retry_after_cap` bounds a
     server's `Retry-After`; `deadline` bounds one call's total time, waits included;
-    `max_relists` is how many times a listing that shifted under concurrent writes is read again.
+    `max_relists` is how many times a listing that shifted under concurrent writes is read again;
+    `listing_deadline` bounds one whole listing (every page and re-read).
     """
 
     max_attempts: int = 6
@@ -34,11 +35,13 @@ class RetryPolicy:
     retry_after_cap: float = 60.0
     deadline: float = 120.0
     max_relists: int = 3
+    listing_deadline: float = 900.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        if min(self.backoff_base, self.backoff_cap, self.retry_after_cap, self.deadline) < 0:
+        if min(self.backoff_base, self.backoff_cap, self.retry_after_cap, self.deadline,
+               self.listing_deadline) < 0:
             raise ValueError("backoff, Retry-After cap and deadline cannot be negative")
         if self.max_relists < 0:
             raise ValueError("max_relists cannot be negative")

@@ -76,6 +76,9 @@ def cmd_apply(args: argparse.Namespace, console: Console) -> int:
     """`reconciler apply (-f … | --plan FILE)`: make live state match the declared state."""
     if bool(args.files) == bool(args.plan):
         raise InputError([Problem("apply needs either -f PATH… or --plan FILE (not both)")])
+    if args.plan and args.project:
+        raise InputError([Problem("--project cannot be combined with --plan: a reviewed plan is "
+                                  "applied whole (make a plan with --project instead)")])
     saved = read_plan(Path(args.plan)) if args.plan else None
     desired = None if saved else _load(args, console)
     report = ApplyReport(plan_checksum="", dry_run=args.dry_run)

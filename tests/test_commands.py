@@ -384,3 +384,20 @@ def test_project_filter_plans_only_the_named_projects(ws: Workspace) -> None:
     result = ws.plan("--project", str(OTHER))
     assert "'B'" in result.out and "'A'" not in result.out
     assert ws.plan("--project", "5").code == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("apply", "--auto-approve"), "apply needs either -f PATH… or --plan FILE"),
+        (("apply", "--plan", "p.json", "-f", "c.yaml"), "apply needs either -f PATH… or --plan"),
+        (("apply", "--plan", "p.json", "--project", "1001"), "--project cannot be combined"),
+    ],
+    ids=["neither", "both", "project-with-plan"],
+)
+def test_apply_arguments_that_contradict_each_other(
+    ws: Workspace, args: tuple[str, ...], message: str
+) -> None:
+    result = ws.run(*args)
+    assert result.code == 1
+    assert message in result.err

@@ -1,0 +1,38 @@
+"""Progress bars: on a terminal stderr only; never in pipelines or with -q."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from reconciler.cli import main
+from tests.test_commands import PROJECT, Workspace
+from tests.test_commands import ws as ws
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("stderr_is_terminal", "quiet", "shown"),
+    [(True, False, True), (False, False, False), (True, True, False)],
+    ids=["terminal", "pipeline", "quiet"],
+)
+def test_progress_bars_only_on_a_terminal(
+    ws: Workspace, stderr_is_terminal: bool, quiet: bool, shown: bool
+) -> None:
+    ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}, conversations: "
+               + str([{"name": f"c{i}"} for i in range(30)]).replace("'", '"') + "}]\n")
+    err = Terminal() if stderr_is_terminal else io.StringIO()
+    out = io.StringIO()
+    args = ["apply", "-f", str(ws.file), "--auto-approve", "--no-backup"]
+    code = main([*args, *(["-q"] if quiet else [])], env=ws.env, stdout=out, stderr=err)
+    assert code == 0
+    assert ("Applying" in err.getvalue()) is shown
+    assert "Applying" not in out.getvalue()
+    assert "\x1b[" not in out.getvalue(), "stdout is not a terminal: no colour"

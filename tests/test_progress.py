@@ -36,3 +36,19 @@ def test_progress_bars_only_on_a_terminal(
     assert ("Applying" in err.getvalue()) is shown
     assert "Applying" not in out.getvalue()
     assert "\x1b[" not in out.getvalue(), "stdout is not a terminal: no colour"
+
+
+@pytest.mark.parametrize(
+    ("extra_env", "flags", "coloured"),
+    [({}, [], True), ({"NO_COLOR": "1"}, [], False), ({}, ["--no-color"], False)],
+    ids=["terminal", "no-color-env", "no-color-flag"],
+)
+def test_colour_only_on_a_terminal_and_never_with_no_color(
+    ws: Workspace, extra_env: dict[str, str], flags: list[str], coloured: bool
+) -> None:
+    ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}, conversations: [{{name: A}}]}}]\n")
+    out = Terminal()
+    code = main(["plan", "-f", str(ws.file), *flags], env={**ws.env, **extra_env},
+                stdout=out, stderr=io.StringIO())
+    assert code == 0
+    assert ("\x1b[32m+ create 'A'" in out.getvalue()) is coloured

@@ -33,7 +33,7 @@ from reconciler.planning import PlanOptions
 from reconciler.preconditions import find_stale
 from reconciler.progress import Progress, counting
 from reconciler.render import render_json, render_markdown, render_text
-from reconciler.session import open_client
+from reconciler.session import api_target, open_client
 from reconciler.yamlsource import dump_yaml
 
 EXIT_OK = 0
@@ -178,7 +178,8 @@ async def _make_plan(
 ) -> Plan:
     async with counting(enabled=console.progress, stream=console.err,
                         description="Reading live state", count=lambda: client.stats.requests):
-        return await make_plan(client, desired, options=_plan_options(args))
+        return await make_plan(client, desired, options=_plan_options(args),
+                               api=api_target(args, client))
 
 
 async def _apply(
@@ -192,6 +193,7 @@ async def _apply(
     async with open_client(args, console, project_ids=ids) as client:
         if saved is not None:
             plan = saved
+            _check_target(plan, api_target(args, client))
             stale = await find_stale(client, plan)
             if stale:
                 raise StalePlanError(
@@ -221,6 +223,14 @@ async def _apply(
             progress.close()
     console.result(_apply_summary(report))
     return EXIT_ERROR if report.failed else EXIT_OK
+
+
+def _check_target(plan: Plan, target: str) -> None:
+    if plan.api != target:
+        raise InputError([Problem(
+            f"this plan was made against {plan.api or 'an unknown API'}, not {target}: "
+            "nothing was applied; make a plan against this API and review it"
+        )])
 
 
 def _confirm(args: argparse.Namespace, console: Console) -> None:

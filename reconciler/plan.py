@@ -196,10 +196,15 @@ class ProjectPlan:
 
 @dataclass(frozen=True)
 class Plan:
-    """The whole plan: one entry per project, in the order they were declared."""
+    """The whole plan: one entry per project, in the order they were declared.
+
+    `api` says where it was made (the API's base URL, or "sandbox"), so that a plan reviewed
+    against one environment is never applied to another.
+    """
 
     projects: tuple[ProjectPlan, ...] = ()
     errors: tuple[str, ...] = ()
+    api: str = ""
     _checksum: str | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -229,6 +234,7 @@ class Plan:
     def _body(self) -> dict[str, Any]:
         return {
             "format_version": PLAN_FORMAT_VERSION,
+            "api": self.api,
             "summary": self.summary(),
             "errors": list(self.all_errors),
             "projects": [p.to_dict() for p in self.projects],
@@ -256,7 +262,7 @@ class Plan:
         projects = tuple(ProjectPlan.from_dict(p) for p in data["projects"])
         project_errors = {f"project {p.display_name}: {e}" for p in projects for e in p.errors}
         errors = tuple(e for e in data["errors"] if e not in project_errors)
-        return cls(projects=projects, errors=errors, _checksum=data["checksum"])
+        return cls(projects=projects, errors=errors, api=data["api"], _checksum=data["checksum"])
 
 
 def _checksum(body: Mapping[str, Any]) -> str:

@@ -19,8 +19,10 @@ from reconciler.plan import Action, Plan, ProjectPlan
 from reconciler.planning import PlanOptions, build_project_plan, deletion_candidates
 
 
-async def make_plan(client: Client, desired: DesiredState, *, options: PlanOptions) -> Plan:
-    """Plan every project of `desired` against the live API.
+async def make_plan(
+    client: Client, desired: DesiredState, *, options: PlanOptions, api: str = ""
+) -> Plan:
+    """Plan every project of `desired` against the live API; `api` names where that is.
 
     Raises AuthError when the key is rejected; every other API failure becomes an error of the
     project it concerns.
@@ -30,7 +32,8 @@ async def make_plan(client: Client, desired: DesiredState, *, options: PlanOptio
         *(_plan_project(client, spec, user_id=user.id, options=options)
           for spec in desired.projects)
     )
-    return Plan(projects=tuple(projects), errors=tuple(_plan_errors(projects, options)))
+    return Plan(projects=tuple(projects), errors=tuple(_plan_errors(projects, options)),
+                api=api)
 
 
 async def read_project(client: Client, spec: ProjectSpec, *, user_id: str) -> ProjectLive:

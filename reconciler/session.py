@@ -41,6 +41,11 @@ async def open_client(
             yield client
 
 
+def api_target(args: argparse.Namespace, client: Client) -> str:
+    """Where a command works, as plans record it: "sandbox", or the API's base URL."""
+    return "sandbox" if args.sandbox else client.settings.base_url
+
+
 def _sandbox(
     args: argparse.Namespace, project_ids: Iterable[int]
 ) -> AbstractContextManager[SandboxHandle | None]:

@@ -277,3 +277,20 @@ def _run_everything(ws: Workspace, *, key_file: Path) -> list[str]:
     runs.append(ws.run("plan", "-vv", "-f", str(ws.file)))
     assert [r.code for r in runs] == [0, 0, 0, 0, 0, 1, 1]
     return [text for r in runs for text in (r.out, r.err)]
+
+
+def test_a_plan_is_applied_only_where_it_was_made(ws: Workspace) -> None:
+    ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}, conversations: [{{name: A}}]}}]\n")
+    saved = _saved_plan(ws)
+    assert json.loads(saved.read_text())["api"] == ws.emulator.base_url
+    with Emulator(api_key=ws.emulator.api_key) as production:
+        production.start()
+        production.ensure_project(PROJECT)
+        elsewhere = {**ws.env, "CUSTOMGPT_BASE_URL": production.base_url}
+        result = Workspace(ws.path, elsewhere, production).run(
+            "apply", "--plan", str(saved), "--auto-approve")
+        assert result.code == 1
+        assert f"this plan was made against {ws.emulator.base_url}, not " \
+               f"{production.base_url}: nothing was applied" in result.err
+        assert production.conversations(PROJECT) == []
+    assert ws.names() == []

@@ -8,7 +8,8 @@ import pytest
 
 from reconciler.desired import DuplicatePolicy, Scope
 from reconciler.errors import InputError, Location
-from reconciler.loader import glob_problem, load_desired
+from reconciler.loader import load_desired
+from reconciler.rules import glob_problem
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 

@@ -207,8 +207,13 @@ class ApplyRun:
     async def _send_group(
         self, group: list[Operation], created: dict[str, str | None]
     ) -> list[OperationResult]:
-        """One conversation's sends, strictly in declared order; stop at the first failure."""
+        """One conversation's sends, strictly in declared order; stop at the first failure.
+
+        The newest message id is carried from send to send (none yet in a conversation this
+        run created), so that the client need not read it before each send.
+        """
         results: list[OperationResult] = []
+        thread = _Thread(newest_id=0 if group[0].session_id is None else None)
         for op in group:
             session_id = op.session_id or created.get(op.name)
             reason = self._send_blocker(session_id, results)
@@ -216,7 +221,7 @@ class ApplyRun:
                 results.append(self._record(OperationResult(op, Outcome.SKIPPED, reason,
                                                             session_id=session_id)))
                 continue
-            send = partial(self._send, session_id=session_id)
+            send = partial(self._send, session_id=session_id, thread=thread)
             results.append(await self._guarded(send, op))
         return results
 
@@ -231,12 +236,15 @@ class ApplyRun:
             return "skipped: an earlier message of this conversation was not sent"
         return ""
 
-    async def _send(self, op: Operation, *, session_id: str | None) -> OperationResult:
+    async def _send(
+        self, op: Operation, *, session_id: str | None, thread: _Thread
+    ) -> OperationResult:
         assert session_id is not None
-        await self.client.send_message(
+        message = await self.client.send_message(
             op.project_id, session_id, op.prompt or "", persona=op.persona,
-            response_source=op.response_source, lang=op.lang,
+            response_source=op.response_source, lang=op.lang, newest_id=thread.newest_id,
         )
+        thread.newest_id = message.id
         return OperationResult(op, Outcome.DONE, f"sent message {op.position}",
                                session_id=session_id)
 
@@ -271,6 +279,13 @@ class ApplyRun:
         await self.client.delete_conversation(op.project_id, op.session_id)
         return OperationResult(op, Outcome.DONE, "deleted", session_id=op.session_id,
                                backup=backup)
+
+
+@dataclass
+class _Thread:
+    """What a conversation's sends know of it: its newest message id (None: unknown)."""
+
+    newest_id: int | None
 
 
 def _by_conversation(sends: list[Operation]) -> list[list[Operation]]:

@@ -260,6 +260,23 @@ class Client:
         ordered = tuple(sorted(messages, key=lambda m: m.id))
         return Transcript(conversation=conversation[0], messages=ordered)
 
+    async def newest_message_id(self, project_id: int, session_id: str) -> int:
+        """The id of the conversation's newest message, 0 when it has none: one request
+        (the first page, newest first), whatever the transcript's length.
+
+        Raises NotFoundError when the conversation does not exist, ApiError.
+        """
+        call = _Call(
+            f"reading the newest message of conversation {session_id} in project {project_id}",
+            "GET",
+            f"{_session_path(project_id, session_id)}/messages",
+            params={"page": 1, "order": "desc"},
+            not_found=_session_missing(project_id, session_id),
+        )
+        data = await self._call(call)
+        _, page = self._parse(call, data, lambda v: parse_message_page(v, 1))
+        return max((m.id for m in page.items), default=0)
+
     # -- writing ---------------------------------------------------------------------------
 
     async def create_conversation(self, project_id: int, name: str) -> Conversation:
@@ -322,14 +339,18 @@ class Client:
         persona: str | None = None,
         response_source: str | None = None,
         lang: str | None = None,
+        newest_id: int | None = None,
     ) -> Message:
         """Send a prompt to a conversation and return the message (prompt and answer).
 
         Never sends twice: after an ambiguous failure it reads the transcript and returns the
-        new message with this prompt if there is one. Raises CreditsExhaustedError (429 about
+        message with this prompt newer than `newest_id` (the newest message id before the
+        send; read first when None) if there is one. Raises CreditsExhaustedError (429 about
         query credits, not retried), NotFoundError, ApiError.
         """
-        before = {m.id for m in (await self.get_transcript(project_id, session_id)).messages}
+        if newest_id is None:
+            newest_id = await self.newest_message_id(project_id, session_id)
+        before = newest_id
         body: dict[str, object] = {"prompt": prompt}
         if persona is not None:
             body["custom_persona"] = persona
@@ -350,7 +371,7 @@ class Client:
 
         async def find_committed() -> Message | None:
             transcript = await self.get_transcript(project_id, session_id)
-            new = [m for m in transcript.messages if m.id not in before and m.user_query == prompt]
+            new = [m for m in transcript.messages if m.id > before and m.user_query == prompt]
             return new[0] if new else None
 
         return await self._write(call, find_committed, parse_message)

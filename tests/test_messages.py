@@ -77,3 +77,14 @@ def test_exhausted_credits_stop_the_sends_and_the_next_run_resumes(ws: Workspace
     assert ws.apply().code == 0
     assert prompts(ws, "Demo") == ["one", "two", "three"]
     assert prompts(ws, "Tour") == ["alpha", "beta"]
+
+
+def test_seeding_new_conversations_reads_no_transcript(ws: Workspace) -> None:
+    ws.declare(DEMO)
+    before = dict(ws.emulator.stats()["requests"])
+    assert ws.apply().code == 0
+    after = ws.emulator.stats()["requests"]
+    posts = after.get("POST", 0) - before.get("POST", 0)
+    gets = after.get("GET", 0) - before.get("GET", 0)
+    assert posts == 2 + 5, "two creates and five sends, each once"
+    assert gets == 2, "the key's user and one listing page; no transcript read per send"

@@ -259,7 +259,8 @@ def _show_result(console: Console, progress: Progress, result: OperationResult) 
             Outcome.PLANNED: "would", Outcome.INTERRUPTED: "interrupted"}[result.outcome]
     op = result.operation
     if result.outcome is Outcome.FAILED or not console.quiet:
-        progress.write(f"  [{mark}] {op.key} {op.name!r}: {result.detail}")
+        where = f"project {op.project_id}" + (f", {result.session_id}" if result.session_id else "")
+        progress.write(f"  [{mark}] {op.action.value} {op.name!r} ({where}): {result.detail}")
 
 
 def _apply_summary(report: ApplyReport) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from reconciler.emulator import Emulator
+from tests.workspace import OTHER, PROJECT, Workspace
 
 TEST_API_KEY = "test-key-0123456789"
 DEMO_PROJECT = 1001
@@ -45,3 +47,11 @@ def api() -> Iterator[Emulator]:
         emulator.start()
         emulator.ensure_project(SUPPORT_PROJECT, "support-bot")
         yield emulator
+
+
+@pytest.fixture
+def ws(tmp_path: Path, emulator: Emulator, api_env: dict[str, str]) -> Workspace:
+    """A workspace on the `emulator` fixture, with projects 1001 ("demo") and 1002 ("other")."""
+    emulator.ensure_project(PROJECT, "demo")
+    emulator.ensure_project(OTHER, "other")
+    return Workspace(tmp_path, dict(api_env), emulator)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler.emulator import Emulator
-from tests.test_commands import PROJECT, Workspace
-from tests.test_commands import ws as ws
+from tests.workspace import PROJECT, Workspace
 
 ODD_NAMES = [
     'He said "hi"', "it's", "key: value", "  leading spaces", "trailing space ",

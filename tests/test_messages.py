@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.test_commands import PROJECT, Workspace
-from tests.test_commands import ws as ws
+from tests.workspace import PROJECT, Workspace
 
 DEMO = f"""
     version: 1

@@ -7,8 +7,7 @@ import io
 import pytest
 
 from reconciler.cli import main
-from tests.test_commands import PROJECT, Workspace
-from tests.test_commands import ws as ws
+from tests.workspace import PROJECT, Workspace
 
 
 class Terminal(io.StringIO):

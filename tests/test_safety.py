@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.emulator import Emulator, FaultRule
-from tests.test_commands import PROJECT, Workspace
-from tests.test_commands import ws as ws
+from tests.workspace import PROJECT, Workspace
 
 
 def prune_all(ws: Workspace, *, extra: str = "") -> None:

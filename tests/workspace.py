@@ -1,0 +1,55 @@
+"""A desired-state file in a temporary directory and the CLI run in-process against the
+emulator: what the end-to-end tests drive (the `ws` fixture in conftest gives one)."""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.cli import main
+from reconciler.emulator import Emulator
+
+PROJECT = 1001
+OTHER = 1002
+
+
+@dataclass
+class Run:
+    """How one CLI run ended: exit code, stdout, stderr."""
+
+    code: int
+    out: str
+    err: str
+
+
+class Workspace:
+    """A temporary directory with a desired-state file and a CLI pointed at the emulator."""
+
+    def __init__(self, path: Path, env: dict[str, str], emulator: Emulator) -> None:
+        self.path, self.env, self.emulator = path, env, emulator
+        self.file = path / "conversations.yaml"
+
+    def declare(self, yaml_text: str) -> None:
+        self.file.write_text(textwrap.dedent(yaml_text), encoding="utf-8")
+
+    def run(self, *args: str) -> Run:
+        out, err = io.StringIO(), io.StringIO()
+        code = main(list(args), env=self.env, stdout=out, stderr=err, stdin=io.StringIO())
+        assert "Traceback" not in err.getvalue()
+        return Run(code, out.getvalue(), err.getvalue())
+
+    def plan(self, *extra: str) -> Run:
+        return self.run("plan", "-f", str(self.file), *extra)
+
+    def apply(self, *extra: str) -> Run:
+        backups = str(self.path / "backups")
+        return self.run("apply", "-f", str(self.file), "--auto-approve",
+                        "--backup-dir", backups, *extra)
+
+    def names(self, project: int = PROJECT) -> list[str]:
+        return sorted(c["name"] for c in self.emulator.conversations(project))
+
+    def seed(self, name: str, *, creator: str = "me", project: int = PROJECT) -> str:
+        return str(self.emulator.add_conversation(project, name, creator=creator)["session_id"])

@@ -15,7 +15,7 @@ from typing import Any
 from reconciler.client import Client
 from reconciler.desired import Scope
 from reconciler.live import Conversation, Project
-from reconciler.match import in_scope
+from reconciler.match import in_scope, listing_filter
 
 MAX_NAME_LENGTH = 255
 
@@ -47,8 +47,7 @@ async def _read_one(
     client: Client, project_id: int, *, scope: Scope, user_id: str, with_messages: bool
 ) -> LiveProject:
     project = await client.get_project(project_id)
-    user_filter = "all" if scope is Scope.ALL else "team_member"
-    listing = await client.list_conversations(project_id, user_filter=user_filter)
+    listing = await client.list_conversations(project_id, user_filter=listing_filter(scope))
     conversations = tuple(c for c in listing if in_scope(c, scope, user_id))
     prompts: dict[str, tuple[str, ...]] = {}
     if with_messages:

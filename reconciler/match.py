@@ -49,6 +49,12 @@ class Matching:
     notes: list[str] = field(default_factory=list)
 
 
+def listing_filter(scope: Scope) -> str:
+    """The `userFilter` whose listing holds every conversation `scope` may manage ("mine"
+    is then narrowed by `in_scope`)."""
+    return "all" if scope is Scope.ALL else "team_member"
+
+
 def in_scope(conversation: Conversation, scope: Scope, user_id: str) -> bool:
     """Whether `scope` makes `conversation` one this project manages."""
     if scope is Scope.ALL:

@@ -11,10 +11,10 @@ import asyncio
 from collections.abc import Iterable
 
 from reconciler.client import Client
-from reconciler.desired import DesiredState, ProjectSpec, Scope
+from reconciler.desired import DesiredState, ProjectSpec
 from reconciler.errors import ApiError, AuthError, NotFoundError
 from reconciler.live import Conversation, ProjectLive, Transcript
-from reconciler.match import Matching, match_project
+from reconciler.match import Matching, listing_filter, match_project
 from reconciler.plan import Action, Plan, ProjectPlan
 from reconciler.planning import PlanOptions, build_project_plan, deletion_candidates
 
@@ -38,17 +38,14 @@ async def make_plan(
 
 async def read_project(client: Client, spec: ProjectSpec, *, user_id: str) -> ProjectLive:
     """The listing for `spec`'s scope, plus any pinned conversation found outside it."""
-    user_filter = "all" if spec.scope is Scope.ALL else "team_member"
-    listing = await client.list_conversations(spec.id, user_filter=user_filter)
+    listing = await client.list_conversations(spec.id, user_filter=listing_filter(spec.scope))
     listed = {conv.session_id for conv in listing}
     missing = [
         c.session_id for c in spec.conversations if c.session_id and c.session_id not in listed
     ]
     pinned: dict[str, Conversation] = {}
     transcripts: dict[str, tuple[str, ...]] = {}
-    for session_id, transcript in zip(
-        missing, await _gather_optional(client, spec.id, missing), strict=True
-    ):
+    for session_id, transcript in (await read_transcripts(client, spec.id, missing)).items():
         if transcript is not None:
             pinned[session_id] = transcript.conversation
             transcripts[session_id] = tuple(m.user_query for m in transcript.messages)
@@ -64,9 +61,7 @@ async def _plan_project(
         matching = match_project(spec, live.conversations, user_id=user_id, pinned=live.pinned)
         transcripts = dict(live.transcripts)
         needed = [s for s in _transcripts_needed(spec, matching) if s not in transcripts]
-        for session_id, transcript in zip(
-            needed, await _gather_optional(client, spec.id, needed), strict=True
-        ):
+        for session_id, transcript in (await read_transcripts(client, spec.id, needed)).items():
             # A conversation deleted since the listing has no transcript: plan as if empty.
             queries = () if transcript is None else tuple(m.user_query for m in transcript.messages)
             transcripts[session_id] = queries
@@ -82,10 +77,12 @@ def _transcripts_needed(spec: ProjectSpec, matching: Matching) -> list[str]:
     return with_messages + deletion_candidates(spec, matching)
 
 
-async def _gather_optional(
+async def read_transcripts(
     client: Client, project_id: int, session_ids: Iterable[str]
-) -> list[Transcript | None]:
-    """The transcripts of `session_ids`, None for a conversation that does not exist."""
+) -> dict[str, Transcript | None]:
+    """The transcripts of `session_ids` (read concurrently), None for a conversation that does
+    not exist. Raises AuthError, ApiError."""
+    sessions = list(dict.fromkeys(session_ids))
 
     async def one(session_id: str) -> Transcript | None:
         try:
@@ -93,7 +90,8 @@ async def _gather_optional(
         except NotFoundError:
             return None
 
-    return list(await asyncio.gather(*(one(s) for s in session_ids)))
+    found = await asyncio.gather(*(one(s) for s in sessions))
+    return dict(zip(sessions, found, strict=True))
 
 
 def _failed(spec: ProjectSpec, message: str) -> ProjectPlan:

@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from reconciler.client import Client
 from reconciler.desired import Scope
 from reconciler.diff import describe_changes
-from reconciler.errors import NotFoundError
 from reconciler.live import Conversation, Transcript
-from reconciler.match import in_scope
+from reconciler.match import in_scope, listing_filter
 from reconciler.plan import Action, Operation, Plan, ProjectPlan
+from reconciler.planner import read_transcripts
 
 
 async def find_stale(client: Client, plan: Plan) -> list[str]:
@@ -29,11 +29,12 @@ async def find_stale(client: Client, plan: Plan) -> list[str]:
 
 async def _stale_in_project(client: Client, project: ProjectPlan, user_id: str) -> list[str]:
     scope = Scope(project.scope)
-    user_filter = "all" if scope is Scope.ALL else "team_member"
-    listing = await client.list_conversations(project.project_id, user_filter=user_filter)
+    listing = await client.list_conversations(project.project_id,
+                                              user_filter=listing_filter(scope))
     by_session = {c.session_id: c for c in listing}
     scoped_names = {c.name for c in listing if in_scope(c, scope, user_id)}
-    transcripts = await _transcripts(client, project)
+    transcripts = await read_transcripts(
+        client, project.project_id, _transcripts_needed(project, by_session))
     stale = []
     for op in project.operations:
         why = _why_stale(op, by_session, scoped_names, transcripts)
@@ -42,18 +43,13 @@ async def _stale_in_project(client: Client, project: ProjectPlan, user_id: str) 
     return stale
 
 
-async def _transcripts(client: Client, project: ProjectPlan) -> dict[str, Transcript | None]:
-    """Transcripts of the sessions whose preconditions need them (deletes, sends, renames)."""
-    sessions = sorted({op.session_id for op in project.operations if op.session_id})
-
-    async def one(session_id: str) -> Transcript | None:
-        try:
-            return await client.get_transcript(project.project_id, session_id)
-        except NotFoundError:
-            return None
-
-    found = await asyncio.gather(*(one(s) for s in sessions))
-    return dict(zip(sessions, found, strict=True))
+def _transcripts_needed(project: ProjectPlan, listed: Mapping[str, Conversation]) -> list[str]:
+    """Sessions whose preconditions need a transcript: deletes (message count), sends (the
+    prompt), and renames of a pinned conversation the listing does not hold."""
+    return [
+        op.session_id for op in project.operations
+        if op.session_id and (op.action is not Action.RENAME or op.session_id not in listed)
+    ]
 
 
 def _why_stale(
@@ -68,15 +64,17 @@ def _why_stale(
     if op.session_id is None:  # a send into a conversation this plan creates
         return ""
     transcript = transcripts.get(op.session_id)
-    if transcript is None:
+    live = by_session.get(op.session_id) or (transcript.conversation if transcript else None)
+    if live is None or (transcript is None and op.action is not Action.RENAME):
         return f"session {op.session_id} no longer exists"
-    live = by_session.get(op.session_id, transcript.conversation)
     if op.action is Action.SEND:
+        assert transcript is not None
         prompts = [m.user_query for m in transcript.messages]
         return "the prompt has been sent since the plan was made" if pre.prompt in prompts else ""
     expected: dict[str, object] = {"name": pre.name}
     actual: dict[str, object] = {"name": live.name}
     if op.action is Action.DELETE:
+        assert transcript is not None
         expected["messages"] = pre.message_count
         actual["messages"] = len(transcript.messages)
     changes = describe_changes(expected, actual)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from reconciler.emulator import Emulator, FaultRule
@@ -164,24 +165,28 @@ def test_stale_when_a_delete_target_was_renamed(ws: Workspace) -> None:
     assert ws.names() == ["Other", "Renamed by a colleague"]
 
 
+def _behind_the_back(ws: Workspace, method: str, session: str, **body: str) -> None:
+    """What a colleague does in the dashboard: a direct API call, outside reconciler."""
+    httpx.request(
+        method, f"{ws.emulator.base_url}/api/v1/projects/{PROJECT}/conversations/{session}",
+        json=body or None, headers={"Authorization": f"Bearer {ws.emulator.api_key}"},
+    ).raise_for_status()
+
+
 def _rename_behind_the_back(ws: Workspace, session: str, name: str) -> None:
-    import httpx
-
-    response = httpx.put(
-        f"{ws.emulator.base_url}/api/v1/projects/{PROJECT}/conversations/{session}",
-        json={"name": name}, headers={"Authorization": f"Bearer {ws.emulator.api_key}"},
-    )
-    response.raise_for_status()
+    _behind_the_back(ws, "PUT", session, name=name)
 
 
-def test_stale_when_a_delete_target_is_gone(ws: Workspace) -> None:
+@pytest.mark.parametrize(
+    "declared",
+    ["conversations: []", "conversations: [{name: New, renamed_from: [Doomed]}]"],
+    ids=["delete", "rename"],
+)
+def test_stale_when_the_target_is_gone(ws: Workspace, declared: str) -> None:
     doomed = ws.seed("Doomed")
-    prune_all(ws)
+    ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}, prune: true, {declared}}}]\n")
     saved = _saved_plan(ws)
-    import httpx
-
-    httpx.delete(f"{ws.emulator.base_url}/api/v1/projects/{PROJECT}/conversations/{doomed}",
-                 headers={"Authorization": f"Bearer {ws.emulator.api_key}"}).raise_for_status()
+    _behind_the_back(ws, "DELETE", doomed)
     assert f"session {doomed} no longer exists" in _apply_saved(ws, saved)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -271,9 +271,3 @@ def _checksum(body: Mapping[str, Any]) -> str:
 
 def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None}
-
-
-def order_operations(operations: Iterable[Operation]) -> tuple[Operation, ...]:
-    """Renames, creates, sends, deletes; stable within each action."""
-    rank = {action: i for i, action in enumerate(ACTION_ORDER)}
-    return tuple(sorted(operations, key=lambda op: rank[op.action]))

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("customgpt-reconciler")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+# The one place the version is written: packaging reads it from here (pyproject.toml).
+__version__ = "0.1.0"
 
 __all__ = ["__version__"]

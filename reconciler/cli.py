@@ -18,6 +18,7 @@ from typing import TextIO
 
 from reconciler import __version__
 from reconciler import commands as cmd
+from reconciler.completion import add_completion_command
 from reconciler.console import Console
 from reconciler.desired import Scope
 from reconciler.errors import InputError, ReconcilerError
@@ -179,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     from reconciler.emulator.cli import add_emulator_command
 
     add_emulator_command(commands, global_options=lambda p: None)
+    add_completion_command(commands)
     for sub in commands.choices.values():
         _add_global_options(sub, suppress=True)
     return parser

@@ -1,15 +1,19 @@
-"""Every response shape of the emulator, over real sockets, against schemas/api/*.json."""
+"""Every response shape of the emulator, over real sockets, against schemas/api/*.json, in the
+documented shapes and in those the real service was seen to send (`wire: observed-2023`)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jsonschema
 import pytest
+
+from reconciler.emulator import Emulator, Variants
+from reconciler.emulator.variants import WIRES
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas" / "api"
 PROJECT = 1001
@@ -23,6 +27,15 @@ def load(name: str) -> dict[str, Any]:
 def check(document: Any, name: str) -> None:
     jsonschema.Draft202012Validator(load(name)).validate(document)
 
+
+@pytest.fixture(params=WIRES)
+def client(request: pytest.FixtureRequest, emulator: Emulator) -> Iterator[httpx.Client]:
+    """A client of the emulator answering in each wire shape, with project 1001."""
+    emulator.variants = Variants(wire=request.param)
+    emulator.ensure_project(PROJECT, "demo-bot")
+    headers = {"Authorization": f"Bearer {emulator.api_key}"}
+    with httpx.Client(base_url=emulator.base_url, headers=headers, timeout=10) as http:
+        yield http
 
 
 @pytest.fixture
@@ -98,9 +111,38 @@ def test_schemas_are_valid_and_their_embedded_objects_agree() -> None:
     assert {"conversation", "message", "project", "user"} <= set(objects)
 
 
-def test_schemas_reject_what_the_api_never_sends() -> None:
-    conversation = {"id": 1, "session_id": "2bd65a44-bb41-48d0-aaa7-e756a224ef66", "name": "x",
-                    "project_id": 5, "created_by": None, "created_at": "2024-01-01 00:00:00",
-                    "updated_at": "2024-01-01T00:00:00Z"}
+CONVERSATION = {"id": 222, "created_at": "2023-06-25T17:23:34.000000Z",
+                "updated_at": "2023-06-25T17:24:41.000000Z",
+                "session_id": "8ff8078b-0e2c-4f39-9a0f-1f2b3c4d5e6f", "project_id": 532,
+                "created_by": 35, "name": "Who is Tom"}
+MESSAGE = {"id": 431, "created_at": "25 Jun 2023 05:01:11", "updated_at": "25 Jun 2023 05:01:11",
+           "user_id": 35, "user_query": "Who is Tom", "openai_response": "Tom is ...",
+           "citations": ["12061.0", "12055.0"]}
+
+
+def test_schemas_accept_the_real_services_captured_answers() -> None:
+    check({"status": "success", "data": CONVERSATION}, "conversation")
+    check({"status": "success", "data": MESSAGE}, "message")
+
+
+@pytest.mark.parametrize(("schema", "field", "value"), [
+    ("conversation", "project_id", [532]),
+    ("conversation", "project_id", "5x"),
+    ("conversation", "created_by", 1.5),
+    ("conversation", "updated_at", "yesterday"),
+    ("conversation", "created_at", "25 Jun 2023 05:01:11"),  # seen only in message listings
+    ("message", "citations", ["twelve"]),
+    ("message", "created_at", "2023/06/25"),
+], ids=["project-id-list", "project-id-text", "creator-float", "time-word",
+        "listing-time-on-conversation", "citation-word", "time-slashes"])
+def test_schemas_reject_what_the_api_never_sends(schema: str, field: str, value: Any) -> None:
+    base = CONVERSATION if schema == "conversation" else MESSAGE
     with pytest.raises(jsonschema.ValidationError):
-        check({"status": "success", "data": conversation}, "conversation")
+        check({"status": "success", "data": {**base, field: value}}, schema)
+
+
+def test_every_object_says_which_of_its_fields_real_answers_had() -> None:
+    for path in sorted(SCHEMAS.glob("*.schema.json")):
+        for name, definition in json.loads(path.read_text()).get("$defs", {}).items():
+            if name in ("conversation", "message"):
+                assert "Seen in real answers" in definition["description"], (path.name, name)

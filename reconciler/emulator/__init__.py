@@ -2,7 +2,8 @@
 
     from reconciler.emulator import Emulator, Faults
 
-    with Emulator(api_key="test-key", enable_admin=True, faults=Faults(error_rate=0.1)) as emu:
+    with Emulator(api_key="test-key", enable_admin=True, faults=Faults(error_rate=0.1),
+                  variants=Variants(wire="observed-2023")) as emu:
         base_url = emu.start()            # http://127.0.0.1:<free port>
         emu.ensure_project(1001, "demo-bot")
         emu.add_conversation(1001, "Onboarding FAQ", creator="visitor")
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from reconciler.emulator.faults import FaultConfigError, FaultRule, Faults
 from reconciler.emulator.service import DEFAULT_API_KEY, Emulator, EmulatorError
+from reconciler.emulator.variants import VariantConfigError, Variants
 from reconciler.settings import is_loopback
 
 __all__ = [
@@ -21,5 +23,7 @@ __all__ = [
     "FaultConfigError",
     "FaultRule",
     "Faults",
+    "VariantConfigError",
+    "Variants",
     "is_loopback",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from reconciler.emulator import wire
 from reconciler.emulator.multipart import form_fields
 from reconciler.emulator.store import ME, ConversationQuery, Store
+from reconciler.emulator.variants import Variants
 from reconciler.emulator.wire import ApiProblem, Request, Response
 
 MAX_NAME = 255
@@ -28,7 +30,8 @@ CREDITS_EXHAUSTED = ("You have exhausted your current query credits. Please upgr
 
 @dataclass
 class Api:
-    """What the endpoints need: the store, the page size, and the query credits left.
+    """What the endpoints need: the store, the page size, the query credits left, and the
+    variants of the real service to behave as.
 
     `query_credits` None means unlimited; otherwise each sent message spends one, and a send
     with none left is answered 429 as the API does.
@@ -37,6 +40,7 @@ class Api:
     store: Store
     page_size: int = 10
     query_credits: int | None = None
+    variants: Variants = field(default_factory=Variants)
     _credits_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def spend_credit(self) -> None:
@@ -75,7 +79,8 @@ def _existing_conversation(api: Api, params: dict[str, str]) -> dict[str, Any]:
     return found
 
 
-def _text_field(body: Any, key: str, *, limit: int | None = None) -> str:
+def _text_field(api: Api, body: Any, key: str, *, limit: int | None = None) -> str:
+    """A required non-empty string of the body, as the service stores it (`trim_text`)."""
     if not isinstance(body, dict):
         raise ApiProblem(400, "The request body must be a JSON object")
     value = body.get(key)
@@ -83,7 +88,7 @@ def _text_field(body: Any, key: str, *, limit: int | None = None) -> str:
         raise ApiProblem(400, f"The {key} field is required and must be a non-empty string")
     if limit is not None and len(value) > limit:
         raise ApiProblem(400, f"The {key} may not be greater than {limit} characters")
-    return value
+    return value.strip() if api.variants.trim_text else value
 
 
 def _optional_text(body: dict[str, Any], key: str) -> None:
@@ -100,33 +105,44 @@ def list_conversations(api: Api, request: Request, params: dict[str, str]) -> Re
         project_id=project["id"],
         order=wire.choice(request.query, "order", ("asc", "desc"), "desc"),
         order_by=wire.choice(request.query, "orderBy", ("id", "created_at"), "id"),
-        user_filter=wire.choice(request.query, "userFilter",
-                                ("all", "anonymous", "team_member"), "all"),
+        user_filter=_user_filter(api, request),
         name=request.query.get("name") or None,
+        name_match=api.variants.name_filter,
     )
     listing = api.store.list_conversations(query, limit=api.page_size,
                                            offset=(page - 1) * api.page_size)
-    listing.rows[:] = [wire.conversation(row) for row in listing.rows]
+    listing.rows[:] = [wire.conversation(row, api.variants) for row in listing.rows]
     return wire.success(wire.paginated(listing, page=page, per_page=api.page_size,
                                        path_url=request.base_url + request.path))
 
 
+def _user_filter(api: Api, request: Request) -> str:
+    chosen = wire.choice(request.query, "userFilter", ("all", "anonymous", "team_member"), "all")
+    if chosen == "team_member" and api.variants.team_filter_excludes_owner:
+        return "team_member_but_owner"
+    return chosen
+
+
 def create_conversation(api: Api, request: Request, params: dict[str, str]) -> Response:
-    """POST /api/v1/projects/{projectId}/conversations."""
+    """POST /api/v1/projects/{projectId}/conversations (the real service's answers of 2023
+    also nest the project)."""
     project = _existing_project(api, params)
-    name = _text_field(request.json(), "name", limit=MAX_NAME)
+    name = _text_field(api, request.json(), "name", limit=MAX_NAME)
     row = api.store.create_conversation(project["id"], name, created_by=ME)
-    return wire.success(wire.conversation(row), status=201)
+    created = wire.conversation(row, api.variants)
+    if api.variants.observed:
+        created["project"] = wire.project(project, api.variants)
+    return wire.success(created, status=201)
 
 
 def update_conversation(api: Api, request: Request, params: dict[str, str]) -> Response:
     """PUT /api/v1/projects/{projectId}/conversations/{sessionId}."""
     found = _existing_conversation(api, params)
-    name = _text_field(request.json(), "name", limit=MAX_NAME)
+    name = _text_field(api, request.json(), "name", limit=MAX_NAME)
     row = api.store.rename_conversation(int(found["project_id"]), found["session_id"], name)
     if row is None:  # deleted concurrently
         raise ApiProblem(404, f"Conversation with session id {params['session']} not found")
-    return wire.success(wire.conversation(row))
+    return wire.success(wire.conversation(row, api.variants))
 
 
 def delete_conversation(api: Api, request: Request, params: dict[str, str]) -> Response:
@@ -142,31 +158,66 @@ def list_messages(api: Api, request: Request, params: dict[str, str]) -> Respons
     found = _existing_conversation(api, params)
     page = wire.page_number(request.query)
     order = wire.choice(request.query, "order", ("asc", "desc"), "desc")
-    listing = api.store.list_messages(found["id"], order=order, limit=api.page_size,
-                                      offset=(page - 1) * api.page_size)
-    messages = wire.paginated(listing, page=page, per_page=api.page_size,
+    per_page = wire.OBSERVED_MESSAGE_PAGE if api.variants.observed else api.page_size
+    listing = api.store.list_messages(found["id"], order=order, limit=per_page,
+                                      offset=(page - 1) * per_page)
+    listing.rows[:] = [wire.message(row, api.variants, listed=True) for row in listing.rows]
+    messages = wire.paginated(listing, page=page, per_page=per_page,
                               path_url=request.base_url + request.path)
-    return wire.success({"conversation": wire.conversation(found), "messages": messages})
+    return wire.success({"conversation": wire.conversation(found, api.variants),
+                         "messages": messages})
 
 
 def send_message(api: Api, request: Request, params: dict[str, str]) -> Response:
-    """POST .../conversations/{sessionId}/messages (stream=0 JSON, stream=1 event stream)."""
+    """POST .../conversations/{sessionId}/messages (stream=0 JSON, stream=1 event stream;
+    `stream` in the query or in the JSON body)."""
     found = _existing_conversation(api, params)
     body = request.json()
-    prompt = _text_field(body, "prompt")
+    prompt = _text_field(api, body, "prompt")
     for key in ("custom_persona", "chatbot_model", "response_source"):
         _optional_text(body, key)
-    stream = _flag(request.query.get("stream", "0"))
+    stream = _flag(request.query.get("stream", "0")) or _body_flag(body.get("stream"))
     external_id = request.query.get("external_id")
     if external_id is not None and len(external_id) > MAX_EXTERNAL_ID:
         raise ApiProblem(400, f"The external_id may not be greater than {MAX_EXTERNAL_ID} "
                               "characters")
     api.spend_credit()
-    metadata = {"user_ip": "127.0.0.1", "user_agent": request.headers.get("user-agent", ""),
-                "external_id": external_id, "request_source": "api"}
-    message = api.store.add_message(found["id"], user_id=int(ME), prompt=prompt,
+    message = _cached_answer(api, request, int(found["project_id"]), prompt)
+    if message is None:
+        metadata = {"user_ip": "127.0.0.1", "user_agent": request.headers.get("user-agent", ""),
+                    "external_id": external_id, "request_source": "api"}
+        message = _answer(api, found["id"], prompt, metadata)
+    if stream:
+        return _event_stream(api.variants, message, found["session_id"])
+    return wire.success(wire.message(message, api.variants))
+
+
+def _cached_answer(
+    api: Api, request: Request, project_id: int, prompt: str
+) -> dict[str, Any] | None:
+    """With `cache_repeated_prompts`, the project's earlier message with this prompt, unless the
+    request says `Cache-Control: no-cache`."""
+    if not api.variants.cache_repeated_prompts:
+        return None
+    if "no-cache" in request.headers.get("cache-control", "").lower():
+        return None
+    return api.store.find_prompt(project_id, prompt)
+
+
+def _answer(
+    api: Api, conversation_id: int, prompt: str, metadata: dict[str, Any]
+) -> dict[str, Any]:
+    """Store the exchange; a slow model (`send_delay_ms`) stores it at the start or at the end
+    of the time it takes to answer."""
+    delay = api.variants.send_delay_ms / 1000.0
+    late = api.variants.send_commits == "end"
+    if delay and late:
+        time.sleep(delay)
+    message = api.store.add_message(conversation_id, user_id=int(ME), prompt=prompt,
                                     answer=wire.canned_answer(prompt), metadata=metadata)
-    return _event_stream(message) if stream else wire.success(message)
+    if delay and not late:
+        time.sleep(delay)
+    return message
 
 
 def _flag(raw: str) -> bool:
@@ -178,14 +229,34 @@ def _flag(raw: str) -> bool:
     raise ApiProblem(400, "The stream must be 0 or 1")
 
 
-def _event_stream(message: dict[str, Any]) -> Response:
-    """Data-only server-sent events: `progress` chunks of the answer, then `finish`."""
+def _body_flag(value: Any) -> bool:
+    """`stream` given in the JSON body: a boolean, 0 or 1, or their text."""
+    if value is None or value is False or value == 0:
+        return False
+    if value is True or value == 1:
+        return True
+    if isinstance(value, str):
+        return _flag(value)
+    raise ApiProblem(400, "The stream must be 0 or 1")
+
+
+def _event_stream(variants: Variants, message: dict[str, Any], session_id: str) -> Response:
+    """Data-only server-sent events: `progress` chunks of the answer, then `finish`. The real
+    service (`wire: observed-2023`) starts with a `start` event carrying the prompt, and its
+    `finish` event does not repeat the text."""
     answer: str = message["openai_response"]
     words = answer.split(" ")
     chunks = [word + (" " if index < len(words) - 1 else "") for index, word in enumerate(words)]
-    events = [{"status": "progress", "message": chunk} for chunk in chunks]
-    events.append({"status": "finish", "message": "", "citations": message["citations"],
-                   "id": message["id"], "prompt_id": message["id"]})
+    events: list[dict[str, Any]] = [{"status": "progress", "message": chunk} for chunk in chunks]
+    if variants.observed:
+        events.insert(0, {"status": "start", "prompt": message["user_query"]})
+        events.append({"status": "finish", "id": message["id"],
+                       "created_at": wire.iso_time(message["created_at"]),
+                       "session_id": session_id,
+                       "citations": wire.observed_citations(message["id"])})
+    else:
+        events.append({"status": "finish", "message": "", "citations": message["citations"],
+                       "id": message["id"], "prompt_id": message["id"]})
     text = "".join(f"data: {json.dumps(event, ensure_ascii=False)}\n\n" for event in events)
     return Response(200, text.encode("utf-8"), content_type="text/event-stream",
                     headers={"Cache-Control": "no-cache"})
@@ -197,14 +268,14 @@ def list_projects(api: Api, request: Request, params: dict[str, str]) -> Respons
     order = wire.choice(request.query, "order", ("asc", "desc"), "desc")
     listing = api.store.list_projects(order=order, limit=api.page_size,
                                       offset=(page - 1) * api.page_size)
-    listing.rows[:] = [wire.project(row) for row in listing.rows]
+    listing.rows[:] = [wire.project(row, api.variants) for row in listing.rows]
     return wire.success(wire.paginated(listing, page=page, per_page=api.page_size,
                                        path_url=request.base_url + request.path))
 
 
 def get_project(api: Api, request: Request, params: dict[str, str]) -> Response:
     """GET /api/v1/projects/{projectId}."""
-    return wire.success(wire.project(_existing_project(api, params)))
+    return wire.success(wire.project(_existing_project(api, params), api.variants))
 
 
 def create_project(api: Api, request: Request, params: dict[str, str]) -> Response:
@@ -215,12 +286,12 @@ def create_project(api: Api, request: Request, params: dict[str, str]) -> Respon
         raise ApiProblem(400, "The project_name field is required")
     if len(name) > MAX_NAME:
         raise ApiProblem(400, f"The project_name may not be greater than {MAX_NAME} characters")
-    return wire.success(wire.project(api.store.create_project(name)), status=201)
+    return wire.success(wire.project(api.store.create_project(name), api.variants), status=201)
 
 
 def get_user(api: Api, request: Request, params: dict[str, str]) -> Response:
     """GET /api/v1/user."""
-    return wire.success(wire.user())
+    return wire.success(wire.user(api.variants))
 
 
 _PROJECT = r"/api/v1/projects/(?P<project>[^/]+)"

@@ -13,6 +13,7 @@ from collections import Counter
 from reconciler.emulator import admin, api, wire
 from reconciler.emulator.faults import Action, Decision, FaultInjector, Faults
 from reconciler.emulator.store import Store
+from reconciler.emulator.variants import Variants
 from reconciler.emulator.wire import ApiProblem, Request, Response
 
 logger = logging.getLogger(__name__)
@@ -31,9 +32,10 @@ class Application:
     """The emulated API: routes requests to endpoints, with authentication and faults."""
 
     def __init__(
-        self, *, store: Store, api_key: str, faults: Faults, enable_admin: bool, page_size: int
+        self, *, store: Store, api_key: str, faults: Faults, enable_admin: bool, page_size: int,
+        variants: Variants | None = None,
     ) -> None:
-        self.api = api.Api(store=store, page_size=page_size)
+        self.api = api.Api(store=store, page_size=page_size, variants=variants or Variants())
         self.injector = FaultInjector(faults)
         self.enable_admin = enable_admin
         self._api_key = api_key.encode("utf-8")

@@ -11,6 +11,12 @@ from typing import Any
 
 from reconciler.emulator.faults import FaultConfigError, Faults
 from reconciler.emulator.service import DEFAULT_API_KEY, Emulator, EmulatorError
+from reconciler.emulator.variants import (
+    VariantConfigError,
+    Variants,
+    add_variant_arguments,
+    variants_from_args,
+)
 from reconciler.errors import InputError, Problem
 from reconciler.settings import is_loopback
 
@@ -55,6 +61,7 @@ def add_emulator_command(
     faults.add_argument("--rate-limit", type=float, default=0.0, metavar="RPS",
                         help="requests per second before 429 with Retry-After (0: no limit)")
     faults.add_argument("--seed", type=int, default=None, help="seed for reproducible faults")
+    add_variant_arguments(parser)
     global_options(parser)
     parser.set_defaults(handler=cmd_emulator)
 
@@ -83,6 +90,14 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
         raise InputError([Problem(str(problem))]) from None
 
 
+def variants_of(args: argparse.Namespace) -> Variants:
+    """The variants of the real service given on the command line; raises InputError."""
+    try:
+        return variants_from_args(args)
+    except VariantConfigError as problem:
+        raise InputError([Problem(str(problem))]) from None
+
+
 def _api_key(args: argparse.Namespace) -> tuple[str, bool]:
     """The key to serve and whether it may be printed (only the built-in default is)."""
     if args.api_key:
@@ -107,7 +122,8 @@ def cmd_emulator(args: argparse.Namespace, console: Any) -> int:
                                   "add --allow-remote to serve on it anyway")])
     key, printable = _api_key(args)
     emulator = Emulator(db=args.db, api_key=key, faults=faults_from_args(args),
-                        enable_admin=args.enable_admin, page_size=args.page_size)
+                        enable_admin=args.enable_admin, page_size=args.page_size,
+                        variants=variants_of(args))
     emulator.query_credits = args.query_credits
     try:
         base_url = emulator.start(args.host, args.port, allow_remote=args.allow_remote)
@@ -119,7 +135,10 @@ def cmd_emulator(args: argparse.Namespace, console: Any) -> int:
         console.result(f"CUSTOMGPT_API_KEY={key}" if printable else
                        "# CUSTOMGPT_API_KEY: the key given with --api-key/--api-key-file")
         console.out.flush()
-        console.info(f"emulator serving on {base_url} (database {args.db}); Ctrl-C to stop")
+        variants = emulator.variants.describe()
+        behaving = f"; behaving as {variants}" if variants else ""
+        console.info(f"emulator serving on {base_url} (database {args.db}{behaving}); "
+                     "Ctrl-C to stop")
         _wait_for_stop()
     except KeyboardInterrupt:
         pass

@@ -14,6 +14,7 @@ from reconciler.emulator.app import Application
 from reconciler.emulator.faults import Faults
 from reconciler.emulator.server import EmulatorServer
 from reconciler.emulator.store import CREATORS, ConversationQuery, Store
+from reconciler.emulator.variants import Variants
 from reconciler.errors import ReconcilerError
 from reconciler.settings import is_loopback
 
@@ -40,6 +41,7 @@ class Emulator:
         faults: Faults | None = None,
         enable_admin: bool = False,
         page_size: int = 10,
+        variants: Variants | None = None,
     ) -> None:
         if page_size < 1:
             raise EmulatorError(f"page size must be at least 1, not {page_size}")
@@ -52,7 +54,7 @@ class Emulator:
         self.api_key = api_key
         self.application = Application(store=self.store, api_key=api_key,
                                        faults=faults or Faults(), enable_admin=enable_admin,
-                                       page_size=page_size)
+                                       page_size=page_size, variants=variants)
         self._server: EmulatorServer | None = None
         self._thread: threading.Thread | None = None
         self.base_url = ""
@@ -69,6 +71,15 @@ class Emulator:
     def faults(self, faults: Faults) -> None:
         self.application.injector.faults = faults
         self.application.injector.reseed()
+
+    @property
+    def variants(self) -> Variants:
+        """The variants of the real service in force (documented behaviour by default)."""
+        return self.application.api.variants
+
+    @variants.setter
+    def variants(self, variants: Variants) -> None:
+        self.application.api.variants = variants
 
     def start(self, host: str = "127.0.0.1", port: int = 0, *, allow_remote: bool = False) -> str:
         """Serve in a background thread; return the base URL (e.g. "http://127.0.0.1:50123").
@@ -156,13 +167,15 @@ class Emulator:
                                       answer=wire.canned_answer(prompt), metadata={})
 
     def conversations(self, project_id: int) -> list[dict[str, Any]]:
-        """Every conversation of a project, oldest first, in the API's shape."""
+        """Every conversation of a project, oldest first, in the documented shape (whatever
+        the `wire` variant)."""
         listing = self.store.list_conversations(
             ConversationQuery(project_id, order="asc"), limit=-1, offset=0)
         return [wire.conversation(row) for row in listing.rows]
 
     def messages(self, project_id: int, session_id: str) -> list[dict[str, Any]]:
-        """Every message of a conversation, oldest first (empty if it does not exist)."""
+        """Every message of a conversation, oldest first (empty if it does not exist), in the
+        documented shape, `metadata` included."""
         found = self.store.get_conversation(project_id, session_id)
         if found is None:
             return []

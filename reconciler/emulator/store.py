@@ -10,7 +10,7 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,7 +59,15 @@ _CONVERSATION_COLUMNS = "id, session_id, project_id, name, created_by, created_a
 _MESSAGE_COLUMNS = ("id, user_id, user_query, openai_response, created_at, updated_at, "
                     "conversation_id, citations, metadata")
 _USER_FILTERS = {"all": "", "anonymous": " AND (created_by IS NULL) = 1",
-                 "team_member": " AND (created_by IS NULL) = 0"}
+                 "team_member": " AND (created_by IS NULL) = 0",
+                 "team_member_but_owner": f" AND (created_by IS NULL) = 0 AND created_by != '{ME}'"}
+# How the `name` filter matches: the condition and its parameters.
+_NAME_MATCHES: dict[str, tuple[str, Callable[[str], list[Any]]]] = {
+    "exact": (" AND name = ?", lambda name: [name]),
+    "prefix": (" AND substr(name, 1, ?) = ?", lambda name: [len(name), name]),
+    "contains": (" AND instr(name, ?) > 0", lambda name: [name]),
+    "contains-ci": (" AND name LIKE ? ESCAPE '\\'", lambda name: ["%" + _escape_like(name) + "%"]),
+}
 _COUNT_CACHE_SIZE = 1024
 
 
@@ -83,8 +91,9 @@ class ConversationQuery:
     project_id: int
     order: str = "desc"  # asc | desc
     order_by: str = "id"  # id | created_at
-    user_filter: str = "all"  # all | anonymous | team_member
+    user_filter: str = "all"  # all | anonymous | team_member | team_member_but_owner
     name: str | None = None
+    name_match: str = "contains-ci"  # exact | prefix | contains | contains-ci
 
 
 class Store:
@@ -204,8 +213,9 @@ class Store:
         where = "project_id = ?" + _USER_FILTERS[query.user_filter]
         params: list[Any] = [query.project_id]
         if query.name is not None:
-            where += " AND name LIKE ? ESCAPE '\\'"
-            params.append("%" + _escape_like(query.name) + "%")
+            condition, name_params = _NAME_MATCHES[query.name_match]
+            where += condition
+            params += name_params(query.name)
         direction = "ASC" if query.order == "asc" else "DESC"
         order = f"id {direction}" if query.order_by == "id" else (
             f"created_at {direction}, id {direction}")
@@ -275,6 +285,16 @@ class Store:
             row = db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?",
                              (cursor.lastrowid,)).fetchone()
         return _message(row)
+
+    def find_prompt(self, project_id: int, prompt: str) -> dict[str, Any] | None:
+        """The first message of the project with exactly this prompt, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT " + ", ".join(f"m.{c.strip()}" for c in _MESSAGE_COLUMNS.split(","))
+                + " FROM messages m JOIN conversations c ON m.conversation_id = c.id "
+                "WHERE c.project_id = ? AND m.user_query = ? ORDER BY m.id LIMIT 1",
+                (project_id, prompt)).fetchone()
+        return None if row is None else _message(row)
 
     def list_messages(
         self, conversation_id: int, *, order: str, limit: int, offset: int

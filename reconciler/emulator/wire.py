@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from reconciler.emulator.store import ME, Listing
+from reconciler.emulator.variants import Variants
+
+SPEC = Variants()
+OBSERVED_MESSAGE_PAGE = 20  # per_page of message listings in the real service's answers
 
 
 class ApiProblem(Exception):
@@ -134,8 +139,21 @@ def paginated(listing: Listing, *, page: int, per_page: int, path_url: str) -> d
     }
 
 
-def conversation(row: dict[str, Any]) -> dict[str, Any]:
-    """A conversation row in the API's shape (project_id as a string)."""
+def conversation(row: dict[str, Any], variants: Variants = SPEC) -> dict[str, Any]:
+    """A conversation row in the API's shape: the documented one (`project_id` and `created_by`
+    as strings, "YYYY-MM-DD HH:MM:SS" times) or, with `wire: observed-2023`, the real service's
+    (integer ids, ISO times with microseconds and `Z`, no `deleted_at`)."""
+    if variants.observed:
+        creator = row["created_by"]
+        return {
+            "id": row["id"],
+            "created_at": iso_time(row["created_at"]),
+            "updated_at": iso_time(row["updated_at"]),
+            "session_id": row["session_id"],
+            "project_id": int(row["project_id"]),
+            "created_by": None if creator is None else int(creator),
+            "name": row["name"],
+        }
     return {
         "id": row["id"],
         "session_id": row["session_id"],
@@ -148,16 +166,52 @@ def conversation(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def project(row: dict[str, Any]) -> dict[str, Any]:
-    """A project row in the API's shape."""
+def message(stored: dict[str, Any], variants: Variants = SPEC, *,
+            listed: bool = False) -> dict[str, Any]:
+    """A stored message in the API's shape. With `wire: observed-2023`: no `conversation_id`
+    or `metadata`, string citations, ISO times, and in a listing (`listed`) the
+    "25 Jun 2023 05:01:11" form the real service once sent."""
+    if not variants.observed:
+        return stored
+    stamp = listing_time if listed else iso_time
+    return {
+        "id": stored["id"],
+        "created_at": stamp(stored["created_at"]),
+        "updated_at": stamp(stored["updated_at"]),
+        "user_id": stored["user_id"],
+        "user_query": stored["user_query"],
+        "openai_response": stored["openai_response"],
+        "citations": observed_citations(stored["id"]),
+    }
+
+
+def observed_citations(message_id: int) -> list[str]:
+    """Canned citations as the real service wrote them: numbers in strings ("12061.0")."""
+    return [f"{12000 + message_id % 1000}.0", f"{11000 + message_id % 1000}.0"]
+
+
+def iso_time(stamp: str) -> str:
+    """A stored time as the real service wrote it: "2023-06-25T17:00:31.000000Z"."""
+    return stamp.replace(" ", "T") + ".000000Z"
+
+
+def listing_time(stamp: str) -> str:
+    """A stored time as one real message listing wrote it: "25 Jun 2023 05:01:11" (a
+    12-hour clock without AM or PM)."""
+    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").strftime("%d %b %Y %I:%M:%S")
+
+
+def project(row: dict[str, Any], variants: Variants = SPEC) -> dict[str, Any]:
+    """A project row in the API's shape (ISO times with `wire: observed-2023`)."""
+    stamp = iso_time if variants.observed else str
     return {
         "id": row["id"],
         "project_name": row["name"],
         "sitemap_path": None,
         "is_chat_active": True,
         "user_id": int(ME),
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
+        "created_at": stamp(row["created_at"]),
+        "updated_at": stamp(row["updated_at"]),
         "deleted_at": None,
         "type": "SITEMAP",
         "is_shared": False,
@@ -168,15 +222,16 @@ def project(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def user() -> dict[str, Any]:
+def user(variants: Variants = SPEC) -> dict[str, Any]:
     """The API key's user."""
+    stamp = iso_time if variants.observed else str
     return {
         "id": int(ME),
         "name": "Emulator User",
         "email": "user@emulator.invalid",
         "profile_photo_url": "https://ui-avatars.com/api/?name=E+U",
-        "created_at": "2024-01-01 00:00:00",
-        "updated_at": "2024-01-01 00:00:00",
+        "created_at": stamp("2024-01-01 00:00:00"),
+        "updated_at": stamp("2024-01-01 00:00:00"),
     }
 
 

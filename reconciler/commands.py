@@ -25,11 +25,11 @@ from reconciler.console import Console
 from reconciler.desired import DesiredState, Scope
 from reconciler.errors import InputError, Problem, StalePlanError
 from reconciler.export import LiveProject, export_document, read_live
+from reconciler.guards import GuardLimits, with_guards
 from reconciler.jsonio import pretty
 from reconciler.loader import load_desired
-from reconciler.plan import Plan
+from reconciler.plan import PLAN_FORMAT_VERSION, Plan
 from reconciler.planner import make_plan
-from reconciler.planning import PlanOptions
 from reconciler.preconditions import find_stale
 from reconciler.progress import Progress, counting
 from reconciler.render import render_json, render_markdown, render_text
@@ -163,9 +163,9 @@ def _load(args: argparse.Namespace, console: Console) -> DesiredState:
     return desired
 
 
-def _plan_options(args: argparse.Namespace) -> PlanOptions:
-    return PlanOptions(allow_mass_delete=args.allow_mass_delete, max_deletes=args.max_deletes,
-                       max_sends=getattr(args, "max_sends", None))
+def _guard_limits(args: argparse.Namespace) -> GuardLimits:
+    return GuardLimits(allow_mass_delete=args.allow_mass_delete, max_deletes=args.max_deletes,
+                       max_sends=args.max_sends)
 
 
 async def _plan(args: argparse.Namespace, console: Console, desired: DesiredState) -> Plan:
@@ -178,7 +178,7 @@ async def _make_plan(
 ) -> Plan:
     async with counting(enabled=console.progress, stream=console.err,
                         description="Reading live state", count=lambda: client.stats.requests):
-        return await make_plan(client, desired, options=_plan_options(args),
+        return await make_plan(client, desired, limits=_guard_limits(args),
                                api=api_target(args, client))
 
 
@@ -192,14 +192,10 @@ async def _apply(
     ids = [p.id for p in desired.projects] if desired else [p.project_id for p in saved.projects]  # type: ignore[union-attr]
     async with open_client(args, console, project_ids=ids) as client:
         if saved is not None:
-            plan = saved
-            _check_target(plan, api_target(args, client))
-            stale = await find_stale(client, plan)
-            if stale:
-                raise StalePlanError(
-                    "the saved plan is stale; nothing was applied. Stale operations:\n  "
-                    + "\n  ".join(stale) + "\nMake a new plan with `reconciler plan --out`."
-                )
+            _check_target(saved, api_target(args, client))
+            plan = with_guards(saved, _guard_limits(args))
+            if not plan.all_errors:
+                await _refuse_stale(client, plan)
         else:
             assert desired is not None
             plan = await _make_plan(client, console, desired, args)
@@ -223,6 +219,15 @@ async def _apply(
             progress.close()
     console.result(_apply_summary(report))
     return EXIT_ERROR if report.failed else EXIT_OK
+
+
+async def _refuse_stale(client: Client, plan: Plan) -> None:
+    stale = await find_stale(client, plan)
+    if stale:
+        raise StalePlanError(
+            "the saved plan is stale; nothing was applied. Stale operations:\n  "
+            + "\n  ".join(stale) + "\nMake a new plan with `reconciler plan --out`."
+        )
 
 
 def _check_target(plan: Plan, target: str) -> None:
@@ -294,6 +299,10 @@ def read_plan(path: Path) -> Plan:
         raise InputError([Problem(f"{path}: no such plan file")]) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InputError([Problem(f"{path}: not a readable plan file ({error})")]) from None
+    if isinstance(document, dict) and document.get("format_version") != PLAN_FORMAT_VERSION:
+        raise InputError([Problem(
+            f"{path}: not a plan of format {PLAN_FORMAT_VERSION}: it was made by another "
+            "version of reconciler; make a new plan with `reconciler plan --out`")])
     problems = validate(document, "plan")
     if problems:
         raise InputError([Problem(f"{path}: not a valid plan: {p.message}") for p in problems])

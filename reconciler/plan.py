@@ -16,7 +16,8 @@ from typing import Any
 from reconciler.errors import InputError, Problem
 from reconciler.jsonio import canonical
 
-PLAN_FORMAT_VERSION = 1
+PLAN_FORMAT_VERSION = 2
+DEFAULT_MAX_DELETE_FRACTION = 0.3
 
 
 class Action(StrEnum):
@@ -146,12 +147,19 @@ class Unmanaged:
 
 @dataclass(frozen=True)
 class ProjectPlan:
-    """Everything the plan says about one project."""
+    """Everything the plan says about one project.
+
+    `managed_in_scope` (live in scope and not ignored) and `max_delete_fraction` are what the
+    mass-delete guard judges the project's deletes by, when the plan is made and when it is
+    applied.
+    """
 
     project_id: int
     label: str | None
     scope: str
     live_in_scope: int = 0
+    managed_in_scope: int = 0
+    max_delete_fraction: float = DEFAULT_MAX_DELETE_FRACTION
     operations: tuple[Operation, ...] = ()
     unmanaged: tuple[Unmanaged, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -169,6 +177,8 @@ class ProjectPlan:
             "label": self.label,
             "scope": self.scope,
             "live_in_scope": self.live_in_scope,
+            "managed_in_scope": self.managed_in_scope,
+            "max_delete_fraction": self.max_delete_fraction,
             "operations": [op.to_dict() for op in self.operations],
             "unmanaged": [
                 {"session_id": u.session_id, "name": u.name, "why": u.why} for u in self.unmanaged
@@ -185,6 +195,8 @@ class ProjectPlan:
             label=data.get("label"),
             scope=data["scope"],
             live_in_scope=int(data["live_in_scope"]),
+            managed_in_scope=int(data["managed_in_scope"]),
+            max_delete_fraction=float(data["max_delete_fraction"]),
             operations=tuple(Operation.from_dict(op) for op in data["operations"]),
             unmanaged=tuple(
                 Unmanaged(u["session_id"], u["name"], u["why"]) for u in data["unmanaged"]

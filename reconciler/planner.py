@@ -13,27 +13,27 @@ from collections.abc import Iterable
 from reconciler.client import Client
 from reconciler.desired import DesiredState, ProjectSpec
 from reconciler.errors import ApiError, AuthError, NotFoundError
+from reconciler.guards import GuardLimits, with_guards
 from reconciler.live import Conversation, ProjectLive, Transcript
 from reconciler.match import Matching, listing_filter, match_project
-from reconciler.plan import Action, Plan, ProjectPlan
-from reconciler.planning import PlanOptions, build_project_plan, deletion_candidates
+from reconciler.plan import Plan, ProjectPlan
+from reconciler.planning import build_project_plan, deletion_candidates
 
 
 async def make_plan(
-    client: Client, desired: DesiredState, *, options: PlanOptions, api: str = ""
+    client: Client, desired: DesiredState, *, limits: GuardLimits, api: str = ""
 ) -> Plan:
-    """Plan every project of `desired` against the live API; `api` names where that is.
+    """Plan every project of `desired` against the live API, with the errors of the guards
+    under `limits`; `api` names where that is.
 
     Raises AuthError when the key is rejected; every other API failure becomes an error of the
     project it concerns.
     """
     user = await client.current_user()
     projects = await asyncio.gather(
-        *(_plan_project(client, spec, user_id=user.id, options=options)
-          for spec in desired.projects)
+        *(_plan_project(client, spec, user_id=user.id) for spec in desired.projects)
     )
-    return Plan(projects=tuple(projects), errors=tuple(_plan_errors(projects, options)),
-                api=api)
+    return with_guards(Plan(projects=tuple(projects), api=api), limits)
 
 
 async def read_project(client: Client, spec: ProjectSpec, *, user_id: str) -> ProjectLive:
@@ -53,9 +53,7 @@ async def read_project(client: Client, spec: ProjectSpec, *, user_id: str) -> Pr
                        pinned=pinned, transcripts=transcripts)
 
 
-async def _plan_project(
-    client: Client, spec: ProjectSpec, *, user_id: str, options: PlanOptions
-) -> ProjectPlan:
+async def _plan_project(client: Client, spec: ProjectSpec, *, user_id: str) -> ProjectPlan:
     try:
         live = await read_project(client, spec, user_id=user_id)
         matching = match_project(spec, live.conversations, user_id=user_id, pinned=live.pinned)
@@ -65,7 +63,7 @@ async def _plan_project(
             # A conversation deleted since the listing has no transcript: plan as if empty.
             queries = () if transcript is None else tuple(m.user_query for m in transcript.messages)
             transcripts[session_id] = queries
-        return build_project_plan(spec, matching, transcripts, options=options)
+        return build_project_plan(spec, matching, transcripts)
     except AuthError:
         raise
     except ApiError as error:
@@ -98,21 +96,3 @@ def _failed(spec: ProjectSpec, message: str) -> ProjectPlan:
     return ProjectPlan(project_id=spec.id, label=spec.label, scope=spec.scope.value,
                        errors=(message,))
 
-
-def _plan_errors(projects: Iterable[ProjectPlan], options: PlanOptions) -> list[str]:
-    operations = [op for p in projects for op in p.operations]
-    deletes = sum(op.action is Action.DELETE for op in operations)
-    sends = sum(op.action is Action.SEND for op in operations)
-    errors = []
-    if options.max_deletes is not None and deletes > options.max_deletes \
-            and not options.allow_mass_delete:
-        errors.append(
-            f"mass-delete guard: the plan deletes {deletes} conversations, more than "
-            f"--max-deletes {options.max_deletes}; check the plan, then pass --allow-mass-delete"
-        )
-    if options.max_sends is not None and sends > options.max_sends:
-        errors.append(
-            f"the plan sends {sends} prompts, more than --max-sends {options.max_sends} "
-            "(each costs a query credit); raise --max-sends to proceed"
-        )
-    return errors

@@ -1,55 +1,47 @@
 """Building one project's plan from its matching (DESIGN §3, §4, §5). Pure: no I/O.
 
 Turns a `Matching` into operations in the order they will be applied (renames, creates, sends,
-deletes), with their reasons and preconditions, plus the warnings, notes and guard errors a
-reviewer needs.
+deletes), with their reasons and preconditions, plus the warnings and notes a reviewer needs,
+and what the guards (`reconciler.guards`) judge the plan by.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from reconciler.desired import ConversationSpec, ProjectSpec
 from reconciler.live import Conversation
 from reconciler.match import Match, MatchedBy, Matching, collection_paused
-from reconciler.plan import Action, Operation, Precondition, ProjectPlan, Unmanaged
-
-DEFAULT_MAX_DELETE_FRACTION = 0.3
-MASS_DELETE_MIN_LIVE = 10
-
-
-@dataclass(frozen=True)
-class PlanOptions:
-    """Knobs that change what a plan may contain."""
-
-    allow_mass_delete: bool = False
-    max_deletes: int | None = None
-    max_sends: int | None = None
+from reconciler.plan import (
+    DEFAULT_MAX_DELETE_FRACTION,
+    Action,
+    Operation,
+    Precondition,
+    ProjectPlan,
+    Unmanaged,
+)
 
 
 def build_project_plan(
-    spec: ProjectSpec,
-    matching: Matching,
-    transcripts: Mapping[str, tuple[str, ...]],
-    *,
-    options: PlanOptions,
+    spec: ProjectSpec, matching: Matching, transcripts: Mapping[str, tuple[str, ...]]
 ) -> ProjectPlan:
     """The plan of one project. `transcripts` maps session ids to the prompts already sent."""
     with collection_paused():
-        return _build(spec, matching, transcripts, options=options)
+        return _build(spec, matching, transcripts)
 
 
 def _build(
-    spec: ProjectSpec,
-    matching: Matching,
-    transcripts: Mapping[str, tuple[str, ...]],
-    *,
-    options: PlanOptions,
+    spec: ProjectSpec, matching: Matching, transcripts: Mapping[str, tuple[str, ...]]
 ) -> ProjectPlan:
-    base = ProjectPlan(project_id=spec.id, label=spec.label, scope=spec.scope.value,
-                       live_in_scope=matching.in_scope)
+    fraction = spec.max_delete_fraction
+    base = ProjectPlan(
+        project_id=spec.id, label=spec.label, scope=spec.scope.value,
+        live_in_scope=matching.in_scope,
+        managed_in_scope=matching.in_scope - len(matching.ignored),
+        max_delete_fraction=DEFAULT_MAX_DELETE_FRACTION if fraction is None else fraction,
+    )
     if matching.errors:
         return replace(base, errors=tuple(matching.errors))
     operations = [
@@ -60,9 +52,8 @@ def _build(
     deletes, unmanaged = _undeclared(spec, matching, transcripts)
     operations.extend(deletes)
     warnings = [*matching.notes, *_rename_hint(spec, operations)]
-    errors = _mass_delete_errors(spec, matching.in_scope, len(deletes), options=options)
     return replace(base, operations=tuple(operations), unmanaged=tuple(unmanaged),
-                    warnings=tuple(warnings), errors=tuple(errors))
+                   warnings=tuple(warnings))
 
 
 def _renames(spec: ProjectSpec, matches: list[Match]) -> list[Operation]:
@@ -174,18 +165,3 @@ def _names(names: list[str], limit: int = 3) -> str:
     shown = ", ".join(repr(n) for n in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
-
-def _mass_delete_errors(
-    spec: ProjectSpec, in_scope: int, deletes: int, *, options: PlanOptions
-) -> list[str]:
-    if options.allow_mass_delete or in_scope < MASS_DELETE_MIN_LIVE:
-        return []
-    fraction = spec.max_delete_fraction
-    limit = DEFAULT_MAX_DELETE_FRACTION if fraction is None else fraction
-    if deletes <= limit * in_scope:
-        return []
-    return [
-        f"mass-delete guard: the plan deletes {deletes} of {in_scope} conversations in scope "
-        f"({deletes / in_scope:.0%} > {limit:.0%}); check the plan, then pass "
-        "--allow-mass-delete (or raise max_delete_fraction for this project)"
-    ]

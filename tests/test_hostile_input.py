@@ -21,10 +21,10 @@ from reconciler.client import Client, ClientSettings, RetryPolicy, Secret
 from reconciler.desired import DesiredState
 from reconciler.emulator import Emulator
 from reconciler.errors import ApiError, InputError, ListingError
+from reconciler.guards import GuardLimits
 from reconciler.live import Conversation, Message, Project, Transcript, User
 from reconciler.loader import load_desired
 from reconciler.planner import make_plan
-from reconciler.planning import PlanOptions
 
 PROJECT = 4242
 KEY = "hostile-key-0123456789"
@@ -261,7 +261,7 @@ def test_a_malformed_listing_gives_a_project_error_not_a_plan(
         well_formed = run_client(handle, lambda c: c.list_conversations(PROJECT))
     except ApiError:
         well_formed = None
-    plan = run_client(handle, lambda c: make_plan(c, desired, options=PlanOptions(
+    plan = run_client(handle, lambda c: make_plan(c, desired, limits=GuardLimits(
         allow_mass_delete=True)))
     if well_formed is None:
         assert plan.all_errors

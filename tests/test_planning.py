@@ -10,7 +10,7 @@ from reconciler.desired import ConversationSpec, ProjectSpec
 from reconciler.live import Conversation
 from reconciler.match import match_project
 from reconciler.plan import Action
-from reconciler.planning import PlanOptions, build_project_plan
+from reconciler.planning import build_project_plan
 
 ME = "1"
 _ids = itertools.count(1)
@@ -23,10 +23,9 @@ def conv(name: str, *, by: str | None = ME) -> Conversation:
 
 
 def plan_for(spec: ProjectSpec, live: list[Conversation],
-             transcripts: dict[str, tuple[str, ...]] | None = None,
-             options: PlanOptions | None = None):  # type: ignore[no-untyped-def]
+             transcripts: dict[str, tuple[str, ...]] | None = None):  # type: ignore[no-untyped-def]
     matching = match_project(spec, live, user_id=ME)
-    return build_project_plan(spec, matching, transcripts or {}, options=options or PlanOptions())
+    return build_project_plan(spec, matching, transcripts or {})
 
 
 def test_operations_come_renames_creates_sends_deletes() -> None:
@@ -88,27 +87,18 @@ def test_matching_errors_leave_no_operations() -> None:
     assert len(plan.errors) == 1
 
 
-@pytest.mark.parametrize(
-    ("live", "deletes", "fraction", "tripped"),
-    [
-        (10, 3, None, False),   # exactly 30 %: allowed
-        (10, 4, None, True),    # 40 %
-        (9, 9, None, False),    # under 10 in scope: no guard
-        (10, 5, 0.5, False),    # per-project threshold
-        (10, 6, 0.5, True),
-    ],
-    ids=["at-threshold", "over-threshold", "small-project", "custom-at", "custom-over"],
-)
-def test_mass_delete_guard(live: int, deletes: int, fraction: float | None, tripped: bool) -> None:
-    keep = [ConversationSpec(f"keep {i}") for i in range(live - deletes)]
-    conversations = [conv(f"keep {i}") for i in range(live - deletes)]
-    conversations += [conv(f"stray {i}") for i in range(deletes)]
-    spec = ProjectSpec(id=7, prune=True, max_delete_fraction=fraction, conversations=tuple(keep))
-    plan = plan_for(spec, conversations)
-    assert bool(plan.errors) is tripped
-    if tripped:
-        assert "--allow-mass-delete" in plan.errors[0]
-        assert f"{deletes} of {live}" in plan.errors[0]
-    allowed = plan_for(spec, conversations, options=PlanOptions(allow_mass_delete=True))
-    assert allowed.errors == ()
-    assert sum(op.action is Action.DELETE for op in allowed.operations) == deletes
+def test_the_guard_counts_only_managed_conversations() -> None:
+    """Ignored conversations are in scope but never managed: they do not dilute the share."""
+    live = [conv(f"tmp-{i}") for i in range(100)] + [conv(f"managed {i}") for i in range(10)]
+    plan = plan_for(ProjectSpec(id=7, prune=True, ignore=("tmp-*",)), live)
+    assert (plan.live_in_scope, plan.managed_in_scope) == (110, 10)
+    assert sum(op.action is Action.DELETE for op in plan.operations) == 10
+
+
+@pytest.mark.parametrize(("declared", "recorded"), [(None, 0.3), (0.29, 0.29), (1.0, 1.0)],
+                         ids=["default", "declared", "all"])
+def test_the_plan_records_the_projects_delete_threshold(
+    declared: float | None, recorded: float
+) -> None:
+    plan = plan_for(ProjectSpec(id=7, prune=True, max_delete_fraction=declared), [conv("x")])
+    assert plan.max_delete_fraction == recorded

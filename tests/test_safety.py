@@ -93,17 +93,7 @@ def test_mass_delete_guard_trips_above_the_threshold_only(
     ws: Workspace, live: int, deletes: int, flags: tuple[str, ...], refused: bool
 ) -> None:
     keep = [f"keep {i}" for i in range(live - deletes)]
-    for name in keep:
-        ws.seed(name)
-    for i in range(deletes):
-        ws.seed(f"stray {i}")
-    ws.declare(f"""
-        version: 1
-        projects:
-          - id: {PROJECT}
-            prune: true
-            conversations: {json.dumps([{"name": n} for n in keep])}
-    """)
+    _seed_prune(ws, keep=len(keep), strays=deletes)
     result = ws.apply(*flags)
     assert result.code == (1 if refused else 0), result.out + result.err
     if refused:
@@ -298,3 +288,102 @@ def test_a_plan_is_applied_only_where_it_was_made(ws: Workspace) -> None:
                f"{production.base_url}: nothing was applied" in result.err
         assert production.conversations(PROJECT) == []
     assert ws.names() == []
+
+
+def _seed_prune(ws: Workspace, *, keep: int, strays: int, extra: str = "") -> None:
+    kept = [f"keep {i}" for i in range(keep)]
+    for name in kept:
+        ws.seed(name)
+    for i in range(strays):
+        ws.seed(f"stray {i}")
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            prune: true
+            {extra}
+            conversations: {json.dumps([{"name": n} for n in kept])}
+    """)
+
+
+@pytest.mark.parametrize(
+    ("plan_flags", "apply_flags"),
+    [
+        ((), ("--max-deletes", "1")),
+        (("--allow-mass-delete",), ()),
+        (("--allow-mass-delete",), ("--max-deletes", "1")),
+    ],
+    ids=["max-deletes", "mass-delete-allowed-only-when-planned", "max-deletes-after-allowed"],
+)
+def test_a_saved_plan_is_held_to_the_guards_of_the_apply(
+    ws: Workspace, plan_flags: tuple[str, ...], apply_flags: tuple[str, ...]
+) -> None:
+    strays = 4 if plan_flags else 2
+    _seed_prune(ws, keep=6, strays=strays)
+    saved = ws.path / "plan.json"
+    assert ws.plan("--out", str(saved), *plan_flags).code == 0
+    result = ws.run("apply", "--plan", str(saved), "--auto-approve", *apply_flags)
+    assert result.code == 1, result.out + result.err
+    assert "mass-delete guard" in result.out
+    assert len(ws.names()) == 6 + strays
+
+
+def test_a_saved_plan_is_held_to_max_sends(ws: Workspace) -> None:
+    ws.declare(f"""
+        version: 1
+        projects: [{{id: {PROJECT}, conversations: [{{name: Demo, messages: [one, two]}}]}}]
+    """)
+    saved = _saved_plan(ws)
+    result = ws.run("apply", "--plan", str(saved), "--auto-approve", "--max-sends", "1")
+    assert result.code == 1
+    assert "the plan sends 2 prompts, more than --max-sends 1" in result.out
+    assert ws.names() == []
+    at_limit = ws.run("apply", "--plan", str(saved), "--auto-approve", "--max-sends", "2")
+    assert at_limit.code == 0, at_limit.err
+    assert ws.names() == ["Demo"]
+
+
+def test_a_mass_delete_reviewed_and_applied_with_the_flag_goes_through(ws: Workspace) -> None:
+    _seed_prune(ws, keep=6, strays=4)
+    saved = ws.path / "plan.json"
+    assert ws.plan("--out", str(saved), "--allow-mass-delete").code == 0
+    result = ws.run("apply", "--plan", str(saved), "--auto-approve", "--allow-mass-delete",
+                    "--backup-dir", str(ws.path / "backups"))
+    assert result.code == 0, result.out + result.err
+    assert ws.names() == [f"keep {i}" for i in range(6)]
+
+
+def test_a_plan_refused_by_a_guard_when_made_stays_refused(ws: Workspace) -> None:
+    _seed_prune(ws, keep=6, strays=4)
+    saved = ws.path / "plan.json"
+    assert ws.plan("--out", str(saved)).code == 1
+    result = ws.run("apply", "--plan", str(saved), "--auto-approve", "--allow-mass-delete")
+    assert result.code == 1
+    assert "mass-delete guard" in result.out
+    assert len(ws.names()) == 10
+
+
+@pytest.mark.parametrize(("strays", "refused"), [(29, False), (30, True)], ids=["29", "30"])
+def test_max_delete_fraction_is_exact(ws: Workspace, strays: int, refused: bool) -> None:
+    ws.emulator.add_conversations(PROJECT, (f"stray {i}" for i in range(strays)))
+    _seed_prune(ws, keep=100 - strays, strays=0, extra="max_delete_fraction: 0.29")
+    for path in ("-f", "--plan"):
+        if path == "-f":
+            result = ws.apply("--dry-run")
+        else:
+            saved = ws.path / "plan.json"
+            ws.plan("--out", str(saved))
+            result = ws.run("apply", "--plan", str(saved), "--auto-approve", "--dry-run")
+        assert result.code == (1 if refused else 0), (path, result.out + result.err)
+        assert ("mass-delete guard" in result.out) is refused
+
+
+def test_ignored_conversations_do_not_let_prune_delete_everything_managed(ws: Workspace) -> None:
+    ws.emulator.add_conversations(PROJECT, (f"tmp-{i}" for i in range(100)))
+    for i in range(10):
+        ws.seed(f"managed {i}")
+    prune_all(ws, extra='ignore: ["tmp-*"]')
+    result = ws.apply()
+    assert result.code == 1
+    assert "deletes 10 of the 10 conversations it manages" in result.out
+    assert len(ws.names()) == 110

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from reconciler.apply import ApplyOptions, ApplyReport, Outcome, apply_plan
 from reconciler.client import Client, ClientSettings, Secret
 from reconciler.desired import ConversationSpec, DesiredState, ProjectSpec, Scope
+from reconciler.guards import GuardLimits
 from reconciler.planner import make_plan
-from reconciler.planning import PlanOptions
 from tests.benchmarks.emulator_process import RunningEmulator, cpu_seconds
 
 
@@ -47,7 +47,7 @@ def apply_creates(
 
     async def run() -> tuple[ApplyReport, float, int]:
         async with Client(settings) as client:
-            plan = await make_plan(client, DesiredState(projects=(spec,)), options=PlanOptions())
+            plan = await make_plan(client, DesiredState(projects=(spec,)), limits=GuardLimits())
             if len(plan.operations) != operations or plan.all_errors:
                 raise RuntimeError(f"unexpected plan: {plan.summary()} {plan.all_errors}")
             before = client.stats.requests

@@ -22,7 +22,7 @@ from reconciler.desired import ConversationSpec, ProjectSpec, Scope
 from reconciler.live import Conversation
 from reconciler.match import match_project
 from reconciler.plan import Plan
-from reconciler.planning import PlanOptions, build_project_plan
+from reconciler.planning import build_project_plan
 from reconciler.render import render_json, render_text
 
 PROJECT = 4242
@@ -81,8 +81,7 @@ def plan_once(spec: ProjectSpec, live: list[Conversation]) -> tuple[Plan, str, s
     """Match, build, and render as text and JSON: what `reconciler plan` does after reading."""
     matching = match_project(spec, live, user_id=USER)
     sent = {m.live.session_id: ("What changed?",) for m in matching.matches if m.spec.messages}
-    project = build_project_plan(spec, matching, sent,
-                                 options=PlanOptions(allow_mass_delete=True))
+    project = build_project_plan(spec, matching, sent)
     plan = Plan(projects=(project,))
     return plan, render_text(plan), render_json(plan)
 

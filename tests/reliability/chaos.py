@@ -16,9 +16,9 @@ import httpx
 from reconciler.apply import ApplyOptions, ApplyReport, apply_plan
 from reconciler.client import Client, ClientSettings, Secret
 from reconciler.emulator import Emulator, Faults
+from reconciler.guards import GuardLimits
 from reconciler.loader import load_desired
 from reconciler.planner import make_plan
-from reconciler.planning import PlanOptions
 from tests.reliability.invariants import violations
 from tests.reliability.scenario import Scenario
 
@@ -142,7 +142,7 @@ async def _one_run(
     parallelism = settings.parallelism
     async with Client(settings, transport=transport) as client:
         try:
-            plan = await make_plan(client, desired, options=PlanOptions(allow_mass_delete=True))
+            plan = await make_plan(client, desired, limits=GuardLimits(allow_mass_delete=True))
             if plan.all_errors or not plan.has_changes:
                 return RunRecord(0, list(plan.all_errors), {}, [])
             report = ApplyReport(plan_checksum=plan.checksum)

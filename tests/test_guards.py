@@ -1,0 +1,122 @@
+"""The guards: one decision, in integers, for every path that applies a plan."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.guards import GuardLimits, deletes_allowed, guard_errors, with_guards
+from reconciler.plan import Action, Operation, Plan, Precondition, ProjectPlan
+
+
+def _delete(n: int, project: int = 7) -> Operation:
+    return Operation(Action.DELETE, project, f"stray {n}", "not declared and prune is on",
+                     Precondition(name=f"stray {n}", session_id=f"s-{n}", message_count=0),
+                     session_id=f"s-{n}")
+
+
+def _send(n: int, project: int = 7) -> Operation:
+    return Operation(Action.SEND, project, "Demo", "missing", Precondition(prompt=f"p{n}"),
+                     prompt=f"p{n}", position=n + 1)
+
+
+def project(managed: int, deletes: int, fraction: float = 0.3, *, ignored: int = 0,
+            sends: int = 0, project_id: int = 7) -> ProjectPlan:
+    operations = tuple(_send(n, project_id) for n in range(sends)) + tuple(
+        _delete(n, project_id) for n in range(deletes))
+    return ProjectPlan(project_id=project_id, label=None, scope="mine",
+                       live_in_scope=managed + ignored, managed_in_scope=managed,
+                       max_delete_fraction=fraction, operations=operations)
+
+
+def refused(plan_project: ProjectPlan, limits: GuardLimits | None = None) -> list[str]:
+    plan_wide, by_project = guard_errors(Plan(projects=(plan_project,)), limits or GuardLimits())
+    return plan_wide + by_project.get(plan_project.project_id, [])
+
+
+@pytest.mark.parametrize(
+    ("managed", "deletes", "fraction", "is_refused"),
+    [
+        (100, 29, 0.29, False),   # 0.29 * 100 is 28.999999999999996 in floating point
+        (100, 30, 0.29, True),
+        (100, 57, 0.57, False),   # 56.99999999999999
+        (100, 58, 0.57, True),
+        (10, 3, 0.3, False),
+        (10, 4, 0.3, True),
+        (11, 3, 0.3, False),      # 3.3 allows 3
+        (11, 4, 0.3, True),
+        (1000, 1, 0.001, False),
+        (1000, 2, 0.001, True),
+        (10, 10, 1.0, False),
+        (10, 1, 0.01, True),      # 0.1 of a conversation allows none
+        (9, 9, 0.3, False),       # fewer than 10 managed: no share guard
+        (10, 0, 0.01, False),
+    ],
+    ids=["29-of-100-at-0.29", "30-of-100-at-0.29", "57-of-100-at-0.57", "58-of-100-at-0.57",
+         "3-of-10", "4-of-10", "3-of-11", "4-of-11", "1-of-1000-at-0.001", "2-of-1000-at-0.001",
+         "all-at-1", "1-of-10-at-0.01", "9-managed", "no-deletes"],
+)
+def test_the_share_of_deletes_is_compared_exactly(
+    managed: int, deletes: int, fraction: float, is_refused: bool
+) -> None:
+    errors = refused(project(managed, deletes, fraction))
+    assert bool(errors) is is_refused
+    if is_refused:
+        assert f"deletes {deletes} of the {managed}" in errors[0]
+        assert "--allow-mass-delete" in errors[0]
+    assert refused(project(managed, deletes, fraction), GuardLimits(allow_mass_delete=True)) == []
+
+
+@pytest.mark.parametrize(("fraction", "managed", "allowed"),
+                         [(0.29, 100, 29), (0.3, 10, 3), (0.1, 30, 3), (1.0, 7, 7), (0.7, 10, 7)])
+def test_deletes_allowed_rounds_the_exact_share_down(
+    fraction: float, managed: int, allowed: int
+) -> None:
+    assert deletes_allowed(fraction, managed) == allowed
+
+
+def test_ignored_conversations_do_not_lower_the_share() -> None:
+    """100 ignored `tmp-*` conversations next to 10 managed ones: deleting all 10 is 100 %."""
+    errors = refused(project(10, 10, ignored=100))
+    assert errors and "deletes 10 of the 10" in errors[0]
+    assert refused(project(9, 9, ignored=100)) == []  # 9 managed: too few for the share guard
+
+
+@pytest.mark.parametrize(
+    ("deletes", "limit", "is_refused"),
+    [(3, 3, False), (4, 3, True), (0, 0, False), (1, 0, True)],
+    ids=["at", "over", "zero-at", "zero-over"],
+)
+def test_max_deletes_counts_every_project(deletes: int, limit: int, is_refused: bool) -> None:
+    """Deletes of two projects add up; each project alone is small enough for its share."""
+    first = project(5, deletes - deletes // 2, project_id=7)
+    second = project(5, deletes // 2, project_id=8)
+    plan_wide, _ = guard_errors(Plan(projects=(first, second)), GuardLimits(max_deletes=limit))
+    assert bool(plan_wide) is is_refused
+    if is_refused:
+        assert f"deletes {deletes} conversations, more than --max-deletes {limit}" in plan_wide[0]
+    lifted, _ = guard_errors(Plan(projects=(first, second)),
+                             GuardLimits(max_deletes=limit, allow_mass_delete=True))
+    assert lifted == []
+
+
+@pytest.mark.parametrize(("sends", "limit", "is_refused"),
+                         [(2, 2, False), (3, 2, True), (1, 0, True)], ids=["at", "over", "zero"])
+def test_max_sends_is_not_lifted_by_allow_mass_delete(
+    sends: int, limit: int, is_refused: bool
+) -> None:
+    for allow in (False, True):
+        errors = refused(project(1, 0, sends=sends),
+                         GuardLimits(max_sends=limit, allow_mass_delete=allow))
+        assert bool(errors) is is_refused
+        if is_refused:
+            assert f"sends {sends} prompts, more than --max-sends {limit}" in errors[0]
+
+
+def test_with_guards_adds_errors_once_and_keeps_a_clean_plan_as_is() -> None:
+    clean = Plan(projects=(project(10, 3),))
+    assert with_guards(clean, GuardLimits()) is clean
+    guarded = with_guards(Plan(projects=(project(10, 4),)), GuardLimits(max_deletes=1))
+    assert len(guarded.all_errors) == 2
+    again = with_guards(guarded, GuardLimits(max_deletes=1))
+    assert again.all_errors == guarded.all_errors
+    assert guarded.checksum != Plan(projects=(project(10, 4),)).checksum

@@ -8,7 +8,7 @@ import pytest
 
 from reconciler.desired import ConversationSpec, DuplicatePolicy, ProjectSpec, Scope
 from reconciler.live import Conversation
-from reconciler.match import MatchedBy, in_scope, match_project
+from reconciler.match import MatchedBy, in_scope, listing_filter, match_project
 
 ME, TEAMMATE = "1", "2"
 _ids = itertools.count(1)
@@ -131,3 +131,93 @@ def test_each_live_conversation_is_claimed_once() -> None:
     result = match_project(project(*specs), [only], user_id=ME)
     assert [m.spec.name for m in result.matches] == ["Billing"]
     assert [s.name for s in result.unmatched] == ["Billing 2"]
+
+
+@pytest.mark.parametrize(
+    ("scope", "expected"),
+    [(Scope.MINE, "team_member"), (Scope.TEAM, "team_member"), (Scope.ALL, "all")],
+    ids=["mine", "team", "all"],
+)
+def test_listing_asks_for_what_the_scope_may_manage_and_no_more(scope: Scope,
+                                                                  expected: str) -> None:
+    # "team_member" lists every conversation with a creator; "all" adds the visitors'.
+    assert listing_filter(scope) == expected
+    for creator in (ME, TEAMMATE, None):
+        listed = expected == "all" or creator is not None
+        assert listed or not in_scope(conv("x", by=creator), scope, ME)
+
+
+@pytest.mark.parametrize(
+    ("scope", "creator"),
+    [(Scope.TEAM, TEAMMATE), (Scope.ALL, None), (Scope.ALL, TEAMMATE)],
+    ids=["team-teammate", "all-visitor", "all-teammate"],
+)
+def test_a_wider_scope_manages_others_conversations(scope: Scope, creator: str) -> None:
+    theirs, stray = conv("FAQ", by=creator), conv("Stray", by=creator)
+    result = match_project(project(ConversationSpec("FAQ"), scope=scope), [theirs, stray],
+                           user_id=ME)
+    assert [(m.spec.name, m.live) for m in result.matches] == [("FAQ", theirs)]
+    assert result.undeclared == [stray]
+    assert result.in_scope == 2
+
+
+def test_a_pinned_conversation_in_scope_is_claimed_and_never_undeclared() -> None:
+    pinned = conv("Escalations (old)", session="pin-3")
+    spec = ConversationSpec("Escalations", session_id="pin-3")
+    result = match_project(project(spec, ConversationSpec("Escalations (old)")), [pinned],
+                           user_id=ME)
+    assert [(m.spec, m.live, m.matched_by, m.matched_name) for m in result.matches] == [
+        (spec, pinned, MatchedBy.PIN, "Escalations (old)")]
+    assert result.undeclared == []
+    assert [s.name for s in result.unmatched] == ["Escalations (old)"]
+
+
+def test_every_missing_pin_is_reported_and_the_others_still_match() -> None:
+    faq = conv("FAQ")
+    specs = (ConversationSpec("A", session_id="gone-1"), ConversationSpec("B", session_id="gone-2"),
+             ConversationSpec("FAQ"))
+    result = match_project(project(*specs), [faq], user_id=ME)
+    assert len(result.errors) == 2
+    assert "'A' is pinned to session gone-1" in result.errors[0]
+    assert "'B' is pinned to session gone-2" in result.errors[1]
+    assert [m.live for m in result.matches] == [faq]
+
+
+def test_a_declared_conversation_with_no_match_does_not_stop_the_others() -> None:
+    faq, old = conv("FAQ"), conv("Old billing")
+    specs = (ConversationSpec("New one"), ConversationSpec("FAQ"),
+             ConversationSpec("Brand new", renamed_from=("Nowhere",)),
+             ConversationSpec("Billing", renamed_from=("Old billing",)))
+    result = match_project(project(*specs), [faq, old], user_id=ME)
+    assert [(m.spec.name, m.live, m.matched_by, m.matched_name) for m in result.matches] == [
+        ("FAQ", faq, MatchedBy.NAME, "FAQ"),
+        ("Billing", old, MatchedBy.RENAMED_FROM, "Old billing"),
+    ]
+    assert [s.name for s in result.unmatched] == ["New one", "Brand new"]
+
+
+def test_duplicate_error_names_the_duplicated_name_and_every_session_oldest_first() -> None:
+    newer = conv("Billing v1", created_at="2024-03-01 00:00:00", session="s-newer")
+    older = conv("Billing v1", created_at="2024-02-01 00:00:00", session="s-older")
+    spec = ConversationSpec("Billing", renamed_from=("Billing v1",))
+    result = match_project(project(spec), [newer, older], user_id=ME)
+    assert result.errors == [
+        "'Billing': 2 live conversations are named 'Billing v1' (s-older, s-newer); pin one "
+        "with session_id, or set duplicates: adopt-oldest"
+    ]
+    assert result.matches == [] and result.notes == []
+
+
+def test_adopt_oldest_applies_to_renamed_from_and_says_what_it_adopted() -> None:
+    dupes = [conv("Billing v1", created_at=f"2024-0{month}-01 00:00:00", session=f"s-{month}")
+             for month in (3, 1, 2)]
+    spec = ConversationSpec("Billing", renamed_from=("Billing v1",))
+    result = match_project(project(spec, duplicates=DuplicatePolicy.ADOPT_OLDEST), dupes,
+                           user_id=ME)
+    assert [(m.live.session_id, m.matched_by) for m in result.matches] == [
+        ("s-1", MatchedBy.RENAMED_FROM)]
+    assert result.notes == [
+        "'Billing': 3 live conversations are named 'Billing v1'; adopted the oldest (s-1), "
+        "the others are undeclared: s-2, s-3"
+    ]
+    assert {c.session_id for c in result.undeclared} == {"s-2", "s-3"}

@@ -6,24 +6,25 @@ import itertools
 
 import pytest
 
-from reconciler.desired import ConversationSpec, ProjectSpec
+from reconciler.desired import ConversationSpec, DuplicatePolicy, ProjectSpec, Scope
 from reconciler.live import Conversation
 from reconciler.match import match_project
-from reconciler.plan import Action
-from reconciler.planning import build_project_plan
+from reconciler.plan import Action, Precondition, ProjectPlan, Unmanaged
+from reconciler.planning import build_project_plan, deletion_candidates
 
 ME = "1"
 _ids = itertools.count(1)
 
 
-def conv(name: str, *, by: str | None = ME) -> Conversation:
+def conv(name: str, *, by: str | None = ME, session: str | None = None) -> Conversation:
     n = next(_ids)
-    return Conversation(id=n, session_id=f"s-{n}", name=name, project_id=7, created_by=by,
-                        created_at="2024-01-01 00:00:00", updated_at="2024-01-01 00:00:00")
+    return Conversation(id=n, session_id=session or f"s-{n}", name=name, project_id=7,
+                        created_by=by, created_at="2024-01-01 00:00:00",
+                        updated_at="2024-01-01 00:00:00")
 
 
 def plan_for(spec: ProjectSpec, live: list[Conversation],
-             transcripts: dict[str, tuple[str, ...]] | None = None):  # type: ignore[no-untyped-def]
+             transcripts: dict[str, tuple[str, ...]] | None = None) -> ProjectPlan:
     matching = match_project(spec, live, user_id=ME)
     return build_project_plan(spec, matching, transcripts or {})
 
@@ -38,6 +39,10 @@ def test_operations_come_renames_creates_sends_deletes() -> None:
     assert [(op.action, op.name) for op in plan.operations] == [
         (Action.RENAME, "New"), (Action.CREATE, "Fresh"), (Action.SEND, "Fresh"),
         (Action.DELETE, "Stray"),
+    ]
+    assert [op.key for op in plan.operations] == [  # every operation is the project's
+        f"7/rename/{old.session_id}", "7/create/Fresh", "7/send/Fresh#1",
+        f"7/delete/{stray.session_id}",
     ]
     rename = plan.operations[0]
     assert (rename.old_name, rename.session_id) == ("Old", old.session_id)
@@ -102,3 +107,178 @@ def test_the_plan_records_the_projects_delete_threshold(
 ) -> None:
     plan = plan_for(ProjectSpec(id=7, prune=True, max_delete_fraction=declared), [conv("x")])
     assert plan.max_delete_fraction == recorded
+
+
+def test_the_plan_names_the_project_its_scope_and_what_is_live_in_scope() -> None:
+    spec = ProjectSpec(id=7, label="support-bot", scope=Scope.TEAM)
+    plan = plan_for(spec, [conv("A"), conv("B", by="2"), conv("Visitor's", by=None)])
+    assert (plan.project_id, plan.label, plan.scope, plan.live_in_scope) == (
+        7, "support-bot", "team", 2)
+    assert plan.display_name == "support-bot (7)"
+
+
+def test_an_unchanged_conversation_does_not_hide_the_renames_after_it() -> None:
+    faq, old = conv("FAQ"), conv("Billing")
+    spec = ProjectSpec(id=7, conversations=(
+        ConversationSpec("FAQ"), ConversationSpec("Billing questions", renamed_from=("Billing",)),
+    ))
+    plan = plan_for(spec, [faq, old])
+    (rename,) = plan.operations
+    assert (rename.action, rename.name, rename.old_name) == (
+        Action.RENAME, "Billing questions", "Billing")
+    assert rename.reason == "declared with renamed_from 'Billing'"
+    assert rename.precondition == Precondition(name="Billing", session_id=old.session_id)
+
+
+def test_a_pinned_conversation_is_renamed_to_its_declared_name() -> None:
+    pinned = conv("Whatever it is called now", session="pin-1")
+    spec = ProjectSpec(id=7, conversations=(
+        ConversationSpec("Escalations", session_id="pin-1"),))
+    (rename,) = plan_for(spec, [pinned]).operations
+    assert (rename.action, rename.session_id, rename.old_name) == (
+        Action.RENAME, "pin-1", "Whatever it is called now")
+    assert rename.reason == ("pinned session is named 'Whatever it is called now', "
+                             "declared 'Escalations'")
+    assert rename.precondition == Precondition(name="Whatever it is called now",
+                                               session_id="pin-1")
+
+
+def test_a_create_says_why_and_requires_the_name_to_be_free() -> None:
+    spec = ProjectSpec(id=7, scope=Scope.TEAM, conversations=(ConversationSpec("Onboarding"),))
+    (create,) = plan_for(spec, []).operations
+    assert create.reason == "declared; no conversation named 'Onboarding' in scope team"
+    assert create.precondition == Precondition(name="Onboarding")
+    assert create.session_id is None
+
+
+def test_sends_carry_the_persona_response_source_and_language() -> None:
+    demo = conv("Demo")
+    spec = ProjectSpec(id=7, lang="de", conversations=(
+        ConversationSpec("Demo", messages=("hallo",), persona="You are calm.",
+                         response_source="own_content"),
+        ConversationSpec("New", messages=("neu",), persona="You are new.",
+                         response_source="openai_content"),
+    ))
+    existing, new = (op for op in plan_for(spec, [demo]).operations if op.action is Action.SEND)
+    assert (existing.persona, existing.response_source, existing.lang) == (
+        "You are calm.", "own_content", "de")
+    assert (new.persona, new.response_source, new.lang) == (
+        "You are new.", "openai_content", "de")
+
+
+def test_a_send_says_where_the_prompt_is_missing_and_what_must_still_hold() -> None:
+    demo = conv("Demo")
+    spec = ProjectSpec(id=7, conversations=(
+        ConversationSpec("Demo", messages=("one",)), ConversationSpec("New", messages=("two",))))
+    _create, existing, new = plan_for(spec, [demo]).operations
+    assert (existing.session_id, existing.reason) == (
+        demo.session_id, "declared message 1 is not yet in the transcript")
+    assert existing.precondition == Precondition(session_id=demo.session_id, prompt="one")
+    assert (new.session_id, new.reason) == (None, "declared message 1 is not yet in a new "
+                                                  "conversation")
+    assert new.precondition == Precondition(prompt="two")
+
+
+def test_a_prompt_declared_more_often_than_it_was_sent_is_sent_again() -> None:
+    demo = conv("Demo")
+    spec = ProjectSpec(id=7, conversations=(ConversationSpec("Demo", messages=("hi",) * 3),))
+    plan = plan_for(spec, [demo], {demo.session_id: ("hi", "hi")})
+    assert [(op.position, op.prompt) for op in plan.operations] == [(3, "hi")]
+
+
+def test_sends_follow_the_declared_order_of_conversations() -> None:
+    second, first = conv("Second"), conv("First")
+    spec = ProjectSpec(id=7, conversations=(
+        ConversationSpec("Created", messages=("c",)),
+        ConversationSpec("First", messages=("a",)),
+        ConversationSpec("Second", messages=("b",)),
+    ))
+    plan = plan_for(spec, [second, first])
+    assert [op.name for op in plan.operations if op.action is Action.SEND] == [
+        "Created", "First", "Second"]
+
+
+def test_a_delete_says_why_and_what_must_still_hold() -> None:
+    stray = conv("Stray")
+    plan = plan_for(ProjectSpec(id=7, prune=True), [stray], {stray.session_id: ("a",)})
+    (delete,) = plan.operations
+    assert (delete.session_id, delete.reason) == (stray.session_id, "not declared and prune is on")
+    assert delete.precondition == Precondition(name="Stray", session_id=stray.session_id,
+                                               message_count=1)
+
+
+def test_unmanaged_conversations_are_listed_by_name_with_the_reason() -> None:
+    live = [conv("tmp-b"), conv("Legal b"), conv("Legal a"), conv("tmp-a"), conv("Stray")]
+    spec = ProjectSpec(id=7, prune=True, ignore=("tmp-*",), protect=("Legal *",))
+    plan = plan_for(spec, live, {c.session_id: () for c in live})
+    by_name = {c.name: c.session_id for c in live}
+    assert plan.unmanaged == (
+        Unmanaged(by_name["Legal a"], "Legal a", "protected"),
+        Unmanaged(by_name["Legal b"], "Legal b", "protected"),
+        Unmanaged(by_name["tmp-a"], "tmp-a", "ignored"),
+        Unmanaged(by_name["tmp-b"], "tmp-b", "ignored"),
+    )
+    assert [op.name for op in plan.operations] == ["Stray"]
+
+
+def test_unmanaged_conversations_of_one_name_are_listed_by_session() -> None:
+    live = [conv("Same", session="s-b"), conv("Same", session="s-a")]
+    plan = plan_for(ProjectSpec(id=7), live)
+    assert plan.unmanaged == (Unmanaged("s-a", "Same", "not declared, prune is off"),
+                              Unmanaged("s-b", "Same", "not declared, prune is off"))
+
+
+@pytest.mark.parametrize(
+    ("prune", "protect", "expected"),
+    [(True, (), ["Legal hold", "Stray"]), (True, ("Legal *",), ["Stray"]), (False, (), [])],
+    ids=["prune", "prune-protected", "no-prune"],
+)
+def test_only_conversations_the_plan_may_delete_have_their_transcript_read(
+        prune: bool, protect: tuple[str, ...], expected: list[str]) -> None:
+    live = [conv("Legal hold"), conv("Stray"), conv("FAQ")]
+    spec = ProjectSpec(id=7, prune=prune, protect=protect,
+                       conversations=(ConversationSpec("FAQ"),))
+    candidates = deletion_candidates(spec, match_project(spec, live, user_id=ME))
+    assert candidates == [c.session_id for c in live if c.name in expected]
+
+
+def test_a_project_whose_matching_failed_has_no_deletion_candidates() -> None:
+    spec = ProjectSpec(id=7, prune=True, conversations=(ConversationSpec("FAQ"),))
+    matching = match_project(spec, [conv("FAQ"), conv("FAQ"), conv("Stray")], user_id=ME)
+    assert deletion_candidates(spec, matching) == []
+
+
+@pytest.mark.parametrize(
+    ("declared", "live", "hint"),
+    [
+        (["New"], ["Old"], "this plan creates 'New' and deletes 'Old': if a deleted conversation "
+                           "was only renamed, declare its old name with renamed_from on the new "
+                           "entry so that it is renamed and keeps its messages"),
+        (["New"], [], None),
+        ([], ["Old"], None),
+        (["N1", "N2", "N3"], ["O1", "O2", "O3", "O4", "O5"],
+         "this plan creates 'N1', 'N2', 'N3' and deletes 'O1', 'O2', 'O3' and 2 more: "),
+        (["N1", "N2", "N3", "N4"], ["O1"], "this plan creates 'N1', 'N2', 'N3' and 1 more and "
+                                           "deletes 'O1': "),
+    ],
+    ids=["create-and-delete", "only-creates", "only-deletes", "many-deletes", "many-creates"],
+)
+def test_the_rename_hint_appears_only_when_a_plan_creates_and_deletes(
+        declared: list[str], live: list[str], hint: str | None) -> None:
+    spec = ProjectSpec(id=7, prune=True,
+                       conversations=tuple(ConversationSpec(n) for n in declared))
+    plan = plan_for(spec, [conv(n) for n in live])
+    if hint is None:
+        assert plan.warnings == ()
+    else:
+        (warning,) = plan.warnings
+        assert warning.startswith(hint)
+
+
+def test_adopting_the_oldest_duplicate_is_a_warning_of_the_plan() -> None:
+    spec = ProjectSpec(id=7, duplicates=DuplicatePolicy.ADOPT_OLDEST,
+                       conversations=(ConversationSpec("FAQ"),))
+    plan = plan_for(spec, [conv("FAQ"), conv("FAQ")])
+    assert [w.split(":")[0] for w in plan.warnings] == ["'FAQ'"]
+    assert "adopted the oldest" in plan.warnings[0]
+

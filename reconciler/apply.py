@@ -17,9 +17,9 @@ from typing import Any
 
 from reconciler.backup import write_backup
 from reconciler.client import Client
-from reconciler.diff import describe_changes
 from reconciler.errors import ApiError, AuthError, CreditsExhaustedError, NotFoundError
 from reconciler.plan import Action, Operation, Plan, ProjectPlan
+from reconciler.preconditions import delete_changes
 
 REPORT_FORMAT_VERSION = 1
 
@@ -255,12 +255,7 @@ class ApplyRun:
             transcript = await self.client.get_transcript(op.project_id, op.session_id)
         except NotFoundError:
             return OperationResult(op, Outcome.DONE, "already deleted", session_id=op.session_id)
-        expected = {"name": op.precondition.name, "messages": op.precondition.message_count}
-        actual = {"name": transcript.conversation.name, "messages": len(transcript.messages)}
-        if op.precondition.message_count is None:
-            expected.pop("messages")
-            actual.pop("messages")
-        changes = describe_changes(expected, actual)
+        changes = delete_changes(op, transcript)
         if changes:
             return OperationResult(
                 op, Outcome.FAILED,

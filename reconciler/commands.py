@@ -195,14 +195,15 @@ async def _apply(
             _check_target(saved, api_target(args, client))
             plan = with_guards(saved, _guard_limits(args))
             if not plan.all_errors:
-                await _refuse_stale(client, plan)
+                await _refuse_stale(client, plan, saved=True)
         else:
             assert desired is not None
             plan = await _make_plan(client, console, desired, args)
         console.result(render_text(plan, color=console.color, verbose=console.verbose > 0))
         if plan.all_errors or not plan.has_changes:
             return EXIT_ERROR if plan.all_errors else EXIT_OK
-        _confirm(args, console)
+        if _confirm(args, console):  # time has passed: check the plan again
+            await _refuse_stale(client, plan, saved=saved is not None)
         report.plan_checksum = plan.checksum
         options = ApplyOptions(parallelism=args.parallelism, dry_run=args.dry_run,
                                backup_dir=_backup_dir(args))
@@ -221,12 +222,14 @@ async def _apply(
     return EXIT_ERROR if report.failed else EXIT_OK
 
 
-async def _refuse_stale(client: Client, plan: Plan) -> None:
+async def _refuse_stale(client: Client, plan: Plan, *, saved: bool) -> None:
     stale = await find_stale(client, plan)
     if stale:
+        what, remedy = (("the saved plan", "Make a new plan with `reconciler plan --out`.")
+                        if saved else ("the plan", "Run apply again to plan afresh."))
         raise StalePlanError(
-            "the saved plan is stale; nothing was applied. Stale operations:\n  "
-            + "\n  ".join(stale) + "\nMake a new plan with `reconciler plan --out`."
+            f"{what} is stale; nothing was applied. Stale operations:\n  "
+            + "\n  ".join(stale) + f"\n{remedy}"
         )
 
 
@@ -238,9 +241,10 @@ def _check_target(plan: Plan, target: str) -> None:
         )])
 
 
-def _confirm(args: argparse.Namespace, console: Console) -> None:
+def _confirm(args: argparse.Namespace, console: Console) -> bool:
+    """Ask a person to confirm; True when one did (False: no question was needed)."""
     if args.dry_run or args.auto_approve:
-        return
+        return False
     if not console.interactive:
         raise InputError([Problem(
             "refusing to apply without confirmation: stdin is not a terminal; review the plan "
@@ -250,6 +254,7 @@ def _confirm(args: argparse.Namespace, console: Console) -> None:
     console.err.flush()
     if console.stdin.readline().strip() != "yes":
         raise InputError([Problem("apply cancelled: nothing was changed")])
+    return True
 
 
 def _backup_dir(args: argparse.Namespace) -> Path | None:

@@ -34,32 +34,38 @@ ACTION_ORDER = (Action.RENAME, Action.CREATE, Action.SEND, Action.DELETE)
 
 @dataclass(frozen=True)
 class Precondition:
-    """What must still hold in the live state when the operation is applied.
+    """What must still hold in the live state when the operation is applied (`describe` says
+    it in words; `reconciler.preconditions` checks it, one function per action).
 
-    - create: no in-scope conversation is named `name`;
-    - rename: `session_id` still exists and is still named `name` (the old name);
-    - delete: `session_id` still exists, named `name`, with `message_count` messages;
-    - send: `prompt` is still absent from the transcript of `session_id` (or the conversation is
-      created by this plan, when `session_id` is None).
+    - create: no conversation in scope is named `name` (one this plan renames does not count);
+    - rename: `session_id` still exists and is still named `name` (the old name), and no other
+      conversation in scope has taken the new name (one this plan renames does not count);
+    - send: `session_id` still exists, still named `name`, and `prompt` occurs in its transcript
+      exactly `occurrences` times, as when planned; or the conversation is created by this plan
+      (`session_id` None), and the send waits for that create;
+    - delete: `session_id` still exists, named `name`, with `message_count` messages.
     """
 
     name: str | None = None
     session_id: str | None = None
     message_count: int | None = None
     prompt: str | None = None
+    occurrences: int | None = None
 
-    def describe(self, action: Action) -> str:
-        """The precondition in words, as plans show it."""
+    def describe(self, action: Action, *, new_name: str = "") -> str:
+        """The precondition in words, as plans show it (`new_name`: a rename's target)."""
         if action is Action.CREATE:
             return f"no conversation named {self.name!r} in scope"
         if action is Action.RENAME:
-            return f"session {self.session_id} is still named {self.name!r}"
+            return (f"session {self.session_id} is still named {self.name!r}, and no other "
+                    f"conversation in scope is named {new_name!r}")
         if action is Action.DELETE:
             return (f"session {self.session_id} still exists, named {self.name!r}, "
                     f"with {self.message_count} messages")
         if self.session_id is None:
             return "the conversation is created by this plan"
-        return f"prompt not yet in the transcript of session {self.session_id}"
+        return (f"session {self.session_id} is still named {self.name!r}, and the prompt is in "
+                f"its transcript {self.occurrences} time(s), as when planned")
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,11 @@ class Operation:
         suffix = f"#{self.position}" if self.position is not None else ""
         return f"{self.project_id}/{self.action.value}/{target}{suffix}"
 
+    @property
+    def requirement(self) -> str:
+        """Its precondition in words."""
+        return self.precondition.describe(self.action, new_name=self.name)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form; keys with no value are left out."""
         data: dict[str, Any] = {
@@ -102,11 +113,12 @@ class Operation:
             "lang": self.lang,
             "reason": self.reason,
             "precondition": _drop_none({
-                "description": self.precondition.describe(self.action),
+                "description": self.requirement,
                 "name": self.precondition.name,
                 "session_id": self.precondition.session_id,
                 "message_count": self.precondition.message_count,
                 "prompt": self.precondition.prompt,
+                "occurrences": self.precondition.occurrences,
             }),
         }
         return _drop_none(data)
@@ -125,6 +137,7 @@ class Operation:
                 session_id=pre.get("session_id"),
                 message_count=pre.get("message_count"),
                 prompt=pre.get("prompt"),
+                occurrences=pre.get("occurrences"),
             ),
             session_id=data.get("session_id"),
             old_name=data.get("old_name"),

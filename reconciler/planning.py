@@ -88,32 +88,46 @@ def _sends(
     spec: ProjectSpec, matching: Matching, transcripts: Mapping[str, tuple[str, ...]]
 ) -> list[Operation]:
     operations = []
-    targets: list[tuple[ConversationSpec, str | None]] = [
-        (m.spec, m.live.session_id) for m in matching.matches
+    targets: list[tuple[ConversationSpec, Conversation | None]] = [
+        (m.spec, m.live) for m in matching.matches
     ]
     targets.extend((conv, None) for conv in matching.unmatched)
     order = {conv.name: i for i, conv in enumerate(spec.conversations)}
     targets.sort(key=lambda target: order[target[0].name])
-    for conv, session_id in targets:
-        sent = Counter(transcripts.get(session_id, ()) if session_id else ())
+    for conv, live in targets:
+        sent = Counter(transcripts.get(live.session_id, ()) if live else ())
+        unclaimed = sent.copy()
         for position, prompt in enumerate(conv.messages, start=1):
-            if sent[prompt] > 0:
-                sent[prompt] -= 1
+            if unclaimed[prompt] > 0:
+                unclaimed[prompt] -= 1
                 continue
-            operations.append(_send(spec, conv, session_id, prompt, position))
+            operations.append(_send(spec, conv, live, prompt, position, sent[prompt]))
     return operations
 
 
 def _send(
-    spec: ProjectSpec, conv: ConversationSpec, session_id: str | None, prompt: str, position: int
+    spec: ProjectSpec,
+    conv: ConversationSpec,
+    live: Conversation | None,
+    prompt: str,
+    position: int,
+    occurrences: int,
 ) -> Operation:
-    where = "a new conversation" if session_id is None else "the transcript"
+    """The send of declared message `position`; `occurrences`: how often the prompt is already
+    in the live conversation's transcript."""
+    if live is None:
+        reason = f"declared message {position} is not yet in a new conversation"
+        precondition = Precondition(prompt=prompt)
+    else:
+        reason = f"declared message {position} is not yet in the transcript"
+        precondition = Precondition(name=live.name, session_id=live.session_id, prompt=prompt,
+                                    occurrences=occurrences)
     return Operation(
-        action=Action.SEND, project_id=spec.id, name=conv.name, session_id=session_id,
+        action=Action.SEND, project_id=spec.id, name=conv.name,
+        session_id=None if live is None else live.session_id,
         prompt=prompt, position=position, persona=conv.persona,
         response_source=conv.response_source, lang=spec.lang,
-        reason=f"declared message {position} is not yet in {where}",
-        precondition=Precondition(session_id=session_id, prompt=prompt),
+        reason=reason, precondition=precondition,
     )
 
 

@@ -1,13 +1,18 @@
-"""Checking a saved plan against fresh live state before anything is applied (DESIGN §5).
+"""Checking a plan's preconditions against fresh live state before anything is applied.
 
-Every operation's precondition is re-read; the result names each stale operation and what
-changed, so that `apply --plan` can refuse to apply any of it.
+The one place that decides, per action, whether an operation may still be applied (the
+`Precondition` docstring in `reconciler.plan` says the same in words): `apply --plan` checks a
+saved plan with it, `apply -f` checks its fresh plan again when a person took time to confirm,
+and `apply` asks `delete_changes` once more right before each delete. The result names each
+stale operation and what changed, so that nothing of a stale plan is applied.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from reconciler.client import Client
 from reconciler.desired import Scope
@@ -16,6 +21,30 @@ from reconciler.live import Conversation, Transcript
 from reconciler.match import in_scope, listing_filter
 from reconciler.plan import Action, Operation, Plan, ProjectPlan
 from reconciler.planner import read_transcripts
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """What one project has live now, as far as its plan's preconditions need it.
+
+    `holders` maps each name to the in-scope sessions that have it; `renamed` holds the
+    sessions the plan renames (their own preconditions pin their current names, so they never
+    count as holding a name the plan gives to another conversation).
+    """
+
+    by_session: Mapping[str, Conversation]
+    holders: Mapping[str, frozenset[str]]
+    transcripts: Mapping[str, Transcript | None]
+    renamed: frozenset[str]
+
+    def conversation(self, session_id: str) -> Conversation | None:
+        """The live conversation, from the listing or (pinned elsewhere) its transcript."""
+        transcript = self.transcripts.get(session_id)
+        return self.by_session.get(session_id) or (transcript.conversation if transcript else None)
+
+    def taken_by(self, name: str, *, besides: str | None = None) -> list[str]:
+        """The in-scope sessions (other than `besides` and those the plan renames) named `name`."""
+        return sorted(self.holders.get(name, frozenset()) - self.renamed - {besides})
 
 
 async def find_stale(client: Client, plan: Plan) -> list[str]:
@@ -27,20 +56,37 @@ async def find_stale(client: Client, plan: Plan) -> list[str]:
     return [line for lines in per_project for line in lines]
 
 
+def why_stale(op: Operation, live: LiveView) -> str:
+    """Why `op` may no longer be applied to `live` ("" when its precondition holds)."""
+    return _CHECKS[op.action](op, live)
+
+
+def delete_changes(op: Operation, transcript: Transcript) -> list[str]:
+    """What changed in a delete's conversation since the plan ([] when nothing did)."""
+    expected = {"name": op.precondition.name, "messages": op.precondition.message_count}
+    actual = {"name": transcript.conversation.name, "messages": len(transcript.messages)}
+    return describe_changes(expected, actual)
+
+
 async def _stale_in_project(client: Client, project: ProjectPlan, user_id: str) -> list[str]:
     scope = Scope(project.scope)
     listing = await client.list_conversations(project.project_id,
                                               user_filter=listing_filter(scope))
     by_session = {c.session_id: c for c in listing}
-    scoped_names = {c.name for c in listing if in_scope(c, scope, user_id)}
+    holders: dict[str, set[str]] = defaultdict(set)
+    for conv in listing:
+        if in_scope(conv, scope, user_id):
+            holders[conv.name].add(conv.session_id)
     transcripts = await read_transcripts(
         client, project.project_id, _transcripts_needed(project, by_session))
-    stale = []
-    for op in project.operations:
-        why = _why_stale(op, by_session, scoped_names, transcripts)
-        if why:
-            stale.append(f"{op.key}: {why}")
-    return stale
+    live = LiveView(
+        by_session=by_session,
+        holders={name: frozenset(sessions) for name, sessions in holders.items()},
+        transcripts=transcripts,
+        renamed=frozenset(op.session_id for op in project.operations
+                          if op.action is Action.RENAME and op.session_id),
+    )
+    return [f"{op.key}: {why}" for op in project.operations if (why := why_stale(op, live))]
 
 
 def _transcripts_needed(project: ProjectPlan, listed: Mapping[str, Conversation]) -> list[str]:
@@ -52,30 +98,55 @@ def _transcripts_needed(project: ProjectPlan, listed: Mapping[str, Conversation]
     ]
 
 
-def _why_stale(
-    op: Operation,
-    by_session: Mapping[str, Conversation],
-    scoped_names: set[str],
-    transcripts: Mapping[str, Transcript | None],
-) -> str:
-    pre = op.precondition
-    if op.action is Action.CREATE:
-        return f"a conversation named {pre.name!r} now exists" if pre.name in scoped_names else ""
-    if op.session_id is None:  # a send into a conversation this plan creates
-        return ""
-    transcript = transcripts.get(op.session_id)
-    live = by_session.get(op.session_id) or (transcript.conversation if transcript else None)
-    if live is None or (transcript is None and op.action is not Action.RENAME):
+def _create(op: Operation, live: LiveView) -> str:
+    taken = live.taken_by(op.name)
+    return f"a conversation named {op.name!r} now exists ({', '.join(taken)})" if taken else ""
+
+
+def _rename(op: Operation, live: LiveView) -> str:
+    assert op.session_id is not None
+    current = live.conversation(op.session_id)
+    if current is None:
         return f"session {op.session_id} no longer exists"
-    if op.action is Action.SEND:
-        assert transcript is not None
-        prompts = [m.user_query for m in transcript.messages]
-        return "the prompt has been sent since the plan was made" if pre.prompt in prompts else ""
-    expected: dict[str, object] = {"name": pre.name}
-    actual: dict[str, object] = {"name": live.name}
-    if op.action is Action.DELETE:
-        assert transcript is not None
-        expected["messages"] = pre.message_count
-        actual["messages"] = len(transcript.messages)
-    changes = describe_changes(expected, actual)
+    changes = describe_changes({"name": op.precondition.name}, {"name": current.name})
+    if changes:
+        return "changed since the plan was made: " + "; ".join(changes)
+    taken = live.taken_by(op.name, besides=op.session_id)
+    if taken:
+        return (f"the new name {op.name!r} has been taken since the plan was made "
+                f"({', '.join(taken)})")
+    return ""
+
+
+def _send(op: Operation, live: LiveView) -> str:
+    if op.session_id is None:  # into a conversation this plan creates: its create decides
+        return ""
+    transcript = live.transcripts.get(op.session_id)
+    if transcript is None:
+        return f"session {op.session_id} no longer exists"
+    pre = op.precondition
+    changes = describe_changes({"name": pre.name}, {"name": transcript.conversation.name})
+    if changes:
+        return "changed since the plan was made: " + "; ".join(changes)
+    sent = sum(m.user_query == pre.prompt for m in transcript.messages)
+    if sent != pre.occurrences:
+        return (f"the prompt has been sent since the plan was made: it is in the transcript "
+                f"{sent} time(s), {pre.occurrences} when planned")
+    return ""
+
+
+def _delete(op: Operation, live: LiveView) -> str:
+    assert op.session_id is not None
+    transcript = live.transcripts.get(op.session_id)
+    if transcript is None:
+        return f"session {op.session_id} no longer exists"
+    changes = delete_changes(op, transcript)
     return "changed since the plan was made: " + "; ".join(changes) if changes else ""
+
+
+_CHECKS: dict[Action, Callable[[Operation, LiveView], str]] = {
+    Action.CREATE: _create,
+    Action.RENAME: _rename,
+    Action.SEND: _send,
+    Action.DELETE: _delete,
+}

@@ -85,8 +85,7 @@ def _text_project(project: ProjectPlan, *, color: bool, verbose: bool) -> list[s
         symbol = SYMBOL[op.action]
         lines.append("  " + paint(f"{symbol} {describe(op)}", COLOR[op.action], color=color))
         if verbose:
-            requires = op.precondition.describe(op.action)
-            lines.append(f"      because {op.reason}; requires {requires}")
+            lines.append(f"      because {op.reason}; requires {op.requirement}")
     if project.unmanaged:
         lines.append(f"  {len(project.unmanaged)} conversation(s) in scope left alone"
                      + ("" if verbose else " (-v lists them)"))

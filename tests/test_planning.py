@@ -173,7 +173,8 @@ def test_a_send_says_where_the_prompt_is_missing_and_what_must_still_hold() -> N
     _create, existing, new = plan_for(spec, [demo]).operations
     assert (existing.session_id, existing.reason) == (
         demo.session_id, "declared message 1 is not yet in the transcript")
-    assert existing.precondition == Precondition(session_id=demo.session_id, prompt="one")
+    assert existing.precondition == Precondition(name="Demo", session_id=demo.session_id,
+                                                 prompt="one", occurrences=0)
     assert (new.session_id, new.reason) == (None, "declared message 1 is not yet in a new "
                                                   "conversation")
     assert new.precondition == Precondition(prompt="two")
@@ -184,6 +185,7 @@ def test_a_prompt_declared_more_often_than_it_was_sent_is_sent_again() -> None:
     spec = ProjectSpec(id=7, conversations=(ConversationSpec("Demo", messages=("hi",) * 3),))
     plan = plan_for(spec, [demo], {demo.session_id: ("hi", "hi")})
     assert [(op.position, op.prompt) for op in plan.operations] == [(3, "hi")]
+    assert plan.operations[0].precondition.occurrences == 2  # what apply expects to find
 
 
 def test_sends_follow_the_declared_order_of_conversations() -> None:

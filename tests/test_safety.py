@@ -3,12 +3,15 @@ plans, and the API token that never shows."""
 
 from __future__ import annotations
 
+import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
+from reconciler.cli import main
 from reconciler.emulator import Emulator, FaultRule
 from tests.workspace import PROJECT, Workspace
 
@@ -127,6 +130,10 @@ def test_protect_holds_after_the_entry_is_removed(ws: Workspace) -> None:
     assert ws.names() == ["Legal hold"]
 
 
+def _declare(ws: Workspace, conversations: str) -> None:
+    ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}, conversations: {conversations}}}]\n")
+
+
 def _saved_plan(ws: Workspace) -> Path:
     saved = ws.path / "plan.json"
     result = ws.plan("--out", str(saved))
@@ -180,28 +187,36 @@ def test_stale_when_the_target_is_gone(ws: Workspace, declared: str) -> None:
     assert f"session {doomed} no longer exists" in _apply_saved(ws, saved)
 
 
-def test_stale_when_a_rename_source_changed(ws: Workspace) -> None:
-    old = ws.seed("Old")
-    ws.declare(f"""
-        version: 1
-        projects: [{{id: {PROJECT}, conversations: [{{name: New, renamed_from: [Old]}}]}}]
-    """)
+@pytest.mark.parametrize(
+    ("declared", "old"),
+    [("[{name: New, renamed_from: [Old]}]", "Old"), ("[{name: Demo, messages: [hello]}]", "Demo")],
+    ids=["rename-source", "send-target"],
+)
+def test_stale_when_the_conversation_was_renamed(ws: Workspace, declared: str, old: str) -> None:
+    session = ws.seed(old)
+    _declare(ws, declared)
     saved = _saved_plan(ws)
-    _rename_behind_the_back(ws, old, "Something else")
-    assert "name: 'Old' -> 'Something else'" in _apply_saved(ws, saved)
+    _rename_behind_the_back(ws, session, "Something else")
+    assert f"name: '{old}' -> 'Something else'" in _apply_saved(ws, saved)
     assert ws.names() == ["Something else"]
+    assert ws.emulator.messages(PROJECT, session) == []
 
 
-def test_stale_when_a_planned_prompt_was_sent(ws: Workspace) -> None:
+@pytest.mark.parametrize(("sent_before", "declared"), [([], "[hi]"), (["hi"], "[hi, hi]")],
+                         ids=["once", "repeated"])
+def test_stale_when_a_planned_prompt_was_sent(
+    ws: Workspace, sent_before: list[str], declared: str
+) -> None:
     session = ws.seed("Demo")
-    ws.declare(f"""
-        version: 1
-        projects: [{{id: {PROJECT}, conversations: [{{name: Demo, messages: [hello]}}]}}]
-    """)
+    for prompt in sent_before:
+        ws.emulator.add_message(PROJECT, session, prompt)
+    _declare(ws, f"[{{name: Demo, messages: {declared}}}]")
     saved = _saved_plan(ws)
-    ws.emulator.add_message(PROJECT, session, "hello")
-    assert "the prompt has been sent since the plan was made" in _apply_saved(ws, saved)
-    assert len(ws.emulator.messages(PROJECT, session)) == 1
+    ws.emulator.add_message(PROJECT, session, "hi")
+    times = len(sent_before)
+    assert (f"the prompt has been sent since the plan was made: it is in the transcript "
+            f"{times + 1} time(s), {times} when planned") in _apply_saved(ws, saved)
+    assert len(ws.emulator.messages(PROJECT, session)) == times + 1
 
 
 def test_a_delete_target_that_gained_messages_during_apply_is_kept(ws: Workspace) -> None:
@@ -329,10 +344,7 @@ def test_a_saved_plan_is_held_to_the_guards_of_the_apply(
 
 
 def test_a_saved_plan_is_held_to_max_sends(ws: Workspace) -> None:
-    ws.declare(f"""
-        version: 1
-        projects: [{{id: {PROJECT}, conversations: [{{name: Demo, messages: [one, two]}}]}}]
-    """)
+    _declare(ws, "[{name: Demo, messages: [one, two]}]")
     saved = _saved_plan(ws)
     result = ws.run("apply", "--plan", str(saved), "--auto-approve", "--max-sends", "1")
     assert result.code == 1
@@ -387,3 +399,62 @@ def test_ignored_conversations_do_not_let_prune_delete_everything_managed(ws: Wo
     assert result.code == 1
     assert "deletes 10 of the 10 conversations it manages" in result.out
     assert len(ws.names()) == 110
+
+
+def _applies(ws: Workspace, saved: Path) -> None:
+    result = ws.run("apply", "--plan", str(saved), "--auto-approve")
+    assert result.code == 0, result.out + result.err
+
+
+def test_stale_when_a_rename_target_was_taken(ws: Workspace) -> None:
+    ws.seed("Old")
+    _declare(ws, "[{name: New, renamed_from: [Old]}]")
+    saved = _saved_plan(ws)
+    taken = ws.seed("New")
+    err = _apply_saved(ws, saved)
+    assert f"the new name 'New' has been taken since the plan was made ({taken})" in err
+    assert ws.names() == ["New", "Old"]
+
+
+def test_a_repeated_prompt_is_applied_from_a_saved_plan(ws: Workspace) -> None:
+    session = ws.seed("Demo")
+    ws.emulator.add_message(PROJECT, session, "hi")
+    _declare(ws, "[{name: Demo, messages: [hi, hi]}]")
+    saved = _saved_plan(ws)
+    _applies(ws, saved)
+    assert [m["user_query"] for m in ws.emulator.messages(PROJECT, session)] == ["hi", "hi"]
+    assert "No changes." in ws.plan().out
+
+
+def test_a_name_freed_by_a_rename_in_the_same_plan_is_not_taken(ws: Workspace) -> None:
+    pinned = ws.seed("FAQ")
+    _declare(ws, f"[{{name: FAQ archive, session_id: {pinned}}}, {{name: FAQ}}]")
+    saved = _saved_plan(ws)
+    _applies(ws, saved)
+    assert ws.names() == ["FAQ", "FAQ archive"]
+
+
+class _Terminal(io.StringIO):
+    """A person at a terminal who answers the confirmation prompt after `meanwhile` ran."""
+
+    def __init__(self, meanwhile: Callable[[], object]) -> None:
+        super().__init__()
+        self.meanwhile = meanwhile
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self, size: int | None = -1) -> str:
+        self.meanwhile()
+        return "yes\n"
+
+
+def test_apply_checks_again_after_a_person_took_time_to_confirm(ws: Workspace) -> None:
+    ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}, conversations: [{{name: New}}]}}]\n")
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["apply", "-f", str(ws.file)], env=ws.env, stdout=out, stderr=err,
+                stdin=_Terminal(lambda: ws.seed("New")))
+    assert code == 1
+    assert "the plan is stale; nothing was applied" in err.getvalue()
+    assert "a conversation named 'New' now exists" in err.getvalue()
+    assert ws.names() == ["New"]

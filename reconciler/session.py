@@ -25,8 +25,11 @@ async def open_client(
     """
     with _sandbox(args, project_ids) as sandbox:
         if sandbox is not None:
-            console.info(f"Sandbox: local emulator at {sandbox.base_url} "
-                         f"(state in {SANDBOX_ROOT / 'sandbox.db'})")
+            database = sandbox.db_path
+            console.info(f"Sandbox: local emulator at {sandbox.base_url} (state in {database})")
+            console.info(f"Sandbox: open {sandbox.base_url}/ to see its projects and "
+                         f"conversations while this runs (later: reconciler emulator --db "
+                         f"{database})")
             settings = ClientSettings(
                 api_key=Secret(sandbox.api_key), base_url=sandbox.base_url,
                 timeout=args.timeout, parallelism=args.parallelism,

@@ -10,7 +10,7 @@ import logging
 import threading
 from collections import Counter
 
-from reconciler.emulator import admin, api, wire
+from reconciler.emulator import admin, api, pages, wire
 from reconciler.emulator.faults import Action, Decision, FaultInjector, Faults
 from reconciler.emulator.store import Store
 from reconciler.emulator.variants import Variants
@@ -38,6 +38,7 @@ class Application:
         self.api = api.Api(store=store, page_size=page_size, variants=variants or Variants())
         self.injector = FaultInjector(faults)
         self.enable_admin = enable_admin
+        self.serve_pages = True  # the read-only HTML pages; off when serving beyond loopback
         self._api_key = api_key.encode("utf-8")
         self._counts_lock = threading.Lock()
         self.requests: Counter[str] = Counter()
@@ -46,6 +47,8 @@ class Application:
     def handle(self, request: Request) -> Response | None:
         """The response to send, or DROP (None) to close the connection without one."""
         try:
+            if self.serve_pages and pages.is_page(request.path):  # no key, no faults
+                return pages.handle(self.api.store, self.api.page_size, request)
             if request.path.startswith(admin.PREFIX):
                 if not self.enable_admin:
                     raise ApiProblem(404, "The requested resource was not found")

@@ -139,6 +139,8 @@ def cmd_emulator(args: argparse.Namespace, console: Any) -> int:
         behaving = f"; behaving as {variants}" if variants else ""
         console.info(f"emulator serving on {base_url} (database {args.db}{behaving}); "
                      "Ctrl-C to stop")
+        if is_loopback(args.host):
+            console.info(f"open {base_url}/ in a browser to see its projects and conversations")
         _wait_for_stop()
     except KeyboardInterrupt:
         pass

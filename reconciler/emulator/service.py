@@ -95,6 +95,7 @@ class Emulator:
         except (OSError, socket.gaierror) as problem:
             raise EmulatorError(f"cannot listen on {host}:{port}: {problem}") from None
         self.base_url = f"http://{self._server.host_and_port}"
+        self.application.serve_pages = is_loopback(host)  # they need no key
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.02},
                                         name="reconciler-emulator", daemon=True)

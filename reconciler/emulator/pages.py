@@ -1,0 +1,258 @@
+"""Read-only HTML pages of the emulator's data, for people: projects, a project's conversations,
+a conversation's transcript.
+
+Server-rendered and usable without JavaScript. Every value from the database is escaped, and the
+Content-Security-Policy allows no script at all and only the page's own stylesheet, so a
+conversation named `<script>…` shows as text and could not run even if escaping failed. The
+pages need no API key: they are served only on a loopback address and only to requests
+addressed to one. They are never subject to injected faults and not counted as API requests.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import math
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from reconciler.emulator import wire
+from reconciler.emulator.store import ME, ConversationQuery, Listing, Store
+from reconciler.emulator.wire import ApiProblem, Request, Response
+from reconciler.settings import is_loopback
+
+_STYLE = """
+body { font: 15px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 60rem; padding: 1rem;
+       color: #1d1d1f; background: #fff; }
+header { border-bottom: 1px solid #ddd; margin-bottom: 1rem; padding-bottom: .5rem; }
+nav.crumbs a, nav.pages a { margin-right: .5rem; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid #eee;
+         vertical-align: top; overflow-wrap: anywhere; }
+th { background: #f6f6f7; overflow-wrap: normal; }
+td.number, th.number { text-align: right; }
+.muted { color: #666; }
+.exchange { border: 1px solid #e3e3e6; border-radius: 6px; margin: .75rem 0;
+            padding: .5rem .75rem; }
+.prompt, .answer { white-space: pre-wrap; overflow-wrap: anywhere; margin: .25rem 0; }
+.prompt { font-weight: 600; }
+nav.pages { margin: 1rem 0; }
+""".strip()
+
+_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode("utf-8")).digest()).decode("ascii")
+
+# No script, no image, no frame, no form, no plugin: only the inline stylesheet above.
+CONTENT_SECURITY_POLICY = (f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; "
+                           "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+_ROOT = re.compile(r"/?")
+_PROJECT = re.compile(r"/projects/(?P<project>[^/]+)/?")
+_TRANSCRIPT = re.compile(r"/projects/(?P<project>[^/]+)/conversations/(?P<session>[^/]+)/?")
+
+CREATOR_KINDS = {ME: "you", None: "visitor"}  # any other user is a team member
+
+
+def is_page(path: str) -> bool:
+    """True for the paths these pages answer (everything else is the API's)."""
+    return any(pattern.fullmatch(path) for pattern in (_ROOT, _PROJECT, _TRANSCRIPT))
+
+
+def handle(store: Store, page_size: int, request: Request) -> Response:
+    """The page for a GET (or HEAD) of one of the `is_page` paths; errors as HTML pages too."""
+    try:
+        if not _addressed_to_loopback(request):
+            raise ApiProblem(403, "These pages answer only requests addressed to localhost or a "
+                                  "loopback address")
+        if request.method not in ("GET", "HEAD"):
+            raise ApiProblem(405, f"This page is read-only: {request.method} is not allowed",
+                             headers={"Allow": "GET, HEAD"})
+        view = _Views(store, page_size, request)
+        if _ROOT.fullmatch(request.path):
+            return _page(200, *view.projects())
+        match = _PROJECT.fullmatch(request.path)
+        if match is not None:
+            return _page(200, *view.conversations(match["project"]))
+        match = _TRANSCRIPT.fullmatch(request.path)
+        assert match is not None, request.path
+        return _page(200, *view.transcript(match["project"], match["session"]))
+    except ApiProblem as problem:
+        body = f"<p>{_e(problem.message)}</p>\n<p><a href=\"/\">All projects</a></p>"
+        return _page(problem.status, f"Error {problem.status}", [], body, problem.headers)
+
+
+Crumbs = list[tuple[str, str]]
+
+
+class _Views:
+    """The three pages, each as (title, breadcrumbs, body HTML)."""
+
+    def __init__(self, store: Store, page_size: int, request: Request) -> None:
+        self.store = store
+        self.page_size = page_size
+        self.page = wire.page_number(request.query)
+        self.path = request.path
+
+    def projects(self) -> tuple[str, Crumbs, str]:
+        listing = self.store.list_projects(order="asc", limit=self.page_size,
+                                           offset=self._offset())
+        rows = []
+        for project in listing.rows:
+            count = self.store.list_conversations(
+                ConversationQuery(project_id=project["id"]), limit=0, offset=0).total
+            rows.append([_link(f"/projects/{project['id']}", project["name"]),
+                         _e(project["id"]), _number(count), _e(project["created_at"])])
+        table = _table(["Project", "Id", ("Conversations", "number"), "Created (UTC)"], rows,
+                       empty="No projects yet: apply a desired-state file to create some.")
+        intro = ("<p class=\"muted\">A read-only view of the emulator's data. Reload the page "
+                 "to see changes.</p>")
+        return "Projects", [], intro + table + self._pager(listing, "projects")
+
+    def conversations(self, raw_project: str) -> tuple[str, Crumbs, str]:
+        project = self._project(raw_project)
+        listing = self.store.list_conversations(ConversationQuery(project_id=project["id"]),
+                                                limit=self.page_size, offset=self._offset())
+        rows = []
+        for conversation in listing.rows:
+            messages = self.store.list_messages(conversation["id"], order="asc", limit=0,
+                                                offset=0).total
+            href = f"/projects/{project['id']}/conversations/{quote(conversation['session_id'])}"
+            rows.append([_link(href, conversation["name"]),
+                         _e(creator_kind(conversation["created_by"])),
+                         _e(conversation["created_at"]), _number(messages),
+                         f"<code>{_e(conversation['session_id'])}</code>"])
+        table = _table(["Conversation", "Created by", "Created (UTC)", ("Messages", "number"),
+                        "Session id"], rows, empty="No conversations in this project.")
+        heading = f"<p class=\"muted\">Project {_e(project['id'])}, newest first.</p>"
+        return (project["name"], [("/", "Projects")],
+                heading + table + self._pager(listing, "conversations"))
+
+    def transcript(self, raw_project: str, session: str) -> tuple[str, Crumbs, str]:
+        project = self._project(raw_project)
+        conversation = self.store.get_conversation(project["id"], session)
+        if conversation is None:
+            raise ApiProblem(404, f"Conversation with session id {session} not found")
+        listing = self.store.list_messages(conversation["id"], order="asc",
+                                           limit=self.page_size, offset=self._offset())
+        facts = (f"<p class=\"muted\">Created by {_e(creator_kind(conversation['created_by']))}"
+                 f" at {_e(conversation['created_at'])} UTC · session "
+                 f"<code>{_e(conversation['session_id'])}</code> · "
+                 f"{_number(listing.total)} message(s), oldest first</p>")
+        exchanges = "".join(
+            f"<section class=\"exchange\"><p class=\"muted\">{_e(message['created_at'])} UTC"
+            f"</p><p class=\"prompt\">{_e(message['user_query'])}</p>"
+            f"<p class=\"answer\">{_e(message['openai_response'])}</p></section>\n"
+            for message in listing.rows)
+        if not listing.rows:
+            exchanges = "<p>No messages on this page.</p>" if listing.total else (
+                "<p>No messages yet.</p>")
+        crumbs = [("/", "Projects"), (f"/projects/{project['id']}", project["name"])]
+        return (conversation["name"], crumbs,
+                facts + exchanges + self._pager(listing, "messages"))
+
+    def _project(self, raw: str) -> dict[str, Any]:
+        if not wire.is_number(raw) or int(raw) > wire.MAX_ID:
+            raise ApiProblem(404, f"Project {raw} not found")
+        project = self.store.get_project(int(raw))
+        if project is None:
+            raise ApiProblem(404, f"Project {raw} not found")
+        return project
+
+    def _offset(self) -> int:
+        return (self.page - 1) * self.page_size
+
+    def _pager(self, listing: Listing, noun: str) -> str:
+        """First, previous, next and last links, as the API's page URLs are made."""
+        last = max(1, math.ceil(listing.total / self.page_size))
+        if last == 1 and self.page == 1:
+            return ""
+
+        def link(number: int, text: str, rel: str) -> str:
+            return f"<a href=\"{_e(self.path)}?page={number}\" rel=\"{rel}\">{text}</a>"
+
+        parts = [link(1, "&laquo; First", "first")]
+        if self.page > 1:
+            parts.append(link(min(self.page - 1, last), "&lsaquo; Previous", "prev"))
+        parts.append(f"<span>Page {self.page} of {last} ({_number(listing.total)} {noun})"
+                     "</span>")
+        if self.page < last:
+            parts.append(link(self.page + 1, "Next &rsaquo;", "next"))
+        parts.append(link(last, "Last &raquo;", "last"))
+        return "<nav class=\"pages\">" + " ".join(parts) + "</nav>\n"
+
+
+def _addressed_to_loopback(request: Request) -> bool:
+    """True when the Host header names a loopback address, so that a web site whose name was
+    made to point at 127.0.0.1 (DNS rebinding) cannot read the pages."""
+    try:
+        host = urlsplit("//" + request.headers.get("host", "")).hostname
+    except ValueError:
+        return False
+    return host is not None and is_loopback(host)
+
+
+def creator_kind(created_by: str | None) -> str:
+    """Who made a conversation, as a person reads it: you, a team member, or a visitor."""
+    return CREATOR_KINDS.get(created_by, "team member")
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _number(value: int) -> str:
+    return f"{value:,}"
+
+
+def _link(href: str, text: object) -> str:
+    return f"<a href=\"{_e(href)}\">{_e(text)}</a>"
+
+
+def _table(headings: Iterable[str | tuple[str, str]], rows: list[list[str]], *,
+           empty: str) -> str:
+    """A table of ready-made (escaped) cells; a heading may be (title, CSS class)."""
+    if not rows:
+        return f"<p>{_e(empty)}</p>\n"
+    columns = [(heading, "") if isinstance(heading, str) else heading for heading in headings]
+
+    def css(name: str) -> str:
+        return f" class=\"{name}\"" if name else ""
+
+    head = "".join(f"<th{css(kind)}>{_e(title)}</th>" for title, kind in columns)
+    body = "".join("<tr>" + "".join(f"<td{css(kind)}>{value}</td>" for (_, kind), value
+                                    in zip(columns, row, strict=True)) + "</tr>\n"
+                   for row in rows)
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>\n"
+
+
+def _page(status: int, title: str, crumbs: Crumbs, body: str,
+          headers: dict[str, str] | None = None) -> Response:
+    trail = "".join(f"{_link(href, text)} &rsaquo; " for href, text in crumbs)
+    document = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(title)} · reconciler emulator</title>
+<style>{_STYLE}</style>
+</head>
+<body>
+<header><nav class="crumbs">{trail}<strong>{_e(title)}</strong></nav></header>
+<main>
+<h1>{_e(title)}</h1>
+{body}</main>
+</body>
+</html>
+"""
+    return Response(status, document.encode("utf-8"), content_type="text/html",
+                    headers={**_HEADERS, **(headers or {})})

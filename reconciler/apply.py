@@ -8,7 +8,7 @@ operation does not stop the others. Every delete is preceded by a transcript bac
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
@@ -17,7 +17,14 @@ from typing import Any
 
 from reconciler.backup import write_backup
 from reconciler.client import Client
-from reconciler.errors import ApiError, AuthError, CreditsExhaustedError, NotFoundError
+from reconciler.errors import (
+    ApiError,
+    AuthError,
+    CreditsExhaustedError,
+    NotFoundError,
+    RestoreConflict,
+)
+from reconciler.live import Conversation
 from reconciler.plan import Action, Operation, Plan, ProjectPlan
 from reconciler.preconditions import delete_changes
 
@@ -290,27 +297,74 @@ def _by_conversation(sends: list[Operation]) -> list[list[Operation]]:
     return list(groups.values())
 
 
+class Restored(StrEnum):
+    """What `restore` found and did."""
+
+    CREATED = "created"  # a new conversation, and its prompts when asked
+    RESUMED = "resumed"  # the only conversation of that name held the first prompts: sent the rest
+    ALREADY_BACK = "already back"  # nothing to do
+
+
 @dataclass(frozen=True)
 class RestoreResult:
-    """What `restore` recreated from a backup."""
+    """What `restore` did for one backup."""
 
     project_id: int
     session_id: str
     name: str
     prompts_sent: int
+    state: Restored = Restored.CREATED
 
 
 async def restore_conversation(
-    client: Client, project_id: int, name: str, prompts: Iterable[str]
+    client: Client, project_id: int, original: str, name: str, prompts: Sequence[str] | None
 ) -> RestoreResult:
-    """Recreate a deleted conversation named `name` and send `prompts` to it, in order.
+    """Bring back the conversation `original`, named `name`, and (unless `prompts` is None)
+    its prompts, in order; never makes a second conversation of that name.
 
-    The API cannot write answers: sent prompts get new answers. Raises ApiError on failure
-    (what was done before the failure stays done).
+    It is already back when `original` still exists, or when the only conversation named `name`
+    is the key user's and (with `prompts`) holds exactly those prompts; when that conversation
+    holds the first of them (a restore that stopped midway), the rest are sent. Any other
+    conversation named `name` takes the name: RestoreConflict, nothing is done. The API cannot
+    write answers: sent prompts get new answers. Raises ApiError on failure (what was done
+    before the failure stays done).
     """
-    conversation = await client.create_conversation(project_id, name)
-    sent = 0
-    for prompt in prompts:
-        await client.send_message(project_id, conversation.session_id, prompt)
-        sent += 1
-    return RestoreResult(project_id, conversation.session_id, name, sent)
+    try:
+        still = await client.get_transcript(project_id, original)
+    except NotFoundError:
+        still = None
+    if still is not None:
+        return RestoreResult(project_id, original, still.conversation.name, 0,
+                             Restored.ALREADY_BACK)
+    named = [c for c in await client.list_conversations(project_id, name=name) if c.name == name]
+    wanted = list(prompts or ())
+    if named:
+        found = await _restored_before(client, project_id, named, prompts)
+        if found is None:
+            raise RestoreConflict(project_id, name, [c.session_id for c in named])
+        session_id, sent = found
+        state = Restored.ALREADY_BACK if sent == len(wanted) else Restored.RESUMED
+    else:
+        session_id, sent = (await client.create_conversation(project_id, name)).session_id, 0
+        state = Restored.CREATED
+    for prompt in wanted[sent:]:
+        await client.send_message(project_id, session_id, prompt)
+    return RestoreResult(project_id, session_id, name, len(wanted) - sent, state)
+
+
+async def _restored_before(
+    client: Client, project_id: int, named: list[Conversation], prompts: Sequence[str] | None
+) -> tuple[str, int] | None:
+    """(session, prompts it already holds) when `named` is one conversation of the key's user
+    that a restore of `prompts` could have left; None when the name is taken otherwise."""
+    me = await client.current_user()
+    if len(named) != 1 or named[0].created_by != me.id:
+        return None
+    conversation = named[0]
+    if prompts is None:
+        return conversation.session_id, 0
+    transcript = await client.get_transcript(project_id, conversation.session_id)
+    held = [m.user_query for m in transcript.messages]
+    if held != list(prompts[:len(held)]):
+        return None
+    return conversation.session_id, len(held)

@@ -15,6 +15,7 @@ from reconciler.apply import (
     ApplyReport,
     OperationResult,
     Outcome,
+    Restored,
     RestoreResult,
     apply_plan,
     restore_conversation,
@@ -90,29 +91,48 @@ def cmd_apply(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_restore(args: argparse.Namespace, console: Console) -> int:
-    """`reconciler restore BACKUP`: recreate a deleted conversation from its backup."""
+    """`reconciler restore BACKUP`: recreate a deleted conversation from its backup, once."""
     backup = read_backup(Path(args.backup_file))
     project_id = int(backup["project_id"])
+    original = str(backup["conversation"]["session_id"])
     name = str(backup["conversation"]["name"])
-    prompts = [str(m["user_query"]) for m in backup["messages"]] if args.resend_prompts else []
-    result = asyncio.run(_restore(args, console, project_id, name, prompts))
-    console.result(f"Restored {name!r} in project {project_id} as session {result.session_id}.")
-    if args.resend_prompts:
+    prompts = [str(m["user_query"]) for m in backup["messages"]] if args.resend_prompts else None
+    result = asyncio.run(_restore(args, console, project_id, original, name, prompts))
+    console.result(_restore_summary(result, original, resend=prompts is not None))
+    if result.prompts_sent:
         console.result(
-            f"Re-sent {result.prompts_sent} prompt(s) in order. Their answers were generated "
+            f"Sent {result.prompts_sent} prompt(s) in order. Their answers were generated "
             "anew: the API cannot restore the original answers, which remain in the backup."
         )
-    elif backup["messages"]:
+    if prompts is None and backup["messages"]:
         console.info(f"{len(backup['messages'])} message(s) were not re-sent "
                      "(--resend-prompts re-sends the prompts; answers are regenerated).")
     return EXIT_OK
 
 
+def _restore_summary(result: RestoreResult, original: str, *, resend: bool) -> str:
+    where = f"{result.name!r} in project {result.project_id}"
+    if result.state is Restored.CREATED:
+        return f"Restored {where} as session {result.session_id}."
+    if result.state is Restored.RESUMED:
+        return (f"Resumed the restore of {where} (session {result.session_id}), which held "
+                "the first prompts of the backup.")
+    if result.session_id == original:
+        return f"Nothing to restore: {where} (session {original}) still exists."
+    held = " with the backup's prompts" if resend else ""
+    return f"Already restored: {where} is session {result.session_id}{held}; nothing was done."
+
+
 async def _restore(
-    args: argparse.Namespace, console: Console, project_id: int, name: str, prompts: list[str]
+    args: argparse.Namespace,
+    console: Console,
+    project_id: int,
+    original: str,
+    name: str,
+    prompts: list[str] | None,
 ) -> RestoreResult:
     async with open_client(args, console, project_ids=[project_id]) as client:
-        return await restore_conversation(client, project_id, name, prompts)
+        return await restore_conversation(client, project_id, original, name, prompts)
 
 
 def cmd_export(args: argparse.Namespace, console: Console) -> int:

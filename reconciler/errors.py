@@ -81,3 +81,15 @@ class ListingError(ApiError):
 
 class StalePlanError(ReconcilerError):
     """A saved plan's preconditions no longer hold; nothing was applied."""
+
+
+class RestoreConflict(ReconcilerError):
+    """`restore` found the backup's name taken by another conversation; nothing was restored."""
+
+    def __init__(self, project_id: int, name: str, sessions: list[str]) -> None:
+        self.sessions = sessions
+        super().__init__(
+            f"the name {name!r} is taken in project {project_id} by session(s) "
+            f"{', '.join(sessions)}, which a restore of this backup did not leave: nothing was "
+            "restored. Rename or delete that conversation, then run restore again"
+        )

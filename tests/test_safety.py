@@ -48,25 +48,85 @@ def test_no_backup_opts_out_explicitly(ws: Workspace) -> None:
     assert not (ws.path / "backups").exists()
 
 
-def test_restore_recreates_a_deleted_conversation(ws: Workspace) -> None:
+def _deleted_with_backup(ws: Workspace, *prompts: str) -> tuple[str, Path]:
+    """A conversation 'Demo thread' with `prompts`, deleted by apply: its session and backup."""
     session = ws.seed("Demo thread")
-    ws.emulator.add_message(PROJECT, session, "first question")
-    ws.emulator.add_message(PROJECT, session, "second question")
+    for prompt in prompts:
+        ws.emulator.add_message(PROJECT, session, prompt)
     prune_all(ws)
     assert ws.apply().code == 0 and ws.names() == []
     (backup,) = (ws.path / "backups").rglob(f"{session}.json")
+    return session, backup
 
+
+def _restored(ws: Workspace) -> list[list[str]]:
+    """The prompts of every conversation named 'Demo thread'."""
+    return [[m["user_query"] for m in ws.emulator.messages(PROJECT, c["session_id"])]
+            for c in ws.emulator.conversations(PROJECT) if c["name"] == "Demo thread"]
+
+
+def test_restore_recreates_a_deleted_conversation_once(ws: Workspace) -> None:
+    _, backup = _deleted_with_backup(ws, "first question", "second question")
     plain = ws.run("restore", str(backup))
     assert plain.code == 0, plain.err
+    assert "Restored 'Demo thread' in project" in plain.out
     assert "2 message(s) were not re-sent" in plain.err
+    again = ws.run("restore", str(backup))
+    assert again.code == 0, again.err
+    assert "Already restored: 'Demo thread'" in again.out
+    assert _restored(ws) == [[]]
 
     resent = ws.run("restore", str(backup), "--resend-prompts")
     assert resent.code == 0, resent.err
+    assert "Resumed the restore" in resent.out
     assert "answers were generated anew" in resent.out
-    restored = [c for c in ws.emulator.conversations(PROJECT) if c["session_id"] != session]
-    assert [c["name"] for c in restored] == ["Demo thread", "Demo thread"]
-    prompts = [m["user_query"] for m in ws.emulator.messages(PROJECT, restored[1]["session_id"])]
-    assert prompts == ["first question", "second question"]
+    assert _restored(ws) == [["first question", "second question"]]
+    last = ws.run("restore", str(backup), "--resend-prompts")
+    assert last.code == 0, last.err
+    assert "with the backup's prompts; nothing was done" in last.out
+    assert _restored(ws) == [["first question", "second question"]]
+
+
+def test_restore_with_prompts_twice_makes_one_conversation(ws: Workspace) -> None:
+    _, backup = _deleted_with_backup(ws, "a", "b")
+    assert [ws.run("restore", str(backup), "--resend-prompts").code for _ in range(2)] == [0, 0]
+    assert _restored(ws) == [["a", "b"]]
+
+
+@pytest.mark.parametrize(
+    ("creator", "prompts", "flags"),
+    [("me", ["something else"], ("--resend-prompts",)), ("visitor", [], ()),
+     ("me", ["a", "b", "c"], ("--resend-prompts",))],
+    ids=["other-prompts", "someone-elses", "more-prompts"],
+)
+def test_restore_refuses_a_name_taken_by_another_conversation(
+    ws: Workspace, creator: str, prompts: list[str], flags: tuple[str, ...]
+) -> None:
+    _, backup = _deleted_with_backup(ws, "a", "b")
+    taken = ws.seed("Demo thread", creator=creator)
+    for prompt in prompts:
+        ws.emulator.add_message(PROJECT, taken, prompt)
+    result = ws.run("restore", str(backup), *flags)
+    assert result.code == 1
+    assert f"the name 'Demo thread' is taken in project {PROJECT} by session(s) {taken}" \
+        in result.err
+    assert "nothing was restored" in result.err
+    assert _restored(ws) == [prompts]
+
+
+def test_restore_of_a_conversation_that_still_exists_does_nothing(ws: Workspace) -> None:
+    session = ws.seed("Demo thread")
+    ws.emulator.faults.rules = [FaultRule(method="DELETE", path="/conversations/", status=400,
+                                          mode="fail", times=None)]
+    prune_all(ws)
+    assert ws.apply().code == 1
+    ws.emulator.faults.rules = []
+    (backup,) = (ws.path / "backups").rglob(f"{session}.json")
+    result = ws.run("restore", str(backup), "--resend-prompts")
+    assert result.code == 0, result.err
+    assert f"Nothing to restore: 'Demo thread' in project {PROJECT} (session {session}) " \
+        "still exists." in result.out
+    assert ws.names() == ["Demo thread"]
 
 
 @pytest.mark.parametrize("content", ["{not json", '{"format_version": 1}', "[]"],

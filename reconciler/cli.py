@@ -81,6 +81,11 @@ def _files(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
                         metavar="PATH", help="desired-state YAML file or directory (repeatable)")
 
 
+def _plan_key_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--plan-key-file", metavar="FILE",
+                        help=f"{what} (default $RECONCILER_PLAN_KEY; the key is never shown)")
+
+
 def _guard_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-deletes", type=_count, metavar="N",
                         help="refuse a plan deleting more than N conversations in total")
@@ -126,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "reconciler plan -f conversations/ --out plan.json --format markdown")
     _files(plan)
     plan.add_argument("--out", metavar="FILE", help="also save the plan as JSON for apply --plan")
+    _plan_key_option(plan, "sign the saved plan with the key in FILE (HMAC-SHA256)")
     plan.add_argument("--format", choices=FORMATS, default="text", help="output format")
     plan.add_argument("--detailed-exitcode", action="store_true",
                       help="exit 2 when there are changes (0: none, 1: error)")
@@ -138,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "reconciler apply --plan plan.json --auto-approve --report report.json")
     _files(apply, required=False)
     apply.add_argument("--plan", metavar="FILE", help="apply a plan saved by plan --out")
+    _plan_key_option(apply, "apply --plan only a plan signed with the key in FILE")
     apply.add_argument("--auto-approve", action="store_true",
                        help="do not ask for confirmation (needed without a terminal)")
     apply.add_argument("--dry-run", action="store_true",

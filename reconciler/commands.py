@@ -35,6 +35,8 @@ from reconciler.preconditions import find_stale
 from reconciler.progress import Progress, counting
 from reconciler.render import render_json, render_markdown, render_text
 from reconciler.session import api_target, open_client
+from reconciler.settings import Secret
+from reconciler.signing import check_signature, read_plan_key, sign
 from reconciler.yamlsource import dump_yaml
 
 EXIT_OK = 0
@@ -58,7 +60,7 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     desired = _load(args, console)
     plan = asyncio.run(_plan(args, console, desired))
     if args.out:
-        _write_json(Path(args.out), plan.to_dict())
+        _save_plan(Path(args.out), plan, read_plan_key(console.env, args.plan_key_file))
         console.info(f"Saved the plan to {args.out} (checksum {plan.checksum}).")
     console.result(_render(plan, args.format, console, saved_as=args.out))
     if plan.all_errors:
@@ -68,7 +70,7 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
     """`reconciler show FILE`: render a saved plan."""
-    plan = read_plan(Path(args.plan_file))
+    plan, _ = read_plan(Path(args.plan_file))
     console.result(_render(plan, args.format, console, saved_as=args.plan_file))
     return EXIT_OK
 
@@ -80,7 +82,7 @@ def cmd_apply(args: argparse.Namespace, console: Console) -> int:
     if args.plan and args.project:
         raise InputError([Problem("--project cannot be combined with --plan: a reviewed plan is "
                                   "applied whole (make a plan with --project instead)")])
-    saved = read_plan(Path(args.plan)) if args.plan else None
+    saved = _read_signed_plan(args, console) if args.plan else None
     desired = None if saved else _load(args, console)
     report = ApplyReport(plan_checksum="", dry_run=args.dry_run)
     try:
@@ -314,8 +316,24 @@ def _render(plan: Plan, fmt: str, console: Console, *, saved_as: str | None = No
     return render_text(plan, color=console.color, verbose=console.verbose > 0)
 
 
-def read_plan(path: Path) -> Plan:
-    """A saved plan file; raises InputError if it is unreadable, invalid or altered."""
+def _save_plan(path: Path, plan: Plan, key: Secret | None) -> None:
+    document = plan.to_dict()
+    if key is not None:
+        document["signature"] = sign(document, key)
+    _write_json(path, document)
+
+
+def _read_signed_plan(args: argparse.Namespace, console: Console) -> Plan:
+    """The plan of `apply --plan`, whose signature fits the plan key (or neither is there)."""
+    key = read_plan_key(console.env, args.plan_key_file)
+    plan, document = read_plan(Path(args.plan))
+    check_signature(document, key, source=args.plan)
+    return plan
+
+
+def read_plan(path: Path) -> tuple[Plan, dict[str, Any]]:
+    """A saved plan file, and its document; raises InputError if it is unreadable, invalid or
+    altered (its signature is checked by the caller that applies it)."""
     from reconciler.schema import validate
 
     try:
@@ -331,7 +349,7 @@ def read_plan(path: Path) -> Plan:
     problems = validate(document, "plan")
     if problems:
         raise InputError([Problem(f"{path}: not a valid plan: {p.message}") for p in problems])
-    return Plan.from_dict(document, source=str(path))
+    return Plan.from_dict(document, source=str(path)), document
 
 
 def _write_json(path: Path, document: dict[str, Any]) -> None:

@@ -278,7 +278,7 @@ class Plan:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "plan") -> Plan:
         """Read a saved plan; raises InputError if it was altered after it was written."""
-        body = {k: v for k, v in data.items() if k != "checksum"}
+        body = {k: v for k, v in data.items() if k not in ("checksum", "signature")}
         if data.get("checksum") != _checksum(body):
             raise InputError([Problem(
                 f"{source}: checksum mismatch: the plan was changed after it was written; "

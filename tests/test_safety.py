@@ -3,6 +3,7 @@ plans, and the API token that never shows."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections.abc import Callable
@@ -13,6 +14,7 @@ import pytest
 
 from reconciler.cli import main
 from reconciler.emulator import Emulator, FaultRule
+from reconciler.jsonio import canonical
 from tests.workspace import PROJECT, Workspace
 
 
@@ -518,3 +520,60 @@ def test_apply_checks_again_after_a_person_took_time_to_confirm(ws: Workspace) -
     assert "the plan is stale; nothing was applied" in err.getvalue()
     assert "a conversation named 'New' now exists" in err.getvalue()
     assert ws.names() == ["New"]
+
+
+PLAN_KEY = "plan-key-RECOGNISABLE-0123456789"
+
+
+def _edit_with_a_new_checksum(saved: Path) -> None:
+    """What a deliberate edit looks like: change an operation, compute the checksum again."""
+    document = json.loads(saved.read_text())
+    document["projects"][0]["operations"][0]["name"] = "Injected"
+    body = {k: v for k, v in document.items() if k not in ("checksum", "signature")}
+    document["checksum"] = "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
+    saved.write_text(json.dumps(document))
+
+
+def test_the_checksum_does_not_stop_a_deliberate_edit_without_a_plan_key(ws: Workspace) -> None:
+    """The documented limit of the unkeyed checksum."""
+    _declare(ws, "[{name: Planned}]")
+    saved = _saved_plan(ws)
+    _edit_with_a_new_checksum(saved)
+    _applies(ws, saved)
+    assert ws.names() == ["Injected"]
+
+
+def test_a_signed_plan_edited_with_a_new_checksum_is_refused(ws: Workspace) -> None:
+    ws.env["RECONCILER_PLAN_KEY"] = PLAN_KEY
+    _declare(ws, "[{name: Planned}]")
+    saved = _saved_plan(ws)
+    assert json.loads(saved.read_text())["signature"].startswith("hmac-sha256:")
+    _edit_with_a_new_checksum(saved)
+    result = ws.run("apply", "--plan", str(saved), "--auto-approve")
+    assert result.code == 1
+    assert "the signature does not match the plan key" in result.err
+    assert ws.names() == []
+
+
+def test_a_signed_plan_applies_with_its_key_only(ws: Workspace) -> None:
+    key_file = ws.path / "plan.key"
+    key_file.write_text(PLAN_KEY + "\n")
+    _declare(ws, "[{name: Planned}]")
+    unsigned = _saved_plan(ws)
+    signed = ws.path / "signed.json"
+    made = ws.plan("-vv", "--out", str(signed), "--plan-key-file", str(key_file))
+    assert made.code == 0
+    runs = [
+        ws.run("apply", "--plan", str(unsigned), "--auto-approve",
+               "--plan-key-file", str(key_file)),
+        ws.run("apply", "--plan", str(signed), "--auto-approve"),
+        ws.run("apply", "-vv", "--plan", str(signed), "--auto-approve",
+               "--plan-key-file", str(key_file)),
+    ]
+    assert [r.code for r in runs] == [1, 1, 0]
+    assert "is not signed, but a plan key was given" in runs[0].err
+    assert "is signed, but no plan key was given" in runs[1].err
+    assert ws.names() == ["Planned"]
+    written = [signed.read_text(), unsigned.read_text()]
+    shown = [text for r in [made, *runs] for text in (r.out, r.err)]
+    assert all(PLAN_KEY not in text for text in written + shown)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import signal
 import sys
@@ -22,6 +23,8 @@ from reconciler.completion import add_completion_command
 from reconciler.console import Console
 from reconciler.desired import Scope
 from reconciler.errors import InputError, ReconcilerError
+from reconciler.pacer import DEFAULT_SHARE
+from reconciler.settings import MAX_TIMEOUT
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -49,6 +52,28 @@ _positive_int = _whole_number(1)
 _count = _whole_number(0)
 
 
+def _number(*, low: float, high: float, what: str) -> Callable[[str], float]:
+    """An argparse type: a finite number above `low` and at most `high` (never nan or inf)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, not {text[:40]!r}") from None
+        if not math.isfinite(value) or not low < value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{what} must be a finite number above {low:g} and at most {high:g}, "
+                f"not {text[:40]!r}")
+        return value
+
+    return parse
+
+
+_seconds = _number(low=0, high=MAX_TIMEOUT, what="seconds")
+_rate = _number(low=0, high=1_000_000, what="requests per minute")
+_share = _number(low=0, high=1, what="the share")
+
+
 def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     """Options accepted before or after the command (DESIGN §7)."""
 
@@ -60,8 +85,14 @@ def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
                        help="API base URL (default $CUSTOMGPT_BASE_URL or https://app.customgpt.ai)")
     group.add_argument("--api-key-file", default=default(None), metavar="FILE",
                        help="read the API token from FILE instead of $CUSTOMGPT_API_KEY")
-    group.add_argument("--timeout", type=float, default=default(30.0), metavar="SECONDS",
-                       help="per-request timeout (default 30)")
+    group.add_argument("--timeout", type=_seconds, default=default(30.0), metavar="SECONDS",
+                       help="bound on each whole request, answer included (default 30)")
+    group.add_argument("--max-rate", type=_rate, default=default(None), metavar="N",
+                       help="at most N requests per minute (default: as the API's limit "
+                            "and --rate-share allow)")
+    group.add_argument("--rate-share", type=_share, default=default(DEFAULT_SHARE),
+                       metavar="F", help="take at most this share of the API key's advertised "
+                       "rate limit, leaving the rest to its other clients (default 0.5)")
     group.add_argument("--parallelism", type=_positive_int, default=default(8), metavar="N",
                        help="concurrent requests when listing and applying (default 8)")
     group.add_argument("--insecure-http", action="store_true", default=default(False),

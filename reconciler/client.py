@@ -10,8 +10,10 @@ after checking that the first attempt did not already happen (see `create_conver
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http
 import logging
+import math
 import random
 import ssl
 import time
@@ -31,6 +33,7 @@ from reconciler.errors import (
     NotFoundError,
 )
 from reconciler.live import Conversation, Message, Project, Transcript, User
+from reconciler.pacer import Pacer, RateHeaders
 from reconciler.pagination import (
     Listing,
     MalformedBody,
@@ -70,11 +73,13 @@ __all__ = [
 
 @dataclass
 class ClientStats:
-    """Counters of one client's work: HTTP attempts made, retries, listings read again."""
+    """Counters of one client's work: HTTP attempts made, retries, listings read again,
+    requests the API refused for the rate."""
 
     requests: int = 0
     retries: int = 0
     relists: int = 0
+    refusals: int = 0  # answered 429 for the rate (not for query credits)
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,11 @@ class _Failure:
     retry_after: float | None
     maybe_done: bool  # the server may have carried the request out
 
+    @property
+    def refused(self) -> bool:
+        """A 429 for the rate: nothing was done, and it uses up no attempt."""
+        return self.status == 429
+
 
 Sleep = Callable[[float], Awaitable[None]]
 Uniform = Callable[[float, float], float]
@@ -125,6 +135,8 @@ class Client:
 
     `transport` replaces the network (tests); `sleep`, `uniform` and `clock` replace
     `asyncio.sleep`, `random.uniform` and `time.monotonic` so that tests need not wait.
+    Every request waits for its turn from one `Pacer` (see `reconciler.pacer`), which keeps
+    the client within the key's request budget; `pacer` is that pacer.
     Every method raises `AuthError` (401/403), `NotFoundError` (404) or `ApiError` (anything
     else that failed), never an httpx exception, and never with the API token in its text.
     """
@@ -141,6 +153,9 @@ class Client:
         self.settings = settings
         self.stats = ClientStats()
         self._sleep, self._uniform, self._clock = sleep, uniform, clock
+        self.pacer = Pacer(settings.pace, clock=clock, on_pace=_log_pace)
+        self._answer = asyncio.Event()
+        self._refused_in_row = 0
         self._me: User | None = None
         self._highest_id: dict[int, int] = {}
         host = urlsplit(settings.base_url).hostname or ""
@@ -418,11 +433,16 @@ class Client:
     ) -> _T:
         """Make a non-idempotent call. After a failure that may have been carried out, wait,
         then look for its result (`find_committed`) before trying again."""
-        started, attempt = self._clock(), 1
+        started: float | None = None
+        attempt = 1
         while True:
-            outcome = await self._attempt(call, attempt)
+            outcome = await self._attempt(call, attempt, started)
+            started = self._clock() if started is None else started
             if isinstance(outcome, _Answer):
                 return await self._written(call, outcome, parse, find_committed)
+            if outcome.refused:  # nothing was done: no attempt used; the pacer waits for the
+                self.stats.retries += 1  # budget, within the call's deadline
+                continue
             try:
                 delay = self._next_delay(call, outcome, attempt, started)
             except ApiError:
@@ -477,14 +497,19 @@ class Client:
 
     async def _call(self, call: _Call) -> object:
         """Make an idempotent call (GET, PUT, DELETE), retrying what may be retried."""
-        started, attempt = self._clock(), 1
+        started: float | None = None
+        attempt = 1
         while True:
-            outcome = await self._attempt(call, attempt)
+            outcome = await self._attempt(call, attempt, started)
+            started = self._clock() if started is None else started
             if isinstance(outcome, _Answer):
                 try:
                     return outcome.checked()
                 except MalformedBody as problem:
                     raise self._malformed(call, problem) from None
+            if outcome.refused:  # nothing was done: no attempt used; the pacer waits for the
+                self.stats.retries += 1  # budget, within the call's deadline
+                continue
             delay = self._next_delay(call, outcome, attempt, started)
             self.stats.retries += 1
             await self._sleep(delay)
@@ -504,16 +529,61 @@ class Client:
             retryable=True,
         )
 
-    async def _attempt(self, call: _Call, attempt: int) -> _Answer | _Failure:
-        """One HTTP request; raises what must not be retried, returns what may be."""
+    async def _turn(self, call: _Call, started: float | None) -> float:
+        """Wait for the pacer to let a request of `call` start; return the seconds the
+        request may take. `started` is when the call's first request was sent (None: this is
+        it); the call's deadline bounds every wait after that. Raises ApiError when the
+        deadline would pass first."""
+        deadline = self.settings.retry.deadline
+        while True:
+            turn = self.pacer.turn()
+            left = math.inf if started is None else started + deadline - self._clock()
+            if turn.seconds <= 0 and left > 0:
+                self.pacer.started()
+                return min(self.settings.timeout, left)
+            if not turn.for_answer and turn.seconds >= left:
+                raise self._error(
+                    ApiError, f"{call.description} failed: the API's rate limit left no room "
+                    f"for another attempt within the call's deadline ({deadline:g} s)",
+                    status=429, retryable=True)
+            if turn.for_answer:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._answer.wait(), turn.seconds)
+            else:
+                await self._sleep(turn.seconds)
+
+    def _answered(self, headers: RateHeaders | None, *, refused: bool = False,
+                  pause: float | None = None) -> None:
+        """Tell the pacer how a request ended (None: without an answer); wake the requests
+        waiting for an answer."""
+        if headers is None:
+            self.pacer.lost()
+        else:
+            self.pacer.answered(headers, refused=refused, pause=pause)
+        self._answer.set()
+        self._answer = asyncio.Event()
+
+    async def _attempt(
+        self, call: _Call, attempt: int, call_started: float | None
+    ) -> _Answer | _Failure:
+        """One HTTP request, when the pacer allows it and within the time left; raises what
+        must not be retried, returns what may be."""
+        seconds = await self._turn(call, call_started)
         self.stats.requests += 1
         request = self._http.build_request(
             call.method, call.path, params=call.params, json=call.body
         )
         target = request.url.raw_path.decode("ascii", errors="replace")
         started = self._clock()
+        answered = False
         try:
-            response = await self._http.send(request)
+            async with asyncio.timeout(seconds):
+                response = await self._http.send(request)
+            answered = True
+        except TimeoutError:
+            self._log(call.method, target, "timeout", started, attempt)
+            return _Failure(f"no answer within {seconds:g} s (the whole request)", None, None,
+                            maybe_done=True)
         except httpx.TransportError as error:
             self._log(call.method, target, type(error).__name__, started, attempt)
             refused = _certificate_refused(error)
@@ -524,8 +594,32 @@ class Client:
                     "are never turned off (set SSL_CERT_FILE to trust a private CA)") from None
             return _transport_failure(error, timeout=self.settings.timeout,
                                       where=_host_port(request.url))
+        finally:
+            if not answered:
+                self._answered(None)
         self._log(call.method, target, response.status_code, started, attempt)
+        self._pace_after(call, response)
         return self._interpret(call, response, attempt)
+
+    def _pace_after(self, call: _Call, response: httpx.Response) -> None:
+        """Tell the pacer what an answer says of the budget; a 429 for the rate (not for
+        query credits) stops every request for its Retry-After, else for a backoff that grows
+        with refusals in a row."""
+        refused = response.status_code == 429 and not (
+            call.spends_credits and "credit" in _server_message(response).lower())
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if retry_after is not None:
+            retry_after = min(retry_after, self.settings.retry.retry_after_cap)
+        pause = None
+        if refused:
+            self.stats.refusals += 1
+            self._refused_in_row += 1
+            pause = self.settings.retry.delay(self._refused_in_row, retry_after=None,
+                                              uniform=self._uniform)
+        else:
+            self._refused_in_row = 0
+        self._answered(RateHeaders.read(response.headers, retry_after if refused else None),
+                             refused=refused, pause=pause)
 
     def _interpret(self, call: _Call, response: httpx.Response, attempt: int) -> _Answer | _Failure:
         status = response.status_code
@@ -584,6 +678,10 @@ class Client:
         log.debug(
             "%s %s -> %s in %.0f ms (attempt %d)", method, target, outcome, elapsed_ms, attempt
         )
+
+
+def _log_pace(text: str) -> None:
+    logging.getLogger("reconciler.pace").info("%s", text)
 
 
 def _project_path(project_id: int) -> str:

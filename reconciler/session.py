@@ -9,6 +9,7 @@ from pathlib import Path
 
 from reconciler.client import Client, ClientSettings, Secret
 from reconciler.console import Console
+from reconciler.pacer import PaceSettings
 from reconciler.sandbox import SandboxHandle, start_sandbox
 
 SANDBOX_ROOT = Path(".reconciler")
@@ -32,16 +33,20 @@ async def open_client(
                          f"{database})")
             settings = ClientSettings(
                 api_key=Secret(sandbox.api_key), base_url=sandbox.base_url,
-                timeout=args.timeout, parallelism=args.parallelism,
+                timeout=args.timeout, parallelism=args.parallelism, pace=_pace(args),
             )
         else:
             settings = ClientSettings.from_environment(
                 console.env, base_url=args.base_url, api_key_file=args.api_key_file,
                 timeout=args.timeout, parallelism=args.parallelism,
-                insecure_http=args.insecure_http,
+                insecure_http=args.insecure_http, pace=_pace(args),
             )
         async with Client(settings) as client:
             yield client
+
+
+def _pace(args: argparse.Namespace) -> PaceSettings:
+    return PaceSettings(share=args.rate_share, max_rate=args.max_rate)
 
 
 def api_target(args: argparse.Namespace, client: Client) -> str:

@@ -8,6 +8,7 @@ showing it: `Secret` hides it from every repr, str, log line and pickle.
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from reconciler.errors import InputError, Problem
+from reconciler.pacer import PaceSettings
 from reconciler.retry import RetryPolicy
 
 DEFAULT_BASE_URL: Final = "https://app.customgpt.ai"
@@ -55,6 +57,9 @@ class ClientSettings:
 
     Constructing it checks the base URL: plain http:// only to loopback hosts unless
     `insecure_http`; raises `InputError` otherwise. TLS certificates are always verified.
+    `timeout` bounds each whole request (connecting, sending, the answer to its last byte);
+    `retry.deadline` bounds each call with its retries and waits; `pace` is how much of the
+    key's request budget the client may take.
     """
 
     api_key: Secret
@@ -63,11 +68,11 @@ class ClientSettings:
     parallelism: int = 8
     insecure_http: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    pace: PaceSettings = field(default_factory=PaceSettings)
 
     def __post_init__(self) -> None:
         problems = _url_problems(self.base_url, insecure_http=self.insecure_http)
-        if self.timeout <= 0:
-            problems.append(f"the timeout must be positive, not {self.timeout}")
+        problems += timeout_problems(self.timeout)
         if self.parallelism < 1:
             problems.append(f"the parallelism must be at least 1, not {self.parallelism}")
         if problems:
@@ -84,6 +89,7 @@ class ClientSettings:
         timeout: float | None = None,
         parallelism: int | None = None,
         insecure_http: bool = False,
+        pace: PaceSettings | None = None,
     ) -> ClientSettings:
         """Settings from command-line values, falling back to the environment.
 
@@ -100,7 +106,22 @@ class ClientSettings:
             timeout=30.0 if timeout is None else timeout,
             parallelism=8 if parallelism is None else parallelism,
             insecure_http=insecure_http,
+            pace=pace or PaceSettings(),
         )
+
+
+MAX_TIMEOUT = 3600.0
+
+
+def timeout_problems(timeout: float) -> list[str]:
+    """What is wrong with a request timeout in seconds (empty when nothing is): it must be a
+    finite number above 0 and at most an hour."""
+    if not (isinstance(timeout, int | float) and math.isfinite(timeout)):
+        return [f"the timeout must be a finite number of seconds, not {timeout!r}"]
+    if not 0 < timeout <= MAX_TIMEOUT:
+        return [f"the timeout must be positive and at most {MAX_TIMEOUT:g} seconds, "
+                f"not {timeout:g}"]
+    return []
 
 
 def _read_key(env: Mapping[str, str], api_key_file: str | None) -> Secret:

@@ -4,7 +4,8 @@ POST /_emulator/projects {"id", "name"}           create a project with a chosen
 POST /_emulator/conversations {"project_id", "name", "as": "visitor"|"teammate"|"me"}
 POST /_emulator/reset                             delete all data, counters and fault rules
 GET  /_emulator/faults, PUT /_emulator/faults     read or change fault settings and rules
-GET  /_emulator/stats                             requests served by method, faults injected
+GET  /_emulator/stats                             requests served by method, faults injected,
+                                                  per-minute budget counted and refused per key
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from reconciler.emulator import wire
 from reconciler.emulator.faults import FaultConfigError, FaultInjector
 from reconciler.emulator.store import CREATORS, Store
+from reconciler.emulator.throttle import FixedWindowThrottle
 from reconciler.emulator.wire import ApiProblem, Request, Response
 
 PREFIX = "/_emulator/"
@@ -29,6 +31,7 @@ class Admin:
     store: Store
     injector: FaultInjector
     requests: Counter[str]
+    throttle: FixedWindowThrottle
 
 
 def _body(request: Request) -> dict[str, Any]:
@@ -82,6 +85,7 @@ def reset(admin: Admin, request: Request) -> Response:
     admin.injector.faults.rules.clear()
     admin.injector.reset_counts()
     admin.requests.clear()
+    admin.throttle.reset()
     return wire.success({"reset": True})
 
 
@@ -102,9 +106,11 @@ def put_faults(admin: Admin, request: Request) -> Response:
 
 
 def stats(admin: Admin, request: Request) -> Response:
-    """Requests served by method and faults injected by kind."""
+    """Requests served by method, faults injected by kind, and per key (a fingerprint, never
+    the key) the requests counted against the per-minute budget and those refused."""
     return wire.success({"requests": dict(admin.requests),
-                         "faults": admin.injector.snapshot()})
+                         "faults": admin.injector.snapshot(),
+                         "rate_limit": admin.throttle.snapshot()})
 
 
 _ROUTES: dict[str, dict[str, Callable[[Admin, Request], Response]]] = {

@@ -13,6 +13,7 @@ from collections import Counter
 from reconciler.emulator import admin, api, pages, wire
 from reconciler.emulator.faults import Action, Decision, FaultInjector, Faults
 from reconciler.emulator.store import Store
+from reconciler.emulator.throttle import FixedWindowThrottle, Verdict, key_label
 from reconciler.emulator.variants import Variants
 from reconciler.emulator.wire import ApiProblem, Request, Response
 
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 DROP = None  # `handle` returns this when the connection must be closed without an answer
 
 _FAULT_MESSAGES = {
-    429: "Too many requests, please slow down",
+    429: "Too Many Attempts.",
     500: "Internal server error",
     502: "Bad gateway",
     503: "Service temporarily unavailable",
@@ -42,7 +43,9 @@ class Application:
         self._api_key = api_key.encode("utf-8")
         self._counts_lock = threading.Lock()
         self.requests: Counter[str] = Counter()
-        self.admin = admin.Admin(store=store, injector=self.injector, requests=self.requests)
+        self.throttle = FixedWindowThrottle()
+        self.admin = admin.Admin(store=store, injector=self.injector, requests=self.requests,
+                                 throttle=self.throttle)
 
     def handle(self, request: Request) -> Response | None:
         """The response to send, or DROP (None) to close the connection without one."""
@@ -71,8 +74,24 @@ class Application:
             return self._fault_response(request, decision.status, decision.retry_after)
         endpoint, params = api.route(request.method, request.path)
         self._authenticate(request)
-        response = endpoint(self.api, request, params)
+        verdict = self._budget(request)
+        if not verdict.allowed:
+            return wire.error(request.url, 429, _FAULT_MESSAGES[429], verdict.headers)
+        try:
+            response = endpoint(self.api, request, params)
+        except ApiProblem as problem:
+            problem.headers.update(verdict.headers)
+            raise
+        response.headers.update(verdict.headers)
         return self._after(request, response, decision)
+
+    def _budget(self, request: Request) -> Verdict:
+        """Count the request against its key's per-minute budget (after authentication, as
+        the real service's throttle runs)."""
+        faults = self.injector.faults
+        token = request.headers.get("authorization", "").partition(" ")[2].strip()
+        return self.throttle.hit(key_label(token), limit=faults.rate_limit_per_minute,
+                                 window=faults.rate_limit_window)
 
     def _after(self, request: Request, response: Response, decision: Decision) -> Response | None:
         if decision.after is Action.PROCEED or response.status >= 300:

@@ -60,6 +60,13 @@ def add_emulator_command(
                         help="share of requests whose connection is closed without an answer")
     faults.add_argument("--rate-limit", type=float, default=0.0, metavar="RPS",
                         help="requests per second before 429 with Retry-After (0: no limit)")
+    faults.add_argument("--rate-limit-per-minute", type=int, default=0, metavar="N",
+                        help="the real service's budget: N requests per key per minute, fixed "
+                             "window, X-RateLimit-* headers, 429 with Retry-After (0: no limit)")
+    faults.add_argument("--rate-limit-window", type=float, default=60.0, metavar="SECONDS",
+                        help="time scale for benchmarks: the budget's window in seconds "
+                             "(default 60, as the real service; a shorter window is advertised "
+                             "in a RateLimit-Policy header)")
     faults.add_argument("--seed", type=int, default=None, help="seed for reproducible faults")
     add_variant_arguments(parser)
     global_options(parser)
@@ -85,7 +92,9 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
     try:
         return Faults(latency_ms=args.latency_ms, latency_jitter_ms=args.latency_jitter_ms,
                       error_rate=args.error_rate, commit_then_fail_rate=args.commit_then_fail_rate,
-                      drop_rate=args.drop_rate, rate_limit=args.rate_limit, seed=args.seed)
+                      drop_rate=args.drop_rate, rate_limit=args.rate_limit,
+                      rate_limit_per_minute=args.rate_limit_per_minute,
+                      rate_limit_window=args.rate_limit_window, seed=args.seed)
     except FaultConfigError as problem:
         raise InputError([Problem(str(problem))]) from None
 

@@ -94,7 +94,10 @@ def _optional(data: dict[str, Any], key: str, kind: type) -> Any:
 class Faults:
     """What goes wrong, and how often. Rates are probabilities from 0 to 1.
 
-    `rate_limit` is requests per second (0: unlimited); `seed` makes the randomness reproducible.
+    `rate_limit` is requests per second, a token bucket for fault tests (0: unlimited).
+    `rate_limit_per_minute` is the real service's budget: that many requests per key in a fixed
+    window of `rate_limit_window` seconds (60 unless time is scaled for a benchmark), with the
+    `X-RateLimit-*` headers (0: unlimited). `seed` makes the randomness reproducible.
     """
 
     latency_ms: float = 0.0
@@ -103,6 +106,8 @@ class Faults:
     commit_then_fail_rate: float = 0.0
     drop_rate: float = 0.0
     rate_limit: float = 0.0
+    rate_limit_per_minute: int = 0
+    rate_limit_window: float = 60.0
     seed: int | None = None
     rules: list[FaultRule] = field(default_factory=list)
 
@@ -118,12 +123,22 @@ class Faults:
         for name in ("latency_ms", "latency_jitter_ms", "rate_limit"):
             if getattr(self, name) < 0:
                 raise FaultConfigError(f"{name} must not be negative")
+        per_minute = self.rate_limit_per_minute
+        if not 0 <= per_minute <= 1_000_000 or per_minute != int(per_minute):
+            raise FaultConfigError("rate_limit_per_minute must be a whole number from 0 to "
+                                   f"1000000, not {per_minute}")
+        self.rate_limit_per_minute = int(per_minute)
+        if not 0.001 <= self.rate_limit_window <= 3600:
+            raise FaultConfigError("rate_limit_window must be from 0.001 to 3600 seconds, "
+                                   f"not {self.rate_limit_window}")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form served by `GET /_emulator/faults`."""
         return {"latency_ms": self.latency_ms, "latency_jitter_ms": self.latency_jitter_ms,
                 "error_rate": self.error_rate, "commit_then_fail_rate": self.commit_then_fail_rate,
-                "drop_rate": self.drop_rate, "rate_limit": self.rate_limit, "seed": self.seed,
+                "drop_rate": self.drop_rate, "rate_limit": self.rate_limit,
+                "rate_limit_per_minute": self.rate_limit_per_minute,
+                "rate_limit_window": self.rate_limit_window, "seed": self.seed,
                 "rules": [rule.to_dict() for rule in self.rules]}
 
     def update(self, data: Any) -> None:
@@ -156,7 +171,9 @@ class Faults:
     def _settings(self) -> dict[str, Any]:
         return {"latency_ms": self.latency_ms, "latency_jitter_ms": self.latency_jitter_ms,
                 "error_rate": self.error_rate, "commit_then_fail_rate": self.commit_then_fail_rate,
-                "drop_rate": self.drop_rate, "rate_limit": self.rate_limit, "seed": self.seed,
+                "drop_rate": self.drop_rate, "rate_limit": self.rate_limit,
+                "rate_limit_per_minute": self.rate_limit_per_minute,
+                "rate_limit_window": self.rate_limit_window, "seed": self.seed,
                 "rules": self.rules}
 
 

@@ -183,6 +183,12 @@ class Emulator:
         return self.store.list_messages(found["id"], order="asc", limit=-1, offset=0).rows
 
     def stats(self) -> dict[str, Any]:
-        """Requests served by method and faults injected by kind."""
+        """Requests served by method, faults injected by kind, and the per-minute budget's
+        counted and refused requests per key (`key_label` of the key)."""
         return {"requests": dict(self.application.requests),
-                "faults": self.application.injector.snapshot()}
+                "faults": self.application.injector.snapshot(),
+                "rate_limit": self.application.throttle.snapshot()}
+
+    def refusals(self) -> int:
+        """Requests refused by the per-minute budget so far, all keys together."""
+        return sum(self.application.throttle.refusals.values())

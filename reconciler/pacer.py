@@ -1,0 +1,318 @@
+"""Pacing: when the next API request may start, so that a run lives within the key's budget.
+
+The real service allows each API key a number of requests per minute (60, 90 or 120 by plan),
+counted in fixed windows, shared by every client of the key (the customer's chatbot and widget
+too), and says so on every answer: `X-RateLimit-Limit` and a falling `X-RateLimit-Remaining`.
+One `Pacer` per run shapes every request:
+
+- The first request goes alone; its answer tells the limit. From then on requests start at
+  least `window / (share x limit)` seconds apart (`share` 0.5 by default), so that the run
+  takes at most that share of any window and leaves the rest to the key's other clients.
+- `Remaining` says what the other clients use. The pacer keeps a reserve for them: the share
+  of the limit it leaves to them, for the part of the window still to come. When the estimated
+  remaining budget reaches that reserve, it waits until the window has surely started anew,
+  then sends one request alone to read the new window. A jump in `Remaining` marks a new window,
+  which tells when the next one starts.
+- With no rate headers at all, it starts unpaced (or at `max_rate`), halves its pace at each
+  refusal (429), and speeds up gently (+0.25 request per minute per answer).
+- A refusal's `Retry-After` stops every request until it has passed.
+- `max_rate` (requests per minute) caps the pace in every case.
+
+Pure logic: the caller asks `delay()`, calls `started()` when it sends, and reports each
+answer (`answered`) or a request that got none (`lost`); time comes from the injected clock.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+DEFAULT_WINDOW = 60.0  # seconds: the real service counts per minute
+DEFAULT_SHARE = 0.5
+PROBE_POLL = 0.02  # seconds between looks while the first answer is awaited
+MIN_ADAPTIVE_RATE = 1.0  # requests per minute: the slowest pace after refusals
+ADAPTIVE_STEP = 0.25  # requests per minute gained per answer after a refusal
+ADAPTIVE_SPAN = 10.0  # seconds of recent starts that measure the pace at a refusal
+MAX_LIMIT = 1_000_000  # a larger advertised limit is not believed
+_POLICY_WINDOW = re.compile(r"(?:^|[;,\s])w=(\d{1,5}(?:\.\d{1,3})?)(?:$|[;,\s])")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """How long to wait before the next request: `seconds`, or, when `for_answer`, until an
+    answer arrives (the first request of a window goes alone)."""
+
+    seconds: float
+    for_answer: bool = False
+
+
+@dataclass(frozen=True)
+class PaceSettings:
+    """How much of the budget a run may take.
+
+    `share` (0 < share <= 1) of the advertised limit, and at most `max_rate` requests per
+    minute (None: no cap). Raises ValueError for values out of range.
+    """
+
+    share: float = DEFAULT_SHARE
+    max_rate: float | None = None
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.share) and 0 < self.share <= 1):
+            raise ValueError(f"the rate share must be more than 0 and at most 1, not {self.share}")
+        if self.max_rate is not None and not (
+            math.isfinite(self.max_rate) and 0 < self.max_rate <= 1_000_000
+        ):
+            raise ValueError(
+                f"the maximum rate must be a positive number of requests per minute, "
+                f"not {self.max_rate}")
+
+
+@dataclass(frozen=True)
+class RateHeaders:
+    """What an answer says about the budget; None where it says nothing (or nonsense)."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    window: float | None = None
+    retry_after: float | None = None
+
+    @classmethod
+    def read(cls, headers: Mapping[str, str], retry_after: float | None) -> RateHeaders:
+        """The budget headers of an answer; hostile values are ignored, never raised."""
+        limit = _count(headers.get("X-RateLimit-Limit"))
+        window = _policy_window(headers.get("RateLimit-Policy"))
+        return cls(limit=limit if limit else None,
+                   remaining=_count(headers.get("X-RateLimit-Remaining")),
+                   window=window, retry_after=retry_after)
+
+
+def _count(value: str | None) -> int | None:
+    if value is None:
+        return None
+    text = value.strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 7):
+        return None
+    number = int(text)
+    return number if number <= MAX_LIMIT else None
+
+
+def _policy_window(value: str | None) -> float | None:
+    if not value:
+        return None
+    found = _POLICY_WINDOW.search(value)
+    if found is None:
+        return None
+    seconds = float(found.group(1))
+    return seconds if 0.001 <= seconds <= 3600 else None
+
+
+class Pacer:
+    """When the next request may start; see the module's description.
+
+    `clock` returns monotonic seconds; `on_pace` is told, in words, each time the pace changes
+    (the CLI logs it at -v).
+    """
+
+    def __init__(
+        self,
+        settings: PaceSettings | None = None,
+        *,
+        clock: Callable[[], float],
+        on_pace: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings or PaceSettings()
+        self._clock = clock
+        self._on_pace = on_pace
+        self.limit: int | None = None
+        self.window = DEFAULT_WINDOW
+        self.interval = 0.0 if self.settings.max_rate is None else 60.0 / self.settings.max_rate
+        self.reason = ""
+        self.answers = 0
+        self.in_flight = 0
+        self.refusals = 0
+        self._last_start = -math.inf
+        self._blocked_until = -math.inf
+        self._adaptive: float | None = None  # requests per minute after a headerless refusal
+        self._starts: deque[float] = deque()
+        # The current window: estimated budget left for us (None: unknown, probe first),
+        # the lowest Remaining seen in it, the most requests in flight at once, and the time
+        # by which it has surely ended.
+        self._estimate: int | None = None
+        self._lowest: int | None = None
+        self._peak_in_flight = 0
+        self._window_ends: float | None = None
+        self._describe(self._pace_text())
+
+    # -- the caller's side -----------------------------------------------------------------
+
+    def turn(self) -> Turn:
+        """When the next request may start: now (`seconds` 0), after `seconds`, or after an
+        answer to a request in flight."""
+        now = self._clock()
+        self._forget_ended_window(now)
+        if self.answers == 0 and self.in_flight:
+            return Turn(PROBE_POLL, for_answer=True)  # the first answer tells the limit
+        at = max(now, self._last_start + self._current_interval(), self._blocked_until)
+        if self.limit is not None:
+            if self._estimate is None and self.in_flight:
+                return Turn(max(at - now, PROBE_POLL), for_answer=True)  # a window's first
+            if self._estimate is not None and self._estimate - 1 < self._reserve(now):
+                at = max(at, self._window_ends if self._window_ends is not None else now)
+                if at <= now:
+                    at = now + PROBE_POLL
+        return Turn(at - now)
+
+    def started(self) -> None:
+        """A request starts now (call it when `turn()` says 0)."""
+        now = self._clock()
+        self.in_flight += 1
+        self._peak_in_flight = max(self._peak_in_flight, self.in_flight)
+        self._last_start = now
+        if self._estimate is not None:
+            self._estimate -= 1
+        self._starts.append(now)
+        while self._starts and self._starts[0] < now - ADAPTIVE_SPAN:
+            self._starts.popleft()
+
+    def answered(self, headers: RateHeaders, *, refused: bool = False,
+                 pause: float | None = None) -> None:
+        """An answer arrived. `refused`: a 429 about the rate (not about query credits);
+        `pause`: how long to stop every request after it when it says no `Retry-After`."""
+        now = self._clock()
+        self.in_flight = max(0, self.in_flight - 1)
+        self.answers += 1
+        if headers.window is not None and headers.window != self.window:
+            self.window = headers.window
+            self._window_ends = None
+        if headers.limit is not None:
+            self._learn_limit(headers.limit)
+        elif self.answers == 1:
+            self._describe(self._pace_text())
+        if refused:
+            self._refused(headers, now, pause)
+        elif headers.remaining is not None and self.limit is not None:
+            self._observe(headers.remaining, now)
+        elif self._adaptive is not None and headers.limit is None:
+            self._speed_up()
+
+    def lost(self) -> None:
+        """A request ended without an answer (connection error, timeout)."""
+        self.in_flight = max(0, self.in_flight - 1)
+
+    @property
+    def rate(self) -> float | None:
+        """The pace in requests per minute (None: unpaced)."""
+        interval = self._current_interval()
+        return None if interval <= 0 else 60.0 / interval
+
+    def seconds_for(self, requests: int) -> float:
+        """Roughly how long `requests` more requests take at the current pace."""
+        return max(0, requests) * self._current_interval()
+
+    # -- learning --------------------------------------------------------------------------
+
+    def _learn_limit(self, limit: int) -> None:
+        if limit == self.limit:
+            return
+        self.limit = limit
+        self._adaptive = None
+        self._describe(self._pace_text())
+
+    def _observe(self, remaining: int, now: float) -> None:
+        """Read `Remaining`: detect a new window, update the estimate of what is left."""
+        assert self.limit is not None
+        others = self.in_flight  # started, unanswered: assume the server has not counted them
+        fresh = max(0, remaining - others)
+        new_window = self._lowest is not None and remaining > self._lowest + self._peak_in_flight
+        if self._estimate is None or new_window:
+            self._estimate, self._lowest = fresh, remaining
+            self._peak_in_flight = self.in_flight + 1
+            # The window holding this request opened before `now`, so it ends by now + window.
+            self._window_ends = now + self.window
+            return
+        self._estimate = min(self._estimate, fresh)
+        self._lowest = min(self._lowest if self._lowest is not None else remaining, remaining)
+        if self._window_ends is None:
+            self._window_ends = now + self.window
+
+    def _refused(self, headers: RateHeaders, now: float, pause: float | None) -> None:
+        self.refusals += 1
+        wait = headers.retry_after
+        if self.limit is not None and headers.limit is not None:
+            if wait is None:
+                wait = (self._window_ends - now) if self._window_ends is not None else self.window
+            self._blocked_until = max(self._blocked_until, now + max(wait, 0.0))
+            self._estimate, self._lowest, self._window_ends = None, None, None
+            self._describe(f"the API refused a request although {self.limit} per window were "
+                           f"advertised (other clients of the key?); waiting {wait:g} s")
+            return
+        span = max(now - self._starts[0], 1.0) if self._starts else 1.0
+        measured = len(self._starts) * 60.0 / span
+        current = self._adaptive or self.rate or measured or MIN_ADAPTIVE_RATE
+        self._adaptive = max(MIN_ADAPTIVE_RATE, current / 2)
+        self.limit, self._estimate, self._lowest, self._window_ends = None, None, None, None
+        stop = wait if wait is not None else (pause if pause is not None else 0.0)
+        self._blocked_until = max(self._blocked_until, now + max(stop, 0.0))
+        self._describe(self._pace_text())
+
+    def _speed_up(self) -> None:
+        assert self._adaptive is not None
+        cap = self.settings.max_rate
+        faster = self._adaptive + ADAPTIVE_STEP
+        self._adaptive = min(faster, cap) if cap is not None else faster
+
+    def _forget_ended_window(self, now: float) -> None:
+        """Once the window has surely ended, what is left in the new one is unknown."""
+        if self._window_ends is not None and now >= self._window_ends:
+            self._estimate, self._lowest, self._window_ends = None, None, None
+
+    def _reserve(self, now: float) -> int:
+        """Requests to leave to the key's other clients in the rest of this window."""
+        assert self.limit is not None
+        left = 1.0
+        if self._window_ends is not None:
+            left = min(1.0, max(0.0, (self._window_ends - now) / self.window))
+        return math.ceil((1 - self.settings.share) * self.limit * left)
+
+    def _current_interval(self) -> float:
+        intervals = [0.0]
+        if self.settings.max_rate is not None:
+            intervals.append(60.0 / self.settings.max_rate)
+        if self.limit is not None:
+            intervals.append(self.window / (self.settings.share * self.limit))
+        elif self._adaptive is not None:
+            intervals.append(60.0 / self._adaptive)
+        return max(intervals)
+
+    # -- saying why ------------------------------------------------------------------------
+
+    def _pace_text(self) -> str:
+        share, cap = self.settings.share, self.settings.max_rate
+        rate = self.rate
+        shown = "unpaced" if rate is None else f"{rate:.3g} requests/min"
+        if self.limit is not None:
+            per_minute = self.limit * 60.0 / self.window
+            why = (f"{share:g} (--rate-share) of the advertised limit of {self.limit} per "
+                   f"{self.window:g} s ({per_minute:.3g}/min)")
+            if cap is not None and 60.0 / cap >= self.window / (share * self.limit):
+                why = f"--max-rate {cap:g}, below {why}"
+            return f"pace: {shown}: {why}"
+        if self._adaptive is not None:
+            return (f"pace: {shown}: the API refused a request without advertising a limit; "
+                    "slowed down by half, speeding up gently while it answers")
+        if cap is not None:
+            return f"pace: {shown}: --max-rate {cap:g}, until the API advertises its limit"
+        if self.answers:
+            return ("pace: unpaced: the API advertises no limit; slowing down if it refuses "
+                    "a request")
+        return "pace: one request until the API advertises its limit"
+
+    def _describe(self, text: str) -> None:
+        if text != self.reason:
+            self.reason = text
+            if self._on_pace is not None:
+                self._on_pace(text)

@@ -440,8 +440,8 @@ class Client:
             started = self._clock() if started is None else started
             if isinstance(outcome, _Answer):
                 return await self._written(call, outcome, parse, find_committed)
-            if outcome.refused:  # nothing was done: no attempt used; the pacer waits for the
-                self.stats.retries += 1  # budget, within the call's deadline
+            if outcome.refused:  # nothing was done: no attempt is used up
+                await self._wait_refused(call, outcome, started)
                 continue
             try:
                 delay = self._next_delay(call, outcome, attempt, started)
@@ -507,13 +507,29 @@ class Client:
                     return outcome.checked()
                 except MalformedBody as problem:
                     raise self._malformed(call, problem) from None
-            if outcome.refused:  # nothing was done: no attempt used; the pacer waits for the
-                self.stats.retries += 1  # budget, within the call's deadline
+            if outcome.refused:  # nothing was done: no attempt is used up
+                await self._wait_refused(call, outcome, started)
                 continue
             delay = self._next_delay(call, outcome, attempt, started)
             self.stats.retries += 1
             await self._sleep(delay)
             attempt += 1
+
+    async def _wait_refused(self, call: _Call, failure: _Failure, started: float) -> None:
+        """Wait out a refusal (429 for the rate): its Retry-After, else a backoff growing
+        with the refusals in a row. Only the call's deadline bounds it: raises ApiError when
+        the wait would end after it."""
+        self.stats.retries += 1
+        wait = self.settings.retry.delay(
+            min(self._refused_in_row, 60), retry_after=failure.retry_after, uniform=self._uniform)
+        deadline = self.settings.retry.deadline
+        if self._clock() + wait > started + deadline:
+            raise self._error(
+                ApiError, f"{call.description} failed: the API kept refusing it for its rate "
+                f"({failure.description}); the API's rate limit left no room within the call's "
+                f"deadline ({deadline:g} s)", status=429, retryable=True)
+        if wait > 0:
+            await self._sleep(wait)
 
     def _next_delay(self, call: _Call, failure: _Failure, attempt: int, started: float) -> float:
         """Seconds to wait before the next attempt. Raises ApiError when none is left."""
@@ -553,13 +569,13 @@ class Client:
                 await self._sleep(turn.seconds)
 
     def _answered(self, headers: RateHeaders | None, *, refused: bool = False,
-                  pause: float | None = None) -> None:
+                  started_at: float | None = None) -> None:
         """Tell the pacer how a request ended (None: without an answer); wake the requests
         waiting for an answer."""
         if headers is None:
             self.pacer.lost()
         else:
-            self.pacer.answered(headers, refused=refused, pause=pause)
+            self.pacer.answered(headers, refused=refused, started_at=started_at)
         self._answer.set()
         self._answer = asyncio.Event()
 
@@ -598,28 +614,24 @@ class Client:
             if not answered:
                 self._answered(None)
         self._log(call.method, target, response.status_code, started, attempt)
-        self._pace_after(call, response)
+        self._pace_after(call, response, started)
         return self._interpret(call, response, attempt)
 
-    def _pace_after(self, call: _Call, response: httpx.Response) -> None:
-        """Tell the pacer what an answer says of the budget; a 429 for the rate (not for
-        query credits) stops every request for its Retry-After, else for a backoff that grows
-        with refusals in a row."""
+    def _pace_after(self, call: _Call, response: httpx.Response, started: float) -> None:
+        """Tell the pacer what an answer to a request sent at `started` says of the budget
+        (a 429 about query credits is not about the rate)."""
         refused = response.status_code == 429 and not (
             call.spends_credits and "credit" in _server_message(response).lower())
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if retry_after is not None:
             retry_after = min(retry_after, self.settings.retry.retry_after_cap)
-        pause = None
         if refused:
             self.stats.refusals += 1
             self._refused_in_row += 1
-            pause = self.settings.retry.delay(self._refused_in_row, retry_after=None,
-                                              uniform=self._uniform)
         else:
             self._refused_in_row = 0
         self._answered(RateHeaders.read(response.headers, retry_after if refused else None),
-                             refused=refused, pause=pause)
+                       refused=refused, started_at=started)
 
     def _interpret(self, call: _Call, response: httpx.Response, attempt: int) -> _Answer | _Failure:
         status = response.status_code

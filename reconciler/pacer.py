@@ -13,9 +13,11 @@ One `Pacer` per run shapes every request:
   remaining budget reaches that reserve, it waits until the window has surely started anew,
   then sends one request alone to read the new window. A jump in `Remaining` marks a new window,
   which tells when the next one starts.
-- With no rate headers at all, it starts unpaced (or at `max_rate`), halves its pace at each
-  refusal (429), and speeds up gently (+0.25 request per minute per answer).
-- A refusal's `Retry-After` stops every request until it has passed.
+- With no rate headers at all, it starts unpaced (or at `max_rate`). When refusals (429) are
+  frequent (4 of the last 20 answers), it halves its pace, once for the requests sent at the
+  pace that was too fast, stops every request for the refusal's `Retry-After`, and then speeds
+  up gently (1 % per answer). A lone refusal is waited out by its own request only.
+- Under a known limit, a refusal's `Retry-After` stops every request until it has passed.
 - `max_rate` (requests per minute) caps the pace in every case.
 
 Pure logic: the caller asks `delay()`, calls `started()` when it sends, and reports each
@@ -34,8 +36,10 @@ DEFAULT_WINDOW = 60.0  # seconds: the real service counts per minute
 DEFAULT_SHARE = 0.5
 PROBE_POLL = 0.02  # seconds between looks while the first answer is awaited
 MIN_ADAPTIVE_RATE = 1.0  # requests per minute: the slowest pace after refusals
-ADAPTIVE_STEP = 0.25  # requests per minute gained per answer after a refusal
+ADAPTIVE_GAIN = 0.01  # share of the pace gained per answer after a slow-down
 ADAPTIVE_SPAN = 10.0  # seconds of recent starts that measure the pace at a refusal
+RECENT_ANSWERS = 20  # without headers: a slow-down needs REFUSED_TO_SLOW of the last 20
+REFUSED_TO_SLOW = 6
 MAX_LIMIT = 1_000_000  # a larger advertised limit is not believed
 _POLICY_WINDOW = re.compile(r"(?:^|[;,\s])w=(\d{1,5}(?:\.\d{1,3})?)(?:$|[;,\s])")
 
@@ -136,7 +140,9 @@ class Pacer:
         self.refusals = 0
         self._last_start = -math.inf
         self._blocked_until = -math.inf
-        self._adaptive: float | None = None  # requests per minute after a headerless refusal
+        self._adaptive: float | None = None  # requests per minute after headerless refusals
+        self._recent: deque[bool] = deque(maxlen=RECENT_ANSWERS)  # refused or not
+        self._slowed_at = -math.inf
         self._starts: deque[float] = deque()
         # The current window: estimated budget left for us (None: unknown, probe first),
         # the lowest Remaining seen in it, the most requests in flight at once, and the time
@@ -179,9 +185,9 @@ class Pacer:
             self._starts.popleft()
 
     def answered(self, headers: RateHeaders, *, refused: bool = False,
-                 pause: float | None = None) -> None:
-        """An answer arrived. `refused`: a 429 about the rate (not about query credits);
-        `pause`: how long to stop every request after it when it says no `Retry-After`."""
+                 started_at: float | None = None) -> None:
+        """An answer arrived to a request started at `started_at` (None: now). `refused`: a
+        429 about the rate (not about query credits)."""
         now = self._clock()
         self.in_flight = max(0, self.in_flight - 1)
         self.answers += 1
@@ -192,8 +198,10 @@ class Pacer:
             self._learn_limit(headers.limit)
         elif self.answers == 1:
             self._describe(self._pace_text())
+        if self.limit is None:
+            self._recent.append(refused)
         if refused:
-            self._refused(headers, now, pause)
+            self._refused(headers, now, now if started_at is None else started_at)
         elif headers.remaining is not None and self.limit is not None:
             self._observe(headers.remaining, now)
         elif self._adaptive is not None and headers.limit is None:
@@ -239,7 +247,7 @@ class Pacer:
         if self._window_ends is None:
             self._window_ends = now + self.window
 
-    def _refused(self, headers: RateHeaders, now: float, pause: float | None) -> None:
+    def _refused(self, headers: RateHeaders, now: float, started_at: float) -> None:
         self.refusals += 1
         wait = headers.retry_after
         if self.limit is not None and headers.limit is not None:
@@ -250,19 +258,25 @@ class Pacer:
             self._describe(f"the API refused a request although {self.limit} per window were "
                            f"advertised (other clients of the key?); waiting {wait:g} s")
             return
+        # Without headers a refusal may be chance (a gateway, a burst): slow down when
+        # refusals are frequent, once for the requests sent at the pace that was too fast.
+        self.limit, self._estimate, self._lowest, self._window_ends = None, None, None, None
+        if sum(self._recent) < REFUSED_TO_SLOW or started_at < self._slowed_at:
+            return
         span = max(now - self._starts[0], 1.0) if self._starts else 1.0
         measured = len(self._starts) * 60.0 / span
-        current = self._adaptive or self.rate or measured or MIN_ADAPTIVE_RATE
+        current = min(self._adaptive or math.inf, self.rate or math.inf, measured)
         self._adaptive = max(MIN_ADAPTIVE_RATE, current / 2)
-        self.limit, self._estimate, self._lowest, self._window_ends = None, None, None, None
-        stop = wait if wait is not None else (pause if pause is not None else 0.0)
-        self._blocked_until = max(self._blocked_until, now + max(stop, 0.0))
+        self._slowed_at = now
+        self._recent.clear()
+        if wait is not None:
+            self._blocked_until = max(self._blocked_until, now + max(wait, 0.0))
         self._describe(self._pace_text())
 
     def _speed_up(self) -> None:
         assert self._adaptive is not None
         cap = self.settings.max_rate
-        faster = self._adaptive + ADAPTIVE_STEP
+        faster = self._adaptive * (1 + ADAPTIVE_GAIN)
         self._adaptive = min(faster, cap) if cap is not None else faster
 
     def _forget_ended_window(self, now: float) -> None:
@@ -302,7 +316,7 @@ class Pacer:
                 why = f"--max-rate {cap:g}, below {why}"
             return f"pace: {shown}: {why}"
         if self._adaptive is not None:
-            return (f"pace: {shown}: the API refused a request without advertising a limit; "
+            return (f"pace: {shown}: the API refused requests without advertising a limit; "
                     "slowed down by half, speeding up gently while it answers")
         if cap is not None:
             return f"pace: {shown}: --max-rate {cap:g}, until the API advertises its limit"

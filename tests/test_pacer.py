@@ -181,38 +181,54 @@ def test_a_refusal_under_a_known_limit_stops_everything_for_its_retry_after() ->
     assert pacer.refusals == 1
 
 
-def test_refusals_without_headers_halve_the_pace_and_answers_speed_it_up_gently() -> None:
+def refuse(pacer: Pacer, clock: Clock, count: int, *, retry_after: float | None = None,
+           sent_at: float | None = None) -> None:
+    for _ in range(count):
+        pacer.started()
+        pacer.answered(RateHeaders(retry_after=retry_after), refused=True,
+                       started_at=clock.now if sent_at is None else sent_at)
+
+
+def test_a_lone_refusal_without_headers_does_not_slow_everything_down() -> None:
     clock = Clock()
     pacer = Pacer(clock=clock)
     pacer.started()
     pacer.answered(RateHeaders())
-    for _ in range(59):  # 60 requests in 10 s: 360 per minute
-        clock.now += 10 / 60
+    refuse(pacer, clock, 1, retry_after=30)
+    assert pacer.rate is None and pacer.turn().seconds == 0  # the refused call waits alone
+
+
+def test_frequent_refusals_without_headers_halve_the_pace_and_answers_speed_it_up_gently(
+) -> None:
+    clock = Clock()
+    said: list[str] = []
+    pacer = Pacer(clock=clock, on_pace=said.append)
+    for _ in range(54):
         pacer.started()
-    pacer.answered(RateHeaders(retry_after=None), refused=True, pause=3.0)
+        clock.now += 10 / 54
+    refuse(pacer, clock, 5, retry_after=2)
+    assert pacer.rate is None
+    refuse(pacer, clock, 1, retry_after=2)  # 60 requests in 10 s: 360 per minute, halved
     assert pacer.rate == pytest.approx(180, rel=0.05)
-    assert pacer.turn().seconds == pytest.approx(3.0)  # the pause, then the new pace
-    pacer.answered(RateHeaders(retry_after=None), refused=True, pause=3.0)
+    assert pacer.turn().seconds == pytest.approx(2.0)  # Retry-After, for every request
+    assert "the API refused requests without advertising a limit" in said[-1]
+    refuse(pacer, clock, 6, sent_at=clock.now - 1)  # sent before the slow-down: no effect
+    assert pacer.rate == pytest.approx(180, rel=0.05)
+    clock.now += 5
+    refuse(pacer, clock, 6)  # sent after it, at the new pace: still too fast
     assert pacer.rate == pytest.approx(90, rel=0.05)
     before = pacer.rate or 0
-    for _ in range(8):
+    for _ in range(10):
         pacer.answered(RateHeaders())
-    assert pacer.rate == pytest.approx(before + 2)  # +0.25 per minute for each answer
-
-
-def test_a_refusal_without_headers_honours_retry_after() -> None:
-    clock = Clock()
-    pacer = Pacer(clock=clock)
-    pacer.started()
-    pacer.answered(RateHeaders(retry_after=12), refused=True, pause=0.5)
-    assert pacer.turn().seconds == pytest.approx(12)
+    assert pacer.rate == pytest.approx(before * 1.01**10)  # 1 % faster for each answer
 
 
 def test_adaptive_speed_up_stops_at_the_cap() -> None:
-    pacer = Pacer(PaceSettings(max_rate=10), clock=Clock())
-    pacer.started()
-    pacer.answered(RateHeaders(), refused=True, pause=0)
-    for _ in range(100):
+    clock = Clock()
+    pacer = Pacer(PaceSettings(max_rate=10), clock=clock)
+    refuse(pacer, clock, 6)
+    assert pacer.rate == pytest.approx(5)  # half the cap
+    for _ in range(500):
         pacer.answered(RateHeaders())
     assert pacer.rate == pytest.approx(10)
 

@@ -1,5 +1,6 @@
-"""The CI examples (examples/ci) and the pre-commit hooks: their structure, and the GitHub
-workflow's shell run step by step against the emulator, with GitHub replaced by local files."""
+"""The CI examples (examples/ci), the GitHub Action (action.yml) and the pre-commit hooks: their
+structure, the linters of the ecosystem (zizmor, check-jsonschema) on every pipeline, and the
+GitHub workflows' jobs run step by step, the action's steps included, against the emulator."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,13 @@ import pytest
 import yaml
 
 from reconciler.emulator import Emulator
+from tests.github_runner import ACTION, EXPRESSION, FAKE_GH, GitHub, StepResult, load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / "examples" / "ci" / "github-actions" / "reconciler.yml"
 GITLAB = ROOT / "examples" / "ci" / "gitlab" / ".gitlab-ci.yml"
 HOOKS = ROOT / ".pre-commit-hooks.yaml"
+GITHUB_FILES = [WORKFLOW]
 BIN = Path(sys.executable).parent
 PROJECT = 1001
 REPO = "acme/conversations"
@@ -33,57 +35,6 @@ HEAD_SHA = "a" * 40
 MERGE_SHA = "b" * 40
 PR_RUN_ID = 501
 MARKER = "<!-- reconciler-plan -->"
-EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
-
-# Stands in for the GitHub CLI: keeps comments, merged pull requests, runs and artifacts in a
-# JSON file, and records every call.
-FAKE_GH = r'''
-import json, os, shutil, sys
-from pathlib import Path
-
-state_path = Path(os.environ["FAKE_GH_STATE"])
-state = json.loads(state_path.read_text())
-args = sys.argv[1:]
-state["calls"].append(args)
-
-def option(name):
-    return args[args.index(name) + 1] if name in args else None
-
-if args[0] == "api":
-    method = option("--method") or "GET"
-    path = next(a for a in args[1:] if a.startswith("repos/"))
-    if method == "GET" and path.endswith("/comments"):
-        comments = state["comments"]
-        print(json.dumps(comments[:1]))   # two pages, the way --paginate prints them
-        print(json.dumps(comments[1:]))
-    elif method == "GET" and path.endswith("/pulls"):
-        print(json.dumps(state["pulls"]))
-    elif method == "POST" and path.endswith("/comments"):
-        body = json.load(sys.stdin)["body"]
-        state["comments"].append({"id": 100 + len(state["comments"]), "body": body})
-    elif method == "PATCH":
-        comment_id = int(path.rsplit("/", 1)[1])
-        body = json.load(sys.stdin)["body"]
-        for comment in state["comments"]:
-            if comment["id"] == comment_id:
-                comment["body"] = body
-    else:
-        sys.exit(f"fake gh: unexpected call {args}")
-elif args[:2] == ["run", "list"]:
-    print(json.dumps(state["runs"]))
-elif args[:2] == ["run", "download"]:
-    source = Path(state["artifacts"]) / args[2] / option("--name")
-    shutil.copytree(source, option("--dir"), dirs_exist_ok=True)
-else:
-    sys.exit(f"fake gh: unexpected call {args}")
-state_path.write_text(json.dumps(state))
-'''
-
-
-def load_yaml(path: Path) -> dict[Any, Any]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert isinstance(data, dict)
-    return data
 
 
 def triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
@@ -92,121 +43,15 @@ def triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
     return on
 
 
-@dataclass
-class StepResult:
-    name: str
-    code: int
-    out: str
-
-
-@dataclass
-class GitHub:
-    """One repository checkout, the fake `gh` and the artifact store, for running jobs."""
-
-    workdir: Path
-    home: Path
-    env: dict[str, str]
-    expressions: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def state_file(self) -> Path:
-        return self.home / "gh-state.json"
-
-    def state(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.state_file.read_text())
-        return data
-
-    def update_state(self, **changes: Any) -> None:
-        self.state_file.write_text(json.dumps({**self.state(), **changes}))
-
-    def run_job(self, job_id: str, *, event: str, run_id: int) -> list[StepResult]:
-        """Run a job's steps in order, the way GitHub would; stop counting after a failure."""
-        workflow = load_yaml(self.workdir / ".github" / "workflows" / "reconciler.yml")
-        job = workflow["jobs"][job_id]
-        context = {"github.event_name": event, "github.run_id": str(run_id), **self.expressions}
-        env = {**workflow.get("env", {}), **job.get("env", {})}
-        results: list[StepResult] = []
-        for index, step in enumerate(job["steps"]):
-            failed = any(r.code != 0 for r in results)
-            if not self._should_run(step.get("if"), failed=failed):
-                continue
-            step_env = {k: self._resolve(str(v), context, env) for k, v in
-                        {**env, **step.get("env", {})}.items()}
-            results.append(self._run_step(step, index, step_env, context, run_id))
-        return results
-
-    def _should_run(self, condition: str | None, *, failed: bool) -> bool:
-        if condition is None:
-            return not failed
-        terms = [t.strip() for t in condition.split("&&")]
-        for term in terms:
-            if term == "always()":
-                continue
-            match = re.fullmatch(r"hashFiles\('([^']+)'\) != ''", term)
-            assert match, f"step condition the test does not model: {term}"
-            if not (self.workdir / match[1]).exists():
-                return False
-        return "always()" in terms or not failed
-
-    def _resolve(self, value: str, context: dict[str, str], env: dict[str, Any]) -> str:
-        def lookup(match: re.Match[str]) -> str:
-            expression = match[1]
-            if expression.startswith("env."):
-                return str(env[expression.removeprefix("env.")])
-            assert expression in context, f"expression the test does not model: {expression}"
-            return context[expression]
-
-        return EXPRESSION.sub(lookup, value)
-
-    def _run_step(self, step: dict[str, Any], index: int, env: dict[str, str],
-                  context: dict[str, str], run_id: int) -> StepResult:
-        name = str(step.get("name") or step.get("uses"))
-        if "uses" in step:
-            self._local_action(step, context, env, run_id)
-            return StepResult(name, 0, "")
-        script: str = step["run"]
-        if "pip install" in script:  # the tool under test is the one of this environment
-            assert '"$RECONCILER_PIP_SPEC"' in script
-            return StepResult(name, 0, "")
-        script_file = self.home / f"step-{index}.sh"
-        script_file.write_text(script, encoding="utf-8")
-        output = self.home / f"output-{index}"
-        full_env = {**self.env, **env, "GITHUB_OUTPUT": str(output),
-                    "GITHUB_STEP_SUMMARY": str(self.home / "summary.md")}
-        done = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script_file)],
-            cwd=self.workdir, env=full_env, capture_output=True, text=True, timeout=60)
-        assert "Traceback" not in done.stderr
-        return StepResult(name, done.returncode, done.stdout + done.stderr)
-
-    def _local_action(self, step: dict[str, Any], context: dict[str, str],
-                      env: dict[str, str], run_id: int) -> None:
-        action = str(step["uses"]).split("@")[0]
-        if action in ("actions/checkout", "actions/setup-python"):
-            return  # the working directory is the checkout; python is this one
-        assert action == "actions/upload-artifact", f"unexpected action {action}"
-        options = step["with"]
-        name = self._resolve(str(options["name"]), context, env)
-        target = self.home / "artifacts" / str(run_id) / name
-        for entry in str(options["path"]).split():
-            source = self.workdir / entry
-            if source.is_dir():
-                shutil.copytree(source, target / entry, dirs_exist_ok=True)
-            elif source.exists():
-                target.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, target / entry)
-            else:
-                assert options.get("if-no-files-found") == "ignore", f"{entry} missing"
-
-
-@pytest.fixture
-def github(tmp_path: Path, emulator: Emulator, api_env: dict[str, str]) -> Iterator[GitHub]:
+def make_hub(tmp_path: Path, emulator: Emulator, api_env: dict[str, str],
+             workflow: Path) -> GitHub:
+    """A checkout holding `workflow` and conversations/demo.yaml, and a fake GitHub."""
     emulator.ensure_project(PROJECT, "demo")
     workdir, home = tmp_path / "repo", tmp_path / "runner"
     (workdir / ".github" / "workflows").mkdir(parents=True)
     (workdir / "conversations").mkdir()
     home.mkdir()
-    shutil.copy(WORKFLOW, workdir / ".github" / "workflows" / "reconciler.yml")
+    shutil.copy(workflow, workdir / ".github" / "workflows" / workflow.name)
     shutil.copy(ROOT / "examples" / "quickstart.yaml", workdir / "conversations" / "demo.yaml")
     fakebin = home / "bin"
     fakebin.mkdir()
@@ -215,15 +60,13 @@ def github(tmp_path: Path, emulator: Emulator, api_env: dict[str, str]) -> Itera
     gh.chmod(0o755)
     env = {"PATH": os.pathsep.join([str(fakebin), str(BIN), os.environ["PATH"]]),
            "HOME": str(home), "LANG": "C.UTF-8", "FAKE_GH_STATE": str(home / "gh-state.json")}
-    hub = GitHub(workdir, home, env, {
-        "secrets.CUSTOMGPT_API_KEY": api_env["CUSTOMGPT_API_KEY"],
-        "vars.CUSTOMGPT_BASE_URL || 'https://app.customgpt.ai'": api_env["CUSTOMGPT_BASE_URL"],
-        "github.token": "gh-token-for-tests",
-        "github.repository": REPO,
-        "github.sha": MERGE_SHA,
-        "github.event.pull_request.number": str(PR_NUMBER),
-        "github.event.pull_request.head.sha": HEAD_SHA,
-    })
+    hub = GitHub(
+        workdir, home, env, workflow_file=workflow.name,
+        github={"token": "gh-token-for-tests", "repository": REPO, "sha": MERGE_SHA,
+                "event": {"pull_request": {"number": str(PR_NUMBER),
+                                           "head": {"sha": HEAD_SHA}}}},
+        secrets={"CUSTOMGPT_API_KEY": api_env["CUSTOMGPT_API_KEY"]},
+        variables={"CUSTOMGPT_BASE_URL": api_env["CUSTOMGPT_BASE_URL"]})
     hub.state_file.write_text(json.dumps({
         "calls": [], "artifacts": str(home / "artifacts"),
         "comments": [{"id": 1, "body": "Looks good to me"}],
@@ -231,15 +74,24 @@ def github(tmp_path: Path, emulator: Emulator, api_env: dict[str, str]) -> Itera
                    "head": {"sha": HEAD_SHA}}],
         "runs": [{"databaseId": PR_RUN_ID}],
     }))
-    yield hub
+    return hub
+
+
+@pytest.fixture
+def github(tmp_path: Path, emulator: Emulator, api_env: dict[str, str]) -> Iterator[GitHub]:
+    yield make_hub(tmp_path, emulator, api_env, WORKFLOW)
 
 
 def codes(results: list[StepResult]) -> dict[str, int]:
     return {r.name: r.code for r in results}
 
 
-def names(emulator: Emulator) -> list[str]:
-    return sorted(c["name"] for c in emulator.conversations(PROJECT))
+def output_of(results: list[StepResult], name: str) -> str:
+    return next(r.out for r in results if r.name == name)
+
+
+def names(emulator: Emulator, project: int = PROJECT) -> list[str]:
+    return sorted(c["name"] for c in emulator.conversations(project))
 
 
 def delete_behind_the_tools_back(emulator: Emulator, name: str) -> None:
@@ -254,19 +106,22 @@ def delete_behind_the_tools_back(emulator: Emulator, name: str) -> None:
 
 
 def test_workflow_triggers_on_pull_request_push_to_main_and_schedule() -> None:
-    on = triggers(load_yaml(WORKFLOW))
-    assert "pull_request" in on
-    assert on["push"]["branches"] == ["main"]
-    assert on["schedule"][0]["cron"].split()[0].isdigit()
+    for path in GITHUB_FILES:
+        on = triggers(load_yaml(path))
+        assert "pull_request" in on
+        assert on["push"]["branches"] == ["main"]
+        assert on["schedule"][0]["cron"].split()[0].isdigit()
 
 
+@pytest.mark.parametrize("path", GITHUB_FILES, ids=["workflow"])
 @pytest.mark.parametrize(("job", "permissions"), [
     ("plan", {"contents": "read", "pull-requests": "write"}),
     ("apply", {"contents": "read", "actions": "read", "pull-requests": "read"}),
     ("drift", {"contents": "read"}),
 ], ids=["plan", "apply", "drift"])
-def test_workflow_jobs_ask_for_least_privilege(job: str, permissions: dict[str, str]) -> None:
-    workflow = load_yaml(WORKFLOW)
+def test_workflow_jobs_ask_for_least_privilege(path: Path, job: str,
+                                               permissions: dict[str, str]) -> None:
+    workflow = load_yaml(path)
     assert workflow["permissions"] == {}
     assert workflow["jobs"][job]["permissions"] == permissions
 
@@ -275,6 +130,55 @@ def test_workflow_applies_never_overlap_nor_get_cancelled() -> None:
     concurrency = load_yaml(WORKFLOW)["jobs"]["apply"]["concurrency"]
     assert concurrency["cancel-in-progress"] is False
     assert "${{" not in concurrency["group"]  # one group for every apply, whatever the ref
+
+
+def uses_lines(text: str) -> list[tuple[str, str]]:
+    """Every `uses:` reference with the comment after it."""
+    return re.findall(r"^\s*(?:-\s+)?uses:\s*(\S+)[ \t]*(#[^\n]*)?", text, re.M)
+
+
+@pytest.mark.parametrize("path", [ACTION, *GITHUB_FILES], ids=["action", "workflow"])
+def test_actions_are_pinned_to_a_commit_with_the_version_in_a_comment(path: Path) -> None:
+    references = uses_lines(path.read_text(encoding="utf-8"))
+    assert references
+    for reference, comment in references:
+        if reference.startswith("<owner>/reconciler@"):  # this action: the user's release
+            assert "zizmor: ignore[unpinned-uses]" in comment
+            continue
+        assert re.fullmatch(r"actions/[\w-]+@[0-9a-f]{40}", reference), reference
+        assert re.fullmatch(r"# v\d+\.\d+\.\d+", comment.strip()), (reference, comment)
+
+
+@pytest.mark.parametrize("path", GITHUB_FILES, ids=["workflow"])
+def test_checkouts_do_not_persist_credentials(path: Path) -> None:
+    for job in load_yaml(path)["jobs"].values():
+        for step in job["steps"]:
+            if str(step.get("uses", "")).startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False
+
+
+def linter(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+
+
+def test_zizmor_finds_nothing_in_the_action_and_the_workflows() -> None:
+    done = linter("zizmor", "--offline", "--no-progress", "--format", "plain",
+                  *(str(p.relative_to(ROOT)) for p in [ACTION, *GITHUB_FILES]))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "No findings to report" in done.stdout
+
+
+@pytest.mark.parametrize(("schema", "paths"), [
+    ("vendor.github-workflows", GITHUB_FILES),
+    ("vendor.github-actions", [ACTION]),
+    ("vendor.gitlab-ci", [GITLAB]),
+], ids=["github-workflows", "github-action", "gitlab-ci"])
+def test_pipelines_match_their_published_schemas(schema: str, paths: list[Path]) -> None:
+    done = linter("check-jsonschema", "--builtin-schema", schema,
+                  *(str(p.relative_to(ROOT)) for p in paths))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ok -- validation done" in done.stdout
 
 
 def environment_maps(node: Any) -> Iterator[dict[str, Any]]:
@@ -290,9 +194,10 @@ def environment_maps(node: Any) -> Iterator[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(("path", "allowed"), [
-    (WORKFLOW, {"${{ secrets.CUSTOMGPT_API_KEY }}"}),
+    (WORKFLOW, set()),  # the key goes to the action as an input, from the secret store
+    (ACTION, {"${{ inputs.api-key }}", "${{ inputs.github-token }}"}),
     (GITLAB, set()),  # GitLab puts masked CI/CD variables in the environment itself
-], ids=["github", "gitlab"])
+], ids=["github", "action", "gitlab"])
 def test_api_key_comes_only_from_the_secret_store(path: Path, allowed: set[str]) -> None:
     text = path.read_text(encoding="utf-8")
     values = {str(env[key]) for env in environment_maps(yaml.safe_load(text))
@@ -305,10 +210,12 @@ def test_api_key_comes_only_from_the_secret_store(path: Path, allowed: set[str])
                          text)
 
 
-def test_workflow_scripts_use_no_expressions() -> None:
-    for job in load_yaml(WORKFLOW)["jobs"].values():
-        for step in job["steps"]:
-            assert "${{" not in step.get("run", ""), step.get("name")
+def test_scripts_use_no_expressions() -> None:
+    steps = [step for path in GITHUB_FILES for job in load_yaml(path)["jobs"].values()
+             for step in job["steps"]]
+    steps += load_yaml(ACTION)["runs"]["steps"]
+    for step in steps:
+        assert "${{" not in step.get("run", ""), step.get("name")
 
 
 @pytest.mark.parametrize(("job", "condition"), [
@@ -331,21 +238,27 @@ def test_gitlab_applies_one_at_a_time_and_keep_plan_and_report() -> None:
     assert pipeline["plan"]["artifacts"]["when"] == "always"
 
 
-# The GitHub workflow's shell, run against the emulator ------------------------------------------
+# The GitHub workflows and the action, run against the emulator -------------------------------
 
 
 def test_pull_request_is_planned_and_commented_once_then_applied_then_checked(
         github: GitHub, emulator: Emulator) -> None:
     first = github.run_job("plan", event="pull_request", run_id=PR_RUN_ID)
     assert set(codes(first).values()) == {0}, first
-    plan = json.loads((github.workdir / "plan.json").read_text())
+    assert "Fail on a failed plan or apply" not in codes(first)
+    outputs = github.outputs["reconciler"]
+    assert (outputs["has-changes"], outputs["exit-code"]) == ("true", "2")
+    assert json.loads(outputs["summary"]) == {"create": 3, "rename": 0, "send": 2, "delete": 0,
+                                              "unmanaged": 0}
+    assert (outputs["create"], outputs["send"], outputs["delete"]) == ("3", "2", "0")
+    plan = json.loads((github.workdir / outputs["plan-file"]).read_text())
     assert plan["summary"]["create"] == 3
-    assert "| demo-bot (1001) | 3 |" in (github.workdir / "plan.md").read_text()
     again = github.run_job("plan", event="pull_request", run_id=PR_RUN_ID)
     assert set(codes(again).values()) == {0}, again
     comments = github.state()["comments"]
     assert [c["id"] for c in comments] == [1, 101]  # updated, not duplicated
     assert comments[1]["body"].startswith(MARKER)
+    assert "| demo-bot (1001) | 3 |" in comments[1]["body"]
     assert plan["checksum"] in comments[1]["body"]
     assert "+ create 'Onboarding FAQ'" in comments[1]["body"]
     assert (github.home / "artifacts" / str(PR_RUN_ID) / "reconciler-plan" / "plan.json").exists()
@@ -354,9 +267,10 @@ def test_pull_request_is_planned_and_commented_once_then_applied_then_checked(
     applied = github.run_job("apply", event="push", run_id=502)
     assert set(codes(applied).values()) == {0}, applied
     assert names(emulator) == ["Onboarding FAQ", "Pricing questions", "Product demo"]
+    assert github.outputs["reconciler"]["applied"] == "true"
     run_list = next(c for c in github.state()["calls"] if c[:2] == ["run", "list"])
     assert run_list[run_list.index("--commit") + 1] == HEAD_SHA  # the merged PR's head
-    report = json.loads((github.workdir / "report.json").read_text())
+    report = json.loads(Path(github.outputs["reconciler"]["report-file"]).read_text())
     assert report["plan_checksum"] == plan["checksum"]
     assert report["summary"]["done"] == 5
     assert (github.home / "artifacts" / "502" / "reconciler-apply-502" / "report.json").exists()
@@ -368,6 +282,7 @@ def test_pull_request_is_planned_and_commented_once_then_applied_then_checked(
     assert codes(drifted)["Check for drift"] == 2
     assert "Drift detected" in drifted[-1].out
     assert "+ create 'Product demo'" in drifted[-1].out
+    assert len(github.state()["comments"]) == 2  # the drift check comments nowhere
 
 
 def test_apply_refuses_a_reviewed_plan_that_no_longer_holds(
@@ -377,10 +292,11 @@ def test_apply_refuses_a_reviewed_plan_that_no_longer_holds(
     desired = github.workdir / "conversations" / "demo.yaml"
     desired.write_text(desired.read_text() + "      - name: Added after the review\n")
     applied = github.run_job("apply", event="push", run_id=502)
-    assert codes(applied)["Check that the reviewed plan still holds"] == 1
-    assert "Apply" not in codes(applied)
-    assert "not reviewed" in applied[-1].out
+    assert codes(applied)["Fail on a failed plan or apply"] == 1
+    assert "Upload the report and the backups" not in codes(applied)
+    assert "not reviewed" in output_of(applied, "Run reconciler")
     assert "Added after the review" in (github.home / "summary.md").read_text()
+    assert github.outputs["reconciler"]["applied"] == "false"
     assert names(emulator) == []
 
 
@@ -394,11 +310,12 @@ def test_failed_plan_is_commented_and_fails_the_job(
     if change == "project":
         desired.write_text(desired.read_text().replace(f"id: {PROJECT}", "id: 9999"))
     else:
-        github.expressions["secrets.CUSTOMGPT_API_KEY"] = "wrong-key-0123456789"
+        github.secrets["CUSTOMGPT_API_KEY"] = "wrong-key-0123456789"
     results = github.run_job("plan", event="pull_request", run_id=PR_RUN_ID)
-    assert codes(results)["Plan"] == 1
     assert codes(results)["Post or update the plan comment"] == 0
+    assert codes(results)["Fail on a failed plan or apply"] == 1
     assert "Upload the plan" not in codes(results)
+    assert github.outputs["reconciler"]["exit-code"] == "1"
     body = github.state()["comments"][-1]["body"]
     assert body.startswith(MARKER)
     assert "nothing can be applied" in body
@@ -407,13 +324,47 @@ def test_failed_plan_is_commented_and_fails_the_job(
     assert "wrong-key-0123456789" not in body
 
 
+def test_plan_without_a_key_fails_with_a_clear_message(github: GitHub) -> None:
+    github.secrets.pop("CUSTOMGPT_API_KEY")  # as for a pull request from a fork
+    results = github.run_job("plan", event="pull_request", run_id=PR_RUN_ID)
+    assert "No API key" in output_of(results, "Run reconciler")
+    assert codes(results)["Fail on a failed plan or apply"] == 1
+    assert github.state()["comments"] == [{"id": 1, "body": "Looks good to me"}]
+
+
+def test_a_usage_error_fails_the_plan_instead_of_passing_for_changes(github: GitHub) -> None:
+    """reconciler exits 2 on a usage error too, as it does for changes: the action must not
+    take it for a plan with changes."""
+    path = github.workdir / ".github" / "workflows" / WORKFLOW.name
+    workflow = load_yaml(path)
+    step = next(s for s in workflow["jobs"]["plan"]["steps"] if s.get("id") == "reconciler")
+    step["with"]["extra-args"] = "--no-such-flag"
+    path.write_text(yaml.safe_dump(workflow), encoding="utf-8")
+    results = github.run_job("plan", event="pull_request", run_id=PR_RUN_ID)
+    assert codes(results)["Fail on a failed plan or apply"] == 1
+    assert "Upload the plan" not in codes(results)
+    assert github.outputs["reconciler"]["has-changes"] == "false"
+    assert "unrecognized arguments: --no-such-flag" in github.state()["comments"][-1]["body"]
+
+
 def test_push_without_a_reviewed_plan_applies_nothing(github: GitHub, emulator: Emulator) -> None:
     github.update_state(pulls=[])  # pushed to main directly, not merged from a pull request
     results = github.run_job("apply", event="push", run_id=502)
     assert codes(results)["Find the plan reviewed on the pull request"] == 0
-    assert codes(results)["Check that the reviewed plan still holds"] == 1
-    assert "Apply" not in codes(results)
+    assert "Unreviewed changes" in output_of(results, "Run reconciler")
+    assert codes(results)["Fail on a failed plan or apply"] == 1
     assert names(emulator) == []
+
+
+def test_push_with_nothing_to_change_applies_nothing_and_succeeds(
+        github: GitHub, emulator: Emulator) -> None:
+    github.update_state(pulls=[])
+    (github.workdir / "conversations" / "demo.yaml").write_text(
+        "version: 1\nprojects:\n  - id: 1001\n    conversations: []\n")
+    results = github.run_job("apply", event="push", run_id=502)
+    assert set(codes(results).values()) == {0}, results
+    assert github.outputs["reconciler"]["has-changes"] == "false"
+    assert "nothing to apply" in output_of(results, "Run reconciler")
 
 
 # pre-commit hooks ------------------------------------------------------------------------------

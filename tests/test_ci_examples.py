@@ -24,9 +24,10 @@ from tests.github_runner import ACTION, EXPRESSION, FAKE_GH, GitHub, StepResult,
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / "examples" / "ci" / "github-actions" / "reconciler.yml"
+SHARDED = ROOT / "examples" / "ci" / "github-actions" / "reconciler-sharded.yml"
 GITLAB = ROOT / "examples" / "ci" / "gitlab" / ".gitlab-ci.yml"
 HOOKS = ROOT / ".pre-commit-hooks.yaml"
-GITHUB_FILES = [WORKFLOW]
+GITHUB_FILES = [WORKFLOW, SHARDED]
 BIN = Path(sys.executable).parent
 PROJECT = 1001
 REPO = "acme/conversations"
@@ -113,7 +114,7 @@ def test_workflow_triggers_on_pull_request_push_to_main_and_schedule() -> None:
         assert on["schedule"][0]["cron"].split()[0].isdigit()
 
 
-@pytest.mark.parametrize("path", GITHUB_FILES, ids=["workflow"])
+@pytest.mark.parametrize("path", GITHUB_FILES, ids=["workflow", "sharded"])
 @pytest.mark.parametrize(("job", "permissions"), [
     ("plan", {"contents": "read", "pull-requests": "write"}),
     ("apply", {"contents": "read", "actions": "read", "pull-requests": "read"}),
@@ -130,6 +131,9 @@ def test_workflow_applies_never_overlap_nor_get_cancelled() -> None:
     concurrency = load_yaml(WORKFLOW)["jobs"]["apply"]["concurrency"]
     assert concurrency["cancel-in-progress"] is False
     assert "${{" not in concurrency["group"]  # one group for every apply, whatever the ref
+    sharded = load_yaml(SHARDED)["jobs"]["apply"]["concurrency"]
+    assert sharded["cancel-in-progress"] is False
+    assert sharded["group"] == "reconciler-apply-${{ matrix.shard.name }}"  # one per shard
 
 
 def uses_lines(text: str) -> list[tuple[str, str]]:
@@ -137,7 +141,7 @@ def uses_lines(text: str) -> list[tuple[str, str]]:
     return re.findall(r"^\s*(?:-\s+)?uses:\s*(\S+)[ \t]*(#[^\n]*)?", text, re.M)
 
 
-@pytest.mark.parametrize("path", [ACTION, *GITHUB_FILES], ids=["action", "workflow"])
+@pytest.mark.parametrize("path", [ACTION, *GITHUB_FILES], ids=["action", "workflow", "sharded"])
 def test_actions_are_pinned_to_a_commit_with_the_version_in_a_comment(path: Path) -> None:
     references = uses_lines(path.read_text(encoding="utf-8"))
     assert references
@@ -149,7 +153,7 @@ def test_actions_are_pinned_to_a_commit_with_the_version_in_a_comment(path: Path
         assert re.fullmatch(r"# v\d+\.\d+\.\d+", comment.strip()), (reference, comment)
 
 
-@pytest.mark.parametrize("path", GITHUB_FILES, ids=["workflow"])
+@pytest.mark.parametrize("path", GITHUB_FILES, ids=["workflow", "sharded"])
 def test_checkouts_do_not_persist_credentials(path: Path) -> None:
     for job in load_yaml(path)["jobs"].values():
         for step in job["steps"]:
@@ -195,9 +199,10 @@ def environment_maps(node: Any) -> Iterator[dict[str, Any]]:
 
 @pytest.mark.parametrize(("path", "allowed"), [
     (WORKFLOW, set()),  # the key goes to the action as an input, from the secret store
+    (SHARDED, set()),
     (ACTION, {"${{ inputs.api-key }}", "${{ inputs.github-token }}"}),
     (GITLAB, set()),  # GitLab puts masked CI/CD variables in the environment itself
-], ids=["github", "action", "gitlab"])
+], ids=["github", "sharded", "action", "gitlab"])
 def test_api_key_comes_only_from_the_secret_store(path: Path, allowed: set[str]) -> None:
     text = path.read_text(encoding="utf-8")
     values = {str(env[key]) for env in environment_maps(yaml.safe_load(text))
@@ -216,6 +221,23 @@ def test_scripts_use_no_expressions() -> None:
     steps += load_yaml(ACTION)["runs"]["steps"]
     for step in steps:
         assert "${{" not in step.get("run", ""), step.get("name")
+
+
+def test_sharded_jobs_share_one_key_within_its_budget() -> None:
+    workflow = load_yaml(SHARDED)
+    share = float(workflow["env"]["RATE_SHARE"])
+    for job_id in ("plan", "apply", "drift"):
+        job = workflow["jobs"][job_id]
+        shards = job["strategy"]["matrix"]["shard"]
+        assert "max-parallel" not in job["strategy"]  # all shards may run at once...
+        assert share * len(shards) <= 1  # ...and together take at most the key's budget
+        projects = [re.findall(r"--project (\d+)", shard["projects"]) for shard in shards]
+        flat = [p for group in projects for p in group]
+        assert len(flat) == len(set(flat)), "a project in two shards"
+        assert shards == workflow["jobs"]["plan"]["strategy"]["matrix"]["shard"]
+        action_step = next(s for s in job["steps"] if "reconciler@" in str(s.get("uses")))
+        assert action_step["with"]["rate-share"] == "${{ env.RATE_SHARE }}"
+        assert action_step["with"]["extra-args"] == "${{ matrix.shard.projects }}"
 
 
 @pytest.mark.parametrize(("job", "condition"), [
@@ -365,6 +387,45 @@ def test_push_with_nothing_to_change_applies_nothing_and_succeeds(
     assert set(codes(results).values()) == {0}, results
     assert github.outputs["reconciler"]["has-changes"] == "false"
     assert "nothing to apply" in output_of(results, "Run reconciler")
+
+
+@pytest.fixture
+def sharded(tmp_path: Path, emulator: Emulator, api_env: dict[str, str]) -> Iterator[GitHub]:
+    """The sharded workflow, with one desired-state file per project its shards name."""
+    hub = make_hub(tmp_path, emulator, api_env, SHARDED)
+    (hub.workdir / "conversations" / "demo.yaml").unlink()
+    for shard in load_yaml(SHARDED)["jobs"]["plan"]["strategy"]["matrix"]["shard"]:
+        for project in re.findall(r"--project (\d+)", shard["projects"]):
+            emulator.ensure_project(int(project), f"bot-{project}")
+            (hub.workdir / "conversations" / f"{project}.yaml").write_text(
+                f"version: 1\nprojects:\n  - id: {project}\n    conversations:\n"
+                f"      - name: Welcome to {project}\n")
+    yield hub
+
+
+def test_sharded_workflow_plans_and_applies_each_shard_on_its_own(
+        sharded: GitHub, emulator: Emulator) -> None:
+    shards = load_yaml(SHARDED)["jobs"]["plan"]["strategy"]["matrix"]["shard"]
+    for shard in shards:
+        results = sharded.run_job("plan", event="pull_request", run_id=PR_RUN_ID,
+                                  matrix={"shard": shard})
+        assert set(codes(results).values()) == {0}, results
+        plan = json.loads((sharded.workdir / "plan.json").read_text())
+        ours = re.findall(r"--project (\d+)", shard["projects"])
+        assert sorted(str(p["project_id"]) for p in plan["projects"]) == sorted(ours)
+        artifact = (sharded.home / "artifacts" / str(PR_RUN_ID) /
+                    f"reconciler-plan-{shard['name']}" / "plan.json")
+        assert artifact.exists()
+    bodies = [c["body"] for c in sharded.state()["comments"][1:]]
+    assert [body.splitlines()[0] for body in bodies] == [
+        f"<!-- reconciler-plan: {shard['name']} -->" for shard in shards]  # one per shard
+
+    for shard in shards:
+        results = sharded.run_job("apply", event="push", run_id=502, matrix={"shard": shard})
+        assert set(codes(results).values()) == {0}, results
+    for shard in shards:
+        for project in re.findall(r"--project (\d+)", shard["projects"]):
+            assert names(emulator, int(project)) == [f"Welcome to {project}"]
 
 
 # pre-commit hooks ------------------------------------------------------------------------------

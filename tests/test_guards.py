@@ -67,7 +67,10 @@ def test_the_share_of_deletes_is_compared_exactly(
 
 
 @pytest.mark.parametrize(("fraction", "managed", "allowed"),
-                         [(0.29, 100, 29), (0.3, 10, 3), (0.1, 30, 3), (1.0, 7, 7), (0.7, 10, 7)])
+                         [(0.29, 100, 29), (0.3, 10, 3), (0.1, 30, 3), (1.0, 7, 7), (0.7, 10, 7),
+                          (0.3, 11, 3), (1, 7, 7)],
+                         ids=["0.29-of-100", "0.3-of-10", "0.1-of-30", "all-of-7", "0.7-of-10",
+                              "0.3-of-11", "integer-1-of-7"])
 def test_deletes_allowed_rounds_the_exact_share_down(
     fraction: float, managed: int, allowed: int
 ) -> None:
@@ -120,3 +123,29 @@ def test_with_guards_adds_errors_once_and_keeps_a_clean_plan_as_is() -> None:
     again = with_guards(guarded, GuardLimits(max_deletes=1))
     assert again.all_errors == guarded.all_errors
     assert guarded.checksum != Plan(projects=(project(10, 4),)).checksum
+
+
+def test_the_guards_messages_say_what_was_refused_and_how_to_proceed() -> None:
+    (share,) = refused(project(11, 4))
+    assert share == (
+        "mass-delete guard: the plan deletes 4 of the 11 conversations it manages in scope, more "
+        "than max_delete_fraction 0.3 allows (3); check the plan, then pass --allow-mass-delete "
+        "(or raise max_delete_fraction for this project)"
+    )
+    (sends,) = refused(project(1, 0, sends=3), GuardLimits(max_sends=2))
+    assert sends == ("the plan sends 3 prompts, more than --max-sends 2 (each costs a query "
+                     "credit); raise --max-sends to proceed")
+
+
+def test_with_guards_adds_a_plan_wide_error_when_no_project_is_refused() -> None:
+    guarded = with_guards(Plan(projects=(project(1, 0, sends=3),)), GuardLimits(max_sends=2))
+    assert guarded.errors == ("the plan sends 3 prompts, more than --max-sends 2 (each costs a "
+                              "query credit); raise --max-sends to proceed",)
+
+
+def test_a_saved_plan_refused_by_the_guards_no_longer_carries_its_reviewed_checksum() -> None:
+    saved = Plan.from_dict(Plan(projects=(project(10, 4),)).to_dict())
+    guarded = with_guards(saved, GuardLimits())
+    assert guarded.all_errors
+    assert guarded.checksum != saved.checksum
+    assert guarded.to_dict()["checksum"] == guarded.checksum

@@ -9,7 +9,6 @@ import pytest
 from reconciler.desired import DuplicatePolicy, Scope
 from reconciler.errors import InputError, Location
 from reconciler.loader import load_desired
-from reconciler.rules import glob_problem
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -251,26 +250,6 @@ projects:
 
 def test_no_path_is_an_error() -> None:
     assert problems_of([]) == ["no desired-state file given (use -f PATH)"]
-
-
-@pytest.mark.parametrize(
-    ("pattern", "problem"),
-    [
-        ("tmp-*", None),
-        ("[a-z]?", None),
-        ("[!a]*", None),
-        ("[]]", None),
-        ("[[]", None),
-        ("", "a pattern must not be empty"),
-        ("tmp-[", "unclosed '[' (write '[[]' to match a literal '[')"),
-        ("[a-z][0-9", "unclosed '[' (write '[[]' to match a literal '[')"),
-        ("[z-a]", "reversed range in '[z-a]' matches nothing"),
-    ],
-    ids=["star", "class", "negated", "bracket-member", "literal-bracket", "empty",
-         "unclosed", "second-unclosed", "reversed"],
-)
-def test_glob_problem(pattern: str, problem: str | None) -> None:
-    assert glob_problem(pattern) == problem
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.rglob("*.yaml")))

@@ -3,11 +3,16 @@ is applied, and how each way of breaking it is named."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from reconciler.client import Client
+from reconciler.emulator import Emulator
 from reconciler.live import Conversation, Message, Transcript
-from reconciler.plan import Action, Operation, Precondition
-from reconciler.preconditions import LiveView, why_stale
+from reconciler.plan import Action, Operation, Plan, Precondition, ProjectPlan
+from reconciler.preconditions import LiveView, find_stale, why_stale
+from reconciler.settings import ClientSettings, Secret
 
 
 def conv(session: str, name: str) -> Conversation:
@@ -90,3 +95,173 @@ def test_every_precondition_is_described_in_the_plan(op: Operation) -> None:
     for value in (op.precondition.name, op.precondition.session_id):
         if value:
             assert value in words
+
+
+@pytest.mark.parametrize(
+    ("op", "live", "why"),
+    [
+        (CREATE, view(conv("s9", "New"), conv("s8", "New")),
+         "a conversation named 'New' now exists (s8, s9)"),
+        (RENAME, view(conv("s1", "Other")),
+         "changed since the plan was made: name: 'Old' -> 'Other'"),
+        (RENAME, view(conv("s1", "Old"), conv("s9", "New"), conv("s8", "New")),
+         "the new name 'New' has been taken since the plan was made (s8, s9)"),
+        (SEND, view(conv("s1", "Renamed"), prompts={"s1": ["hi"]}),
+         "changed since the plan was made: name: 'Demo' -> 'Renamed'"),
+        (DELETE, view(conv("s1", "Kept"), prompts={"s1": ["a", "b"]}),
+         "changed since the plan was made: messages: 1 -> 2; name: 'Stray' -> 'Kept'"),
+    ],
+    ids=["create-two-holders", "rename-source-renamed", "rename-target-two-holders",
+         "send-conversation-renamed", "delete-renamed-and-new-messages"],
+)
+def test_a_stale_operation_says_exactly_what_changed(op: Operation, live: LiveView,
+                                                     why: str) -> None:
+    assert why_stale(op, live) == why
+
+
+def test_a_rename_to_the_name_the_conversation_already_has_is_not_blocked_by_itself() -> None:
+    again = Operation(Action.RENAME, 7, "New", "renamed_from",
+                      Precondition(name="New", session_id="s1"), session_id="s1", old_name="New")
+    assert why_stale(again, view(conv("s1", "New"))) == ""
+
+
+PROJECT = 7
+
+
+def project_plan(*operations: Operation, scope: str = "mine",
+                 project_id: int = PROJECT) -> ProjectPlan:
+    return ProjectPlan(project_id=project_id, label=None, scope=scope, operations=operations)
+
+
+def stale(emulator: Emulator, *projects: ProjectPlan) -> list[str]:
+    """What `apply --plan` would find stale in a plan of `projects`, against the emulator."""
+    settings = ClientSettings(api_key=Secret(emulator.api_key), base_url=emulator.base_url)
+
+    async def check() -> list[str]:
+        async with Client(settings) as client:
+            return await find_stale(client, Plan(projects=projects))
+
+    return asyncio.run(check())
+
+
+@pytest.fixture
+def live(emulator: Emulator) -> Emulator:
+    emulator.ensure_project(PROJECT, "demo")
+    return emulator
+
+
+def seed(emulator: Emulator, name: str, *, creator: str = "me", prompts: tuple[str, ...] = (),
+         project_id: int = PROJECT) -> str:
+    session = str(emulator.add_conversation(project_id, name, creator=creator)["session_id"])
+    for prompt in prompts:
+        emulator.add_message(project_id, session, prompt)
+    return session
+
+
+def create(name: str, project_id: int = PROJECT) -> Operation:
+    return Operation(Action.CREATE, project_id, name, "declared", Precondition(name=name))
+
+
+def rename(session: str, old: str, new: str) -> Operation:
+    return Operation(Action.RENAME, PROJECT, new, "renamed_from",
+                     Precondition(name=old, session_id=session), session_id=session,
+                     old_name=old)
+
+
+def send(session: str, name: str, prompt: str, occurrences: int = 0) -> Operation:
+    return Operation(Action.SEND, PROJECT, name, "missing",
+                     Precondition(name=name, session_id=session, prompt=prompt,
+                                  occurrences=occurrences),
+                     session_id=session, prompt=prompt, position=1)
+
+
+def delete(session: str, name: str, messages: int) -> Operation:
+    return Operation(Action.DELETE, PROJECT, name, "prune",
+                     Precondition(name=name, session_id=session, message_count=messages),
+                     session_id=session)
+
+
+def test_a_plan_whose_preconditions_hold_is_not_stale(live: Emulator) -> None:
+    old = seed(live, "Old")
+    demo = seed(live, "Demo", prompts=("hello",))
+    stray = seed(live, "Stray", prompts=("a", "b"))
+    plan = project_plan(create("Fresh"), rename(old, "Old", "New"), send(demo, "Demo", "next"),
+                        delete(stray, "Stray", 2))
+    assert stale(live, plan) == []
+
+
+def test_each_stale_operation_is_named_by_its_key(live: Emulator) -> None:
+    taken = seed(live, "Fresh")
+    old = seed(live, "Old")
+    stray = seed(live, "Stray", prompts=("a",))
+    live.add_message(PROJECT, stray, "typed since")
+    plan = project_plan(create("Fresh"), rename(old, "Old", "New"), delete(stray, "Stray", 1),
+                        send("gone-session", "Demo", "hi"))
+    assert stale(live, plan) == [
+        f"7/create/Fresh: a conversation named 'Fresh' now exists ({taken})",
+        f"7/delete/{stray}: changed since the plan was made: messages: 1 -> 2",
+        "7/send/gone-session#1: session gone-session no longer exists",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("scope", "creator", "blocks"),
+    [("mine", "teammate", False), ("mine", "me", True), ("team", "teammate", True),
+     ("team", "visitor", False), ("all", "visitor", True)],
+    ids=["mine-teammate", "mine-me", "team-teammate", "team-visitor", "all-visitor"],
+)
+def test_only_a_conversation_in_the_projects_scope_takes_a_name(
+        live: Emulator, scope: str, creator: str, blocks: bool) -> None:
+    seed(live, "Fresh", creator=creator)
+    found = stale(live, project_plan(create("Fresh"), scope=scope))
+    assert bool(found) is blocks
+
+
+def test_a_name_freed_by_a_rename_of_the_same_plan_may_be_created(live: Emulator) -> None:
+    current = seed(live, "Billing")
+    plan = project_plan(rename(current, "Billing", "Billing (old)"), create("Billing"))
+    assert stale(live, plan) == []
+
+
+def test_a_pinned_conversation_outside_the_listing_is_read_for_its_rename(
+        live: Emulator) -> None:
+    visitor = seed(live, "Visitor thread", creator="visitor")  # not in scope mine's listing
+    assert stale(live, project_plan(rename(visitor, "Visitor thread", "Escalations"))) == []
+    assert stale(live, project_plan(rename(visitor, "Other name", "Escalations"))) == [
+        f"7/rename/{visitor}: changed since the plan was made: name: 'Other name' -> "
+        "'Visitor thread'"]
+    assert stale(live, project_plan(rename("gone-session", "Old", "New"))) == [
+        "7/rename/gone-session: session gone-session no longer exists"]
+
+
+def test_every_project_with_operations_is_checked_and_the_others_are_not_read(
+        live: Emulator) -> None:
+    live.ensure_project(8, "other")
+    seed(live, "Taken", project_id=8)
+    seed(live, "Fresh")
+    never_read = project_plan(project_id=404)  # no such project: reading it would fail
+    plan = (project_plan(create("Fresh")), never_read,
+            project_plan(create("Taken", 8), create("Free", 8), project_id=8))
+    assert [line.split(":")[0] for line in stale(live, *plan)] == ["7/create/Fresh",
+                                                                   "8/create/Taken"]
+
+
+def test_a_conversation_the_plan_only_sends_to_keeps_its_name_taken(live: Emulator) -> None:
+    demo = seed(live, "Demo")
+    found = stale(live, project_plan(send(demo, "Demo", "hi"), create("Demo")))
+    assert found == [f"7/create/Demo: a conversation named 'Demo' now exists ({demo})"]
+
+
+def test_the_check_reads_only_the_listing_its_scope_needs() -> None:
+    with Emulator(api_key="k-listing", page_size=3) as emulator:
+        emulator.start()
+        emulator.ensure_project(PROJECT)
+        emulator.add_conversations(PROJECT, [f"visitor {n}" for n in range(12)],
+                                   creator="visitor")
+        requests = []
+        for scope in ("mine", "all"):
+            before = emulator.stats()["requests"].get("GET", 0)
+            assert stale(emulator, project_plan(create("Fresh"), scope=scope)) == []
+            requests.append(emulator.stats()["requests"]["GET"] - before)
+    mine, everyone = requests
+    assert mine < everyone  # the visitors' four pages are read only for scope all

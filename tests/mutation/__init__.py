@@ -27,6 +27,7 @@ TARGETS: dict[str, Target] = {
     "match": Target("reconciler/match.py", ("tests/test_match.py",)),
     "planning": Target("reconciler/planning.py", ("tests/test_planning.py",)),
     "guards": Target("reconciler/guards.py", ("tests/test_guards.py",)),
+    "preconditions": Target("reconciler/preconditions.py", ("tests/test_preconditions.py",)),
     "rules": Target("reconciler/rules.py", ("tests/test_rules.py",)),
     "retry": Target("reconciler/retry.py", ("tests/test_retry.py",)),
 }

@@ -8,6 +8,7 @@ operation does not stop the others. Every delete is preceded by a transcript bac
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -27,6 +28,7 @@ from reconciler.errors import (
 from reconciler.live import Conversation
 from reconciler.plan import Action, Operation, Plan, ProjectPlan
 from reconciler.preconditions import delete_changes
+from reconciler.text import normal_form
 
 REPORT_FORMAT_VERSION = 1
 
@@ -247,9 +249,11 @@ class ApplyRun:
         self, op: Operation, *, session_id: str | None, thread: _Thread
     ) -> OperationResult:
         assert session_id is not None
+        prompt = op.prompt or ""
         message = await self.client.send_message(
-            op.project_id, session_id, op.prompt or "", persona=op.persona,
+            op.project_id, session_id, prompt, persona=op.persona,
             response_source=op.response_source, lang=op.lang, newest_id=thread.newest_id,
+            external_id=send_external_id(op.project_id, session_id, op.position or 0, prompt),
         )
         thread.newest_id = message.id
         return OperationResult(op, Outcome.DONE, f"sent message {op.position}",
@@ -281,6 +285,15 @@ class ApplyRun:
         await self.client.delete_conversation(op.project_id, op.session_id)
         return OperationResult(op, Outcome.DONE, "deleted", session_id=op.session_id,
                                backup=backup)
+
+
+def send_external_id(project_id: int, session_id: str, position: int, prompt: str) -> str:
+    """The `external_id` of a send: derived from what it is (project, conversation, position
+    of the message, prompt), so that every attempt of one send carries the same id and a
+    check after an ambiguous failure can find it. 47 characters (the API allows 128)."""
+    digest = hashlib.sha256(
+        f"{project_id}\n{session_id}\n{position}\n{prompt}".encode()).hexdigest()
+    return f"reconciler-{digest[:36]}"
 
 
 @dataclass
@@ -336,7 +349,8 @@ async def restore_conversation(
     if still is not None:
         return RestoreResult(project_id, original, still.conversation.name, 0,
                              Restored.ALREADY_BACK)
-    named = [c for c in await client.list_conversations(project_id, name=name) if c.name == name]
+    listed = await client.list_conversations(project_id, name=normal_form(name))
+    named = [c for c in listed if normal_form(c.name) == normal_form(name)]
     wanted = list(prompts or ())
     if named:
         found = await _restored_before(client, project_id, named, prompts)
@@ -347,8 +361,10 @@ async def restore_conversation(
     else:
         session_id, sent = (await client.create_conversation(project_id, name)).session_id, 0
         state = Restored.CREATED
-    for prompt in wanted[sent:]:
-        await client.send_message(project_id, session_id, prompt)
+    for position, prompt in enumerate(wanted[sent:], start=sent + 1):
+        await client.send_message(
+            project_id, session_id, prompt,
+            external_id=send_external_id(project_id, session_id, position, prompt))
     return RestoreResult(project_id, session_id, name, len(wanted) - sent, state)
 
 
@@ -364,7 +380,7 @@ async def _restored_before(
     if prompts is None:
         return conversation.session_id, 0
     transcript = await client.get_transcript(project_id, conversation.session_id)
-    held = [m.user_query for m in transcript.messages]
-    if held != list(prompts[:len(held)]):
+    held = [normal_form(m.user_query) for m in transcript.messages]
+    if held != [normal_form(prompt) for prompt in prompts[:len(held)]]:
         return None
     return conversation.session_id, len(held)

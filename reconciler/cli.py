@@ -87,6 +87,11 @@ def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
                        help="read the API token from FILE instead of $CUSTOMGPT_API_KEY")
     group.add_argument("--timeout", type=_seconds, default=default(30.0), metavar="SECONDS",
                        help="bound on each whole request, answer included (default 30)")
+    group.add_argument("--send-timeout", type=_seconds, default=default(300.0),
+                       metavar="SECONDS",
+                       help="how long a sent message may take to be answered (default 300); "
+                            "after a send whose answer was lost, how long the transcript is "
+                            "watched for it before it is sent again")
     group.add_argument("--max-rate", type=_rate, default=default(None), metavar="N",
                        help="at most N requests per minute (default: as the API's limit "
                             "and --rate-share allow)")

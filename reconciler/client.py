@@ -17,7 +17,7 @@ import math
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TypeVar
@@ -55,8 +55,16 @@ from reconciler.settings import (
     Secret,
     is_loopback,
 )
+from reconciler.text import normal_form
 
 log = logging.getLogger("reconciler.http")
+
+# Statuses a gateway gives when it stopped waiting: the server behind it may still be working.
+GATEWAY_STATUSES = frozenset({502, 504})
+# After a send that may still be under way, the transcript is read again after these pauses
+# (doubling), for the client's `send_watch` seconds.
+WATCH_FIRST_PAUSE = 0.25
+WATCH_MAX_PAUSE = 5.0
 
 _T = TypeVar("_T")
 _E = TypeVar("_E", bound=ApiError)
@@ -94,6 +102,8 @@ class _Call:
     not_found: str | None = None  # the NotFoundError message for a 404
     gone_is_success: bool = False  # DELETE: a 404 on a retry means the first attempt did it
     spends_credits: bool = False  # a 429 about query credits is final
+    headers: Mapping[str, str] | None = None
+    timeout: float | None = None  # this call's own timeout (a send waits for the model)
 
 
 @dataclass(frozen=True)
@@ -118,6 +128,7 @@ class _Failure:
     status: int | None
     retry_after: float | None
     maybe_done: bool  # the server may have carried the request out
+    still_running: bool = False  # ... and may still be at it (no answer came, or a gateway's)
 
     @property
     def refused(self) -> bool:
@@ -158,6 +169,7 @@ class Client:
         self._refused_in_row = 0
         self._me: User | None = None
         self._highest_id: dict[int, int] = {}
+        self._team_includes_owner: bool | None = None  # unknown until a listing shows it
         host = urlsplit(settings.base_url).hostname or ""
         self._http = httpx.AsyncClient(
             base_url=settings.base_url,
@@ -219,12 +231,72 @@ class Client:
     ) -> list[Conversation]:
         """Every conversation of a project (optionally only those named `name`), by id.
 
-        `user_filter` is the API's `userFilter`: all, anonymous or team_member. Raises
-        NotFoundError for a missing project, ListingError when the listing keeps shifting,
-        ApiError when a page finally fails (never a partial listing).
+        `user_filter` is the API's `userFilter`: all, anonymous or team_member. `team_member`
+        means every conversation with a creator, the key's own user's included, whether or
+        not the server's filter includes them (see `_team_listing`). The server decides how
+        `name` matches; callers compare names themselves. Raises NotFoundError for a missing
+        project, ListingError when the listing keeps shifting, ApiError when a page finally
+        fails (never a partial listing).
         """
         if user_filter not in ("all", "anonymous", "team_member"):
             raise ValueError(f"unknown user filter {user_filter!r}")
+        if user_filter == "team_member":
+            found = await self._team_listing(project_id, name)
+        else:
+            found = await self._listing(project_id, user_filter, name)
+        if name is None and user_filter != "anonymous":  # it shows all of the key's user's
+            self._remember_highest_id(project_id, max((c.id for c in found), default=0))
+        return sorted(found, key=lambda c: c.id)
+
+    async def _team_listing(self, project_id: int, name: str | None) -> list[Conversation]:
+        """Every conversation with a creator, the key's user's included.
+
+        The API does not say whether `userFilter=team_member` includes the key's own user, so
+        until a team listing has shown one of the user's conversations (then it does, for the
+        client's lifetime), the listing is checked: a project whose whole `userFilter=all`
+        listing fits on one page is read that way; otherwise the team listing is complete when
+        its count plus the anonymous count is the total. When it is not, the filter leaves the
+        owner out, and from then on `userFilter=all` is read and anonymous conversations are
+        dropped here.
+        """
+        known = self._team_includes_owner
+        if known is not None:
+            user_filter = "team_member" if known else "all"
+            return _with_creator(await self._listing(project_id, user_filter, name))
+        first = await self._first_page(project_id, "all", name)
+        if first.last_page == 1 and len(first.items) == first.total:
+            return _with_creator(list(first.items))
+        team = await self._listing(project_id, "team_member", name)
+        me = await self.current_user()
+        if any(c.created_by == me.id for c in team):
+            self._team_includes_owner = True
+            return team
+        anonymous = await self._first_page(project_id, "anonymous", name)
+        if first.total == len(team) + anonymous.total:
+            return team
+        self._team_includes_owner = False
+        log.info("userFilter=team_member leaves out the API key's own conversations; "
+                 "listing with userFilter=all instead")
+        return _with_creator(await self._listing(project_id, "all", name))
+
+    async def _listing(
+        self, project_id: int, user_filter: str, name: str | None
+    ) -> list[Conversation]:
+        """One listing as the server gives it, every page."""
+        fetch, what = self._page_reader(project_id, user_filter, name)
+        return await self._read_listing(fetch, what, key=lambda c: c.session_id)
+
+    async def _first_page(
+        self, project_id: int, user_filter: str, name: str | None
+    ) -> Page[Conversation]:
+        """The first page of a listing (its total, and its items)."""
+        fetch, _ = self._page_reader(project_id, user_filter, name)
+        return await fetch(1)
+
+    def _page_reader(
+        self, project_id: int, user_filter: str, name: str | None
+    ) -> tuple[Callable[[int], Awaitable[Page[Conversation]]], str]:
+        """How to read one page of a listing, and what the listing is in user words."""
         what = f"conversations of project {project_id}"
         if name is not None:
             what += f" named {name!r}"
@@ -243,10 +315,7 @@ class Client:
             data = await self._call(call)
             return self._parse(call, data, lambda v: parse_conversation_page(v, number))
 
-        found = await self._read_listing(fetch, what, key=lambda c: c.session_id)
-        if name is None and user_filter != "anonymous":  # it shows all of the key's user's
-            self._remember_highest_id(project_id, max((c.id for c in found), default=0))
-        return sorted(found, key=lambda c: c.id)
+        return fetch, what
 
     async def get_transcript(self, project_id: int, session_id: str) -> Transcript:
         """A conversation with all its messages (every page), oldest first.
@@ -312,8 +381,9 @@ class Client:
 
         async def find_committed() -> Conversation | None:
             me = await self.current_user()
-            listing = await self.list_conversations(project_id, name=name)
-            ours = [c for c in listing if c.name == name and c.created_by == me.id and is_new(c)]
+            listing = await self.list_conversations(project_id, name=normal_form(name))
+            ours = [c for c in listing if normal_form(c.name) == normal_form(name)
+                    and c.created_by == me.id and is_new(c)]
             return min(ours, key=lambda c: c.id) if ours else None
 
         created = await self._write(call, find_committed, parse_conversation)
@@ -355,13 +425,19 @@ class Client:
         response_source: str | None = None,
         lang: str | None = None,
         newest_id: int | None = None,
+        external_id: str | None = None,
     ) -> Message:
         """Send a prompt to a conversation and return the message (prompt and answer).
 
-        Never sends twice: after an ambiguous failure it reads the transcript and returns the
-        message with this prompt newer than `newest_id` (the newest message id before the
-        send; read first when None) if there is one. Raises CreditsExhaustedError (429 about
-        query credits, not retried), NotFoundError, ApiError.
+        The send carries `external_id` (when given) and `Cache-Control: no-cache`, so that a
+        repeated prompt is answered anew, and waits up to `settings.send_timeout` for a slow
+        model. Never sends twice: after an ambiguous failure it reads the transcript and
+        returns the message carrying this `external_id`, else the one with this prompt (in
+        normal form) newer than `newest_id` (the newest message id before the send; read first
+        when None). When the server may still be answering (no answer came), it watches the
+        transcript for `settings.lost_send_watch` seconds before sending again.
+        Raises CreditsExhaustedError (429 about query credits, not retried), NotFoundError,
+        ApiError (also when the server answered from a cache and stored nothing).
         """
         if newest_id is None:
             newest_id = await self.newest_message_id(project_id, session_id)
@@ -374,6 +450,8 @@ class Client:
         params: dict[str, str | int] = {"stream": 0}
         if lang is not None:
             params["lang"] = lang
+        if external_id is not None:
+            params["external_id"] = external_id
         call = _Call(
             f"sending a message to conversation {session_id} in project {project_id}",
             "POST",
@@ -382,14 +460,21 @@ class Client:
             body=body,
             not_found=_session_missing(project_id, session_id),
             spends_credits=True,
+            headers={"Cache-Control": "no-cache"},
+            timeout=self.settings.send_timeout,
         )
 
         async def find_committed() -> Message | None:
             transcript = await self.get_transcript(project_id, session_id)
-            new = [m for m in transcript.messages if m.id > before and m.user_query == prompt]
-            return new[0] if new else None
+            return _sent_message(transcript.messages, prompt, external_id, after=before)
 
-        return await self._write(call, find_committed, parse_message)
+        message = await self._write(call, find_committed, parse_message,
+                                    watch=self.settings.lost_send_watch)
+        if message.id <= before:
+            raise self._error(ApiError, f"{call.description}: the API answered with message "
+                              f"{message.id}, not newer than {before}: an answer from a cache, "
+                              "and nothing was stored")
+        return message
 
     # -- listings and write checks ---------------------------------------------------------
 
@@ -422,7 +507,8 @@ class Client:
         highest = self._highest_id.get(project_id)
         if highest is not None:
             return lambda c: c.id > highest
-        existing = {c.session_id for c in await self.list_conversations(project_id, name=name)}
+        listed = await self.list_conversations(project_id, name=normal_form(name))
+        existing = {c.session_id for c in listed}
         return lambda c: c.session_id not in existing
 
     async def _write(
@@ -430,9 +516,13 @@ class Client:
         call: _Call,
         find_committed: Callable[[], Awaitable[_T | None]],
         parse: Callable[[object], _T],
+        *,
+        watch: float = 0.0,
     ) -> _T:
         """Make a non-idempotent call. After a failure that may have been carried out, wait,
-        then look for its result (`find_committed`) before trying again."""
+        then look for its result (`find_committed`) before trying again; when the server may
+        still be carrying it out, keep looking for `watch` seconds (not counted in the call's
+        deadline)."""
         started: float | None = None
         attempt = 1
         while True:
@@ -446,15 +536,17 @@ class Client:
             try:
                 delay = self._next_delay(call, outcome, attempt, started)
             except ApiError:
-                found = await self._check_write(call, find_committed, outcome)
+                found = await self._check_write(call, find_committed, outcome, watch=watch)
                 if found is not None:
                     return found
                 raise
             self.stats.retries += 1
             await self._sleep(delay)
-            found = await self._check_write(call, find_committed, outcome)
+            checking = self._clock()
+            found = await self._check_write(call, find_committed, outcome, watch=watch)
             if found is not None:
                 return found
+            started += self._clock() - checking  # looking for it is no retry: not on the clock
             attempt += 1
 
     async def _written(
@@ -479,12 +571,19 @@ class Client:
         return found
 
     async def _check_write(
-        self, call: _Call, find_committed: Callable[[], Awaitable[_T | None]], failure: _Failure
+        self, call: _Call, find_committed: Callable[[], Awaitable[_T | None]], failure: _Failure,
+        *, watch: float = 0.0,
     ) -> _T | None:
         if not failure.maybe_done:
             return None
         try:
-            return await find_committed()
+            found = await find_committed()
+            pause, until = WATCH_FIRST_PAUSE, self._clock() + watch
+            while found is None and failure.still_running and self._clock() < until:
+                await self._sleep(min(pause, max(until - self._clock(), 0.0)))
+                pause = min(pause * 2, WATCH_MAX_PAUSE)
+                found = await find_committed()
+            return found
         except ApiError as error:
             raise self._error(
                 ApiError,
@@ -556,7 +655,7 @@ class Client:
             left = math.inf if started is None else started + deadline - self._clock()
             if turn.seconds <= 0 and left > 0:
                 self.pacer.started()
-                return min(self.settings.timeout, left)
+                return min(call.timeout or self.settings.timeout, left)
             if not turn.for_answer and turn.seconds >= left:
                 raise self._error(
                     ApiError, f"{call.description} failed: the API's rate limit left no room "
@@ -587,7 +686,8 @@ class Client:
         seconds = await self._turn(call, call_started)
         self.stats.requests += 1
         request = self._http.build_request(
-            call.method, call.path, params=call.params, json=call.body
+            call.method, call.path, params=call.params, json=call.body, headers=call.headers,
+            timeout=self._http.timeout if call.timeout is None else _timeout(call.timeout),
         )
         target = request.url.raw_path.decode("ascii", errors="replace")
         started = self._clock()
@@ -599,7 +699,7 @@ class Client:
         except TimeoutError:
             self._log(call.method, target, "timeout", started, attempt)
             return _Failure(f"no answer within {seconds:g} s (the whole request)", None, None,
-                            maybe_done=True)
+                            maybe_done=True, still_running=True)
         except httpx.TransportError as error:
             self._log(call.method, target, type(error).__name__, started, attempt)
             refused = _certificate_refused(error)
@@ -608,7 +708,7 @@ class Client:
                     ApiError, f"{call.description} failed: the TLS certificate of "
                     f"{request.url.host} could not be verified ({refused}); certificate checks "
                     "are never turned off (set SSL_CERT_FILE to trust a private CA)") from None
-            return _transport_failure(error, timeout=self.settings.timeout,
+            return _transport_failure(error, timeout=call.timeout or self.settings.timeout,
                                       where=_host_port(request.url))
         finally:
             if not answered:
@@ -660,7 +760,8 @@ class Client:
             )
         if status in RETRYABLE_STATUSES:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            return _Failure(heading, status, retry_after, maybe_done=status != 429)
+            return _Failure(heading, status, retry_after, maybe_done=status != 429,
+                            still_running=status in GATEWAY_STATUSES)
         detail = f": {said}" if said else ""
         raise self._error(ApiError, f"{call.description} failed: {heading}{detail}", status=status)
 
@@ -694,6 +795,26 @@ class Client:
 
 def _log_pace(text: str) -> None:
     logging.getLogger("reconciler.pace").info("%s", text)
+def _timeout(seconds: float) -> httpx.Timeout:
+    return httpx.Timeout(seconds, pool=None)
+
+
+def _with_creator(conversations: list[Conversation]) -> list[Conversation]:
+    return [c for c in conversations if c.created_by is not None]
+
+
+def _sent_message(
+    messages: Sequence[Message], prompt: str, external_id: str | None, *, after: int
+) -> Message | None:
+    """The message a send made: the one carrying its `external_id` when the server echoes
+    external ids, else the first with the same prompt (in normal form) newer than `after`."""
+    if external_id is not None:
+        for message in messages:
+            if message.external_id == external_id:
+                return message
+    wanted = normal_form(prompt)
+    new = [m for m in messages if m.id > after and normal_form(m.user_query) == wanted]
+    return new[0] if new else None
 
 
 def _project_path(project_id: int) -> str:
@@ -744,7 +865,7 @@ def _transport_failure(error: httpx.TransportError, *, timeout: float, where: st
         text = f"could not connect to {where} ({name})"
     else:
         text = f"the connection broke ({name})"
-    return _Failure(text, None, None, maybe_done=not never_sent)
+    return _Failure(text, None, None, maybe_done=not never_sent, still_running=not never_sent)
 
 
 def _envelope_data(response: httpx.Response) -> object:

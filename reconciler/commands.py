@@ -51,6 +51,8 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
         raise InputError([Problem("validate needs at least one file or directory "
                                   "(-f PATH or PATH)")])
     state = load_desired(paths, env=console.env)
+    for warning in state.warnings:
+        console.info(str(warning))
     console.result(f"OK: {len(state.projects)} projects, {state.conversation_count} conversations")
     return EXIT_OK
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 
-from reconciler.errors import Location
+from reconciler.errors import Location, Problem
 
 
 class Scope(StrEnum):
@@ -91,6 +91,7 @@ class DesiredState:
 
     projects: tuple[ProjectSpec, ...] = ()
     files: tuple[str, ...] = ()
+    warnings: tuple[Problem, ...] = ()  # what is valid but may surprise (located)
 
     @property
     def conversation_count(self) -> int:
@@ -102,4 +103,4 @@ class DesiredState:
         if project_ids is None:
             return self
         kept = tuple(p for p in self.projects if p.id in project_ids)
-        return DesiredState(projects=kept, files=self.files)
+        return DesiredState(projects=kept, files=self.files, warnings=self.warnings)

@@ -16,6 +16,7 @@ from reconciler.client import Client
 from reconciler.desired import Scope
 from reconciler.live import Conversation, Project
 from reconciler.match import in_scope, listing_filter
+from reconciler.text import normal_form, shown
 
 MAX_NAME_LENGTH = 255
 
@@ -82,11 +83,11 @@ def _project_entry(
 ) -> tuple[dict[str, Any], list[str]]:
     by_name: dict[str, list[Conversation]] = defaultdict(list)
     for conv in live.conversations:
-        by_name[conv.name].append(conv)
+        by_name[normal_form(conv.name)].append(conv)
     notes = []
     conversations = []
     for name in sorted(by_name):
-        group = sorted(by_name[name], key=lambda c: (c.created_at, c.id))
+        group = sorted(by_name[name], key=lambda c: c.id)  # the smallest id is the oldest
         if not name.strip() or len(name) > MAX_NAME_LENGTH:
             notes.append(f"project {live.project.id}: {len(group)} conversation(s) named "
                          f"{name[:40]!r}… cannot be declared (blank or over 255 characters); "
@@ -94,7 +95,8 @@ def _project_entry(
             continue
         if len(group) > 1:
             notes.append(f"project {live.project.id}: {len(group)} conversations are named "
-                         f"{name!r}; the oldest is declared, the others stay unmanaged")
+                         f"{shown(name)} (in normal form); the oldest is declared, the others "
+                         "stay unmanaged")
         conversations.append(_conversation_entry(group[0], live.prompts, pin=pin))
     entry: dict[str, Any] = {"id": live.project.id}
     if live.project.name:
@@ -110,12 +112,12 @@ def _project_entry(
 def _conversation_entry(
     conv: Conversation, prompts: dict[str, tuple[str, ...]], *, pin: bool
 ) -> dict[str, Any]:
-    entry: dict[str, Any] = {"name": _literal(conv.name)}
+    entry: dict[str, Any] = {"name": _literal(normal_form(conv.name))}
     if pin:
         entry["session_id"] = conv.session_id
     sent = prompts.get(conv.session_id)
     if sent:
-        entry["messages"] = [_literal(p) for p in sent if p.strip()]
+        entry["messages"] = [_literal(normal_form(p)) for p in sent if p.strip()]
     return entry
 
 

@@ -23,12 +23,14 @@ class Conversation:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One exchange of a conversation: the prompt a user sent and the answer it got."""
+    """One exchange of a conversation: the prompt a user sent and the answer it got, and the
+    `external_id` of the send when the server echoed one."""
 
     id: int
     user_query: str
     openai_response: str
     created_at: str
+    external_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

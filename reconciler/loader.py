@@ -16,7 +16,8 @@ from typing import Any
 from reconciler import schema
 from reconciler.desired import ConversationSpec, DesiredState, DuplicatePolicy, ProjectSpec, Scope
 from reconciler.errors import InputError, Location, Problem
-from reconciler.rules import check_rules
+from reconciler.rules import check_rules, normal_form_warnings
+from reconciler.text import normal_form
 from reconciler.yamlsource import Path, SourceDocument, parse_file
 
 SCHEMA_NAME = "conversations"
@@ -62,7 +63,8 @@ def load_desired(paths: Sequence[str], *, env: Mapping[str, str]) -> DesiredStat
     if problems:
         raise InputError(_in_file_order(problems, files))
     projects = tuple(spec for item in loaded for _, spec in item.projects)
-    return DesiredState(projects=projects, files=tuple(files))
+    warnings = _in_file_order(normal_form_warnings(loaded), files)
+    return DesiredState(projects=projects, files=tuple(files), warnings=tuple(warnings))
 
 
 def find_files(paths: Sequence[str]) -> tuple[list[str], list[Problem]]:
@@ -290,10 +292,10 @@ def _build_conversation(
 ) -> ConversationSpec:
     session_id = entry.get("session_id")
     return ConversationSpec(
-        name=entry["name"],
-        renamed_from=tuple(entry.get("renamed_from", ())),
+        name=normal_form(entry["name"]),
+        renamed_from=tuple(normal_form(old) for old in entry.get("renamed_from", ())),
         session_id=session_id.lower() if isinstance(session_id, str) else None,
-        messages=tuple(entry.get("messages", ())),
+        messages=tuple(normal_form(prompt) for prompt in entry.get("messages", ())),
         persona=entry.get("persona"),
         response_source=entry.get("response_source"),
         location=document.locate(path),

@@ -1,8 +1,9 @@
 """Matching declared conversations to live ones (DESIGN §3). Pure: no I/O.
 
 Each live conversation is claimed at most once, in this order: session-id pins, exact names,
-`renamed_from` names; ambiguity is an error unless the project adopts the oldest; what is left
-in scope is undeclared. Dicts keyed by session id and name keep it O(n).
+`renamed_from` names; ambiguity is an error unless the project adopts the oldest (the smallest
+id); what is left in scope is undeclared. Names compare in their normal form (NFC, without
+surrounding whitespace). Dicts keyed by session id and name keep it O(n).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from enum import StrEnum
 
 from reconciler.desired import ConversationSpec, DuplicatePolicy, ProjectSpec, Scope
 from reconciler.live import Conversation
+from reconciler.text import normal_form
 
 
 class MatchedBy(StrEnum):
@@ -111,7 +113,7 @@ def _match(
         if spec.is_ignored(conv.name):
             result.ignored.append(conv)
         else:
-            candidates[conv.name].append(conv)
+            candidates[normal_form(conv.name)].append(conv)
 
     claimed: set[str] = set()
     pending = _match_pins(spec, by_session, claimed, result)
@@ -185,7 +187,7 @@ def _choose(
     if len(group) == 1:
         return group[0]
     name = group[0].name
-    ordered = sorted(group, key=lambda c: (c.created_at, c.id))
+    ordered = sorted(group, key=lambda c: c.id)  # ids only grow: the smallest is the oldest
     if spec.duplicates is DuplicatePolicy.ADOPT_OLDEST:
         others = ", ".join(c.session_id for c in ordered[1:])
         result.notes.append(

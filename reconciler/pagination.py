@@ -15,6 +15,7 @@ which the client turns into an `ApiError` naming the call.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -52,14 +53,14 @@ class Record:
         if isinstance(value, str) and value.strip().isdigit():
             return int(value)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise MalformedBody(f"'{name}' of {self._what} is {_kind(value)}, not an integer")
+            raise MalformedBody(f"'{name}' of {self._what} is {_seen(value)}, not an integer")
         return value
 
     def text(self, name: str) -> str:
         """A string field. Raises MalformedBody."""
         value = self.get(name)
         if not isinstance(value, str):
-            raise MalformedBody(f"'{name}' of {self._what} is {_kind(value)}, not a string")
+            raise MalformedBody(f"'{name}' of {self._what} is {_seen(value)}, not a string")
         return value
 
     def identifier(self, name: str, *, optional: bool = False) -> str | None:
@@ -71,7 +72,7 @@ class Record:
         if value is None and optional:
             return None
         if isinstance(value, bool) or not isinstance(value, int | str):
-            raise MalformedBody(f"'{name}' of {self._what} is {_kind(value)}, not an id")
+            raise MalformedBody(f"'{name}' of {self._what} is {_seen(value)}, not an id")
         return str(value)
 
     def nested(self, name: str) -> Record:
@@ -82,8 +83,19 @@ class Record:
         """A list field. Raises MalformedBody."""
         value = self.get(name)
         if not isinstance(value, list):
-            raise MalformedBody(f"'{name}' of {self._what} is {_kind(value)}, not a list")
+            raise MalformedBody(f"'{name}' of {self._what} is {_seen(value)}, not a list")
         return value
+
+
+def _seen(value: object) -> str:
+    """What a field held, for an error message: its kind and the start of its JSON text."""
+    if value is None or isinstance(value, bool):
+        return _kind(value)
+    try:
+        text = json.dumps(value, ensure_ascii=True)
+    except (TypeError, ValueError):  # a number too big to write, a structure too deep
+        return _kind(value)
+    return f"{_kind(value)} ({text[:40]}{'…' if len(text) > 40 else ''})"
 
 
 def _kind(value: object) -> str:
@@ -285,7 +297,8 @@ def parse_conversation(value: object) -> Conversation:
 
 
 def parse_message(value: object) -> Message:
-    """A message object (a null answer reads as ""). Raises MalformedBody."""
+    """A message object (a null answer reads as ""). `metadata` and its `external_id` are
+    optional (real answers of 2023 had none). Raises MalformedBody."""
     record = Record(value, what="a message")
     answer = record.get("openai_response")
     return Message(
@@ -293,7 +306,15 @@ def parse_message(value: object) -> Message:
         user_query=record.text("user_query"),
         openai_response="" if answer is None else record.text("openai_response"),
         created_at=record.text("created_at"),
+        external_id=_external_id(value),
     )
+
+
+def _external_id(message: object) -> str | None:
+    """The `metadata.external_id` a server echoed, or None wherever it is missing or odd."""
+    metadata = message.get("metadata") if isinstance(message, dict) else None
+    found = metadata.get("external_id") if isinstance(metadata, dict) else None
+    return found if isinstance(found, str) and found else None
 
 
 def parse_user(value: object) -> User:

@@ -22,6 +22,7 @@ from reconciler.plan import (
     ProjectPlan,
     Unmanaged,
 )
+from reconciler.text import looks_alike, normal_form, shown
 
 
 def build_project_plan(
@@ -59,7 +60,7 @@ def _build(
 def _renames(spec: ProjectSpec, matches: list[Match]) -> list[Operation]:
     operations = []
     for match in matches:
-        if match.live.name == match.spec.name:
+        if normal_form(match.live.name) == match.spec.name:
             continue
         if match.matched_by is MatchedBy.PIN:
             reason = f"pinned session is named {match.live.name!r}, declared {match.spec.name!r}"
@@ -95,7 +96,8 @@ def _sends(
     order = {conv.name: i for i, conv in enumerate(spec.conversations)}
     targets.sort(key=lambda target: order[target[0].name])
     for conv, live in targets:
-        sent = Counter(transcripts.get(live.session_id, ()) if live else ())
+        sent = Counter(normal_form(q) for q in (transcripts.get(live.session_id, ()) if live
+                                                else ()))
         unclaimed = sent.copy()
         for position, prompt in enumerate(conv.messages, start=1):
             if unclaimed[prompt] > 0:
@@ -168,14 +170,24 @@ def _rename_hint(spec: ProjectSpec, operations: list[Operation]) -> list[str]:
     deletes = [op.name for op in operations if op.action is Action.DELETE]
     if not creates or not deletes:
         return []
-    return [
+    return [*_look_alikes(creates, deletes),
         f"this plan creates {_names(creates)} and deletes {_names(deletes)}: if a deleted "
         "conversation was only renamed, declare its old name with renamed_from on the new entry "
         "so that it is renamed and keeps its messages"
     ]
 
 
+def _look_alikes(creates: list[str], deletes: list[str]) -> list[str]:
+    """A warning for each created name that looks like a deleted one (they differ only in
+    characters a reader cannot see)."""
+    return [
+        f"{shown(new)} and {shown(old)} look alike but differ in invisible characters: the "
+        "plan creates the one and deletes the other"
+        for new in creates for old in deletes if looks_alike(new, old)
+    ][:10]
+
+
 def _names(names: list[str], limit: int = 3) -> str:
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+    listed = ", ".join(shown(n) for n in names[:limit])
+    return listed + (f" and {len(names) - limit} more" if len(names) > limit else "")
 

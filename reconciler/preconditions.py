@@ -21,6 +21,7 @@ from reconciler.live import Conversation, Transcript
 from reconciler.match import in_scope, listing_filter
 from reconciler.plan import Action, Operation, Plan, ProjectPlan
 from reconciler.planner import read_transcripts
+from reconciler.text import normal_form, shown
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,9 @@ class LiveView:
         return self.by_session.get(session_id) or (transcript.conversation if transcript else None)
 
     def taken_by(self, name: str, *, besides: str | None = None) -> list[str]:
-        """The in-scope sessions (other than `besides` and those the plan renames) named `name`."""
-        return sorted(self.holders.get(name, frozenset()) - self.renamed - {besides})
+        """The in-scope sessions (other than `besides` and those the plan renames) named `name`
+        (in normal form)."""
+        return sorted(self.holders.get(normal_form(name), frozenset()) - self.renamed - {besides})
 
 
 async def find_stale(client: Client, plan: Plan) -> list[str]:
@@ -76,7 +78,7 @@ async def _stale_in_project(client: Client, project: ProjectPlan, user_id: str) 
     holders: dict[str, set[str]] = defaultdict(set)
     for conv in listing:
         if in_scope(conv, scope, user_id):
-            holders[conv.name].add(conv.session_id)
+            holders[normal_form(conv.name)].add(conv.session_id)
     transcripts = await read_transcripts(
         client, project.project_id, _transcripts_needed(project, by_session))
     live = LiveView(
@@ -100,7 +102,7 @@ def _transcripts_needed(project: ProjectPlan, listed: Mapping[str, Conversation]
 
 def _create(op: Operation, live: LiveView) -> str:
     taken = live.taken_by(op.name)
-    return f"a conversation named {op.name!r} now exists ({', '.join(taken)})" if taken else ""
+    return f"a conversation named {shown(op.name)} now exists ({', '.join(taken)})" if taken else ""
 
 
 def _rename(op: Operation, live: LiveView) -> str:
@@ -113,7 +115,7 @@ def _rename(op: Operation, live: LiveView) -> str:
         return "changed since the plan was made: " + "; ".join(changes)
     taken = live.taken_by(op.name, besides=op.session_id)
     if taken:
-        return (f"the new name {op.name!r} has been taken since the plan was made "
+        return (f"the new name {shown(op.name)} has been taken since the plan was made "
                 f"({', '.join(taken)})")
     return ""
 
@@ -128,7 +130,8 @@ def _send(op: Operation, live: LiveView) -> str:
     changes = describe_changes({"name": pre.name}, {"name": transcript.conversation.name})
     if changes:
         return "changed since the plan was made: " + "; ".join(changes)
-    sent = sum(m.user_query == pre.prompt for m in transcript.messages)
+    prompt = normal_form(pre.prompt or "")
+    sent = sum(normal_form(m.user_query) == prompt for m in transcript.messages)
     if sent != pre.occurrences:
         return (f"the prompt has been sent since the plan was made: it is in the transcript "
                 f"{sent} time(s), {pre.occurrences} when planned")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from reconciler.jsonio import pretty
 from reconciler.match import collection_paused
 from reconciler.plan import Action, Operation, Plan, ProjectPlan
+from reconciler.text import shown
 
 MARKDOWN_LIMIT = 60_000
 
@@ -43,15 +44,16 @@ def summary_line(plan: Plan) -> str:
 def describe(op: Operation) -> str:
     """One line for an operation, without its symbol."""
     if op.action is Action.RENAME:
-        return f"rename {op.old_name!r} -> {op.name!r}  ({op.session_id})"
+        return f"rename {shown(op.old_name or '')} -> {shown(op.name)}  ({op.session_id})"
     if op.action is Action.CREATE:
-        return f"create {op.name!r}"
+        return f"create {shown(op.name)}"
     if op.action is Action.SEND:
         target = op.session_id or "new"
-        return f"send   {op.name!r} message {op.position}: {_clip(op.prompt or '')!r}  ({target})"
+        prompt = shown(_clip(op.prompt or ""))
+        return f"send   {shown(op.name)} message {op.position}: {prompt}  ({target})"
     count = op.precondition.message_count
     messages = "" if count is None else f", {count} messages"
-    return f"delete {op.name!r}  ({op.session_id}{messages})"
+    return f"delete {shown(op.name)}  ({op.session_id}{messages})"
 
 
 def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> str:
@@ -90,7 +92,8 @@ def _text_project(project: ProjectPlan, *, color: bool, verbose: bool) -> list[s
         lines.append(f"  {len(project.unmanaged)} conversation(s) in scope left alone"
                      + ("" if verbose else " (-v lists them)"))
         if verbose:
-            lines.extend(f"    = {u.name!r}  ({u.session_id}): {u.why}" for u in project.unmanaged)
+            lines.extend(f"    = {shown(u.name)}  ({u.session_id}): {u.why}"
+                         for u in project.unmanaged)
     if not project.operations and not project.errors:
         lines.append("  no changes")
     lines.extend("  " + paint(f"Warning: {w}", "33", color=color) for w in project.warnings)

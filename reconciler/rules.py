@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.desired import ProjectSpec
 from reconciler.errors import Location, Problem
+from reconciler.text import normal_form, shown, why_not_normal
 from reconciler.yamlsource import Path, SourceDocument
 
 if TYPE_CHECKING:
@@ -128,11 +129,28 @@ class _ProjectSource:
             where = self.locate("conversations", i, "name")
             first = names.setdefault(entry.name, where)
             if first != where:
-                problems.append(Problem(f"conversation {entry.name!r} is declared twice in "
-                                        f"project {self.spec.id} (first at {first})", where))
+                problems.append(Problem(f"conversation {shown(entry.name)} is declared twice in "
+                                        f"project {self.spec.id} (first at {first})"
+                                        f"{self._differs_invisibly(first, where)}", where))
             problems.extend(self._check_ignored(entry.name, where))
         problems.extend(self._check_renames(names))
         return problems
+
+    def _differs_invisibly(self, first: Location, second: Location) -> str:
+        """", written differently: ..." when two declared names are equal only in normal form."""
+        raw = [self._raw_name(where) for where in (first, second)]
+        if raw[0] is None or raw[1] is None or raw[0] == raw[1]:
+            return ""
+        return (f"; written {shown(raw[0])} and {shown(raw[1])}, they differ only in "
+                f"{why_not_normal(raw[0]) or why_not_normal(raw[1])}, and reconciler compares "
+                "names without that difference")
+
+    def _raw_name(self, where: Location) -> str | None:
+        for i, entry in enumerate(self.document.data["projects"][self.index]["conversations"]):
+            if self.locate("conversations", i, "name") == where:
+                name = entry.get("name") if isinstance(entry, dict) else None
+                return name if isinstance(name, str) else None
+        return None
 
     def _check_renames(self, names: dict[str, Location]) -> list[Problem]:
         problems: list[Problem] = []
@@ -175,3 +193,35 @@ class _ProjectSource:
                 problems.append(Problem(f"session_id {entry.session_id} is declared twice "
                                         f"(first at {first})", where))
         return problems
+
+
+def normal_form_warnings(loaded: Sequence[LoadedFile]) -> list[Problem]:
+    """A located warning for each declared name or prompt that is not in normal form: the
+    service may not store it unchanged, so reconciler sends and compares its normal form."""
+    warnings: list[Problem] = []
+    for item in loaded:
+        for index, _ in item.projects:
+            entries = item.document.data["projects"][index].get("conversations")
+            for i, entry in enumerate(entries if isinstance(entries, list) else ()):
+                path = ("projects", index, "conversations", i)
+                warnings.extend(_entry_warnings(item.document, path, entry))
+    return warnings
+
+
+def _entry_warnings(document: SourceDocument, path: Path, entry: Any) -> list[Problem]:
+    if not isinstance(entry, dict):
+        return []
+    found: list[tuple[Path, str, object]] = [((*path, "name"), "name", entry.get("name"))]
+    for key, what in (("renamed_from", "renamed_from name"), ("messages", "message")):
+        values = entry.get(key)
+        found += [((*path, key, k), what, value)
+                  for k, value in enumerate(values if isinstance(values, list) else ())]
+    warnings = []
+    for where, what, value in found:
+        if not isinstance(value, str) or not why_not_normal(value):
+            continue
+        warnings.append(Problem(
+            f"warning: {what} {shown(value)} has {why_not_normal(value)}; the service may not "
+            f"store it unchanged, so reconciler sends and compares it as "
+            f"{shown(normal_form(value))}", document.locate(where)))
+    return warnings

@@ -34,12 +34,14 @@ async def open_client(
             settings = ClientSettings(
                 api_key=Secret(sandbox.api_key), base_url=sandbox.base_url,
                 timeout=args.timeout, parallelism=args.parallelism, pace=_pace(args),
+                send_timeout=args.send_timeout,
             )
         else:
             settings = ClientSettings.from_environment(
                 console.env, base_url=args.base_url, api_key_file=args.api_key_file,
                 timeout=args.timeout, parallelism=args.parallelism,
                 insecure_http=args.insecure_http, pace=_pace(args),
+                send_timeout=args.send_timeout,
             )
         async with Client(settings) as client:
             yield client

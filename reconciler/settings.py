@@ -69,15 +69,28 @@ class ClientSettings:
     insecure_http: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     pace: PaceSettings = field(default_factory=PaceSettings)
+    send_timeout: float = 300.0  # how long a model may take to answer a sent message
+    send_watch: float | None = None  # after a lost answer, how long to watch for the message
 
     def __post_init__(self) -> None:
         problems = _url_problems(self.base_url, insecure_http=self.insecure_http)
         problems += timeout_problems(self.timeout)
+        problems += [problem.replace("the timeout", "the send timeout")
+                     for problem in timeout_problems(self.send_timeout)]
+        if self.send_watch is not None and not 0 <= self.send_watch <= MAX_TIMEOUT:
+            problems.append(f"the send watch must be between 0 and {MAX_TIMEOUT:g} seconds, "
+                            f"not {self.send_watch}")
         if self.parallelism < 1:
             problems.append(f"the parallelism must be at least 1, not {self.parallelism}")
         if problems:
             raise InputError(Problem(text) for text in problems)
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+
+    @property
+    def lost_send_watch(self) -> float:
+        """Seconds to watch a transcript for a send whose answer was lost (the model may still
+        be answering): `send_watch`, by default `send_timeout`."""
+        return self.send_timeout if self.send_watch is None else self.send_watch
 
     @classmethod
     def from_environment(
@@ -90,6 +103,7 @@ class ClientSettings:
         parallelism: int | None = None,
         insecure_http: bool = False,
         pace: PaceSettings | None = None,
+        send_timeout: float | None = None,
     ) -> ClientSettings:
         """Settings from command-line values, falling back to the environment.
 
@@ -107,6 +121,7 @@ class ClientSettings:
             parallelism=8 if parallelism is None else parallelism,
             insecure_http=insecure_http,
             pace=pace or PaceSettings(),
+            send_timeout=300.0 if send_timeout is None else send_timeout,
         )
 
 

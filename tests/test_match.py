@@ -105,17 +105,33 @@ def test_duplicate_names_are_an_error_listing_the_sessions() -> None:
     assert "adopt-oldest" in result.errors[0]
 
 
-def test_adopt_oldest_takes_the_oldest_by_created_at_then_id() -> None:
-    newer = conv("FAQ", created_at="2024-05-01 00:00:00")
-    oldest_b = conv("FAQ", created_at="2024-01-01 00:00:00")
-    oldest_a_later_id = conv("FAQ", created_at="2024-01-01 00:00:00")
+def test_adopt_oldest_takes_the_smallest_id_whatever_the_times_say() -> None:
+    # Times come in several formats ("25 Jun 2023 05:01:11" has no AM/PM): never compared.
+    oldest = conv("FAQ", created_at="25 Jun 2023 05:01:11")
+    newer = conv("FAQ", created_at="2023-06-25T03:00:00.000000Z")
+    newest = conv("FAQ", created_at="2023-01-01 00:00:00")
     result = match_project(
         project(ConversationSpec("FAQ"), duplicates=DuplicatePolicy.ADOPT_OLDEST),
-        [newer, oldest_a_later_id, oldest_b], user_id=ME,
+        [newest, newer, oldest], user_id=ME,
     )
-    assert [m.live for m in result.matches] == [oldest_b]
-    assert sorted(c.id for c in result.undeclared) == sorted([newer.id, oldest_a_later_id.id])
+    assert [m.live for m in result.matches] == [oldest]
+    assert sorted(c.id for c in result.undeclared) == sorted([newer.id, newest.id])
     assert result.errors == [] and len(result.notes) == 1
+
+
+@pytest.mark.parametrize("live_name", ["Caf\u0065\u0301", " Café", "Café\n"],
+                         ids=["nfd", "leading-space", "trailing-newline"])
+def test_names_match_in_normal_form(live_name: str) -> None:
+    live = conv(live_name)
+    result = match_project(project(ConversationSpec("Café")), [live], user_id=ME)
+    assert [(m.live, m.matched_by) for m in result.matches] == [(live, MatchedBy.NAME)]
+    assert result.undeclared == [] and result.unmatched == []
+
+
+def test_names_equal_in_normal_form_are_one_name_for_ambiguity() -> None:
+    first, second = conv("Caf\u00e9"), conv("Cafe\u0301 ")
+    result = match_project(project(ConversationSpec("Café")), [first, second], user_id=ME)
+    assert result.matches == [] and "2 live conversations" in result.errors[0]
 
 
 def test_ignored_names_are_neither_matched_nor_undeclared() -> None:
@@ -197,8 +213,8 @@ def test_a_declared_conversation_with_no_match_does_not_stop_the_others() -> Non
 
 
 def test_duplicate_error_names_the_duplicated_name_and_every_session_oldest_first() -> None:
-    newer = conv("Billing v1", created_at="2024-03-01 00:00:00", session="s-newer")
     older = conv("Billing v1", created_at="2024-02-01 00:00:00", session="s-older")
+    newer = conv("Billing v1", created_at="2024-03-01 00:00:00", session="s-newer")
     spec = ConversationSpec("Billing", renamed_from=("Billing v1",))
     result = match_project(project(spec), [newer, older], user_id=ME)
     assert result.errors == [
@@ -209,8 +225,9 @@ def test_duplicate_error_names_the_duplicated_name_and_every_session_oldest_firs
 
 
 def test_adopt_oldest_applies_to_renamed_from_and_says_what_it_adopted() -> None:
-    dupes = [conv("Billing v1", created_at=f"2024-0{month}-01 00:00:00", session=f"s-{month}")
-             for month in (3, 1, 2)]
+    created = {month: conv("Billing v1", created_at=f"2024-0{month}-01 00:00:00",
+                           session=f"s-{month}") for month in (1, 2, 3)}  # ids in this order
+    dupes = [created[month] for month in (3, 1, 2)]
     spec = ConversationSpec("Billing", renamed_from=("Billing v1",))
     result = match_project(project(spec, duplicates=DuplicatePolicy.ADOPT_OLDEST), dupes,
                            user_id=ME)

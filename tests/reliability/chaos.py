@@ -105,15 +105,19 @@ class ChaosResult:
 def run_chaos(
     emulator: Emulator, scenario: Scenario, workdir: Path, *, max_runs: int = 3,
     parallelism: int = 8, rate_limited: float = 0.10, seed: int = 0,
+    send_timeout: float = 30.0, send_watch: float = 2.0,
 ) -> ChaosResult:
     """Plan and apply `scenario` until its plan is empty (at most `max_runs` applies and one
     final plan), with a `rate_limited` share of requests answered 429; after every run, record
-    the broken invariants. Raises nothing of its own."""
+    the broken invariants. `send_timeout` and `send_watch` are the client's (how long a send
+    waits for its answer; after a lost answer, how long the transcript is watched for it).
+    Raises nothing of its own."""
     result = ChaosResult()
     started = time.monotonic()
     desired = load_desired([str(scenario.desired)], env={})
     settings = ClientSettings(api_key=Secret(emulator.api_key), base_url=emulator.base_url,
-                              parallelism=parallelism)
+                              parallelism=parallelism, send_timeout=send_timeout,
+                              send_watch=send_watch)
     backup_dirs: list[Path] = []
     for number in range(1, max_runs + 3):  # a failed plan (listing gave up) may cost a run
         backup_dir = workdir / "backups" / f"run-{number}"

@@ -35,13 +35,15 @@ class Scenario:
 
 def build_scenario(
     emulator: Emulator, directory: Path, *, projects: int, units: int, seed: int,
-    first_project: int = FIRST_PROJECT,
+    first_project: int = FIRST_PROJECT, padded: bool = False,
 ) -> Scenario:
     """Seed `projects` projects in `emulator` and write their desired state to `directory`.
 
     Each project plans about `4 * units` operations: `units` renames, creates, deletes and
     sends. Survivors that the plan must never touch: kept and renamed conversations,
-    visitors', teammates', protected ("Legal *") and ignored ("tmp-*") ones.
+    visitors', teammates', protected ("Legal *") and ignored ("tmp-*") ones. With `padded`,
+    the file declares every name and prompt with surrounding whitespace (as a YAML `|` block
+    ends with a newline), which a service may or may not store.
     """
     rng = random.Random(seed)
     expectations = [
@@ -50,7 +52,7 @@ def build_scenario(
     ]
     directory.mkdir(parents=True, exist_ok=True)
     desired = directory / "conversations.yaml"
-    desired.write_text(_yaml(expectations), encoding="utf-8")
+    desired.write_text(_yaml(expectations, padded=padded), encoding="utf-8")
     return Scenario(desired=desired, projects=expectations, operations=4 * units * projects)
 
 
@@ -95,19 +97,20 @@ def _add(emulator: Emulator, project_id: int, name: str, *, creator: str = "me")
     return str(emulator.add_conversation(project_id, name, creator=creator)["session_id"])
 
 
-def _yaml(expectations: list[ProjectExpectation]) -> str:
+def _yaml(expectations: list[ProjectExpectation], *, padded: bool) -> str:
+    pad = (lambda text: f" {text}\n") if padded else (lambda text: text)
     lines = ["version: 1", "projects:"]
     for expect in expectations:
         lines += [f"  - id: {expect.project_id}", "    scope: mine", "    prune: true",
                   '    ignore: ["tmp-*"]', '    protect: ["Legal *"]', "    conversations:"]
         old_names = {new: old for old, new in _old_names(expect)}
         for name, prompts in expect.declared.items():
-            lines.append(f"      - name: {_quote(name)}")
+            lines.append(f"      - name: {_quote(pad(name))}")
             if name in old_names:
-                lines.append(f"        renamed_from: [{_quote(old_names[name])}]")
+                lines.append(f"        renamed_from: [{_quote(pad(old_names[name]))}]")
             if prompts:
                 lines.append("        messages:")
-                lines += [f"          - {_quote(p)}" for p in prompts]
+                lines += [f"          - {_quote(pad(p))}" for p in prompts]
     return "\n".join(lines) + "\n"
 
 
@@ -116,4 +119,5 @@ def _old_names(expect: ProjectExpectation) -> list[tuple[str, str]]:
 
 
 def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return '"' + escaped + '"'

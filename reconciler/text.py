@@ -1,0 +1,64 @@
+"""Names and prompts in one normal form, and shown so that invisible differences are visible.
+
+The API does not say whether the service stores a name or a prompt exactly as sent: it may
+strip surrounding whitespace, or normalise Unicode. reconciler therefore sends, and compares,
+every name and prompt in one normal form: Unicode NFC with surrounding whitespace removed. Two
+texts that differ only there are the same name (or prompt) to reconciler.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+# Categories a reader cannot see or tell apart: format characters (zero-width space and
+# joiners, bidirectional controls), controls, and separators other than the space; and
+# combining marks, which are invisible as such where a precomposed character exists (NFC).
+_INVISIBLE = frozenset({"Cf", "Cc", "Co", "Cs", "Cn", "Zl", "Zp", "Zs"})
+_COMBINING = frozenset({"Mn", "Me", "Mc"})
+
+
+def normal_form(text: str) -> str:
+    """`text` as reconciler sends and compares it: NFC, without surrounding whitespace."""
+    return unicodedata.normalize("NFC", text).strip()
+
+
+def why_not_normal(text: str) -> str:
+    """What the normal form changes in `text`, in words ("" when it is already normal)."""
+    reasons = []
+    if text != text.strip():
+        reasons.append("surrounding whitespace")
+    if not unicodedata.is_normalized("NFC", text):
+        reasons.append("Unicode normalisation (not NFC)")
+    return " and ".join(reasons)
+
+
+def shown(text: str) -> str:
+    """`text` quoted for a plan or a message, every character a reader could not see or tell
+    apart written as an escape: 'Cafe\\u0301', 'Bil\\u200bling', 'a\\xa0b'."""
+    quoted = repr(text)
+    hidden = _INVISIBLE if unicodedata.is_normalized("NFC", text) else _INVISIBLE | _COMBINING
+    if all(ch == " " or unicodedata.category(ch) not in hidden for ch in quoted):
+        return quoted
+    return "".join(_escaped(ch, hidden) for ch in quoted)
+
+
+def _escaped(ch: str, hidden: frozenset[str]) -> str:
+    if ch == " " or unicodedata.category(ch) not in hidden:
+        return ch
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else (
+        f"\\U{code:08x}")
+
+
+def skeleton(text: str) -> str:
+    """What a reader sees of `text`: compatibility-normalised, invisible characters dropped,
+    whitespace runs as one space. Two names with the same skeleton look alike."""
+    folded = unicodedata.normalize("NFKC", text)
+    visible = "".join(ch for ch in folded
+                      if ch.isspace() or unicodedata.category(ch) not in _INVISIBLE)
+    return " ".join(visible.split())
+
+
+def looks_alike(first: str, second: str) -> bool:
+    """Whether two different texts would look the same to a reader."""
+    return first != second and skeleton(first) == skeleton(second)

@@ -1,0 +1,53 @@
+"""The variants of the real service every core scenario runs under, and the chaos apply under
+the hardest combination: what the real service was seen to send, names and prompts stored
+trimmed, a slow model whose message is stored only when it has answered (after the client has
+given up waiting), and a name filter that matches exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from reconciler.emulator import Emulator, Variants
+from tests.reliability.chaos import ChaosResult, chaos_faults, run_chaos
+from tests.reliability.scenario import build_scenario
+
+SLOW = {"send_delay_ms": 150.0}
+VARIANTS: dict[str, dict[str, Any]] = {
+    "spec": {},
+    "observed-2023": {"wire": "observed-2023"},
+    "team-filter-excludes-owner": {"team_filter_excludes_owner": True},
+    "trim-text": {"trim_text": True},
+    "slow-model-commits-at-start": {**SLOW, "send_commits": "start"},
+    "slow-model-commits-at-end": {**SLOW, "send_commits": "end"},
+    "name-filter-exact": {"name_filter": "exact"},
+    "name-filter-prefix": {"name_filter": "prefix"},
+    "name-filter-contains": {"name_filter": "contains"},
+    "cache-repeated-prompts": {"cache_repeated_prompts": True},
+    "all-at-once": {"wire": "observed-2023", "team_filter_excludes_owner": True,
+                    "trim_text": True, **SLOW, "send_commits": "end", "name_filter": "exact",
+                    "cache_repeated_prompts": True},
+}
+
+# The send's answer takes 300 ms and the client waits 100 ms: every send times out, and its
+# message is stored after that; the client must find it by watching the transcript.
+HARDEST = Variants(wire="observed-2023", trim_text=True, send_delay_ms=300.0,
+                   send_commits="end", name_filter="exact")
+CLIENT_SEND_TIMEOUT = 0.1
+CLIENT_SEND_WATCH = 1.0
+
+
+def chaos_under(
+    variants: Variants, workdir: Path, *, projects: int, units: int, seed: int,
+    rate_limited: float = 0.10,
+) -> ChaosResult:
+    """A chaos apply (faults, drops, a `rate_limited` share of 429s) of a padded scenario
+    against an emulator behaving as `variants`, with a client whose sends time out before a
+    slow model answers."""
+    with Emulator(api_key="k-variants-0123", faults=chaos_faults(seed=seed),
+                  variants=variants) as emulator:
+        emulator.start()
+        scenario = build_scenario(emulator, workdir, projects=projects, units=units, seed=seed,
+                                  padded=True)
+        return run_chaos(emulator, scenario, workdir, seed=seed, rate_limited=rate_limited,
+                         send_timeout=CLIENT_SEND_TIMEOUT, send_watch=CLIENT_SEND_WATCH)

@@ -1,0 +1,145 @@
+"""The core workflow against every plausible real service: plan, apply, re-plan, renames,
+sends, prune with backups and the export round trip, end to end over sockets, under each variant
+of the emulator (and one combination of all of them). In every one: no duplicate conversation,
+no prompt sent twice, no unintended delete, and a second apply that plans nothing.
+
+The longer matrix (every variant, bigger states): `python -m tests.reliability --variants`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler.emulator import Emulator, Variants
+from reconciler.emulator.store import ME
+from tests.conftest import TEST_API_KEY
+from tests.reliability.variants import HARDEST, VARIANTS, chaos_under
+from tests.workspace import OTHER, PROJECT, Workspace
+
+SEED = 20261128
+
+DESIRED = f"""
+    version: 1
+    projects:
+      - id: {PROJECT}
+        prune: true
+        protect: ["Legal *"]
+        conversations:
+          - name: Billing questions
+            renamed_from: [Billing]
+          - name: Onboarding FAQ
+            messages:
+              - |
+                How do I start?
+              - "  Where are the docs?  "
+              - Thanks
+              - Thanks
+          - name: Kept
+            messages: [already sent]
+      - id: {OTHER}
+        conversations:
+          - name: Greeting
+            messages: [hi]
+          - name: Second greeting
+            messages: [hi]
+"""
+
+
+@pytest.fixture(params=list(VARIANTS), ids=list(VARIANTS))
+def variant_ws(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workspace]:
+    """A workspace against an emulator behaving as one variant of the real service."""
+    variants = Variants(**VARIANTS[request.param])
+    with Emulator(api_key=TEST_API_KEY, variants=variants, page_size=3) as emulator:
+        emulator.start()
+        emulator.ensure_project(PROJECT, "demo")
+        emulator.ensure_project(OTHER, "other")
+        env = {"CUSTOMGPT_API_KEY": TEST_API_KEY, "CUSTOMGPT_BASE_URL": emulator.base_url}
+        yield Workspace(tmp_path, env, emulator)
+
+
+def seed(ws: Workspace) -> dict[str, str]:
+    """Live state before the first apply: what must survive, what is renamed, what is pruned."""
+    kept = ws.seed("Kept")
+    ws.emulator.add_message(PROJECT, kept, "already sent")
+    stray = ws.seed("Stray")
+    ws.emulator.add_message(PROJECT, stray, "stray message")
+    return {"kept": kept, "renamed": ws.seed("Billing"), "stray": stray,
+            "visitor": ws.seed("Onboarding FAQ", creator="visitor"),
+            "teammate": ws.seed("Onboarding FAQ", creator="teammate"),
+            "protected": ws.seed("Legal hold"),
+            "other-visitor": ws.seed("Greeting", creator="visitor", project=OTHER)}
+
+
+def broken_promises(ws: Workspace, sessions: dict[str, str]) -> list[str]:
+    """Duplicates, prompts sent twice too many, unintended deletes: empty when none."""
+    found = []
+    expected_prompts = {"Onboarding FAQ": ["How do I start?", "Where are the docs?", "Thanks",
+                                           "Thanks"],
+                        "Kept": ["already sent"], "Billing questions": [],
+                        "Legal hold": [], "Greeting": ["hi"], "Second greeting": ["hi"]}
+    for project in (PROJECT, OTHER):
+        live = ws.emulator.conversations(project)
+        mine = [c for c in live if c["created_by"] == ME]
+        found += [f"{n} conversations named {name!r}"
+                  for name, n in Counter(c["name"] for c in mine).items() if n > 1]
+        for conv in mine:
+            prompts = [m["user_query"].strip()
+                       for m in ws.emulator.messages(project, conv["session_id"])]
+            wanted = expected_prompts.get(conv["name"])
+            if wanted is None:
+                found.append(f"unexpected conversation {conv['name']!r}")
+            elif prompts != wanted:
+                found.append(f"{conv['name']!r} holds {prompts}, not {wanted}")
+    live_sessions = {c["session_id"] for p in (PROJECT, OTHER)
+                     for c in ws.emulator.conversations(p)}
+    found += [f"{why} conversation was deleted" for why, session in sessions.items()
+              if why != "stray" and session not in live_sessions]
+    return found
+
+
+def test_the_whole_workflow_keeps_every_promise(variant_ws: Workspace) -> None:
+    ws = variant_ws
+    sessions = seed(ws)
+    ws.declare(DESIRED)
+
+    planned = ws.plan("--detailed-exitcode")
+    assert planned.code == 2, planned.out + planned.err
+    assert "~ rename 'Billing' -> 'Billing questions'" in planned.out
+    assert "- delete 'Stray'" in planned.out and "Legal hold" not in planned.out
+
+    applied = ws.apply()
+    assert applied.code == 0, applied.out + applied.err
+    assert broken_promises(ws, sessions) == []
+    (backup,) = (ws.path / "backups").rglob(f"{sessions['stray']}.json")
+    assert json.loads(backup.read_text())["messages"][0]["user_query"] == "stray message"
+    renamed = {c["session_id"]: c["name"] for c in ws.emulator.conversations(PROJECT)}
+    assert renamed[sessions["renamed"]] == "Billing questions"
+
+    again = ws.plan("--detailed-exitcode")
+    assert again.code == 0 and again.out.count("No changes.") >= 1, again.out + again.err
+    second = ws.apply()
+    assert second.code == 0 and "Plan: 0" not in second.err
+    assert broken_promises(ws, sessions) == []
+
+    exported = ws.run("export", "--project", str(PROJECT), "--with-messages",
+                      "-o", str(ws.file))
+    assert exported.code == 0, exported.err
+    assert ws.run("validate", "-f", str(ws.file)).code == 0
+    round_trip = ws.plan("--detailed-exitcode")
+    assert round_trip.code == 0, round_trip.out + round_trip.err
+
+
+@pytest.mark.timeout(90)
+def test_chaos_apply_under_the_hardest_combination(tmp_path: Path) -> None:
+    result = chaos_under(HARDEST, tmp_path, projects=2, units=4, seed=SEED, rate_limited=0.02)
+    print(result.summary())  # shown with -s
+    broken = [problem for run in result.runs for problem in run.broken]
+    assert broken == []
+    assert result.converged and 1 <= result.applies <= 3, result.summary()
+    assert result.runs[0].planned == 32
+    assert result.retries > 0  # every send timed out at least once

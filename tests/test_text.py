@@ -1,0 +1,120 @@
+"""Names and prompts in one normal form (NFC, no surrounding whitespace), and invisible
+differences made visible: in validation, in plans, in matching."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+
+from reconciler.text import looks_alike, normal_form, shown, why_not_normal
+from tests.workspace import PROJECT, Workspace
+
+NFC = "Caf\u00e9"
+NFD = "Cafe\u0301"
+
+
+@pytest.mark.parametrize(("text", "normal"), [
+    (NFD, NFC), (f"  {NFC}\n", NFC), ("How do I start?\n", "How do I start?"),
+    ("a  b", "a  b"), ("\u200bx", "\u200bx"),
+], ids=["nfd", "padded", "yaml-block", "inner-spaces-kept", "zero-width-kept"])
+def test_normal_form(text: str, normal: str) -> None:
+    assert normal_form(text) == normal
+    assert unicodedata.is_normalized("NFC", normal_form(text))
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (NFD, "'Cafe\\u0301'"), (NFC, "'Café'"), ("Bil\u200bling", "'Bil\\u200bling'"),
+    ("a\u00a0b", "'a\\xa0b'"), ("it's", '"it\'s"'), ("नमस्ते", "'नमस्ते'"),
+    ("ünïcödé 日本語 🚀", "'ünïcödé 日本語 🚀'"), ("rtl\u202eevil", "'rtl\\u202eevil'"),
+], ids=["nfd", "nfc", "zero-width", "nbsp", "quote", "devanagari", "mixed", "bidi"])
+def test_shown_escapes_only_what_cannot_be_seen(text: str, expected: str) -> None:
+    assert shown(text) == expected
+
+
+def test_looks_alike() -> None:
+    assert looks_alike("Billing", "Bil\u200bling") and looks_alike(NFD, NFC)
+    assert looks_alike("a b", "a\u00a0b")
+    assert not looks_alike("Billing", "billing") and not looks_alike(NFC, "Cafe")
+    assert not looks_alike("same", "same")
+    assert why_not_normal(f" {NFD}") == "surrounding whitespace and Unicode normalisation (not NFC)"
+
+
+def test_names_equal_in_normal_form_are_declared_twice(ws: Workspace) -> None:
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            conversations:
+              - name: "Caf\\u00e9"
+              - name: "Cafe\\u0301"
+    """)
+    result = ws.run("validate", "-f", str(ws.file))
+    assert result.code == 1
+    assert "conversation 'Café' is declared twice" in result.err
+    assert "written 'Café' and 'Cafe\\u0301', they differ only in Unicode normalisation" \
+        in result.err
+
+
+def test_validate_warns_where_a_value_would_not_survive_the_server(ws: Workspace) -> None:
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            conversations:
+              - name: " Billing"
+                renamed_from: ["Cafe\\u0301"]
+                messages:
+                  - |
+                    How do I start?
+                  - Fine as it is
+    """)
+    result = ws.run("validate", "-f", str(ws.file))
+    assert result.code == 0, result.err
+    lines = [line for line in result.err.splitlines() if "warning:" in line]
+    assert len(lines) == 3
+    assert ":6:" in lines[0] and "name ' Billing' has surrounding whitespace" in lines[0]
+    assert "sends and compares it as 'Billing'" in lines[0]
+    assert "renamed_from name 'Cafe\\u0301' has Unicode normalisation" in lines[1]
+    assert "message 'How do I start?\\n' has surrounding whitespace" in lines[2]
+
+
+def test_a_padded_declaration_matches_and_sends_its_normal_form(ws: Workspace) -> None:
+    session = ws.seed(NFD)
+    ws.emulator.add_message(PROJECT, session, "How do I start?")
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            prune: true
+            conversations:
+              - name: " Caf\\u00e9 "
+                messages:
+                  - |
+                    How do I start?
+                  - "  And then?  "
+    """)
+    planned = ws.plan()
+    assert "Plan: 0 to create, 0 to rename, 1 to send, 0 to delete." in planned.out
+    assert "> send   'Café' message 2: 'And then?'" in planned.out
+    assert ws.apply().code == 0
+    prompts = [m["user_query"] for m in ws.emulator.messages(PROJECT, session)]
+    assert prompts == ["How do I start?", "And then?"]
+    assert ws.plan("--detailed-exitcode").code == 0
+
+
+def test_a_plan_shows_invisible_differences(ws: Workspace) -> None:
+    ws.seed("Bil\u200bling")
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            prune: true
+            conversations:
+              - name: Billing
+    """)
+    planned = ws.plan()
+    assert "+ create 'Billing'" in planned.out
+    assert "- delete 'Bil\\u200bling'" in planned.out
+    assert "'Billing' and 'Bil\\u200bling' look alike but differ in invisible characters" \
+        in planned.out + planned.err

@@ -13,6 +13,7 @@ from enum import StrEnum
 from functools import cached_property
 
 from reconciler.errors import Location, Problem
+from reconciler.text import normal_form
 
 
 class Scope(StrEnum):
@@ -76,13 +77,22 @@ class ProjectSpec:
 
 
 def glob_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
-    """A test of whether a name matches any of the glob `patterns` (as `fnmatchcase`), with
-    the patterns compiled once: planning asks it for every live conversation."""
+    """A test of whether a name, as written or in its normal form (a live name may have
+    surrounding whitespace or decomposed characters), matches any of the glob `patterns` (as
+    `fnmatchcase`), with the patterns compiled once: planning asks it for every live
+    conversation."""
     translated = [f"(?:{fnmatch.translate(pattern)})" for pattern in patterns]
     if not translated:
         return lambda name: False
     regex = re.compile("|".join(translated))
-    return lambda name: regex.match(name) is not None
+
+    def matches(name: str) -> bool:
+        if regex.match(name) is not None:
+            return True
+        normal = normal_form(name)
+        return normal != name and regex.match(normal) is not None
+
+    return matches
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,17 @@ class Record:
             raise MalformedBody(f"'{name}' of {self._what} is {_seen(value)}, not a string")
         return value
 
+    def time(self, name: str) -> str:
+        """A time field as the server wrote it ("" when missing or null): times are kept for
+        people and never compared, so no format is assumed. Raises MalformedBody when it is
+        not a string."""
+        value = self._fields.get(name)
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise MalformedBody(f"'{name}' of {self._what} is {_seen(value)}, not a time")
+        return value
+
     def identifier(self, name: str, *, optional: bool = False) -> str | None:
         """An identifier sent as a string or an integer, as text; None only if `optional`.
 
@@ -291,8 +302,8 @@ def parse_conversation(value: object) -> Conversation:
         name=record.text("name"),
         project_id=record.integer("project_id"),
         created_by=record.identifier("created_by", optional=True),
-        created_at=record.text("created_at"),
-        updated_at=record.text("updated_at"),
+        created_at=record.time("created_at"),
+        updated_at=record.time("updated_at"),
     )
 
 
@@ -305,7 +316,7 @@ def parse_message(value: object) -> Message:
         id=record.integer("id"),
         user_query=record.text("user_query"),
         openai_response="" if answer is None else record.text("openai_response"),
-        created_at=record.text("created_at"),
+        created_at=record.time("created_at"),
         external_id=_external_id(value),
     )
 

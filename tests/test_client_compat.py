@@ -200,18 +200,9 @@ def test_observed_shapes_parse(emulator: Emulator) -> None:
     assert transcript.messages[0].created_at.count(" ") == 3  # "25 Jun 2023 05:01:11"
 
 
-@pytest.mark.parametrize(("field", "value", "said"), [
-    ("project_id", [532], "'project_id' of a conversation is a list ([532]), not an integer"),
-    ("name", 12, "'name' of a conversation is an integer (12), not a string"),
-    ("created_by", {"id": 35}, "'created_by' of a conversation is an object ({\"id\": 35})"),
-    ("id", list(range(100)), "'id' of a conversation is a list ([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, "
-                             "10, 11, 1…), not an integer"),
-], ids=["list-id", "number-name", "object-creator", "long-value-clipped"])
-def test_a_parse_failure_names_the_field_and_what_was_seen(
-    field: str, value: Any, said: str
-) -> None:
-    conversation = {"id": 1, "session_id": "s", "name": "n", "project_id": 532,
-                    "created_by": 35, "created_at": "t", "updated_at": "t", field: value}
+def listed_from(conversation: dict[str, Any]) -> list[str]:
+    """The names a client lists from a one-page answer holding `conversation` (a shape the
+    emulator never sends)."""
     page = {"current_page": 1, "data": [conversation], "per_page": 10, "total": 1,
             "last_page": 1}
 
@@ -220,10 +211,33 @@ def test_a_parse_failure_names_the_field_and_what_was_seen(
 
     config = ClientSettings(api_key=Secret(KEY), base_url="http://127.0.0.1:9")
 
-    async def main() -> None:
+    async def main() -> list[str]:
         async with Client(config, transport=httpx.MockTransport(handle)) as client:
-            await client.list_conversations(PROJECT)
+            return [c.name for c in await client.list_conversations(PROJECT)]
 
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize(("field", "value", "said"), [
+    ("project_id", [532], "'project_id' of a conversation is a list ([532]), not an integer"),
+    ("name", 12, "'name' of a conversation is an integer (12), not a string"),
+    ("created_by", {"id": 35}, "'created_by' of a conversation is an object ({\"id\": 35})"),
+    ("id", list(range(100)), "'id' of a conversation is a list ([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, "
+                             "10, 11, 1…), not an integer"),
+    ("created_at", 1687712431, "'created_at' of a conversation is an integer (1687712431), "
+                               "not a time"),
+], ids=["list-id", "number-name", "object-creator", "long-value-clipped", "epoch-time"])
+def test_a_parse_failure_names_the_field_and_what_was_seen(
+    field: str, value: Any, said: str
+) -> None:
+    conversation = {"id": 1, "session_id": "s", "name": "n", "project_id": 532,
+                    "created_by": 35, "created_at": "t", "updated_at": "t", field: value}
     with pytest.raises(ApiError) as raised:
-        asyncio.run(main())
+        listed_from(conversation)
     assert said in str(raised.value)
+
+
+def test_times_are_not_required_since_they_are_never_compared() -> None:
+    conversation = {"id": 1, "session_id": "s", "name": "n", "project_id": 532,
+                    "created_by": 35, "created_at": None}
+    assert listed_from(conversation) == ["n"]

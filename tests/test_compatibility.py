@@ -68,10 +68,15 @@ def seed(ws: Workspace) -> dict[str, str]:
     ws.emulator.add_message(PROJECT, kept, "already sent")
     stray = ws.seed("Stray")
     ws.emulator.add_message(PROJECT, stray, "stray message")
+    greeting = ws.seed("Greeting", project=OTHER)  # prune off: found by name, or listed
+    ws.emulator.add_message(OTHER, greeting, "hi")
+    for number in range(12):  # many pages of others' conversations: a name lookup is cheaper
+        ws.seed(f"Greeting from visitor {number}", creator="visitor", project=OTHER)
+        ws.seed(f"greeting {number}", creator="teammate", project=OTHER)
     return {"kept": kept, "renamed": ws.seed("Billing"), "stray": stray,
             "visitor": ws.seed("Onboarding FAQ", creator="visitor"),
             "teammate": ws.seed("Onboarding FAQ", creator="teammate"),
-            "protected": ws.seed("Legal hold"),
+            "protected": ws.seed("Legal hold"), "greeting": greeting,
             "other-visitor": ws.seed("Greeting", creator="visitor", project=OTHER)}
 
 

@@ -118,3 +118,21 @@ def test_a_plan_shows_invisible_differences(ws: Workspace) -> None:
     assert "- delete 'Bil\\u200bling'" in planned.out
     assert "'Billing' and 'Bil\\u200bling' look alike but differ in invisible characters" \
         in planned.out + planned.err
+
+
+def test_protect_and_ignore_patterns_match_a_live_name_in_normal_form(ws: Workspace) -> None:
+    guarded = ws.seed(" Legal hold\n")
+    ignored = ws.seed("tmp-e\u0301")
+    stray = ws.seed("Stray")
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            prune: true
+            protect: ["Legal *"]
+            ignore: ["tmp-\u00e9"]
+            conversations: []
+    """)
+    assert ws.apply("--allow-mass-delete").code == 0
+    live = {c["session_id"] for c in ws.emulator.conversations(PROJECT)}
+    assert guarded in live and ignored in live and stray not in live

@@ -1,7 +1,9 @@
-"""On-demand reliability run: `python -m tests.reliability [--long] [--seed N]`.
+"""On-demand reliability run: `python -m tests.reliability [--long] [--variants] [--seed N]`.
 
 Without --long it repeats the CI configuration; with --long it runs DESIGN §9's: a chaos apply
 of 500 operations over 5 projects, 50 SIGKILL trials, and a larger crowd of concurrent writers.
+With --variants it runs a chaos apply under every variant of the real service instead (and
+under the hardest combination), bigger with --long.
 Prints the figures (runs needed, requests retried, faults injected, time) and exits 1 if any
 promise was broken.
 """
@@ -15,10 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from reconciler.emulator import Emulator, Faults
+from reconciler.emulator import Emulator, Faults, Variants
 from tests.reliability.chaos import chaos_faults, run_chaos
 from tests.reliability.crash import crash_trial
 from tests.reliability.scenario import build_scenario
+from tests.reliability.variants import HARDEST, VARIANTS, chaos_under
 from tests.reliability.writers import Crowd, Writer
 
 
@@ -86,6 +89,21 @@ def writers(workdir: Path, *, projects: int, units: int, seed: int, pause: float
     return result.converged and not broken and not crowd.errors
 
 
+def variants(workdir: Path, *, projects: int, units: int, seed: int) -> bool:
+    """A chaos apply under each variant of the real service; True when every one converged in
+    at most 3 runs with every promise kept."""
+    settings = {name: Variants(**options) for name, options in VARIANTS.items()}
+    settings["hardest"] = HARDEST
+    ok = True
+    for name, variant in settings.items():
+        result = chaos_under(variant, workdir / name, projects=projects, units=units, seed=seed)
+        broken = [problem for run in result.runs for problem in run.broken]
+        print(f"variant {name} ({variant.describe() or 'as documented'}): {result.summary()}")
+        _show(broken)
+        ok = ok and result.converged and result.applies <= 3 and not broken
+    return ok
+
+
 def _show(problems: list[str]) -> None:
     for problem in problems[:20]:
         print(f"    BROKEN: {problem}")
@@ -96,8 +114,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.reliability", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--long", action="store_true", help="DESIGN §9's configuration")
+    parser.add_argument("--variants", action="store_true",
+                        help="a chaos apply under every variant of the real service instead")
     parser.add_argument("--seed", type=int, default=20240817)
     args = parser.parse_args(argv)
+    if args.variants:
+        with tempfile.TemporaryDirectory(prefix="reliability-") as directory:
+            held = variants(Path(directory), projects=4 if args.long else 2,
+                            units=12 if args.long else 5, seed=args.seed)
+        print("OK: every promise held" if held else "FAILED: see BROKEN lines above")
+        return 0 if held else 1
     size = ({"projects": 5, "units": 25, "trials": 50, "crash_units": 6,
              "pause": 0.1} if args.long
             else {"projects": 3, "units": 10, "trials": 20, "crash_units": 4, "pause": 0.04})

@@ -33,8 +33,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
 # message is stored after that; the client must find it by watching the transcript.
 HARDEST = Variants(wire="observed-2023", trim_text=True, send_delay_ms=300.0,
                    send_commits="end", name_filter="exact")
-CLIENT_SEND_TIMEOUT = 0.1
 CLIENT_SEND_WATCH = 1.0
+
+
+def client_send_timeout(variants: Variants) -> float:
+    """A third of a slow model's time (every send times out), else the default."""
+    return variants.send_delay_ms / 3000.0 if variants.send_delay_ms else 30.0
 
 
 def chaos_under(
@@ -43,11 +47,12 @@ def chaos_under(
 ) -> ChaosResult:
     """A chaos apply (faults, drops, a `rate_limited` share of 429s) of a padded scenario
     against an emulator behaving as `variants`, with a client whose sends time out before a
-    slow model answers."""
+    slow model answers (`client_send_timeout`)."""
     with Emulator(api_key="k-variants-0123", faults=chaos_faults(seed=seed),
                   variants=variants) as emulator:
         emulator.start()
         scenario = build_scenario(emulator, workdir, projects=projects, units=units, seed=seed,
                                   padded=True)
         return run_chaos(emulator, scenario, workdir, seed=seed, rate_limited=rate_limited,
-                         send_timeout=CLIENT_SEND_TIMEOUT, send_watch=CLIENT_SEND_WATCH)
+                         send_timeout=client_send_timeout(variants),
+                         send_watch=CLIENT_SEND_WATCH)

@@ -18,6 +18,7 @@ from typing import Any
 
 from reconciler.backup import write_backup
 from reconciler.client import Client
+from reconciler.desired import Scope
 from reconciler.errors import (
     ApiError,
     AuthError,
@@ -26,11 +27,13 @@ from reconciler.errors import (
     RestoreConflict,
 )
 from reconciler.live import Conversation
+from reconciler.match import in_scope, listing_filter
 from reconciler.plan import Action, Operation, Plan, ProjectPlan
 from reconciler.preconditions import delete_changes
 from reconciler.text import normal_form
 
 REPORT_FORMAT_VERSION = 1
+LISTING_PAGE_ESTIMATE = 10  # conversations per listing page, at least (the API's default)
 
 
 class Outcome(StrEnum):
@@ -82,6 +85,7 @@ class ApplyReport:
     results: list[OperationResult] = field(default_factory=list)
     interrupted: bool = False
     planned: list[str] = field(default_factory=list)  # keys of every operation of the plan
+    duplicates: list[str] = field(default_factory=list)  # names another run created too
 
     @property
     def failed(self) -> list[OperationResult]:
@@ -102,6 +106,7 @@ class ApplyReport:
             "summary": self.counts(),
             "operations": [r.to_dict() for r in self.results],
             "not_started": self.not_started(),
+            "duplicates": self.duplicates,
         }
 
     def not_started(self) -> list[str]:
@@ -127,7 +132,13 @@ async def apply_plan(
     """
     run = ApplyRun(client, options, report, on_result)
     report.planned = [op.key for op in plan.operations]
-    await asyncio.gather(*(run.apply_project(p) for p in plan.projects if p.operations))
+    projects = [p for p in plan.projects if p.operations]
+    firsts = await asyncio.gather(*(run.rename_and_create(p) for p in projects))
+    pairs = list(zip(projects, firsts, strict=True))
+    if not options.dry_run:
+        found = await asyncio.gather(*(run.created_twice(p, r) for p, r in pairs))
+        report.duplicates = [line for lines in found for line in lines]
+    await asyncio.gather(*(run.send_and_delete(p, r) for p, r in pairs))
     return report
 
 
@@ -148,25 +159,82 @@ class ApplyRun:
         self.slots = asyncio.Semaphore(options.parallelism)
         self.credits_exhausted = False
 
-    async def apply_project(self, project: ProjectPlan) -> None:
-        """Renames, creates, sends, deletes of one project, each phase concurrent."""
-        by_action = {a: [op for op in project.operations if op.action is a] for a in Action}
-        results = await self._each(self._rename, by_action[Action.RENAME])
-        results += await self._each(self._create, by_action[Action.CREATE])
+    async def rename_and_create(self, project: ProjectPlan) -> list[OperationResult]:
+        """A project's renames, then its creates, each phase concurrent."""
+        results = await self._each(self._rename, _of(project, Action.RENAME))
+        return results + await self._each(self._create, _of(project, Action.CREATE))
+
+    async def created_twice(
+        self, project: ProjectPlan, results: list[OperationResult]
+    ) -> list[str]:
+        """One line per name this run created that more than one conversation in scope now
+        has: another run created it too, at the same time."""
         created = {r.operation.name: r.session_id for r in results
                    if r.operation.action is Action.CREATE and r.outcome is Outcome.DONE}
-        send_groups = _by_conversation(by_action[Action.SEND])
+        if not created:
+            return []
+        try:
+            holders = await self._holders(project, created)
+        except AuthError:
+            raise
+        except ApiError as error:
+            return [f"project {project.project_id}: could not check that no other run created "
+                    f"the same conversations at the same time ({error})"]
+        return [
+            f"project {project.project_id}: {len(holders[name])} conversations are now named "
+            f"{name!r} ({', '.join(holders[name])}), and this run created {session}: another "
+            "apply created it at the same time"
+            for name, session in created.items() if len(holders[name]) > 1
+        ]
+
+    async def _holders(self, project: ProjectPlan, names: Iterable[str]) -> dict[str, list[str]]:
+        """The in-scope sessions holding each of `names` (compared in normal form), oldest
+        first: a lookup per name, or one listing of the project when that takes fewer
+        requests."""
+        wanted = {normal_form(name): name for name in names}
+        scope = Scope(project.scope)
+        me = await self.client.current_user()
+        if len(wanted) * LISTING_PAGE_ESTIMATE <= project.live_in_scope + len(wanted):
+            listings = await asyncio.gather(*(
+                self.client.list_conversations(project.project_id,
+                                               user_filter=listing_filter(scope), name=name)
+                for name in wanted))
+            found = [c for listing in listings for c in listing]
+        else:
+            found = await self.client.list_conversations(project.project_id,
+                                                         user_filter=listing_filter(scope))
+        holders: dict[str, list[str]] = {name: [] for name in wanted.values()}
+        for conv in sorted(found, key=lambda c: c.id):
+            name = wanted.get(normal_form(conv.name))
+            if name is not None and in_scope(conv, scope, me.id) \
+                    and conv.session_id not in holders[name]:
+                holders[name].append(conv.session_id)
+        return holders
+
+    async def send_and_delete(self, project: ProjectPlan, results: list[OperationResult]) -> None:
+        """A project's sends (each conversation's in order), then its deletes, unless anything
+        before failed or another run was found at work."""
+        created = {r.operation.name: r.session_id for r in results
+                   if r.operation.action is Action.CREATE and r.outcome is Outcome.DONE}
+        if self.report.duplicates:
+            reason = ("skipped: another run changed the same conversations at the same time; "
+                      "nothing more is sent or deleted")
+            for op in _of(project, Action.SEND) + _of(project, Action.DELETE):
+                self._record(OperationResult(op, Outcome.SKIPPED, reason,
+                                             session_id=op.session_id))
+            return
         for group_results in await asyncio.gather(
-            *(self._send_group(group, created) for group in send_groups)
+            *(self._send_group(group, created)
+              for group in _by_conversation(_of(project, Action.SEND)))
         ):
             results += group_results
         if any(r.outcome is Outcome.FAILED for r in results):
-            for op in by_action[Action.DELETE]:
+            for op in _of(project, Action.DELETE):
                 self._record(OperationResult(
                     op, Outcome.SKIPPED, "skipped: an earlier operation in this project failed",
                     session_id=op.session_id))
             return
-        await self._each(self._delete, by_action[Action.DELETE])
+        await self._each(self._delete, _of(project, Action.DELETE))
 
     async def _each(
         self, apply_one: Callable[[Operation], Any], operations: Iterable[Operation]
@@ -301,6 +369,10 @@ class _Thread:
     """What a conversation's sends know of it: its newest message id (None: unknown)."""
 
     newest_id: int | None
+
+
+def _of(project: ProjectPlan, action: Action) -> list[Operation]:
+    return [op for op in project.operations if op.action is action]
 
 
 def _by_conversation(sends: list[Operation]) -> list[list[Operation]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from reconciler.export import LiveProject, export_document, read_live
 from reconciler.guards import GuardLimits, with_guards
 from reconciler.jsonio import pretty
 from reconciler.loader import load_desired
+from reconciler.locks import project_locks
 from reconciler.plan import PLAN_FORMAT_VERSION, Plan
 from reconciler.planner import make_plan
 from reconciler.preconditions import find_stale
@@ -136,7 +138,8 @@ async def _restore(
     prompts: list[str] | None,
 ) -> RestoreResult:
     async with open_client(args, console, project_ids=[project_id]) as client:
-        return await restore_conversation(client, project_id, original, name, prompts)
+        with _writing(args, client, [project_id], command="restore"):
+            return await restore_conversation(client, project_id, original, name, prompts)
 
 
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
@@ -215,35 +218,66 @@ async def _apply(
 ) -> int:
     ids = [p.id for p in desired.projects] if desired else [p.project_id for p in saved.projects]  # type: ignore[union-attr]
     async with open_client(args, console, project_ids=ids) as client:
-        if saved is not None:
-            _check_target(saved, api_target(args, client))
-            plan = with_guards(saved, _guard_limits(args))
-            if not plan.all_errors:
-                await _refuse_stale(client, plan, saved=True)
-        else:
-            assert desired is not None
-            plan = await _make_plan(client, console, desired, args)
-        console.result(render_text(plan, color=console.color, verbose=console.verbose > 0))
-        if plan.all_errors or not plan.has_changes:
-            return EXIT_ERROR if plan.all_errors else EXIT_OK
-        if _confirm(args, console):  # time has passed: check the plan again
-            await _refuse_stale(client, plan, saved=saved is not None)
-        report.plan_checksum = plan.checksum
-        options = ApplyOptions(parallelism=args.parallelism, dry_run=args.dry_run,
-                               backup_dir=_backup_dir(args))
-        progress = Progress(enabled=console.progress, stream=console.err,
-                            description="Applying", unit="operations",
-                            total=len(plan.operations))
-        try:
-            await apply_plan(client, plan, options=options, report=report,
-                             on_result=lambda r: _show_result(console, progress, r))
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            report.interrupted = True
-            raise
-        finally:
-            progress.close()
+        with _writing(args, client, ids, command="apply"):
+            plan = await _plan_to_apply(args, console, client, desired, saved)
+            console.result(render_text(plan, color=console.color, verbose=console.verbose > 0))
+            if plan.all_errors or not plan.has_changes:
+                return EXIT_ERROR if plan.all_errors else EXIT_OK
+            if _confirm(args, console):  # time has passed: check the plan again
+                await _refuse_stale(client, plan, saved=saved is not None)
+            await _run_apply(args, console, client, plan, report)
+    for line in report.duplicates:
+        console.error(f"error: {line}")
+    if report.duplicates:
+        console.error("Nothing was sent or deleted after the creates. Keep one conversation of "
+                      "each name (delete the others), then run apply again.")
     console.result(_apply_summary(report))
-    return EXIT_ERROR if report.failed else EXIT_OK
+    return EXIT_ERROR if report.failed or report.duplicates else EXIT_OK
+
+
+def _writing(
+    args: argparse.Namespace, client: Client, project_ids: list[int], *, command: str
+) -> AbstractContextManager[None]:
+    """The locks of the projects a run writes to (none for a dry run)."""
+    if getattr(args, "dry_run", False):
+        return nullcontext()
+    return project_locks(api_target(args, client), project_ids, command=command)
+
+
+async def _plan_to_apply(
+    args: argparse.Namespace,
+    console: Console,
+    client: Client,
+    desired: DesiredState | None,
+    saved: Plan | None,
+) -> Plan:
+    """A fresh plan of `desired`, or the `saved` plan with the apply's guards, checked."""
+    if saved is None:
+        assert desired is not None
+        return await _make_plan(client, console, desired, args)
+    _check_target(saved, api_target(args, client))
+    plan = with_guards(saved, _guard_limits(args))
+    if not plan.all_errors:
+        await _refuse_stale(client, plan, saved=True)
+    return plan
+
+
+async def _run_apply(
+    args: argparse.Namespace, console: Console, client: Client, plan: Plan, report: ApplyReport
+) -> None:
+    report.plan_checksum = plan.checksum
+    options = ApplyOptions(parallelism=args.parallelism, dry_run=args.dry_run,
+                           backup_dir=_backup_dir(args))
+    progress = Progress(enabled=console.progress, stream=console.err,
+                        description="Applying", unit="operations", total=len(plan.operations))
+    try:
+        await apply_plan(client, plan, options=options, report=report,
+                         on_result=lambda r: _show_result(console, progress, r))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        report.interrupted = True
+        raise
+    finally:
+        progress.close()
 
 
 async def _refuse_stale(client: Client, plan: Plan, *, saved: bool) -> None:

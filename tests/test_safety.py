@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.cli import main
 from reconciler.emulator import Emulator, FaultRule
 from reconciler.jsonio import canonical
 from tests.workspace import PROJECT, Workspace
@@ -513,12 +512,10 @@ class _Terminal(io.StringIO):
 
 def test_apply_checks_again_after_a_person_took_time_to_confirm(ws: Workspace) -> None:
     ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}, conversations: [{{name: New}}]}}]\n")
-    out, err = io.StringIO(), io.StringIO()
-    code = main(["apply", "-f", str(ws.file)], env=ws.env, stdout=out, stderr=err,
-                stdin=_Terminal(lambda: ws.seed("New")))
-    assert code == 1
-    assert "the plan is stale; nothing was applied" in err.getvalue()
-    assert "a conversation named 'New' now exists" in err.getvalue()
+    result = ws.run("apply", "-f", str(ws.file), stdin=_Terminal(lambda: ws.seed("New")))
+    assert result.code == 1
+    assert "the plan is stale; nothing was applied" in result.err
+    assert "a conversation named 'New' now exists" in result.err
     assert ws.names() == ["New"]
 
 

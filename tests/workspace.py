@@ -3,6 +3,7 @@ emulator: what the end-to-end tests drive (the `ws` fixture in conftest gives on
 
 from __future__ import annotations
 
+import contextlib
 import io
 import textwrap
 from dataclasses import dataclass
@@ -34,9 +35,12 @@ class Workspace:
     def declare(self, yaml_text: str) -> None:
         self.file.write_text(textwrap.dedent(yaml_text), encoding="utf-8")
 
-    def run(self, *args: str) -> Run:
+    def run(self, *args: str, stdin: io.StringIO | None = None) -> Run:
+        """Run the CLI in the workspace's directory (where `.reconciler/` is kept)."""
         out, err = io.StringIO(), io.StringIO()
-        code = main(list(args), env=self.env, stdout=out, stderr=err, stdin=io.StringIO())
+        with contextlib.chdir(self.path):
+            code = main(list(args), env=self.env, stdout=out, stderr=err,
+                        stdin=stdin or io.StringIO())
         assert "Traceback" not in err.getvalue()
         return Run(code, out.getvalue(), err.getvalue())
 

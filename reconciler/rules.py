@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.desired import ProjectSpec
 from reconciler.errors import Location, Problem
-from reconciler.text import normal_form, shown, why_not_normal
+from reconciler.text import normal_form, shown, shown_briefly, why_not_normal
 from reconciler.yamlsource import Path, SourceDocument
 
 if TYPE_CHECKING:
@@ -221,7 +221,7 @@ def _entry_warnings(document: SourceDocument, path: Path, entry: Any) -> list[Pr
         if not isinstance(value, str) or not why_not_normal(value):
             continue
         warnings.append(Problem(
-            f"warning: {what} {shown(value)} has {why_not_normal(value)}; the service may not "
-            f"store it unchanged, so reconciler sends and compares it as "
-            f"{shown(normal_form(value))}", document.locate(where)))
+            f"warning: {what} {shown_briefly(value)} has {why_not_normal(value)}; the service "
+            f"may not store it unchanged, so reconciler sends and compares it as "
+            f"{shown_briefly(normal_form(value))}", document.locate(where)))
     return warnings

@@ -42,6 +42,15 @@ def shown(text: str) -> str:
     return "".join(_escaped(ch, hidden) for ch in quoted)
 
 
+def shown_briefly(text: str, *, limit: int = 60) -> str:
+    """`shown(text)`, but a long text as its start and its end around an ellipsis, so that
+    surrounding whitespace stays visible."""
+    if len(text) <= limit:
+        return shown(text)
+    head, tail = text[: limit * 2 // 3], text[-(limit // 3):]
+    return f"{shown(head)}…{shown(tail)}"
+
+
 def _escaped(ch: str, hidden: frozenset[str]) -> str:
     if ch == " " or unicodedata.category(ch) not in hidden:
         return ch

@@ -136,3 +136,17 @@ def test_protect_and_ignore_patterns_match_a_live_name_in_normal_form(ws: Worksp
     assert ws.apply("--allow-mass-delete").code == 0
     live = {c["session_id"] for c in ws.emulator.conversations(PROJECT)}
     assert guarded in live and ignored in live and stray not in live
+
+
+def test_a_long_value_is_warned_about_briefly_with_its_ends_visible(ws: Workspace) -> None:
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            conversations:
+              - name: Long
+                messages: ["{"a" * 5000}\\t"]
+    """)
+    result = ws.run("validate", "-f", str(ws.file))
+    assert result.code == 0 and len(result.err) < 400
+    assert "'" + "a" * 19 + "\\t' has surrounding whitespace" in result.err

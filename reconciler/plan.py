@@ -37,9 +37,11 @@ class Precondition:
     """What must still hold in the live state when the operation is applied (`describe` says
     it in words; `reconciler.preconditions` checks it, one function per action).
 
-    - create: no conversation in scope is named `name` (one this plan renames does not count);
+    - create: no conversation in scope is named `name` (one this plan renames or deletes does
+      not count);
     - rename: `session_id` still exists and is still named `name` (the old name), and no other
-      conversation in scope has taken the new name (one this plan renames does not count);
+      conversation in scope has taken the new name (one this plan renames or deletes does not
+      count);
     - send: `session_id` still exists, still named `name`, and `prompt` occurs in its transcript
       exactly `occurrences` times, as when planned; or the conversation is created by this plan
       (`session_id` None), and the send waits for that create;

@@ -28,15 +28,15 @@ from reconciler.text import normal_form, shown
 class LiveView:
     """What one project has live now, as far as its plan's preconditions need it.
 
-    `holders` maps each name to the in-scope sessions that have it; `renamed` holds the
-    sessions the plan renames (their own preconditions pin their current names, so they never
-    count as holding a name the plan gives to another conversation).
+    `holders` maps each name to the in-scope sessions that have it; `vacating` holds the
+    sessions the plan renames or deletes (their own preconditions pin their current names, so
+    they never count as holding a name the plan gives to another conversation).
     """
 
     by_session: Mapping[str, Conversation]
     holders: Mapping[str, frozenset[str]]
     transcripts: Mapping[str, Transcript | None]
-    renamed: frozenset[str]
+    vacating: frozenset[str]
 
     def conversation(self, session_id: str) -> Conversation | None:
         """The live conversation, from the listing or (pinned elsewhere) its transcript."""
@@ -44,9 +44,10 @@ class LiveView:
         return self.by_session.get(session_id) or (transcript.conversation if transcript else None)
 
     def taken_by(self, name: str, *, besides: str | None = None) -> list[str]:
-        """The in-scope sessions (other than `besides` and those the plan renames) named `name`
-        (in normal form)."""
-        return sorted(self.holders.get(normal_form(name), frozenset()) - self.renamed - {besides})
+        """The in-scope sessions (other than `besides` and those the plan renames or deletes)
+        named `name` (in normal form)."""
+        return sorted(self.holders.get(normal_form(name), frozenset()) - self.vacating
+                      - {besides})
 
 
 async def find_stale(client: Client, plan: Plan) -> list[str]:
@@ -85,8 +86,8 @@ async def _stale_in_project(client: Client, project: ProjectPlan, user_id: str) 
         by_session=by_session,
         holders={name: frozenset(sessions) for name, sessions in holders.items()},
         transcripts=transcripts,
-        renamed=frozenset(op.session_id for op in project.operations
-                          if op.action is Action.RENAME and op.session_id),
+        vacating=frozenset(op.session_id for op in project.operations
+                           if op.action in (Action.RENAME, Action.DELETE) and op.session_id),
     )
     return [f"{op.key}: {why}" for op in project.operations if (why := why_stale(op, live))]
 

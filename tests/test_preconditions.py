@@ -22,7 +22,7 @@ def conv(session: str, name: str) -> Conversation:
 
 
 def view(*conversations: Conversation, prompts: dict[str, list[str]] | None = None,
-         renamed: tuple[str, ...] = ()) -> LiveView:
+         vacating: tuple[str, ...] = ()) -> LiveView:
     prompts = prompts or {}
     transcripts: dict[str, Transcript | None] = {
         c.session_id: Transcript(c, tuple(
@@ -34,7 +34,7 @@ def view(*conversations: Conversation, prompts: dict[str, list[str]] | None = No
     for c in conversations:
         holders[c.name] = holders.get(c.name, frozenset()) | {c.session_id}
     return LiveView(by_session={c.session_id: c for c in conversations}, holders=holders,
-                    transcripts=transcripts, renamed=frozenset(renamed))
+                    transcripts=transcripts, vacating=frozenset(vacating))
 
 
 CREATE = Operation(Action.CREATE, 7, "New", "declared", Precondition(name="New"))
@@ -54,13 +54,13 @@ DELETE = Operation(Action.DELETE, 7, "Stray", "prune", Precondition(
     [
         (CREATE, view(conv("s9", "Other")), ""),
         (CREATE, view(conv("s9", "New")), "a conversation named 'New' now exists (s9)"),
-        (CREATE, view(conv("s9", "New"), renamed=("s9",)), ""),
+        (CREATE, view(conv("s9", "New"), vacating=("s9",)), ""),
         (RENAME, view(conv("s1", "Old")), ""),
         (RENAME, view(), "session s1 no longer exists"),
         (RENAME, view(conv("s1", "Other")), "name: 'Old' -> 'Other'"),
         (RENAME, view(conv("s1", "Old"), conv("s9", "New")),
          "the new name 'New' has been taken since the plan was made (s9)"),
-        (RENAME, view(conv("s1", "Old"), conv("s9", "New"), renamed=("s1", "s9")), ""),
+        (RENAME, view(conv("s1", "Old"), conv("s9", "New"), vacating=("s1", "s9")), ""),
         (SEND, view(conv("s1", "Demo"), prompts={"s1": ["hi"]}), ""),
         (SEND, view(conv("s1", "Demo"), prompts={"s1": ["hi", "hi"]}),
          "the prompt has been sent since the plan was made: it is in the transcript 2 time(s), "
@@ -244,6 +244,17 @@ def test_every_project_with_operations_is_checked_and_the_others_are_not_read(
             project_plan(create("Taken", 8), create("Free", 8), project_id=8))
     assert [line.split(":")[0] for line in stale(live, *plan)] == ["7/create/Fresh",
                                                                    "8/create/Taken"]
+
+
+def test_a_name_held_by_a_conversation_the_plan_deletes_may_be_taken(live: Emulator) -> None:
+    """Declared `FAQ` pinned to another conversation: the plan renames that one to `FAQ` and
+    deletes the undeclared `FAQ`, as apply -f does; nothing changed, so the plan holds."""
+    pinned, undeclared = seed(live, "Other"), seed(live, "FAQ")
+    plan = project_plan(rename(pinned, "Other", "FAQ"), delete(undeclared, "FAQ", 0))
+    assert stale(live, plan) == []
+    live.add_message(PROJECT, undeclared, "typed since")
+    assert stale(live, plan) == [
+        f"7/delete/{undeclared}: changed since the plan was made: messages: 0 -> 1"]
 
 
 def test_a_conversation_the_plan_only_sends_to_keeps_its_name_taken(live: Emulator) -> None:

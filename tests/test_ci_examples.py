@@ -354,19 +354,44 @@ def test_plan_without_a_key_fails_with_a_clear_message(github: GitHub) -> None:
     assert github.state()["comments"] == [{"id": 1, "body": "Looks good to me"}]
 
 
+def give_the_action(github: GitHub, job: str, **inputs: str) -> None:
+    """Change the inputs the workflow's job gives the action."""
+    path = github.workdir / ".github" / "workflows" / WORKFLOW.name
+    workflow = load_yaml(path)
+    step = next(s for s in workflow["jobs"][job]["steps"] if s.get("id") == "reconciler")
+    step["with"].update(inputs)
+    path.write_text(yaml.safe_dump(workflow), encoding="utf-8")
+
+
 def test_a_usage_error_fails_the_plan_instead_of_passing_for_changes(github: GitHub) -> None:
     """reconciler exits 2 on a usage error too, as it does for changes: the action must not
     take it for a plan with changes."""
-    path = github.workdir / ".github" / "workflows" / WORKFLOW.name
-    workflow = load_yaml(path)
-    step = next(s for s in workflow["jobs"]["plan"]["steps"] if s.get("id") == "reconciler")
-    step["with"]["extra-args"] = "--no-such-flag"
-    path.write_text(yaml.safe_dump(workflow), encoding="utf-8")
+    give_the_action(github, "plan", **{"extra-args": "--no-such-flag"})
     results = github.run_job("plan", event="pull_request", run_id=PR_RUN_ID)
     assert codes(results)["Fail on a failed plan or apply"] == 1
     assert "Upload the plan" not in codes(results)
     assert github.outputs["reconciler"]["has-changes"] == "false"
     assert "unrecognized arguments: --no-such-flag" in github.state()["comments"][-1]["body"]
+
+
+@pytest.mark.parametrize(("inputs", "message"), [
+    ({"command": "destroy"}, "command must be plan or apply, not 'destroy'"),
+    ({"comment-key": "x\nexit-code=0"}, "comment-key may hold only"),
+    ({"plan": "a.json\nhas-changes=false"}, "plan must be one file path"),
+    ({"extra-args": "$(touch injected) `touch injected`"}, "unrecognized arguments"),
+], ids=["unknown-command", "comment-key-with-a-new-line", "plan-with-a-new-line",
+        "shell-in-extra-args"])
+def test_bad_inputs_fail_the_action_with_a_clear_message(
+        github: GitHub, emulator: Emulator, inputs: dict[str, str], message: str) -> None:
+    give_the_action(github, "plan", **inputs)
+    results = github.run_job("plan", event="pull_request", run_id=PR_RUN_ID)
+    out = output_of(results, "Run reconciler") + "".join(
+        c["body"] for c in github.state()["comments"])
+    assert message in out
+    assert codes(results)["Fail on a failed plan or apply"] == 1
+    assert github.outputs["reconciler"]["exit-code"] == "1"
+    assert not (github.workdir / "injected").exists()
+    assert names(emulator) == []
 
 
 def test_push_without_a_reviewed_plan_applies_nothing(github: GitHub, emulator: Emulator) -> None:

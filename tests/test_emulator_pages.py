@@ -89,6 +89,15 @@ def test_values_are_escaped_in_the_html_sent(site: dict[str, Any]) -> None:
     assert "&lt;/title&gt;&lt;script&gt;" in transcript  # the project, in the breadcrumbs
 
 
+def test_a_page_past_the_last_says_so_and_links_back(site: dict[str, Any]) -> None:
+    response = get(f"{site['url']}/projects/{PROJECT}?page=99")
+    assert response.status_code == 200  # as the API answers an empty page
+    assert "Nothing on this page: it is past the last one." in response.text
+    assert "No conversations in this project" not in response.text
+    assert f'href="/projects/{PROJECT}?page=3" rel="last"' in response.text
+    assert "Page 99 of 3 (8 conversations)" in response.text
+
+
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
 def test_pages_are_read_only(site: dict[str, Any], method: str) -> None:
     before = len(site["emulator"].conversations(PROJECT))

@@ -113,7 +113,8 @@ class _Views:
             rows.append([_link(f"/projects/{project['id']}", project["name"]),
                          _e(project["id"]), _number(count), _e(project["created_at"])])
         table = _table(["Project", "Id", ("Conversations", "number"), "Created (UTC)"], rows,
-                       empty="No projects yet: apply a desired-state file to create some.")
+                       empty=_empty(listing, "No projects yet: apply a desired-state file to "
+                                             "create some."))
         intro = ("<p class=\"muted\">A read-only view of the emulator's data. Reload the page "
                  "to see changes.</p>")
         return "Projects", [], intro + table + self._pager(listing, "projects")
@@ -132,7 +133,8 @@ class _Views:
                          _e(conversation["created_at"]), _number(messages),
                          f"<code>{_e(conversation['session_id'])}</code>"])
         table = _table(["Conversation", "Created by", "Created (UTC)", ("Messages", "number"),
-                        "Session id"], rows, empty="No conversations in this project.")
+                        "Session id"], rows,
+                       empty=_empty(listing, "No conversations in this project."))
         heading = f"<p class=\"muted\">Project {_e(project['id'])}, newest first.</p>"
         return (project["name"], [("/", "Projects")],
                 heading + table + self._pager(listing, "conversations"))
@@ -154,8 +156,7 @@ class _Views:
             f"<p class=\"answer\">{_e(message['openai_response'])}</p></section>\n"
             for message in listing.rows)
         if not listing.rows:
-            exchanges = "<p>No messages on this page.</p>" if listing.total else (
-                "<p>No messages yet.</p>")
+            exchanges = f"<p>{_e(_empty(listing, 'No messages yet.'))}</p>\n"
         crumbs = [("/", "Projects"), (f"/projects/{project['id']}", project["name"])]
         return (conversation["name"], crumbs,
                 facts + exchanges + self._pager(listing, "messages"))
@@ -199,6 +200,11 @@ def _addressed_to_loopback(request: Request) -> bool:
     except ValueError:
         return False
     return host is not None and is_loopback(host)
+
+
+def _empty(listing: Listing, none_at_all: str) -> str:
+    """What an empty page says: nothing there at all, or a page past the last one."""
+    return "Nothing on this page: it is past the last one." if listing.total else none_at_all
 
 
 def creator_kind(created_by: str | None) -> str:

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.desired import ProjectSpec
 from reconciler.errors import Location, Problem
-from reconciler.text import normal_form, shown, shown_briefly, why_not_normal
+from reconciler.text import (
+    has_hidden_characters,
+    normal_form,
+    shown,
+    shown_briefly,
+    why_not_normal,
+)
 from reconciler.yamlsource import Path, SourceDocument
 
 if TYPE_CHECKING:
@@ -218,7 +224,14 @@ def _entry_warnings(document: SourceDocument, path: Path, entry: Any) -> list[Pr
                   for k, value in enumerate(values if isinstance(values, list) else ())]
     warnings = []
     for where, what, value in found:
-        if not isinstance(value, str) or not why_not_normal(value):
+        if not isinstance(value, str):
+            continue
+        if has_hidden_characters(normal_form(value)):
+            warnings.append(Problem(
+                f"warning: {what} {shown_briefly(value)} holds characters a reader cannot see "
+                "(written as escapes here and in plans); a text that looks the same without "
+                "them is a different one", document.locate(where)))
+        if not why_not_normal(value):
             continue
         warnings.append(Problem(
             f"warning: {what} {shown_briefly(value)} has {why_not_normal(value)}; the service "

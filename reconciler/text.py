@@ -32,6 +32,12 @@ def why_not_normal(text: str) -> str:
     return " and ".join(reasons)
 
 
+def has_hidden_characters(text: str) -> bool:
+    """Whether `text` holds a character that looks like nothing or like a space but is not
+    one: zero-width and bidirectional format characters, no-break and other odd spaces."""
+    return any(unicodedata.category(ch) in ("Cf", "Zs") and ch != " " for ch in text)
+
+
 def shown(text: str) -> str:
     """`text` quoted for a plan or a message, every character a reader could not see or tell
     apart written as an escape: 'Cafe\\u0301', 'Bil\\u200bling', 'a\\xa0b'."""

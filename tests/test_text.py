@@ -150,3 +150,20 @@ def test_a_long_value_is_warned_about_briefly_with_its_ends_visible(ws: Workspac
     result = ws.run("validate", "-f", str(ws.file))
     assert result.code == 0 and len(result.err) < 400
     assert "'" + "a" * 19 + "\\t' has surrounding whitespace" in result.err
+
+
+def test_validate_warns_about_characters_a_reader_cannot_see(ws: Workspace) -> None:
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            conversations:
+              - name: "Bil\\u200bling"
+              - name: "Plain"
+                messages: ["line one\\nline two", "tab\\tinside"]
+    """)
+    result = ws.run("validate", "-f", str(ws.file))
+    assert result.code == 0
+    warnings = [line for line in result.err.splitlines() if "warning:" in line]
+    assert len(warnings) == 1
+    assert "name 'Bil\\u200bling' holds characters a reader cannot see" in warnings[0]

@@ -610,7 +610,7 @@ MALFORMED = {
     "name-is-number": json_body({"status": "success", "data": with_item(name=5)}),
     "project-id-is-list": json_body({"status": "success", "data": with_item(project_id=[1])}),
     "created-by-is-object": json_body({"status": "success", "data": with_item(created_by={})}),
-    "created-at-missing": json_body({"status": "success", "data": with_item(created_at=...)}),
+    "created-at-is-number": json_body({"status": "success", "data": with_item(created_at=5)}),
 }
 
 

@@ -6,7 +6,7 @@ directory, flushed and fsynced, renamed over the final name, then the directory 
 
 from __future__ import annotations
 
-import json
+import errno
 import os
 import tempfile
 from dataclasses import asdict
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import InputError, Problem
-from reconciler.jsonio import pretty
-from reconciler.live import Transcript
+from reconciler.jsonio import pretty, read_json_file
+from reconciler.live import MAX_ID, Transcript, is_session_id
 from reconciler.schema import validate
 
 BACKUP_FORMAT_VERSION = 1
@@ -32,11 +32,18 @@ def default_backup_dir(now: datetime | None = None) -> Path:
 def write_backup(directory: Path, project_id: int, transcript: Transcript) -> Path:
     """Write `transcript` to `<directory>/<project>/<session_id>.json`; return the path.
 
-    Raises OSError when it cannot be written completely; nothing partial is left behind.
+    Raises OSError when it cannot be written completely; nothing partial is left behind. A
+    session id that is not one (see `is_session_id`: it could name a path outside
+    `directory`) or a project id out of range is refused with an OSError before anything is
+    written.
     """
+    session_id = transcript.conversation.session_id
+    if not is_session_id(session_id) or not 1 <= project_id <= MAX_ID:
+        raise OSError(errno.EINVAL, "the conversation's session id or project id cannot be "
+                                    "used in a file name")
     target_dir = directory / str(project_id)
     target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / f"{transcript.conversation.session_id}.json"
+    target = target_dir / f"{session_id}.json"
     document = {
         "format_version": BACKUP_FORMAT_VERSION,
         "backed_up_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -61,10 +68,7 @@ def write_backup(directory: Path, project_id: int, transcript: Transcript) -> Pa
 
 def read_backup(path: Path) -> dict[str, Any]:
     """A backup file's content; raises InputError when it is missing or not a backup."""
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError([Problem(f"{path}: cannot read the backup ({error})")]) from None
+    document = read_json_file(path, what="backup")
     problems = validate(document, "backup")
     if problems:
         raise InputError(

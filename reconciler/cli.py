@@ -10,39 +10,70 @@ import argparse
 import logging
 import math
 import os
+import re
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from reconciler import __version__
 from reconciler import commands as cmd
 from reconciler.completion import add_completion_command
 from reconciler.console import Console
 from reconciler.desired import Scope
+from reconciler.emulator import DEFAULT_API_KEY
 from reconciler.errors import InputError, ReconcilerError
+from reconciler.live import MAX_ID
 from reconciler.pacer import DEFAULT_SHARE
-from reconciler.settings import MAX_TIMEOUT
+from reconciler.settings import MAX_TIMEOUT, known_keys
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
+EXIT_USAGE = 2
 
 Command = Callable[[argparse.Namespace, Console], int]
 FORMATS = ("text", "json", "markdown")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a usage error is raised (for `main` to print through the
+    console) instead of printed here, and never repeats a value that is not an option name:
+    a value typed in the wrong place can be the key."""
+
+    def error(self, message: str) -> NoReturn:
+        head, sep, rest = message.partition("unrecognized arguments: ")
+        if sep:
+            words = rest.split()
+            shown = [word for word in words if word.startswith("-") and "=" not in word]
+            hidden = len(words) - len(shown)
+            message = head + sep + " ".join(shown)
+            if hidden:
+                message += f"{' ' if shown else ''}(and {hidden} value(s), not shown)"
+        message = _INVALID_VALUE.sub(r"\1", message)
+        raise _UsageError(f"{self.format_usage()}{self.prog}: error: {message}")
+
+
+class _UsageError(Exception):
+    """Bad command-line syntax: printed with the usage, exit 2."""
+
+
+_INVALID_VALUE = re.compile(r"(invalid (?:choice|[\w ]+ value)): .*?(?= \(choose from |$)",
+                            re.DOTALL)
 
 
 def _whole_number(minimum: int) -> Callable[[str], int]:
     """An argparse type: a whole number of at least `minimum`."""
 
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        digits = text.strip()
+        if not (digits.isascii() and digits.isdigit()) or len(digits) > 19:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {minimum} to "
+                                             f"{MAX_ID}")
+        value = int(digits)
+        if not minimum <= value <= MAX_ID:
+            raise argparse.ArgumentTypeError(f"must be from {minimum} to {MAX_ID}, not {value}")
         return value
 
     return parse
@@ -133,7 +164,7 @@ def _guard_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    commands: argparse._SubParsersAction[_Parser],
     name: str,
     handler: Command,
     summary: str,
@@ -149,7 +180,7 @@ def _command(
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command-line grammar."""
-    parser = argparse.ArgumentParser(prog="reconciler",
+    parser = _Parser(prog="reconciler",
                                      description="Conversations as code for CustomGPT.ai.")
     parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
     _add_global_options(parser, suppress=False)
@@ -236,7 +267,9 @@ def _logging_to(console: Console) -> Iterator[None]:
     logger = logging.getLogger("reconciler")
     saved = (logger.handlers, logger.propagate, logger.level)
     level = {0: logging.WARNING, 1: logging.INFO}.get(console.verbose, logging.DEBUG)
-    logger.handlers = [logging.StreamHandler(console.err)]
+    handler = logging.StreamHandler(console.err)
+    handler.addFilter(_Cleaned(console))
+    logger.handlers = [handler]
     logger.propagate = False
     logger.setLevel(logging.ERROR if console.quiet else level)
     try:
@@ -244,6 +277,18 @@ def _logging_to(console: Console) -> Iterator[None]:
     finally:
         logger.handlers, logger.propagate = saved[0], saved[1]
         logger.setLevel(saved[2])
+
+
+class _Cleaned(logging.Filter):
+    """Makes each log record's text safe to write (`Console.clean`)."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self.console = console
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = self.console.clean(record.getMessage()), None
+        return True
 
 
 def main(
@@ -257,15 +302,22 @@ def main(
     """Run one command; return its exit code. Never raises for user errors."""
     console = Console(out=stdout or sys.stdout, err=stderr or sys.stderr,
                       stdin=stdin or sys.stdin, env=dict(os.environ) if env is None else env)
+    console.secrets = known_keys(console.env, None)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
+    except _UsageError as usage:
+        console.error(str(usage))
+        return EXIT_USAGE
     console.quiet, console.verbose, console.no_color = args.quiet, args.verbose, args.no_color
+    console.secrets = known_keys(console.env, args.api_key_file)
+    if args.sandbox:
+        console.secrets += (DEFAULT_API_KEY,)
     handler: Command = args.handler
     terminated: list[int] = []
-    with _logging_to(console), _sigterm_as_interrupt(terminated):
+    with _logging_to(console), _interruptible(terminated):
         try:
             return _run(handler, args, console)
         except KeyboardInterrupt:
@@ -275,8 +327,11 @@ def main(
 
 
 @contextmanager
-def _sigterm_as_interrupt(received: list[int]) -> Iterator[None]:
-    """Turn SIGTERM into the Ctrl-C path (clean cancellation), noting that it came."""
+def _interruptible(received: list[int]) -> Iterator[None]:
+    """SIGINT and SIGTERM both stop the command cleanly (KeyboardInterrupt, which asyncio
+    turns into cancelling the run), whatever dispositions the process inherited: a background
+    job of a non-interactive shell starts with SIGINT ignored, and Python then installs no
+    handler for it. SIGTERM is noted in `received` (exit 143 instead of 130). Restored after."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -285,11 +340,13 @@ def _sigterm_as_interrupt(received: list[int]) -> Iterator[None]:
         received.append(signum)
         signal.raise_signal(signal.SIGINT)
 
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_term = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def _run(handler: Command, args: argparse.Namespace, console: Console) -> int:

@@ -32,6 +32,8 @@ from reconciler.errors import (
     CreditsExhaustedError,
     NotFoundError,
 )
+from reconciler.jsonio import JsonError
+from reconciler.jsonio import parse as parse_json
 from reconciler.live import Conversation, Message, Project, Transcript, User
 from reconciler.pacer import Pacer, RateHeaders
 from reconciler.pagination import (
@@ -871,11 +873,11 @@ def _transport_failure(error: httpx.TransportError, *, timeout: float, where: st
 def _envelope_data(response: httpx.Response) -> object:
     """The `data` of a success envelope. Raises MalformedBody."""
     try:
-        body = response.json()
-    except ValueError:
-        kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+        body = parse_json(response.content)
+    except JsonError as error:
+        kind = response.headers.get("Content-Type", "no content type").split(";")[0][:60]
         raise MalformedBody(
-            f"the body is not JSON ({kind}, {len(response.content)} bytes)"
+            f"the body is {error} ({kind!r}, {len(response.content)} bytes)"
         ) from None
     envelope = Record(body, what="the response")
     status = envelope.get("status")
@@ -887,7 +889,7 @@ def _envelope_data(response: httpx.Response) -> object:
 def _server_message(response: httpx.Response) -> str:
     """The message of an error envelope, shortened; "" when there is none."""
     try:
-        message = response.json()["data"]["message"]
-    except (ValueError, KeyError, TypeError, IndexError):
+        message = parse_json(response.content)["data"]["message"]
+    except (JsonError, KeyError, TypeError, IndexError):
         return ""
     return message[:200] if isinstance(message, str) else ""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -28,9 +27,11 @@ from reconciler.desired import DesiredState, Scope
 from reconciler.errors import InputError, Problem, StalePlanError
 from reconciler.export import LiveProject, export_document, read_live
 from reconciler.guards import GuardLimits, with_guards
-from reconciler.jsonio import pretty
+from reconciler.jsonio import pretty, read_json_file
+from reconciler.live import is_session_id
 from reconciler.loader import load_desired
 from reconciler.locks import project_locks
+from reconciler.outputs import Output, check_outputs
 from reconciler.plan import PLAN_FORMAT_VERSION, Plan
 from reconciler.planner import make_plan
 from reconciler.preconditions import find_stale
@@ -52,7 +53,7 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     if not paths:
         raise InputError([Problem("validate needs at least one file or directory "
                                   "(-f PATH or PATH)")])
-    state = load_desired(paths, env=console.env)
+    state = load_desired(paths, env=console.env, secrets=console.secrets)
     for warning in state.warnings:
         console.info(str(warning))
     console.result(f"OK: {len(state.projects)} projects, {state.conversation_count} conversations")
@@ -62,11 +63,13 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     """`reconciler plan -f …`: show what apply would change; optionally save it."""
     desired = _load(args, console)
+    check_outputs(_outputs(out=args.out), inputs=desired.files)
     plan = asyncio.run(_plan(args, console, desired))
     if args.out:
         _save_plan(Path(args.out), plan, read_plan_key(console.env, args.plan_key_file))
         console.info(f"Saved the plan to {args.out} (checksum {plan.checksum}).")
-    console.result(_render(plan, args.format, console, saved_as=args.out))
+    console.result(_render(plan, args.format, console, saved_as=args.out),
+                   painted=args.format == "text" and console.color)
     if plan.all_errors:
         return EXIT_ERROR
     return EXIT_CHANGES if args.detailed_exitcode and plan.has_changes else EXIT_OK
@@ -75,7 +78,8 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
     """`reconciler show FILE`: render a saved plan."""
     plan, _ = read_plan(Path(args.plan_file))
-    console.result(_render(plan, args.format, console, saved_as=args.plan_file))
+    console.result(_render(plan, args.format, console, saved_as=args.plan_file),
+                   painted=args.format == "text" and console.color)
     return EXIT_OK
 
 
@@ -88,6 +92,7 @@ def cmd_apply(args: argparse.Namespace, console: Console) -> int:
                                   "applied whole (make a plan with --project instead)")])
     saved = _read_signed_plan(args, console) if args.plan else None
     desired = None if saved else _load(args, console)
+    check_outputs(_outputs(report=args.report), inputs=desired.files if desired else [args.plan])
     report = ApplyReport(plan_checksum="", dry_run=args.dry_run)
     try:
         return asyncio.run(_apply(args, console, desired, saved, report))
@@ -145,6 +150,7 @@ async def _restore(
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
     """`reconciler export --project ID…`: write desired-state YAML of what is live."""
     scope = Scope(args.scope)
+    check_outputs(_outputs(output=args.output), inputs=())
     projects = asyncio.run(_export(args, console, scope))
     document, notes = export_document(projects, scope=scope, pin=args.pin)
     text = EXPORT_HEADER + dump_yaml(document)
@@ -178,7 +184,7 @@ async def _export(args: argparse.Namespace, console: Console, scope: Scope) -> l
 
 
 def _load(args: argparse.Namespace, console: Console) -> DesiredState:
-    desired = load_desired(args.files, env=console.env)
+    desired = load_desired(args.files, env=console.env, secrets=console.secrets)
     if args.project:
         wanted = set(args.project)
         unknown = wanted - {p.id for p in desired.projects}
@@ -193,6 +199,11 @@ def _load(args: argparse.Namespace, console: Console) -> DesiredState:
 def _guard_limits(args: argparse.Namespace) -> GuardLimits:
     return GuardLimits(allow_mass_delete=args.allow_mass_delete, max_deletes=args.max_deletes,
                        max_sends=args.max_sends)
+
+
+def _outputs(**paths: str | None) -> list[Output]:
+    """The output files given, named by their option (`out` is "--out")."""
+    return [Output(f"--{option}", Path(path)) for option, path in paths.items() if path]
 
 
 async def _plan(args: argparse.Namespace, console: Console, desired: DesiredState) -> Plan:
@@ -220,12 +231,16 @@ async def _apply(
     async with open_client(args, console, project_ids=ids) as client:
         with _writing(args, client, ids, command="apply"):
             plan = await _plan_to_apply(args, console, client, desired, saved)
-            console.result(render_text(plan, color=console.color, verbose=console.verbose > 0))
+            console.result(render_text(plan, color=console.color, verbose=console.verbose > 0),
+                           painted=console.color)
             if plan.all_errors or not plan.has_changes:
                 return EXIT_ERROR if plan.all_errors else EXIT_OK
+            backup_dir = _backup_dir(args)
+            if backup_dir is not None and not args.dry_run and plan.summary()["delete"]:
+                check_outputs([Output("--backup-dir", backup_dir, directory=True)], inputs=())
             if _confirm(args, console):  # time has passed: check the plan again
                 await _refuse_stale(client, plan, saved=saved is not None)
-            await _run_apply(args, console, client, plan, report)
+            await _run_apply(args, console, client, plan, report, backup_dir=backup_dir)
     for line in report.duplicates:
         console.error(f"error: {line}")
     if report.duplicates:
@@ -263,11 +278,12 @@ async def _plan_to_apply(
 
 
 async def _run_apply(
-    args: argparse.Namespace, console: Console, client: Client, plan: Plan, report: ApplyReport
+    args: argparse.Namespace, console: Console, client: Client, plan: Plan, report: ApplyReport,
+    *, backup_dir: Path | None,
 ) -> None:
     report.plan_checksum = plan.checksum
     options = ApplyOptions(parallelism=args.parallelism, dry_run=args.dry_run,
-                           backup_dir=_backup_dir(args))
+                           backup_dir=backup_dir)
     progress = Progress(enabled=console.progress, stream=console.err,
                         description="Applying", unit="operations", total=len(plan.operations))
     try:
@@ -328,7 +344,8 @@ def _show_result(console: Console, progress: Progress, result: OperationResult) 
     op = result.operation
     if result.outcome is Outcome.FAILED or not console.quiet:
         where = f"project {op.project_id}" + (f", {result.session_id}" if result.session_id else "")
-        progress.write(f"  [{mark}] {op.action.value} {op.name!r} ({where}): {result.detail}")
+        progress.write(console.clean(
+            f"  [{mark}] {op.action.value} {op.name!r} ({where}): {result.detail}"))
 
 
 def _apply_summary(report: ApplyReport) -> str:
@@ -372,20 +389,28 @@ def read_plan(path: Path) -> tuple[Plan, dict[str, Any]]:
     altered (its signature is checked by the caller that applies it)."""
     from reconciler.schema import validate
 
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError([Problem(f"{path}: no such plan file")]) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError([Problem(f"{path}: not a readable plan file ({error})")]) from None
+    document = read_json_file(path, what="plan")
     if isinstance(document, dict) and document.get("format_version") != PLAN_FORMAT_VERSION:
         raise InputError([Problem(
             f"{path}: not a plan of format {PLAN_FORMAT_VERSION}: it was made by another "
             "version of reconciler; make a new plan with `reconciler plan --out`")])
-    problems = validate(document, "plan")
+    problems = [p.message for p in validate(document, "plan")] or _session_id_problems(document)
     if problems:
-        raise InputError([Problem(f"{path}: not a valid plan: {p.message}") for p in problems])
+        raise InputError([Problem(f"{path}: not a valid plan: {p}") for p in problems])
     return Plan.from_dict(document, source=str(path)), document
+
+
+def _session_id_problems(document: dict[str, Any]) -> list[str]:
+    """A session id in a plan file reaches URL paths, backup file names and the terminal: each
+    must be one (`is_session_id`)."""
+    problems = []
+    for index, project in enumerate(document["projects"]):
+        holders = [*project["operations"], *(op["precondition"] for op in project["operations"]),
+                   *project["unmanaged"]]
+        if any(h.get("session_id") is not None and not is_session_id(h["session_id"])
+               for h in holders):
+            problems.append(f"projects[{index}] holds a session id that is not one")
+    return problems
 
 
 def _write_json(path: Path, document: dict[str, Any]) -> None:

@@ -1,16 +1,21 @@
 """Where commands write: results on stdout, messages for people on stderr.
 
 Commands receive a `Console` instead of touching sys.stdout, os.environ or stdin, so that tests
-can run them in-process with their own streams and environment.
+can run them in-process with their own streams and environment. Everything written goes through
+`Console.clean`: the API key's known values are masked and control characters escaped, so that
+no name or message from the API, a file or a server can hide text or drive the terminal.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TextIO
+
+MIN_MASKED_LENGTH = 8  # shorter values are no real keys: masking them would garble output
 
 
 @dataclass
@@ -24,21 +29,34 @@ class Console:
     quiet: bool = False
     verbose: int = 0
     no_color: bool = False
+    secrets: tuple[str, ...] = ()  # the API key's known values, never to be written
 
-    def result(self, text: str) -> None:
-        """Write a command's result (what a pipeline reads) to stdout."""
+    def clean(self, text: str) -> str:
+        """`text` safe to write: every known secret masked, control characters escaped."""
+        return terminal_safe(self._masked(text))
+
+    def _masked(self, text: str) -> str:
+        for secret in self.secrets:
+            if len(secret) >= MIN_MASKED_LENGTH:
+                text = text.replace(secret, "********")
+        return text
+
+    def result(self, text: str, *, painted: bool = False) -> None:
+        """Write a command's result (what a pipeline reads) to stdout. `painted`: the text
+        holds colours and was made terminal-safe by its renderer; only secrets are masked."""
+        text = self.clean(text) if not painted else self._masked(text)
         self.out.write(text if text.endswith("\n") else text + "\n")
         self.out.flush()
 
     def info(self, text: str) -> None:
         """Write a message for people to stderr, unless -q."""
         if not self.quiet:
-            self.err.write(text + "\n")
+            self.err.write(self.clean(text) + "\n")
             self.err.flush()
 
     def error(self, text: str) -> None:
         """Write an error to stderr, always."""
-        self.err.write(text + "\n")
+        self.err.write(self.clean(text) + "\n")
         self.err.flush()
 
     @property
@@ -55,6 +73,19 @@ class Console:
     def progress(self) -> bool:
         """Progress bars only on a terminal stderr, and not with -q."""
         return not self.quiet and _isatty(self.err)
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with every control character but newline and tab written as `\\uXXXX`.
+
+    No escape sequence (ANSI colours, cursor moves, title changes, 8-bit CSI) and no carriage
+    return reaches the terminal. JSON and YAML output is unchanged in meaning: their encoders
+    escape C0 characters themselves, and `\\u009b` is the same string inside JSON quotes.
+    """
+    return _CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def _isatty(stream: TextIO) -> bool:

@@ -93,3 +93,11 @@ class RestoreConflict(ReconcilerError):
             f"{', '.join(sessions)}, which a restore of this backup did not leave: nothing was "
             "restored. Rename or delete that conversation, then run restore again"
         )
+
+
+def os_reason(error: OSError | ValueError) -> str:
+    """Why a path could not be used, in lower case: "permission denied", "not a directory"
+    (a ValueError is a path with a NUL byte)."""
+    if isinstance(error, ValueError):
+        return "not a valid path"
+    return (error.strerror or type(error).__name__).lower()

@@ -19,6 +19,7 @@ from reconciler.match import in_scope, listing_filter
 from reconciler.text import normal_form, shown
 
 MAX_NAME_LENGTH = 255
+MAX_LABEL_LENGTH = 255
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,8 @@ def _project_entry(
                          "stay unmanaged")
         conversations.append(_conversation_entry(group[0], live.prompts, pin=pin))
     entry: dict[str, Any] = {"id": live.project.id}
-    if live.project.name:
-        entry["label"] = live.project.name
+    if live.project.name:  # only shown in plans: a label too long for the format is cut
+        entry["label"] = _literal(live.project.name[:MAX_LABEL_LENGTH])
     entry["scope"] = scope.value
     entry["prune"] = False
     if any(len(group) > 1 for group in by_name.values()):
@@ -122,5 +123,6 @@ def _conversation_entry(
 
 
 def _literal(text: str) -> str:
-    """Escape `${` so that the loader's variable expansion gives `text` back."""
+    """Escape `${` so that the loader's variable expansion gives `text` back (every string
+    written into the document goes through here)."""
     return text.replace("${", "$${")

@@ -1,15 +1,26 @@
-"""JSON documents written by reconciler: plans, reports, backups (the one module using orjson).
+"""JSON documents: writing plans, reports and backups, and reading any JSON that comes in
+(the one module using orjson, and the one place where JSON text is decoded).
 
 orjson serialises a 100,000-conversation plan several times faster than the standard
-library's indenting encoder, which keeps planning within its CPU budget (DESIGN §9).
+library's indenting encoder, which keeps planning within its CPU budget. Decoding goes through
+`parse` only, so that every malformed, oversized or absurdly nested document, from the API, a
+saved plan, a backup or a request to the emulator, fails the same way: `JsonError`.
 """
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 from typing import Any
 
 import orjson
+
+from reconciler.errors import InputError, Location, Problem, os_reason
+
+MAX_DEPTH = 64  # far deeper than any document reconciler reads or the API sends
+
+
+class JsonError(ValueError):
+    """Text that is not a JSON document reconciler accepts; the message says why and where."""
 
 
 def pretty(document: Any) -> str:
@@ -23,5 +34,46 @@ def canonical(document: Any) -> bytes:
 
 
 def parse(text: str | bytes) -> Any:
-    """Parse JSON text; raises ValueError (json.JSONDecodeError) when it is not JSON."""
-    return json.loads(text)
+    """Decode JSON text. Raises JsonError for text that is not JSON or not UTF-8, a number out
+    of range, a lone surrogate, or nesting deeper than `MAX_DEPTH`; never RecursionError.
+
+    Integers beyond 64 bits decode as floats (orjson), which the callers' type checks refuse.
+    """
+    try:
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise JsonError(f"not valid JSON: {error}") from None
+    if _too_deep(document):
+        raise JsonError(f"not accepted: JSON nested deeper than {MAX_DEPTH} levels")
+    return document
+
+
+def _too_deep(document: Any) -> bool:
+    """True when `document` nests objects and arrays deeper than MAX_DEPTH (no recursion)."""
+    if not isinstance(document, dict | list):
+        return False
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def read_json_file(path: Path, *, what: str) -> Any:
+    """The JSON document in the file at `path` (`what` names it in messages: "plan").
+
+    Raises InputError naming the file and the reason: missing, permission denied, not a
+    regular file, not UTF-8 or not JSON, or too deeply nested.
+    """
+    try:
+        raw = path.read_bytes()
+    except (OSError, ValueError) as error:
+        raise InputError([Problem(f"cannot read the {what} file: {os_reason(error)}",
+                                  Location(str(path)))]) from None
+    try:
+        return parse(raw)
+    except JsonError as error:
+        raise InputError([Problem(f"not a {what} file: {error}", Location(str(path)))]) from None

@@ -5,7 +5,21 @@ Built by `reconciler.client` from API responses; read by the planner.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+MAX_ID = 2**63 - 1  # ids are 64-bit signed integers on the API's side
+_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+
+
+def is_session_id(value: object) -> bool:
+    """True when `value` can be a session id: 1 to 128 ASCII letters, digits, '-' or '_',
+    starting with a letter or digit (a UUID is one).
+
+    The one check of an identifier that reaches a file name, a URL path or a terminal: it
+    cannot hold '/', '.', '..', NUL, control characters or anything a shell or terminal reads.
+    """
+    return isinstance(value, str) and _SESSION_ID.fullmatch(value) is not None
 
 
 @dataclass(frozen=True, slots=True)

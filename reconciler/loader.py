@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler import schema
+from reconciler.console import MIN_MASKED_LENGTH
 from reconciler.desired import ConversationSpec, DesiredState, DuplicatePolicy, ProjectSpec, Scope
-from reconciler.errors import InputError, Location, Problem
+from reconciler.errors import InputError, Location, Problem, os_reason
+from reconciler.live import MAX_ID
 from reconciler.rules import check_rules, normal_form_warnings
 from reconciler.text import normal_form
 from reconciler.yamlsource import Path, SourceDocument, parse_file
@@ -44,17 +47,21 @@ class LoadedFile:
     projects: list[tuple[int, ProjectSpec]] = field(default_factory=list)
 
 
-def load_desired(paths: Sequence[str], *, env: Mapping[str, str]) -> DesiredState:
+def load_desired(
+    paths: Sequence[str], *, env: Mapping[str, str], secrets: Sequence[str] = ()
+) -> DesiredState:
     """Load, validate and merge the desired-state files or directories in `paths`.
 
-    `env` supplies `${VAR}` values (not read from os.environ). Raises InputError carrying every
-    problem found in every file, each located by file, line and column where possible.
+    `env` supplies `${VAR}` values (not read from os.environ). `secrets` are the API key's
+    known values, whatever their source: a string value that holds one is refused. Raises
+    InputError carrying every problem found in every file, each located by file, line and
+    column where possible.
     """
     files, problems = find_files(paths)
     loaded: list[LoadedFile] = []
     for file in files:
         try:
-            loaded.append(load_file(file, env=env))
+            loaded.append(load_file(file, env=env, secrets=secrets))
         except InputError as error:
             problems.extend(error.problems)
     problems.extend(check_rules(loaded))
@@ -76,9 +83,8 @@ def find_files(paths: Sequence[str]) -> tuple[list[str], list[Problem]]:
     problems: list[Problem] = []
     seen: set[str] = set()
     for path in paths:
-        found, problem = _files_of(path)
-        if problem is not None:
-            problems.append(problem)
+        found, found_problems = _files_of(path)
+        problems.extend(found_problems)
         for file in found:
             real = os.path.realpath(file)
             if real not in seen:
@@ -87,28 +93,47 @@ def find_files(paths: Sequence[str]) -> tuple[list[str], list[Problem]]:
     return files, problems
 
 
-def _files_of(path: str) -> tuple[list[str], Problem | None]:
-    if os.path.isdir(path):
+def _files_of(path: str) -> tuple[list[str], list[Problem]]:
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError) as error:
+        return [], [Problem(os_reason(error), Location(path))]
+    if stat.S_ISREG(mode):
+        return [path], []
+    if not stat.S_ISDIR(mode):
+        return [], [Problem("not a regular file or directory", Location(path))]
+    try:
+        names = sorted(os.listdir(path))
+    except OSError as error:
+        return [], [Problem(f"cannot list directory: {os_reason(error)}", Location(path))]
+    found: list[str] = []
+    problems: list[Problem] = []
+    for name in names:
+        if not name.endswith(YAML_SUFFIXES) or name.startswith("."):
+            continue
+        file = os.path.join(path, name)
         try:
-            names = sorted(os.listdir(path))
+            file_mode = os.stat(file).st_mode
         except OSError as error:
-            return [], Problem(f"cannot list directory: {error.strerror}", Location(path))
-        found = [
-            os.path.join(path, name) for name in names
-            if name.endswith(YAML_SUFFIXES) and not name.startswith(".")
-            and os.path.isfile(os.path.join(path, name))
-        ]
-        if not found:
-            return [], Problem("directory has no *.yaml or *.yml file", Location(path))
-        return found, None
-    if os.path.isfile(path):
-        return [path], None
-    if os.path.exists(path):
-        return [], Problem("not a regular file or directory", Location(path))
-    return [], Problem("no such file or directory", Location(path))
+            dangling = os.path.islink(file) and isinstance(error, FileNotFoundError)
+            reason = "a symbolic link to nothing" if dangling else os_reason(error)
+            problems.append(Problem(f"cannot read {name}: {reason}", Location(file)))
+            continue
+        if stat.S_ISREG(file_mode):
+            found.append(file)
+        else:
+            kind = "a directory" if stat.S_ISDIR(file_mode) else "not a regular file"
+            problems.append(Problem(f"{name} is {kind}; only *.yaml and *.yml files are read "
+                                    "from a directory (not recursively)", Location(file)))
+    if not found and not problems:
+        problems.append(Problem("directory has no *.yaml or *.yml file", Location(path)))
+    return found, problems
 
 
-def load_file(file: str, *, env: Mapping[str, str]) -> LoadedFile:
+
+def load_file(
+    file: str, *, env: Mapping[str, str], secrets: Sequence[str] = ()
+) -> LoadedFile:
     """Parse, expand and schema-check one file and build its sound projects.
 
     Raises InputError when the file cannot be parsed at all; other problems are collected in
@@ -123,7 +148,7 @@ def load_file(file: str, *, env: Mapping[str, str]) -> LoadedFile:
             f"the file must be a mapping with 'version' and 'projects', not {kind}",
             document.locate(())))
         return loaded
-    expansion_problems, unexpanded = expand_variables(document, env=env)
+    expansion_problems, unexpanded = expand_variables(document, env=env, secrets=secrets)
     loaded.problems.extend(expansion_problems)
     bad_ids = _coerce_project_ids(document, loaded.problems, skip=unexpanded)
     bad = _Invalid({("projects", index, "id") for index in bad_ids})
@@ -161,13 +186,16 @@ class _Invalid:
 
 
 def expand_variables(
-    document: SourceDocument, *, env: Mapping[str, str]
+    document: SourceDocument, *, env: Mapping[str, str], secrets: Sequence[str] = ()
 ) -> tuple[list[Problem], set[Path]]:
     """Replace `${VAR}` / `${VAR:-default}` in every string value of `document` from `env`
-    (`$${` is a literal `${`). Returns a located problem per unusable reference, and the paths
-    of the values that could not be fully expanded."""
+    (`$${` is a literal `${`; a default is literal text, so a reference nested in it is
+    refused). A value that holds the API key afterwards, by its name or by one of its values
+    in `secrets`, is refused and left as written. Returns a located problem per unusable
+    reference or value, and the paths of the values that could not be fully expanded."""
     problems: list[Problem] = []
     failed: set[Path] = set()
+    keys = [*secrets, *([env[TOKEN_VARIABLE]] if env.get(TOKEN_VARIABLE) else [])]
     pending: list[tuple[Any, Path]] = [(document.data, ())]
     while pending:
         container, path = pending.pop()
@@ -175,16 +203,30 @@ def expand_variables(
         for key, value in list(items):
             if isinstance(value, dict | list):
                 pending.append((value, (*path, key)))
-            elif isinstance(value, str) and "$" in value:
+            elif isinstance(value, str):
                 where = document.locate((*path, key))
                 before = len(problems)
-                container[key] = _expand(value, env, where, problems)
+                expanded = _expand(value, env, keys, where, problems) if "$" in value else value
+                if len(problems) == before and _holds_key(expanded, keys):
+                    problems.append(Problem("this value holds the API key, which must not be "
+                                            "written into desired state", where))
+                    expanded = value
+                container[key] = expanded
                 if len(problems) > before:
                     failed.add((*path, key))
     return problems, failed
 
 
-def _expand(text: str, env: Mapping[str, str], where: Location, problems: list[Problem]) -> str:
+def _holds_key(value: str, keys: Sequence[str]) -> bool:
+    """True when `value` is one of `keys`, or contains one of 8 characters or more."""
+    return any(value == key or (len(key) >= MIN_MASKED_LENGTH and key in value)
+               for key in keys if key)
+
+
+def _expand(
+    text: str, env: Mapping[str, str], keys: Sequence[str], where: Location,
+    problems: list[Problem],
+) -> str:
     def replace(match: re.Match[str]) -> str:
         whole = match.group(0)
         if whole == "$${":
@@ -198,16 +240,25 @@ def _expand(text: str, env: Mapping[str, str], where: Location, problems: list[P
             return whole
         name, default = reference.group(1), reference.group(2)
         value = env.get(name)
-        if name == TOKEN_VARIABLE or (value and value == env.get(TOKEN_VARIABLE)):
-            problems.append(Problem(f"${{{name}}} holds the API key, which must not be "
-                                    "written into desired state", where))
+        if default is not None and "${" in default:
+            problems.append(Problem(f"the default of ${{{name}:-...}} holds '${{': a default "
+                                    "is literal text; nested references are not supported",
+                                    where))
+            return whole
+        holds_key = Problem(f"${{{name}}} holds the API key, which must not be written "
+                            "into desired state", where)
+        if name == TOKEN_VARIABLE:
+            problems.append(holds_key)
             return whole
         if value is None or (value == "" and default is not None):
             if default is None:
                 problems.append(Problem(f"environment variable {name} is not set (use "
                                         f"${{{name}:-default}} to give a default)", where))
                 return whole
-            return default
+            value = default
+        if _holds_key(value, keys):
+            problems.append(holds_key)
+            return whole
         return value
 
     return _REFERENCE.sub(replace, text)
@@ -226,16 +277,16 @@ def _coerce_project_ids(
         value = project.get("id") if isinstance(project, dict) else None
         if not isinstance(value, str):
             continue
-        if _DIGITS.fullmatch(value):
+        if _DIGITS.fullmatch(value) and len(value.lstrip("0")) <= len(str(MAX_ID)):
             project["id"] = int(value)
             continue
         bad.add(index)
         project["id"] = 1  # reported here; keeps the schema from reporting it a second time
         if ("projects", index, "id") in skip:
             continue
-        problems.append(Problem(
-            f"project id must be an integer or a string of digits, got {value[:40]!r}",
-            document.locate(("projects", index, "id"))))
+        message = (f"project id must be at most {MAX_ID}" if _DIGITS.fullmatch(value) else
+                   f"project id must be an integer or a string of digits, got {value[:40]!r}")
+        problems.append(Problem(message, document.locate(("projects", index, "id"))))
     return bad
 
 

@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler.errors import InputError, Problem, ReconcilerError
+from reconciler.jsonio import JsonError
+from reconciler.jsonio import parse as parse_json
 
 LOCK_ROOT = Path(".reconciler") / "locks"
 _HOLDER_FIELD_LIMIT = 200
@@ -91,8 +93,8 @@ def _write_holder(fd: int, command: str) -> None:
 def _holder(fd: int) -> str:
     """Who holds the lock, from what it wrote (a file: checked, never trusted)."""
     try:
-        holder = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        holder = parse_json(os.pread(fd, 4096, 0))
+    except (OSError, JsonError):
         return "holder unknown"
     if not isinstance(holder, dict):
         return "holder unknown"

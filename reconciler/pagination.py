@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from reconciler.errors import ListingError, ReconcilerError
-from reconciler.live import Conversation, Message, Project, User
+from reconciler.live import MAX_ID, Conversation, Message, Project, User, is_session_id
 
 T = TypeVar("T")
 
@@ -48,12 +48,20 @@ class Record:
         return self._fields[name]
 
     def integer(self, name: str) -> int:
-        """An integer field (a string of digits is accepted). Raises MalformedBody."""
+        """A whole number from 0 to 2^63-1 (a string of ASCII digits is accepted).
+
+        Raises MalformedBody for anything else: a float, a boolean, a negative or oversized
+        number, or digits other than 0-9 (such as "²").
+        """
         value = self.get(name)
-        if isinstance(value, str) and value.strip().isdigit():
-            return int(value)
+        if isinstance(value, str):
+            digits = value.strip()
+            if digits.isascii() and digits.isdigit() and len(digits) <= len(str(MAX_ID)):
+                value = int(digits)
         if isinstance(value, bool) or not isinstance(value, int):
             raise MalformedBody(f"'{name}' of {self._what} is {_seen(value)}, not an integer")
+        if not 0 <= value <= MAX_ID:
+            raise MalformedBody(f"'{name}' of {self._what} is out of range")
         return value
 
     def text(self, name: str) -> str:
@@ -61,6 +69,14 @@ class Record:
         value = self.get(name)
         if not isinstance(value, str):
             raise MalformedBody(f"'{name}' of {self._what} is {_seen(value)}, not a string")
+        return value
+
+    def session_id(self, name: str) -> str:
+        """A session id (see `is_session_id`). Raises MalformedBody, without showing it."""
+        value = self.get(name)
+        if not is_session_id(value):
+            raise MalformedBody(f"'{name}' of {self._what} is not a valid session id")
+        assert isinstance(value, str)
         return value
 
     def time(self, name: str) -> str:
@@ -298,7 +314,7 @@ def parse_conversation(value: object) -> Conversation:
     record = Record(value, what="a conversation")
     return Conversation(
         id=record.integer("id"),
-        session_id=record.text("session_id"),
+        session_id=record.session_id("session_id"),
         name=record.text("name"),
         project_id=record.integer("project_id"),
         created_by=record.identifier("created_by", optional=True),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from reconciler.console import terminal_safe
 from reconciler.jsonio import pretty
 from reconciler.match import collection_paused
 from reconciler.plan import Action, Operation, Plan, ProjectPlan
@@ -20,7 +21,8 @@ COLOR = {Action.CREATE: "32", Action.RENAME: "33", Action.SEND: "36", Action.DEL
 
 
 def paint(text: str, code: str, *, color: bool) -> str:
-    """`text` in ANSI colour `code` when `color`, else unchanged."""
+    """`text`, made terminal-safe, in ANSI colour `code` when `color`."""
+    text = terminal_safe(text)
     return f"\x1b[{code}m{text}\x1b[0m" if color else text
 
 
@@ -63,6 +65,7 @@ def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> st
 
 
 def _text(plan: Plan, *, color: bool, verbose: bool) -> str:
+    """Every line terminal-safe: the only escape sequences are the colours painted here."""
     lines: list[str] = []
     for project in plan.projects:
         lines.extend(_text_project(project, color=color, verbose=verbose))
@@ -87,12 +90,12 @@ def _text_project(project: ProjectPlan, *, color: bool, verbose: bool) -> list[s
         symbol = SYMBOL[op.action]
         lines.append("  " + paint(f"{symbol} {describe(op)}", COLOR[op.action], color=color))
         if verbose:
-            lines.append(f"      because {op.reason}; requires {op.requirement}")
+            lines.append(terminal_safe(f"      because {op.reason}; requires {op.requirement}"))
     if project.unmanaged:
         lines.append(f"  {len(project.unmanaged)} conversation(s) in scope left alone"
                      + ("" if verbose else " (-v lists them)"))
         if verbose:
-            lines.extend(f"    = {shown(u.name)}  ({u.session_id}): {u.why}"
+            lines.extend(terminal_safe(f"    = {shown(u.name)}  ({u.session_id}): {u.why}")
                          for u in project.unmanaged)
     if not project.operations and not project.errors:
         lines.append("  no changes")

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import TracebackType
 
 from reconciler.emulator import DEFAULT_API_KEY, Emulator, EmulatorError
+from reconciler.live import MAX_ID
 
 SANDBOX_DB = "sandbox.db"
 
@@ -72,6 +73,6 @@ def start_sandbox(
 
 
 def _project_id(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise EmulatorError(f"sandbox project ids must be positive integers, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        raise EmulatorError(f"sandbox project ids must be from 1 to {MAX_ID}")
     return value

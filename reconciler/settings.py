@@ -7,6 +7,7 @@ showing it: `Secret` hides it from every repr, str, log line and pickle.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import math
 from collections.abc import Mapping
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from reconciler.errors import InputError, Problem
+from reconciler.errors import InputError, Problem, os_reason
 from reconciler.pacer import PaceSettings
 from reconciler.retry import RetryPolicy
 
@@ -139,17 +140,29 @@ def timeout_problems(timeout: float) -> list[str]:
     return []
 
 
+def known_keys(env: Mapping[str, str], api_key_file: str | None) -> tuple[str, ...]:
+    """The values the API key may have in this run: `$CUSTOMGPT_API_KEY` and the content of
+    `api_key_file` (when it can be read). Never raises: a missing key is reported later, by
+    whatever needs it."""
+    keys = [env.get(API_KEY_VARIABLE, "").strip()]
+    if api_key_file is not None:
+        with contextlib.suppress(OSError, UnicodeDecodeError, ValueError):
+            keys.append(Path(api_key_file).read_text(encoding="utf-8").strip())
+    return tuple(dict.fromkeys(key for key in keys if key))
+
+
 def _read_key(env: Mapping[str, str], api_key_file: str | None) -> Secret:
     """The API key from a file or the environment. Raises InputError (never showing it)."""
     if api_key_file is not None:
         try:
             value = Path(api_key_file).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as error:
-            reason = getattr(error, "strerror", None) or "not readable UTF-8 text"
-            raise InputError(
-                [Problem(f"cannot read the API key file {api_key_file}: {reason}")]
-            ) from None
-        source = f"the API key file {api_key_file}"
+        except UnicodeDecodeError:
+            raise InputError([Problem("the file given with --api-key-file is not UTF-8 text")]
+                             ) from None
+        except (OSError, ValueError) as error:
+            raise InputError([Problem(
+                f"cannot read the file given with --api-key-file: {os_reason(error)}")]) from None
+        source = "the file given with --api-key-file"
     else:
         value = env.get(API_KEY_VARIABLE, "").strip()
         source = f"${API_KEY_VARIABLE}"
@@ -167,23 +180,28 @@ def _read_key(env: Mapping[str, str], api_key_file: str | None) -> Secret:
 
 
 def _url_problems(url: str, *, insecure_http: bool) -> list[str]:
-    """What is wrong with a base URL (empty when nothing is)."""
+    """What is wrong with a base URL (empty when nothing is). The messages never repeat the URL
+    or a part of it: a mistyped URL can hold the key."""
+    what = "the base URL (--base-url or $CUSTOMGPT_BASE_URL)"
+    if "@" in url:
+        return [f"{what} must not contain '@' (credentials in a URL are refused); "
+                f"give the key with {API_KEY_VARIABLE} or --api-key-file"]
     try:
         parts = urlsplit(url)
         host = parts.hostname
         _ = parts.port  # raises ValueError for a port that is not a number in range
     except ValueError:
-        return [f"the base URL {url!r} is not a valid URL"]
+        return [f"{what} is not a valid URL (its host or port cannot be read)"]
     if parts.scheme not in ("http", "https") or not host:
-        return [f"the base URL {url!r} must look like https://host[:port]"]
-    if parts.username is not None or parts.password is not None:
-        return ["the base URL must not contain credentials; use CUSTOMGPT_API_KEY"]
+        return [f"{what} must look like https://host[:port]"]
     if parts.query or parts.fragment:
-        return [f"the base URL {url!r} must not have a query or fragment"]
+        return [f"{what} must not have a query or fragment"]
+    if not url.isprintable() or any(c.isspace() for c in url):
+        return [f"{what} holds spaces or control characters"]
     if parts.scheme == "http" and not insecure_http and not is_loopback(host):
         return [
-            f"refusing plain http:// to {host}, which is not a loopback host: the API key would "
-            "travel unencrypted; use https:// or pass --insecure-http"
+            f"refusing plain http:// in {what}: its host is not a loopback host, and the API "
+            "key would travel unencrypted; use https:// or pass --insecure-http"
         ]
     return []
 

@@ -20,7 +20,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
 
-from reconciler.errors import InputError, Location, Problem
+from reconciler.errors import InputError, Location, Problem, os_reason
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 64
@@ -115,7 +115,8 @@ def _read_text(path: str) -> str:
         with open(path, "rb") as stream:
             raw = stream.read(MAX_FILE_BYTES + 1)
     except OSError as error:
-        raise InputError([Problem(f"cannot read file: {error.strerror}", Location(path))]) from None
+        problem = Problem(f"cannot read file: {os_reason(error)}", Location(path))
+        raise InputError([problem]) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -276,7 +277,8 @@ def _scalar_value(event: Any, where: Location) -> Any:
     try:
         return _constructor.construct_object(node)
     except (yaml.YAMLError, ValueError):
-        raise _Refused(f"{event.value!r} is not a valid {tag.rsplit(':', 1)[-1]}", where) from None
+        shown = event.value if len(event.value) <= 40 else event.value[:40] + "..."
+        raise _Refused(f"{shown!r} is not a valid {tag.rsplit(':', 1)[-1]}", where) from None
 
 
 _Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)

@@ -86,7 +86,7 @@ def test_settings_default_to_the_public_api() -> None:
         ({"CUSTOMGPT_API_KEY": "   "}, {}, "no API key"),
         ({"CUSTOMGPT_API_KEY": "a key"}, {}, "cannot contain"),
         ({"CUSTOMGPT_API_KEY": KEY}, {"api_key_file": "/nonexistent/key"},
-         "cannot read the API key file /nonexistent/key"),
+         "cannot read the file given with --api-key-file: no such file or directory"),
         ({"CUSTOMGPT_API_KEY": KEY}, {"base_url": "app.customgpt.ai"}, "must look like"),
         ({"CUSTOMGPT_API_KEY": KEY}, {"base_url": "ftp://example.com"}, "must look like"),
         ({"CUSTOMGPT_API_KEY": KEY}, {"base_url": "https://example.com:99999"}, "not a valid URL"),
@@ -111,7 +111,7 @@ def test_bad_settings_are_input_errors(
 def test_empty_key_file_is_an_input_error(tmp_path: Path) -> None:
     key_file = tmp_path / "key"
     key_file.write_text("\n", encoding="utf-8")
-    with pytest.raises(InputError, match=r"API key file .* is empty"):
+    with pytest.raises(InputError, match=r"the file given with --api-key-file is empty"):
         ClientSettings.from_environment({"CUSTOMGPT_API_KEY": KEY}, api_key_file=str(key_file))
 
 

@@ -153,12 +153,11 @@ def test_a_server_that_drips_its_answer_cannot_hold_a_request_past_its_timeout(
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-1", "1e400", "soon", "7200"],
                          ids=["nan", "inf", "minus-inf", "zero", "negative", "overflow", "word",
                               "over-an-hour"])
-def test_impossible_timeouts_are_refused_with_a_message(
-    value: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_impossible_timeouts_are_refused_with_a_message(value: str) -> None:
+    stderr = io.StringIO()
     code = main(["plan", "-f", "x.yaml", "--timeout", value], env={}, stdout=io.StringIO(),
-                stderr=io.StringIO())
-    err = capsys.readouterr().err
+                stderr=stderr)
+    err = stderr.getvalue()
     assert code != 0
     assert "argument --timeout" in err and "Traceback" not in err
 
@@ -168,12 +167,11 @@ def test_impossible_timeouts_are_refused_with_a_message(
                                              ("--rate-share", "inf")],
                          ids=["zero-rate", "nan-rate", "zero-share", "share-above-one",
                               "inf-share"])
-def test_impossible_paces_are_refused_with_a_message(
-    flag: str, value: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_impossible_paces_are_refused_with_a_message(flag: str, value: str) -> None:
+    stderr = io.StringIO()
     code = main(["plan", "-f", "x.yaml", flag, value], env={}, stdout=io.StringIO(),
-                stderr=io.StringIO())
-    err = capsys.readouterr().err
+                stderr=stderr)
+    err = stderr.getvalue()
     assert code != 0 and f"argument {flag}" in err and "Traceback" not in err
 
 

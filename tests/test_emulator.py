@@ -168,15 +168,31 @@ def test_streamed_answer_is_server_sent_events_ending_with_finish(client: httpx.
     ("GET", "/api/v1/projects/99999999999999999999999/conversations", None, 404, "not found"),
     ("GET", "/api/v1/projects/%C2%B2/conversations", None, 400, "Project id must be integer"),
     ("GET", CONV + "?page=99999999999999999999", None, 400, "page"),
+    ("GET", "/api/v1/projects/" + "9" * 5000 + "/conversations", None, 404, "not found"),
+    ("GET", CONV + "?page=" + "9" * 5000, None, 400, "page"),
+    ("GET", f"{CONV}/x/messages?page=" + "1" * 5000, None, 404, "not found"),
+    ("POST", CONV, "deep", 400, "not valid JSON"),
+    ("POST", CONV, {"name": "[" * 100}, 201, ""),
+    ("POST", CONV, "5000-digits", 400, "not valid JSON"),
 ], ids=["non-integer-project", "unknown-project", "empty-name", "name-not-string", "long-name",
         "body-not-object", "unknown-session", "page-zero", "page-text", "bad-user-filter",
-        "bad-order-by", "wrong-method", "huge-project-id", "unicode-digit", "huge-page"])
+        "bad-order-by", "wrong-method", "huge-project-id", "unicode-digit", "huge-page",
+        "5000-digit-project", "5000-digit-page", "5000-digit-message-page", "nested-100000",
+        "brackets-in-a-name", "5000-digit-number"])
 def test_bad_requests_get_error_envelopes(
     client: httpx.Client, method: str, path: str, body: Any, status: int, message: str
 ) -> None:
-    response = client.request(method, path, json=body)
+    raw = {"deep": b"[" * 100_000 + b"]" * 100_000,
+           "5000-digits": b'{"name": 1' + b"0" * 5000 + b"}"}.get(body) if isinstance(body, str) \
+        else None
+    if raw is not None:
+        response = client.request(method, path, content=raw)
+    else:
+        response = client.request(method, path, json=body)
     assert response.status_code == status
     payload = response.json()
+    if status == 201:
+        return
     assert payload["status"] == "error"
     assert payload["data"]["code"] == status
     assert message in payload["data"]["message"]
@@ -323,3 +339,64 @@ def test_two_emulators_on_one_file_see_each_others_writes(tmp_path: Any) -> None
         assert httpx.get(url + CONV, headers=headers).json()["data"]["total"] == 0
         writer.add_conversation(PROJECT, "from elsewhere")
         assert httpx.get(url + CONV, headers=headers).json()["data"]["total"] == 1
+
+
+@pytest.mark.parametrize("project_id", [0, 2**63, 10**5000, True],
+                         ids=["zero", "2^63", "5001-digits", "bool"])
+def test_seeding_refuses_ids_no_project_can_have(emulator: Emulator, project_id: int) -> None:
+    with pytest.raises(EmulatorError, match="project ids must be from 1 to 9223372036854775807"):
+        emulator.ensure_project(project_id)
+
+
+def _raw_request(emulator: Emulator, data: bytes, *, timeout: float = 5) -> bytes:
+    """Send `data` on a fresh connection; return all that comes back until it closes."""
+    host, port = emulator.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as raw:
+        raw.sendall(data)
+        received = b""
+        while chunk := raw.recv(65536):
+            received += chunk
+    return received
+
+
+@pytest.mark.parametrize(
+    ("length", "status"),
+    [("9" * 5000, b" 413 "), ("1" + "0" * 30, b" 413 "), ("-1", b" 400 "), ("١٢", b" 400 ")],
+    ids=["5000-digits", "31-digits", "negative", "arabic-digits"])
+def test_an_absurd_content_length_is_answered_not_dropped(
+    emulator: Emulator, client: httpx.Client, capfd: pytest.CaptureFixture[str],
+    length: str, status: bytes
+) -> None:
+    answer = _raw_request(emulator, b"POST " + CONV.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                          b"Content-Length: " + length.encode() + b"\r\n\r\n")
+    assert status in answer.split(b"\r\n")[0]
+    assert b'"status":"error"' in answer
+    assert client.get("/api/v1/user").status_code == 200
+    assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "partial",
+    [b"", b"GET /api/v1/user HTTP/1.1\r\nHost: x\r\n",
+     b"POST " + CONV.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"],
+    ids=["silent", "half-sent-headers", "half-sent-body"])
+def test_an_idle_or_half_sent_request_is_closed_after_the_read_timeout(
+    partial: bytes, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with Emulator(api_key="k", read_timeout=0.3) as emu:
+        emu.start()
+        emu.ensure_project(PROJECT)
+        host, port = emu.base_url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            raw.sendall(partial)
+            assert raw.recv(65536) == b""  # closed by the server (a client timeout raises)
+        with httpx.Client(base_url=emu.base_url, headers={"Authorization": "Bearer k"}) as http:
+            assert http.get(CONV).status_code == 200
+    assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0, float("nan"), float("inf")],
+                         ids=["zero", "negative", "nan", "inf"])
+def test_the_read_timeout_must_be_a_positive_number(value: float) -> None:
+    with pytest.raises(EmulatorError, match="read timeout must be a positive number"):
+        Emulator(read_timeout=value)

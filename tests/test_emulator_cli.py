@@ -87,3 +87,15 @@ def test_the_key_can_come_from_a_file(tmp_path: Path) -> None:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=10)
     assert (accepted.status_code, refused.status_code) == (200, 401)
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("--latency-ms", "inf"), ("--latency-ms", "nan"), ("--latency-jitter-ms", "1e400"),
+    ("--rate-limit", "nan")])
+def test_a_non_finite_or_negative_rate_is_refused_at_start_up(option: str, value: str) -> None:
+    process = subprocess.run(
+        [sys.executable, "-m", "reconciler", "emulator", option, value],
+        capture_output=True, text=True, timeout=30)  # a refused value ends at once
+    assert process.returncode == 1
+    assert "must be a finite number, 0 or more" in process.stderr
+    assert "Traceback" not in process.stderr and process.stdout == ""

@@ -114,7 +114,10 @@ def test_pages_are_read_only(site: dict[str, Any], method: str) -> None:
     (f"/projects/{PROJECT}/conversations/no-such-session", 404, "no-such-session not found"),
     (f"/projects/{PROJECT}?page=0", 400, "The page must be a positive integer"),
     (f"/projects/{PROJECT}?page=%3Cb%3E", 400, "The page must be a positive integer"),
-], ids=["unknown-project", "project-not-a-number", "unknown-session", "page-zero", "page-text"])
+    ("/projects/" + "9" * 5000, 404, "Project 9999999999"),
+    (f"/projects/{PROJECT}?page=" + "9" * 5000, 400, "The page must be a positive integer"),
+], ids=["unknown-project", "project-not-a-number", "unknown-session", "page-zero", "page-text",
+        "5000-digit-project", "5000-digit-page"])
 def test_bad_addresses_get_an_html_error_page(site: dict[str, Any], path: str, status: int,
                                               message: str) -> None:
     response = get(site["url"] + path)

@@ -80,3 +80,25 @@ def test_export_of_an_unknown_project_fails_clearly(ws: Workspace) -> None:
     result = ws.run("export", "--project", "999999")
     assert result.code == 1
     assert "project 999999 not found or not visible to this API key" in result.err
+
+
+HOSTILE_STRINGS = ["${HOME}", "$${literal}", "${", "ends with $", "$$", "\x1b[31mred\x07",
+                   "${" + "y" * 253, "z" * 255, "line\nbreak", "nul\x00byte", "\x85next"]
+
+
+def test_every_exported_string_round_trips(ws: Workspace) -> None:
+    hostile_project = 3003
+    ws.emulator.ensure_project(hostile_project, "${HOME} label " + "L" * 300)
+    for name in HOSTILE_STRINGS:
+        session = ws.seed(name, project=hostile_project)
+        ws.emulator.add_message(hostile_project, session, f"prompt {name}")
+    exported = ws.run("export", "--project", str(hostile_project), "--with-messages",
+                      "--pin", "-o", str(ws.file))
+    assert exported.code == 0, exported.err
+    assert ws.run("validate", "-f", str(ws.file)).code == 0
+    plan = ws.plan("--detailed-exitcode")
+    assert plan.code == 0, plan.out + plan.err
+    assert "No changes." in plan.out
+    assert f"Project $${{HOME}} label {'L' * 10}" not in plan.out
+    assert "Project ${HOME} label LLL" in plan.out
+    assert ws.run("export", "--project", str(hostile_project)).out.count("$${") == 5

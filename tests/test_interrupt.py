@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,18 @@ from reconciler.schema import validate
 PROJECT = 1001
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
-                         ids=["sigint", "sigterm"])
-def test_a_stopped_apply_reports_what_was_done(tmp_path: Path, sig: int, code: int) -> None:
+def _ignore_sigint() -> None:
+    """What a non-interactive shell does to a background job (`reconciler apply … &`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(("sig", "code", "inherited"), [
+    (signal.SIGINT, 130, None), (signal.SIGTERM, 143, None),
+    (signal.SIGINT, 130, _ignore_sigint), (signal.SIGTERM, 143, _ignore_sigint),
+], ids=["sigint", "sigterm", "sigint-inherited-ignored", "sigterm-with-sigint-ignored"])
+def test_a_stopped_apply_reports_what_was_done(
+    tmp_path: Path, sig: int, code: int, inherited: Callable[[], None] | None
+) -> None:
     with Emulator(api_key="k-interrupt", faults=Faults(latency_ms=40)) as emulator:
         emulator.start()
         emulator.ensure_project(PROJECT)
@@ -35,6 +45,7 @@ def test_a_stopped_apply_reports_what_was_done(tmp_path: Path, sig: int, code: i
             [sys.executable, "-m", "reconciler", "apply", "-f", str(desired), "--auto-approve",
              "--parallelism", "4", "--report", str(report)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=inherited,
         )
         _wait_until(lambda: len(emulator.conversations(PROJECT)) >= 8)
         process.send_signal(sig)

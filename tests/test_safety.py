@@ -36,7 +36,9 @@ def test_unwritable_backup_dir_means_no_delete(ws: Workspace) -> None:
     result = ws.run("apply", "-f", str(ws.file), "--auto-approve",
                     "--backup-dir", str(blocker / "backups"))
     assert result.code == 1
-    assert "not deleted: the transcript backup could not be written" in result.err
+    assert f"--backup-dir: cannot be created: {blocker} is not a directory" in result.err
+    written = {m: n for m, n in ws.emulator.stats()["requests"].items() if m != "GET"}
+    assert written == {}
     assert ws.names() == ["Precious"]
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import httpx
 import pytest
 
+from reconciler.cli import main
 from reconciler.emulator import EmulatorError
 from reconciler.errors import ReconcilerError
 from reconciler.sandbox import start_sandbox
@@ -45,11 +47,12 @@ def test_sandbox_stops_serving_when_closed(tmp_path: Path) -> None:
         _get(sandbox.base_url, sandbox.api_key, "/api/v1/user")
 
 
-@pytest.mark.parametrize("ids", [[0], [-5], ["12"], [True]],
-                         ids=["zero", "negative", "text", "bool"])
+@pytest.mark.parametrize("ids", [[0], [-5], ["12"], [True], [2**63], [10**5000]],
+                         ids=["zero", "negative", "text", "bool", "2^63", "5001-digits"])
 def test_sandbox_refuses_bad_project_ids(tmp_path: Path, ids: list[object]) -> None:
-    with pytest.raises(EmulatorError, match="positive integers"):
+    with pytest.raises(EmulatorError, match="project ids must be from 1 to 9223372036854775807"):
         start_sandbox(ids, root=tmp_path)  # type: ignore[arg-type]
+    assert not (tmp_path / "sandbox.db").exists()
 
 
 def test_sandbox_reports_an_unusable_directory(tmp_path: Path) -> None:
@@ -57,3 +60,15 @@ def test_sandbox_reports_an_unusable_directory(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(ReconcilerError, match="sandbox directory"):
         start_sandbox([1], root=blocker / "sub")
+
+
+def test_plan_sandbox_with_a_project_id_beyond_64_bits_is_an_input_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text(f"version: 1\nprojects:\n  - id: {2**63}\n")
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["plan", "--sandbox", "-f", "c.yaml"], env={}, stdout=out, stderr=err)
+    assert code == 1
+    assert "c.yaml:3:9: projects[0].id: must be at most 9223372036854775807" in err.getvalue()
+    assert not (tmp_path / ".reconciler").exists()

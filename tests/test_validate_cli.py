@@ -128,19 +128,23 @@ def test_deep_nesting_bomb_is_refused(tmp_path: Path, opening: str) -> None:
         ("missing.yaml", "no such file or directory"),
         ("empty-dir", "directory has no *.yaml or *.yml file"),
         ("pipe.yaml", "not a regular file or directory"),
+        ("file.yaml/inside.yaml", "not a directory"),
+        ("bad\0name.yaml", "not a valid path"),
     ],
-    ids=["missing-path", "directory-without-yaml", "fifo"],
+    ids=["missing-path", "directory-without-yaml", "fifo", "parent-is-a-file", "nul-byte"],
 )
 def test_unusable_path_is_a_located_error(tmp_path: Path, argument: str, message: str) -> None:
     (tmp_path / "empty-dir").mkdir()
     (tmp_path / "empty-dir" / "notes.txt").write_text("not yaml")
     os.mkfifo(tmp_path / "pipe.yaml")
-    target = tmp_path / argument
+    (tmp_path / "file.yaml").write_text("version: 1\nprojects: []\n")
+    target = f"{tmp_path}/{argument}"
 
-    code, _, err = run("-f", str(target))
+    code, _, err = run("-f", target)
 
     assert code == 1
-    assert err == f"error: {target}: {message}\n"
+    shown = target.replace("\0", "\\u0000")  # control characters are escaped on output
+    assert err == f"error: {shown}: {message}\n"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file")
@@ -152,7 +156,71 @@ def test_unreadable_file_is_a_located_error(tmp_path: Path) -> None:
     code, _, err = run("-f", str(locked))
 
     assert code == 1
-    assert f"error: {locked}: cannot read file" in err
+    assert f"error: {locked}: cannot read file: permission denied" in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can list any directory")
+def test_a_file_in_an_unreadable_directory_says_permission_denied(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "c.yaml").write_text("version: 1\nprojects: []\n")
+    locked.chmod(0)
+    try:
+        code, _, err = run("-f", str(locked / "c.yaml"))
+    finally:
+        locked.chmod(0o700)
+    assert code == 1
+    assert err == f"error: {locked / 'c.yaml'}: permission denied\n"
+
+
+def test_what_a_directory_cannot_read_is_reported_not_skipped(tmp_path: Path) -> None:
+    (tmp_path / "good.yaml").write_text("version: 1\nprojects: []\n")
+    (tmp_path / "dangling.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    (tmp_path / "folder.yml").mkdir()
+    os.mkfifo(tmp_path / "pipe.yaml")
+    (tmp_path / ".hidden.yaml").symlink_to(tmp_path / "nowhere.yaml")
+
+    code, out, err = run("-f", str(tmp_path))
+
+    assert code == 1
+    assert out == ""
+    assert err.splitlines() == [
+        f"error: {tmp_path / 'dangling.yaml'}: cannot read dangling.yaml: a symbolic link "
+        "to nothing",
+        f"error: {tmp_path / 'folder.yml'}: folder.yml is a directory; only *.yaml and *.yml "
+        "files are read from a directory (not recursively)",
+        f"error: {tmp_path / 'pipe.yaml'}: pipe.yaml is not a regular file; only *.yaml and "
+        "*.yml files are read from a directory (not recursively)",
+    ]
+
+
+@pytest.mark.parametrize("quoted", [True, False], ids=["string", "integer"])
+@pytest.mark.parametrize("digits", [20, 5000], ids=["20-digits", "5000-digits"])
+def test_a_project_id_beyond_64_bits_is_a_short_located_error(
+    tmp_path: Path, quoted: bool, digits: int
+) -> None:
+    number = "9" * digits
+    file = tmp_path / "big.yaml"
+    file.write_text(f"version: 1\nprojects:\n  - id: {repr(number) if quoted else number}\n")
+
+    code, _, err = run("-f", str(file))
+
+    assert code == 1
+    assert err.startswith(f"error: {file}:3:9: ")
+    assert "9223372036854775807" in err or "is not a valid int" in err
+    assert len(err) < 300
+
+
+def test_a_nested_variable_reference_is_refused(tmp_path: Path) -> None:
+    file = tmp_path / "nested.yaml"
+    file.write_text("version: 1\nprojects:\n  - id: 1\n    conversations:\n"
+                    "      - name: \"${A:-${B}}\"\n")
+
+    code, _, err = run("-f", str(file), env={"B": "from B"})
+
+    assert code == 1
+    assert err == (f"error: {file}:5:15: the default of ${{A:-...}} holds '${{': a default is "
+                   "literal text; nested references are not supported\n")
 
 
 def test_validate_as_a_real_process() -> None:

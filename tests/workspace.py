@@ -35,6 +35,11 @@ class Workspace:
     def declare(self, yaml_text: str) -> None:
         self.file.write_text(textwrap.dedent(yaml_text), encoding="utf-8")
 
+    def declare_pruned(self, conversations: str = "[]") -> None:
+        """Declare project PROJECT with `prune: true` and `conversations` (flow-style YAML)."""
+        self.file.write_text(f"version: 1\nprojects:\n  - id: {PROJECT}\n    prune: true\n"
+                             f"    conversations: {conversations}\n", encoding="utf-8")
+
     def run(self, *args: str, stdin: io.StringIO | None = None) -> Run:
         """Run the CLI in the workspace's directory (where `.reconciler/` is kept)."""
         out, err = io.StringIO(), io.StringIO()

@@ -56,18 +56,20 @@ class Api:
 Endpoint = Callable[[Api, Request, dict[str, str]], Response]
 
 
-def _project_id(params: dict[str, str]) -> int:
+def _project_id(params: dict[str, str]) -> int | None:
+    """The project id of the path, None for a number no project can have (over 2^63-1; 5,000
+    digits are not even converted). Raises ApiProblem(400) when it is not a number."""
     raw = params["project"]
-    if not wire.is_number(raw):
+    if not (raw.isascii() and raw.isdigit()):
         raise ApiProblem(400, "Project id must be integer")
-    return int(raw)
+    return wire.bounded_number(raw, wire.MAX_ID)
 
 
 def _existing_project(api: Api, params: dict[str, str]) -> dict[str, Any]:
     project_id = _project_id(params)
-    project = api.store.get_project(project_id) if project_id <= wire.MAX_ID else None
+    project = api.store.get_project(project_id) if project_id is not None else None
     if project is None:
-        raise ApiProblem(404, f"Project with id {project_id} not found")
+        raise ApiProblem(404, f"Project with id {params['project'][:40]} not found")
     return project
 
 

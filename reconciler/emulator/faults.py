@@ -121,8 +121,9 @@ class Faults:
             if not 0.0 <= value <= 1.0:
                 raise FaultConfigError(f"{name} must be between 0 and 1, not {value}")
         for name in ("latency_ms", "latency_jitter_ms", "rate_limit"):
-            if getattr(self, name) < 0:
-                raise FaultConfigError(f"{name} must not be negative")
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise FaultConfigError(f"{name} must be a finite number, 0 or more, not {value}")
         per_minute = self.rate_limit_per_minute
         if not 0 <= per_minute <= 1_000_000 or per_minute != int(per_minute):
             raise FaultConfigError("rate_limit_per_minute must be a whole number from 0 to "

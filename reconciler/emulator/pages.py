@@ -162,11 +162,10 @@ class _Views:
                 facts + exchanges + self._pager(listing, "messages"))
 
     def _project(self, raw: str) -> dict[str, Any]:
-        if not wire.is_number(raw) or int(raw) > wire.MAX_ID:
-            raise ApiProblem(404, f"Project {raw} not found")
-        project = self.store.get_project(int(raw))
+        project_id = wire.bounded_number(raw, wire.MAX_ID)
+        project = self.store.get_project(project_id) if project_id is not None else None
         if project is None:
-            raise ApiProblem(404, f"Project {raw} not found")
+            raise ApiProblem(404, f"Project {raw[:40]} not found")
         return project
 
     def _offset(self) -> int:

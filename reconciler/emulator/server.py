@@ -14,9 +14,10 @@ from typing import Any
 from urllib.parse import unquote
 
 from reconciler.emulator.app import Application
-from reconciler.emulator.wire import Request, Response, error, parse_query
+from reconciler.emulator.wire import Request, Response, bounded_number, error, parse_query
 
 MAX_BODY = 1024 * 1024
+DEFAULT_READ_TIMEOUT = 30.0  # seconds a connection may stay silent
 
 
 class EmulatorServer(ThreadingHTTPServer):
@@ -26,8 +27,12 @@ class EmulatorServer(ThreadingHTTPServer):
     request_queue_size = 256
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], application: Application) -> None:
+    def __init__(
+        self, address: tuple[str, int], application: Application, *,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+    ) -> None:
         self.application = application
+        self.read_timeout = read_timeout
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         super().__init__(address, RequestHandler)
@@ -63,13 +68,22 @@ class EmulatorServer(ThreadingHTTPServer):
 
 
 class RequestHandler(BaseHTTPRequestHandler):
-    """Reads a request, asks the Application, writes the answer (or drops the connection)."""
+    """Reads a request, asks the Application, writes the answer (or drops the connection).
+
+    A connection that sends nothing for `server.read_timeout` seconds, mid-request or between
+    requests, is closed: an idle or half-sent request never holds a thread forever.
+    """
 
     protocol_version = "HTTP/1.1"
     server_version = "reconciler-emulator"
     sys_version = ""
     disable_nagle_algorithm = True
     server: EmulatorServer
+
+    def setup(self) -> None:
+        """Give the connection its read timeout before anything is read."""
+        super().setup()
+        self.connection.settimeout(self.server.read_timeout)
 
     def do_GET(self) -> None:
         """Every method goes through the same path; the Application routes it."""
@@ -104,10 +118,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         raw = self.headers.get("Content-Length", "0").strip() or "0"
         if not (raw.isascii() and raw.isdigit()):
             return b"", (400, "The Content-Length header is invalid")
-        length = int(raw)
-        if length > MAX_BODY:
+        length = bounded_number(raw, MAX_BODY)
+        if length is None:
             return b"", (413, "The request body is too large")
-        return (self.rfile.read(length) if length else b""), None
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            raise ConnectionAbortedError("the client closed the connection mid-body")
+        return body, None
 
     def _write(self, response: Response) -> None:
         head = [f"HTTP/1.1 {response.status} {self.responses.get(response.status, ('',))[0]}",

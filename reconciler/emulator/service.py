@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 from collections.abc import Iterable
@@ -12,7 +13,7 @@ from typing import Any
 from reconciler.emulator import wire
 from reconciler.emulator.app import Application
 from reconciler.emulator.faults import Faults
-from reconciler.emulator.server import EmulatorServer
+from reconciler.emulator.server import DEFAULT_READ_TIMEOUT, EmulatorServer
 from reconciler.emulator.store import CREATORS, ConversationQuery, Store
 from reconciler.emulator.variants import Variants
 from reconciler.errors import ReconcilerError
@@ -42,9 +43,14 @@ class Emulator:
         enable_admin: bool = False,
         page_size: int = 10,
         variants: Variants | None = None,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
     ) -> None:
         if page_size < 1:
             raise EmulatorError(f"page size must be at least 1, not {page_size}")
+        if not (math.isfinite(read_timeout) and read_timeout > 0):
+            raise EmulatorError(f"the read timeout must be a positive number of seconds, "
+                                f"not {read_timeout}")
+        self.read_timeout = read_timeout
         if not api_key:
             raise EmulatorError("the emulator's API key must not be empty")
         try:
@@ -91,7 +97,8 @@ class Emulator:
         if not allow_remote and not is_loopback(host):
             raise EmulatorError(f"refusing to serve on {host}: not a loopback address")
         try:
-            self._server = EmulatorServer((host, port), self.application)
+            self._server = EmulatorServer((host, port), self.application,
+                                          read_timeout=self.read_timeout)
         except (OSError, socket.gaierror) as problem:
             raise EmulatorError(f"cannot listen on {host}:{port}: {problem}") from None
         self.base_url = f"http://{self._server.host_and_port}"
@@ -135,7 +142,11 @@ class Emulator:
         self.application.api.query_credits = credits
 
     def ensure_project(self, project_id: int, name: str | None = None) -> dict[str, Any]:
-        """Create the project if missing; return it in the API's shape."""
+        """Create the project if missing; return it in the API's shape. Raises EmulatorError
+        for an id that is not from 1 to 2^63-1."""
+        if isinstance(project_id, bool) or not isinstance(project_id, int) \
+                or not 1 <= project_id <= wire.MAX_ID:
+            raise EmulatorError(f"project ids must be from 1 to {wire.MAX_ID}")
         row = self.store.ensure_project(project_id, name or f"project-{project_id}")
         return wire.project(row)
 

@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, urlencode
 
 from reconciler.emulator.store import ME, Listing
 from reconciler.emulator.variants import Variants
+from reconciler.jsonio import JsonError
+from reconciler.jsonio import parse as parse_json
 
 SPEC = Variants()
 OBSERVED_MESSAGE_PAGE = 20  # per_page of message listings in the real service's answers
@@ -45,12 +47,13 @@ class Request:
         return self.base_url + path + (_query_string(self.query) if self.query else "")
 
     def json(self) -> Any:
-        """The body as JSON; raises ApiProblem(400) if it is not valid JSON."""
+        """The body as JSON; raises ApiProblem(400) if it is not valid JSON (or is nested
+        absurdly deep, or holds a number out of range)."""
         if not self.body.strip():
             return {}
         try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
+            return parse_json(self.body)
+        except JsonError:
             raise ApiProblem(400, "The request body is not valid JSON") from None
 
 
@@ -93,17 +96,23 @@ MAX_ID = 2**63 - 1
 MAX_PAGE = 10**9
 
 
-def is_number(text: str) -> bool:
-    """True for a non-empty string of ASCII digits."""
-    return text.isascii() and text.isdigit()
+def bounded_number(text: str, maximum: int) -> int | None:
+    """`text` as a whole number from 0 to `maximum`, or None when it is not one (never
+    converts more digits than `maximum` has, so 5,000 digits cost nothing)."""
+    digits = text.lstrip("0") or "0"
+    if not (text.isascii() and text.isdigit()) or len(digits) > len(str(maximum)):
+        return None
+    value = int(digits)
+    return value if value <= maximum else None
 
 
 def page_number(query: dict[str, str]) -> int:
     """The `page` parameter (default 1); raises ApiProblem(400) if it is not a positive integer."""
     raw = query.get("page", "1").strip() or "1"
-    if not is_number(raw) or not 1 <= int(raw) <= MAX_PAGE:
+    value = bounded_number(raw, MAX_PAGE)
+    if value is None or value < 1:
         raise ApiProblem(400, "The page must be a positive integer")
-    return int(raw)
+    return value
 
 
 def choice(query: dict[str, str], key: str, allowed: tuple[str, ...], default: str) -> str:

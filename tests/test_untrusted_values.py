@@ -1,0 +1,198 @@
+"""Values from the API and from saved files are untrusted: odd numbers, hostile session ids,
+absurd nesting and control characters end in a located error (exit 1) or are escaped, never
+in a traceback, a file outside --backup-dir or raw escape sequences on the terminal.
+
+Answers the emulator cannot give come from an injected httpx.MockTransport; everything else
+runs against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from reconciler.backup import write_backup
+from reconciler.client import Client, ClientSettings, RetryPolicy, Secret
+from reconciler.errors import ApiError
+from reconciler.live import Conversation, Transcript
+from tests.workspace import PROJECT, Workspace
+
+KEY = "untrusted-key-0123456789"
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def _conversation(**fields: Any) -> dict[str, Any]:
+    base = {"id": 1, "session_id": "0b6f4a2e-1b2c-4d3e-8f40-5a6b7c8d9e0f", "name": "c",
+            "project_id": "4242", "created_by": "1", "created_at": "2024-01-01 00:00:00",
+            "updated_at": "2024-01-01 00:00:00"}
+    return {**base, **fields}
+
+
+def _page(**fields: Any) -> dict[str, Any]:
+    base = {"current_page": 1, "data": [_conversation()], "per_page": 10, "total": 1,
+            "last_page": 1}
+    return {**base, **fields}
+
+
+def _listing_answer(body: bytes) -> ApiError:
+    """The error `list_conversations` raises when every page answers `body`."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"Content-Type": "application/json"})
+
+    async def main() -> None:
+        settings = ClientSettings(api_key=Secret(KEY), base_url="http://127.0.0.1:9",
+                                  retry=RetryPolicy(max_attempts=1))
+        async with Client(settings, transport=httpx.MockTransport(handle)) as client:
+            await client.list_conversations(4242)
+
+    with pytest.raises(ApiError) as caught:
+        asyncio.run(main())
+    return caught.value
+
+
+def _envelope(data: Any) -> bytes:
+    return json.dumps({"status": "success", "data": data}).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (_envelope(_page(total="²")), "'total' of the conversation list is a string"),
+        (_envelope(_page(total="٣")), "'total' of the conversation list is a string"),
+        (b'{"status": "success", "data": {"current_page": 1, "data": [], "per_page": 10, '
+         b'"last_page": 1, "total": 1' + b"0" * 5000 + b"}}", "not valid JSON"),
+        (_envelope(_page(total=10**30)), "'total' of the conversation list is a number"),
+        (_envelope(_page(total=1.0)), "'total' of the conversation list is a number"),
+        (_envelope(_page(total=True)), "'total' of the conversation list is a boolean"),
+        (_envelope(_page(current_page=-1)), "'current_page' of the conversation list is out of"),
+        (_envelope(_page(per_page="-10")), "'per_page' of the conversation list is a string"),
+        (_envelope(_page(data=[_conversation(id=-5)])), "'id' of a conversation is out of range"),
+        (DEEP.encode(), "not valid JSON"),
+        (_envelope({"a": json.loads("[" * 500 + "]" * 500)}), "nested deeper than 64"),
+        (b'{"status": "success", "data": "\\ud800"}', "not valid JSON"),
+        (b'{"status": "success", "data": NaN}', "not valid JSON"),
+    ],
+    ids=["superscript-digit", "arabic-digit", "5000-digits", "huge-int", "float", "boolean",
+         "negative-page", "negative-string", "negative-id", "nested-100000", "nested-500",
+         "lone-surrogate", "nan"],
+)
+def test_odd_numbers_and_nesting_in_an_answer_are_reported(body: bytes, expected: str) -> None:
+    error = _listing_answer(body)
+    assert "listing conversations of project 4242 failed" in str(error)
+    assert expected in str(error)
+
+
+@pytest.mark.parametrize(
+    "session_id",
+    ["../../../../x", "/etc/passwd", "a/b", ".", "..", "x\x00y", "x" * 129, "\x1b[2J", "",
+     " 0b6f4a2e", "ünïcode"],
+    ids=["traversal", "absolute", "slash", "dot", "dotdot", "nul", "too-long", "escape",
+         "empty", "space", "non-ascii"],
+)
+def test_a_session_id_that_is_not_one_fails_the_listing(session_id: str) -> None:
+    error = _listing_answer(_envelope(_page(data=[_conversation(session_id=session_id)])))
+    assert "'session_id' of a conversation is not a valid session id" in str(error)
+    if session_id:
+        assert session_id not in str(error)
+
+
+@pytest.mark.parametrize(
+    "session_id", ["../../x", "/tmp/absolute", "x\x00y", "s" * 5000, ".."],
+    ids=["traversal", "absolute", "nul", "very-long", "dotdot"])
+def test_backups_never_leave_the_backup_directory(tmp_path: Path, session_id: str) -> None:
+    backups = tmp_path / "deep" / "backups"
+    conversation = Conversation(id=1, session_id=session_id, name="x", project_id=4242,
+                                created_by="1", created_at="", updated_at="")
+    with pytest.raises(OSError, match="cannot be used in a file name"):
+        write_backup(backups, 4242, Transcript(conversation=conversation, messages=()))
+    assert sorted(p.name for p in tmp_path.rglob("*")) == []
+
+
+def _saved_plan(ws: Workspace) -> dict[str, Any]:
+    ws.seed("Stray")
+    ws.declare_pruned()
+    out = ws.path / "plan.json"
+    assert ws.plan("--out", str(out)).code == 0
+    document: dict[str, Any] = json.loads(out.read_text())
+    return document
+
+
+def test_a_saved_plan_with_a_hostile_session_id_is_refused(ws: Workspace) -> None:
+    document = _saved_plan(ws)
+    for op in document["projects"][0]["operations"]:
+        op["session_id"] = op["precondition"]["session_id"] = "../../../../escaped"
+    hostile = ws.path / "hostile.json"
+    hostile.write_text(json.dumps(document))
+    result = ws.run("apply", "--plan", str(hostile), "--auto-approve",
+                    "--backup-dir", str(ws.path / "backups"))
+    assert result.code == 1
+    assert "holds a session id that is not one" in result.err
+    assert ws.names() == ["Stray"]
+    assert not (ws.path.parent / "escaped.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (DEEP, "not valid JSON: depth limit exceeded"),
+        ("[" * 200 + "]" * 200, "nested deeper than 64 levels"),
+        ('{"format_version": 1' + "0" * 5000 + "}", "not valid JSON"),
+        ("\udcff", "not valid JSON"),
+    ],
+    ids=["nested-100000", "nested-200", "5000-digits", "not-utf8"],
+)
+@pytest.mark.parametrize("command", ["show", "apply", "restore"])
+def test_hostile_plan_and_backup_files_are_located_errors(
+    ws: Workspace, command: str, content: str, expected: str
+) -> None:
+    path = ws.path / "hostile.json"
+    path.write_bytes(content.encode("utf-8", "surrogateescape"))
+    args = {"show": ["show", str(path)], "restore": ["restore", str(path)],
+            "apply": ["apply", "--plan", str(path), "--auto-approve"]}[command]
+    result = ws.run(*args)
+    assert result.code == 1
+    what = "backup" if command == "restore" else "plan"
+    assert result.err.startswith(f"error: {path}: not a {what} file: "), result.err
+    assert expected in result.err
+    assert len(result.err) < 400
+
+
+def test_a_plan_with_a_project_id_beyond_64_bits_is_refused(ws: Workspace) -> None:
+    document = _saved_plan(ws)
+    document["projects"][0]["project_id"] = 2**63
+    path = ws.path / "big.json"
+    path.write_text(json.dumps(document))
+    result = ws.run("show", str(path))
+    assert result.code == 1
+    assert "must be at most 9223372036854775807" in result.err
+
+
+HOSTILE_NAME = "\x1b]0;owned\x07\x1b[2J\x1b[31mred\rover\x9b1m"
+
+
+def test_names_from_the_api_never_reach_the_terminal_raw(ws: Workspace) -> None:
+    ws.seed(HOSTILE_NAME)
+    ws.seed("Doomed " + HOSTILE_NAME)
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            label: "label \\e[5m blinking"
+            conversations:
+              - name: "kept"
+                renamed_from: ["{HOSTILE_NAME.encode('unicode_escape').decode()}"]
+    """)
+    runs = [ws.plan("-v"), ws.plan("--format", "markdown"), ws.plan("--format", "json"),
+            ws.run("export", "--project", str(PROJECT)), ws.apply("-v")]
+    for run in runs:
+        for text in (run.out, run.err):
+            assert not any(c in text for c in "\x1b\x07\r\x9b"), text
+    plan_json = json.loads(runs[2].out)
+    assert plan_json["projects"][0]["operations"][0]["old_name"] == HOSTILE_NAME
+    assert runs[0].code == 0 and runs[-1].code == 0
+    assert ws.names() == sorted(["kept", "Doomed " + HOSTILE_NAME])

@@ -62,11 +62,14 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     """`reconciler plan -f …`: show what apply would change; optionally save it."""
+    if args.plan_key_file and not args.out:
+        raise InputError([Problem("--plan-key-file signs the saved plan: it needs --out FILE")])
+    key = read_plan_key(console.env, args.plan_key_file) if args.out else None
     desired = _load(args, console)
     check_outputs(_outputs(out=args.out), inputs=desired.files)
     plan = asyncio.run(_plan(args, console, desired))
     if args.out:
-        _save_plan(Path(args.out), plan, read_plan_key(console.env, args.plan_key_file))
+        _save_plan(Path(args.out), plan, key)
         console.info(f"Saved the plan to {args.out} (checksum {plan.checksum}).")
     console.result(_render(plan, args.format, console, saved_as=args.out),
                    painted=args.format == "text" and console.color)
@@ -87,6 +90,9 @@ def cmd_apply(args: argparse.Namespace, console: Console) -> int:
     """`reconciler apply (-f … | --plan FILE)`: make live state match the declared state."""
     if bool(args.files) == bool(args.plan):
         raise InputError([Problem("apply needs either -f PATH… or --plan FILE (not both)")])
+    if args.plan_key_file and not args.plan:
+        raise InputError([Problem("--plan-key-file checks the signature of a saved plan: it "
+                                  "needs --plan FILE")])
     if args.plan and args.project:
         raise InputError([Problem("--project cannot be combined with --plan: a reviewed plan is "
                                   "applied whole (make a plan with --project instead)")])

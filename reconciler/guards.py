@@ -72,6 +72,10 @@ def _with_errors(project: ProjectPlan, errors: list[str]) -> ProjectPlan:
 def _project_errors(project: ProjectPlan, limits: GuardLimits) -> list[str]:
     deletes = sum(op.action is Action.DELETE for op in project.operations)
     managed = project.managed_in_scope
+    inconsistent = _inconsistency(project, deletes)
+    if inconsistent:
+        return [f"the guard cannot judge this plan: {inconsistent}; reconciler never makes "
+                "such a plan: make a new one"]
     if limits.allow_mass_delete or deletes == 0 or managed < MASS_DELETE_MIN_MANAGED:
         return []
     allowed = deletes_allowed(project.max_delete_fraction, managed)
@@ -83,6 +87,17 @@ def _project_errors(project: ProjectPlan, limits: GuardLimits) -> list[str]:
         f"({allowed}); check the plan, then pass --allow-mass-delete (or raise "
         "max_delete_fraction for this project)"
     ]
+
+
+def _inconsistency(project: ProjectPlan, deletes: int) -> str:
+    """What does not add up in the numbers a (possibly hand-edited) plan gives the guard."""
+    fraction = project.max_delete_fraction
+    if not (isinstance(fraction, float | int) and 0 < fraction <= 1):  # NaN fails too
+        return f"max_delete_fraction {fraction!r} is not greater than 0 and at most 1"
+    if not deletes <= project.managed_in_scope <= project.live_in_scope:
+        return (f"it deletes {deletes} conversations of the {project.managed_in_scope} it "
+                f"manages among {project.live_in_scope} in scope")
+    return ""
 
 
 def _plan_wide_errors(plan: Plan, limits: GuardLimits) -> list[str]:

@@ -77,6 +77,10 @@ def _project_lock(path: Path, project_id: int, *, command: str) -> Iterator[None
 def _open(path: Path) -> int:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError([Problem(
+            f"cannot make the lock directory {path.parent}: {error.strerror}")]) from None
+    try:
         return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     except OSError as error:
         raise InputError([Problem(f"cannot open the lock file {path}: {error.strerror}")]) \

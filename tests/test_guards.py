@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from reconciler.guards import GuardLimits, deletes_allowed, guard_errors, with_guards
@@ -149,3 +151,24 @@ def test_a_saved_plan_refused_by_the_guards_no_longer_carries_its_reviewed_check
     assert guarded.all_errors
     assert guarded.checksum != saved.checksum
     assert guarded.to_dict()["checksum"] == guarded.checksum
+
+
+@pytest.mark.parametrize(
+    ("plan_project", "why"),
+    [
+        (project(12, 12, float("nan")), "max_delete_fraction nan is not greater than 0"),
+        (project(12, 12, 0.0), "max_delete_fraction 0.0 is not greater than 0"),
+        (project(12, 12, 1.5), "max_delete_fraction 1.5 is not greater than 0"),
+        (project(5, 12), "it deletes 12 conversations of the 5 it manages"),
+        (replace(project(12, 1), live_in_scope=3), "of the 12 it manages among 3 in scope"),
+    ],
+    ids=["nan", "zero", "above-one", "more-deletes-than-managed", "more-managed-than-live"],
+)
+def test_numbers_a_plan_cannot_have_are_refused_even_with_allow_mass_delete(
+    plan_project: ProjectPlan, why: str
+) -> None:
+    """A hand-edited plan must not slip past the guard by claiming a small project."""
+    for limits in (GuardLimits(), GuardLimits(allow_mass_delete=True)):
+        (error,) = refused(plan_project, limits)
+        assert why in error
+        assert error.startswith("the guard cannot judge this plan: ")

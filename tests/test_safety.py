@@ -14,7 +14,8 @@ import pytest
 
 from reconciler.emulator import Emulator, FaultRule
 from reconciler.jsonio import canonical
-from tests.workspace import PROJECT, Workspace
+from reconciler.locks import lock_path
+from tests.workspace import PROJECT, Workspace, held_by_another
 
 
 def prune_all(ws: Workspace, *, extra: str = "") -> None:
@@ -576,3 +577,54 @@ def test_a_signed_plan_applies_with_its_key_only(ws: Workspace) -> None:
     written = [signed.read_text(), unsigned.read_text()]
     shown = [text for r in [made, *runs] for text in (r.out, r.err)]
     assert all(PLAN_KEY not in text for text in written + shown)
+
+
+@pytest.mark.parametrize(
+    ("command", "needs"),
+    [(("plan",), "it needs --out FILE"), (("apply", "--auto-approve"), "it needs --plan FILE")],
+    ids=["plan-without-out", "apply-without-plan"],
+)
+def test_a_plan_key_file_where_it_has_no_use_is_refused(
+    ws: Workspace, command: tuple[str, ...], needs: str
+) -> None:
+    key_file = ws.path / "plan.key"
+    key_file.write_text(PLAN_KEY)
+    _declare(ws, "[{name: Planned}]")
+    result = ws.run(*command, "-f", str(ws.file), "--plan-key-file", str(key_file))
+    assert result.code == 1
+    assert needs in result.err
+    assert ws.names() == []
+
+
+def test_a_weak_plan_key_is_refused_before_planning(ws: Workspace) -> None:
+    ws.env["RECONCILER_PLAN_KEY"] = "short"
+    _declare(ws, "[{name: Planned}]")
+    saved = ws.path / "plan.json"
+    result = ws.plan("--out", str(saved))
+    assert result.code == 1
+    assert "$RECONCILER_PLAN_KEY: a plan key must be at least 16 characters" in result.err
+    assert "short" not in result.out + result.err
+    assert not saved.exists()
+    assert result.out == ""
+
+
+@pytest.mark.parametrize("command", ["apply", "restore", "apply-dry-run"])
+def test_a_project_being_changed_by_another_run_is_left_alone(
+    ws: Workspace, command: str
+) -> None:
+    _, backup = _deleted_with_backup(ws, "a")
+    _declare(ws, "[{name: Planned}]")
+    lock = lock_path(ws.path / ".reconciler" / "locks", ws.emulator.base_url, PROJECT)
+    with held_by_another(lock, b'{"pid": 4242, "host": "elsewhere", "command": "apply"}'):
+        result = {
+            "apply": lambda: ws.apply(),
+            "restore": lambda: ws.run("restore", str(backup)),
+            "apply-dry-run": lambda: ws.apply("--dry-run"),
+        }[command]()
+    if command == "apply-dry-run":
+        assert result.code == 0, result.err  # a dry run changes nothing: it needs no lock
+    else:
+        assert result.code == 1
+        assert f"project {PROJECT} is being changed by another run (pid 4242 on elsewhere " \
+               "running apply; lock file .reconciler/locks/" in result.err
+    assert ws.names() == []

@@ -1,11 +1,15 @@
 """A desired-state file in a temporary directory and the CLI run in-process against the
-emulator: what the end-to-end tests drive (the `ws` fixture in conftest gives one)."""
+emulator: what the end-to-end tests drive (the `ws` fixture in conftest gives one); and a
+project lock held as another run would hold it."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
+import os
 import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,3 +66,17 @@ class Workspace:
 
     def seed(self, name: str, *, creator: str = "me", project: int = PROJECT) -> str:
         return str(self.emulator.add_conversation(project, name, creator=creator)["session_id"])
+
+
+@contextlib.contextmanager
+def held_by_another(path: Path, holder: bytes) -> Iterator[None]:
+    """The lock held through another open file, as another process would hold it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        os.write(fd, holder)
+        yield
+    finally:
+        os.close(fd)

@@ -3,22 +3,25 @@ the way bash itself calls a completion function (COMP_WORDS, COMP_CWORD, then CO
 
 from __future__ import annotations
 
+import contextlib
+import io
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from reconciler import __version__
-from reconciler.cli import build_parser
-
-BIN = Path(sys.executable).parent
+from reconciler.cli import build_parser, main
 
 
 def reconciler(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "reconciler"), *args], capture_output=True, text=True,
-                          timeout=60)
+    """Run the command in-process, as the installed script would (argparse's own messages,
+    --version and usage errors, go to sys.stdout and sys.stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args), env={}, stdout=out, stderr=err)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")

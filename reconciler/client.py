@@ -892,4 +892,4 @@ def _server_message(response: httpx.Response) -> str:
         message = parse_json(response.content)["data"]["message"]
     except (JsonError, KeyError, TypeError, IndexError):
         return ""
-    return message[:200] if isinstance(message, str) else ""
+    return " ".join(message.split())[:200] if isinstance(message, str) else ""  # one line

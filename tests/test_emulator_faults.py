@@ -111,8 +111,11 @@ def test_the_same_seed_gives_the_same_faults() -> None:
     {"rules": {"path": "x"}},
     {"volume": 11},
     ["error_rate"],
+    {"latency_ms": 1e308},
+    {"latency_jitter_ms": 600_001},
 ], ids=["rate-above-1", "negative-latency", "rate-not-number", "bad-mode", "bad-regex",
-        "rules-not-list", "unknown-setting", "not-an-object"])
+        "rules-not-list", "unknown-setting", "not-an-object", "latency-1e308",
+        "jitter-over-10-minutes"])
 def test_invalid_fault_settings_are_refused_and_change_nothing(
     emulator: Emulator, body: object
 ) -> None:

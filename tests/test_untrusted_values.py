@@ -196,3 +196,23 @@ def test_names_from_the_api_never_reach_the_terminal_raw(ws: Workspace) -> None:
     assert plan_json["projects"][0]["operations"][0]["old_name"] == HOSTILE_NAME
     assert runs[0].code == 0 and runs[-1].code == 0
     assert ws.names() == sorted(["kept", "Doomed " + HOSTILE_NAME])
+
+
+def test_a_server_message_is_one_short_line() -> None:
+    forged = "bad name\nerror: everything was deleted\r\x1b[2J" + "x" * 500
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(422, json={"status": "error", "data": {"code": 422,
+                                                                     "message": forged}})
+
+    async def main() -> None:
+        settings = ClientSettings(api_key=Secret(KEY), base_url="http://127.0.0.1:9")
+        async with Client(settings, transport=httpx.MockTransport(handle)) as client:
+            await client.rename_conversation(4242, "0b6f4a2e-1b2c-4d3e-8f40-5a6b7c8d9e0f", "x")
+
+    with pytest.raises(ApiError) as caught:
+        asyncio.run(main())
+    message = str(caught.value)
+    assert "\n" not in message and "\r" not in message
+    assert "HTTP 422 (Unprocessable Entity): bad name error: everything was deleted" in message
+    assert len(message) < 400

@@ -20,6 +20,9 @@ RULE_MODES = ("fail", "drop", "commit-then-fail", "commit-then-drop")
 SERVER_ERRORS = (500, 502, 503)
 
 
+MAX_LATENCY_MS = 600_000
+
+
 class FaultConfigError(ValueError):
     """A fault setting or rule is invalid; the message says which and why."""
 
@@ -124,6 +127,9 @@ class Faults:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise FaultConfigError(f"{name} must be a finite number, 0 or more, not {value}")
+        for name in ("latency_ms", "latency_jitter_ms"):
+            if getattr(self, name) > MAX_LATENCY_MS:
+                raise FaultConfigError(f"{name} must be at most {MAX_LATENCY_MS} (10 minutes)")
         per_minute = self.rate_limit_per_minute
         if not 0 <= per_minute <= 1_000_000 or per_minute != int(per_minute):
             raise FaultConfigError("rate_limit_per_minute must be a whole number from 0 to "

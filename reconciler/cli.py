@@ -28,6 +28,7 @@ from reconciler.errors import InputError, ReconcilerError
 from reconciler.live import MAX_ID
 from reconciler.pacer import DEFAULT_SHARE
 from reconciler.settings import MAX_TIMEOUT, known_keys
+from reconciler.signing import known_plan_keys
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -302,7 +303,7 @@ def main(
     """Run one command; return its exit code. Never raises for user errors."""
     console = Console(out=stdout or sys.stdout, err=stderr or sys.stderr,
                       stdin=stdin or sys.stdin, env=dict(os.environ) if env is None else env)
-    console.secrets = known_keys(console.env, None)
+    console.secrets = known_keys(console.env, None) + known_plan_keys(console.env, None)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -312,7 +313,8 @@ def main(
         console.error(str(usage))
         return EXIT_USAGE
     console.quiet, console.verbose, console.no_color = args.quiet, args.verbose, args.no_color
-    console.secrets = known_keys(console.env, args.api_key_file)
+    console.secrets = known_keys(console.env, args.api_key_file) + known_plan_keys(
+        console.env, getattr(args, "plan_key_file", None))
     if args.sandbox:
         console.secrets += (DEFAULT_API_KEY,)
     handler: Command = args.handler

@@ -10,6 +10,7 @@ printed or logged, and error messages name only where it came from.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 from collections.abc import Mapping
@@ -49,6 +50,16 @@ def read_plan_key(env: Mapping[str, str], key_file: str | None) -> Secret | None
             f"{source}: a plan key must be at least {MIN_KEY_LENGTH} characters "
             "(a long random string, e.g. from `openssl rand -hex 32`)")])
     return Secret(value)
+
+
+def known_plan_keys(env: Mapping[str, str], key_file: str | None) -> tuple[str, ...]:
+    """The values the plan key may have in this run, for the console to mask and the loader
+    to refuse in desired state, as the API key's. Never raises (`read_plan_key` reports)."""
+    keys = [env.get(PLAN_KEY_VARIABLE, "").strip()]
+    if key_file is not None:
+        with contextlib.suppress(OSError, UnicodeDecodeError, ValueError):
+            keys.append(Path(key_file).read_text(encoding="utf-8").strip())
+    return tuple(key for key in keys if key)
 
 
 def sign(document: Mapping[str, Any], key: Secret) -> str:

@@ -628,3 +628,20 @@ def test_a_project_being_changed_by_another_run_is_left_alone(
         assert f"project {PROJECT} is being changed by another run (pid 4242 on elsewhere " \
                "running apply; lock file .reconciler/locks/" in result.err
     assert ws.names() == []
+
+
+@pytest.mark.parametrize("variable", ["RECONCILER_PLAN_KEY", "COPY_OF_IT"])
+def test_the_plan_key_never_goes_into_desired_state_or_output(
+    ws: Workspace, variable: str
+) -> None:
+    ws.env.update(RECONCILER_PLAN_KEY=PLAN_KEY, COPY_OF_IT=PLAN_KEY)
+    _declare(ws, f'[{{name: "${{{variable}}}"}}]')
+    ws.seed(f"live {PLAN_KEY}")  # a name from the API that happens to hold it
+    runs = [ws.run("validate", str(ws.file)), ws.plan("-v")]
+    assert [r.code for r in runs] == [1, 1]
+    assert "holds the API key, which must not be" in runs[0].err
+    assert all(PLAN_KEY not in r.out + r.err for r in runs)
+    _declare(ws, "[]")
+    listed = ws.plan("-v")
+    assert listed.code == 0
+    assert "live ********" in listed.out and PLAN_KEY not in listed.out

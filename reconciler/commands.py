@@ -24,7 +24,7 @@ from reconciler.backup import default_backup_dir, read_backup
 from reconciler.client import Client
 from reconciler.console import Console
 from reconciler.desired import DesiredState, Scope
-from reconciler.errors import InputError, Problem, StalePlanError
+from reconciler.errors import InputError, Location, Problem, StalePlanError, os_reason
 from reconciler.export import LiveProject, export_document, read_live
 from reconciler.guards import GuardLimits, with_guards
 from reconciler.jsonio import pretty, read_json_file
@@ -428,4 +428,5 @@ def _write_text(path: Path, text: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     except OSError as error:
-        raise InputError([Problem(f"cannot write {path}: {error}")]) from None
+        raise InputError([Problem(f"cannot write: {os_reason(error)}", Location(str(path)))]
+                         ) from None

@@ -66,7 +66,7 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
         raise InputError([Problem("--plan-key-file signs the saved plan: it needs --out FILE")])
     key = read_plan_key(console.env, args.plan_key_file) if args.out else None
     desired = _load(args, console)
-    check_outputs(_outputs(out=args.out), inputs=desired.files)
+    check_outputs(_outputs(out=args.out), inputs=[*desired.files, *_key_files(args)])
     plan = asyncio.run(_plan(args, console, desired))
     if args.out:
         _save_plan(Path(args.out), plan, key)
@@ -98,7 +98,8 @@ def cmd_apply(args: argparse.Namespace, console: Console) -> int:
                                   "applied whole (make a plan with --project instead)")])
     saved = _read_signed_plan(args, console) if args.plan else None
     desired = None if saved else _load(args, console)
-    check_outputs(_outputs(report=args.report), inputs=desired.files if desired else [args.plan])
+    inputs = [*(desired.files if desired else [args.plan]), *_key_files(args)]
+    check_outputs(_outputs(report=args.report), inputs=inputs)
     report = ApplyReport(plan_checksum="", dry_run=args.dry_run)
     try:
         return asyncio.run(_apply(args, console, desired, saved, report))
@@ -156,7 +157,7 @@ async def _restore(
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
     """`reconciler export --project ID…`: write desired-state YAML of what is live."""
     scope = Scope(args.scope)
-    check_outputs(_outputs(output=args.output), inputs=())
+    check_outputs(_outputs(output=args.output), inputs=_key_files(args))
     projects = asyncio.run(_export(args, console, scope))
     document, notes = export_document(projects, scope=scope, pin=args.pin)
     text = EXPORT_HEADER + dump_yaml(document)
@@ -205,6 +206,11 @@ def _load(args: argparse.Namespace, console: Console) -> DesiredState:
 def _guard_limits(args: argparse.Namespace) -> GuardLimits:
     return GuardLimits(allow_mass_delete=args.allow_mass_delete, max_deletes=args.max_deletes,
                        max_sends=args.max_sends)
+
+
+def _key_files(args: argparse.Namespace) -> list[str]:
+    """The key files given (--api-key-file, --plan-key-file): inputs no output may replace."""
+    return [path for path in (args.api_key_file, getattr(args, "plan_key_file", None)) if path]
 
 
 def _outputs(**paths: str | None) -> list[Output]:

@@ -118,3 +118,19 @@ def test_outputs_are_checked_without_creating_anything(ws: Workspace) -> None:
     assert report.exists()
     assert not (ws.path / "backups").exists()
     assert [p.name for p in ws.path.rglob(".reconciler-probe-*")] == []
+
+
+@pytest.mark.parametrize("command", ["plan --out", "apply --report", "export -o"])
+def test_no_output_replaces_the_api_key_file(ws: Workspace, command: str) -> None:
+    _declare(ws)
+    key_file = ws.path / "key"
+    key_file.write_text(ws.env.pop("CUSTOMGPT_API_KEY"))
+    name, option = command.split()
+    args = {"plan": ["plan", "-f", str(ws.file)],
+            "apply": ["apply", "-f", str(ws.file), "--auto-approve", "--no-backup"],
+            "export": ["export", "--project", str(PROJECT)]}[name]
+    result = ws.run(*args, "--api-key-file", str(key_file), option, str(key_file))
+    assert result.code == 1
+    assert f"is the input file {key_file}; refusing to overwrite it" in result.err
+    assert key_file.read_text() not in result.out + result.err
+    assert _requests(ws) == 0

@@ -287,9 +287,38 @@ class Plan:
                 "make a new one with `reconciler plan --out`"
             )])
         projects = tuple(ProjectPlan.from_dict(p) for p in data["projects"])
+        impossible = _impossible(projects)
+        if impossible:
+            raise InputError([Problem(f"{source}: reconciler never makes such a plan: {why}; "
+                                      "make a new one with `reconciler plan --out`")
+                              for why in impossible])
         project_errors = {f"project {p.display_name}: {e}" for p in projects for e in p.errors}
         errors = tuple(e for e in data["errors"] if e not in project_errors)
         return cls(projects=projects, errors=errors, api=data["api"], _checksum=data["checksum"])
+
+
+def _impossible(projects: tuple[ProjectPlan, ...]) -> list[str]:
+    """What no plan built by the planner has (a hand-made or edited plan may): a project twice,
+    an operation filed under another project, an operation twice, two conversations given one
+    name."""
+    problems: list[str] = []
+    ids = [p.project_id for p in projects]
+    problems += [f"project {i} appears twice" for i in sorted({i for i in ids if ids.count(i) > 1})]
+    for project in projects:
+        keys: set[str] = set()
+        named: set[str] = set()
+        for op in project.operations:
+            if op.project_id != project.project_id:
+                problems.append(f"operation {op.key} is filed under project {project.project_id}")
+            if op.key in keys:
+                problems.append(f"operation {op.key} appears twice")
+            keys.add(op.key)
+            if op.action in (Action.CREATE, Action.RENAME):
+                if op.name in named:
+                    problems.append(f"two operations of project {project.project_id} give the "
+                                    f"name {op.name!r}")
+                named.add(op.name)
+    return problems
 
 
 def _checksum(body: Mapping[str, Any]) -> str:

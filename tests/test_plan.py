@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from reconciler.errors import InputError
+from reconciler.jsonio import canonical
 from reconciler.plan import Action, Operation, Plan, Precondition, ProjectPlan, Unmanaged
 from reconciler.schema import validate
 
@@ -64,3 +68,37 @@ def test_errors_make_a_plan_unappliable_in_its_json() -> None:
     assert document["errors"] == ["project 9: project 9 not found"]
     assert validate(document, "plan") == []
     assert Plan.from_dict(document).all_errors == plan.all_errors
+
+
+def _edited(edit: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
+    """The sample plan's JSON edited on purpose, with its checksum computed again."""
+    document = copy.deepcopy(sample_plan().to_dict())
+    edit(document)
+    body = {k: v for k, v in document.items() if k != "checksum"}
+    return {**body, "checksum": "sha256:" + hashlib.sha256(canonical(body)).hexdigest()}
+
+
+def _operations(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return document["projects"][0]["operations"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        (lambda d: d["projects"].append(copy.deepcopy(d["projects"][0])),
+         "project 7 appears twice"),
+        (lambda d: _operations(d)[1].update(project_id=8),
+         "operation 8/create/Fresh is filed under project 7"),
+        (lambda d: _operations(d).insert(1, copy.deepcopy(_operations(d)[1])),
+         "operation 7/create/Fresh appears twice"),
+        (lambda d: _operations(d)[0].update(name="Fresh"),
+         "two operations of project 7 give the name 'Fresh'"),
+    ],
+    ids=["project-twice", "operation-elsewhere", "create-twice", "one-name-twice"],
+)
+def test_a_plan_the_planner_cannot_make_is_refused_even_with_a_good_checksum(
+    edit: Callable[[dict[str, Any]], object], why: str
+) -> None:
+    with pytest.raises(InputError, match="reconciler never makes such a plan") as error:
+        Plan.from_dict(_edited(edit), source="plan.json")
+    assert why in str(error.value)

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.pacer import PROBE_POLL, Pacer, PaceSettings, RateHeaders
+from reconciler.pacer import PROBE_POLL, Pacer, PaceSettings, RateHeaders, Turn
 
 
 class Clock:
@@ -354,3 +354,358 @@ def test_under_a_known_limit_it_is_never_refused_while_the_others_keep_to_their_
                            requests=2 * limit + 10, others_start=-offset, latency=latency)
     assert throttle.refused["us"] == 0
     assert throttle.refused["others"] == 0
+
+
+# -- settings and headers, at their bounds ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("share", "max_rate", "message"),
+    [(0.0, None, "the rate share must be more than 0 and at most 1, not 0.0"),
+     (0.5, 0.0, "the maximum rate must be a positive number of requests per minute, not 0.0"),
+     (0.5, 1_000_000.5, "the maximum rate must be a positive number of requests per minute, "
+                        "not 1000000.5")],
+    ids=["share", "rate", "rate-too-high"],
+)
+def test_refused_settings_say_what_is_wrong(share: float, max_rate: float | None,
+                                            message: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        PaceSettings(share=share, max_rate=max_rate)
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize("max_rate", [0.5, 1.0, 1_000_000.0], ids=["half", "one", "million"])
+def test_any_positive_rate_up_to_a_million_per_minute_is_accepted(max_rate: float) -> None:
+    assert PaceSettings(max_rate=max_rate).max_rate == max_rate
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "59"}, RateHeaders(60, 59)),
+        ({"X-RateLimit-Limit": "1000000", "X-RateLimit-Remaining": "0000060"},
+         RateHeaders(1_000_000, 60)),
+        ({"X-RateLimit-Limit": "1000001"}, RateHeaders()),
+        ({"X-RateLimit-Limit": "01000000"}, RateHeaders()),
+        ({"X-RateLimit-Remaining": " 7 "}, RateHeaders(remaining=7)),
+        ({"RateLimit-Policy": "60;w=0.001"}, RateHeaders(window=0.001)),
+        ({"RateLimit-Policy": "60;w=1"}, RateHeaders(window=1.0)),
+        ({"RateLimit-Policy": "60;w=3600"}, RateHeaders(window=3600.0)),
+        ({"RateLimit-Policy": "60;w=3600.5"}, RateHeaders()),
+        ({"RateLimit-Policy": "60;w=0.000"}, RateHeaders()),
+    ],
+    ids=["limit-and-remaining", "largest-limit", "limit-too-large", "eight-digits",
+         "remaining-with-spaces", "shortest-window", "one-second", "longest-window",
+         "window-too-long", "zero-window"],
+)
+def test_the_budget_headers_are_read_within_their_bounds(headers: dict[str, str],
+                                                         expected: RateHeaders) -> None:
+    assert RateHeaders.read(headers, None) == expected
+
+
+def test_the_retry_after_of_an_answer_is_kept() -> None:
+    assert RateHeaders.read({}, 7.0) == RateHeaders(retry_after=7.0)
+
+
+# -- bookkeeping -------------------------------------------------------------------------------
+
+
+def test_requests_in_flight_are_counted_until_answered_or_lost() -> None:
+    pacer = Pacer(clock=Clock())
+    for _ in range(3):
+        pacer.started()
+    assert pacer.in_flight == 3
+    pacer.lost()
+    assert pacer.turn().for_answer  # two still out: the first answer is still awaited
+    pacer.lost()
+    assert pacer.turn().for_answer
+    pacer.lost()
+    assert pacer.in_flight == 0
+    assert pacer.turn() == Turn(0.0)  # none answered: the next request probes again
+    pacer.started()
+    pacer.answered(RateHeaders())
+    pacer.answered(RateHeaders())  # an answer too many never makes the count negative
+    pacer.lost()
+    assert (pacer.in_flight, pacer.answers) == (0, 2)
+
+
+def test_the_time_a_number_of_requests_takes_at_the_current_pace() -> None:
+    pacer = Pacer(clock=Clock())
+    assert pacer.seconds_for(10) == 0.0  # unpaced
+    pacer.started()
+    pacer.answered(limit_headers(60, 59))  # 30 per minute: 2 s apart
+    assert pacer.seconds_for(10) == pytest.approx(20.0)
+    assert pacer.seconds_for(0) == pacer.seconds_for(-3) == 0.0
+
+
+# -- the budget of a window ----------------------------------------------------------------------
+
+
+def window_of_60(remaining: int, *, share: float = 0.5,
+                 said: list[str] | None = None) -> tuple[Pacer, Clock]:
+    """A pacer whose first answer (at 0 s, nothing else in flight) said 60 per window and
+    `remaining` left: 2 s apart at the default share, and the window ends by 60 s."""
+    clock = Clock()
+    pacer = Pacer(PaceSettings(share=share), clock=clock,
+                  on_pace=said.append if said is not None else None)
+    pacer.started()
+    pacer.answered(limit_headers(60, remaining))
+    return pacer, clock
+
+
+@pytest.mark.parametrize(("remaining", "wait"), [(31, 2.0), (30, 60.0)],
+                         ids=["above-the-reserve", "at-the-reserve"])
+def test_it_stops_when_the_budget_left_reaches_the_others_reserve(remaining: int,
+                                                                  wait: float) -> None:
+    pacer, _ = window_of_60(remaining)  # half of the 60 is the others' reserve
+    assert pacer.turn().seconds == pytest.approx(wait)
+
+
+def test_each_request_started_spends_one_of_the_budget() -> None:
+    pacer, _ = window_of_60(32)
+    pacer.started()
+    assert pacer.turn().seconds == pytest.approx(2.0)  # 31 left
+    pacer.started()
+    assert pacer.turn().seconds == pytest.approx(60.0)  # 30 left: the reserve
+
+
+@pytest.mark.parametrize(("at", "remaining", "wait"), [(30.0, 17, 2.0), (30.0, 15, 30.0)],
+                         ids=["above-half-reserve", "at-half-reserve"])
+def test_the_reserve_shrinks_with_the_part_of_the_window_still_to_come(
+        at: float, remaining: int, wait: float) -> None:
+    pacer, clock = window_of_60(59)
+    clock.now = at
+    pacer.started()
+    pacer.answered(limit_headers(60, remaining))  # half the window to come: 15 reserved
+    assert pacer.turn().seconds == pytest.approx(wait)
+
+
+def test_requests_in_flight_count_against_the_budget_an_answer_reports() -> None:
+    pacer, _ = window_of_60(59)
+    for _ in range(3):
+        pacer.started()
+    pacer.answered(limit_headers(60, 32))  # two more are out and not yet counted: 30 left
+    assert pacer.turn().seconds == pytest.approx(60.0)
+
+
+def test_with_all_of_the_share_it_stops_only_when_nothing_is_left() -> None:
+    pacer, _ = window_of_60(9, share=1.0)
+    pacer.started()
+    pacer.started()
+    pacer.answered(limit_headers(60, 1))  # one more out: nothing left
+    assert pacer.turn().seconds == pytest.approx(60.0)
+
+
+def test_a_new_window_after_the_budget_ran_out_lets_requests_go_at_once() -> None:
+    pacer, clock = window_of_60(2, share=1.0)
+    pacer.started()
+    pacer.answered(limit_headers(60, 1))
+    pacer.started()
+    pacer.answered(limit_headers(60, 0))
+    assert pacer.turn().seconds == pytest.approx(60.0)  # spent: wait for the window's end
+    clock.now = 30
+    pacer.answered(limit_headers(60, 59))  # an answer from a new window
+    assert pacer.turn().seconds == pytest.approx(0.0)
+    pacer.started()
+    clock.now = 70  # the first window's end has passed, the new one's (90 s) has not
+    assert not pacer.turn().for_answer
+
+
+@pytest.mark.parametrize(("second", "new_window"), [(5, False), (6, True), (4, False)],
+                         ids=["rise-within-own-requests", "rise-beyond", "fall"])
+def test_only_a_rise_beyond_our_own_requests_in_flight_marks_a_new_window(
+        second: int, new_window: bool) -> None:
+    clock = Clock()
+    pacer = Pacer(PaceSettings(share=1.0), clock=clock)
+    pacer.started()
+    pacer.started()
+    pacer.answered(limit_headers(60, 3))  # one more in flight: 2 left for us
+    pacer.answered(limit_headers(60, second))  # answers can come out of order
+    pacer.started()
+    pacer.started()
+    waits = pacer.turn().seconds > 50
+    assert waits is not new_window  # a new window has its budget back
+
+
+def test_a_rise_is_measured_from_the_lowest_remaining_of_the_window() -> None:
+    clock = Clock()
+    pacer = Pacer(PaceSettings(share=1.0), clock=clock)
+    pacer.started()
+    pacer.answered(limit_headers(60, 3))
+    pacer.answered(limit_headers(60, 4))  # within the one request in flight: same window
+    pacer.answered(limit_headers(60, 5))  # 2 above the lowest: a new window
+    for _ in range(4):
+        pacer.started()
+    assert pacer.turn().seconds < 50  # the spacing only, not the end of the window
+
+
+def test_a_changed_window_length_moves_the_end_of_the_window() -> None:
+    pacer, clock = window_of_60(59)
+    clock.now = 10
+    pacer.started()
+    pacer.answered(RateHeaders(limit=60, remaining=20, window=30.0))  # a 30 s window now
+    assert pacer.window == 30
+    assert pacer.turn().seconds == pytest.approx(30.0)  # it ends by 40 s, not 60 s
+
+
+@pytest.mark.parametrize(
+    ("estimate", "now", "wait"), [(59, 0.0, 1.0), (40, 100.0, 0.0), (30, 100.0, PROBE_POLL)],
+    ids=["spacing", "above-the-reserve", "at-the-reserve"])
+def test_with_the_end_of_the_window_unknown_it_probes_at_the_reserve(
+        estimate: int, now: float, wait: float) -> None:
+    pacer, clock = window_of_60(estimate)
+    pacer.answered(RateHeaders(limit=60, window=30.0))  # a new length, no Remaining: end unknown
+    clock.now = now
+    assert pacer.turn().seconds == pytest.approx(wait)  # 1 s apart in a 30 s window
+
+
+def test_the_first_request_of_a_new_window_waits_for_its_answer_and_the_spacing() -> None:
+    pacer, clock = window_of_60(59)
+    clock.now = 61  # the window has surely ended
+    assert pacer.turn().seconds == 0
+    pacer.started()
+    turn = pacer.turn()
+    assert turn.for_answer and turn.seconds == pytest.approx(2.0)
+
+
+# -- refusals ----------------------------------------------------------------------------------
+
+
+def test_a_refusal_under_a_known_limit_without_retry_after_waits_for_the_window_to_end() -> None:
+    said: list[str] = []
+    pacer, clock = window_of_60(59, said=said)
+    clock.now = 5
+    pacer.started()
+    pacer.answered(RateHeaders(limit=60, remaining=0), refused=True)
+    assert pacer.turn().seconds == pytest.approx(55.0)
+    assert said[-1] == pacer.reason == (
+        "the API refused a request although 60 per window were advertised (other clients of "
+        "the key?); waiting 55 s")
+    clock.now = 60
+    pacer.started()
+    pacer.answered(RateHeaders(limit=60, remaining=0), refused=True)  # the end is unknown now
+    assert pacer.turn().seconds == pytest.approx(60.0)  # a whole window
+    assert pacer.refusals == 2
+
+
+def test_a_refusal_asking_for_no_wait_under_a_known_limit_keeps_the_pace() -> None:
+    clock = Clock()
+    pacer = Pacer(PaceSettings(share=1.0), clock=clock)
+    pacer.started()
+    pacer.answered(limit_headers(600, 599))  # 0.1 s apart
+    pacer.started()
+    pacer.answered(RateHeaders(limit=600, remaining=0, retry_after=0.0), refused=True)
+    assert pacer.turn().seconds == pytest.approx(0.1)
+
+
+def test_a_refusal_without_rate_headers_forgets_the_advertised_limit() -> None:
+    pacer, _ = window_of_60(59)
+    pacer.started()
+    pacer.answered(RateHeaders(retry_after=5.0), refused=True)  # from a gateway, say
+    assert pacer.limit is None
+    assert pacer.turn().seconds == 0  # a lone refusal: its own call waits, not the others
+
+
+def test_an_answer_with_the_limit_but_no_remaining_keeps_the_budget_estimate() -> None:
+    pacer, _ = window_of_60(31)
+    pacer.answered(RateHeaders(limit=60))
+    assert pacer.turn().seconds == pytest.approx(2.0)
+
+
+def test_old_refusals_are_forgotten_after_twenty_answers() -> None:
+    clock = Clock()
+    pacer = Pacer(clock=clock)
+    refuse(pacer, clock, 5)
+    for _ in range(20):
+        pacer.started()
+        pacer.answered(RateHeaders())
+    refuse(pacer, clock, 1)  # one of the last 20: not frequent
+    assert pacer.rate is None
+
+
+def test_a_burst_of_refusals_is_measured_over_at_least_a_second() -> None:
+    clock = Clock()
+    said: list[str] = []
+    pacer = Pacer(clock=clock, on_pace=said.append)
+    refuse(pacer, clock, 6, retry_after=0.0)  # 6 at one instant: 360 per minute, halved
+    assert pacer.rate == pytest.approx(180.0)
+    assert pacer.turn().seconds == pytest.approx(60 / 180)  # no Retry-After wait
+    assert said[-1] == ("pace: 180 requests/min: the API refused requests without advertising "
+                        "a limit; slowed down by half, speeding up gently while it answers")
+
+
+def test_the_pace_at_a_refusal_counts_the_starts_of_the_last_ten_seconds() -> None:
+    clock = Clock()
+    pacer = Pacer(clock=clock)
+    pacer.started()  # at 0 s: exactly ten seconds before the refusals, still counted
+    clock.now = 10.0
+    refuse(pacer, clock, 6)  # 7 starts in 10 s: 42 per minute, halved
+    assert pacer.rate == pytest.approx(21.0)
+
+
+def test_a_refusal_reported_without_its_start_time_counts_as_sent_now() -> None:
+    clock = Clock()
+    pacer = Pacer(clock=clock)
+    for _ in range(6):
+        pacer.started()
+        pacer.answered(RateHeaders(), refused=True)
+    assert pacer.rate == pytest.approx(180.0)
+
+
+def test_requests_started_at_the_moment_of_a_slow_down_count_at_the_new_pace() -> None:
+    clock = Clock()
+    pacer = Pacer(clock=clock)
+    refuse(pacer, clock, 6)
+    assert pacer.rate == pytest.approx(180.0)
+    refuse(pacer, clock, 6)  # started at the same instant as the slow-down
+    assert pacer.rate == pytest.approx(90.0)
+
+
+def test_an_advertised_limit_ends_the_slow_down_for_good() -> None:
+    clock = Clock()
+    pacer = Pacer(clock=clock)
+    refuse(pacer, clock, 6)
+    pacer.started()
+    pacer.answered(limit_headers(600, 599))
+    assert pacer.rate == pytest.approx(300.0)  # half of the advertised 600
+    refuse(pacer, clock, 1)  # a lone refusal without headers: the limit is forgotten
+    assert pacer.rate is None  # and the earlier slow-down does not come back
+
+
+# -- the pace in words ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("max_rate", "text"),
+    [
+        (15.0, "pace: 15 requests/min: --max-rate 15, below 0.5 (--rate-share) of the "
+               "advertised limit of 60 per 60 s (60/min)"),
+        (30.0, "pace: 30 requests/min: --max-rate 30, below 0.5 (--rate-share) of the "
+               "advertised limit of 60 per 60 s (60/min)"),
+        (30.5, "pace: 30 requests/min: 0.5 (--rate-share) of the advertised limit of 60 per "
+               "60 s (60/min)"),
+    ],
+    ids=["cap-below-the-share", "cap-at-the-share", "cap-above-the-share"],
+)
+def test_the_pace_names_what_decides_it(max_rate: float, text: str) -> None:
+    said: list[str] = []
+    pacer = Pacer(PaceSettings(max_rate=max_rate), clock=Clock(), on_pace=said.append)
+    pacer.started()
+    pacer.answered(limit_headers(60, 59))
+    assert said[-1] == pacer.reason == text
+
+
+def test_an_api_without_rate_headers_is_said_to_be_unpaced_once() -> None:
+    said: list[str] = []
+    pacer = Pacer(clock=Clock(), on_pace=said.append)
+    pacer.started()
+    pacer.answered(RateHeaders())
+    assert pacer.reason.startswith("pace: unpaced")  # said at the first answer
+    for _ in range(2):
+        pacer.started()
+        pacer.answered(RateHeaders())
+    assert said == [
+        "pace: one request until the API advertises its limit",
+        "pace: unpaced: the API advertises no limit; slowing down if it refuses a request",
+    ]
+    assert pacer.answers == 3

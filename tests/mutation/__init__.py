@@ -30,6 +30,7 @@ TARGETS: dict[str, Target] = {
     "preconditions": Target("reconciler/preconditions.py", ("tests/test_preconditions.py",)),
     "rules": Target("reconciler/rules.py", ("tests/test_rules.py",)),
     "retry": Target("reconciler/retry.py", ("tests/test_retry.py",)),
+    "pacer": Target("reconciler/pacer.py", ("tests/test_pacer.py",)),
 }
 
 MINIMUM_SCORE = 0.90

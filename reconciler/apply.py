@@ -24,8 +24,10 @@ from reconciler.errors import (
     AuthError,
     CreditsExhaustedError,
     NotFoundError,
+    PlanRefusedError,
     RestoreConflict,
 )
+from reconciler.guards import GuardLimits, with_guards
 from reconciler.live import Conversation
 from reconciler.match import in_scope, listing_filter
 from reconciler.plan import Action, Operation, Plan, ProjectPlan
@@ -69,11 +71,12 @@ class OperationResult:
 
 @dataclass(frozen=True)
 class ApplyOptions:
-    """How to apply. `backup_dir` None means --no-backup."""
+    """How to apply. `backup_dir` None means --no-backup; `limits` are the guards' flags."""
 
     parallelism: int = 8
     dry_run: bool = False
     backup_dir: Path | None = None
+    limits: GuardLimits = field(default_factory=GuardLimits)
 
 
 @dataclass
@@ -128,8 +131,14 @@ async def apply_plan(
 ) -> ApplyReport:
     """Apply every operation of `plan`; results are appended to `report` as they end.
 
-    Raises AuthError if the key is rejected; any other failure is recorded on its operation.
+    Raises PlanRefusedError, before anything is done, for a plan with errors or one the guards
+    refuse under `options.limits` (every caller, not only the CLI, goes through them); AuthError
+    if the key is rejected; any other failure is recorded on its operation.
     """
+    refused = with_guards(plan, options.limits).all_errors
+    if refused:
+        raise PlanRefusedError("the plan cannot be applied; nothing was done:\n  "
+                               + "\n  ".join(refused))
     run = ApplyRun(client, options, report, on_result)
     report.planned = [op.key for op in plan.operations]
     projects = [p for p in plan.projects if p.operations]

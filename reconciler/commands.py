@@ -295,7 +295,7 @@ async def _run_apply(
 ) -> None:
     report.plan_checksum = plan.checksum
     options = ApplyOptions(parallelism=args.parallelism, dry_run=args.dry_run,
-                           backup_dir=backup_dir)
+                           backup_dir=backup_dir, limits=_guard_limits(args))
     progress = Progress(enabled=console.progress, stream=console.err,
                         description="Applying", unit="operations", total=len(plan.operations))
     try:

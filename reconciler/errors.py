@@ -79,6 +79,10 @@ class ListingError(ApiError):
     """A listing could not be read completely and consistently; nothing is planned on it."""
 
 
+class PlanRefusedError(ReconcilerError):
+    """A plan with errors, or one the guards refuse, was given to apply; nothing was done."""
+
+
 class StalePlanError(ReconcilerError):
     """A saved plan's preconditions no longer hold; nothing was applied."""
 

@@ -3,6 +3,7 @@ plans, and the API token that never shows."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -12,9 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from reconciler.apply import ApplyOptions, ApplyReport, apply_plan
+from reconciler.client import Client, ClientSettings
 from reconciler.emulator import Emulator, FaultRule
+from reconciler.errors import PlanRefusedError
+from reconciler.guards import GuardLimits
 from reconciler.jsonio import canonical
+from reconciler.loader import load_desired
 from reconciler.locks import lock_path
+from reconciler.planner import make_plan
 from tests.workspace import PROJECT, Workspace, held_by_another
 
 
@@ -645,3 +652,21 @@ def test_the_plan_key_never_goes_into_desired_state_or_output(
     listed = ws.plan("-v")
     assert listed.code == 0
     assert "live ********" in listed.out and PLAN_KEY not in listed.out
+
+
+def test_the_library_apply_refuses_what_the_guards_refuse(ws: Workspace) -> None:
+    """A program that plans with --allow-mass-delete and applies without it gets nothing done."""
+    _seed_prune(ws, keep=6, strays=4)
+
+    async def plan_then_apply() -> None:
+        settings = ClientSettings.from_environment(ws.env)
+        async with Client(settings) as client:
+            desired = load_desired([str(ws.file)], env=ws.env)
+            plan = await make_plan(client, desired, limits=GuardLimits(allow_mass_delete=True))
+            assert plan.all_errors == () and plan.summary()["delete"] == 4
+            with pytest.raises(PlanRefusedError, match="mass-delete guard: the plan deletes 4"):
+                await apply_plan(client, plan, options=ApplyOptions(backup_dir=ws.path),
+                                 report=ApplyReport(plan_checksum=plan.checksum))
+
+    asyncio.run(plan_then_apply())
+    assert len(ws.names()) == 10

@@ -146,11 +146,12 @@ async def _one_run(
     parallelism = settings.parallelism
     async with Client(settings, transport=transport) as client:
         try:
-            plan = await make_plan(client, desired, limits=GuardLimits(allow_mass_delete=True))
+            limits = GuardLimits(allow_mass_delete=True)
+            plan = await make_plan(client, desired, limits=limits)
             if plan.all_errors or not plan.has_changes:
                 return RunRecord(0, list(plan.all_errors), {}, [])
             report = ApplyReport(plan_checksum=plan.checksum)
-            options = ApplyOptions(parallelism=parallelism, backup_dir=backup_dir)
+            options = ApplyOptions(parallelism=parallelism, backup_dir=backup_dir, limits=limits)
             await apply_plan(client, plan, options=options, report=report)
             return RunRecord(len(plan.operations), [], report.counts(), [])
         finally:

@@ -34,7 +34,7 @@ from reconciler.errors import (
 )
 from reconciler.jsonio import JsonError
 from reconciler.jsonio import parse as parse_json
-from reconciler.live import Conversation, Message, Project, Transcript, User
+from reconciler.live import Conversation, Message, Project, QueryCredits, Transcript, User
 from reconciler.pacer import Pacer, RateHeaders
 from reconciler.pagination import (
     Listing,
@@ -46,6 +46,7 @@ from reconciler.pagination import (
     parse_message,
     parse_message_page,
     parse_project,
+    parse_query_credits,
     parse_user,
     read_all_pages,
 )
@@ -218,6 +219,16 @@ class Client:
             self._me = self._parse(call, await self._call(call), parse_user)
         return self._me
 
+    async def query_credits(self) -> QueryCredits | None:
+        """The account's query credits (one request), None when the API does not serve
+        them (404). Raises ApiError."""
+        call = _Call("reading the account's query credits", "GET", "/api/v1/limits/usage",
+                     not_found="the API does not report query credits")
+        try:
+            return self._parse(call, await self._call(call), parse_query_credits)
+        except NotFoundError:
+            return None
+
     async def get_project(self, project_id: int) -> Project:
         """A project. Raises NotFoundError when it does not exist or is not visible."""
         call = _Call(
@@ -229,9 +240,13 @@ class Client:
         return self._parse(call, await self._call(call), parse_project)
 
     async def list_conversations(
-        self, project_id: int, *, user_filter: str = "all", name: str | None = None
+        self, project_id: int, *, user_filter: str = "all", name: str | None = None,
+        first: Page[Conversation] | None = None,
     ) -> list[Conversation]:
-        """Every conversation of a project (optionally only those named `name`), by id.
+        """Every conversation of a project (optionally those the API's `name` filter
+        returns for `name`: compare names yourself, the filter's matching is not documented),
+        by id. `first` is page 1 of this very listing when it was already read
+        (`conversation_page`), so that it is not read again.
 
         `user_filter` is the API's `userFilter`: all, anonymous or team_member. `team_member`
         means every conversation with a creator, the key's own user's included, whether or
@@ -240,6 +255,34 @@ class Client:
         project, ListingError when the listing keeps shifting, ApiError when a page finally
         fails (never a partial listing).
         """
+        fetch, what = self._conversation_pages(project_id, user_filter, name)
+        unread = [first] if first is not None else []
+
+        async def fetch_once(number: int) -> Page[Conversation]:
+            if number == 1 and unread:
+                return unread.pop()
+            return await fetch(number)
+
+        found = await self._read_listing(fetch_once, what, key=lambda c: c.session_id)
+        if name is None and user_filter != "anonymous":  # it shows all of the key's user's
+            self._remember_highest_id(project_id, max((c.id for c in found), default=0))
+        return sorted(found, key=lambda c: c.id)
+
+    async def conversation_page(
+        self, project_id: int, number: int, *, user_filter: str = "all", name: str | None = None
+    ) -> Page[Conversation]:
+        """One page of a project's conversations, oldest first, as `list_conversations`
+        reads them: it tells how many pages the listing has. Raises NotFoundError, ApiError."""
+        fetch, _ = self._conversation_pages(project_id, user_filter, name)
+        page = await fetch(number)
+        if name is None and user_filter != "anonymous" and page.number == page.last_page:
+            # The last page of an unfiltered listing holds the newest conversations.
+            self._remember_highest_id(project_id, max((c.id for c in page.items), default=0))
+        return page
+
+    def _conversation_pages(
+        self, project_id: int, user_filter: str, name: str | None
+    ) -> tuple[Callable[[int], Awaitable[Page[Conversation]]], str]:
         if user_filter not in ("all", "anonymous", "team_member"):
             raise ValueError(f"unknown user filter {user_filter!r}")
         if user_filter == "team_member":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from reconciler.apply import (
     restore_conversation,
 )
 from reconciler.backup import default_backup_dir, read_backup
+from reconciler.budget import sends
 from reconciler.client import Client
 from reconciler.console import Console
 from reconciler.desired import DesiredState, Scope
@@ -67,11 +69,11 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     key = read_plan_key(console.env, args.plan_key_file) if args.out else None
     desired = _load(args, console)
     check_outputs(_outputs(out=args.out), inputs=[*desired.files, *_key_files(args)])
-    plan = asyncio.run(_plan(args, console, desired))
+    plan, rate = asyncio.run(_plan(args, console, desired))
     if args.out:
         _save_plan(Path(args.out), plan, key)
         console.info(f"Saved the plan to {args.out} (checksum {plan.checksum}).")
-    console.result(_render(plan, args.format, console, saved_as=args.out),
+    console.result(_render(plan, args.format, console, saved_as=args.out, rate=rate),
                    painted=args.format == "text" and console.color)
     if plan.all_errors:
         return EXIT_ERROR
@@ -218,9 +220,22 @@ def _outputs(**paths: str | None) -> list[Output]:
     return [Output(f"--{option}", Path(path)) for option, path in paths.items() if path]
 
 
-async def _plan(args: argparse.Namespace, console: Console, desired: DesiredState) -> Plan:
+async def _limits_with_credits(
+    client: Client, plan: Plan, args: argparse.Namespace
+) -> GuardLimits:
+    """The run's guard limits, with the query credits left when `plan` sends anything."""
+    if not sends(plan):
+        return _guard_limits(args)
+    credits = await client.query_credits()
+    return replace(_guard_limits(args), credits_left=None if credits is None else credits.left)
+
+
+async def _plan(
+    args: argparse.Namespace, console: Console, desired: DesiredState
+) -> tuple[Plan, float | None]:
+    """The plan, and the pace the run ended at (requests per minute; None: unpaced)."""
     async with open_client(args, console, project_ids=[p.id for p in desired.projects]) as client:
-        return await _make_plan(client, console, desired, args)
+        return await _make_plan(client, console, desired, args), client.pacer.rate
 
 
 async def _make_plan(
@@ -243,8 +258,8 @@ async def _apply(
     async with open_client(args, console, project_ids=ids) as client:
         with _writing(args, client, ids, command="apply"):
             plan = await _plan_to_apply(args, console, client, desired, saved)
-            console.result(render_text(plan, color=console.color, verbose=console.verbose > 0),
-                           painted=console.color)
+            console.result(render_text(plan, color=console.color, verbose=console.verbose > 0,
+                                       rate=client.pacer.rate), painted=console.color)
             if plan.all_errors or not plan.has_changes:
                 return EXIT_ERROR if plan.all_errors else EXIT_OK
             backup_dir = _backup_dir(args)
@@ -283,7 +298,7 @@ async def _plan_to_apply(
         assert desired is not None
         return await _make_plan(client, console, desired, args)
     _check_target(saved, api_target(args, client))
-    plan = with_guards(saved, _guard_limits(args))
+    plan = with_guards(saved, await _limits_with_credits(client, saved, args))
     if not plan.all_errors:
         await _refuse_stale(client, plan, saved=True)
     return plan
@@ -371,14 +386,17 @@ def _apply_summary(report: ApplyReport) -> str:
     return line
 
 
-def _render(plan: Plan, fmt: str, console: Console, *, saved_as: str | None = None) -> str:
+def _render(
+    plan: Plan, fmt: str, console: Console, *, saved_as: str | None = None,
+    rate: float | None = None,
+) -> str:
     if fmt == "json":
         return render_json(plan)
     if fmt == "markdown":
         hint = f"The full plan is in `{saved_as}` (`reconciler show {saved_as}`)." \
             if saved_as else "Run `reconciler plan` for the full plan."
         return render_markdown(plan, full_plan_hint=hint)
-    return render_text(plan, color=console.color, verbose=console.verbose > 0)
+    return render_text(plan, color=console.color, verbose=console.verbose > 0, rate=rate)
 
 
 def _save_plan(path: Path, plan: Plan, key: Secret | None) -> None:

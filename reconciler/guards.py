@@ -7,7 +7,9 @@ so that a saved plan is judged with the flags of the run that applies it:
 - mass-delete guard, per project: when at least `MASS_DELETE_MIN_MANAGED` conversations are
   managed (in scope and not ignored), at most `max_delete_fraction` of them may be deleted;
 - `--max-deletes N`: at most N deletes in the whole plan;
-- `--max-sends N`: at most N prompts sent in the whole plan.
+- `--max-sends N`: at most N prompts sent in the whole plan;
+- query credits: the plan's sends must fit in the credits the account has left (when the API
+  reports them), so that sends never stop half-way.
 
 `--allow-mass-delete` lifts the first two, never the third. Fractions are compared exactly, as
 the decimal written in the file (0.29 of 100 allows 29), never in floating point.
@@ -25,11 +27,13 @@ MASS_DELETE_MIN_MANAGED = 10
 
 @dataclass(frozen=True)
 class GuardLimits:
-    """The guard flags of one run."""
+    """The guard flags of one run, and the query credits the account has left (None: not
+    known)."""
 
     allow_mass_delete: bool = False
     max_deletes: int | None = None
     max_sends: int | None = None
+    credits_left: int | None = None
 
 
 def exact_fraction(value: float) -> Fraction:
@@ -115,5 +119,11 @@ def _plan_wide_errors(plan: Plan, limits: GuardLimits) -> list[str]:
         errors.append(
             f"the plan sends {sends} prompts, more than --max-sends {limits.max_sends} "
             "(each costs a query credit); raise --max-sends to proceed"
+        )
+    if limits.credits_left is not None and sends > limits.credits_left:
+        errors.append(
+            f"the plan sends {sends} prompts but the account has {limits.credits_left} query "
+            "credit(s) left: nothing is applied, so that sends do not stop half-way; wait for "
+            "the credits to renew, or declare fewer messages"
         )
     return errors

@@ -77,8 +77,10 @@ class ProjectLive:
     """What one project has live, as read for planning.
 
     `conversations` is the listing the project's scope asked for (possibly wider than the scope:
-    the planner filters); `pinned` holds pinned conversations found outside that listing, and
-    `transcripts` the prompts already sent, for the conversations whose messages matter.
+    the planner filters), or with `by_name` only the conversations named as the project
+    declares; `pinned` holds pinned conversations found outside it, and `transcripts` the
+    prompts already sent, for the conversations whose messages matter. `last_page` is the
+    number of pages of the whole listing (0 when unknown).
     """
 
     project_id: int
@@ -86,3 +88,19 @@ class ProjectLive:
     conversations: tuple[Conversation, ...]
     pinned: dict[str, Conversation]
     transcripts: dict[str, tuple[str, ...]]
+    by_name: bool = False
+    last_page: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QueryCredits:
+    """The account's query credits: each sent message spends one. `limit` None: the API
+    reported no limit."""
+
+    limit: int | None
+    used: int
+
+    @property
+    def left(self) -> int | None:
+        """Credits left (never below 0); None when there is no limit."""
+        return None if self.limit is None else max(0, self.limit - self.used)

@@ -23,7 +23,15 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from reconciler.errors import ListingError, ReconcilerError
-from reconciler.live import MAX_ID, Conversation, Message, Project, User, is_session_id
+from reconciler.live import (
+    MAX_ID,
+    Conversation,
+    Message,
+    Project,
+    QueryCredits,
+    User,
+    is_session_id,
+)
 
 T = TypeVar("T")
 
@@ -373,3 +381,14 @@ def parse_message_page(value: object, number: int) -> tuple[Conversation, Page[M
         record.get("messages"), requested=number, item=parse_message, what="the message list"
     )
     return owner, page
+
+
+def parse_query_credits(value: object) -> QueryCredits:
+    """The query credits of `GET /api/v1/limits/usage` (`max_queries` null: no limit).
+    Raises MalformedBody."""
+    record = Record(value, what="the usage")
+    limit = None if record.get("max_queries") is None else record.integer("max_queries")
+    used = record.integer("current_queries")
+    if used < 0 or (limit is not None and limit < 0):
+        raise MalformedBody("the usage has a negative count of queries")
+    return QueryCredits(limit=limit, used=used)

@@ -161,12 +161,46 @@ class Unmanaged:
 
 
 @dataclass(frozen=True)
+class Budget:
+    """What making the plan cost and what applying it needs: API requests (the key's budget
+    per minute) and query credits (one per sent prompt).
+
+    `apply_requests` counts the requests of the operations themselves (see
+    `reconciler.budget`); `credits_left` is None when the API did not report its credits.
+    """
+
+    requests_made: int = 0
+    apply_requests: int = 0
+    credits_needed: int = 0
+    credits_left: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"requests_made": self.requests_made, "apply_requests": self.apply_requests,
+                "credits_needed": self.credits_needed, "credits_left": self.credits_left}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Budget:
+        """Inverse of `to_dict`."""
+        left = data.get("credits_left")
+        return cls(requests_made=int(data["requests_made"]),
+                   apply_requests=int(data["apply_requests"]),
+                   credits_needed=int(data["credits_needed"]),
+                   credits_left=None if left is None else int(left))
+
+
+LISTING, BY_NAME = "listing", "names"
+
+
+@dataclass(frozen=True)
 class ProjectPlan:
     """Everything the plan says about one project.
 
     `managed_in_scope` (live in scope and not ignored) and `max_delete_fraction` are what the
     mass-delete guard judges the project's deletes by, when the plan is made and when it is
-    applied.
+    applied. `live_read` says how live state was read: `listing` (every conversation in scope)
+    or `names` (prune off: only the conversations named as declared, looked up by name, so
+    `live_in_scope`, `managed_in_scope` and `unmanaged` count only those).
     """
 
     project_id: int
@@ -179,6 +213,7 @@ class ProjectPlan:
     unmanaged: tuple[Unmanaged, ...] = ()
     warnings: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
+    live_read: str = LISTING
 
     @property
     def display_name(self) -> str:
@@ -200,6 +235,7 @@ class ProjectPlan:
             ],
             "warnings": list(self.warnings),
             "errors": list(self.errors),
+            "live_read": self.live_read,
         }
 
     @classmethod
@@ -218,6 +254,7 @@ class ProjectPlan:
             ),
             warnings=tuple(data["warnings"]),
             errors=tuple(data["errors"]),
+            live_read=data.get("live_read", LISTING),
         )
 
 
@@ -232,6 +269,7 @@ class Plan:
     projects: tuple[ProjectPlan, ...] = ()
     errors: tuple[str, ...] = ()
     api: str = ""
+    budget: Budget | None = None
     _checksum: str | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -259,13 +297,16 @@ class Plan:
         return summary
 
     def _body(self) -> dict[str, Any]:
-        return {
+        body = {
             "format_version": PLAN_FORMAT_VERSION,
             "api": self.api,
             "summary": self.summary(),
             "errors": list(self.all_errors),
             "projects": [p.to_dict() for p in self.projects],
         }
+        if self.budget is not None:
+            body["budget"] = self.budget.to_dict()
+        return body
 
     @property
     def checksum(self) -> str:
@@ -294,7 +335,9 @@ class Plan:
                               for why in impossible])
         project_errors = {f"project {p.display_name}: {e}" for p in projects for e in p.errors}
         errors = tuple(e for e in data["errors"] if e not in project_errors)
-        return cls(projects=projects, errors=errors, api=data["api"], _checksum=data["checksum"])
+        budget = Budget.from_dict(data["budget"]) if "budget" in data else None
+        return cls(projects=projects, errors=errors, api=data["api"], budget=budget,
+                   _checksum=data["checksum"])
 
 
 def _impossible(projects: tuple[ProjectPlan, ...]) -> list[str]:

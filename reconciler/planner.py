@@ -8,37 +8,69 @@ and never stop the others; a rejected API key stops everything.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
+from dataclasses import replace
 
+from reconciler.budget import sends, with_budget
 from reconciler.client import Client
 from reconciler.desired import DesiredState, ProjectSpec
 from reconciler.errors import ApiError, AuthError, NotFoundError
 from reconciler.guards import GuardLimits, with_guards
-from reconciler.live import Conversation, ProjectLive, Transcript
+from reconciler.live import Conversation, ProjectLive, QueryCredits, Transcript
+from reconciler.lookup import by_name_is_cheaper, could_be_missed, lookup_names
 from reconciler.match import Matching, listing_filter, match_project
-from reconciler.plan import Plan, ProjectPlan
+from reconciler.pagination import Page
+from reconciler.plan import BY_NAME, Plan, ProjectPlan
 from reconciler.planning import build_project_plan, deletion_candidates
+
+log = logging.getLogger("reconciler.plan")
 
 
 async def make_plan(
-    client: Client, desired: DesiredState, *, limits: GuardLimits, api: str = ""
+    client: Client, desired: DesiredState, *, limits: GuardLimits, api: str = "",
+    by_name: bool = True,
 ) -> Plan:
     """Plan every project of `desired` against the live API, with the errors of the guards
-    under `limits`; `api` names where that is.
+    under `limits` and the query credits the account has left; `api` names where that is.
+    The plan records the requests it made and what applying it needs. With `by_name` False,
+    every project is listed whole, even where looking names up would cost fewer requests
+    (the plan is the same either way).
 
     Raises AuthError when the key is rejected; every other API failure becomes an error of the
     project it concerns.
     """
+    before = client.stats.requests
     user = await client.current_user()
     projects = await asyncio.gather(
-        *(_plan_project(client, spec, user_id=user.id) for spec in desired.projects)
+        *(_plan_project(client, spec, user_id=user.id, by_name=by_name)
+          for spec in desired.projects)
     )
-    return with_guards(Plan(projects=tuple(projects), api=api), limits)
+    plan = Plan(projects=tuple(projects), api=api)
+    credits = await _credits(client) if sends(plan) else None
+    limits = replace(limits, credits_left=None if credits is None else credits.left)
+    plan = with_budget(plan, requests_made=client.stats.requests - before, credits=credits)
+    return with_guards(plan, limits)
 
 
-async def read_project(client: Client, spec: ProjectSpec, *, user_id: str) -> ProjectLive:
-    """The listing for `spec`'s scope, plus any pinned conversation found outside it."""
-    listing = await client.list_conversations(spec.id, user_filter=listing_filter(spec.scope))
+async def _credits(client: Client) -> QueryCredits | None:
+    """The account's query credits; None when the API does not say (or cannot now)."""
+    try:
+        return await client.query_credits()
+    except AuthError:
+        raise
+    except ApiError as error:
+        log.warning("warning: could not read the account's query credits (%s); the plan's "
+                    "sends are not checked against them", error)
+        return None
+
+
+async def read_project(
+    client: Client, spec: ProjectSpec, *, user_id: str, by_name: bool = True
+) -> ProjectLive:
+    """The listing for `spec`'s scope (or, prune off, `by_name` and cheaper, the conversations
+    with its declared names), plus any pinned conversation found outside it."""
+    listing, looked_up, last_page = await _read_conversations(client, spec, by_name=by_name)
     listed = {conv.session_id for conv in listing}
     missing = [
         c.session_id for c in spec.conversations if c.session_id and c.session_id not in listed
@@ -50,12 +82,52 @@ async def read_project(client: Client, spec: ProjectSpec, *, user_id: str) -> Pr
             pinned[session_id] = transcript.conversation
             transcripts[session_id] = tuple(m.user_query for m in transcript.messages)
     return ProjectLive(project_id=spec.id, user_id=user_id, conversations=tuple(listing),
-                       pinned=pinned, transcripts=transcripts)
+                       pinned=pinned, transcripts=transcripts, by_name=looked_up,
+                       last_page=last_page)
 
 
-async def _plan_project(client: Client, spec: ProjectSpec, *, user_id: str) -> ProjectPlan:
+async def _read_conversations(
+    client: Client, spec: ProjectSpec, *, by_name: bool
+) -> tuple[list[Conversation], bool, int]:
+    """The project's live conversations: the whole listing of its scope, or (prune off, every
+    name one the filter cannot miss, and fewer requests) those named as declared, found with
+    the API's name filter and compared exactly. Also whether by name, and the page count."""
+    user_filter = listing_filter(spec.scope)
+    names = lookup_names(spec)
+    if not by_name or spec.prune or any(could_be_missed(name) for name in names):
+        return await client.list_conversations(spec.id, user_filter=user_filter), False, 0
+    first = await client.conversation_page(spec.id, 1, user_filter=user_filter)
+    if by_name_is_cheaper(len(names), first.last_page):
+        firsts = await asyncio.gather(*(client.conversation_page(
+            spec.id, 1, user_filter=user_filter, name=name) for name in names))
+        more = sum(page.last_page - 1 for page in firsts)
+        if by_name_is_cheaper(len(names) + more, first.last_page):
+            found = await asyncio.gather(*(
+                _named(client, spec.id, user_filter, name, page)
+                for name, page in zip(names, firsts, strict=True)))
+            unique = {c.session_id: c for group in found for c in group}
+            return sorted(unique.values(), key=lambda c: c.id), True, first.last_page
+    listing = await client.list_conversations(spec.id, user_filter=user_filter, first=first)
+    return listing, False, first.last_page
+
+
+async def _named(
+    client: Client, project_id: int, user_filter: str, name: str, first: Page[Conversation]
+) -> list[Conversation]:
+    """The conversations named exactly `name`, from the filter's answer (page 1 `first`)."""
+    if first.last_page > 1:
+        listing = await client.list_conversations(project_id, user_filter=user_filter,
+                                                  name=name, first=first)
+    else:
+        listing = list(first.items)
+    return [c for c in listing if c.name == name]
+
+
+async def _plan_project(
+    client: Client, spec: ProjectSpec, *, user_id: str, by_name: bool
+) -> ProjectPlan:
     try:
-        live = await read_project(client, spec, user_id=user_id)
+        live = await read_project(client, spec, user_id=user_id, by_name=by_name)
         matching = match_project(spec, live.conversations, user_id=user_id, pinned=live.pinned)
         transcripts = dict(live.transcripts)
         needed = [s for s in _transcripts_needed(spec, matching) if s not in transcripts]
@@ -63,7 +135,13 @@ async def _plan_project(client: Client, spec: ProjectSpec, *, user_id: str) -> P
             # A conversation deleted since the listing has no transcript: plan as if empty.
             queries = () if transcript is None else tuple(m.user_query for m in transcript.messages)
             transcripts[session_id] = queries
-        return build_project_plan(spec, matching, transcripts)
+        if live.by_name and matching.unmatched and live.last_page > 1:
+            # Learn the newest conversation (the listing's last page), so that creates can
+            # tell their own conversation from older ones after an ambiguous failure.
+            await client.conversation_page(spec.id, live.last_page,
+                                           user_filter=listing_filter(spec.scope))
+        plan = build_project_plan(spec, matching, transcripts)
+        return replace(plan, live_read=BY_NAME) if live.by_name else plan
     except AuthError:
         raise
     except ApiError as error:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from reconciler.budget import budget_line
 from reconciler.console import terminal_safe
 from reconciler.jsonio import pretty
 from reconciler.match import collection_paused
-from reconciler.plan import Action, Operation, Plan, ProjectPlan
+from reconciler.plan import BY_NAME, Action, Operation, Plan, ProjectPlan
 from reconciler.text import shown
 
 MARKDOWN_LIMIT = 60_000
@@ -58,13 +59,16 @@ def describe(op: Operation) -> str:
     return f"delete {shown(op.name)}  ({op.session_id}{messages})"
 
 
-def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> str:
-    """The Terraform-like plan for a terminal or a CI log."""
+def render_text(
+    plan: Plan, *, color: bool = False, verbose: bool = False, rate: float | None = None
+) -> str:
+    """The Terraform-like plan for a terminal or a CI log; `rate` (requests per minute, the
+    pace of the run) says how long applying takes."""
     with collection_paused():
-        return _text(plan, color=color, verbose=verbose)
+        return _text(plan, color=color, verbose=verbose, rate=rate)
 
 
-def _text(plan: Plan, *, color: bool, verbose: bool) -> str:
+def _text(plan: Plan, *, color: bool, verbose: bool, rate: float | None) -> str:
     """Every line terminal-safe: the only escape sequences are the colours painted here."""
     lines: list[str] = []
     for project in plan.projects:
@@ -79,12 +83,20 @@ def _text(plan: Plan, *, color: bool, verbose: bool) -> str:
         ))
     else:
         lines.append(paint(summary_line(plan), "1", color=color))
+    if plan.budget is not None:
+        lines.append(budget_line(plan.budget, rate=rate))
     return "\n".join(lines) + "\n"
 
 
+def _live_count(project: ProjectPlan) -> str:
+    if project.live_read == BY_NAME:
+        return (f"{project.live_in_scope} live in scope with a declared name "
+                "(prune is off: looked up by name)")
+    return f"{project.live_in_scope} live in scope"
+
+
 def _text_project(project: ProjectPlan, *, color: bool, verbose: bool) -> list[str]:
-    head = (f"Project {project.display_name}, scope {project.scope}: "
-            f"{project.live_in_scope} live in scope")
+    head = f"Project {project.display_name}, scope {project.scope}: {_live_count(project)}"
     lines = [paint(head, "1", color=color)]
     for op in project.operations:
         symbol = SYMBOL[op.action]
@@ -133,6 +145,8 @@ def _markdown_head(plan: Plan) -> str:
         lines += [f"- :x: {_md_escape(e)}" for e in plan.all_errors] + [""]
     else:
         lines += [summary_line(plan), ""]
+    if plan.budget is not None:
+        lines += [budget_line(plan.budget), ""]
     lines += ["| project | create | rename | send | delete | unmanaged |",
               "|---|---:|---:|---:|---:|---:|"]
     for p in plan.projects:
@@ -149,7 +163,7 @@ def _markdown_project(project: ProjectPlan) -> str:
     n = len(project.operations)
     lines = ["<details>",
              f"<summary><b>{_html(project.display_name)}</b>: {n} change(s), "
-             f"scope {project.scope}, {project.live_in_scope} live in scope</summary>", ""]
+             f"scope {project.scope}, {_live_count(project)}</summary>", ""]
     lines.extend(f"- :warning: {_md_escape(w)}" for w in project.warnings)
     lines.extend(f"- :x: {_md_escape(e)}" for e in project.errors)
     if project.operations:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from reconciler.emulator import FaultRule
 from tests.workspace import PROJECT, Workspace
 
 DEMO = f"""
@@ -57,9 +58,39 @@ def test_max_sends_caps_the_credits_a_plan_may_spend(ws: Workspace) -> None:
     assert ws.apply("--max-sends", "5").code == 0
 
 
+def test_a_plan_whose_sends_do_not_fit_in_the_credits_left_is_refused(ws: Workspace) -> None:
+    ws.declare(DEMO)
+    ws.emulator.query_credits = 4
+    planned = ws.plan("--format", "json")
+    assert planned.code == 1
+    document = json.loads(planned.out)
+    assert document["budget"]["credits_needed"] == 5
+    assert document["budget"]["credits_left"] == 4
+    assert any("sends 5 prompts but the account has 4 query credit(s) left" in error
+               for error in document["errors"])
+    refused = ws.apply()
+    assert refused.code == 1 and "4 query credit(s) left" in refused.out
+    assert ws.names() == [], "nothing applied, not even the creates"
+    ws.emulator.query_credits = 5
+    assert "Its sends use 5 query credit(s); 5 left." in ws.plan().out
+    assert ws.apply().code == 0
+
+
+def test_a_saved_plan_is_refused_when_the_credits_left_no_longer_fit(ws: Workspace) -> None:
+    ws.declare(DEMO)
+    saved = ws.path / "plan.json"
+    assert ws.plan("--out", str(saved)).code == 0
+    ws.emulator.query_credits = 3  # spent by the key's other clients since the plan
+    refused = ws.run("apply", "--plan", str(saved), "--auto-approve", "--no-backup")
+    assert refused.code == 1 and "3 query credit(s) left" in refused.out
+    assert ws.names() == []
+
+
 def test_exhausted_credits_stop_the_sends_and_the_next_run_resumes(ws: Workspace) -> None:
     ws.declare(DEMO)
     ws.emulator.query_credits = 2
+    # The API does not report the credits: the plan cannot see that its sends do not fit.
+    ws.emulator.faults.rules.append(FaultRule(path="limits/usage", status=404, times=None))
     report_file = ws.path / "report.json"
     first = ws.apply("--report", str(report_file))
     assert first.code == 1
@@ -86,5 +117,5 @@ def test_seeding_new_conversations_reads_no_transcript(ws: Workspace) -> None:
     posts = after.get("POST", 0) - before.get("POST", 0)
     gets = after.get("GET", 0) - before.get("GET", 0)
     assert posts == 2 + 5, "two creates and five sends, each once"
-    assert gets == 3, ("the key's user, one listing page, and one after the creates (did "
-                       "another run create them too?); no transcript read per send")
+    assert gets == 4, ("the key's user, one listing page, the query credits, and one after the "
+                       "creates (did another run create them too?); no transcript read per send")

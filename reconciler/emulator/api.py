@@ -34,23 +34,31 @@ class Api:
     variants of the real service to behave as.
 
     `query_credits` None means unlimited; otherwise each sent message spends one, and a send
-    with none left is answered 429 as the API does.
+    with none left is answered 429 as the API does. `queries_used` counts the messages sent.
     """
 
     store: Store
     page_size: int = 10
     query_credits: int | None = None
+    queries_used: int = 0
     variants: Variants = field(default_factory=Variants)
     _credits_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def spend_credit(self) -> None:
         """Spend one query credit; raises ApiProblem(429) when none is left."""
         with self._credits_lock:
-            if self.query_credits is None:
-                return
-            if self.query_credits <= 0:
-                raise ApiProblem(429, CREDITS_EXHAUSTED)
-            self.query_credits -= 1
+            if self.query_credits is not None:
+                if self.query_credits <= 0:
+                    raise ApiProblem(429, CREDITS_EXHAUSTED)
+                self.query_credits -= 1
+            self.queries_used += 1
+
+    def usage(self) -> dict[str, int | None]:
+        """The account's query credits as `GET /api/v1/limits/usage` reports them
+        (`max_queries` null: unlimited)."""
+        with self._credits_lock:
+            limit = None if self.query_credits is None else self.query_credits + self.queries_used
+            return {"max_queries": limit, "current_queries": self.queries_used}
 
 
 Endpoint = Callable[[Api, Request, dict[str, str]], Response]
@@ -296,6 +304,11 @@ def get_user(api: Api, request: Request, params: dict[str, str]) -> Response:
     return wire.success(wire.user(api.variants))
 
 
+def get_usage(api: Api, request: Request, params: dict[str, str]) -> Response:
+    """GET /api/v1/limits/usage: the query credits of the account."""
+    return wire.success(api.usage())
+
+
 _PROJECT = r"/api/v1/projects/(?P<project>[^/]+)"
 _SESSION = _PROJECT + r"/conversations/(?P<session>[^/]+)"
 
@@ -307,6 +320,7 @@ ROUTES: list[tuple[re.Pattern[str], dict[str, Endpoint]]] = [
     (re.compile(_SESSION + "/?"), {"PUT": update_conversation, "DELETE": delete_conversation}),
     (re.compile(_SESSION + r"/messages/?"), {"GET": list_messages, "POST": send_message}),
     (re.compile(r"/api/v1/user/?"), {"GET": get_user}),
+    (re.compile(r"/api/v1/limits/usage/?"), {"GET": get_usage}),
 ]
 WRITES = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 

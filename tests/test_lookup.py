@@ -1,0 +1,185 @@
+"""Prune-off projects read by name: few requests, and exactly the plan a full listing gives,
+whatever the API's name filter matches (exact, prefix, substring, case-insensitive) and
+whether it stores names trimmed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reconciler.client import Client, ClientSettings, Secret
+from reconciler.desired import ConversationSpec, DesiredState, DuplicatePolicy, ProjectSpec, Scope
+from reconciler.emulator import Emulator
+from reconciler.emulator.variants import NAME_FILTERS, Variants
+from reconciler.guards import GuardLimits
+from reconciler.lookup import by_name_is_cheaper, could_be_missed, lookup_names
+from reconciler.plan import Plan
+from reconciler.planner import make_plan
+from tests.conftest import TEST_API_KEY
+
+PROJECT = 1001
+
+# Names chosen to trip a filter: case variants, prefixes, substrings, LIKE wildcards and
+# escapes, surrounding whitespace, a decomposed accent, and duplicates.
+POOL = ["FAQ", "faq", "FAQ 2", "My FAQ", "FA", "Billing", " Billing", "Billing ", "Bill",
+        "a_b", "a%b", "axb", "a\\b", "Café", "Cafe\u0301", "Ünï", "x"]
+
+
+@pytest.mark.parametrize(
+    ("name", "missed"),
+    [("FAQ", False), ("a_b", False), ("50%", False), ("Ünïcode name", False),
+     (" FAQ", True), ("FAQ ", True), ("a\\b", True), ("Cafe\u0301", True), ("tab\tname", True),
+     ("zero\u200bwidth", True)],
+    ids=["plain", "underscore", "percent", "accents", "leading-space", "trailing-space",
+         "backslash", "decomposed", "tab", "zero-width"],
+)
+def test_names_the_filter_could_miss_are_never_trusted_for_absence(name: str,
+                                                                    missed: bool) -> None:
+    assert bool(could_be_missed(name)) is missed
+
+
+def test_every_declared_and_old_name_is_looked_up_once() -> None:
+    spec = ProjectSpec(id=1, conversations=(
+        ConversationSpec("A", renamed_from=("Old A", "B")), ConversationSpec("B"),
+        ConversationSpec("C", renamed_from=("Old A",))))
+    assert lookup_names(spec) == ["A", "Old A", "B", "C"]
+
+
+@pytest.mark.parametrize(("lookups", "pages", "cheaper"),
+                         [(20, 10_000, True), (3, 5, False), (3, 6, True), (5, 1, False)],
+                         ids=["huge", "equal", "one-fewer", "single-page"])
+def test_names_are_looked_up_only_when_that_costs_fewer_requests(
+    lookups: int, pages: int, cheaper: bool
+) -> None:
+    assert by_name_is_cheaper(lookups, pages) is cheaper
+
+
+# -- against the emulator ----------------------------------------------------------------------
+
+
+def plan_with(emulator: Emulator, spec: ProjectSpec, *, by_name: bool) -> tuple[Plan, int]:
+    """The plan of `spec`, and the requests the emulator served for it."""
+    settings_ = ClientSettings(api_key=Secret(TEST_API_KEY), base_url=emulator.base_url)
+    before = sum(emulator.stats()["requests"].values())
+
+    async def run() -> Plan:
+        async with Client(settings_) as client:
+            return await make_plan(client, DesiredState(projects=(spec,)),
+                                   limits=GuardLimits(), by_name=by_name)
+
+    plan = asyncio.run(run())
+    return plan, sum(emulator.stats()["requests"].values()) - before
+
+
+def decisions(plan: Plan) -> list[Any]:
+    """Everything a plan decides: operations, warnings and errors of each project."""
+    return [(p.project_id, [op.to_dict() for op in p.operations], p.warnings, p.errors)
+            for p in plan.projects]
+
+
+def test_a_prune_off_project_of_many_pages_is_planned_from_a_few_lookups() -> None:
+    with Emulator(api_key=TEST_API_KEY, page_size=10) as emulator:
+        emulator.start()
+        emulator.ensure_project(PROJECT)
+        emulator.add_conversations(PROJECT, (f"c{i:05d}" for i in range(2_000)))
+        emulator.add_conversation(PROJECT, "c00007", creator="teammate")
+        spec = ProjectSpec(id=PROJECT, conversations=(
+            ConversationSpec("c00001"), ConversationSpec("New", renamed_from=("c00002",)),
+            ConversationSpec("Fresh", messages=("hi",)), ConversationSpec("c00003",
+                                                                          messages=("hello",))))
+        fast, requests = plan_with(emulator, spec, by_name=True)
+        full, full_requests = plan_with(emulator, spec, by_name=False)
+    assert decisions(fast) == decisions(full)
+    assert fast.projects[0].live_read == "names" and full.projects[0].live_read == "listing"
+    # user, page 1, 5 names, the newest page (for the create), 1 transcript, the credits
+    assert requests == 10 and fast.budget is not None and fast.budget.requests_made == 10
+    assert full_requests == 1 + 201 + 1 + 1
+    assert [op.action.value for op in fast.operations] == ["rename", "create", "send", "send"]
+
+
+def test_a_name_the_filter_could_miss_makes_the_project_list_whole() -> None:
+    with Emulator(api_key=TEST_API_KEY, page_size=2) as emulator:
+        emulator.start()
+        emulator.ensure_project(PROJECT)
+        emulator.add_conversations(PROJECT, ["Billing ", *(f"c{i}" for i in range(20))])
+        spec = ProjectSpec(id=PROJECT, conversations=(ConversationSpec("Billing "),))
+        plan, requests = plan_with(emulator, spec, by_name=True)
+    assert plan.projects[0].live_read == "listing"
+    assert plan.operations == ()  # found by the full listing, not created again
+    assert requests == 1 + 11
+
+
+@pytest.fixture(scope="module")
+def emulators() -> Iterator[dict[tuple[str, bool], Emulator]]:
+    """One small-page emulator per name-filter variant, with and without trimmed names."""
+    started = {}
+    try:
+        for name_filter in NAME_FILTERS:
+            for trim in (False, True):
+                emulator = Emulator(api_key=TEST_API_KEY, enable_admin=True, page_size=2,
+                                    variants=Variants(name_filter=name_filter, trim_text=trim))
+                emulator.start()
+                started[name_filter, trim] = emulator
+        yield started
+    finally:
+        for emulator in started.values():
+            emulator.stop()
+
+
+live_conversations = st.lists(
+    st.tuples(st.sampled_from(POOL), st.sampled_from(["me", "teammate", "visitor"]),
+              st.booleans()),
+    min_size=8, max_size=40,
+)
+
+
+@st.composite
+def declared(draw: st.DrawFn) -> ProjectSpec:
+    names = draw(st.lists(st.sampled_from(POOL), unique=True, min_size=1, max_size=3))
+    old_pool = [n for n in POOL if n not in names]
+    used: set[str] = set()
+    conversations = []
+    for name in names:
+        olds = [n for n in draw(st.lists(st.sampled_from(old_pool), unique=True, max_size=1))
+                if n not in used]
+        used.update(olds)
+        messages = draw(st.sampled_from([(), ("hello",), ("hello", "again")]))
+        conversations.append(ConversationSpec(name, renamed_from=tuple(olds), messages=messages))
+    return ProjectSpec(id=PROJECT, scope=draw(st.sampled_from(list(Scope))),
+                       duplicates=draw(st.sampled_from(list(DuplicatePolicy))),
+                       conversations=tuple(conversations))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(live=live_conversations, spec=declared(),
+       variant=st.sampled_from([(f, t) for f in NAME_FILTERS for t in (False, True)]))
+def test_looking_names_up_plans_exactly_what_a_full_listing_plans(
+    emulators: dict[tuple[str, bool], Emulator], live: list[tuple[str, str, bool]],
+    spec: ProjectSpec, variant: tuple[str, bool],
+) -> None:
+    emulator = emulators[variant]
+    assert httpx.post(emulator.base_url + "/_emulator/reset").status_code == 200
+    emulator.ensure_project(PROJECT)
+    for name, creator, with_message in live:
+        conversation = emulator.add_conversation(PROJECT, name, creator=creator)
+        if with_message:
+            emulator.add_message(PROJECT, conversation["session_id"], "hello")
+    fast, _ = plan_with(emulator, spec, by_name=True)
+    full, _ = plan_with(emulator, spec, by_name=False)
+    assert decisions(fast) == decisions(full)
+    LOOKED_UP.append(fast.projects[0].live_read == "names")
+
+
+LOOKED_UP: list[bool] = []
+
+
+def test_the_random_states_above_did_exercise_the_lookups() -> None:
+    if not LOOKED_UP:
+        pytest.skip("runs after the random-state test only")
+    assert sum(LOOKED_UP) >= len(LOOKED_UP) // 4

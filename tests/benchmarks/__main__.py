@@ -2,6 +2,12 @@
 
     .venv/bin/python -m tests.benchmarks            # full: 1,000 pages, 2,000 creates, 1M live
     .venv/bin/python -m tests.benchmarks --quick    # smoke run, under a minute
+    .venv/bin/python -m tests.benchmarks --budget   # the request budget only (time scaled)
+    .venv/bin/python -m tests.benchmarks --budget --real-time   # at the real 60 s window
+
+The budget benchmarks scale time by default: the emulator's rate-limit window is 6 s instead
+of 60 s (the same number of requests per window), so that they take about 2 minutes instead of
+20; `--real-time` runs them at the real window.
 
 The emulator runs as a separate process (`reconciler emulator`), so that it does not share
 the client's GIL; its `--latency-ms` plays the network.
@@ -15,6 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.benchmarks import budget
 from tests.benchmarks.applying import apply_creates, ideal_apply
 from tests.benchmarks.capacity import measure_capacity
 from tests.benchmarks.emulator_process import emulator_process, seed
@@ -46,14 +53,25 @@ def main() -> None:
     """Parse the options, run everything, print the table."""
     parser = argparse.ArgumentParser(prog="python -m tests.benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smaller smoke configuration")
-    sizes = QUICK if parser.parse_args().quick else FULL
+    parser.add_argument("--budget", action="store_true",
+                        help="only the request-budget benchmarks")
+    parser.add_argument("--real-time", action="store_true",
+                        help="budget benchmarks at the real 60 s window (about 20 minutes)")
+    options = parser.parse_args()
+    sizes = QUICK if options.quick else FULL
     rows: list[tuple[str, str, str, str]] = []
+    window = 60.0 if options.real_time else SCALED_WINDOW
+    if options.budget:
+        _budget(rows, window=window)
+        _print(rows, sizes)
+        return
     with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as directory:
         db = Path(directory) / "emulator.db"
         seed(db, {LISTED: sizes.pages * 10, APPLIED: 0})
         capacity = _capacity(db, sizes, rows)
         _network(db, sizes, rows, capacity)
     _planning(sizes, rows)
+    _budget(rows, window=window)
     _print(rows, sizes)
 
 
@@ -113,6 +131,57 @@ def _planning(sizes: Sizes, rows: list[tuple[str, str, str, str]]) -> None:
                 f"{run.baseline_rss_mb:.0f} MB){growth}",
                 _verdict(run.cpu < 1.0 and run.peak_rss_mb < 300) if target else "-",
             ))
+
+
+SCALED_WINDOW = 6.0
+
+
+def _budget(rows: list[tuple[str, str, str, str]], *, window: float) -> None:
+    """DESIGN §9 "Budget": the realistic setup at 120/min (alone, then beside a production
+    client at 25 %), the time it takes at 60, 90 and 120/min, a huge prune-off project, and
+    chaos at a rate limit."""
+    scale = "" if window == 60 else f", window scaled to {window:g} s"
+    with tempfile.TemporaryDirectory(prefix="reconciler-budget-") as name:
+        directory = Path(name)
+        for limit, production in ((120, 0.0), (120, 0.25), (90, 0.0), (60, 0.0)):
+            run = budget.run_setup(directory, limit=limit, window=window, latency_ms=LATENCY_MS,
+                                   production_share=production)
+            rows.append(_budget_row(run, production, scale))
+        huge = budget.huge_prune_off(directory, limit=120, window=window)
+        rows.append((
+            f"5 plan prune-off project, {huge.live:,} live / {huge.declared} declared, "
+            f"10 per page{scale}", f"{huge.requests} requests",
+            f"{huge.refused} refused; plan {'made' if huge.plan_ok else 'FAILED'}",
+            _verdict(huge.requests <= 60 and huge.refused == 0 and huge.plan_ok)))
+        chaos = budget.chaos_with_rate_limit(directory)
+        rows.append((
+            "5 chaos: 30 % 5xx, 20 % commit-then-fail, 10 % drops, 5 req/s limit; 45 "
+            "conversations, 70 sends, 5 deletes",
+            f"{chaos.applies} apply run(s), {chaos.wall:.0f} s",
+            f"converged {chaos.converged}; {len(chaos.broken)} broken promises "
+            f"(duplicates, prompts twice, unbacked deletes); {chaos.requests} requests, "
+            f"{chaos.rate_limited} answered 429",
+            _verdict(chaos.converged and chaos.applies <= 3 and not chaos.broken)))
+        for problem in chaos.broken:
+            print(f"chaos: {problem}")
+
+
+def _budget_row(run: budget.BudgetRun, production: float,
+                scale: str) -> tuple[str, str, str, str]:
+    wall_ratio, request_ratio = run.wall / run.ideal, run.requests / run.minimum
+    who = f", production client at {production:.0%} of the limit" if production else ""
+    measured = f"{run.wall:.1f} s"
+    if run.window != 60:
+        measured += f" (= {run.real_minutes:.1f} min at the real window)"
+    against = (f"{run.requests} requests ({run.plan_requests} planning), {run.refused} refused; "
+               f"wall {wall_ratio:.2f}x requests/allowed rate; {request_ratio:.2f}x the "
+               f"minimum {run.minimum}; converged {run.converged}")
+    met = run.refused == 0 and run.converged and wall_ratio <= 1.1 and request_ratio <= 1.2
+    if production:
+        against += f"; production {run.production_sent} sent, {run.production_refused} refused"
+        met = met and run.production_refused == 0
+    return (f"5 plan + apply, 3 projects / 600 live / 40 declared / 10 sends / 5 deletes, "
+            f"{run.limit}/min{scale}{who}", measured, against, _verdict(met))
 
 
 def _verdict(met: bool) -> str:

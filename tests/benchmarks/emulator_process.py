@@ -37,12 +37,13 @@ def seed(db: Path, projects: dict[int, int]) -> None:
 
 @contextlib.contextmanager
 def emulator_process(
-    db: Path, *, latency_ms: float, page_size: int = 10
+    db: Path, *, latency_ms: float, page_size: int = 10, extra: list[str] | None = None
 ) -> Iterator[RunningEmulator]:
-    """Run `reconciler emulator` on `db` in a child process until the block ends."""
+    """Run `reconciler emulator` on `db` in a child process until the block ends; `extra` are
+    more options (a rate limit, faults)."""
     command = [
         sys.executable, "-m", "reconciler", "emulator", "--db", str(db), "--api-key", API_KEY,
-        "--latency-ms", str(latency_ms), "--page-size", str(page_size),
+        "--latency-ms", str(latency_ms), "--page-size", str(page_size), *(extra or []),
     ]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True

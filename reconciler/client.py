@@ -18,7 +18,7 @@ import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import TypeVar
 from urllib.parse import quote, urlsplit
@@ -243,27 +243,22 @@ class Client:
         self, project_id: int, *, user_filter: str = "all", name: str | None = None,
         first: Page[Conversation] | None = None,
     ) -> list[Conversation]:
-        """Every conversation of a project (optionally those the API's `name` filter
-        returns for `name`: compare names yourself, the filter's matching is not documented),
-        by id. `first` is page 1 of this very listing when it was already read
-        (`conversation_page`), so that it is not read again.
+        """Every conversation of a project (optionally only those named `name`), by id.
 
         `user_filter` is the API's `userFilter`: all, anonymous or team_member. `team_member`
         means every conversation with a creator, the key's own user's included, whether or
         not the server's filter includes them (see `_team_listing`). The server decides how
-        `name` matches; callers compare names themselves. Raises NotFoundError for a missing
-        project, ListingError when the listing keeps shifting, ApiError when a page finally
-        fails (never a partial listing).
+        `name` matches; callers compare names themselves. `first` is page 1 of this listing
+        as `conversation_page` read it, so that it is not read again. Raises NotFoundError for
+        a missing project, ListingError when the listing keeps shifting, ApiError when a page
+        finally fails (never a partial listing).
         """
-        fetch, what = self._conversation_pages(project_id, user_filter, name)
-        unread = [first] if first is not None else []
-
-        async def fetch_once(number: int) -> Page[Conversation]:
-            if number == 1 and unread:
-                return unread.pop()
-            return await fetch(number)
-
-        found = await self._read_listing(fetch_once, what, key=lambda c: c.session_id)
+        if user_filter not in ("all", "anonymous", "team_member"):
+            raise ValueError(f"unknown user filter {user_filter!r}")
+        if user_filter == "team_member":
+            found = await self._team_listing(project_id, name, first=first)
+        else:
+            found = await self._listing(project_id, user_filter, name, first=first)
         if name is None and user_filter != "anonymous":  # it shows all of the key's user's
             self._remember_highest_id(project_id, max((c.id for c in found), default=0))
         return sorted(found, key=lambda c: c.id)
@@ -271,29 +266,29 @@ class Client:
     async def conversation_page(
         self, project_id: int, number: int, *, user_filter: str = "all", name: str | None = None
     ) -> Page[Conversation]:
-        """One page of a project's conversations, oldest first, as `list_conversations`
-        reads them: it tells how many pages the listing has. Raises NotFoundError, ApiError."""
-        fetch, _ = self._conversation_pages(project_id, user_filter, name)
+        """One page of a project's conversations, oldest first, read as `list_conversations`
+        reads that listing once it knows what `team_member` means (until then, as the API's
+        `userFilter`): page 1 tells how many pages the listing has. Raises NotFoundError,
+        ApiError."""
+        if user_filter not in ("all", "anonymous", "team_member"):
+            raise ValueError(f"unknown user filter {user_filter!r}")
+        fetch, _ = self._page_reader(project_id, self._as_read(user_filter), name)
         page = await fetch(number)
         if name is None and user_filter != "anonymous" and page.number == page.last_page:
             # The last page of an unfiltered listing holds the newest conversations.
             self._remember_highest_id(project_id, max((c.id for c in page.items), default=0))
         return page
 
-    def _conversation_pages(
-        self, project_id: int, user_filter: str, name: str | None
-    ) -> tuple[Callable[[int], Awaitable[Page[Conversation]]], str]:
-        if user_filter not in ("all", "anonymous", "team_member"):
-            raise ValueError(f"unknown user filter {user_filter!r}")
-        if user_filter == "team_member":
-            found = await self._team_listing(project_id, name)
-        else:
-            found = await self._listing(project_id, user_filter, name)
-        if name is None and user_filter != "anonymous":  # it shows all of the key's user's
-            self._remember_highest_id(project_id, max((c.id for c in found), default=0))
-        return sorted(found, key=lambda c: c.id)
+    def _as_read(self, user_filter: str) -> str:
+        """The `userFilter` the first page of a listing of `user_filter` is read with: a team
+        listing reads `all` until it is known to hold the key's own conversations."""
+        if user_filter == "team_member" and not self._team_includes_owner:
+            return "all"
+        return user_filter
 
-    async def _team_listing(self, project_id: int, name: str | None) -> list[Conversation]:
+    async def _team_listing(
+        self, project_id: int, name: str | None, *, first: Page[Conversation] | None = None
+    ) -> list[Conversation]:
         """Every conversation with a creator, the key's user's included.
 
         The API does not say whether `userFilter=team_member` includes the key's own user, so
@@ -307,17 +302,18 @@ class Client:
         known = self._team_includes_owner
         if known is not None:
             user_filter = "team_member" if known else "all"
-            return _with_creator(await self._listing(project_id, user_filter, name))
-        first = await self._first_page(project_id, "all", name)
-        if first.last_page == 1 and len(first.items) == first.total:
-            return _with_creator(list(first.items))
+            return _with_creator(await self._listing(project_id, user_filter, name, first=first))
+        everyone = first if first is not None and first.source == "all" else \
+            await self._first_page(project_id, "all", name)
+        if everyone.last_page == 1 and len(everyone.items) == everyone.total:
+            return _with_creator(list(everyone.items))
         team = await self._listing(project_id, "team_member", name)
         me = await self.current_user()
         if any(c.created_by == me.id for c in team):
             self._team_includes_owner = True
             return team
         anonymous = await self._first_page(project_id, "anonymous", name)
-        if first.total == len(team) + anonymous.total:
+        if everyone.total == len(team) + anonymous.total:
             return team
         self._team_includes_owner = False
         log.info("userFilter=team_member leaves out the API key's own conversations; "
@@ -325,11 +321,20 @@ class Client:
         return _with_creator(await self._listing(project_id, "all", name))
 
     async def _listing(
-        self, project_id: int, user_filter: str, name: str | None
+        self, project_id: int, user_filter: str, name: str | None, *,
+        first: Page[Conversation] | None = None,
     ) -> list[Conversation]:
-        """One listing as the server gives it, every page."""
+        """One listing as the server gives it, every page; `first`, when given, is its page 1
+        (read already)."""
         fetch, what = self._page_reader(project_id, user_filter, name)
-        return await self._read_listing(fetch, what, key=lambda c: c.session_id)
+        unread = [first] if first is not None and first.source == user_filter else []
+
+        async def fetch_once(number: int) -> Page[Conversation]:
+            if number == 1 and unread:
+                return unread.pop()
+            return await fetch(number)
+
+        return await self._read_listing(fetch_once, what, key=lambda c: c.session_id)
 
     async def _first_page(
         self, project_id: int, user_filter: str, name: str | None
@@ -358,7 +363,8 @@ class Client:
                 not_found=_project_missing(project_id),
             )
             data = await self._call(call)
-            return self._parse(call, data, lambda v: parse_conversation_page(v, number))
+            page = self._parse(call, data, lambda v: parse_conversation_page(v, number))
+            return replace(page, source=user_filter)
 
         return fetch, what
 

@@ -177,6 +177,7 @@ class Page(Generic[T]):
     per_page: int
     total: int
     items: tuple[T, ...]
+    source: str = ""  # which listing it is a page of, when the reader says (a userFilter)
 
 
 @dataclass(frozen=True)

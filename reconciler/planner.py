@@ -18,11 +18,12 @@ from reconciler.desired import DesiredState, ProjectSpec
 from reconciler.errors import ApiError, AuthError, NotFoundError
 from reconciler.guards import GuardLimits, with_guards
 from reconciler.live import Conversation, ProjectLive, QueryCredits, Transcript
-from reconciler.lookup import by_name_is_cheaper, could_be_missed, lookup_names
+from reconciler.lookup import by_name_is_cheaper, lookup_names, lookup_query, substring_probe
 from reconciler.match import Matching, listing_filter, match_project
 from reconciler.pagination import Page
 from reconciler.plan import BY_NAME, Plan, ProjectPlan
 from reconciler.planning import build_project_plan, deletion_candidates
+from reconciler.text import normal_form
 
 log = logging.getLogger("reconciler.plan")
 
@@ -42,8 +43,9 @@ async def make_plan(
     """
     before = client.stats.requests
     user = await client.current_user()
+    name_filter = _NameFilter() if by_name else None
     projects = await asyncio.gather(
-        *(_plan_project(client, spec, user_id=user.id, by_name=by_name)
+        *(_plan_project(client, spec, user_id=user.id, name_filter=name_filter)
           for spec in desired.projects)
     )
     plan = Plan(projects=tuple(projects), api=api)
@@ -66,11 +68,13 @@ async def _credits(client: Client) -> QueryCredits | None:
 
 
 async def read_project(
-    client: Client, spec: ProjectSpec, *, user_id: str, by_name: bool = True
+    client: Client, spec: ProjectSpec, *, user_id: str, name_filter: _NameFilter | None = None
 ) -> ProjectLive:
-    """The listing for `spec`'s scope (or, prune off, `by_name` and cheaper, the conversations
-    with its declared names), plus any pinned conversation found outside it."""
-    listing, looked_up, last_page = await _read_conversations(client, spec, by_name=by_name)
+    """The listing for `spec`'s scope (or, prune off and given what the run knows of the
+    `name_filter`, the conversations with its declared names when that is cheaper), plus any
+    pinned conversation found outside it."""
+    listing, looked_up, last_page = await _read_conversations(client, spec,
+                                                              name_filter=name_filter)
     listed = {conv.session_id for conv in listing}
     missing = [
         c.session_id for c in spec.conversations if c.session_id and c.session_id not in listed
@@ -86,48 +90,79 @@ async def read_project(
                        last_page=last_page)
 
 
+class _NameFilter:
+    """Whether the API's name filter matches substrings: found out once per run, with one
+    lookup (see `reconciler.lookup`)."""
+
+    def __init__(self) -> None:
+        self.matches_substrings: bool | None = None
+        self._lock = asyncio.Lock()
+
+    async def trusted(
+        self, client: Client, project_id: int, user_filter: str, sample: Page[Conversation]
+    ) -> bool:
+        """Whether lookups find every stored form of a name; `sample` is page 1 of a listing
+        whose names may serve to find out."""
+        async with self._lock:
+            if self.matches_substrings is None:
+                probe = substring_probe(c.name for c in sample.items)
+                if probe is None:
+                    return False
+                name, inner = probe
+                # The sample's name is among the listing's oldest, so on the answer's page 1.
+                answer = await client.conversation_page(project_id, 1, user_filter=user_filter,
+                                                        name=inner)
+                self.matches_substrings = any(c.name == name for c in answer.items)
+                if not self.matches_substrings:
+                    log.info("the API's name filter does not match substrings: prune-off "
+                             "projects are listed whole")
+            return self.matches_substrings
+
+
 async def _read_conversations(
-    client: Client, spec: ProjectSpec, *, by_name: bool
+    client: Client, spec: ProjectSpec, *, name_filter: _NameFilter | None
 ) -> tuple[list[Conversation], bool, int]:
-    """The project's live conversations: the whole listing of its scope, or (prune off, every
-    name one the filter cannot miss, and fewer requests) those named as declared, found with
-    the API's name filter and compared exactly. Also whether by name, and the page count."""
+    """The project's live conversations: the whole listing of its scope, or (prune off, a
+    `name_filter` that matches substrings, a query for every name, and fewer requests) those
+    whose names in normal form are declared, found by name. Also whether by name, and the
+    listing's page count (0: not read)."""
     user_filter = listing_filter(spec.scope)
     names = lookup_names(spec)
-    if not by_name or spec.prune or any(could_be_missed(name) for name in names):
+    queries = [lookup_query(name) for name in names]
+    if name_filter is None or spec.prune or None in queries:
         return await client.list_conversations(spec.id, user_filter=user_filter), False, 0
     first = await client.conversation_page(spec.id, 1, user_filter=user_filter)
-    if by_name_is_cheaper(len(names), first.last_page):
+    asked = list(dict.fromkeys(q for q in queries if q is not None))
+    if by_name_is_cheaper(len(asked), first.last_page) and await name_filter.trusted(
+            client, spec.id, user_filter, first):
         firsts = await asyncio.gather(*(client.conversation_page(
-            spec.id, 1, user_filter=user_filter, name=name) for name in names))
+            spec.id, 1, user_filter=user_filter, name=query) for query in asked))
         more = sum(page.last_page - 1 for page in firsts)
-        if by_name_is_cheaper(len(names) + more, first.last_page):
+        if by_name_is_cheaper(len(asked) + more, first.last_page):
             found = await asyncio.gather(*(
-                _named(client, spec.id, user_filter, name, page)
-                for name, page in zip(names, firsts, strict=True)))
-            unique = {c.session_id: c for group in found for c in group}
+                _answer(client, spec.id, user_filter, query, page)
+                for query, page in zip(asked, firsts, strict=True)))
+            wanted = set(names)
+            unique = {c.session_id: c for group in found for c in group
+                      if normal_form(c.name) in wanted}
             return sorted(unique.values(), key=lambda c: c.id), True, first.last_page
     listing = await client.list_conversations(spec.id, user_filter=user_filter, first=first)
     return listing, False, first.last_page
 
 
-async def _named(
-    client: Client, project_id: int, user_filter: str, name: str, first: Page[Conversation]
+async def _answer(
+    client: Client, project_id: int, user_filter: str, query: str, first: Page[Conversation]
 ) -> list[Conversation]:
-    """The conversations named exactly `name`, from the filter's answer (page 1 `first`)."""
-    if first.last_page > 1:
-        listing = await client.list_conversations(project_id, user_filter=user_filter,
-                                                  name=name, first=first)
-    else:
-        listing = list(first.items)
-    return [c for c in listing if c.name == name]
+    """Every conversation the name filter returns for `query` (its page 1: `first`)."""
+    return await client.list_conversations(project_id, user_filter=user_filter, name=query,
+                                           first=first)
 
 
 async def _plan_project(
-    client: Client, spec: ProjectSpec, *, user_id: str, by_name: bool
+    client: Client, spec: ProjectSpec, *, user_id: str, name_filter: _NameFilter | None
 ) -> ProjectPlan:
     try:
-        live = await read_project(client, spec, user_id=user_id, by_name=by_name)
+        live = await read_project(client, spec, user_id=user_id, name_filter=name_filter)
         matching = match_project(spec, live.conversations, user_id=user_id, pinned=live.pinned)
         transcripts = dict(live.transcripts)
         needed = [s for s in _transcripts_needed(spec, matching) if s not in transcripts]

@@ -18,7 +18,7 @@ from reconciler.desired import ConversationSpec, DesiredState, DuplicatePolicy, 
 from reconciler.emulator import Emulator
 from reconciler.emulator.variants import NAME_FILTERS, Variants
 from reconciler.guards import GuardLimits
-from reconciler.lookup import by_name_is_cheaper, could_be_missed, lookup_names
+from reconciler.lookup import by_name_is_cheaper, lookup_names, lookup_query, substring_probe
 from reconciler.plan import Plan
 from reconciler.planner import make_plan
 from tests.conftest import TEST_API_KEY
@@ -28,27 +28,34 @@ PROJECT = 1001
 # Names chosen to trip a filter: case variants, prefixes, substrings, LIKE wildcards and
 # escapes, surrounding whitespace, a decomposed accent, and duplicates.
 POOL = ["FAQ", "faq", "FAQ 2", "My FAQ", "FA", "Billing", " Billing", "Billing ", "Bill",
-        "a_b", "a%b", "axb", "a\\b", "Café", "Cafe\u0301", "Ünï", "x"]
+        "a_b", "a%b", "axb", "a\\b", "Café", "Cafe\u0301", "Ünï", "x", "Key", "\u212aey",
+        "a;b", "a\u037eb"]
 
 
 @pytest.mark.parametrize(
-    ("name", "missed"),
-    [("FAQ", False), ("a_b", False), ("50%", False), ("Ünïcode name", False),
-     (" FAQ", True), ("FAQ ", True), ("a\\b", True), ("Cafe\u0301", True), ("tab\tname", True),
-     ("zero\u200bwidth", True)],
-    ids=["plain", "underscore", "percent", "accents", "leading-space", "trailing-space",
-         "backslash", "decomposed", "tab", "zero-width"],
+    ("name", "query"),
+    [("FAQ", "FAQ"), ("My FAQ 2", "My FAQ 2"), ("a_b%", "a_b%"), ("Café au lait", "au lait"),
+     ("Knowledge base", "nowledge base"), ("a;b;cd", "cd"), ("back\\slash", "slash"),
+     ("Ünï", "n"), ("Üïé", None), ("K", None)],
+    ids=["plain", "spaces-inside", "wildcards", "accent", "kelvin-k", "greek-semicolon",
+         "backslash", "one-ascii", "no-ascii", "only-k"],
 )
-def test_names_the_filter_could_miss_are_never_trusted_for_absence(name: str,
-                                                                    missed: bool) -> None:
-    assert bool(could_be_missed(name)) is missed
+def test_a_lookup_asks_for_the_longest_run_every_stored_form_keeps(
+    name: str, query: str | None
+) -> None:
+    assert lookup_query(name) == query
+
+
+def test_the_substring_probe_is_neither_a_prefix_nor_a_suffix() -> None:
+    assert substring_probe(["ab", "aaaa", "abcb", "Billing"]) == ("abcb", "bc")
+    assert substring_probe(["x", "aa", "aaa"]) is None
 
 
 def test_every_declared_and_old_name_is_looked_up_once() -> None:
     spec = ProjectSpec(id=1, conversations=(
         ConversationSpec("A", renamed_from=("Old A", "B")), ConversationSpec("B"),
-        ConversationSpec("C", renamed_from=("Old A",))))
-    assert lookup_names(spec) == ["A", "Old A", "B", "C"]
+        ConversationSpec("C", renamed_from=("Old A ",))))
+    assert lookup_names(spec) == ["A", "Old A", "B", "C"]  # in normal form
 
 
 @pytest.mark.parametrize(("lookups", "pages", "cheaper"),
@@ -97,22 +104,42 @@ def test_a_prune_off_project_of_many_pages_is_planned_from_a_few_lookups() -> No
         full, full_requests = plan_with(emulator, spec, by_name=False)
     assert decisions(fast) == decisions(full)
     assert fast.projects[0].live_read == "names" and full.projects[0].live_read == "listing"
-    # user, page 1, 5 names, the newest page (for the create), 1 transcript, the credits
-    assert requests == 10 and fast.budget is not None and fast.budget.requests_made == 10
-    assert full_requests == 1 + 201 + 1 + 1
+    # user, page 1, the probe of the filter, 5 names, the newest page (for the create),
+    # 1 transcript, the credits
+    assert requests == 11 and fast.budget is not None and fast.budget.requests_made == 11
+    # user, page 1 of userFilter=all (does team_member hold the key's own?), 201 pages,
+    # 1 transcript, the credits
+    assert full_requests == 1 + 1 + 201 + 1 + 1
     assert [op.action.value for op in fast.operations] == ["rename", "create", "send", "send"]
 
 
-def test_a_name_the_filter_could_miss_makes_the_project_list_whole() -> None:
+@pytest.mark.parametrize("name_filter", ["exact", "prefix"])
+def test_a_filter_that_does_not_match_substrings_makes_the_project_list_whole(
+    name_filter: str
+) -> None:
+    with Emulator(api_key=TEST_API_KEY, page_size=2,
+                  variants=Variants(name_filter=name_filter)) as emulator:
+        emulator.start()
+        emulator.ensure_project(PROJECT)
+        emulator.add_conversations(PROJECT, [" Billing", *(f"c{i}" for i in range(20))])
+        spec = ProjectSpec(id=PROJECT, conversations=(ConversationSpec("Billing"),))
+        plan, requests = plan_with(emulator, spec, by_name=True)
+    assert plan.projects[0].live_read == "listing"
+    assert plan.operations == ()  # " Billing" is "Billing": found by the full listing
+    # user, page 1, the probe, page 1 of userFilter=all (does team_member hold the key's
+    # own?), pages 2..11
+    assert requests == 1 + 1 + 1 + 1 + 10
+
+
+def test_a_name_without_a_run_every_stored_form_keeps_makes_the_project_list_whole() -> None:
     with Emulator(api_key=TEST_API_KEY, page_size=2) as emulator:
         emulator.start()
         emulator.ensure_project(PROJECT)
-        emulator.add_conversations(PROJECT, ["Billing ", *(f"c{i}" for i in range(20))])
-        spec = ProjectSpec(id=PROJECT, conversations=(ConversationSpec("Billing "),))
-        plan, requests = plan_with(emulator, spec, by_name=True)
+        emulator.add_conversations(PROJECT, ["\u212a", *(f"c{i}" for i in range(20))])
+        spec = ProjectSpec(id=PROJECT, conversations=(ConversationSpec("K"),))
+        plan, _ = plan_with(emulator, spec, by_name=True)
     assert plan.projects[0].live_read == "listing"
-    assert plan.operations == ()  # found by the full listing, not created again
-    assert requests == 1 + 11
+    assert plan.operations == ()  # the Kelvin sign is "K" in normal form
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +162,7 @@ def emulators() -> Iterator[dict[tuple[str, bool], Emulator]]:
 live_conversations = st.lists(
     st.tuples(st.sampled_from(POOL), st.sampled_from(["me", "teammate", "visitor"]),
               st.booleans()),
-    min_size=8, max_size=40,
+    min_size=16, max_size=40,
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from reconciler.live import QueryCredits
+from reconciler.pacer import per_minute
 from reconciler.plan import Action, Budget, Plan
 
 # Requests an operation needs when nothing fails. A send into a conversation that exists
@@ -47,7 +48,7 @@ def budget_line(budget: Budget, *, rate: float | None = None) -> str:
         line += f"; applying needs about {budget.apply_requests}"
         if rate:
             seconds = budget.apply_requests / rate * 60
-            line += f" (about {_duration(seconds)} at {rate:.3g} requests/min)"
+            line += f" (about {duration(seconds)} at {per_minute(rate)} requests/min)"
     line += "."
     if budget.credits_needed:
         left = ("the API reported no limit" if budget.credits_left is None
@@ -56,7 +57,8 @@ def budget_line(budget: Budget, *, rate: float | None = None) -> str:
     return line
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """`seconds` in words: "40 s", "3.5 min", "2.1 h"."""
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +23,7 @@ from reconciler.apply import (
     restore_conversation,
 )
 from reconciler.backup import default_backup_dir, read_backup
-from reconciler.budget import sends
+from reconciler.budget import apply_requests, duration, sends
 from reconciler.client import Client
 from reconciler.console import Console
 from reconciler.desired import DesiredState, Scope
@@ -34,6 +35,7 @@ from reconciler.live import is_session_id
 from reconciler.loader import load_desired
 from reconciler.locks import project_locks
 from reconciler.outputs import Output, check_outputs
+from reconciler.pacer import per_minute
 from reconciler.plan import PLAN_FORMAT_VERSION, Plan
 from reconciler.planner import make_plan
 from reconciler.preconditions import find_stale
@@ -242,7 +244,8 @@ async def _make_plan(
     client: Client, console: Console, desired: DesiredState, args: argparse.Namespace
 ) -> Plan:
     async with counting(enabled=console.progress, stream=console.err,
-                        description="Reading live state", count=lambda: client.stats.requests):
+                        description="Reading live state", count=lambda: client.stats.requests,
+                        note=lambda: _pace_note(client)):
         return await make_plan(client, desired, limits=_guard_limits(args),
                                api=api_target(args, client))
 
@@ -313,14 +316,41 @@ async def _run_apply(
                            backup_dir=backup_dir, limits=_guard_limits(args))
     progress = Progress(enabled=console.progress, stream=console.err,
                         description="Applying", unit="operations", total=len(plan.operations))
+    eta = _time_left(client, plan)
+    progress.note(eta())
+
+    def on_result(result: OperationResult) -> None:
+        _show_result(console, progress, result)
+        progress.note(eta())
+
     try:
-        await apply_plan(client, plan, options=options, report=report,
-                         on_result=lambda r: _show_result(console, progress, r))
+        await apply_plan(client, plan, options=options, report=report, on_result=on_result)
     except (KeyboardInterrupt, asyncio.CancelledError):
         report.interrupted = True
         raise
     finally:
         progress.close()
+
+
+def _pace_note(client: Client) -> str:
+    rate = client.pacer.rate
+    return "" if rate is None else f"at {per_minute(rate)} requests/min"
+
+
+def _time_left(client: Client, plan: Plan) -> Callable[[], str]:
+    """How long the rest of the apply takes at the run's pace, in words ("" when unpaced):
+    the requests its operations need (the plan's estimate) less those made since now."""
+    start, needed = client.stats.requests, apply_requests(plan)
+
+    def left() -> str:
+        rate = client.pacer.rate
+        if rate is None:
+            return ""
+        remaining = max(0, needed - (client.stats.requests - start))
+        seconds = client.pacer.seconds_for(remaining)
+        return f"about {duration(seconds)} left at {per_minute(rate)}/min"
+
+    return left
 
 
 async def _refuse_stale(client: Client, plan: Plan, *, saved: bool) -> None:

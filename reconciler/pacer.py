@@ -94,6 +94,11 @@ class RateHeaders:
                    window=window, retry_after=retry_after)
 
 
+def per_minute(rate: float) -> str:
+    """A pace in requests per minute, as plans and messages show it: "30", "1800", "0.5"."""
+    return f"{rate:.0f}" if rate >= 10 else f"{rate:.2g}"
+
+
 def _count(value: str | None) -> int | None:
     if value is None:
         return None
@@ -307,11 +312,11 @@ class Pacer:
     def _pace_text(self) -> str:
         share, cap = self.settings.share, self.settings.max_rate
         rate = self.rate
-        shown = "unpaced" if rate is None else f"{rate:.3g} requests/min"
+        shown = "unpaced" if rate is None else f"{per_minute(rate)} requests/min"
         if self.limit is not None:
-            per_minute = self.limit * 60.0 / self.window
+            limit_per_minute = self.limit * 60.0 / self.window
             why = (f"{share:g} (--rate-share) of the advertised limit of {self.limit} per "
-                   f"{self.window:g} s ({per_minute:.3g}/min)")
+                   f"{self.window:g} s ({per_minute(limit_per_minute)}/min)")
             if cap is not None and 60.0 / cap >= self.window / (share * self.limit):
                 why = f"--max-rate {cap:g}, below {why}"
             return f"pace: {shown}: {why}"

@@ -37,6 +37,11 @@ class Progress:
         if self._bar is not None and done != self._bar.n:
             self._bar.update(done - self._bar.n)
 
+    def note(self, text: str) -> None:
+        """Show `text` after the bar (e.g. the time left at the run's pace)."""
+        if self._bar is not None:
+            self._bar.set_postfix_str(text, refresh=True)
+
     def write(self, line: str) -> None:
         """Print a line above the bar (or plainly when there is no bar)."""
         if self._bar is not None:
@@ -54,9 +59,11 @@ class Progress:
 
 @asynccontextmanager
 async def counting(
-    *, enabled: bool, stream: TextIO, description: str, count: Callable[[], int]
+    *, enabled: bool, stream: TextIO, description: str, count: Callable[[], int],
+    note: Callable[[], str] | None = None,
 ) -> AsyncIterator[None]:
-    """While the block runs, show `count()` (e.g. requests made) as a running counter."""
+    """While the block runs, show `count()` (e.g. requests made) as a running counter, and
+    `note()` after it."""
     progress = Progress(enabled=enabled, stream=stream, description=description,
                         unit="requests")
     if not enabled:
@@ -66,6 +73,8 @@ async def counting(
     async def refresh() -> None:
         while True:
             progress.show(count())
+            if note is not None:
+                progress.note(note())
             await asyncio.sleep(0.1)
 
     task = asyncio.create_task(refresh())

@@ -51,3 +51,16 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(
                 stdout=out, stderr=io.StringIO())
     assert code == 0
     assert ("\x1b[32m+ create 'A'" in out.getvalue()) is coloured
+
+
+def test_the_apply_bar_says_how_long_is_left_at_the_pace(ws: Workspace) -> None:
+    ws.emulator.faults.rate_limit_per_minute = 60
+    ws.emulator.faults.rate_limit_window = 1.0  # a scaled minute: 30 requests a second taken
+    ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}, conversations: "
+               + str([{"name": f"c{i}"} for i in range(6)]).replace("'", '"') + "}]\n")
+    err = Terminal()
+    code = main(["apply", "-f", str(ws.file), "--auto-approve", "--no-backup"], env=ws.env,
+                stdout=io.StringIO(), stderr=err)
+    assert code == 0
+    assert "left at 1800/min" in err.getvalue()
+    assert ws.emulator.refusals() == 0

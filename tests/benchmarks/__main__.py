@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.benchmarks import budget
-from tests.benchmarks.applying import apply_creates, ideal_apply
+from tests.benchmarks.applying import apply_creates, ideal_apply, ideal_apply_checked
 from tests.benchmarks.capacity import measure_capacity
 from tests.benchmarks.emulator_process import emulator_process, seed
 from tests.benchmarks.listing import critical_path, list_with_client, list_with_sdk
@@ -107,9 +107,11 @@ def _network(
         run = apply_creates(emulator, APPLIED, operations=sizes.creates,
                             parallelism=APPLY_PARALLELISM)
     ideal = ideal_apply(latency, run.operations, APPLY_PARALLELISM)
+    checked = ideal_apply_checked(latency, run.operations, APPLY_PARALLELISM)
     rows.append((
         f"3 apply {run.operations} creates, c={APPLY_PARALLELISM}", f"{run.wall:.2f} s",
-        f"{run.wall / ideal:.2f}x L*ceil(N/c); {run.requests} requests, "
+        f"{run.wall / ideal:.2f}x L*ceil(N/c), {run.wall / checked:.2f}x with the duplicate "
+        f"check's listing; {run.requests} requests, "
         f"{run.requests / run.wall / capacity:.0%} of capacity",
         _verdict(run.wall / ideal <= 1.25 and run.done == run.operations),
     ))

@@ -32,6 +32,16 @@ def ideal_apply(latency: float, operations: int, parallelism: int) -> float:
     return latency * math.ceil(operations / parallelism)
 
 
+def ideal_apply_checked(
+    latency: float, operations: int, parallelism: int, *, page_size: int = 10
+) -> float:
+    """L x (ceil(N/c) + 1 + ceil((P-1)/c)): the creates, then the check that no other run
+    created the same names, one listing of the P pages the N new conversations fill."""
+    pages = max(1, math.ceil(operations / page_size))
+    return latency * (math.ceil(operations / parallelism) + 1
+                      + math.ceil((pages - 1) / parallelism))
+
+
 def apply_creates(
     emulator: RunningEmulator, project_id: int, *, operations: int, parallelism: int
 ) -> ApplyRun:

@@ -30,7 +30,7 @@ from reconciler.errors import (
 from reconciler.guards import GuardLimits, with_guards
 from reconciler.live import Conversation
 from reconciler.match import in_scope, listing_filter
-from reconciler.plan import Action, Operation, Plan, ProjectPlan
+from reconciler.plan import BY_NAME, Action, Operation, Plan, ProjectPlan
 from reconciler.preconditions import delete_changes
 from reconciler.text import normal_form
 
@@ -203,7 +203,10 @@ class ApplyRun:
         wanted = {normal_form(name): name for name in names}
         scope = Scope(project.scope)
         me = await self.client.current_user()
-        if len(wanted) * LISTING_PAGE_ESTIMATE <= project.live_in_scope + len(wanted):
+        # A project planned by name counts only the conversations with its names: its listing
+        # is long, or it would have been read whole.
+        by_name = project.live_read == BY_NAME
+        if by_name or len(wanted) * LISTING_PAGE_ESTIMATE <= project.live_in_scope + len(wanted):
             listings = await asyncio.gather(*(
                 self.client.list_conversations(project.project_id,
                                                user_filter=listing_filter(scope), name=name)

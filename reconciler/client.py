@@ -299,6 +299,9 @@ class Client:
         owner out, and from then on `userFilter=all` is read and anonymous conversations are
         dropped here.
         """
+        if first is not None and first.source == "all" and first.last_page == 1 \
+                and len(first.items) == first.total:  # the whole listing, read already
+            return _with_creator(list(first.items))
         known = self._team_includes_owner
         if known is not None:
             user_filter = "team_member" if known else "all"

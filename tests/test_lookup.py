@@ -212,3 +212,27 @@ def test_the_random_states_above_did_exercise_the_lookups() -> None:
         pytest.skip("runs after the random-state test only")
     print(f"{sum(LOOKED_UP)} of {len(LOOKED_UP)} random states were planned by name")
     assert sum(LOOKED_UP) >= len(LOOKED_UP) // 4
+
+
+def test_applying_to_a_project_planned_by_name_reads_no_whole_listing(tmp_path: Any) -> None:
+    import io
+
+    from reconciler.cli import main
+
+    with Emulator(api_key=TEST_API_KEY, page_size=10) as emulator:
+        emulator.start()
+        emulator.ensure_project(PROJECT)
+        emulator.add_conversations(PROJECT, (f"c{i:05d}" for i in range(2_000)))
+        desired = tmp_path / "c.yaml"
+        desired.write_text(f"version: 1\nprojects:\n  - id: {PROJECT}\n    conversations:\n"
+                           "      - name: c00001\n      - name: Fresh\n"
+                           "        messages: [hi]\n")
+        env = {"CUSTOMGPT_API_KEY": TEST_API_KEY, "CUSTOMGPT_BASE_URL": emulator.base_url}
+        out = io.StringIO()
+        code = main(["apply", "-f", str(desired), "--auto-approve", "--no-backup"], env=env,
+                    stdout=out, stderr=io.StringIO())
+        assert code == 0, out.getvalue()
+        requests = sum(emulator.stats()["requests"].values())
+    # plan: user, page 1, the probe, 2 lookups, the newest page, the credits; apply: the
+    # create, a lookup for another run's duplicate, the send
+    assert requests == 10

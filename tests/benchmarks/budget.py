@@ -19,8 +19,11 @@ measured against) is counted as follows, for `reconciler plan -f` then `reconcil
 - apply only: 1 per rename, create and send, and 2 per delete (the transcript backed up and
   checked, then the DELETE).
 
-Reading a conversation's newest message before sending to it is *not* counted: an ideal client
-could reuse the transcript it read while planning.
+Not counted, though `reconciler` makes them: reading a conversation's newest message before
+sending to it (an ideal client could reuse the transcript it read while planning); the one
+lookup per command that finds out whether the name filter matches substrings; the page of
+`userFilter=all` that tells whether `team_member` holds the key's own conversations; and one
+lookup per created name after the creates, to catch another apply creating it at the same time.
 """
 
 from __future__ import annotations

@@ -541,6 +541,7 @@ class Client:
             max_relists=self.settings.retry.max_relists,
             deadline=self.settings.retry.listing_deadline,
             clock=self._clock,
+            paced=self.pacer.seconds_for,
         )
         return await read_all_pages(fetch, key=key, listing=listing, on_relist=self._count_relist)
 

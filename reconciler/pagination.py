@@ -189,6 +189,12 @@ class Listing:
     max_relists: int
     deadline: float = math.inf  # seconds for the whole listing, every re-read included
     clock: Callable[[], float] = time.monotonic
+    # Seconds the request budget makes reading n pages take; added to the deadline once page 1
+    # tells the page count, up to PACED_ALLOWANCE_CAP.
+    paced: Callable[[int], float] = lambda pages: 0.0
+
+
+PACED_ALLOWANCE_CAP = 86_400.0  # a day: a listing that claims more pages still ends
 
 
 async def read_all_pages(
@@ -203,16 +209,18 @@ async def read_all_pages(
     `fetch(n)` returns page n (it does its own retries and raises `ApiError` when a page finally
     fails; that error fails the whole listing). `key` identifies an item (session id, message
     id). Raises `ListingError` when the listing still shifts after `listing.max_relists`
-    re-reads, or when it takes longer than `listing.deadline` (a server that keeps adding
-    pages, or claims more pages than can be read).
+    re-reads, or when it takes longer than `listing.deadline` plus what the request budget
+    makes its pages take (`listing.paced`, at most a day): a server that keeps adding pages, or
+    claims more pages than can be read.
     """
     problem = ""
-    give_up_at = listing.clock() + listing.deadline
+    give_up_at = [listing.clock() + listing.deadline]
     fetch = _before(give_up_at, listing, fetch)
     for round_number in range(listing.max_relists + 1):
         if round_number and on_relist is not None:
             on_relist()
         first = await fetch(1)
+        give_up_at[0] += min(max(listing.paced(first.last_page - 1), 0.0), PACED_ALLOWANCE_CAP)
         rest = await _fetch_pages(fetch, first.last_page, parallelism=listing.parallelism)
         items, problem = _combine(first, rest, key)
         if not problem:
@@ -226,12 +234,13 @@ async def read_all_pages(
 
 
 def _before(
-    give_up_at: float, listing: Listing, fetch: Callable[[int], Awaitable[Page[T]]]
+    give_up_at: list[float], listing: Listing, fetch: Callable[[int], Awaitable[Page[T]]]
 ) -> Callable[[int], Awaitable[Page[T]]]:
-    """`fetch` that raises ListingError instead of fetching once `give_up_at` has passed."""
+    """`fetch` that raises ListingError instead of fetching once `give_up_at[0]` has passed
+    (the time grows with the request budget's pace, once page 1 tells the page count)."""
 
     async def fetch_in_time(number: int) -> Page[T]:
-        if listing.clock() > give_up_at:
+        if listing.clock() > give_up_at[0]:
             raise ListingError(
                 f"listing {listing.what} did not finish within {listing.deadline:g} s "
                 f"(still reading page {number}); gave up", retryable=True)

@@ -212,3 +212,45 @@ def test_plan_and_apply_at_a_tight_limit_are_never_refused_and_converge(tmp_path
         assert emulator.refusals() == 0
         names = sorted(c["name"] for c in emulator.conversations(1001))
         assert names == ["kept", "new 0", "new 1", "new 2", "new 3", "visitor"]
+
+
+# -- a listing's deadline at the budget's pace -------------------------------------------------
+
+
+def paced_listing(pages: int, *, paced: Any, deadline: float = 10.0) -> tuple[int, float]:
+    """Read a listing of `pages` pages whose every page takes 2 s (the budget's spacing);
+    return the pages read and the time it took."""
+    from reconciler.pagination import Listing, Page, read_all_pages
+
+    clock = FakeTime()
+    read: list[int] = []
+
+    async def fetch(number: int) -> Page[int]:
+        clock.now += 2.0
+        read.append(number)
+        items = (number,) if number <= pages else ()
+        return Page(number=number, last_page=pages, per_page=1, total=pages, items=items)
+
+    listing = Listing(what="things", parallelism=1, max_relists=0, deadline=deadline,
+                      clock=clock, paced=paced)
+    asyncio.run(read_all_pages(fetch, key=lambda item: item, listing=listing))
+    return len(read), clock.now
+
+
+def test_a_listing_paced_by_the_budget_gets_the_time_its_pages_take() -> None:
+    pages, took = paced_listing(20, paced=lambda count: count * 2.0)
+    assert pages == 20 and took == 40.0  # well past the 10 s deadline, within its pace
+
+
+def test_without_a_pace_the_listing_deadline_still_ends_it() -> None:
+    from reconciler.errors import ListingError
+
+    with pytest.raises(ListingError, match="did not finish within 10 s"):
+        paced_listing(20, paced=lambda count: 0.0)
+
+
+def test_a_listing_that_claims_endless_pages_still_ends_within_a_day() -> None:
+    from reconciler.errors import ListingError
+
+    with pytest.raises(ListingError):
+        paced_listing(10**9, paced=lambda count: count * 2.0, deadline=0.0)

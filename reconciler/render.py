@@ -22,9 +22,8 @@ COLOR = {Action.CREATE: "32", Action.RENAME: "33", Action.SEND: "36", Action.DEL
 
 
 def paint(text: str, code: str, *, color: bool) -> str:
-    """`text`, made terminal-safe, in ANSI colour `code` when `color`."""
-    text = terminal_safe(text)
-    return f"\x1b[{code}m{text}\x1b[0m" if color else text
+    """`text` in ANSI colour `code` when `color` (made terminal-safe first), else unchanged."""
+    return f"\x1b[{code}m{terminal_safe(text)}\x1b[0m" if color else text
 
 
 def render_json(plan: Plan) -> str:
@@ -85,7 +84,8 @@ def _text(plan: Plan, *, color: bool, verbose: bool, rate: float | None) -> str:
         lines.append(paint(summary_line(plan), "1", color=color))
     if plan.budget is not None:
         lines.append(budget_line(plan.budget, rate=rate))
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    return text if color else terminal_safe(text)
 
 
 def _live_count(project: ProjectPlan) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from reconciler.plan import Action, Operation, Plan, Precondition, ProjectPlan
 from reconciler.render import render_json, render_markdown, render_text
@@ -69,3 +70,18 @@ def test_markdown_truncates_past_the_limit_but_keeps_the_summary() -> None:
     assert len(md) <= 60_000
     assert "| **total** | 5800 |" in md
     assert "**Truncated:**" in md and "See the plan artifact." in md
+
+
+def test_text_escapes_control_characters_and_paints_only_its_own_colours() -> None:
+    hostile = "\x1b]0;title\x07\x1b[2J\r\x9b31m"
+    plan = Plan(projects=(ProjectPlan(project_id=1, label=hostile, scope="mine",
+                                      warnings=(hostile,), errors=(hostile,)),),
+                errors=(hostile,))
+    for color in (False, True):
+        text = render_text(plan, color=color, verbose=True)
+        escapes = re.findall("\x1b[^m]*m", text)
+        assert text.count("\x1b") == len(escapes)
+        assert all(re.fullmatch(r"\x1b\[[0-9;]*m", e) for e in escapes)
+        assert not any(c in text for c in "\x07\r\x9b")
+        assert ("\x1b" in text) is color
+        assert "\\u001b]0;title\\u0007\\u001b[2J\\u000d\\u009b31m" in text

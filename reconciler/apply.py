@@ -8,7 +8,6 @@ operation does not stop the others. Every delete is preceded by a transcript bac
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -30,7 +29,7 @@ from reconciler.errors import (
 from reconciler.guards import GuardLimits, with_guards
 from reconciler.live import Conversation
 from reconciler.match import in_scope, listing_filter
-from reconciler.plan import BY_NAME, Action, Operation, Plan, ProjectPlan
+from reconciler.plan import BY_NAME, Action, Operation, Plan, ProjectPlan, send_external_id
 from reconciler.preconditions import delete_changes
 from reconciler.text import normal_form
 
@@ -365,15 +364,6 @@ class ApplyRun:
         await self.client.delete_conversation(op.project_id, op.session_id)
         return OperationResult(op, Outcome.DONE, "deleted", session_id=op.session_id,
                                backup=backup)
-
-
-def send_external_id(project_id: int, session_id: str, position: int, prompt: str) -> str:
-    """The `external_id` of a send: derived from what it is (project, conversation, position
-    of the message, prompt), so that every attempt of one send carries the same id and a
-    check after an ambiguous failure can find it. 47 characters (the API allows 128)."""
-    digest = hashlib.sha256(
-        f"{project_id}\n{session_id}\n{position}\n{prompt}".encode()).hexdigest()
-    return f"reconciler-{digest[:36]}"
 
 
 @dataclass

@@ -370,3 +370,13 @@ def _checksum(body: Mapping[str, Any]) -> str:
 
 def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None}
+
+
+def send_external_id(project_id: int, session_id: str, position: int, prompt: str) -> str:
+    """The `external_id` of a send: derived from what it is (project, conversation, position
+    of the message, prompt), so that every attempt of one send carries the same id, a check
+    after an ambiguous failure can find it, and a plan can tell the message it made whatever
+    the service did to the prompt. 47 characters (the API allows 128)."""
+    digest = hashlib.sha256(
+        f"{project_id}\n{session_id}\n{position}\n{prompt}".encode()).hexdigest()
+    return f"reconciler-{digest[:36]}"

@@ -14,14 +14,14 @@ from dataclasses import replace
 
 from reconciler.budget import sends, with_budget
 from reconciler.client import Client
-from reconciler.desired import DesiredState, ProjectSpec
+from reconciler.desired import ConversationSpec, DesiredState, ProjectSpec
 from reconciler.errors import ApiError, AuthError, NotFoundError
 from reconciler.guards import GuardLimits, with_guards
 from reconciler.live import Conversation, ProjectLive, QueryCredits, Transcript
 from reconciler.lookup import by_name_is_cheaper, lookup_names, lookup_query, substring_probe
 from reconciler.match import Matching, listing_filter, match_project
 from reconciler.pagination import Page
-from reconciler.plan import BY_NAME, Plan, ProjectPlan
+from reconciler.plan import BY_NAME, Plan, ProjectPlan, send_external_id
 from reconciler.planning import build_project_plan, deletion_candidates
 from reconciler.text import normal_form
 
@@ -81,10 +81,11 @@ async def read_project(
     ]
     pinned: dict[str, Conversation] = {}
     transcripts: dict[str, tuple[str, ...]] = {}
+    by_pin = {c.session_id: c for c in spec.conversations if c.session_id}
     for session_id, transcript in (await read_transcripts(client, spec.id, missing)).items():
         if transcript is not None:
             pinned[session_id] = transcript.conversation
-            transcripts[session_id] = tuple(m.user_query for m in transcript.messages)
+            transcripts[session_id] = sent_prompts(spec.id, by_pin.get(session_id), transcript)
     return ProjectLive(project_id=spec.id, user_id=user_id, conversations=tuple(listing),
                        pinned=pinned, transcripts=transcripts, by_name=looked_up,
                        last_page=last_page)
@@ -166,10 +167,11 @@ async def _plan_project(
         matching = match_project(spec, live.conversations, user_id=user_id, pinned=live.pinned)
         transcripts = dict(live.transcripts)
         needed = [s for s in _transcripts_needed(spec, matching) if s not in transcripts]
+        declared = {m.live.session_id: m.spec for m in matching.matches}
         for session_id, transcript in (await read_transcripts(client, spec.id, needed)).items():
             # A conversation deleted since the listing has no transcript: plan as if empty.
-            queries = () if transcript is None else tuple(m.user_query for m in transcript.messages)
-            transcripts[session_id] = queries
+            transcripts[session_id] = () if transcript is None else sent_prompts(
+                spec.id, declared.get(session_id), transcript)
         if live.by_name and matching.unmatched and live.last_page > 1:
             # Learn the newest conversation (the listing's last page), so that creates can
             # tell their own conversation from older ones after an ambiguous failure.
@@ -186,6 +188,20 @@ async def _plan_project(
 def _transcripts_needed(spec: ProjectSpec, matching: Matching) -> list[str]:
     with_messages = [m.live.session_id for m in matching.matches if m.spec.messages]
     return with_messages + deletion_candidates(spec, matching)
+
+
+def sent_prompts(
+    project_id: int, declared: ConversationSpec | None, transcript: Transcript
+) -> tuple[str, ...]:
+    """The prompts of `transcript`, in order; a message that carries the `external_id` of one
+    of the `declared` conversation's sends counts as that declared prompt, whatever the service
+    stored for it (where it echoes external ids)."""
+    if declared is None or not declared.messages:
+        return tuple(m.user_query for m in transcript.messages)
+    session_id = transcript.conversation.session_id
+    ours = {send_external_id(project_id, session_id, position, prompt): prompt
+            for position, prompt in enumerate(declared.messages, start=1)}
+    return tuple(ours.get(m.external_id or "", m.user_query) for m in transcript.messages)
 
 
 async def read_transcripts(

@@ -19,7 +19,7 @@ from reconciler.desired import Scope
 from reconciler.diff import describe_changes
 from reconciler.live import Conversation, Transcript
 from reconciler.match import in_scope, listing_filter
-from reconciler.plan import Action, Operation, Plan, ProjectPlan
+from reconciler.plan import Action, Operation, Plan, ProjectPlan, send_external_id
 from reconciler.planner import read_transcripts
 from reconciler.text import normal_form, shown
 
@@ -132,7 +132,9 @@ def _send(op: Operation, live: LiveView) -> str:
     if changes:
         return "changed since the plan was made: " + "; ".join(changes)
     prompt = normal_form(pre.prompt or "")
-    sent = sum(normal_form(m.user_query) == prompt for m in transcript.messages)
+    own = send_external_id(op.project_id, op.session_id, op.position or 0, prompt)
+    sent = sum(normal_form(m.user_query) == prompt or m.external_id == own
+               for m in transcript.messages)
     if sent != pre.occurrences:
         return (f"the prompt has been sent since the plan was made: it is in the transcript "
                 f"{sent} time(s), {pre.occurrences} when planned")

@@ -8,6 +8,7 @@ The longer matrix (every variant, bigger states): `python -m tests.reliability -
 
 from __future__ import annotations
 
+import html
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ DESIRED = f"""
               - |
                 How do I start?
               - "  Where are the docs?  "
+              - Q&A <please>
               - Thanks
               - Thanks
           - name: Kept
@@ -83,8 +85,8 @@ def seed(ws: Workspace) -> dict[str, str]:
 def broken_promises(ws: Workspace, sessions: dict[str, str]) -> list[str]:
     """Duplicates, prompts sent twice too many, unintended deletes: empty when none."""
     found = []
-    expected_prompts = {"Onboarding FAQ": ["How do I start?", "Where are the docs?", "Thanks",
-                                           "Thanks"],
+    expected_prompts = {"Onboarding FAQ": ["How do I start?", "Where are the docs?",
+                                           "Q&A <please>", "Thanks", "Thanks"],
                         "Kept": ["already sent"], "Billing questions": [],
                         "Legal hold": [], "Greeting": ["hi"], "Second greeting": ["hi"]}
     for project in (PROJECT, OTHER):
@@ -93,7 +95,7 @@ def broken_promises(ws: Workspace, sessions: dict[str, str]) -> list[str]:
         found += [f"{n} conversations named {name!r}"
                   for name, n in Counter(c["name"] for c in mine).items() if n > 1]
         for conv in mine:
-            prompts = [m["user_query"].strip()
+            prompts = [html.unescape(m["user_query"]).strip()
                        for m in ws.emulator.messages(project, conv["session_id"])]
             wanted = expected_prompts.get(conv["name"])
             if wanted is None:

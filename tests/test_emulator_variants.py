@@ -268,3 +268,11 @@ def test_describe_names_the_flags_that_differ() -> None:
                         send_commits="end", name_filter="exact")
     assert variants.describe() == ("--wire observed-2023 --trim-text --send-delay-ms 1500 "
                                    "--send-commits end --name-filter exact")
+
+
+def test_escape_prompts_stores_them_html_escaped() -> None:
+    with served(escape_prompts=True) as (emulator, http):
+        session = create(http, "Escaped")["session_id"]
+        sent = send(http, session, "Q&A <please>").json()["data"]
+        assert sent["user_query"] == "Q&amp;A &lt;please&gt;"
+        assert emulator.messages(PROJECT, session)[0]["user_query"] == "Q&amp;A &lt;please&gt;"

@@ -6,6 +6,7 @@ to them. Authentication and faults are applied by `reconciler.emulator.app` befo
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import threading
@@ -184,6 +185,8 @@ def send_message(api: Api, request: Request, params: dict[str, str]) -> Response
     found = _existing_conversation(api, params)
     body = request.json()
     prompt = _text_field(api, body, "prompt")
+    if api.variants.escape_prompts:
+        prompt = html.escape(prompt, quote=False)
     for key in ("custom_persona", "chatbot_model", "response_source"):
         _optional_text(body, key)
     stream = _flag(request.query.get("stream", "0")) or _body_flag(body.get("stream"))

@@ -44,6 +44,7 @@ class Variants:
     - `name_filter`: how the `name` query parameter matches.
     - `cache_repeated_prompts`: a prompt already sent to the project, sent again without
       `Cache-Control: no-cache`, gets the old message back and stores nothing.
+    - `escape_prompts`: prompts are stored HTML-escaped, a change no normal form undoes.
     """
 
     wire: str = field(default="spec", metadata=_flag(
@@ -64,6 +65,8 @@ class Variants:
     cache_repeated_prompts: bool = field(default=False, metadata=_flag(
         "a prompt sent again without Cache-Control: no-cache gets the old answer and stores "
         "no message"))
+    escape_prompts: bool = field(default=False, metadata=_flag(
+        "store prompts HTML-escaped (& < > as &amp; &lt; &gt;)"))
 
     def __post_init__(self) -> None:
         for name, allowed in (("wire", WIRES), ("name_filter", NAME_FILTERS),

@@ -24,6 +24,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "name-filter-prefix": {"name_filter": "prefix"},
     "name-filter-contains": {"name_filter": "contains"},
     "cache-repeated-prompts": {"cache_repeated_prompts": True},
+    "escaped-prompts": {"escape_prompts": True},
     "all-at-once": {"wire": "observed-2023", "team_filter_excludes_owner": True,
                     "trim_text": True, **SLOW, "send_commits": "end", "name_filter": "exact",
                     "cache_repeated_prompts": True},

@@ -515,7 +515,7 @@ class Client:
             not_found=_session_missing(project_id, session_id),
             spends_credits=True,
             headers={"Cache-Control": "no-cache"},
-            timeout=self.settings.send_timeout,
+            timeout=max(self.settings.send_timeout, self.settings.timeout),
         )
 
         async def find_committed() -> Message | None:

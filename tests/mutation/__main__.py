@@ -146,14 +146,24 @@ def _mutmut(workdir: Path, log: Path, *args: str) -> str:
     return done.stdout
 
 
+GENERIC = {"continue", "break", "pass", "return", "return None", "return []", 'return ""'}
+
+
 def _describe(workdir: Path, log: Path, name: str) -> str:
-    """`function: old line -> new line`, from `mutmut show`: a key that survives renumbering."""
-    diff = _mutmut(workdir, log, "show", name)
-    removed = [line[1:].strip() for line in diff.splitlines()
+    """`function: old line -> new line`, from `mutmut show`: a key that survives renumbering.
+    A statement as plain as `continue` gets the line before it: `(after if x:)`."""
+    lines = _mutmut(workdir, log, "show", name).splitlines()
+    removed = [line[1:].strip() for line in lines
                if line.startswith("-") and not line.startswith("---")]
-    added = [line[1:].strip() for line in diff.splitlines()
+    added = [line[1:].strip() for line in lines
              if line.startswith("+") and not line.startswith("+++")]
-    return f"{_function(name)}: {' / '.join(removed)} -> {' / '.join(added)}"
+    key = f"{_function(name)}: {' / '.join(removed)} -> {' / '.join(added)}"
+    if len(removed) == 1 and removed[0] in GENERIC:
+        first = next(i for i, line in enumerate(lines) if line.startswith("-")
+                     and not line.startswith("---"))
+        before = [line.strip() for line in lines[:first] if line.startswith(" ")]
+        key += f" (after {before[-1]})" if before else ""
+    return key
 
 
 def _function(name: str) -> str:

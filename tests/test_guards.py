@@ -172,3 +172,4 @@ def test_numbers_a_plan_cannot_have_are_refused_even_with_allow_mass_delete(
         (error,) = refused(plan_project, limits)
         assert why in error
         assert error.startswith("the guard cannot judge this plan: ")
+        assert error.endswith("; reconciler never makes such a plan: make a new one")

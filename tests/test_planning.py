@@ -284,3 +284,22 @@ def test_adopting_the_oldest_duplicate_is_a_warning_of_the_plan() -> None:
     assert [w.split(":")[0] for w in plan.warnings] == ["'FAQ'"]
     assert "adopted the oldest" in plan.warnings[0]
 
+
+
+def test_a_created_name_that_looks_like_a_deleted_one_is_pointed_out() -> None:
+    spec = ProjectSpec(id=7, prune=True, conversations=(ConversationSpec("Bil\u200bling"),))
+    plan = plan_for(spec, [conv("Billing"), conv("Other")])
+    assert plan.warnings[0] == ("'Bil\\u200bling' and 'Billing' look alike but differ in "
+                                "invisible characters: the plan creates the one and deletes "
+                                "the other")
+    assert len(plan.warnings) == 2  # and the rename hint
+
+
+def test_at_most_ten_look_alike_pairs_are_pointed_out() -> None:
+    created = ("A\u200b", "A\u200c", "A\u200d", "A\u2060")
+    deleted = ("A", "A\ufeff", "\u200bA")
+    spec = ProjectSpec(id=7, prune=True,
+                       conversations=tuple(ConversationSpec(name) for name in created))
+    plan = plan_for(spec, [conv(name) for name in deleted])
+    look_alikes = [w for w in plan.warnings if "look alike" in w]
+    assert len(look_alikes) == 10  # of the 12 pairs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,11 @@ UUID_A = "7f0c8a9e-1b2c-4d3e-8f40-5a6b7c8d9e0f"
 UUID_B = "0b6f4a2e-1b2c-4d3e-8f40-5a6b7c8d9e0f"
 
 
+def located(tmp_path: Path, items: Iterable[object]) -> list[str]:
+    """Problems or warnings as `validate` prints them, with paths relative to `tmp_path`."""
+    return [str(item).replace(str(tmp_path) + "/", "") for item in items]
+
+
 def problems(tmp_path: Path, *texts: str) -> list[str]:
     """The problems `validate` reports for files with these texts ([] when they are valid)."""
     paths = []
@@ -24,7 +30,7 @@ def problems(tmp_path: Path, *texts: str) -> list[str]:
     try:
         load_desired(paths, env={})
     except InputError as error:
-        return [str(problem).replace(str(tmp_path) + "/", "") for problem in error.problems]
+        return located(tmp_path, error.problems)
     return []
 
 
@@ -69,6 +75,58 @@ def test_a_session_id_declared_twice_in_one_file_names_the_first(tmp_path: Path)
 """)
     assert problems(tmp_path, text) == [
         f"0.yaml:7:31: session_id {UUID_A} is declared twice (first at 0.yaml:5:31)"]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "detail"),
+    [
+        ("Caf\\u00e9", "Cafe\\u0301",
+         "; written 'Café' and 'Cafe\\u0301', they differ only in Unicode normalisation (not "
+         "NFC), and reconciler compares names without that difference"),
+        ("A", "A ", "; written 'A' and 'A ', they differ only in surrounding whitespace, and "
+                    "reconciler compares names without that difference"),
+        ("A ", "A", "; written 'A ' and 'A', they differ only in surrounding whitespace, and "
+                    "reconciler compares names without that difference"),
+        ("A", "A", ""),
+    ],
+    ids=["unicode-forms", "space-on-the-second", "space-on-the-first", "written-the-same"],
+)
+def test_a_name_declared_twice_says_when_only_invisible_characters_differ(
+        tmp_path: Path, first: str, second: str, detail: str) -> None:
+    text = project(f'    conversations:\n      - name: "{first}"\n      - name: "{second}"\n')
+    (problem,) = problems(tmp_path, text)
+    assert problem.endswith(" is declared twice in project 1 (first at 0.yaml:5:15)" + detail)
+
+
+def test_names_and_prompts_not_in_normal_form_are_warned_about_where_they_are(
+        tmp_path: Path) -> None:
+    path = tmp_path / "0.yaml"
+    path.write_text(project("""\
+    conversations:
+      - name: "A "
+        renamed_from: ["Cafe\\u0301"]
+        messages: ["fine", "hi\\u200b"]
+      - {name: B, messages: [" x"]}
+""") + "  - id: 2\n", encoding="utf-8")
+    assert located(tmp_path, load_desired([str(path)], env={}).warnings) == [
+        "0.yaml:5:15: warning: name 'A ' has surrounding whitespace; the service may not store "
+        "it unchanged, so reconciler sends and compares it as 'A'",
+        "0.yaml:6:24: warning: renamed_from name 'Cafe\\u0301' has Unicode normalisation (not "
+        "NFC); the service may not store it unchanged, so reconciler sends and compares it as "
+        "'Café'",
+        "0.yaml:7:28: warning: message 'hi\\u200b' holds characters a reader cannot see (written "
+        "as escapes here and in plans); a text that looks the same without them is a different "
+        "one",
+        "0.yaml:8:30: warning: message ' x' has surrounding whitespace; the service may not store "
+        "it unchanged, so reconciler sends and compares it as 'x'",
+    ]
+
+
+def test_names_and_prompts_in_normal_form_are_not_warned_about(tmp_path: Path) -> None:
+    path = tmp_path / "0.yaml"
+    path.write_text(project("    conversations: [{name: A, renamed_from: [B], messages: [hi]}]\n"),
+                    encoding="utf-8")
+    assert load_desired([str(path)], env={}).warnings == ()
 
 
 @pytest.mark.parametrize(

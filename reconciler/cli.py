@@ -59,6 +59,16 @@ class _Parser(argparse.ArgumentParser):
 class _UsageError(Exception):
     """Bad command-line syntax: printed with the usage, exit 2."""
 
+    def without_values(self, argv: Sequence[str]) -> str:
+        """The message with every value given on the command line (not an option name)
+        written as '…', wherever a type check quoted it."""
+        text = str(self)
+        for token in argv:
+            value = token.partition("=")[2] if token.startswith("-") else token
+            if value:
+                text = text.replace(repr(value), "'…'")
+        return text
+
 
 _INVALID_VALUE = re.compile(r"(invalid (?:choice|[\w ]+ value)): .*?(?= \(choose from |$)",
                             re.DOTALL)
@@ -310,7 +320,7 @@ def main(
     except SystemExit as exit_:
         return int(exit_.code or 0)
     except _UsageError as usage:
-        console.error(str(usage))
+        console.error(usage.without_values(sys.argv[1:] if argv is None else argv))
         return EXIT_USAGE
     console.quiet, console.verbose, console.no_color = args.quiet, args.verbose, args.no_color
     console.secrets = known_keys(console.env, args.api_key_file) + known_plan_keys(

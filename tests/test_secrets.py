@@ -56,9 +56,10 @@ def test_a_base_url_holding_the_key_is_refused_without_showing_it(
     "args",
     [["plan", "--apikey", TOKEN], ["plan", "--format", TOKEN], ["plan", "--parallelism", TOKEN],
      ["export", "--project", TOKEN], ["plan", "--max-deletes", TOKEN], ["plan", TOKEN],
-     ["plan", f"--token={TOKEN}"]],
+     ["plan", f"--token={TOKEN}"], ["plan", "--timeout", TOKEN], ["plan", f"--timeout={TOKEN}"],
+     ["emulator", "--port", TOKEN]],
     ids=["unknown-flag", "bad-choice", "bad-number", "bad-project", "bad-count", "stray-value",
-         "unknown-flag-with-value"],
+         "unknown-flag-with-value", "bad-seconds", "bad-seconds-with-equals", "bad-port"],
 )
 def test_a_key_typed_into_the_wrong_flag_is_not_echoed(tmp_path: Path, args: list[str]) -> None:
     result = run(*args, "-f", str(_desired(tmp_path)), env={})

@@ -56,13 +56,15 @@ def main() -> None:
     parser.add_argument("--budget", action="store_true",
                         help="only the request-budget benchmarks")
     parser.add_argument("--real-time", action="store_true",
-                        help="budget benchmarks at the real 60 s window (about 20 minutes)")
+                        help="budget benchmarks at the real 60 s window (about 30 minutes)")
+    parser.add_argument("--only", choices=("setup", "huge", "chaos"), action="append",
+                        help="with --budget: only these budget benchmarks (repeatable)")
     options = parser.parse_args()
     sizes = QUICK if options.quick else FULL
     rows: list[tuple[str, str, str, str]] = []
     window = 60.0 if options.real_time else SCALED_WINDOW
     if options.budget:
-        _budget(rows, window=window)
+        _budget(rows, window=window, only=set(options.only or ("setup", "huge", "chaos")))
         _print(rows, sizes)
         return
     with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as directory:
@@ -71,7 +73,7 @@ def main() -> None:
         capacity = _capacity(db, sizes, rows)
         _network(db, sizes, rows, capacity)
     _planning(sizes, rows)
-    _budget(rows, window=window)
+    _budget(rows, window=window, only={"setup", "huge", "chaos"})
     _print(rows, sizes)
 
 
@@ -138,34 +140,40 @@ def _planning(sizes: Sizes, rows: list[tuple[str, str, str, str]]) -> None:
 SCALED_WINDOW = 6.0
 
 
-def _budget(rows: list[tuple[str, str, str, str]], *, window: float) -> None:
+def _budget(rows: list[tuple[str, str, str, str]], *, window: float, only: set[str]) -> None:
     """DESIGN §9 "Budget": the realistic setup at 120/min (alone, then beside a production
     client at 25 %), the time it takes at 60, 90 and 120/min, a huge prune-off project, and
-    chaos at a rate limit."""
+    chaos at a rate limit. Each row is also printed as soon as it is measured."""
     scale = "" if window == 60 else f", window scaled to {window:g} s"
+
+    def add(row: tuple[str, str, str, str]) -> None:
+        rows.append(row)
+        print(" | ".join(row), flush=True)
+
     with tempfile.TemporaryDirectory(prefix="reconciler-budget-") as name:
         directory = Path(name)
-        for limit, production in ((120, 0.0), (120, 0.25), (90, 0.0), (60, 0.0)):
-            run = budget.run_setup(directory, limit=limit, window=window, latency_ms=LATENCY_MS,
-                                   production_share=production)
-            rows.append(_budget_row(run, production, scale))
-        huge = budget.huge_prune_off(directory, limit=120, window=window)
-        rows.append((
-            f"5 plan prune-off project, {huge.live:,} live / {huge.declared} declared, "
-            f"10 per page{scale}", f"{huge.requests} requests",
-            f"{huge.refused} refused; plan {'made' if huge.plan_ok else 'FAILED'}",
-            _verdict(huge.requests <= 60 and huge.refused == 0 and huge.plan_ok)))
-        chaos = budget.chaos_with_rate_limit(directory)
-        rows.append((
-            "5 chaos: 30 % 5xx, 20 % commit-then-fail, 10 % drops, 5 req/s limit; 45 "
-            "conversations, 70 sends, 5 deletes",
-            f"{chaos.applies} apply run(s), {chaos.wall:.0f} s",
-            f"converged {chaos.converged}; {len(chaos.broken)} broken promises "
-            f"(duplicates, prompts twice, unbacked deletes); {chaos.requests} requests, "
-            f"{chaos.rate_limited} answered 429",
-            _verdict(chaos.converged and chaos.applies <= 3 and not chaos.broken)))
-        for problem in chaos.broken:
-            print(f"chaos: {problem}")
+        if "setup" in only:
+            for limit, production in ((120, 0.0), (120, 0.25), (90, 0.0), (60, 0.0)):
+                run = budget.run_setup(directory, limit=limit, window=window,
+                                       latency_ms=LATENCY_MS, production_share=production)
+                add(_budget_row(run, production, scale))
+        if "huge" in only:
+            huge = budget.huge_prune_off(directory, limit=120, window=window)
+            add((f"5 plan prune-off project, {huge.live:,} live / {huge.declared} declared, "
+                 f"10 per page{scale}", f"{huge.requests} requests",
+                 f"{huge.refused} refused; plan {'made' if huge.plan_ok else 'FAILED'}",
+                 _verdict(huge.requests <= 60 and huge.refused == 0 and huge.plan_ok)))
+        if "chaos" in only:
+            chaos = budget.chaos_with_rate_limit(directory)
+            add(("5 chaos: 30 % 5xx, 20 % commit-then-fail, 10 % drops, 5 req/s limit; 45 "
+                 "conversations, 70 sends, 5 deletes",
+                 f"{chaos.applies} apply run(s), {chaos.wall:.0f} s",
+                 f"converged {chaos.converged}; {len(chaos.broken)} broken promises "
+                 f"(duplicates, prompts twice, unbacked deletes); {chaos.requests} requests, "
+                 f"{chaos.rate_limited} answered 429",
+                 _verdict(chaos.converged and chaos.applies <= 3 and not chaos.broken)))
+            for problem in chaos.broken:
+                print(f"chaos: {problem}")
 
 
 def _budget_row(run: budget.BudgetRun, production: float,

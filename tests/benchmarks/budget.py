@@ -384,8 +384,11 @@ def chaos_with_rate_limit(directory: Path, *, max_applies: int = 3, seed: int = 
                 converged = True
                 break
             applies += 1
+            # The emulator's model answers at once: a send whose answer was lost is watched
+            # for 10 s, not for the 300 s a slow real model may take.
             cli(emulator, "apply", "-f", str(scenario.desired), "--auto-approve",
-                "--backup-dir", str(backup), "--allow-mass-delete", cwd=directory)
+                "--backup-dir", str(backup), "--allow-mass-delete", "--send-timeout", "10",
+                cwd=directory)
             with Emulator(db=str(db), api_key=API_KEY) as reader:
                 broken += violations(reader, scenario, backups, final=False)
         if not converged:

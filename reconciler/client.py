@@ -761,8 +761,9 @@ class Client:
             if refused is not None:  # final: retrying cannot make the certificate trusted
                 raise self._error(
                     ApiError, f"{call.description} failed: the TLS certificate of "
-                    f"{request.url.host} could not be verified ({refused}); certificate checks "
-                    "are never turned off (set SSL_CERT_FILE to trust a private CA)") from None
+                    f"{_ascii_host(request.url)} could not be verified ({refused}); certificate "
+                    "checks are never turned off (set SSL_CERT_FILE to trust a private CA)"
+                ) from None
             return _transport_failure(error, timeout=call.timeout or self.settings.timeout,
                                       where=_host_port(request.url))
         finally:
@@ -907,7 +908,12 @@ def _certificate_refused(error: BaseException) -> str | None:
 
 def _host_port(url: httpx.URL) -> str:
     port = url.port or (443 if url.scheme == "https" else 80)
-    return f"{url.host}:{port}"
+    return f"{_ascii_host(url)}:{port}"
+
+
+def _ascii_host(url: httpx.URL) -> str:
+    """The host as sent (IDNA "xn--" form): a decoded name can imitate another one."""
+    return url.raw_host.decode("ascii", errors="replace")
 
 
 def _transport_failure(error: httpx.TransportError, *, timeout: float, where: str) -> _Failure:

@@ -216,3 +216,18 @@ def test_a_server_message_is_one_short_line() -> None:
     assert "\n" not in message and "\r" not in message
     assert "HTTP 422 (Unprocessable Entity): bad name error: everything was deleted" in message
     assert len(message) < 400
+
+
+def test_a_host_is_named_as_sent_never_as_a_look_alike() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    async def main() -> None:
+        settings = ClientSettings(api_key=Secret(KEY), base_url="https://аррӏе.com",
+                                  retry=RetryPolicy(max_attempts=1))
+        async with Client(settings, transport=httpx.MockTransport(refuse)) as client:
+            await client.current_user()
+
+    with pytest.raises(ApiError) as caught:
+        asyncio.run(main())
+    assert "could not connect to xn--80ak6aa92e.com:443" in str(caught.value)

@@ -173,3 +173,14 @@ def test_numbers_a_plan_cannot_have_are_refused_even_with_allow_mass_delete(
         assert why in error
         assert error.startswith("the guard cannot judge this plan: ")
         assert error.endswith("; reconciler never makes such a plan: make a new one")
+
+
+@pytest.mark.parametrize(("sends", "credits", "is_refused"), [(3, 3, False), (4, 3, True)],
+                         ids=["as-many-as-left", "more-than-left"])
+def test_sends_must_fit_in_the_query_credits_left(sends: int, credits: int,
+                                                  is_refused: bool) -> None:
+    errors = refused(project(1, 0, sends=sends), GuardLimits(credits_left=credits))
+    expected = [f"the plan sends {sends} prompts but the account has {credits} query credit(s) "
+                "left: nothing is applied, so that sends do not stop half-way; wait for the "
+                "credits to renew, or declare fewer messages"]
+    assert errors == (expected if is_refused else [])

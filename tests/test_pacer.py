@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.pacer import PROBE_POLL, Pacer, PaceSettings, RateHeaders, Turn
+from reconciler.pacer import PROBE_POLL, Pacer, PaceSettings, RateHeaders, Turn, per_minute
 
 
 class Clock:
@@ -709,3 +709,11 @@ def test_an_api_without_rate_headers_is_said_to_be_unpaced_once() -> None:
         "pace: unpaced: the API advertises no limit; slowing down if it refuses a request",
     ]
     assert pacer.answers == 3
+
+
+@pytest.mark.parametrize(("rate", "text"),
+                         [(0.5, "0.5"), (2.5, "2.5"), (9.5, "9.5"), (10.0, "10"), (180.0, "180"),
+                          (1800.4, "1800")],
+                         ids=["half", "fraction", "below-ten", "ten", "hundreds", "thousands"])
+def test_a_pace_is_shown_whole_from_ten_per_minute(rate: float, text: str) -> None:
+    assert per_minute(rate) == text

@@ -10,7 +10,14 @@ import pytest
 from reconciler.client import Client
 from reconciler.emulator import Emulator
 from reconciler.live import Conversation, Message, Transcript
-from reconciler.plan import Action, Operation, Plan, Precondition, ProjectPlan
+from reconciler.plan import (
+    Action,
+    Operation,
+    Plan,
+    Precondition,
+    ProjectPlan,
+    send_external_id,
+)
 from reconciler.preconditions import LiveView, find_stale, why_stale
 from reconciler.settings import ClientSettings, Secret
 
@@ -276,3 +283,23 @@ def test_the_check_reads_only_the_listing_its_scope_needs() -> None:
             requests.append(emulator.stats()["requests"]["GET"] - before)
     mine, everyone = requests
     assert mine < everyone  # the visitors' four pages are read only for scope all
+
+
+@pytest.mark.parametrize(
+    ("external_id", "holds"),
+    [(send_external_id(7, "s1", 2, "hi"), True), (send_external_id(7, "s1", 3, "hi"), False),
+     (send_external_id(7, "s2", 2, "hi"), False), (send_external_id(8, "s1", 2, "hi"), False),
+     (send_external_id(7, "s1", 2, "other"), False), (None, False)],
+    ids=["this-send", "another-position", "another-conversation", "another-project",
+         "another-prompt", "no-id"],
+)
+def test_a_message_the_service_changed_counts_as_this_send_only_by_its_external_id(
+        external_id: str | None, holds: bool) -> None:
+    """The planned send finds its prompt once in the transcript, though the service stored it
+    differently: only the external_id of this very send says it is the same message."""
+    demo = conv("s1", "Demo")
+    stored = Message(1, "hi, as the service stored it", "answer", "2024-01-01 00:00:00",
+                     external_id=external_id)
+    live = LiveView(by_session={"s1": demo}, holders={"Demo": frozenset({"s1"})},
+                    transcripts={"s1": Transcript(demo, (stored,))}, vacating=frozenset())
+    assert (why_stale(SEND, live) == "") is holds

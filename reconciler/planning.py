@@ -7,7 +7,7 @@ and what the guards (`reconciler.guards`) judge the plan by.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -22,7 +22,7 @@ from reconciler.plan import (
     ProjectPlan,
     Unmanaged,
 )
-from reconciler.text import looks_alike, normal_form, shown
+from reconciler.text import normal_form, shown, skeleton
 
 
 def build_project_plan(
@@ -180,11 +180,17 @@ def _rename_hint(spec: ProjectSpec, operations: list[Operation]) -> list[str]:
 def _look_alikes(creates: list[str], deletes: list[str]) -> list[str]:
     """A warning for each created name that looks like a deleted one (they differ only in
     characters a reader cannot see)."""
-    return [
-        f"{shown(new)} and {shown(old)} look alike but differ in invisible characters: the "
-        "plan creates the one and deletes the other"
-        for new in creates for old in deletes if looks_alike(new, old)
-    ][:10]
+    deleted_by_look: defaultdict[str, list[str]] = defaultdict(list)
+    for old in deletes:
+        deleted_by_look[skeleton(old)].append(old)
+    warnings: list[str] = []
+    for new in creates:
+        for old in deleted_by_look.get(skeleton(new), ()):
+            if old != new and len(warnings) < 10:
+                warnings.append(
+                    f"{shown(new)} and {shown(old)} look alike but differ in invisible "
+                    "characters: the plan creates the one and deletes the other")
+    return warnings
 
 
 def _names(names: list[str], limit: int = 3) -> str:

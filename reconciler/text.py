@@ -42,6 +42,8 @@ def shown(text: str) -> str:
     """`text` quoted for a plan or a message, every character a reader could not see or tell
     apart written as an escape: 'Cafe\\u0301', 'Bil\\u200bling', 'a\\xa0b'."""
     quoted = repr(text)
+    if text.isascii():  # repr already escapes every ASCII character a reader cannot see
+        return quoted
     hidden = _INVISIBLE if unicodedata.is_normalized("NFC", text) else _INVISIBLE | _COMBINING
     if all(ch == " " or unicodedata.category(ch) not in hidden for ch in quoted):
         return quoted
@@ -68,6 +70,8 @@ def _escaped(ch: str, hidden: frozenset[str]) -> str:
 def skeleton(text: str) -> str:
     """What a reader sees of `text`: compatibility-normalised, invisible characters dropped,
     whitespace runs as one space. Two names with the same skeleton look alike."""
+    if text.isascii() and text.isprintable():
+        return " ".join(text.split())  # what the Unicode work below would give
     folded = unicodedata.normalize("NFKC", text)
     visible = "".join(ch for ch in folded
                       if ch.isspace() or unicodedata.category(ch) not in _INVISIBLE)

@@ -223,7 +223,8 @@ def test_a_host_is_named_as_sent_never_as_a_look_alike() -> None:
         raise httpx.ConnectError("refused", request=request)
 
     async def main() -> None:
-        settings = ClientSettings(api_key=Secret(KEY), base_url="https://аррӏе.com",
+        look_alike = "https://\u0430\u0440\u0440\u04cf\u0435.com"  # Cyrillic letters
+        settings = ClientSettings(api_key=Secret(KEY), base_url=look_alike,
                                   retry=RetryPolicy(max_attempts=1))
         async with Client(settings, transport=httpx.MockTransport(refuse)) as client:
             await client.current_user()

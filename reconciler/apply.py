@@ -1,4 +1,4 @@
-"""Applying a plan: the only module that changes live state (DESIGN §5).
+"""Applying a plan: the only module that changes live state.
 
 Per project: renames, then creates, then sends, then deletes; a project's deletes are skipped
 when anything before them failed. Operations run concurrently up to `parallelism`; a failed

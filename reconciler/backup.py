@@ -1,4 +1,4 @@
-"""Transcript backups written before every delete (DESIGN §5), and reading them back.
+"""Transcript backups written before every delete, and reading them back.
 
 A backup is one JSON file per conversation, written atomically: a temporary file in the same
 directory, flushed and fsynced, renamed over the final name, then the directory fsynced.

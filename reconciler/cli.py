@@ -117,7 +117,7 @@ _share = _number(low=0, high=1, what="the share")
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    """Options accepted before or after the command (DESIGN §7)."""
+    """Options accepted before or after the command."""
 
     def default(value: object) -> object:
         return argparse.SUPPRESS if suppress else value

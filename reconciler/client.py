@@ -1,4 +1,4 @@
-"""The CustomGPT.ai API client: the only module that speaks HTTP (DESIGN §6).
+"""The CustomGPT.ai API client: the only module that speaks HTTP.
 
 One `httpx.AsyncClient` (one connection pool) per `Client`. Every httpx error is translated
 here, once, into an `ApiError` subclass whose message is in user words and never contains the

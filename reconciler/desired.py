@@ -17,7 +17,7 @@ from reconciler.text import normal_form
 
 
 class Scope(StrEnum):
-    """Which live conversations a project entry manages (DESIGN §3)."""
+    """Which live conversations a project entry manages."""
 
     MINE = "mine"
     TEAM = "team"

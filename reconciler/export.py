@@ -1,4 +1,4 @@
-"""`reconciler export`: the desired-state document of what is live (DESIGN §7).
+"""`reconciler export`: the desired-state document of what is live.
 
 Lets a team adopt the tool on an existing project: `plan` right after `export` shows no
 changes. Reading goes through the client; building the document is pure.

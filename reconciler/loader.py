@@ -1,4 +1,4 @@
-"""Loads desired-state YAML files into a `DesiredState` (DESIGN §2).
+"""Loads desired-state YAML files into a `DesiredState`.
 
 Five steps: find the files, parse each (`yamlsource`), expand `${VAR}` references, validate
 against `schemas/conversations.schema.json`, build the model and check the semantic rules across

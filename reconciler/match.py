@@ -1,4 +1,4 @@
-"""Matching declared conversations to live ones (DESIGN §3). Pure: no I/O.
+"""Matching declared conversations to live ones. Pure: no I/O.
 
 Each live conversation is claimed at most once, in this order: session-id pins, exact names,
 `renamed_from` names; ambiguity is an error unless the project adopts the oldest (the smallest
@@ -90,7 +90,7 @@ def match_project(
     user_id: str,
     pinned: dict[str, Conversation] | None = None,
 ) -> Matching:
-    """Match `spec`'s declared conversations to the live `conversations` (DESIGN §3)."""
+    """Match `spec`'s declared conversations to the live `conversations`."""
     with collection_paused():
         return _match(spec, conversations, user_id=user_id, pinned=pinned)
 

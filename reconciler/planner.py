@@ -1,4 +1,4 @@
-"""Making a plan: read live state through the client, match, and build (DESIGN §3, §4).
+"""Making a plan: read live state through the client, match, and build.
 
 The only async orchestration of planning; matching and building are pure (`match`,
 `planning`). Errors of one project (404, ambiguity, a failed listing) are collected in its plan

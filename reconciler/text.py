@@ -8,7 +8,10 @@ texts that differ only there are the same name (or prompt) to reconciler.
 
 from __future__ import annotations
 
+import re
 import unicodedata
+
+MIN_MASKED_LENGTH = 8  # shorter values are no real keys: masking them would garble output
 
 # Categories a reader cannot see or tell apart: format characters (zero-width space and
 # joiners, bidirectional controls), controls, and separators other than the space; and
@@ -81,3 +84,16 @@ def skeleton(text: str) -> str:
 def looks_alike(first: str, second: str) -> bool:
     """Whether two different texts would look the same to a reader."""
     return first != second and skeleton(first) == skeleton(second)
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with every control character but newline and tab written as `\\uXXXX`.
+
+    No escape sequence (ANSI colours, cursor moves, title changes, 8-bit CSI) and no carriage
+    return reaches the terminal. JSON and YAML output is unchanged in meaning: their encoders
+    escape C0 characters themselves, and `\\u009b` is the same string inside JSON quotes.
+    """
+    return _CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", text)

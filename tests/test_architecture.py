@@ -16,20 +16,26 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "reconciler"
 
+# The layers, lowest first: a module may import its own layer and the ones below, never one
+# above. The shared helpers at the top of the package are below every layer; the emulator is
+# beside them all.
+SHARED = ("reconciler.errors", "reconciler.jsonio", "reconciler.text")
+LAYERS = ("desired", "api", "plan", "render", "apply", "cli")
+
 # Modules that decide or describe, with no I/O: they may not reach the network, the files a
 # command writes, or the command line.
-PURE = ("desired", "live", "text", "match", "planning", "plan", "guards", "budget", "lookup",
-        "render", "retry", "pacer")
-IO_AND_CLI = ("reconciler.client", "reconciler.apply", "reconciler.planner",
-              "reconciler.preconditions", "reconciler.commands", "reconciler.cli",
-              "reconciler.session", "reconciler.sandbox", "reconciler.emulator", "httpx")
+PURE = ("desired/model", "api/live", "text", "plan/match", "plan/build", "plan/model",
+        "plan/guards", "plan/budget", "api/lookup", "render/formats", "api/retry", "api/pacer")
+IO_AND_CLI = ("reconciler.api.client", "reconciler.apply", "reconciler.plan.make",
+              "reconciler.plan.stale", "reconciler.cli", "reconciler.emulator", "httpx")
 
 # Each third-party library is wrapped in one module.
-WRAPPERS = {"httpx": "client", "yaml": "yamlsource", "jsonschema": "schema",
-            "deepdiff": "diff", "orjson": "jsonio", "tqdm": "progress", "shtab": "completion"}
+WRAPPERS = {"httpx": "api/client", "yaml": "desired/yamlsource", "jsonschema": "desired/schema",
+            "deepdiff": "plan/field_changes", "orjson": "jsonio", "tqdm": "cli/progress",
+            "shtab": "cli/completion"}
 
 # What the emulator may use of the tool: shared plain helpers, never its client or its logic.
-EMULATOR_MAY_IMPORT = ("reconciler.emulator", "reconciler.settings", "reconciler.errors",
+EMULATOR_MAY_IMPORT = ("reconciler.emulator", "reconciler.api.settings", "reconciler.errors",
                        "reconciler.jsonio")
 
 WRITES = re.compile(r"\.(create_conversation|rename_conversation|delete_conversation|"
@@ -57,6 +63,7 @@ def within(name: str, prefixes: tuple[str, ...]) -> bool:
 @pytest.mark.parametrize("module", PURE)
 def test_pure_modules_import_no_io_and_no_command_line(module: str) -> None:
     path = PACKAGE / f"{module}.py"
+    assert path.is_file(), path
     reached = sorted({name for name in imports_of(path) if within(name, IO_AND_CLI)})
     assert reached == [], f"{path.name} imports {reached}"
 
@@ -80,7 +87,8 @@ def test_the_emulator_shares_none_of_the_tools_logic() -> None:
 def test_only_apply_writes_through_the_client() -> None:
     writers = sorted(
         str(path.relative_to(PACKAGE)) for path in module_files()
-        if path.parent == PACKAGE and path.name not in ("client.py", "apply.py")
+        if "emulator" not in path.parts
+        and path.relative_to(PACKAGE).as_posix() not in ("api/client.py", "apply/run.py")
         and WRITES.search(path.read_text(encoding="utf-8")))
     assert writers == []
 
@@ -88,7 +96,45 @@ def test_only_apply_writes_through_the_client() -> None:
 def test_only_the_command_line_touches_the_standard_streams() -> None:
     touching = sorted(
         str(path.relative_to(PACKAGE)) for path in module_files()
-        if path.parent == PACKAGE and path.name not in ("cli.py", "console.py")
+        if "emulator" not in path.parts
+        and path.relative_to(PACKAGE).as_posix() not in ("cli/main.py", "cli/console.py")
         and re.search(r"\bprint\(|sys\.std(out|err)\b", path.read_text(encoding="utf-8")))
     assert touching == []
 
+
+
+def layer_of(module: str) -> int | None:
+    """The rank of the layer `module` (a dotted name) belongs to, or None outside the layers."""
+    parts = module.split(".")
+    if len(parts) > 1 and parts[0] == "reconciler" and parts[1] in LAYERS:
+        return LAYERS.index(parts[1])
+    return None
+
+
+def test_every_module_sits_in_a_layer_the_shared_helpers_or_the_emulator() -> None:
+    strays = sorted(
+        str(path.relative_to(PACKAGE)) for path in module_files()
+        if path.parent == PACKAGE
+        and path.stem not in ("__init__", "__main__")
+        and f"reconciler.{path.stem}" not in SHARED)
+    assert strays == []
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_a_layer_imports_no_layer_above_it(layer: str) -> None:
+    rank = LAYERS.index(layer)
+    upward = sorted(
+        f"{path.relative_to(PACKAGE)}: {name}"
+        for path in (PACKAGE / layer).rglob("*.py") for name in imports_of(path)
+        if (layer_of(name) or 0) > rank
+        or (within(name, ("reconciler.emulator",)) and layer != "cli"))
+    assert upward == []
+
+
+def test_the_shared_helpers_import_no_layer() -> None:
+    reached = sorted(
+        f"{path.name}: {name}" for path in module_files()
+        if path.parent == PACKAGE and path.stem not in ("__main__",)
+        for name in imports_of(path) if name.startswith("reconciler.")
+        and not within(name, SHARED))
+    assert reached == []

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from reconciler.client import Client, ClientSettings, ClientStats, Secret
+from reconciler.api.client import Client, ClientSettings, ClientStats, Secret
 from reconciler.emulator import Emulator
 from reconciler.errors import AuthError, InputError, NotFoundError
 

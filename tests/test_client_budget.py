@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.cli import main
-from reconciler.client import Client, ClientSettings, Secret
+from reconciler.api.client import Client, ClientSettings, Secret
+from reconciler.api.retry import RetryPolicy
+from reconciler.cli.main import main
 from reconciler.emulator import Emulator, Faults
 from reconciler.errors import ApiError
-from reconciler.retry import RetryPolicy
 from tests.conftest import TEST_API_KEY
 
 KEY = TEST_API_KEY
@@ -220,7 +220,7 @@ def test_plan_and_apply_at_a_tight_limit_are_never_refused_and_converge(tmp_path
 def paced_listing(pages: int, *, paced: Any, deadline: float = 10.0) -> tuple[int, float]:
     """Read a listing of `pages` pages whose every page takes 2 s (the budget's spacing);
     return the pages read and the time it took."""
-    from reconciler.pagination import Listing, Page, read_all_pages
+    from reconciler.api.decoding import Listing, Page, read_all_pages
 
     clock = FakeTime()
     read: list[int] = []

@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from reconciler.client import Client, ClientSettings, Secret
+from reconciler.api.client import Client, ClientSettings, Secret
 from reconciler.emulator import Emulator, FaultRule, Variants
 from reconciler.errors import ApiError
-from reconciler.plan import send_external_id
+from reconciler.plan.model import send_external_id
 
 KEY = "test-key-0123456789"
 PROJECT = 4242

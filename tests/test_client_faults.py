@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from reconciler.client import Client, ClientSettings, ClientStats, RetryPolicy, Secret
+from reconciler.api.client import Client, ClientSettings, ClientStats, RetryPolicy, Secret
 from reconciler.emulator import Emulator, FaultRule
 from reconciler.errors import (
     ApiError,

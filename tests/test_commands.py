@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from reconciler.desired.schema import validate
 from reconciler.emulator import FaultRule
-from reconciler.schema import validate
 from tests.workspace import OTHER, PROJECT, Workspace
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from reconciler import __version__
-from reconciler.cli import build_parser, main
+from reconciler.cli.main import build_parser, main
 
 
 def reconciler(*args: str) -> subprocess.CompletedProcess[str]:

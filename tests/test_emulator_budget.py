@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from reconciler.cli import main
+from reconciler.cli.main import main
 from reconciler.emulator import Emulator, FaultConfigError, Faults
 from reconciler.emulator.throttle import FixedWindowThrottle, key_label
 from tests.conftest import TEST_API_KEY
@@ -130,7 +130,7 @@ def test_the_command_line_flag_sets_the_budget() -> None:
 
 
 def test_the_command_line_flags_reach_the_emulator() -> None:
-    from reconciler.cli import build_parser
+    from reconciler.cli.main import build_parser
     from reconciler.emulator.cli import faults_from_args
 
     args = build_parser().parse_args(

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.cli import main
+from reconciler.cli.main import main
 
 
 def run(argv: list[str]) -> tuple[int, str, str]:

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.cli import main
+from reconciler.cli.main import main
 from reconciler.emulator import Emulator, VariantConfigError, Variants
 from tests.conftest import TEST_API_KEY
 

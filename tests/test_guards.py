@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from reconciler.guards import GuardLimits, deletes_allowed, guard_errors, with_guards
-from reconciler.plan import Action, Operation, Plan, Precondition, ProjectPlan
+from reconciler.plan.guards import GuardLimits, deletes_allowed, guard_errors, with_guards
+from reconciler.plan.model import Action, Operation, Plan, Precondition, ProjectPlan
 
 
 def _delete(n: int, project: int = 7) -> Operation:

@@ -17,14 +17,14 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.client import Client, ClientSettings, RetryPolicy, Secret
-from reconciler.desired import DesiredState
+from reconciler.api.client import Client, ClientSettings, RetryPolicy, Secret
+from reconciler.api.live import Conversation, Message, Project, Transcript, User
+from reconciler.desired.loader import load_desired
+from reconciler.desired.model import DesiredState
 from reconciler.emulator import Emulator
 from reconciler.errors import ApiError, InputError, ListingError
-from reconciler.guards import GuardLimits
-from reconciler.live import Conversation, Message, Project, Transcript, User
-from reconciler.loader import load_desired
-from reconciler.planner import make_plan
+from reconciler.plan.guards import GuardLimits
+from reconciler.plan.make import make_plan
 
 PROJECT = 4242
 KEY = "hostile-key-0123456789"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.desired.schema import validate
 from reconciler.emulator import Emulator, Faults
-from reconciler.schema import validate
 
 PROJECT = 1001
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.desired import DuplicatePolicy, Scope
+from reconciler.desired.loader import load_desired
+from reconciler.desired.model import DuplicatePolicy, Scope
 from reconciler.errors import InputError, Location
-from reconciler.loader import load_desired
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.apply.locks import LockedError, lock_path, project_locks
 from reconciler.errors import InputError
-from reconciler.locks import LockedError, lock_path, project_locks
 from tests.workspace import held_by_another
 
 API = "http://127.0.0.1:8765"

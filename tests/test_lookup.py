@@ -13,14 +13,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.client import Client, ClientSettings, Secret
-from reconciler.desired import ConversationSpec, DesiredState, DuplicatePolicy, ProjectSpec, Scope
+from reconciler.api.client import Client, ClientSettings, Secret
+from reconciler.api.lookup import by_name_is_cheaper, lookup_names, lookup_query, substring_probe
+from reconciler.desired.model import (
+    ConversationSpec,
+    DesiredState,
+    DuplicatePolicy,
+    ProjectSpec,
+    Scope,
+)
 from reconciler.emulator import Emulator
 from reconciler.emulator.variants import NAME_FILTERS, Variants
-from reconciler.guards import GuardLimits
-from reconciler.lookup import by_name_is_cheaper, lookup_names, lookup_query, substring_probe
-from reconciler.plan import Plan
-from reconciler.planner import make_plan
+from reconciler.plan.guards import GuardLimits
+from reconciler.plan.make import make_plan
+from reconciler.plan.model import Plan
 from tests.conftest import TEST_API_KEY
 
 PROJECT = 1001
@@ -217,7 +223,7 @@ def test_the_random_states_above_did_exercise_the_lookups() -> None:
 def test_applying_to_a_project_planned_by_name_reads_no_whole_listing(tmp_path: Any) -> None:
     import io
 
-    from reconciler.cli import main
+    from reconciler.cli.main import main
 
     with Emulator(api_key=TEST_API_KEY, page_size=10) as emulator:
         emulator.start()

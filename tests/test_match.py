@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
-from reconciler.desired import ConversationSpec, DuplicatePolicy, ProjectSpec, Scope
-from reconciler.live import Conversation
-from reconciler.match import MatchedBy, in_scope, listing_filter, match_project
+from reconciler.api.live import Conversation
+from reconciler.desired.model import ConversationSpec, DuplicatePolicy, ProjectSpec, Scope
+from reconciler.plan.match import MatchedBy, in_scope, listing_filter, match_project
 
 ME, TEAMMATE = "1", "2"
 _ids = itertools.count(1)

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.pacer import PROBE_POLL, Pacer, PaceSettings, RateHeaders, Turn, per_minute
+from reconciler.api.pacer import PROBE_POLL, Pacer, PaceSettings, RateHeaders, Turn, per_minute
 
 
 class Clock:

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from reconciler.desired.schema import validate
 from reconciler.errors import InputError
 from reconciler.jsonio import canonical
-from reconciler.plan import Action, Operation, Plan, Precondition, ProjectPlan, Unmanaged
-from reconciler.schema import validate
+from reconciler.plan.model import Action, Operation, Plan, Precondition, ProjectPlan, Unmanaged
 
 
 def sample_plan() -> Plan:

@@ -6,11 +6,11 @@ import itertools
 
 import pytest
 
-from reconciler.desired import ConversationSpec, DuplicatePolicy, ProjectSpec, Scope
-from reconciler.live import Conversation
-from reconciler.match import match_project
-from reconciler.plan import Action, Precondition, ProjectPlan, Unmanaged
-from reconciler.planning import build_project_plan, deletion_candidates
+from reconciler.api.live import Conversation
+from reconciler.desired.model import ConversationSpec, DuplicatePolicy, ProjectSpec, Scope
+from reconciler.plan.build import build_project_plan, deletion_candidates
+from reconciler.plan.match import match_project
+from reconciler.plan.model import Action, Precondition, ProjectPlan, Unmanaged
 
 ME = "1"
 _ids = itertools.count(1)

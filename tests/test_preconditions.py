@@ -7,10 +7,11 @@ import asyncio
 
 import pytest
 
-from reconciler.client import Client
+from reconciler.api.client import Client
+from reconciler.api.live import Conversation, Message, Transcript
+from reconciler.api.settings import ClientSettings, Secret
 from reconciler.emulator import Emulator
-from reconciler.live import Conversation, Message, Transcript
-from reconciler.plan import (
+from reconciler.plan.model import (
     Action,
     Operation,
     Plan,
@@ -18,8 +19,7 @@ from reconciler.plan import (
     ProjectPlan,
     send_external_id,
 )
-from reconciler.preconditions import LiveView, find_stale, why_stale
-from reconciler.settings import ClientSettings, Secret
+from reconciler.plan.stale import LiveView, find_stale, why_stale
 
 
 def conv(session: str, name: str) -> Conversation:

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from reconciler.cli import main
+from reconciler.cli.main import main
 from tests.workspace import PROJECT, Workspace
 
 

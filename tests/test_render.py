@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from reconciler.plan import Action, Operation, Plan, Precondition, ProjectPlan
-from reconciler.render import render_json, render_markdown, render_text
+from reconciler.plan.model import Action, Operation, Plan, Precondition, ProjectPlan
+from reconciler.render.formats import render_json, render_markdown, render_text
 from tests.test_plan import sample_plan
 
 

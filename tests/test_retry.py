@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.retry import RetryPolicy, parse_retry_after
+from reconciler.api.retry import RetryPolicy, parse_retry_after
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 NEGATIVE = "backoff, Retry-After cap and deadline cannot be negative"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.desired.loader import load_desired
+from reconciler.desired.rules import glob_problem
 from reconciler.errors import InputError
-from reconciler.loader import load_desired
-from reconciler.rules import glob_problem
 
 UUID_A = "7f0c8a9e-1b2c-4d3e-8f40-5a6b7c8d9e0f"
 UUID_B = "0b6f4a2e-1b2c-4d3e-8f40-5a6b7c8d9e0f"

@@ -13,15 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.apply import ApplyOptions, ApplyReport, apply_plan
-from reconciler.client import Client, ClientSettings
+from reconciler.api.client import Client, ClientSettings
+from reconciler.apply.locks import lock_path
+from reconciler.apply.run import ApplyOptions, ApplyReport, apply_plan
+from reconciler.desired.loader import load_desired
 from reconciler.emulator import Emulator, FaultRule
 from reconciler.errors import PlanRefusedError
-from reconciler.guards import GuardLimits
 from reconciler.jsonio import canonical
-from reconciler.loader import load_desired
-from reconciler.locks import lock_path
-from reconciler.planner import make_plan
+from reconciler.plan.guards import GuardLimits
+from reconciler.plan.make import make_plan
 from tests.workspace import PROJECT, Workspace, held_by_another
 
 

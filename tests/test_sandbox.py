@@ -8,10 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.cli import main
+from reconciler.cli.main import main
+from reconciler.cli.sandbox import start_sandbox
 from reconciler.emulator import EmulatorError
 from reconciler.errors import ReconcilerError
-from reconciler.sandbox import start_sandbox
 
 
 def _get(handle_url: str, key: str, path: str) -> httpx.Response:

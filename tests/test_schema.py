@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from reconciler import schema
+from reconciler.desired import schema
 from reconciler.errors import Location, Problem
 
 VALID = {"version": 1, "projects": [{"id": 1, "conversations": [{"name": "A"}]}]}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.cli import main
+from reconciler.cli.main import main
 from reconciler.emulator import DEFAULT_API_KEY
 from tests.workspace import PROJECT, Run, Workspace
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.api.settings import Secret
 from reconciler.errors import InputError
-from reconciler.settings import Secret
-from reconciler.signing import check_signature, read_plan_key, sign
+from reconciler.plan.signing import check_signature, read_plan_key, sign
 
 KEY = Secret("k" * 32)
 DOCUMENT = {"format_version": 2, "api": "sandbox", "projects": [], "checksum": "sha256:00"}

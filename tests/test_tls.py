@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from reconciler.cli import main
+from reconciler.cli.main import main
 
 
 class _Anything(BaseHTTPRequestHandler):

@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.backup import write_backup
-from reconciler.client import Client, ClientSettings, RetryPolicy, Secret
+from reconciler.api.client import Client, ClientSettings, RetryPolicy, Secret
+from reconciler.api.live import Conversation, Transcript
+from reconciler.apply.backup import write_backup
 from reconciler.errors import ApiError
-from reconciler.live import Conversation, Transcript
 from tests.workspace import PROJECT, Workspace
 
 KEY = "untrusted-key-0123456789"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.cli import main
+from reconciler.cli.main import main
 
 CORPUS = Path(__file__).parent / "corpus" / "invalid"
 EXAMPLES = Path(__file__).parent.parent / "examples"

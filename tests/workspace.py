@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.cli import main
+from reconciler.cli.main import main
 from reconciler.emulator import Emulator
 
 PROJECT = 1001

@@ -11,10 +11,10 @@
 
 from __future__ import annotations
 
+from reconciler.api.settings import is_loopback
 from reconciler.emulator.faults import FaultConfigError, FaultRule, Faults
 from reconciler.emulator.service import DEFAULT_API_KEY, Emulator, EmulatorError
 from reconciler.emulator.variants import VariantConfigError, Variants
-from reconciler.settings import is_loopback
 
 __all__ = [
     "DEFAULT_API_KEY",

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from reconciler.api.settings import is_loopback
 from reconciler.emulator.faults import FaultConfigError, Faults
 from reconciler.emulator.service import DEFAULT_API_KEY, Emulator, EmulatorError
 from reconciler.emulator.variants import (
@@ -18,7 +19,6 @@ from reconciler.emulator.variants import (
     variants_from_args,
 )
 from reconciler.errors import InputError, Problem
-from reconciler.settings import is_loopback
 
 
 def add_emulator_command(

@@ -19,10 +19,10 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from reconciler.api.settings import is_loopback
 from reconciler.emulator import wire
 from reconciler.emulator.store import ME, ConversationQuery, Listing, Store
 from reconciler.emulator.wire import ApiProblem, Request, Response
-from reconciler.settings import is_loopback
 
 _STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 60rem; padding: 1rem;

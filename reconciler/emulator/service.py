@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
+from reconciler.api.settings import is_loopback
 from reconciler.emulator import wire
 from reconciler.emulator.app import Application
 from reconciler.emulator.faults import Faults
@@ -17,7 +18,6 @@ from reconciler.emulator.server import DEFAULT_READ_TIMEOUT, EmulatorServer
 from reconciler.emulator.store import CREATORS, ConversationQuery, Store
 from reconciler.emulator.variants import Variants
 from reconciler.errors import ReconcilerError
-from reconciler.settings import is_loopback
 
 DEFAULT_API_KEY = "sandbox-key"
 

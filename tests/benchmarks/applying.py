@@ -7,11 +7,11 @@ import math
 import time
 from dataclasses import dataclass
 
-from reconciler.apply import ApplyOptions, ApplyReport, Outcome, apply_plan
-from reconciler.client import Client, ClientSettings, Secret
-from reconciler.desired import ConversationSpec, DesiredState, ProjectSpec, Scope
-from reconciler.guards import GuardLimits
-from reconciler.planner import make_plan
+from reconciler.api.client import Client, ClientSettings, Secret
+from reconciler.apply.run import ApplyOptions, ApplyReport, Outcome, apply_plan
+from reconciler.desired.model import ConversationSpec, DesiredState, ProjectSpec, Scope
+from reconciler.plan.guards import GuardLimits
+from reconciler.plan.make import make_plan
 from tests.benchmarks.emulator_process import RunningEmulator, cpu_seconds
 
 

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.client import Client, ClientSettings, Secret
+from reconciler.api.client import Client, ClientSettings, Secret
 from tests.benchmarks.emulator_process import RunningEmulator, cpu_seconds
 
 

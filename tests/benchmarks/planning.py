@@ -18,12 +18,12 @@ import sys
 import time
 from dataclasses import dataclass
 
-from reconciler.desired import ConversationSpec, ProjectSpec, Scope
-from reconciler.live import Conversation
-from reconciler.match import match_project
-from reconciler.plan import Plan
-from reconciler.planning import build_project_plan
-from reconciler.render import render_json, render_text
+from reconciler.api.live import Conversation
+from reconciler.desired.model import ConversationSpec, ProjectSpec, Scope
+from reconciler.plan.build import build_project_plan
+from reconciler.plan.match import match_project
+from reconciler.plan.model import Plan
+from reconciler.render.formats import render_json, render_text
 
 PROJECT = 4242
 USER = "1"

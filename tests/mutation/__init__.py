@@ -24,13 +24,13 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {
-    "match": Target("reconciler/match.py", ("tests/test_match.py",)),
-    "planning": Target("reconciler/planning.py", ("tests/test_planning.py",)),
-    "guards": Target("reconciler/guards.py", ("tests/test_guards.py",)),
-    "preconditions": Target("reconciler/preconditions.py", ("tests/test_preconditions.py",)),
-    "rules": Target("reconciler/rules.py", ("tests/test_rules.py",)),
-    "retry": Target("reconciler/retry.py", ("tests/test_retry.py",)),
-    "pacer": Target("reconciler/pacer.py", ("tests/test_pacer.py",)),
+    "match": Target("reconciler/plan/match.py", ("tests/test_match.py",)),
+    "build": Target("reconciler/plan/build.py", ("tests/test_planning.py",)),
+    "guards": Target("reconciler/plan/guards.py", ("tests/test_guards.py",)),
+    "stale": Target("reconciler/plan/stale.py", ("tests/test_preconditions.py",)),
+    "rules": Target("reconciler/desired/rules.py", ("tests/test_rules.py",)),
+    "retry": Target("reconciler/api/retry.py", ("tests/test_retry.py",)),
+    "pacer": Target("reconciler/api/pacer.py", ("tests/test_pacer.py",)),
 }
 
 MINIMUM_SCORE = 0.90

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m tests.mutation                    # every module of the table
     .venv/bin/python -m tests.mutation match retry        # some of them
-    .venv/bin/python -m tests.mutation --jobs 2 planning  # two mutants tested at a time
+    .venv/bin/python -m tests.mutation --jobs 2 build  # two mutants tested at a time
 
 Each module is mutated alone, in a fresh work directory under `mutants/<module>/`, and its
 mutants are tested with its own fast unit tests only. mutmut's shared settings are in

@@ -13,12 +13,12 @@ from typing import Any
 
 import httpx
 
-from reconciler.apply import ApplyOptions, ApplyReport, apply_plan
-from reconciler.client import Client, ClientSettings, Secret
+from reconciler.api.client import Client, ClientSettings, Secret
+from reconciler.apply.run import ApplyOptions, ApplyReport, apply_plan
+from reconciler.desired.loader import load_desired
 from reconciler.emulator import Emulator, Faults
-from reconciler.guards import GuardLimits
-from reconciler.loader import load_desired
-from reconciler.planner import make_plan
+from reconciler.plan.guards import GuardLimits
+from reconciler.plan.make import make_plan
 from tests.reliability.invariants import violations
 from tests.reliability.scenario import Scenario
 

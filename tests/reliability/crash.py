@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.cli import main
+from reconciler.cli.main import main
 from reconciler.emulator import Emulator
 from tests.reliability.invariants import violations
 from tests.reliability.scenario import build_scenario

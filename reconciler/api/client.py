@@ -1,0 +1,954 @@
+"""The CustomGPT.ai API client: the only module that speaks HTTP.
+
+One `httpx.AsyncClient` (one connection pool) per `Client`. Every httpx error is translated
+here, once, into an `ApiError` subclass whose message is in user words and never contains the
+API token. GET, PUT and DELETE are retried (see `reconciler.api.retry`); POSTs are retried only
+after checking that the first attempt did not already happen (see `create_conversation` and
+`send_message`). Listings are read with `reconciler.api.decoding`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import logging
+import math
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from types import TracebackType
+from typing import TypeVar
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from reconciler import __version__
+from reconciler.api.decoding import (
+    Listing,
+    MalformedBody,
+    Page,
+    Record,
+    parse_conversation,
+    parse_conversation_page,
+    parse_message,
+    parse_message_page,
+    parse_project,
+    parse_query_credits,
+    parse_user,
+    read_all_pages,
+)
+from reconciler.api.live import Conversation, Message, Project, QueryCredits, Transcript, User
+from reconciler.api.pacer import Pacer, RateHeaders
+from reconciler.api.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
+from reconciler.api.settings import (
+    API_KEY_VARIABLE,
+    DEFAULT_BASE_URL,
+    ClientSettings,
+    Secret,
+    is_loopback,
+)
+from reconciler.errors import (
+    ApiError,
+    AuthError,
+    CreditsExhaustedError,
+    NotFoundError,
+)
+from reconciler.jsonio import JsonError
+from reconciler.jsonio import parse as parse_json
+from reconciler.text import normal_form
+
+log = logging.getLogger("reconciler.http")
+
+# Statuses a gateway gives when it stopped waiting: the server behind it may still be working.
+GATEWAY_STATUSES = frozenset({502, 504})
+# After a send that may still be under way, the transcript is read again after these pauses
+# (doubling), for the client's `send_watch` seconds.
+WATCH_FIRST_PAUSE = 0.25
+WATCH_MAX_PAUSE = 5.0
+
+_T = TypeVar("_T")
+_E = TypeVar("_E", bound=ApiError)
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "Client",
+    "ClientSettings",
+    "ClientStats",
+    "RetryPolicy",
+    "Secret",
+]
+
+
+@dataclass
+class ClientStats:
+    """Counters of one client's work: HTTP attempts made, retries, listings read again,
+    requests the API refused for the rate."""
+
+    requests: int = 0
+    retries: int = 0
+    relists: int = 0
+    refusals: int = 0  # answered 429 for the rate (not for query credits)
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One API call: what it is in user words, and how to make it."""
+
+    description: str  # "listing conversations of project 4242"
+    method: str
+    path: str
+    params: Mapping[str, str | int] | None = None
+    body: Mapping[str, object] | None = None
+    not_found: str | None = None  # the NotFoundError message for a 404
+    gone_is_success: bool = False  # DELETE: a 404 on a retry means the first attempt did it
+    spends_credits: bool = False  # a 429 about query credits is final
+    headers: Mapping[str, str] | None = None
+    timeout: float | None = None  # this call's own timeout (a send waits for the model)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A successful attempt: the envelope's `data`, or what is wrong with the body."""
+
+    data: object
+    problem: MalformedBody | None = None
+
+    def checked(self) -> object:
+        """The data. Raises MalformedBody when the body was malformed."""
+        if self.problem is not None:
+            raise self.problem
+        return self.data
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """A failed attempt that may be retried."""
+
+    description: str  # "HTTP 503 (Service Unavailable)", "could not connect (ConnectError)"
+    status: int | None
+    retry_after: float | None
+    maybe_done: bool  # the server may have carried the request out
+    still_running: bool = False  # ... and may still be at it (no answer came, or a gateway's)
+
+    @property
+    def refused(self) -> bool:
+        """A 429 for the rate: nothing was done, and it uses up no attempt."""
+        return self.status == 429
+
+
+Sleep = Callable[[float], Awaitable[None]]
+Uniform = Callable[[float, float], float]
+Clock = Callable[[], float]
+
+
+class Client:
+    """An async CustomGPT.ai API client with one connection pool; use `async with`.
+
+    `transport` replaces the network (tests); `sleep`, `uniform` and `clock` replace
+    `asyncio.sleep`, `random.uniform` and `time.monotonic` so that tests need not wait.
+    Every request waits for its turn from one `Pacer` (see `reconciler.api.pacer`), which keeps
+    the client within the key's request budget; `pacer` is that pacer.
+    Every method raises `AuthError` (401/403), `NotFoundError` (404) or `ApiError` (anything
+    else that failed), never an httpx exception, and never with the API token in its text.
+    """
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+        uniform: Uniform = random.uniform,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.stats = ClientStats()
+        self._sleep, self._uniform, self._clock = sleep, uniform, clock
+        self.pacer = Pacer(settings.pace, clock=clock, on_pace=_log_pace)
+        self._answer = asyncio.Event()
+        self._refused_in_row = 0
+        self._me: User | None = None
+        self._highest_id: dict[int, int] = {}
+        self._team_includes_owner: bool | None = None  # unknown until a listing shows it
+        host = urlsplit(settings.base_url).hostname or ""
+        self._http = httpx.AsyncClient(
+            base_url=settings.base_url,
+            headers={
+                "Authorization": f"Bearer {settings.api_key.reveal()}",
+                "Accept": "application/json",
+                "User-Agent": f"reconciler/{__version__}",
+            },
+            timeout=httpx.Timeout(settings.timeout, pool=None),
+            limits=httpx.Limits(
+                max_connections=settings.parallelism,
+                max_keepalive_connections=settings.parallelism,
+            ),
+            transport=transport,
+            verify=True,
+            follow_redirects=False,
+            trust_env=not is_loopback(host),
+        )
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    def __repr__(self) -> str:
+        return f"Client(base_url={self.settings.base_url!r})"
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def current_user(self) -> User:
+        """The user the API key belongs to (asked once, then remembered)."""
+        if self._me is None:
+            call = _Call("reading the API key's user", "GET", "/api/v1/user")
+            self._me = self._parse(call, await self._call(call), parse_user)
+        return self._me
+
+    async def query_credits(self) -> QueryCredits | None:
+        """The account's query credits (one request), None when the API does not serve
+        them (404). Raises ApiError."""
+        call = _Call("reading the account's query credits", "GET", "/api/v1/limits/usage",
+                     not_found="the API does not report query credits")
+        try:
+            return self._parse(call, await self._call(call), parse_query_credits)
+        except NotFoundError:
+            return None
+
+    async def get_project(self, project_id: int) -> Project:
+        """A project. Raises NotFoundError when it does not exist or is not visible."""
+        call = _Call(
+            f"reading project {project_id}",
+            "GET",
+            _project_path(project_id),
+            not_found=_project_missing(project_id),
+        )
+        return self._parse(call, await self._call(call), parse_project)
+
+    async def list_conversations(
+        self, project_id: int, *, user_filter: str = "all", name: str | None = None,
+        first: Page[Conversation] | None = None,
+    ) -> list[Conversation]:
+        """Every conversation of a project (optionally only those named `name`), by id.
+
+        `user_filter` is the API's `userFilter`: all, anonymous or team_member. `team_member`
+        means every conversation with a creator, the key's own user's included, whether or
+        not the server's filter includes them (see `_team_listing`). The server decides how
+        `name` matches; callers compare names themselves. `first` is page 1 of this listing
+        as `conversation_page` read it, so that it is not read again. Raises NotFoundError for
+        a missing project, ListingError when the listing keeps shifting, ApiError when a page
+        finally fails (never a partial listing).
+        """
+        if user_filter not in ("all", "anonymous", "team_member"):
+            raise ValueError(f"unknown user filter {user_filter!r}")
+        if user_filter == "team_member":
+            found = await self._team_listing(project_id, name, first=first)
+        else:
+            found = await self._listing(project_id, user_filter, name, first=first)
+        if name is None and user_filter != "anonymous":  # it shows all of the key's user's
+            self._remember_highest_id(project_id, max((c.id for c in found), default=0))
+        return sorted(found, key=lambda c: c.id)
+
+    async def conversation_page(
+        self, project_id: int, number: int, *, user_filter: str = "all", name: str | None = None
+    ) -> Page[Conversation]:
+        """One page of a project's conversations, oldest first, read as `list_conversations`
+        reads that listing once it knows what `team_member` means (until then, as the API's
+        `userFilter`): page 1 tells how many pages the listing has. Raises NotFoundError,
+        ApiError."""
+        if user_filter not in ("all", "anonymous", "team_member"):
+            raise ValueError(f"unknown user filter {user_filter!r}")
+        fetch, _ = self._page_reader(project_id, self._as_read(user_filter), name)
+        page = await fetch(number)
+        if name is None and user_filter != "anonymous" and page.number == page.last_page:
+            # The last page of an unfiltered listing holds the newest conversations.
+            self._remember_highest_id(project_id, max((c.id for c in page.items), default=0))
+        return page
+
+    def _as_read(self, user_filter: str) -> str:
+        """The `userFilter` the first page of a listing of `user_filter` is read with: a team
+        listing reads `all` until it is known to hold the key's own conversations."""
+        if user_filter == "team_member" and not self._team_includes_owner:
+            return "all"
+        return user_filter
+
+    async def _team_listing(
+        self, project_id: int, name: str | None, *, first: Page[Conversation] | None = None
+    ) -> list[Conversation]:
+        """Every conversation with a creator, the key's user's included.
+
+        The API does not say whether `userFilter=team_member` includes the key's own user, so
+        until a team listing has shown one of the user's conversations (then it does, for the
+        client's lifetime), the listing is checked: a project whose whole `userFilter=all`
+        listing fits on one page is read that way; otherwise the team listing is complete when
+        its count plus the anonymous count is the total. When it is not, the filter leaves the
+        owner out, and from then on `userFilter=all` is read and anonymous conversations are
+        dropped here.
+        """
+        if first is not None and first.source == "all" and first.last_page == 1 \
+                and len(first.items) == first.total:  # the whole listing, read already
+            return _with_creator(list(first.items))
+        known = self._team_includes_owner
+        if known is not None:
+            user_filter = "team_member" if known else "all"
+            return _with_creator(await self._listing(project_id, user_filter, name, first=first))
+        everyone = first if first is not None and first.source == "all" else \
+            await self._first_page(project_id, "all", name)
+        if everyone.last_page == 1 and len(everyone.items) == everyone.total:
+            return _with_creator(list(everyone.items))
+        team = await self._listing(project_id, "team_member", name)
+        me = await self.current_user()
+        if any(c.created_by == me.id for c in team):
+            self._team_includes_owner = True
+            return team
+        anonymous = await self._first_page(project_id, "anonymous", name)
+        if everyone.total == len(team) + anonymous.total:
+            return team
+        self._team_includes_owner = False
+        log.info("userFilter=team_member leaves out the API key's own conversations; "
+                 "listing with userFilter=all instead")
+        return _with_creator(await self._listing(project_id, "all", name))
+
+    async def _listing(
+        self, project_id: int, user_filter: str, name: str | None, *,
+        first: Page[Conversation] | None = None,
+    ) -> list[Conversation]:
+        """One listing as the server gives it, every page; `first`, when given, is its page 1
+        (read already)."""
+        fetch, what = self._page_reader(project_id, user_filter, name)
+        unread = [first] if first is not None and first.source == user_filter else []
+
+        async def fetch_once(number: int) -> Page[Conversation]:
+            if number == 1 and unread:
+                return unread.pop()
+            return await fetch(number)
+
+        return await self._read_listing(fetch_once, what, key=lambda c: c.session_id)
+
+    async def _first_page(
+        self, project_id: int, user_filter: str, name: str | None
+    ) -> Page[Conversation]:
+        """The first page of a listing (its total, and its items)."""
+        fetch, _ = self._page_reader(project_id, user_filter, name)
+        return await fetch(1)
+
+    def _page_reader(
+        self, project_id: int, user_filter: str, name: str | None
+    ) -> tuple[Callable[[int], Awaitable[Page[Conversation]]], str]:
+        """How to read one page of a listing, and what the listing is in user words."""
+        what = f"conversations of project {project_id}"
+        if name is not None:
+            what += f" named {name!r}"
+        params: dict[str, str | int] = {"order": "asc", "orderBy": "id", "userFilter": user_filter}
+        if name is not None:
+            params["name"] = name
+
+        async def fetch(number: int) -> Page[Conversation]:
+            call = _Call(
+                f"listing {what}",
+                "GET",
+                f"{_project_path(project_id)}/conversations",
+                params={"page": number, **params},
+                not_found=_project_missing(project_id),
+            )
+            data = await self._call(call)
+            page = self._parse(call, data, lambda v: parse_conversation_page(v, number))
+            return replace(page, source=user_filter)
+
+        return fetch, what
+
+    async def get_transcript(self, project_id: int, session_id: str) -> Transcript:
+        """A conversation with all its messages (every page), oldest first.
+
+        Raises NotFoundError when the conversation does not exist, ListingError or ApiError
+        as `list_conversations` does.
+        """
+        conversation: list[Conversation] = []
+
+        async def fetch(number: int) -> Page[Message]:
+            call = _Call(
+                f"reading the messages of conversation {session_id} in project {project_id}",
+                "GET",
+                f"{_session_path(project_id, session_id)}/messages",
+                params={"page": number, "order": "asc"},
+                not_found=_session_missing(project_id, session_id),
+            )
+            data = await self._call(call)
+            owner, page = self._parse(call, data, lambda v: parse_message_page(v, number))
+            if number == 1:
+                conversation[:] = [owner]
+            return page
+
+        what = f"messages of conversation {session_id}"
+        messages = await self._read_listing(fetch, what, key=lambda m: m.id)
+        ordered = tuple(sorted(messages, key=lambda m: m.id))
+        return Transcript(conversation=conversation[0], messages=ordered)
+
+    async def newest_message_id(self, project_id: int, session_id: str) -> int:
+        """The id of the conversation's newest message, 0 when it has none: one request
+        (the first page, newest first), whatever the transcript's length.
+
+        Raises NotFoundError when the conversation does not exist, ApiError.
+        """
+        call = _Call(
+            f"reading the newest message of conversation {session_id} in project {project_id}",
+            "GET",
+            f"{_session_path(project_id, session_id)}/messages",
+            params={"page": 1, "order": "desc"},
+            not_found=_session_missing(project_id, session_id),
+        )
+        data = await self._call(call)
+        _, page = self._parse(call, data, lambda v: parse_message_page(v, 1))
+        return max((m.id for m in page.items), default=0)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def create_conversation(self, project_id: int, name: str) -> Conversation:
+        """Create a conversation and return it; never creates two.
+
+        After an ambiguous failure (the request may have reached the server) it lists the
+        project's conversations with that name and returns a new one created by the key's
+        user instead of trying again. Raises NotFoundError for a missing project, ApiError.
+        """
+        is_new = await self._new_conversation_test(project_id, name)
+        call = _Call(
+            f"creating conversation {name!r} in project {project_id}",
+            "POST",
+            f"{_project_path(project_id)}/conversations",
+            body={"name": name},
+            not_found=_project_missing(project_id),
+        )
+
+        async def find_committed() -> Conversation | None:
+            me = await self.current_user()
+            listing = await self.list_conversations(project_id, name=normal_form(name))
+            ours = [c for c in listing if normal_form(c.name) == normal_form(name)
+                    and c.created_by == me.id and is_new(c)]
+            return min(ours, key=lambda c: c.id) if ours else None
+
+        created = await self._write(call, find_committed, parse_conversation)
+        self._remember_highest_id(project_id, created.id)
+        return created
+
+    async def rename_conversation(
+        self, project_id: int, session_id: str, name: str
+    ) -> Conversation:
+        """Give a conversation a new name and return it. Raises NotFoundError, ApiError."""
+        call = _Call(
+            f"renaming conversation {session_id} in project {project_id} to {name!r}",
+            "PUT",
+            _session_path(project_id, session_id),
+            body={"name": name},
+            not_found=_session_missing(project_id, session_id),
+        )
+        return self._parse(call, await self._call(call), parse_conversation)
+
+    async def delete_conversation(self, project_id: int, session_id: str) -> None:
+        """Delete a conversation and its messages. A 404 on a retry counts as done (the first
+        attempt did it). Raises NotFoundError (404 at the first attempt), ApiError."""
+        call = _Call(
+            f"deleting conversation {session_id} in project {project_id}",
+            "DELETE",
+            _session_path(project_id, session_id),
+            not_found=_session_missing(project_id, session_id),
+            gone_is_success=True,
+        )
+        await self._call(call)
+
+    async def send_message(
+        self,
+        project_id: int,
+        session_id: str,
+        prompt: str,
+        *,
+        persona: str | None = None,
+        response_source: str | None = None,
+        lang: str | None = None,
+        newest_id: int | None = None,
+        external_id: str | None = None,
+    ) -> Message:
+        """Send a prompt to a conversation and return the message (prompt and answer).
+
+        The send carries `external_id` (when given) and `Cache-Control: no-cache`, so that a
+        repeated prompt is answered anew, and waits up to `settings.send_timeout` for a slow
+        model. Never sends twice: after an ambiguous failure it reads the transcript and
+        returns the message carrying this `external_id`, else the one with this prompt (in
+        normal form) newer than `newest_id` (the newest message id before the send; read first
+        when None). When the server may still be answering (no answer came), it watches the
+        transcript for `settings.lost_send_watch` seconds before sending again.
+        Raises CreditsExhaustedError (429 about query credits, not retried), NotFoundError,
+        ApiError (also when the server answered from a cache and stored nothing).
+        """
+        if newest_id is None:
+            newest_id = await self.newest_message_id(project_id, session_id)
+        before = newest_id
+        body: dict[str, object] = {"prompt": prompt}
+        if persona is not None:
+            body["custom_persona"] = persona
+        if response_source is not None:
+            body["response_source"] = response_source
+        params: dict[str, str | int] = {"stream": 0}
+        if lang is not None:
+            params["lang"] = lang
+        if external_id is not None:
+            params["external_id"] = external_id
+        call = _Call(
+            f"sending a message to conversation {session_id} in project {project_id}",
+            "POST",
+            f"{_session_path(project_id, session_id)}/messages",
+            params=params,
+            body=body,
+            not_found=_session_missing(project_id, session_id),
+            spends_credits=True,
+            headers={"Cache-Control": "no-cache"},
+            timeout=max(self.settings.send_timeout, self.settings.timeout),
+        )
+
+        async def find_committed() -> Message | None:
+            transcript = await self.get_transcript(project_id, session_id)
+            return _sent_message(transcript.messages, prompt, external_id, after=before)
+
+        message = await self._write(call, find_committed, parse_message,
+                                    watch=self.settings.lost_send_watch)
+        if message.id <= before:
+            raise self._error(ApiError, f"{call.description}: the API answered with message "
+                              f"{message.id}, not newer than {before}: an answer from a cache, "
+                              "and nothing was stored")
+        return message
+
+    # -- listings and write checks ---------------------------------------------------------
+
+    async def _read_listing(
+        self, fetch: Callable[[int], Awaitable[Page[_T]]], what: str, *, key: Callable[[_T], object]
+    ) -> list[_T]:
+        listing = Listing(
+            what=what,
+            parallelism=self.settings.parallelism,
+            max_relists=self.settings.retry.max_relists,
+            deadline=self.settings.retry.listing_deadline,
+            clock=self._clock,
+            paced=self.pacer.seconds_for,
+        )
+        return await read_all_pages(fetch, key=key, listing=listing, on_relist=self._count_relist)
+
+    def _count_relist(self) -> None:
+        self.stats.relists += 1
+
+    def _remember_highest_id(self, project_id: int, highest: int) -> None:
+        """Remember that every conversation of the key's user in the project that existed a
+        moment ago has an id of at most `highest` (ids only grow)."""
+        self._highest_id[project_id] = max(highest, self._highest_id.get(project_id, highest))
+
+    async def _new_conversation_test(
+        self, project_id: int, name: str
+    ) -> Callable[[Conversation], bool]:
+        """How to recognise a conversation created after now: an id above the highest this
+        client has seen in the project, or, when it has seen none, a session id that a
+        name-filtered listing does not show now."""
+        highest = self._highest_id.get(project_id)
+        if highest is not None:
+            return lambda c: c.id > highest
+        listed = await self.list_conversations(project_id, name=normal_form(name))
+        existing = {c.session_id for c in listed}
+        return lambda c: c.session_id not in existing
+
+    async def _write(
+        self,
+        call: _Call,
+        find_committed: Callable[[], Awaitable[_T | None]],
+        parse: Callable[[object], _T],
+        *,
+        watch: float = 0.0,
+    ) -> _T:
+        """Make a non-idempotent call. After a failure that may have been carried out, wait,
+        then look for its result (`find_committed`) before trying again; when the server may
+        still be carrying it out, keep looking for `watch` seconds (not counted in the call's
+        deadline)."""
+        started: float | None = None
+        attempt = 1
+        while True:
+            outcome = await self._attempt(call, attempt, started)
+            started = self._clock() if started is None else started
+            if isinstance(outcome, _Answer):
+                return await self._written(call, outcome, parse, find_committed)
+            if outcome.refused:  # nothing was done: no attempt is used up
+                await self._wait_refused(call, outcome, started)
+                continue
+            try:
+                delay = self._next_delay(call, outcome, attempt, started)
+            except ApiError:
+                found = await self._check_write(call, find_committed, outcome, watch=watch)
+                if found is not None:
+                    return found
+                raise
+            self.stats.retries += 1
+            await self._sleep(delay)
+            checking = self._clock()
+            found = await self._check_write(call, find_committed, outcome, watch=watch)
+            if found is not None:
+                return found
+            started += self._clock() - checking  # looking for it is no retry: not on the clock
+            attempt += 1
+
+    async def _written(
+        self,
+        call: _Call,
+        answer: _Answer,
+        parse: Callable[[object], _T],
+        find_committed: Callable[[], Awaitable[_T | None]],
+    ) -> _T:
+        """The result of a write the server accepted; when its body cannot be read, the
+        result is looked up instead (the write happened). Raises ApiError."""
+        try:
+            return parse(answer.checked())
+        except MalformedBody as problem:
+            error = self._malformed(call, problem)
+        try:
+            found = await find_committed()
+        except ApiError:
+            found = None
+        if found is None:
+            raise error
+        return found
+
+    async def _check_write(
+        self, call: _Call, find_committed: Callable[[], Awaitable[_T | None]], failure: _Failure,
+        *, watch: float = 0.0,
+    ) -> _T | None:
+        if not failure.maybe_done:
+            return None
+        try:
+            found = await find_committed()
+            pause, until = WATCH_FIRST_PAUSE, self._clock() + watch
+            while found is None and failure.still_running and self._clock() < until:
+                await self._sleep(min(pause, max(until - self._clock(), 0.0)))
+                pause = min(pause * 2, WATCH_MAX_PAUSE)
+                found = await find_committed()
+            return found
+        except ApiError as error:
+            raise self._error(
+                ApiError,
+                f"{call.description}: {failure.description}, and checking whether it was "
+                f"carried out failed too ({error}); it may or may not have happened",
+                status=failure.status,
+            ) from None
+
+    # -- one call --------------------------------------------------------------------------
+
+    async def _call(self, call: _Call) -> object:
+        """Make an idempotent call (GET, PUT, DELETE), retrying what may be retried."""
+        started: float | None = None
+        attempt = 1
+        while True:
+            outcome = await self._attempt(call, attempt, started)
+            started = self._clock() if started is None else started
+            if isinstance(outcome, _Answer):
+                try:
+                    return outcome.checked()
+                except MalformedBody as problem:
+                    raise self._malformed(call, problem) from None
+            if outcome.refused:  # nothing was done: no attempt is used up
+                await self._wait_refused(call, outcome, started)
+                continue
+            delay = self._next_delay(call, outcome, attempt, started)
+            self.stats.retries += 1
+            await self._sleep(delay)
+            attempt += 1
+
+    async def _wait_refused(self, call: _Call, failure: _Failure, started: float) -> None:
+        """Wait out a refusal (429 for the rate): its Retry-After, else a backoff growing
+        with the refusals in a row. Only the call's deadline bounds it: raises ApiError when
+        the wait would end after it."""
+        self.stats.retries += 1
+        wait = self.settings.retry.delay(
+            min(self._refused_in_row, 60), retry_after=failure.retry_after, uniform=self._uniform)
+        deadline = self.settings.retry.deadline
+        if self._clock() + wait > started + deadline:
+            raise self._error(
+                ApiError, f"{call.description} failed: the API kept refusing it for its rate "
+                f"({failure.description}); the API's rate limit left no room within the call's "
+                f"deadline ({deadline:g} s)", status=429, retryable=True)
+        if wait > 0:
+            await self._sleep(wait)
+
+    def _next_delay(self, call: _Call, failure: _Failure, attempt: int, started: float) -> float:
+        """Seconds to wait before the next attempt. Raises ApiError when none is left."""
+        policy = self.settings.retry
+        delay = policy.delay(attempt, retry_after=failure.retry_after, uniform=self._uniform)
+        if policy.may_retry(attempt=attempt, elapsed=self._clock() - started, delay=delay):
+            return delay
+        plural = "attempt" if attempt == 1 else "attempts"
+        raise self._error(
+            ApiError,
+            f"{call.description} failed: {failure.description} after {attempt} {plural}",
+            status=failure.status,
+            retryable=True,
+        )
+
+    async def _turn(self, call: _Call, started: float | None) -> float:
+        """Wait for the pacer to let a request of `call` start; return the seconds the
+        request may take. `started` is when the call's first request was sent (None: this is
+        it); the call's deadline bounds every wait after that. Raises ApiError when the
+        deadline would pass first."""
+        deadline = self.settings.retry.deadline
+        while True:
+            turn = self.pacer.turn()
+            left = math.inf if started is None else started + deadline - self._clock()
+            if turn.seconds <= 0 and left > 0:
+                self.pacer.started()
+                return min(call.timeout or self.settings.timeout, left)
+            if not turn.for_answer and turn.seconds >= left:
+                raise self._error(
+                    ApiError, f"{call.description} failed: the API's rate limit left no room "
+                    f"for another attempt within the call's deadline ({deadline:g} s)",
+                    status=429, retryable=True)
+            if turn.for_answer:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._answer.wait(), turn.seconds)
+            else:
+                await self._sleep(turn.seconds)
+
+    def _answered(self, headers: RateHeaders | None, *, refused: bool = False,
+                  started_at: float | None = None) -> None:
+        """Tell the pacer how a request ended (None: without an answer); wake the requests
+        waiting for an answer."""
+        if headers is None:
+            self.pacer.lost()
+        else:
+            self.pacer.answered(headers, refused=refused, started_at=started_at)
+        self._answer.set()
+        self._answer = asyncio.Event()
+
+    async def _attempt(
+        self, call: _Call, attempt: int, call_started: float | None
+    ) -> _Answer | _Failure:
+        """One HTTP request, when the pacer allows it and within the time left; raises what
+        must not be retried, returns what may be."""
+        seconds = await self._turn(call, call_started)
+        self.stats.requests += 1
+        request = self._http.build_request(
+            call.method, call.path, params=call.params, json=call.body, headers=call.headers,
+            timeout=self._http.timeout if call.timeout is None else _timeout(call.timeout),
+        )
+        target = request.url.raw_path.decode("ascii", errors="replace")
+        started = self._clock()
+        answered = False
+        try:
+            async with asyncio.timeout(seconds):
+                response = await self._http.send(request)
+            answered = True
+        except TimeoutError:
+            self._log(call.method, target, "timeout", started, attempt)
+            return _Failure(f"no answer within {seconds:g} s (the whole request)", None, None,
+                            maybe_done=True, still_running=True)
+        except httpx.TransportError as error:
+            self._log(call.method, target, type(error).__name__, started, attempt)
+            refused = _certificate_refused(error)
+            if refused is not None:  # final: retrying cannot make the certificate trusted
+                raise self._error(
+                    ApiError, f"{call.description} failed: the TLS certificate of "
+                    f"{_ascii_host(request.url)} could not be verified ({refused}); certificate "
+                    "checks are never turned off (set SSL_CERT_FILE to trust a private CA)"
+                ) from None
+            return _transport_failure(error, timeout=call.timeout or self.settings.timeout,
+                                      where=_host_port(request.url))
+        finally:
+            if not answered:
+                self._answered(None)
+        self._log(call.method, target, response.status_code, started, attempt)
+        self._pace_after(call, response, started)
+        return self._interpret(call, response, attempt)
+
+    def _pace_after(self, call: _Call, response: httpx.Response, started: float) -> None:
+        """Tell the pacer what an answer to a request sent at `started` says of the budget
+        (a 429 about query credits is not about the rate)."""
+        refused = response.status_code == 429 and not (
+            call.spends_credits and "credit" in _server_message(response).lower())
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if retry_after is not None:
+            retry_after = min(retry_after, self.settings.retry.retry_after_cap)
+        if refused:
+            self.stats.refusals += 1
+            self._refused_in_row += 1
+        else:
+            self._refused_in_row = 0
+        self._answered(RateHeaders.read(response.headers, retry_after if refused else None),
+                       refused=refused, started_at=started)
+
+    def _interpret(self, call: _Call, response: httpx.Response, attempt: int) -> _Answer | _Failure:
+        status = response.status_code
+        if 200 <= status < 300:
+            try:
+                return _Answer(_envelope_data(response))
+            except MalformedBody as problem:
+                return _Answer(None, problem)
+        heading = f"HTTP {status} ({_phrase(status)})"
+        said = _server_message(response)
+        if status in (401, 403):
+            raise self._error(
+                AuthError,
+                f"the API rejected the key ({heading}): check {API_KEY_VARIABLE} or --api-key-file",
+                status=status,
+            )
+        if status == 404 and call.gone_is_success and attempt > 1:
+            return _Answer(None)
+        if status == 404 and call.not_found is not None:
+            raise self._error(NotFoundError, call.not_found, status=status)
+        if status == 429 and call.spends_credits and "credit" in said.lower():
+            raise self._error(
+                CreditsExhaustedError,
+                f"{call.description} failed: the account's query credits are exhausted ({said})",
+                status=status,
+            )
+        if status in RETRYABLE_STATUSES:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            return _Failure(heading, status, retry_after, maybe_done=status != 429,
+                            still_running=status in GATEWAY_STATUSES)
+        detail = f": {said}" if said else ""
+        raise self._error(ApiError, f"{call.description} failed: {heading}{detail}", status=status)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _parse(self, call: _Call, data: object, parse: Callable[[object], _T]) -> _T:
+        try:
+            return parse(data)
+        except MalformedBody as problem:
+            raise self._malformed(call, problem) from None
+
+    def _malformed(self, call: _Call, problem: MalformedBody) -> ApiError:
+        return self._error(
+            ApiError,
+            f"{call.description} failed: the API answered with an unexpected body ({problem})",
+        )
+
+    def _error(
+        self, kind: type[_E], message: str, *, status: int | None = None, retryable: bool = False
+    ) -> _E:
+        """An error whose text cannot contain the token, whatever a server echoed."""
+        secret = self.settings.api_key.reveal()
+        return kind(message.replace(secret, "********"), status=status, retryable=retryable)
+
+    def _log(self, method: str, target: str, outcome: object, started: float, attempt: int) -> None:
+        elapsed_ms = (self._clock() - started) * 1000.0
+        log.debug(
+            "%s %s -> %s in %.0f ms (attempt %d)", method, target, outcome, elapsed_ms, attempt
+        )
+
+
+def _log_pace(text: str) -> None:
+    logging.getLogger("reconciler.pace").info("%s", text)
+def _timeout(seconds: float) -> httpx.Timeout:
+    return httpx.Timeout(seconds, pool=None)
+
+
+def _with_creator(conversations: list[Conversation]) -> list[Conversation]:
+    return [c for c in conversations if c.created_by is not None]
+
+
+def _sent_message(
+    messages: Sequence[Message], prompt: str, external_id: str | None, *, after: int
+) -> Message | None:
+    """The message a send made: the one carrying its `external_id` when the server echoes
+    external ids, else the first with the same prompt (in normal form) newer than `after`."""
+    if external_id is not None:
+        for message in messages:
+            if message.external_id == external_id:
+                return message
+    wanted = normal_form(prompt)
+    new = [m for m in messages if m.id > after and normal_form(m.user_query) == wanted]
+    return new[0] if new else None
+
+
+def _project_path(project_id: int) -> str:
+    return f"/api/v1/projects/{int(project_id)}"
+
+
+def _session_path(project_id: int, session_id: str) -> str:
+    return f"{_project_path(project_id)}/conversations/{quote(session_id, safe='')}"
+
+
+def _project_missing(project_id: int) -> str:
+    return f"project {project_id} not found or not visible to this API key"
+
+
+def _session_missing(project_id: int, session_id: str) -> str:
+    return f"conversation {session_id} not found in project {project_id}"
+
+
+def _phrase(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "unknown status"
+
+
+def _certificate_refused(error: BaseException) -> str | None:
+    """The reason when `error` comes from a failed TLS certificate verification, else None."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return str(seen.verify_message or seen.reason or "not trusted")
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _host_port(url: httpx.URL) -> str:
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return f"{_ascii_host(url)}:{port}"
+
+
+def _ascii_host(url: httpx.URL) -> str:
+    """The host as sent (IDNA "xn--" form): a decoded name can imitate another one."""
+    return url.raw_host.decode("ascii", errors="replace")
+
+
+def _transport_failure(error: httpx.TransportError, *, timeout: float, where: str) -> _Failure:
+    """What a network error means: whether the request may have reached the server."""
+    name = type(error).__name__
+    never_sent = isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    if isinstance(error, httpx.TimeoutException):
+        text = f"no answer within {timeout:g} s ({name})"
+    elif never_sent:
+        text = f"could not connect to {where} ({name})"
+    else:
+        text = f"the connection broke ({name})"
+    return _Failure(text, None, None, maybe_done=not never_sent, still_running=not never_sent)
+
+
+def _envelope_data(response: httpx.Response) -> object:
+    """The `data` of a success envelope. Raises MalformedBody."""
+    try:
+        body = parse_json(response.content)
+    except JsonError as error:
+        kind = response.headers.get("Content-Type", "no content type").split(";")[0][:60]
+        raise MalformedBody(
+            f"the body is {error} ({kind!r}, {len(response.content)} bytes)"
+        ) from None
+    envelope = Record(body, what="the response")
+    status = envelope.get("status")
+    if status != "success":
+        raise MalformedBody(f"its status is {str(status)[:40]!r}, not 'success'")
+    return envelope.get("data")
+
+
+def _server_message(response: httpx.Response) -> str:
+    """The message of an error envelope, shortened; "" when there is none."""
+    try:
+        message = parse_json(response.content)["data"]["message"]
+    except (JsonError, KeyError, TypeError, IndexError):
+        return ""
+    return " ".join(message.split())[:200] if isinstance(message, str) else ""  # one line

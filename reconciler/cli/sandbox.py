@@ -1,0 +1,78 @@
+"""The sandbox: the emulator in-process on a free loopback port, backed by a file that persists.
+
+`--sandbox` on plan/apply/export uses it so that a new user can try the whole workflow with no
+account and no network; what they apply is still there on the next run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+
+from reconciler.desired.model import MAX_ID
+from reconciler.emulator import DEFAULT_API_KEY, Emulator, EmulatorError
+
+SANDBOX_DB = "sandbox.db"
+
+
+class SandboxHandle:
+    """A running sandbox: where it serves (`base_url`), the key it accepts (`api_key`).
+
+    Use it as a context manager, or call `close()`.
+    """
+
+    def __init__(self, emulator: Emulator, db_path: Path) -> None:
+        self.emulator = emulator
+        self.db_path = db_path
+        self.base_url = emulator.base_url
+        self.api_key = emulator.api_key
+
+    def __repr__(self) -> str:
+        return f"SandboxHandle(base_url={self.base_url!r}, db_path={str(self.db_path)!r})"
+
+    def close(self) -> None:
+        """Stop the emulator and close its database. Safe to call twice."""
+        self.emulator.stop()
+
+    def __enter__(self) -> SandboxHandle:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def start_sandbox(
+    project_ids: Iterable[int], *, root: Path = Path(".reconciler")
+) -> SandboxHandle:
+    """Start the emulator on 127.0.0.1 (free port) backed by `root/sandbox.db`.
+
+    Creates `root` if needed and every project in `project_ids` that does not exist yet (named
+    "sandbox-project-<id>"). Raises EmulatorError (a ReconcilerError) if the directory or the
+    database cannot be used.
+    """
+    ids = [_project_id(value) for value in project_ids]
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as problem:
+        raise EmulatorError(f"cannot create the sandbox directory {root}: "
+                            f"{problem.strerror}") from None
+    db_path = root / SANDBOX_DB
+    emulator = Emulator(db=str(db_path), api_key=DEFAULT_API_KEY)
+    try:
+        for project_id in ids:
+            emulator.ensure_project(project_id, f"sandbox-project-{project_id}")
+        emulator.start("127.0.0.1", 0)
+    except BaseException:
+        emulator.stop()
+        raise
+    return SandboxHandle(emulator, db_path)
+
+
+def _project_id(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        raise EmulatorError(f"sandbox project ids must be from 1 to {MAX_ID}")
+    return value

@@ -1,0 +1,1 @@
+"""The desired state: what the YAML files declare, read, checked and typed."""

@@ -1,0 +1,118 @@
+"""The desired state: what the YAML files declare, as typed immutable data.
+
+Built by `reconciler.desired.loader`; read by the planner. Nothing here knows about YAML or HTTP.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
+
+from reconciler.errors import Location, Problem
+from reconciler.text import normal_form
+
+MAX_ID = 2**63 - 1  # ids are 64-bit signed integers on the API's side
+
+
+class Scope(StrEnum):
+    """Which live conversations a project entry manages."""
+
+    MINE = "mine"
+    TEAM = "team"
+    ALL = "all"
+
+
+class DuplicatePolicy(StrEnum):
+    """What to do when a declared name matches several live conversations."""
+
+    ERROR = "error"
+    ADOPT_OLDEST = "adopt-oldest"
+
+
+@dataclass(frozen=True)
+class ConversationSpec:
+    """One declared conversation."""
+
+    name: str
+    renamed_from: tuple[str, ...] = ()
+    session_id: str | None = None
+    messages: tuple[str, ...] = ()
+    persona: str | None = None
+    response_source: str | None = None
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class ProjectSpec:
+    """One declared project and the conversations it must have."""
+
+    id: int
+    label: str | None = None
+    scope: Scope = Scope.MINE
+    prune: bool = False
+    ignore: tuple[str, ...] = ()
+    protect: tuple[str, ...] = ()
+    duplicates: DuplicatePolicy = DuplicatePolicy.ERROR
+    max_delete_fraction: float | None = None
+    lang: str | None = None
+    conversations: tuple[ConversationSpec, ...] = ()
+    location: Location | None = field(default=None, compare=False)
+
+    @property
+    def display_name(self) -> str:
+        """How plans name the project: `label (id)` or just the id."""
+        return f"{self.label} ({self.id})" if self.label else str(self.id)
+
+    @cached_property
+    def is_ignored(self) -> Callable[[str], bool]:
+        """`is_ignored(name)`: whether `name` matches one of the `ignore` patterns."""
+        return glob_matcher(self.ignore)
+
+    @cached_property
+    def is_protected(self) -> Callable[[str], bool]:
+        """`is_protected(name)`: whether `name` matches one of the `protect` patterns."""
+        return glob_matcher(self.protect)
+
+
+def glob_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
+    """A test of whether a name, as written or in its normal form (a live name may have
+    surrounding whitespace or decomposed characters), matches any of the glob `patterns` (as
+    `fnmatchcase`), with the patterns compiled once: planning asks it for every live
+    conversation."""
+    translated = [f"(?:{fnmatch.translate(pattern)})" for pattern in patterns]
+    if not translated:
+        return lambda name: False
+    regex = re.compile("|".join(translated))
+
+    def matches(name: str) -> bool:
+        if regex.match(name) is not None:
+            return True
+        normal = normal_form(name)
+        return normal != name and regex.match(normal) is not None
+
+    return matches
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """Everything the given files declare, projects in the order they were declared."""
+
+    projects: tuple[ProjectSpec, ...] = ()
+    files: tuple[str, ...] = ()
+    warnings: tuple[Problem, ...] = ()  # what is valid but may surprise (located)
+
+    @property
+    def conversation_count(self) -> int:
+        """How many conversations are declared across all projects."""
+        return sum(len(p.conversations) for p in self.projects)
+
+    def select(self, project_ids: set[int] | None) -> DesiredState:
+        """The same state restricted to `project_ids` (all when None)."""
+        if project_ids is None:
+            return self
+        kept = tuple(p for p in self.projects if p.id in project_ids)
+        return DesiredState(projects=kept, files=self.files, warnings=self.warnings)

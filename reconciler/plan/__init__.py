@@ -1,0 +1,1 @@
+"""Planning: matching declared to live conversations, building, guarding and saving plans."""

@@ -1,0 +1,66 @@
+"""What a plan costs in API requests and query credits, as the plan reports it. Pure: no I/O.
+
+The key's requests per minute are shared with its other clients, so a plan says how many
+requests it made and about how many applying it needs; sends cost query credits, so it says how
+many its sends use and how many the account has left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from reconciler.api.live import QueryCredits
+from reconciler.api.pacer import per_minute
+from reconciler.plan.model import Action, Budget, Plan
+
+# Requests an operation needs when nothing fails. A send into a conversation that exists
+# before the apply first reads its newest message id (once per conversation); a delete first
+# reads the transcript it backs up and checks (one page for most conversations).
+PER_OPERATION = {Action.RENAME: 1, Action.CREATE: 1, Action.SEND: 1, Action.DELETE: 2}
+
+
+def apply_requests(plan: Plan) -> int:
+    """About how many requests applying `plan`'s operations takes, without failures."""
+    operations = plan.operations
+    existing_sent_to = {(op.project_id, op.session_id) for op in operations
+                        if op.action is Action.SEND and op.session_id is not None}
+    return sum(PER_OPERATION[op.action] for op in operations) + len(existing_sent_to)
+
+
+def sends(plan: Plan) -> int:
+    """The prompts `plan` sends: one query credit each."""
+    return sum(op.action is Action.SEND for op in plan.operations)
+
+
+def with_budget(plan: Plan, *, requests_made: int, credits: QueryCredits | None) -> Plan:
+    """`plan` with its budget recorded."""
+    budget = Budget(requests_made=requests_made, apply_requests=apply_requests(plan),
+                    credits_needed=sends(plan),
+                    credits_left=None if credits is None else credits.left)
+    return replace(plan, budget=budget, _checksum=None)
+
+
+def budget_line(budget: Budget, *, rate: float | None = None) -> str:
+    """The plan's budget in one line; `rate` (requests per minute) adds how long apply takes
+    at that pace."""
+    line = f"Budget: {budget.requests_made} API request(s) made"
+    if budget.apply_requests:
+        line += f"; applying needs about {budget.apply_requests}"
+        if rate:
+            seconds = budget.apply_requests / rate * 60
+            line += f" (about {duration(seconds)} at {per_minute(rate)} requests/min)"
+    line += "."
+    if budget.credits_needed:
+        left = ("the API reported no limit" if budget.credits_left is None
+                else f"{budget.credits_left} left")
+        line += f" Its sends use {budget.credits_needed} query credit(s); {left}."
+    return line
+
+
+def duration(seconds: float) -> str:
+    """`seconds` in words: "40 s", "3.5 min", "2.1 h"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -1,0 +1,128 @@
+"""`reconciler export`: the desired-state document of what is live.
+
+Lets a team adopt the tool on an existing project: `plan` right after `export` shows no
+changes. Reading goes through the client; building the document is pure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.api.client import Client
+from reconciler.api.live import Conversation, Project
+from reconciler.desired.model import Scope
+from reconciler.plan.match import in_scope, listing_filter
+from reconciler.text import normal_form, shown
+
+MAX_NAME_LENGTH = 255
+MAX_LABEL_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class LiveProject:
+    """One project as exported: its in-scope conversations and, if asked, their prompts."""
+
+    project: Project
+    conversations: tuple[Conversation, ...]
+    prompts: dict[str, tuple[str, ...]]
+
+
+async def read_live(
+    client: Client, project_ids: Sequence[int], *, scope: Scope, with_messages: bool
+) -> list[LiveProject]:
+    """Read every project's in-scope conversations (and transcripts when `with_messages`).
+
+    Raises NotFoundError for a project the key cannot see, ApiError for other failures.
+    """
+    user = await client.current_user()
+    return list(await asyncio.gather(*(
+        _read_one(client, pid, scope=scope, user_id=user.id, with_messages=with_messages)
+        for pid in project_ids
+    )))
+
+
+async def _read_one(
+    client: Client, project_id: int, *, scope: Scope, user_id: str, with_messages: bool
+) -> LiveProject:
+    project = await client.get_project(project_id)
+    listing = await client.list_conversations(project_id, user_filter=listing_filter(scope))
+    conversations = tuple(c for c in listing if in_scope(c, scope, user_id))
+    prompts: dict[str, tuple[str, ...]] = {}
+    if with_messages:
+        transcripts = await asyncio.gather(
+            *(client.get_transcript(project_id, c.session_id) for c in conversations)
+        )
+        prompts = {t.conversation.session_id: tuple(m.user_query for m in t.messages)
+                   for t in transcripts}
+    return LiveProject(project, conversations, prompts)
+
+
+def export_document(
+    projects: Sequence[LiveProject], *, scope: Scope, pin: bool
+) -> tuple[dict[str, Any], list[str]]:
+    """The desired-state document, and notes on what could not be declared.
+
+    Projects are sorted by id, conversations by name then id. A name shared by several live
+    conversations is declared once with `duplicates: adopt-oldest` (the oldest is adopted, the
+    others stay unmanaged), so that a plan of the export shows no changes.
+    """
+    notes: list[str] = []
+    entries = []
+    for live in sorted(projects, key=lambda p: p.project.id):
+        entry, project_notes = _project_entry(live, scope=scope, pin=pin)
+        entries.append(entry)
+        notes.extend(project_notes)
+    return {"version": 1, "projects": entries}, notes
+
+
+def _project_entry(
+    live: LiveProject, *, scope: Scope, pin: bool
+) -> tuple[dict[str, Any], list[str]]:
+    by_name: dict[str, list[Conversation]] = defaultdict(list)
+    for conv in live.conversations:
+        by_name[normal_form(conv.name)].append(conv)
+    notes = []
+    conversations = []
+    for name in sorted(by_name):
+        group = sorted(by_name[name], key=lambda c: c.id)  # the smallest id is the oldest
+        if not name.strip() or len(name) > MAX_NAME_LENGTH:
+            notes.append(f"project {live.project.id}: {len(group)} conversation(s) named "
+                         f"{name[:40]!r}… cannot be declared (blank or over 255 characters); "
+                         "they stay unmanaged")
+            continue
+        if len(group) > 1:
+            notes.append(f"project {live.project.id}: {len(group)} conversations are named "
+                         f"{shown(name)} (in normal form); the oldest is declared, the others "
+                         "stay unmanaged")
+        conversations.append(_conversation_entry(group[0], live.prompts, pin=pin))
+    entry: dict[str, Any] = {"id": live.project.id}
+    if live.project.name:  # only shown in plans: a label too long for the format is cut
+        entry["label"] = _literal(live.project.name[:MAX_LABEL_LENGTH])
+    entry["scope"] = scope.value
+    entry["prune"] = False
+    if any(len(group) > 1 for group in by_name.values()):
+        entry["duplicates"] = "adopt-oldest"
+    entry["conversations"] = conversations
+    return entry, notes
+
+
+def _conversation_entry(
+    conv: Conversation, prompts: dict[str, tuple[str, ...]], *, pin: bool
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": _literal(normal_form(conv.name))}
+    if pin:
+        entry["session_id"] = conv.session_id
+    sent = prompts.get(conv.session_id)
+    if sent:
+        entry["messages"] = [_literal(normal_form(p)) for p in sent if p.strip()]
+    return entry
+
+
+def _literal(text: str) -> str:
+    """Escape `${` so that the loader's variable expansion gives `text` back (every string
+    written into the document goes through here)."""
+    return text.replace("${", "$${")

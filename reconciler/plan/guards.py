@@ -1,0 +1,129 @@
+"""The guards a plan must pass before anything of it is applied. Pure: no I/O.
+
+`guard_errors` is the one decision for `plan`, `apply -f` and `apply --plan` alike, made from the
+plan's own data (each project records its delete threshold and the conversations it manages),
+so that a saved plan is judged with the flags of the run that applies it:
+
+- mass-delete guard, per project: when at least `MASS_DELETE_MIN_MANAGED` conversations are
+  managed (in scope and not ignored), at most `max_delete_fraction` of them may be deleted;
+- `--max-deletes N`: at most N deletes in the whole plan;
+- `--max-sends N`: at most N prompts sent in the whole plan;
+- query credits: the plan's sends must fit in the credits the account has left (when the API
+  reports them), so that sends never stop half-way.
+
+`--allow-mass-delete` lifts the first two, never the third. Fractions are compared exactly, as
+the decimal written in the file (0.29 of 100 allows 29), never in floating point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from fractions import Fraction
+
+from reconciler.plan.model import Action, Plan, ProjectPlan
+
+MASS_DELETE_MIN_MANAGED = 10
+
+
+@dataclass(frozen=True)
+class GuardLimits:
+    """The guard flags of one run, and the query credits the account has left (None: not
+    known)."""
+
+    allow_mass_delete: bool = False
+    max_deletes: int | None = None
+    max_sends: int | None = None
+    credits_left: int | None = None
+
+
+def exact_fraction(value: float) -> Fraction:
+    """`value` as the exact fraction of the shortest decimal that writes it (0.29 -> 29/100)."""
+    return Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
+
+
+def deletes_allowed(fraction: float, managed: int) -> int:
+    """The number of deletes `fraction` allows among `managed` conversations (rounded down)."""
+    exact = exact_fraction(fraction)
+    return exact.numerator * managed // exact.denominator
+
+
+def guard_errors(plan: Plan, limits: GuardLimits) -> tuple[list[str], dict[int, list[str]]]:
+    """What the guards refuse in `plan` under `limits`: plan-wide errors, and each project's
+    (by project id; projects with none are absent)."""
+    by_project = {}
+    for project in plan.projects:
+        errors = _project_errors(project, limits)
+        if errors:
+            by_project[project.project_id] = errors
+    return _plan_wide_errors(plan, limits), by_project
+
+
+def with_guards(plan: Plan, limits: GuardLimits) -> Plan:
+    """`plan` with the guards' errors added to it (the same object when it has no new ones)."""
+    plan_wide, by_project = guard_errors(plan, limits)
+    added = tuple(e for e in plan_wide if e not in plan.errors)
+    projects = tuple(_with_errors(p, by_project.get(p.project_id, [])) for p in plan.projects)
+    if not added and projects == plan.projects:
+        return plan
+    return replace(plan, projects=projects, errors=plan.errors + added, _checksum=None)
+
+
+def _with_errors(project: ProjectPlan, errors: list[str]) -> ProjectPlan:
+    added = tuple(e for e in errors if e not in project.errors)
+    return replace(project, errors=project.errors + added) if added else project
+
+
+def _project_errors(project: ProjectPlan, limits: GuardLimits) -> list[str]:
+    deletes = sum(op.action is Action.DELETE for op in project.operations)
+    managed = project.managed_in_scope
+    inconsistent = _inconsistency(project, deletes)
+    if inconsistent:
+        return [f"the guard cannot judge this plan: {inconsistent}; reconciler never makes "
+                "such a plan: make a new one"]
+    if limits.allow_mass_delete or deletes == 0 or managed < MASS_DELETE_MIN_MANAGED:
+        return []
+    allowed = deletes_allowed(project.max_delete_fraction, managed)
+    if deletes <= allowed:
+        return []
+    return [
+        f"mass-delete guard: the plan deletes {deletes} of the {managed} conversations it "
+        f"manages in scope, more than max_delete_fraction {project.max_delete_fraction} allows "
+        f"({allowed}); check the plan, then pass --allow-mass-delete (or raise "
+        "max_delete_fraction for this project)"
+    ]
+
+
+def _inconsistency(project: ProjectPlan, deletes: int) -> str:
+    """What does not add up in the numbers a (possibly hand-edited) plan gives the guard."""
+    fraction = project.max_delete_fraction
+    if not (isinstance(fraction, float | int) and 0 < fraction <= 1):  # NaN fails too
+        return f"max_delete_fraction {fraction!r} is not greater than 0 and at most 1"
+    if not deletes <= project.managed_in_scope <= project.live_in_scope:
+        return (f"it deletes {deletes} conversations of the {project.managed_in_scope} it "
+                f"manages among {project.live_in_scope} in scope")
+    return ""
+
+
+def _plan_wide_errors(plan: Plan, limits: GuardLimits) -> list[str]:
+    operations = plan.operations
+    deletes = sum(op.action is Action.DELETE for op in operations)
+    sends = sum(op.action is Action.SEND for op in operations)
+    errors = []
+    if limits.max_deletes is not None and deletes > limits.max_deletes \
+            and not limits.allow_mass_delete:
+        errors.append(
+            f"mass-delete guard: the plan deletes {deletes} conversations, more than "
+            f"--max-deletes {limits.max_deletes}; check the plan, then pass --allow-mass-delete"
+        )
+    if limits.max_sends is not None and sends > limits.max_sends:
+        errors.append(
+            f"the plan sends {sends} prompts, more than --max-sends {limits.max_sends} "
+            "(each costs a query credit); raise --max-sends to proceed"
+        )
+    if limits.credits_left is not None and sends > limits.credits_left:
+        errors.append(
+            f"the plan sends {sends} prompts but the account has {limits.credits_left} query "
+            "credit(s) left: nothing is applied, so that sends do not stop half-way; wait for "
+            "the credits to renew, or declare fewer messages"
+        )
+    return errors

@@ -1,0 +1,227 @@
+"""Making a plan: read live state through the client, match, and build.
+
+The only async orchestration of planning; matching and building are pure (`match`,
+`planning`). Errors of one project (404, ambiguity, a failed listing) are collected in its plan
+and never stop the others; a rejected API key stops everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import replace
+
+from reconciler.api.client import Client
+from reconciler.api.decoding import Page
+from reconciler.api.live import Conversation, ProjectLive, QueryCredits, Transcript
+from reconciler.api.lookup import by_name_is_cheaper, lookup_names, lookup_query, substring_probe
+from reconciler.desired.model import ConversationSpec, DesiredState, ProjectSpec
+from reconciler.errors import ApiError, AuthError, NotFoundError
+from reconciler.plan.budget import sends, with_budget
+from reconciler.plan.build import build_project_plan, deletion_candidates
+from reconciler.plan.guards import GuardLimits, with_guards
+from reconciler.plan.match import Matching, listing_filter, match_project
+from reconciler.plan.model import BY_NAME, Plan, ProjectPlan, send_external_id
+from reconciler.text import normal_form
+
+log = logging.getLogger("reconciler.plan")
+
+
+async def make_plan(
+    client: Client, desired: DesiredState, *, limits: GuardLimits, api: str = "",
+    by_name: bool = True,
+) -> Plan:
+    """Plan every project of `desired` against the live API, with the errors of the guards
+    under `limits` and the query credits the account has left; `api` names where that is.
+    The plan records the requests it made and what applying it needs. With `by_name` False,
+    every project is listed whole, even where looking names up would cost fewer requests
+    (the plan is the same either way).
+
+    Raises AuthError when the key is rejected; every other API failure becomes an error of the
+    project it concerns.
+    """
+    before = client.stats.requests
+    user = await client.current_user()
+    name_filter = _NameFilter() if by_name else None
+    projects = await asyncio.gather(
+        *(_plan_project(client, spec, user_id=user.id, name_filter=name_filter)
+          for spec in desired.projects)
+    )
+    plan = Plan(projects=tuple(projects), api=api)
+    credits = await _credits(client) if sends(plan) else None
+    limits = replace(limits, credits_left=None if credits is None else credits.left)
+    plan = with_budget(plan, requests_made=client.stats.requests - before, credits=credits)
+    return with_guards(plan, limits)
+
+
+async def _credits(client: Client) -> QueryCredits | None:
+    """The account's query credits; None when the API does not say (or cannot now)."""
+    try:
+        return await client.query_credits()
+    except AuthError:
+        raise
+    except ApiError as error:
+        log.warning("warning: could not read the account's query credits (%s); the plan's "
+                    "sends are not checked against them", error)
+        return None
+
+
+async def read_project(
+    client: Client, spec: ProjectSpec, *, user_id: str, name_filter: _NameFilter | None = None
+) -> ProjectLive:
+    """The listing for `spec`'s scope (or, prune off and given what the run knows of the
+    `name_filter`, the conversations with its declared names when that is cheaper), plus any
+    pinned conversation found outside it."""
+    listing, looked_up, last_page = await _read_conversations(client, spec,
+                                                              name_filter=name_filter)
+    listed = {conv.session_id for conv in listing}
+    missing = [
+        c.session_id for c in spec.conversations if c.session_id and c.session_id not in listed
+    ]
+    pinned: dict[str, Conversation] = {}
+    transcripts: dict[str, tuple[str, ...]] = {}
+    by_pin = {c.session_id: c for c in spec.conversations if c.session_id}
+    for session_id, transcript in (await read_transcripts(client, spec.id, missing)).items():
+        if transcript is not None:
+            pinned[session_id] = transcript.conversation
+            transcripts[session_id] = sent_prompts(spec.id, by_pin.get(session_id), transcript)
+    return ProjectLive(project_id=spec.id, user_id=user_id, conversations=tuple(listing),
+                       pinned=pinned, transcripts=transcripts, by_name=looked_up,
+                       last_page=last_page)
+
+
+class _NameFilter:
+    """Whether the API's name filter matches substrings: found out once per run, with one
+    lookup (see `reconciler.api.lookup`)."""
+
+    def __init__(self) -> None:
+        self.matches_substrings: bool | None = None
+        self._lock = asyncio.Lock()
+
+    async def trusted(
+        self, client: Client, project_id: int, user_filter: str, sample: Page[Conversation]
+    ) -> bool:
+        """Whether lookups find every stored form of a name; `sample` is page 1 of a listing
+        whose names may serve to find out."""
+        async with self._lock:
+            if self.matches_substrings is None:
+                probe = substring_probe(c.name for c in sample.items)
+                if probe is None:
+                    return False
+                name, inner = probe
+                # The sample's name is among the listing's oldest, so on the answer's page 1.
+                answer = await client.conversation_page(project_id, 1, user_filter=user_filter,
+                                                        name=inner)
+                self.matches_substrings = any(c.name == name for c in answer.items)
+                if not self.matches_substrings:
+                    log.info("the API's name filter does not match substrings: prune-off "
+                             "projects are listed whole")
+            return self.matches_substrings
+
+
+async def _read_conversations(
+    client: Client, spec: ProjectSpec, *, name_filter: _NameFilter | None
+) -> tuple[list[Conversation], bool, int]:
+    """The project's live conversations: the whole listing of its scope, or (prune off, a
+    `name_filter` that matches substrings, a query for every name, and fewer requests) those
+    whose names in normal form are declared, found by name. Also whether by name, and the
+    listing's page count (0: not read)."""
+    user_filter = listing_filter(spec.scope)
+    names = lookup_names(spec)
+    queries = [lookup_query(name) for name in names]
+    if name_filter is None or spec.prune or None in queries:
+        return await client.list_conversations(spec.id, user_filter=user_filter), False, 0
+    first = await client.conversation_page(spec.id, 1, user_filter=user_filter)
+    asked = list(dict.fromkeys(q for q in queries if q is not None))
+    if by_name_is_cheaper(len(asked), first.last_page) and await name_filter.trusted(
+            client, spec.id, user_filter, first):
+        firsts = await asyncio.gather(*(client.conversation_page(
+            spec.id, 1, user_filter=user_filter, name=query) for query in asked))
+        more = sum(page.last_page - 1 for page in firsts)
+        if by_name_is_cheaper(len(asked) + more, first.last_page):
+            found = await asyncio.gather(*(
+                _answer(client, spec.id, user_filter, query, page)
+                for query, page in zip(asked, firsts, strict=True)))
+            wanted = set(names)
+            unique = {c.session_id: c for group in found for c in group
+                      if normal_form(c.name) in wanted}
+            return sorted(unique.values(), key=lambda c: c.id), True, first.last_page
+    listing = await client.list_conversations(spec.id, user_filter=user_filter, first=first)
+    return listing, False, first.last_page
+
+
+async def _answer(
+    client: Client, project_id: int, user_filter: str, query: str, first: Page[Conversation]
+) -> list[Conversation]:
+    """Every conversation the name filter returns for `query` (its page 1: `first`)."""
+    return await client.list_conversations(project_id, user_filter=user_filter, name=query,
+                                           first=first)
+
+
+async def _plan_project(
+    client: Client, spec: ProjectSpec, *, user_id: str, name_filter: _NameFilter | None
+) -> ProjectPlan:
+    try:
+        live = await read_project(client, spec, user_id=user_id, name_filter=name_filter)
+        matching = match_project(spec, live.conversations, user_id=user_id, pinned=live.pinned)
+        transcripts = dict(live.transcripts)
+        needed = [s for s in _transcripts_needed(spec, matching) if s not in transcripts]
+        declared = {m.live.session_id: m.spec for m in matching.matches}
+        for session_id, transcript in (await read_transcripts(client, spec.id, needed)).items():
+            # A conversation deleted since the listing has no transcript: plan as if empty.
+            transcripts[session_id] = () if transcript is None else sent_prompts(
+                spec.id, declared.get(session_id), transcript)
+        if live.by_name and matching.unmatched and live.last_page > 1:
+            # Learn the newest conversation (the listing's last page), so that creates can
+            # tell their own conversation from older ones after an ambiguous failure.
+            await client.conversation_page(spec.id, live.last_page,
+                                           user_filter=listing_filter(spec.scope))
+        plan = build_project_plan(spec, matching, transcripts)
+        return replace(plan, live_read=BY_NAME) if live.by_name else plan
+    except AuthError:
+        raise
+    except ApiError as error:
+        return _failed(spec, str(error))
+
+
+def _transcripts_needed(spec: ProjectSpec, matching: Matching) -> list[str]:
+    with_messages = [m.live.session_id for m in matching.matches if m.spec.messages]
+    return with_messages + deletion_candidates(spec, matching)
+
+
+def sent_prompts(
+    project_id: int, declared: ConversationSpec | None, transcript: Transcript
+) -> tuple[str, ...]:
+    """The prompts of `transcript`, in order; a message that carries the `external_id` of one
+    of the `declared` conversation's sends counts as that declared prompt, whatever the service
+    stored for it (where it echoes external ids)."""
+    if declared is None or not declared.messages:
+        return tuple(m.user_query for m in transcript.messages)
+    session_id = transcript.conversation.session_id
+    ours = {send_external_id(project_id, session_id, position, prompt): prompt
+            for position, prompt in enumerate(declared.messages, start=1)}
+    return tuple(ours.get(m.external_id or "", m.user_query) for m in transcript.messages)
+
+
+async def read_transcripts(
+    client: Client, project_id: int, session_ids: Iterable[str]
+) -> dict[str, Transcript | None]:
+    """The transcripts of `session_ids` (read concurrently), None for a conversation that does
+    not exist. Raises AuthError, ApiError."""
+    sessions = list(dict.fromkeys(session_ids))
+
+    async def one(session_id: str) -> Transcript | None:
+        try:
+            return await client.get_transcript(project_id, session_id)
+        except NotFoundError:
+            return None
+
+    found = await asyncio.gather(*(one(s) for s in sessions))
+    return dict(zip(sessions, found, strict=True))
+
+
+def _failed(spec: ProjectSpec, message: str) -> ProjectPlan:
+    return ProjectPlan(project_id=spec.id, label=spec.label, scope=spec.scope.value,
+                       errors=(message,))
+

@@ -1,0 +1,382 @@
+"""The plan: plain, immutable data describing what `apply` would change, and why.
+
+A plan is built once by the planner in a deterministic order and never mutated. Renderers turn
+it into text; `Plan.to_dict()` is its JSON form and `Plan.checksum` identifies a reviewed plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from reconciler.errors import InputError, Problem
+from reconciler.jsonio import canonical
+
+PLAN_FORMAT_VERSION = 2
+DEFAULT_MAX_DELETE_FRACTION = 0.3
+
+
+class Action(StrEnum):
+    """What an operation does to one conversation."""
+
+    RENAME = "rename"
+    CREATE = "create"
+    SEND = "send"
+    DELETE = "delete"
+
+
+ACTION_ORDER = (Action.RENAME, Action.CREATE, Action.SEND, Action.DELETE)
+
+
+@dataclass(frozen=True)
+class Precondition:
+    """What must still hold in the live state when the operation is applied (`describe` says
+    it in words; `reconciler.plan.stale` checks it, one function per action).
+
+    - create: no conversation in scope is named `name` (one this plan renames or deletes does
+      not count);
+    - rename: `session_id` still exists and is still named `name` (the old name), and no other
+      conversation in scope has taken the new name (one this plan renames or deletes does not
+      count);
+    - send: `session_id` still exists, still named `name`, and `prompt` occurs in its transcript
+      exactly `occurrences` times, as when planned; or the conversation is created by this plan
+      (`session_id` None), and the send waits for that create;
+    - delete: `session_id` still exists, named `name`, with `message_count` messages.
+    """
+
+    name: str | None = None
+    session_id: str | None = None
+    message_count: int | None = None
+    prompt: str | None = None
+    occurrences: int | None = None
+
+    def describe(self, action: Action, *, new_name: str = "") -> str:
+        """The precondition in words, as plans show it (`new_name`: a rename's target)."""
+        if action is Action.CREATE:
+            return f"no conversation named {self.name!r} in scope"
+        if action is Action.RENAME:
+            return (f"session {self.session_id} is still named {self.name!r}, and no other "
+                    f"conversation in scope is named {new_name!r}")
+        if action is Action.DELETE:
+            return (f"session {self.session_id} still exists, named {self.name!r}, "
+                    f"with {self.message_count} messages")
+        if self.session_id is None:
+            return "the conversation is created by this plan"
+        return (f"session {self.session_id} is still named {self.name!r}, and the prompt is in "
+                f"its transcript {self.occurrences} time(s), as when planned")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One change to one conversation."""
+
+    action: Action
+    project_id: int
+    name: str
+    reason: str
+    precondition: Precondition
+    session_id: str | None = None
+    old_name: str | None = None
+    prompt: str | None = None
+    position: int | None = None
+    persona: str | None = None
+    response_source: str | None = None
+    lang: str | None = None
+
+    @property
+    def key(self) -> str:
+        """A stable identifier of the operation inside its plan."""
+        target = self.session_id or self.name
+        suffix = f"#{self.position}" if self.position is not None else ""
+        return f"{self.project_id}/{self.action.value}/{target}{suffix}"
+
+    @property
+    def requirement(self) -> str:
+        """Its precondition in words."""
+        return self.precondition.describe(self.action, new_name=self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form; keys with no value are left out."""
+        data: dict[str, Any] = {
+            "key": self.key,
+            "action": self.action.value,
+            "project_id": self.project_id,
+            "name": self.name,
+            "session_id": self.session_id,
+            "old_name": self.old_name,
+            "prompt": self.prompt,
+            "position": self.position,
+            "persona": self.persona,
+            "response_source": self.response_source,
+            "lang": self.lang,
+            "reason": self.reason,
+            "precondition": _drop_none({
+                "description": self.requirement,
+                "name": self.precondition.name,
+                "session_id": self.precondition.session_id,
+                "message_count": self.precondition.message_count,
+                "prompt": self.precondition.prompt,
+                "occurrences": self.precondition.occurrences,
+            }),
+        }
+        return _drop_none(data)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Operation:
+        """Inverse of `to_dict` (the document must already be schema-valid)."""
+        pre = data["precondition"]
+        return cls(
+            action=Action(data["action"]),
+            project_id=int(data["project_id"]),
+            name=data["name"],
+            reason=data["reason"],
+            precondition=Precondition(
+                name=pre.get("name"),
+                session_id=pre.get("session_id"),
+                message_count=pre.get("message_count"),
+                prompt=pre.get("prompt"),
+                occurrences=pre.get("occurrences"),
+            ),
+            session_id=data.get("session_id"),
+            old_name=data.get("old_name"),
+            prompt=data.get("prompt"),
+            position=data.get("position"),
+            persona=data.get("persona"),
+            response_source=data.get("response_source"),
+            lang=data.get("lang"),
+        )
+
+
+@dataclass(frozen=True)
+class Unmanaged:
+    """A live in-scope conversation the plan leaves alone, and why."""
+
+    session_id: str
+    name: str
+    why: str  # "not declared (prune is off)", "protected", "ignored"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What making the plan cost and what applying it needs: API requests (the key's budget
+    per minute) and query credits (one per sent prompt).
+
+    `apply_requests` counts the requests of the operations themselves (see
+    `reconciler.plan.budget`); `credits_left` is None when the API did not report its credits.
+    """
+
+    requests_made: int = 0
+    apply_requests: int = 0
+    credits_needed: int = 0
+    credits_left: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"requests_made": self.requests_made, "apply_requests": self.apply_requests,
+                "credits_needed": self.credits_needed, "credits_left": self.credits_left}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Budget:
+        """Inverse of `to_dict`."""
+        left = data.get("credits_left")
+        return cls(requests_made=int(data["requests_made"]),
+                   apply_requests=int(data["apply_requests"]),
+                   credits_needed=int(data["credits_needed"]),
+                   credits_left=None if left is None else int(left))
+
+
+LISTING, BY_NAME = "listing", "names"
+
+
+@dataclass(frozen=True)
+class ProjectPlan:
+    """Everything the plan says about one project.
+
+    `managed_in_scope` (live in scope and not ignored) and `max_delete_fraction` are what the
+    mass-delete guard judges the project's deletes by, when the plan is made and when it is
+    applied. `live_read` says how live state was read: `listing` (every conversation in scope)
+    or `names` (prune off: only the conversations named as declared, looked up by name, so
+    `live_in_scope`, `managed_in_scope` and `unmanaged` count only those).
+    """
+
+    project_id: int
+    label: str | None
+    scope: str
+    live_in_scope: int = 0
+    managed_in_scope: int = 0
+    max_delete_fraction: float = DEFAULT_MAX_DELETE_FRACTION
+    operations: tuple[Operation, ...] = ()
+    unmanaged: tuple[Unmanaged, ...] = ()
+    warnings: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+    live_read: str = LISTING
+
+    @property
+    def display_name(self) -> str:
+        """`label (id)` or the id."""
+        return f"{self.label} ({self.project_id})" if self.label else str(self.project_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "project_id": self.project_id,
+            "label": self.label,
+            "scope": self.scope,
+            "live_in_scope": self.live_in_scope,
+            "managed_in_scope": self.managed_in_scope,
+            "max_delete_fraction": self.max_delete_fraction,
+            "operations": [op.to_dict() for op in self.operations],
+            "unmanaged": [
+                {"session_id": u.session_id, "name": u.name, "why": u.why} for u in self.unmanaged
+            ],
+            "warnings": list(self.warnings),
+            "errors": list(self.errors),
+            "live_read": self.live_read,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ProjectPlan:
+        """Inverse of `to_dict`."""
+        return cls(
+            project_id=int(data["project_id"]),
+            label=data.get("label"),
+            scope=data["scope"],
+            live_in_scope=int(data["live_in_scope"]),
+            managed_in_scope=int(data["managed_in_scope"]),
+            max_delete_fraction=float(data["max_delete_fraction"]),
+            operations=tuple(Operation.from_dict(op) for op in data["operations"]),
+            unmanaged=tuple(
+                Unmanaged(u["session_id"], u["name"], u["why"]) for u in data["unmanaged"]
+            ),
+            warnings=tuple(data["warnings"]),
+            errors=tuple(data["errors"]),
+            live_read=data.get("live_read", LISTING),
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The whole plan: one entry per project, in the order they were declared.
+
+    `api` says where it was made (the API's base URL, or "sandbox"), so that a plan reviewed
+    against one environment is never applied to another.
+    """
+
+    projects: tuple[ProjectPlan, ...] = ()
+    errors: tuple[str, ...] = ()
+    api: str = ""
+    budget: Budget | None = None
+    _checksum: str | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def operations(self) -> tuple[Operation, ...]:
+        """Every operation of every project, in plan order."""
+        return tuple(op for project in self.projects for op in project.operations)
+
+    @property
+    def all_errors(self) -> tuple[str, ...]:
+        """Plan-wide errors, then each project's, prefixed with the project."""
+        return self.errors + tuple(
+            f"project {p.display_name}: {e}" for p in self.projects for e in p.errors
+        )
+
+    @property
+    def has_changes(self) -> bool:
+        """True when applying would change anything."""
+        return any(p.operations for p in self.projects)
+
+    def summary(self) -> dict[str, int]:
+        """Operation counts by action (every action present, zeros included)."""
+        counts = Counter(op.action for op in self.operations)
+        summary = {action.value: counts.get(action, 0) for action in ACTION_ORDER}
+        summary["unmanaged"] = sum(len(p.unmanaged) for p in self.projects)
+        return summary
+
+    def _body(self) -> dict[str, Any]:
+        body = {
+            "format_version": PLAN_FORMAT_VERSION,
+            "api": self.api,
+            "summary": self.summary(),
+            "errors": list(self.all_errors),
+            "projects": [p.to_dict() for p in self.projects],
+        }
+        if self.budget is not None:
+            body["budget"] = self.budget.to_dict()
+        return body
+
+    @property
+    def checksum(self) -> str:
+        """sha256 of the canonical JSON of the plan's content."""
+        return self._checksum or _checksum(self._body())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (schemas/plan.schema.json)."""
+        body = self._body()
+        return {**body, "checksum": self._checksum or _checksum(body)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "plan") -> Plan:
+        """Read a saved plan; raises InputError if it was altered after it was written."""
+        body = {k: v for k, v in data.items() if k not in ("checksum", "signature")}
+        if data.get("checksum") != _checksum(body):
+            raise InputError([Problem(
+                f"{source}: checksum mismatch: the plan was changed after it was written; "
+                "make a new one with `reconciler plan --out`"
+            )])
+        projects = tuple(ProjectPlan.from_dict(p) for p in data["projects"])
+        impossible = _impossible(projects)
+        if impossible:
+            raise InputError([Problem(f"{source}: reconciler never makes such a plan: {why}; "
+                                      "make a new one with `reconciler plan --out`")
+                              for why in impossible])
+        project_errors = {f"project {p.display_name}: {e}" for p in projects for e in p.errors}
+        errors = tuple(e for e in data["errors"] if e not in project_errors)
+        budget = Budget.from_dict(data["budget"]) if "budget" in data else None
+        return cls(projects=projects, errors=errors, api=data["api"], budget=budget,
+                   _checksum=data["checksum"])
+
+
+def _impossible(projects: tuple[ProjectPlan, ...]) -> list[str]:
+    """What no plan built by the planner has (a hand-made or edited plan may): a project twice,
+    an operation filed under another project, an operation twice, two conversations given one
+    name."""
+    problems: list[str] = []
+    ids = [p.project_id for p in projects]
+    problems += [f"project {i} appears twice" for i in sorted({i for i in ids if ids.count(i) > 1})]
+    for project in projects:
+        keys: set[str] = set()
+        named: set[str] = set()
+        for op in project.operations:
+            if op.project_id != project.project_id:
+                problems.append(f"operation {op.key} is filed under project {project.project_id}")
+            if op.key in keys:
+                problems.append(f"operation {op.key} appears twice")
+            keys.add(op.key)
+            if op.action in (Action.CREATE, Action.RENAME):
+                if op.name in named:
+                    problems.append(f"two operations of project {project.project_id} give the "
+                                    f"name {op.name!r}")
+                named.add(op.name)
+    return problems
+
+
+def _checksum(body: Mapping[str, Any]) -> str:
+    return "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
+
+
+def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def send_external_id(project_id: int, session_id: str, position: int, prompt: str) -> str:
+    """The `external_id` of a send: derived from what it is (project, conversation, position
+    of the message, prompt), so that every attempt of one send carries the same id, a check
+    after an ambiguous failure can find it, and a plan can tell the message it made whatever
+    the service did to the prompt. 47 characters (the API allows 128)."""
+    digest = hashlib.sha256(
+        f"{project_id}\n{session_id}\n{position}\n{prompt}".encode()).hexdigest()
+    return f"reconciler-{digest[:36]}"

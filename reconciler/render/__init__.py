@@ -1,0 +1,1 @@
+"""Showing plans and apply reports as text, Markdown and JSON."""

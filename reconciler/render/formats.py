@@ -1,0 +1,195 @@
+"""Renderers: pure functions from a Plan (or an apply report) to text.
+
+`text` is Terraform-like (`+` create, `~` rename, `>` send, `-` delete), coloured only when the
+caller says so; `json` is the versioned machine form; `markdown` fits a pull-request comment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from reconciler.jsonio import pretty
+from reconciler.plan.budget import budget_line
+from reconciler.plan.match import collection_paused
+from reconciler.plan.model import BY_NAME, Action, Operation, Plan, ProjectPlan
+from reconciler.text import shown, terminal_safe
+
+MARKDOWN_LIMIT = 60_000
+
+SYMBOL = {Action.CREATE: "+", Action.RENAME: "~", Action.SEND: ">", Action.DELETE: "-"}
+COLOR = {Action.CREATE: "32", Action.RENAME: "33", Action.SEND: "36", Action.DELETE: "31"}
+
+
+def paint(text: str, code: str, *, color: bool) -> str:
+    """`text` in ANSI colour `code` when `color` (made terminal-safe first), else unchanged."""
+    return f"\x1b[{code}m{terminal_safe(text)}\x1b[0m" if color else text
+
+
+def render_json(plan: Plan) -> str:
+    """The plan's JSON form, indented, with a trailing newline."""
+    with collection_paused():
+        return pretty(plan.to_dict())
+
+
+def summary_line(plan: Plan) -> str:
+    """`Plan: 1 to create, 2 to rename, 0 to send, 1 to delete.` or `No changes.`"""
+    if not plan.has_changes:
+        return "No changes. Live conversations match the declared state."
+    counts = plan.summary()
+    return "Plan: " + ", ".join(
+        f"{counts[action.value]} to {action.value}" for action in
+        (Action.CREATE, Action.RENAME, Action.SEND, Action.DELETE)
+    ) + "."
+
+
+def describe(op: Operation) -> str:
+    """One line for an operation, without its symbol."""
+    if op.action is Action.RENAME:
+        return f"rename {shown(op.old_name or '')} -> {shown(op.name)}  ({op.session_id})"
+    if op.action is Action.CREATE:
+        return f"create {shown(op.name)}"
+    if op.action is Action.SEND:
+        target = op.session_id or "new"
+        prompt = shown(_clip(op.prompt or ""))
+        return f"send   {shown(op.name)} message {op.position}: {prompt}  ({target})"
+    count = op.precondition.message_count
+    messages = "" if count is None else f", {count} messages"
+    return f"delete {shown(op.name)}  ({op.session_id}{messages})"
+
+
+def render_text(
+    plan: Plan, *, color: bool = False, verbose: bool = False, rate: float | None = None
+) -> str:
+    """The Terraform-like plan for a terminal or a CI log; `rate` (requests per minute, the
+    pace of the run) says how long applying takes."""
+    with collection_paused():
+        return _text(plan, color=color, verbose=verbose, rate=rate)
+
+
+def _text(plan: Plan, *, color: bool, verbose: bool, rate: float | None) -> str:
+    """Every line terminal-safe: the only escape sequences are the colours painted here."""
+    lines: list[str] = []
+    for project in plan.projects:
+        lines.extend(_text_project(project, color=color, verbose=verbose))
+        lines.append("")
+    for error in plan.errors:
+        lines.append(paint(f"Error: {error}", "31", color=color))
+    if plan.all_errors:
+        lines.append(paint(
+            f"Planning failed with {len(plan.all_errors)} error(s); nothing can be applied.",
+            "1;31", color=color,
+        ))
+    else:
+        lines.append(paint(summary_line(plan), "1", color=color))
+    if plan.budget is not None:
+        lines.append(budget_line(plan.budget, rate=rate))
+    text = "\n".join(lines) + "\n"
+    return text if color else terminal_safe(text)
+
+
+def _live_count(project: ProjectPlan) -> str:
+    if project.live_read == BY_NAME:
+        return (f"{project.live_in_scope} live in scope with a declared name "
+                "(prune is off: looked up by name)")
+    return f"{project.live_in_scope} live in scope"
+
+
+def _text_project(project: ProjectPlan, *, color: bool, verbose: bool) -> list[str]:
+    head = f"Project {project.display_name}, scope {project.scope}: {_live_count(project)}"
+    lines = [paint(head, "1", color=color)]
+    for op in project.operations:
+        symbol = SYMBOL[op.action]
+        lines.append("  " + paint(f"{symbol} {describe(op)}", COLOR[op.action], color=color))
+        if verbose:
+            lines.append(terminal_safe(f"      because {op.reason}; requires {op.requirement}"))
+    if project.unmanaged:
+        lines.append(f"  {len(project.unmanaged)} conversation(s) in scope left alone"
+                     + ("" if verbose else " (-v lists them)"))
+        if verbose:
+            lines.extend(terminal_safe(f"    = {shown(u.name)}  ({u.session_id}): {u.why}")
+                         for u in project.unmanaged)
+    if not project.operations and not project.errors:
+        lines.append("  no changes")
+    lines.extend("  " + paint(f"Warning: {w}", "33", color=color) for w in project.warnings)
+    lines.extend("  " + paint(f"Error: {e}", "31", color=color) for e in project.errors)
+    return lines
+
+
+def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, full_plan_hint: str = "") -> str:
+    """A pull-request comment: summary table, then a collapsible section per project.
+
+    Past `limit` characters the per-project sections are cut; the summary stays, with how many
+    operations were left out and `full_plan_hint` (where the full plan is).
+    """
+    head = _markdown_head(plan)
+    sections = [_markdown_project(p) for p in plan.projects]
+    body, shown = head, 0
+    for section in sections:
+        if len(body) + len(section) > limit - 500:
+            break
+        body += section
+        shown += 1
+    if shown < len(sections):
+        left_out = sum(len(p.operations) for p in plan.projects[shown:])
+        body += (f"\n> **Truncated:** {len(sections) - shown} project(s) with {left_out} "
+                 f"operation(s) are not shown here. {full_plan_hint}".rstrip() + "\n")
+    return body
+
+
+def _markdown_head(plan: Plan) -> str:
+    counts = plan.summary()
+    lines = ["### reconciler plan", ""]
+    if plan.all_errors:
+        lines += ["**Planning failed: nothing can be applied.**", ""]
+        lines += [f"- :x: {_md_escape(e)}" for e in plan.all_errors] + [""]
+    else:
+        lines += [summary_line(plan), ""]
+    if plan.budget is not None:
+        lines += [budget_line(plan.budget), ""]
+    lines += ["| project | create | rename | send | delete | unmanaged |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for p in plan.projects:
+        c = {a: sum(op.action is a for op in p.operations) for a in Action}
+        lines.append(f"| {_md_escape(p.display_name)} | {c[Action.CREATE]} | {c[Action.RENAME]} "
+                     f"| {c[Action.SEND]} | {c[Action.DELETE]} | {len(p.unmanaged)} |")
+    lines.append(f"| **total** | {counts['create']} | {counts['rename']} | {counts['send']} "
+                 f"| {counts['delete']} | {counts['unmanaged']} |")
+    lines.append(f"\n<sub>checksum `{plan.checksum}`</sub>\n")
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_project(project: ProjectPlan) -> str:
+    n = len(project.operations)
+    lines = ["<details>",
+             f"<summary><b>{_html(project.display_name)}</b>: {n} change(s), "
+             f"scope {project.scope}, {_live_count(project)}</summary>", ""]
+    lines.extend(f"- :warning: {_md_escape(w)}" for w in project.warnings)
+    lines.extend(f"- :x: {_md_escape(e)}" for e in project.errors)
+    if project.operations:
+        lines += ["", "```diff"]
+        lines.extend(f"{SYMBOL[op.action]} {describe(op)}" for op in project.operations)
+        lines.append("```")
+    elif not project.errors:
+        lines.append("No changes.")
+    lines += ["", "</details>", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _clip(text: str, width: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+RENDERERS: dict[str, Callable[[Plan], str]] = {
+    "json": render_json,
+    "markdown": render_markdown,
+    "text": render_text,
+}

@@ -348,7 +348,7 @@ def _time_left(client: Client, plan: Plan) -> Callable[[], str]:
             return ""
         remaining = max(0, needed - (client.stats.requests - start))
         seconds = client.pacer.seconds_for(remaining)
-        return f"about {duration(seconds)} left at {per_minute(rate)}/min"
+        return f"{duration(seconds)} left at {per_minute(rate)}/min"
 
     return left
 

@@ -48,7 +48,7 @@ def budget_line(budget: Budget, *, rate: float | None = None) -> str:
         line += f"; applying needs about {budget.apply_requests}"
         if rate:
             seconds = budget.apply_requests / rate * 60
-            line += f" (about {duration(seconds)} at {per_minute(rate)} requests/min)"
+            line += f" ({duration(seconds)} at {per_minute(rate)} requests/min)"
     line += "."
     if budget.credits_needed:
         left = ("the API reported no limit" if budget.credits_left is None
@@ -58,7 +58,9 @@ def budget_line(budget: Budget, *, rate: float | None = None) -> str:
 
 
 def duration(seconds: float) -> str:
-    """`seconds` in words: "40 s", "3.5 min", "2.1 h"."""
+    """`seconds` in words: "under a second", "40 s", "3.5 min", "2.1 h"."""
+    if seconds < 1:
+        return "under a second"
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:

@@ -1,8 +1,9 @@
 """The layering rules of ARCHITECTURE.md ("Invariants"), checked on the package's source.
 
-A change that makes a pure module import the client, the emulator share the tool's
-assumptions, a second module import a wrapped library, or a module other than apply write
-through the client fails here, naming the file and the import.
+A change that makes a lower layer import a higher one (shared < desired < api < plan < render <
+apply < cli), a pure module import the client, the emulator share the tool's assumptions, a
+second module import a wrapped library, or a module other than apply write through the client
+fails here, naming the file and the import.
 """
 
 from __future__ import annotations

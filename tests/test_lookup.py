@@ -242,3 +242,40 @@ def test_applying_to_a_project_planned_by_name_reads_no_whole_listing(tmp_path: 
     # plan: user, page 1, the probe, 2 lookups, the newest page, the credits; apply: the
     # create, a lookup for another run's duplicate, the send
     assert requests == 10
+
+
+def test_a_saved_plan_made_by_name_is_checked_by_name(tmp_path: Any) -> None:
+    import io
+
+    from reconciler.cli.main import main
+
+    with Emulator(api_key=TEST_API_KEY, page_size=10) as emulator:
+        emulator.start()
+        emulator.ensure_project(PROJECT)
+        emulator.add_conversations(PROJECT, (f"c{i:05d}" for i in range(2_000)))
+        desired = tmp_path / "c.yaml"
+        desired.write_text(f"version: 1\nprojects:\n  - id: {PROJECT}\n    conversations:\n"
+                           "      - name: Fresh\n      - name: Other\n"
+                           "      - name: Renamed\n        renamed_from: [c00002]\n")
+        env = {"CUSTOMGPT_API_KEY": TEST_API_KEY, "CUSTOMGPT_BASE_URL": emulator.base_url}
+        saved = tmp_path / "plan.json"
+
+        def run(*args: str) -> tuple[int, str]:
+            out, err = io.StringIO(), io.StringIO()
+            code = main(list(args), env=env, stdout=out, stderr=err)
+            return code, out.getvalue() + err.getvalue()
+
+        assert run("plan", "-f", str(desired), "--out", str(saved))[0] == 0
+        emulator.add_conversation(PROJECT, " Other ")  # the same name, since the plan
+        code, out = run("apply", "--plan", str(saved), "--auto-approve", "--no-backup")
+        assert code == 1 and "a conversation named 'Other' now exists" in out
+        assert run("plan", "-f", str(desired), "--out", str(saved))[0] == 0
+        before = sum(emulator.stats()["requests"].values())
+        code, out = run("apply", "--plan", str(saved), "--auto-approve", "--no-backup")
+        assert code == 0, out
+        requests = sum(emulator.stats()["requests"].values()) - before
+        names = {c["name"] for c in emulator.conversations(PROJECT)}
+    assert {"Fresh", "Renamed", " Other "} <= names and "c00002" not in names
+    # the user, 2 lookups (Fresh; Renamed), the renamed one's transcript, the create, its
+    # duplicate check, the rename: no page of the 2,000-conversation listing
+    assert requests <= 10

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 
 from reconciler.api.client import Client
 from reconciler.api.live import Conversation, Transcript
+from reconciler.api.lookup import lookup_query
 from reconciler.desired.model import Scope
 from reconciler.plan.field_changes import describe_changes
 from reconciler.plan.make import read_transcripts
 from reconciler.plan.match import in_scope, listing_filter
-from reconciler.plan.model import Action, Operation, Plan, ProjectPlan, send_external_id
+from reconciler.plan.model import BY_NAME, Action, Operation, Plan, ProjectPlan, send_external_id
 from reconciler.text import normal_form, shown
 
 
@@ -73,8 +74,7 @@ def delete_changes(op: Operation, transcript: Transcript) -> list[str]:
 
 async def _stale_in_project(client: Client, project: ProjectPlan, user_id: str) -> list[str]:
     scope = Scope(project.scope)
-    listing = await client.list_conversations(project.project_id,
-                                              user_filter=listing_filter(scope))
+    listing = await _current(client, project, listing_filter(scope))
     by_session = {c.session_id: c for c in listing}
     holders: dict[str, set[str]] = defaultdict(set)
     for conv in listing:
@@ -90,6 +90,23 @@ async def _stale_in_project(client: Client, project: ProjectPlan, user_id: str) 
                            if op.action in (Action.RENAME, Action.DELETE) and op.session_id),
     )
     return [f"{op.key}: {why}" for op in project.operations if (why := why_stale(op, live))]
+
+
+async def _current(client: Client, project: ProjectPlan, user_filter: str) -> list[Conversation]:
+    """The project's live conversations as far as its preconditions need them: its listing, or,
+    for a plan made by name (prune off: no deletes), the conversations holding the names its
+    creates and renames give, looked up the way the plan was made (`reconciler.api.lookup`)."""
+    wanted = {normal_form(op.name) for op in project.operations
+              if op.action in (Action.CREATE, Action.RENAME)}
+    queries = {lookup_query(name) for name in wanted}
+    if project.live_read != BY_NAME or None in queries:
+        return await client.list_conversations(project.project_id, user_filter=user_filter)
+    answers = await asyncio.gather(*(
+        client.list_conversations(project.project_id, user_filter=user_filter, name=query)
+        for query in sorted(q for q in queries if q is not None)))
+    found = {c.session_id: c for answer in answers for c in answer
+             if normal_form(c.name) in wanted}
+    return list(found.values())
 
 
 def _transcripts_needed(project: ProjectPlan, listed: Mapping[str, Conversation]) -> list[str]:

@@ -364,8 +364,7 @@ def give_the_action(github: GitHub, job: str, **inputs: str) -> None:
 
 
 def test_a_usage_error_fails_the_plan_instead_of_passing_for_changes(github: GitHub) -> None:
-    """reconciler exits 2 on a usage error too, as it does for changes: the action must not
-    take it for a plan with changes."""
+    """A usage error (exit 1, and no plan file) is a failed plan, never a plan with changes."""
     give_the_action(github, "plan", **{"extra-args": "--no-such-flag"})
     results = github.run_job("plan", event="pull_request", run_id=PR_RUN_ID)
     assert codes(results)["Fail on a failed plan or apply"] == 1

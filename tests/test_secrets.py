@@ -63,7 +63,7 @@ def test_a_base_url_holding_the_key_is_refused_without_showing_it(
 )
 def test_a_key_typed_into_the_wrong_flag_is_not_echoed(tmp_path: Path, args: list[str]) -> None:
     result = run(*args, "-f", str(_desired(tmp_path)), env={})
-    assert result.code == 2
+    assert result.code == 1
     assert "usage: reconciler" in result.err
     assert TOKEN not in result.out + result.err
 

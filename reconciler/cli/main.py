@@ -31,7 +31,7 @@ from reconciler.plan.signing import known_plan_keys
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
-EXIT_USAGE = 2
+EXIT_USAGE = 1  # an error like any other: 2 means changes under --detailed-exitcode
 
 Command = Callable[[argparse.Namespace, Console], int]
 FORMATS = ("text", "json", "markdown")
@@ -56,7 +56,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _UsageError(Exception):
-    """Bad command-line syntax: printed with the usage, exit 2."""
+    """Bad command-line syntax: printed with the usage, exit 1."""
 
     def without_values(self, argv: Sequence[str]) -> str:
         """The message with every value given on the command line (not an option name)

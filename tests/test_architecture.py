@@ -139,3 +139,11 @@ def test_the_shared_helpers_import_no_layer() -> None:
         for name in imports_of(path) if name.startswith("reconciler.")
         and not within(name, SHARED))
     assert reached == []
+
+
+def test_only_the_command_line_builds_a_client() -> None:
+    """Planning, the stale-plan check, export and apply take a `ConversationApi`."""
+    importers = sorted(
+        str(path.relative_to(PACKAGE)) for path in module_files()
+        if any(within(name, ("reconciler.api.client",)) for name in imports_of(path)))
+    assert importers == ["cli/commands.py", "cli/connect.py"]

@@ -42,6 +42,7 @@ from reconciler.api.decoding import (
 )
 from reconciler.api.live import Conversation, Message, Project, QueryCredits, Transcript, User
 from reconciler.api.pacer import Pacer, RateHeaders
+from reconciler.api.protocol import ClientStats
 from reconciler.api.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from reconciler.api.settings import (
     API_KEY_VARIABLE,
@@ -80,17 +81,6 @@ __all__ = [
     "RetryPolicy",
     "Secret",
 ]
-
-
-@dataclass
-class ClientStats:
-    """Counters of one client's work: HTTP attempts made, retries, listings read again,
-    requests the API refused for the rate."""
-
-    requests: int = 0
-    retries: int = 0
-    relists: int = 0
-    refusals: int = 0  # answered 429 for the rate (not for query credits)
 
 
 @dataclass(frozen=True)

@@ -138,7 +138,6 @@ class Pacer:
         self._on_pace = on_pace
         self.limit: int | None = None
         self.window = DEFAULT_WINDOW
-        self.interval = 0.0 if self.settings.max_rate is None else 60.0 / self.settings.max_rate
         self.reason = ""
         self.answers = 0
         self.in_flight = 0

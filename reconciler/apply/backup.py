@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.api.live import Transcript, is_session_id
+from reconciler.apply.outputs import STATE_DIR
 from reconciler.desired.model import MAX_ID
 from reconciler.desired.schema import validate
 from reconciler.errors import InputError, Problem
 from reconciler.jsonio import pretty, read_json_file
 
 BACKUP_FORMAT_VERSION = 1
-DEFAULT_BACKUP_ROOT = Path(".reconciler") / "backups"
+DEFAULT_BACKUP_ROOT = STATE_DIR / "backups"
 
 
 def default_backup_dir(now: datetime | None = None) -> Path:

@@ -21,11 +21,12 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from reconciler.apply.outputs import STATE_DIR
 from reconciler.errors import InputError, Problem, ReconcilerError
 from reconciler.jsonio import JsonError
 from reconciler.jsonio import parse as parse_json
 
-LOCK_ROOT = Path(".reconciler") / "locks"
+LOCK_ROOT = STATE_DIR / "locks"
 _HOLDER_FIELD_LIMIT = 200
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from reconciler.errors import InputError, Location, Problem, os_reason
 
+STATE_DIR = Path(".reconciler")  # the tool's own files: backups, locks, the sandbox
+
 
 @dataclass(frozen=True)
 class Output:

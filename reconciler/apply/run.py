@@ -15,8 +15,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from reconciler.api.client import Client
 from reconciler.api.live import Conversation
+from reconciler.api.protocol import ConversationApi
 from reconciler.apply.backup import write_backup
 from reconciler.desired.model import Scope
 from reconciler.errors import (
@@ -121,7 +121,7 @@ ResultListener = Callable[[OperationResult], None]
 
 
 async def apply_plan(
-    client: Client,
+    client: ConversationApi,
     plan: Plan,
     *,
     options: ApplyOptions,
@@ -155,7 +155,7 @@ class ApplyRun:
 
     def __init__(
         self,
-        client: Client,
+        client: ConversationApi,
         options: ApplyOptions,
         report: ApplyReport,
         on_result: ResultListener | None,
@@ -404,7 +404,8 @@ class RestoreResult:
 
 
 async def restore_conversation(
-    client: Client, project_id: int, original: str, name: str, prompts: Sequence[str] | None
+    client: ConversationApi, project_id: int, original: str, name: str,
+    prompts: Sequence[str] | None,
 ) -> RestoreResult:
     """Bring back the conversation `original`, named `name`, and (unless `prompts` is None)
     its prompts, in order; never makes a second conversation of that name.
@@ -443,7 +444,8 @@ async def restore_conversation(
 
 
 async def _restored_before(
-    client: Client, project_id: int, named: list[Conversation], prompts: Sequence[str] | None
+    client: ConversationApi, project_id: int, named: list[Conversation],
+    prompts: Sequence[str] | None,
 ) -> tuple[str, int] | None:
     """(session, prompts it already holds) when `named` is one conversation of the key's user
     that a restore of `prompts` could have left; None when the name is taken otherwise."""

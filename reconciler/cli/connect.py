@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
-from pathlib import Path
 
 from reconciler.api.client import Client, ClientSettings, Secret
 from reconciler.api.pacer import PaceSettings
+from reconciler.apply.outputs import STATE_DIR
 from reconciler.cli.console import Console
 from reconciler.cli.sandbox import SandboxHandle, start_sandbox
-
-SANDBOX_ROOT = Path(".reconciler")
 
 
 @asynccontextmanager
@@ -61,4 +59,4 @@ def _sandbox(
 ) -> AbstractContextManager[SandboxHandle | None]:
     if not args.sandbox:
         return nullcontext()
-    return start_sandbox(sorted(set(project_ids)), root=SANDBOX_ROOT)
+    return start_sandbox(sorted(set(project_ids)), root=STATE_DIR)

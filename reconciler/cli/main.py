@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from reconciler.emulator.cli import add_emulator_command
 
-    add_emulator_command(commands, global_options=lambda p: None)
+    add_emulator_command(commands)
     add_completion_command(commands)
     for sub in commands.choices.values():
         _add_global_options(sub, suppress=True)

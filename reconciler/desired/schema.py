@@ -19,19 +19,18 @@ from typing import Any, Protocol
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
+from reconciler.desired.yamlsource import Path
 from reconciler.errors import Location, Problem
 
 SCHEMA_PACKAGE = "reconciler.schemas"
 _SUFFIX = ".schema.json"
 _MAX_SHOWN = 60
 
-DocumentPath = tuple[str | int, ...]
-
 
 class Locator(Protocol):
     """Maps a path in a document to where it was written (a key's place with `key=True`)."""
 
-    def __call__(self, path: DocumentPath, *, key: bool = False) -> Location | None: ...
+    def __call__(self, path: Path, *, key: bool = False) -> Location | None: ...
 
 
 def load_schema(name: str) -> dict[str, Any]:
@@ -56,10 +55,10 @@ def validate(
 
 def validate_paths(
     document: object, schema_name: str, *, locate: Locator | None = None
-) -> list[tuple[DocumentPath, Problem]]:
+) -> list[tuple[Path, Problem]]:
     """Like `validate`, each problem paired with the document path it is about."""
     validator = _validator(schema_name)
-    found: list[tuple[DocumentPath, Problem]] = []
+    found: list[tuple[Path, Problem]] = []
     for error in validator.iter_errors(document):
         for item in _problems(_deepest(error), locate):
             if item not in found:
@@ -68,7 +67,7 @@ def validate_paths(
     return found
 
 
-def _sort_key(path: DocumentPath) -> tuple[tuple[int, str], ...]:
+def _sort_key(path: Path) -> tuple[tuple[int, str], ...]:
     return tuple((part, "") if isinstance(part, int) else (-1, part) for part in path)
 
 
@@ -100,8 +99,8 @@ def _deepest(error: ValidationError) -> ValidationError:
 
 def _problems(
     error: ValidationError, locate: Locator | None
-) -> list[tuple[DocumentPath, Problem]]:
-    path: DocumentPath = tuple(error.absolute_path)
+) -> list[tuple[Path, Problem]]:
+    path: Path = tuple(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = sorted(error.schema.get("properties", {}))
         return [
@@ -115,7 +114,7 @@ def _problems(
     return [(path, Problem(f"{_where(path)}: {_message(error)}", _locate(locate, path)))]
 
 
-def _locate(locate: Locator | None, path: DocumentPath, *, key: bool = False) -> Location | None:
+def _locate(locate: Locator | None, path: Path, *, key: bool = False) -> Location | None:
     return None if locate is None else locate(path, key=key)
 
 

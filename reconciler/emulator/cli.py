@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,7 @@ from reconciler.emulator.variants import (
 from reconciler.errors import InputError, Problem
 
 
-def add_emulator_command(
-    commands: Any, *, global_options: Callable[[argparse.ArgumentParser], None]
-) -> None:
+def add_emulator_command(commands: Any) -> None:
     """Register the `emulator` sub-command on `commands` (an argparse sub-parsers object)."""
     parser: argparse.ArgumentParser = commands.add_parser(
         "emulator", help="serve a local emulator of the CustomGPT.ai API",
@@ -69,7 +66,6 @@ def add_emulator_command(
                              "in a RateLimit-Policy header)")
     faults.add_argument("--seed", type=int, default=None, help="seed for reproducible faults")
     add_variant_arguments(parser)
-    global_options(parser)
     parser.set_defaults(handler=cmd_emulator)
 
 

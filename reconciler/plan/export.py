@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.api.client import Client
 from reconciler.api.live import Conversation, Project
+from reconciler.api.protocol import ConversationApi
 from reconciler.desired.model import Scope
 from reconciler.plan.match import in_scope, listing_filter
 from reconciler.text import normal_form, shown
@@ -32,7 +32,7 @@ class LiveProject:
 
 
 async def read_live(
-    client: Client, project_ids: Sequence[int], *, scope: Scope, with_messages: bool
+    client: ConversationApi, project_ids: Sequence[int], *, scope: Scope, with_messages: bool
 ) -> list[LiveProject]:
     """Read every project's in-scope conversations (and transcripts when `with_messages`).
 
@@ -46,7 +46,7 @@ async def read_live(
 
 
 async def _read_one(
-    client: Client, project_id: int, *, scope: Scope, user_id: str, with_messages: bool
+    client: ConversationApi, project_id: int, *, scope: Scope, user_id: str, with_messages: bool
 ) -> LiveProject:
     project = await client.get_project(project_id)
     listing = await client.list_conversations(project_id, user_filter=listing_filter(scope))

@@ -12,10 +12,10 @@ import logging
 from collections.abc import Iterable
 from dataclasses import replace
 
-from reconciler.api.client import Client
 from reconciler.api.decoding import Page
 from reconciler.api.live import Conversation, ProjectLive, QueryCredits, Transcript
 from reconciler.api.lookup import by_name_is_cheaper, lookup_names, lookup_query, substring_probe
+from reconciler.api.protocol import ConversationApi
 from reconciler.desired.model import ConversationSpec, DesiredState, ProjectSpec
 from reconciler.errors import ApiError, AuthError, NotFoundError
 from reconciler.plan.budget import sends, with_budget
@@ -29,7 +29,7 @@ log = logging.getLogger("reconciler.plan")
 
 
 async def make_plan(
-    client: Client, desired: DesiredState, *, limits: GuardLimits, api: str = "",
+    client: ConversationApi, desired: DesiredState, *, limits: GuardLimits, api: str = "",
     by_name: bool = True,
 ) -> Plan:
     """Plan every project of `desired` against the live API, with the errors of the guards
@@ -55,7 +55,7 @@ async def make_plan(
     return with_guards(plan, limits)
 
 
-async def _credits(client: Client) -> QueryCredits | None:
+async def _credits(client: ConversationApi) -> QueryCredits | None:
     """The account's query credits; None when the API does not say (or cannot now)."""
     try:
         return await client.query_credits()
@@ -68,7 +68,8 @@ async def _credits(client: Client) -> QueryCredits | None:
 
 
 async def read_project(
-    client: Client, spec: ProjectSpec, *, user_id: str, name_filter: _NameFilter | None = None
+    client: ConversationApi, spec: ProjectSpec, *, user_id: str,
+    name_filter: _NameFilter | None = None,
 ) -> ProjectLive:
     """The listing for `spec`'s scope (or, prune off and given what the run knows of the
     `name_filter`, the conversations with its declared names when that is cheaper), plus any
@@ -100,7 +101,7 @@ class _NameFilter:
         self._lock = asyncio.Lock()
 
     async def trusted(
-        self, client: Client, project_id: int, user_filter: str, sample: Page[Conversation]
+        self, client: ConversationApi, project_id: int, user_filter: str, sample: Page[Conversation]
     ) -> bool:
         """Whether lookups find every stored form of a name; `sample` is page 1 of a listing
         whose names may serve to find out."""
@@ -121,7 +122,7 @@ class _NameFilter:
 
 
 async def _read_conversations(
-    client: Client, spec: ProjectSpec, *, name_filter: _NameFilter | None
+    client: ConversationApi, spec: ProjectSpec, *, name_filter: _NameFilter | None
 ) -> tuple[list[Conversation], bool, int]:
     """The project's live conversations: the whole listing of its scope, or (prune off, a
     `name_filter` that matches substrings, a query for every name, and fewer requests) those
@@ -152,7 +153,8 @@ async def _read_conversations(
 
 
 async def _answer(
-    client: Client, project_id: int, user_filter: str, query: str, first: Page[Conversation]
+    client: ConversationApi, project_id: int, user_filter: str, query: str,
+    first: Page[Conversation],
 ) -> list[Conversation]:
     """Every conversation the name filter returns for `query` (its page 1: `first`)."""
     return await client.list_conversations(project_id, user_filter=user_filter, name=query,
@@ -160,7 +162,7 @@ async def _answer(
 
 
 async def _plan_project(
-    client: Client, spec: ProjectSpec, *, user_id: str, name_filter: _NameFilter | None
+    client: ConversationApi, spec: ProjectSpec, *, user_id: str, name_filter: _NameFilter | None
 ) -> ProjectPlan:
     try:
         live = await read_project(client, spec, user_id=user_id, name_filter=name_filter)
@@ -205,7 +207,7 @@ def sent_prompts(
 
 
 async def read_transcripts(
-    client: Client, project_id: int, session_ids: Iterable[str]
+    client: ConversationApi, project_id: int, session_ids: Iterable[str]
 ) -> dict[str, Transcript | None]:
     """The transcripts of `session_ids` (read concurrently), None for a conversation that does
     not exist. Raises AuthError, ApiError."""

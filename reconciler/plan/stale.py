@@ -14,9 +14,9 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from reconciler.api.client import Client
 from reconciler.api.live import Conversation, Transcript
 from reconciler.api.lookup import lookup_query
+from reconciler.api.protocol import ConversationApi
 from reconciler.desired.model import Scope
 from reconciler.plan.field_changes import describe_changes
 from reconciler.plan.make import read_transcripts
@@ -51,7 +51,7 @@ class LiveView:
                       - {besides})
 
 
-async def find_stale(client: Client, plan: Plan) -> list[str]:
+async def find_stale(client: ConversationApi, plan: Plan) -> list[str]:
     """One line per operation of `plan` whose precondition no longer holds ([] when none)."""
     user = await client.current_user()
     per_project = await asyncio.gather(
@@ -72,7 +72,9 @@ def delete_changes(op: Operation, transcript: Transcript) -> list[str]:
     return describe_changes(expected, actual)
 
 
-async def _stale_in_project(client: Client, project: ProjectPlan, user_id: str) -> list[str]:
+async def _stale_in_project(
+    client: ConversationApi, project: ProjectPlan, user_id: str
+) -> list[str]:
     scope = Scope(project.scope)
     listing = await _current(client, project, listing_filter(scope))
     by_session = {c.session_id: c for c in listing}
@@ -92,7 +94,9 @@ async def _stale_in_project(client: Client, project: ProjectPlan, user_id: str) 
     return [f"{op.key}: {why}" for op in project.operations if (why := why_stale(op, live))]
 
 
-async def _current(client: Client, project: ProjectPlan, user_filter: str) -> list[Conversation]:
+async def _current(
+    client: ConversationApi, project: ProjectPlan, user_filter: str
+) -> list[Conversation]:
     """The project's live conversations as far as its preconditions need them: its listing, or,
     for a plan made by name (prune off: no deletes), the conversations holding the names its
     creates and renames give, looked up the way the plan was made (`reconciler.api.lookup`)."""

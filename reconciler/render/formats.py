@@ -6,8 +6,6 @@ caller says so; `json` is the versioned machine form; `markdown` fits a pull-req
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from reconciler.jsonio import pretty
 from reconciler.plan.budget import budget_line
 from reconciler.plan.match import collection_paused
@@ -187,9 +185,3 @@ def _md_escape(text: str) -> str:
 def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
-
-RENDERERS: dict[str, Callable[[Plan], str]] = {
-    "json": render_json,
-    "markdown": render_markdown,
-    "text": render_text,
-}

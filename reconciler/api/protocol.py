@@ -1,0 +1,69 @@
+"""`ConversationApi`: what planning, the stale-plan check, export and apply need of the API.
+
+`reconciler.api.client.Client` implements it over HTTP; the modules above the api layer take a
+`ConversationApi`, so that they can be given anything that answers these calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from reconciler.api.decoding import Page
+from reconciler.api.live import Conversation, Message, Project, QueryCredits, Transcript, User
+
+
+@dataclass
+class ClientStats:
+    """Counters of one client's work: HTTP attempts made, retries, listings read again,
+    requests the API refused for the rate."""
+
+    requests: int = 0
+    retries: int = 0
+    relists: int = 0
+    refusals: int = 0  # answered 429 for the rate (not for query credits)
+
+
+class ConversationApi(Protocol):
+    """The calls of the CustomGPT.ai API that reconciler makes (see `Client` for each)."""
+
+    @property
+    def stats(self) -> ClientStats: ...
+
+    async def current_user(self) -> User: ...
+
+    async def query_credits(self) -> QueryCredits | None: ...
+
+    async def get_project(self, project_id: int) -> Project: ...
+
+    async def list_conversations(
+        self, project_id: int, *, user_filter: str = "all", name: str | None = None,
+        first: Page[Conversation] | None = None,
+    ) -> list[Conversation]: ...
+
+    async def conversation_page(
+        self, project_id: int, number: int, *, user_filter: str = "all", name: str | None = None
+    ) -> Page[Conversation]: ...
+
+    async def get_transcript(self, project_id: int, session_id: str) -> Transcript: ...
+
+    async def create_conversation(self, project_id: int, name: str) -> Conversation: ...
+
+    async def rename_conversation(
+        self, project_id: int, session_id: str, name: str
+    ) -> Conversation: ...
+
+    async def delete_conversation(self, project_id: int, session_id: str) -> None: ...
+
+    async def send_message(
+        self,
+        project_id: int,
+        session_id: str,
+        prompt: str,
+        *,
+        persona: str | None = None,
+        response_source: str | None = None,
+        lang: str | None = None,
+        newest_id: int | None = None,
+        external_id: str | None = None,
+    ) -> Message: ...

@@ -13,6 +13,9 @@ from reconciler.emulator import Emulator
 from tests.reliability.chaos import ChaosResult, chaos_faults, run_chaos
 from tests.reliability.scenario import build_scenario
 
+# Its fixture runs a chaos apply (about a fifth of the suite's time).
+pytestmark = pytest.mark.slow
+
 SEED = 20240817
 MAX_RUNS = 3
 

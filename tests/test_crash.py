@@ -13,6 +13,9 @@ import pytest
 from reconciler.emulator import Emulator, Faults
 from tests.reliability.crash import CrashTrial, crash_trial
 
+# Its fixture runs 20 real apply processes (about a quarter of the suite's time).
+pytestmark = pytest.mark.slow
+
 SEED = 4711
 TRIALS = 20
 

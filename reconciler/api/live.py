@@ -82,8 +82,6 @@ class ProjectLive:
     number of pages of the whole listing (0 when unknown).
     """
 
-    project_id: int
-    user_id: str
     conversations: tuple[Conversation, ...]
     pinned: dict[str, Conversation]
     transcripts: dict[str, tuple[str, ...]]

@@ -6,11 +6,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 from reconciler.api.decoding import Page
 from reconciler.api.live import Conversation, Message, Project, QueryCredits, Transcript, User
+from reconciler.errors import NotFoundError
 
 
 @dataclass
@@ -67,3 +70,20 @@ class ConversationApi(Protocol):
         newest_id: int | None = None,
         external_id: str | None = None,
     ) -> Message: ...
+
+
+async def read_transcripts(
+    client: ConversationApi, project_id: int, session_ids: Iterable[str]
+) -> dict[str, Transcript | None]:
+    """The transcripts of `session_ids` (read concurrently), None for a conversation that does
+    not exist. Raises AuthError, ApiError."""
+    sessions = list(dict.fromkeys(session_ids))
+
+    async def one(session_id: str) -> Transcript | None:
+        try:
+            return await client.get_transcript(project_id, session_id)
+        except NotFoundError:
+            return None
+
+    found = await asyncio.gather(*(one(s) for s in sessions))
+    return dict(zip(sessions, found, strict=True))

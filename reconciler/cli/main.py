@@ -27,6 +27,7 @@ from reconciler.cli.console import Console
 from reconciler.desired.model import MAX_ID, Scope
 from reconciler.emulator import DEFAULT_API_KEY
 from reconciler.errors import InputError, ReconcilerError
+from reconciler.plan.model import DEFAULT_MAX_DELETE_FRACTION
 from reconciler.plan.signing import known_plan_keys
 
 EXIT_INTERRUPTED = 130
@@ -168,7 +169,8 @@ def _guard_options(parser: argparse.ArgumentParser) -> None:
                         help="refuse a plan deleting more than N conversations in total")
     parser.add_argument("--allow-mass-delete", action="store_true",
                         help="allow deleting more than a project's max_delete_fraction "
-                             "(default 30%%) or more than --max-deletes")
+                             f"(default {DEFAULT_MAX_DELETE_FRACTION:.0%}%) or more than "
+                             "--max-deletes")
     parser.add_argument("--project", type=_positive_int, action="append", metavar="ID",
                         help="only these declared projects (repeatable)")
 

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
 from dataclasses import replace
 
 from reconciler.api.decoding import Page
 from reconciler.api.live import Conversation, ProjectLive, QueryCredits, Transcript
 from reconciler.api.lookup import by_name_is_cheaper, lookup_names, lookup_query, substring_probe
-from reconciler.api.protocol import ConversationApi
+from reconciler.api.protocol import ConversationApi, read_transcripts
 from reconciler.desired.model import ConversationSpec, DesiredState, ProjectSpec
-from reconciler.errors import ApiError, AuthError, NotFoundError
+from reconciler.errors import ApiError, AuthError
 from reconciler.plan.budget import sends, with_budget
 from reconciler.plan.build import build_project_plan, deletion_candidates
 from reconciler.plan.guards import GuardLimits, with_guards
@@ -87,9 +86,8 @@ async def read_project(
         if transcript is not None:
             pinned[session_id] = transcript.conversation
             transcripts[session_id] = sent_prompts(spec.id, by_pin.get(session_id), transcript)
-    return ProjectLive(project_id=spec.id, user_id=user_id, conversations=tuple(listing),
-                       pinned=pinned, transcripts=transcripts, by_name=looked_up,
-                       last_page=last_page)
+    return ProjectLive(conversations=tuple(listing), pinned=pinned, transcripts=transcripts,
+                       by_name=looked_up, last_page=last_page)
 
 
 class _NameFilter:
@@ -204,23 +202,6 @@ def sent_prompts(
     ours = {send_external_id(project_id, session_id, position, prompt): prompt
             for position, prompt in enumerate(declared.messages, start=1)}
     return tuple(ours.get(m.external_id or "", m.user_query) for m in transcript.messages)
-
-
-async def read_transcripts(
-    client: ConversationApi, project_id: int, session_ids: Iterable[str]
-) -> dict[str, Transcript | None]:
-    """The transcripts of `session_ids` (read concurrently), None for a conversation that does
-    not exist. Raises AuthError, ApiError."""
-    sessions = list(dict.fromkeys(session_ids))
-
-    async def one(session_id: str) -> Transcript | None:
-        try:
-            return await client.get_transcript(project_id, session_id)
-        except NotFoundError:
-            return None
-
-    found = await asyncio.gather(*(one(s) for s in sessions))
-    return dict(zip(sessions, found, strict=True))
 
 
 def _failed(spec: ProjectSpec, message: str) -> ProjectPlan:

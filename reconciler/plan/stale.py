@@ -16,10 +16,9 @@ from dataclasses import dataclass
 
 from reconciler.api.live import Conversation, Transcript
 from reconciler.api.lookup import lookup_query
-from reconciler.api.protocol import ConversationApi
+from reconciler.api.protocol import ConversationApi, read_transcripts
 from reconciler.desired.model import Scope
 from reconciler.plan.field_changes import describe_changes
-from reconciler.plan.make import read_transcripts
 from reconciler.plan.match import in_scope, listing_filter
 from reconciler.plan.model import BY_NAME, Action, Operation, Plan, ProjectPlan, send_external_id
 from reconciler.text import normal_form, shown

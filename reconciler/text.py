@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-MIN_MASKED_LENGTH = 8  # shorter values are no real keys: masking them would garble output
-
 # Categories a reader cannot see or tell apart: format characters (zero-width space and
 # joiners, bidirectional controls), controls, and separators other than the space; and
 # combining marks, which are invisible as such where a precomposed character exists (NFC).

@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "reconciler"
 # The layers, lowest first: a module may import its own layer and the ones below, never one
 # above. The shared helpers at the top of the package are below every layer; the emulator is
 # beside them all.
-SHARED = ("reconciler.errors", "reconciler.jsonio", "reconciler.text")
+SHARED = ("reconciler.errors", "reconciler.jsonio", "reconciler.keys", "reconciler.text")
 LAYERS = ("desired", "api", "plan", "render", "apply", "cli")
 
 # Modules that decide or describe, with no I/O: they may not reach the network, the files a

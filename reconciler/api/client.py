@@ -45,7 +45,6 @@ from reconciler.api.pacer import Pacer, RateHeaders
 from reconciler.api.protocol import ClientStats
 from reconciler.api.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from reconciler.api.settings import (
-    API_KEY_VARIABLE,
     DEFAULT_BASE_URL,
     ClientSettings,
     Secret,
@@ -59,6 +58,7 @@ from reconciler.errors import (
 )
 from reconciler.jsonio import JsonError
 from reconciler.jsonio import parse as parse_json
+from reconciler.keys import API_KEY_VARIABLE
 from reconciler.text import normal_form
 
 log = logging.getLogger("reconciler.http")

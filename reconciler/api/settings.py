@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 from reconciler.api.pacer import PaceSettings
 from reconciler.api.retry import RetryPolicy
 from reconciler.errors import InputError, Problem, os_reason
+from reconciler.keys import API_KEY_VARIABLE
 
 DEFAULT_BASE_URL: Final = "https://app.customgpt.ai"
-API_KEY_VARIABLE: Final = "CUSTOMGPT_API_KEY"
 BASE_URL_VARIABLE: Final = "CUSTOMGPT_BASE_URL"
 
 class Secret:

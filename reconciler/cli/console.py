@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from reconciler.text import MIN_MASKED_LENGTH, terminal_safe
+from reconciler.keys import MIN_MASKED_LENGTH
+from reconciler.text import terminal_safe
 
 
 @dataclass

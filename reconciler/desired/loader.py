@@ -26,11 +26,11 @@ from reconciler.desired.model import (
 from reconciler.desired.rules import check_rules, normal_form_warnings
 from reconciler.desired.yamlsource import Path, SourceDocument, parse_file
 from reconciler.errors import InputError, Location, Problem, os_reason
-from reconciler.text import MIN_MASKED_LENGTH, normal_form
+from reconciler.keys import API_KEY_VARIABLE, MIN_MASKED_LENGTH
+from reconciler.text import normal_form
 
 SCHEMA_NAME = "conversations"
 YAML_SUFFIXES = (".yaml", ".yml")
-TOKEN_VARIABLE = "CUSTOMGPT_API_KEY"
 
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _VARIABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
@@ -200,7 +200,7 @@ def expand_variables(
     reference or value, and the paths of the values that could not be fully expanded."""
     problems: list[Problem] = []
     failed: set[Path] = set()
-    keys = [*secrets, *([env[TOKEN_VARIABLE]] if env.get(TOKEN_VARIABLE) else [])]
+    keys = [*secrets, *([env[API_KEY_VARIABLE]] if env.get(API_KEY_VARIABLE) else [])]
     pending: list[tuple[Any, Path]] = [(document.data, ())]
     while pending:
         container, path = pending.pop()
@@ -252,7 +252,7 @@ def _expand(
             return whole
         holds_key = Problem(f"${{{name}}} holds the API key, which must not be written "
                             "into desired state", where)
-        if name == TOKEN_VARIABLE:
+        if name == API_KEY_VARIABLE:
             problems.append(holds_key)
             return whole
         if value is None or (value == "" and default is not None):

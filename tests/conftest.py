@@ -31,7 +31,7 @@ def api_env(emulator: Emulator) -> dict[str, str]:
 
 
 @pytest.fixture
-def client(emulator: Emulator) -> Iterator[httpx.Client]:
+def http(emulator: Emulator) -> Iterator[httpx.Client]:
     """A plain httpx client for the `emulator` fixture, with project 1001 ("demo-bot")."""
     emulator.ensure_project(DEMO_PROJECT, "demo-bot")
     headers = {"Authorization": f"Bearer {emulator.api_key}"}
@@ -40,7 +40,7 @@ def client(emulator: Emulator) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def api() -> Iterator[Emulator]:
+def paged() -> Iterator[Emulator]:
     """An emulator with 3 conversations per page (many pages from few conversations) and
     project 4242 ("support-bot"), for the client's tests."""
     with Emulator(api_key=TEST_API_KEY, enable_admin=True, page_size=3) as emulator:

@@ -146,20 +146,21 @@ def test_the_key_never_shows_in_reprs() -> None:
 # -- reading -----------------------------------------------------------------------------------
 
 
-def test_current_user_and_project(api: Emulator) -> None:
+def test_current_user_and_project(paged: Emulator) -> None:
     async def read(client: Client) -> tuple[Any, Any]:
         return await client.current_user(), await client.get_project(PROJECT)
 
-    (user, project), _ = run(settings_for(api), read)
+    (user, project), _ = run(settings_for(paged), read)
     assert project.id == PROJECT and project.name == "support-bot"
-    mine = api.add_conversation(PROJECT, "mine")
+    mine = paged.add_conversation(PROJECT, "mine")
     assert user.id == str(mine["created_by"])
 
 
-def test_listing_reads_every_page_in_id_order(api: Emulator) -> None:
+def test_listing_reads_every_page_in_id_order(paged: Emulator) -> None:
     names = [f"conversation {n:02d}" for n in range(25)]  # 9 pages of 3
-    api.add_conversations(PROJECT, names)
-    listing, stats = run(settings_for(api, parallelism=4), lambda c: c.list_conversations(PROJECT))
+    paged.add_conversations(PROJECT, names)
+    listing, stats = run(settings_for(paged, parallelism=4),
+                         lambda c: c.list_conversations(PROJECT))
     assert [c.name for c in listing] == names
     assert [c.id for c in listing] == sorted(c.id for c in listing)
     assert len({c.session_id for c in listing}) == 25
@@ -167,8 +168,8 @@ def test_listing_reads_every_page_in_id_order(api: Emulator) -> None:
     assert stats.requests == 9 and stats.relists == 0
 
 
-def test_listing_an_empty_project(api: Emulator) -> None:
-    listing, stats = run(settings_for(api), lambda c: c.list_conversations(PROJECT))
+def test_listing_an_empty_project(paged: Emulator) -> None:
+    listing, stats = run(settings_for(paged), lambda c: c.list_conversations(PROJECT))
     assert listing == []
     assert stats.requests == 1
 
@@ -182,29 +183,29 @@ def test_listing_an_empty_project(api: Emulator) -> None:
     ],
     ids=["all", "team", "anonymous"],
 )
-def test_listing_by_user_filter(api: Emulator, user_filter: str, expected: set[str]) -> None:
-    api.add_conversation(PROJECT, "mine", creator="me")
-    api.add_conversation(PROJECT, "teammate's", creator="teammate")
-    api.add_conversation(PROJECT, "visitor's", creator="visitor")
+def test_listing_by_user_filter(paged: Emulator, user_filter: str, expected: set[str]) -> None:
+    paged.add_conversation(PROJECT, "mine", creator="me")
+    paged.add_conversation(PROJECT, "teammate's", creator="teammate")
+    paged.add_conversation(PROJECT, "visitor's", creator="visitor")
     listing, _ = run(
-        settings_for(api), lambda c: c.list_conversations(PROJECT, user_filter=user_filter)
+        settings_for(paged), lambda c: c.list_conversations(PROJECT, user_filter=user_filter)
     )
     assert {c.name for c in listing} == expected
     assert all((c.created_by is None) == (c.name == "visitor's") for c in listing)
 
 
-def test_listing_by_name(api: Emulator) -> None:
-    api.add_conversations(PROJECT, ["Billing", "Onboarding", "Billing", "Other"])
-    listing, _ = run(settings_for(api), lambda c: c.list_conversations(PROJECT, name="Billing"))
+def test_listing_by_name(paged: Emulator) -> None:
+    paged.add_conversations(PROJECT, ["Billing", "Onboarding", "Billing", "Other"])
+    listing, _ = run(settings_for(paged), lambda c: c.list_conversations(PROJECT, name="Billing"))
     assert [c.name for c in listing] == ["Billing", "Billing"]
 
 
-def test_transcript_reads_every_message_page_oldest_first(api: Emulator) -> None:
-    session = api.add_conversation(PROJECT, "long thread")["session_id"]
+def test_transcript_reads_every_message_page_oldest_first(paged: Emulator) -> None:
+    session = paged.add_conversation(PROJECT, "long thread")["session_id"]
     prompts = [f"question {n}" for n in range(8)]  # 3 pages of 3
     for prompt in prompts:
-        api.add_message(PROJECT, session, prompt)
-    transcript, _ = run(settings_for(api), lambda c: c.get_transcript(PROJECT, session))
+        paged.add_message(PROJECT, session, prompt)
+    transcript, _ = run(settings_for(paged), lambda c: c.get_transcript(PROJECT, session))
     assert transcript.conversation.session_id == session
     assert [m.user_query for m in transcript.messages] == prompts
     assert all(m.openai_response for m in transcript.messages)
@@ -213,7 +214,7 @@ def test_transcript_reads_every_message_page_oldest_first(api: Emulator) -> None
 # -- writing -----------------------------------------------------------------------------------
 
 
-def test_create_rename_send_delete(api: Emulator) -> None:
+def test_create_rename_send_delete(paged: Emulator) -> None:
     async def lifecycle(client: Client) -> list[Any]:
         created = await client.create_conversation(PROJECT, "Billing")
         renamed = await client.rename_conversation(PROJECT, created.session_id, "Billing FAQ")
@@ -222,35 +223,35 @@ def test_create_rename_send_delete(api: Emulator) -> None:
         await client.delete_conversation(PROJECT, created.session_id)
         return [created, renamed, message, transcript]
 
-    (created, renamed, message, transcript), stats = run(settings_for(api), lifecycle)
+    (created, renamed, message, transcript), stats = run(settings_for(paged), lifecycle)
     assert created.name == "Billing" and created.project_id == PROJECT
     assert renamed.session_id == created.session_id and renamed.name == "Billing FAQ"
     assert message.user_query == "How do refunds work?" and message.openai_response
     assert [m.id for m in transcript.messages] == [message.id]
-    assert api.conversations(PROJECT) == []
+    assert paged.conversations(PROJECT) == []
     assert stats.retries == 0
 
 
-def test_created_conversation_belongs_to_the_keys_user(api: Emulator) -> None:
+def test_created_conversation_belongs_to_the_keys_user(paged: Emulator) -> None:
     async def create(client: Client) -> tuple[Any, Any]:
         return await client.create_conversation(PROJECT, "Mine"), await client.current_user()
 
-    (created, user), _ = run(settings_for(api), create)
+    (created, user), _ = run(settings_for(paged), create)
     assert created.created_by == user.id
 
 
 # -- refusals ----------------------------------------------------------------------------------
 
 
-def test_wrong_key_stops_at_once(api: Emulator) -> None:
+def test_wrong_key_stops_at_once(paged: Emulator) -> None:
     with pytest.raises(AuthError) as caught:
-        run(settings_for(api, key="wrong-key-999"), lambda c: c.list_conversations(PROJECT))
+        run(settings_for(paged, key="wrong-key-999"), lambda c: c.list_conversations(PROJECT))
     assert str(caught.value) == (
         "the API rejected the key (HTTP 401 (Unauthorized)): check CUSTOMGPT_API_KEY or "
         "--api-key-file"
     )
     assert caught.value.status == 401
-    assert sum(api.stats()["requests"].values()) == 1
+    assert sum(paged.stats()["requests"].values()) == 1
 
 
 @pytest.mark.parametrize(
@@ -262,9 +263,9 @@ def test_wrong_key_stops_at_once(api: Emulator) -> None:
     ],
     ids=["get-project", "list", "create"],
 )
-def test_unknown_project(api: Emulator, action: Callable[[Client], Awaitable[Any]]) -> None:
+def test_unknown_project(paged: Emulator, action: Callable[[Client], Awaitable[Any]]) -> None:
     with pytest.raises(NotFoundError) as caught:
-        run(settings_for(api), action)
+        run(settings_for(paged), action)
     assert str(caught.value) == "project 999 not found or not visible to this API key"
 
 
@@ -278,27 +279,27 @@ def test_unknown_project(api: Emulator, action: Callable[[Client], Awaitable[Any
     ],
     ids=["transcript", "rename", "delete", "send"],
 )
-def test_unknown_session(api: Emulator, action: Callable[[Client], Awaitable[Any]]) -> None:
+def test_unknown_session(paged: Emulator, action: Callable[[Client], Awaitable[Any]]) -> None:
     with pytest.raises(NotFoundError) as caught:
-        run(settings_for(api), action)
+        run(settings_for(paged), action)
     assert "conversation no-such-session not found in project 4242" in str(caught.value)
 
 
-def test_session_ids_cannot_escape_their_path(api: Emulator) -> None:
+def test_session_ids_cannot_escape_their_path(paged: Emulator) -> None:
     with pytest.raises(NotFoundError):
-        run(settings_for(api), lambda c: c.delete_conversation(PROJECT, "../../4242"))
-    assert api.stats()["requests"].get("DELETE", 0) == 1
+        run(settings_for(paged), lambda c: c.delete_conversation(PROJECT, "../../4242"))
+    assert paged.stats()["requests"].get("DELETE", 0) == 1
 
 
 # -- logging -----------------------------------------------------------------------------------
 
 
 def test_one_debug_line_per_request_without_the_key(
-    api: Emulator, caplog: pytest.LogCaptureFixture
+    paged: Emulator, caplog: pytest.LogCaptureFixture
 ) -> None:
-    api.add_conversations(PROJECT, [f"c{n}" for n in range(7)])  # 3 pages
+    paged.add_conversations(PROJECT, [f"c{n}" for n in range(7)])  # 3 pages
     with caplog.at_level(logging.DEBUG):
-        run(settings_for(api), lambda c: c.list_conversations(PROJECT))
+        run(settings_for(paged), lambda c: c.list_conversations(PROJECT))
     lines = [r.getMessage() for r in caplog.records if r.name == "reconciler.http"]
     assert len(lines) == 3
     assert all(line.startswith("GET /api/v1/projects/4242/conversations?page=") for line in lines)

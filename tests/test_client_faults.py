@@ -131,19 +131,20 @@ def scripted_listing(rounds: list[dict[int, dict[str, Any]]]) -> tuple[Handler, 
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504], ids=str)
-def test_listing_recovers_from_server_errors(api: Emulator, status: int) -> None:
-    api.add_conversations(PROJECT, [f"c{n}" for n in range(7)])
-    api.faults.rules.append(FaultRule(path="conversations$", method="GET", status=status, times=2))
+def test_listing_recovers_from_server_errors(paged: Emulator, status: int) -> None:
+    paged.add_conversations(PROJECT, [f"c{n}" for n in range(7)])
+    paged.faults.rules.append(
+        FaultRule(path="conversations$", method="GET", status=status, times=2))
     sleep = RecordedSleep()
-    listing, stats = run(settings(api.base_url), lambda c: c.list_conversations(PROJECT),
+    listing, stats = run(settings(paged.base_url), lambda c: c.list_conversations(PROJECT),
                          sleep=sleep)
     assert [c.name for c in listing] == [f"c{n}" for n in range(7)]
     assert stats.retries == 2
     assert sleep.delays == [0.5, 1.0]  # capped exponential backoff at its upper bound
 
 
-def test_backoff_is_jittered_between_zero_and_the_cap(api: Emulator) -> None:
-    api.faults.rules.append(FaultRule(path="user$", status=503, times=5))
+def test_backoff_is_jittered_between_zero_and_the_cap(paged: Emulator) -> None:
+    paged.faults.rules.append(FaultRule(path="user$", status=503, times=5))
     sleep = RecordedSleep()
     bounds: list[tuple[float, float]] = []
 
@@ -152,16 +153,16 @@ def test_backoff_is_jittered_between_zero_and_the_cap(api: Emulator) -> None:
         return (low + high) / 2
 
     policy = RetryPolicy(backoff_base=1.0, backoff_cap=5.0)
-    run(settings(api.base_url, policy=policy), lambda c: c.current_user(), sleep=sleep,
+    run(settings(paged.base_url, policy=policy), lambda c: c.current_user(), sleep=sleep,
         uniform=uniform)
     assert bounds == [(0.0, 1.0), (0.0, 2.0), (0.0, 4.0), (0.0, 5.0), (0.0, 5.0)]
     assert sleep.delays == [0.5, 1.0, 2.0, 2.5, 2.5]
 
 
-def test_rate_limit_honours_retry_after(api: Emulator) -> None:
-    api.faults.rules.append(FaultRule(path="user$", status=429, times=1))  # Retry-After: 1
+def test_rate_limit_honours_retry_after(paged: Emulator) -> None:
+    paged.faults.rules.append(FaultRule(path="user$", status=429, times=1))  # Retry-After: 1
     sleep = RecordedSleep()
-    user, stats = run(settings(api.base_url), lambda c: c.current_user(), sleep=sleep)
+    user, stats = run(settings(paged.base_url), lambda c: c.current_user(), sleep=sleep)
     assert user.id
     assert sleep.delays == [1.0]
     assert stats.retries == 1
@@ -195,16 +196,17 @@ def test_retry_after_forms(header: str, low: float, high: float) -> None:
     assert low <= sum(sleep.delays) <= high  # the wait before the second request
 
 
-def test_gives_up_after_max_attempts_with_a_clear_message(api: Emulator) -> None:
-    api.faults.rules.append(FaultRule(path="conversations$", method="GET", status=503, times=None))
+def test_gives_up_after_max_attempts_with_a_clear_message(paged: Emulator) -> None:
+    paged.faults.rules.append(
+        FaultRule(path="conversations$", method="GET", status=503, times=None))
     with pytest.raises(ApiError) as caught:
-        run(settings(api.base_url), lambda c: c.list_conversations(PROJECT))
+        run(settings(paged.base_url), lambda c: c.list_conversations(PROJECT))
     assert str(caught.value) == (
         "listing conversations of project 4242 failed: HTTP 503 (Service Unavailable) "
         "after 6 attempts"
     )
     assert caught.value.status == 503 and caught.value.retryable
-    assert requests_by_method(api, "GET") == 6
+    assert requests_by_method(paged, "GET") == 6
 
 
 def test_gives_up_at_the_deadline() -> None:
@@ -246,33 +248,33 @@ def test_network_errors_are_retried_then_reported(
     assert len(calls) == 6
 
 
-def test_dropped_connection_is_retried(api: Emulator) -> None:
-    api.faults.rules.append(FaultRule(path="user$", mode="drop", times=1))
-    user, stats = run(settings(api.base_url), lambda c: c.current_user())
+def test_dropped_connection_is_retried(paged: Emulator) -> None:
+    paged.faults.rules.append(FaultRule(path="user$", mode="drop", times=1))
+    user, stats = run(settings(paged.base_url), lambda c: c.current_user())
     assert user.id and stats.retries == 1
 
 
-def test_rename_is_retried(api: Emulator) -> None:
-    session = api.add_conversation(PROJECT, "Old")["session_id"]
-    api.faults.rules.append(FaultRule(path=session, method="PUT", mode="commit-then-fail"))
-    renamed, stats = run(settings(api.base_url),
+def test_rename_is_retried(paged: Emulator) -> None:
+    session = paged.add_conversation(PROJECT, "Old")["session_id"]
+    paged.faults.rules.append(FaultRule(path=session, method="PUT", mode="commit-then-fail"))
+    renamed, stats = run(settings(paged.base_url),
                          lambda c: c.rename_conversation(PROJECT, session, "New"))
     assert renamed.name == "New" and stats.retries == 1
-    assert [c["name"] for c in api.conversations(PROJECT)] == ["New"]
+    assert [c["name"] for c in paged.conversations(PROJECT)] == ["New"]
 
 
-def test_delete_answered_404_on_a_retry_is_success(api: Emulator) -> None:
-    session = api.add_conversation(PROJECT, "Doomed")["session_id"]
-    api.faults.rules.append(FaultRule(path=session, method="DELETE", mode="commit-then-fail"))
-    _, stats = run(settings(api.base_url), lambda c: c.delete_conversation(PROJECT, session))
-    assert api.conversations(PROJECT) == []
-    assert requests_by_method(api, "DELETE") == 2 and stats.retries == 1
+def test_delete_answered_404_on_a_retry_is_success(paged: Emulator) -> None:
+    session = paged.add_conversation(PROJECT, "Doomed")["session_id"]
+    paged.faults.rules.append(FaultRule(path=session, method="DELETE", mode="commit-then-fail"))
+    _, stats = run(settings(paged.base_url), lambda c: c.delete_conversation(PROJECT, session))
+    assert paged.conversations(PROJECT) == []
+    assert requests_by_method(paged, "DELETE") == 2 and stats.retries == 1
 
 
-def test_delete_answered_404_at_once_is_not_found(api: Emulator) -> None:
+def test_delete_answered_404_at_once_is_not_found(paged: Emulator) -> None:
     with pytest.raises(NotFoundError):
-        run(settings(api.base_url), lambda c: c.delete_conversation(PROJECT, "gone"))
-    assert requests_by_method(api, "DELETE") == 1
+        run(settings(paged.base_url), lambda c: c.delete_conversation(PROJECT, "gone"))
+    assert requests_by_method(paged, "DELETE") == 1
 
 
 @pytest.mark.parametrize("status", [401, 403], ids=str)
@@ -312,47 +314,47 @@ def test_client_errors_are_not_retried_and_quote_the_server() -> None:
 )
 @pytest.mark.parametrize("listed_before", [True, False], ids=["after-listing", "cold"])
 def test_create_after_an_ambiguous_failure_makes_exactly_one(
-    api: Emulator, mode: str, posts: int, listed_before: bool
+    paged: Emulator, mode: str, posts: int, listed_before: bool
 ) -> None:
-    older = api.add_conversation(PROJECT, "Billing")  # same name, already there: not ours
-    api.faults.rules.append(FaultRule(path="conversations$", method="POST", mode=mode))
+    older = paged.add_conversation(PROJECT, "Billing")  # same name, already there: not ours
+    paged.faults.rules.append(FaultRule(path="conversations$", method="POST", mode=mode))
 
     async def create(client: Client) -> Any:
         if listed_before:
             await client.list_conversations(PROJECT)
         return await client.create_conversation(PROJECT, "Billing")
 
-    created, _ = run(settings(api.base_url), create)
-    billing = [c for c in api.conversations(PROJECT) if c["name"] == "Billing"]
+    created, _ = run(settings(paged.base_url), create)
+    billing = [c for c in paged.conversations(PROJECT) if c["name"] == "Billing"]
     assert len(billing) == 2
     assert created.session_id == billing[1]["session_id"] != older["session_id"]
-    assert requests_by_method(api, "POST") == posts
+    assert requests_by_method(paged, "POST") == posts
 
 
-def test_create_refused_with_429_is_retried_without_checking(api: Emulator) -> None:
-    api.faults.rules.append(FaultRule(path="conversations$", method="POST", status=429))
+def test_create_refused_with_429_is_retried_without_checking(paged: Emulator) -> None:
+    paged.faults.rules.append(FaultRule(path="conversations$", method="POST", status=429))
 
     async def create(client: Client) -> Any:
         await client.list_conversations(PROJECT)
         return await client.create_conversation(PROJECT, "Billing")
 
-    created, _ = run(settings(api.base_url), create)
-    assert [c["session_id"] for c in api.conversations(PROJECT)] == [created.session_id]
-    assert requests_by_method(api, "GET") == 1  # the listing; no check after a refusal
+    created, _ = run(settings(paged.base_url), create)
+    assert [c["session_id"] for c in paged.conversations(PROJECT)] == [created.session_id]
+    assert requests_by_method(paged, "GET") == 1  # the listing; no check after a refusal
 
 
-def test_create_ignores_a_same_named_conversation_of_another_user(api: Emulator) -> None:
-    api.faults.rules.append(FaultRule(path="conversations$", method="POST", mode="fail"))
+def test_create_ignores_a_same_named_conversation_of_another_user(paged: Emulator) -> None:
+    paged.faults.rules.append(FaultRule(path="conversations$", method="POST", mode="fail"))
 
     async def create(client: Client) -> Any:
         await client.list_conversations(PROJECT)
-        api.add_conversation(PROJECT, "Billing", creator="teammate")  # lands before the check
+        paged.add_conversation(PROJECT, "Billing", creator="teammate")  # lands before the check
         return await client.create_conversation(PROJECT, "Billing")
 
-    created, _ = run(settings(api.base_url), create)
-    owners = sorted(str(c["created_by"]) for c in api.conversations(PROJECT))
+    created, _ = run(settings(paged.base_url), create)
+    owners = sorted(str(c["created_by"]) for c in paged.conversations(PROJECT))
     assert created.created_by in owners and len(owners) == 2
-    assert requests_by_method(api, "POST") == 2
+    assert requests_by_method(paged, "POST") == 2
 
 
 @pytest.mark.parametrize(
@@ -361,27 +363,27 @@ def test_create_ignores_a_same_named_conversation_of_another_user(api: Emulator)
     ids=["refused", "dropped", "committed-then-500", "committed-then-dropped"],
 )
 def test_send_after_an_ambiguous_failure_sends_exactly_once(
-    api: Emulator, mode: str, posts: int
+    paged: Emulator, mode: str, posts: int
 ) -> None:
-    session = api.add_conversation(PROJECT, "Thread")["session_id"]
-    api.add_message(PROJECT, session, "Same question")  # an earlier identical prompt
-    api.faults.rules.append(FaultRule(path="messages$", method="POST", mode=mode))
-    message, _ = run(settings(api.base_url),
+    session = paged.add_conversation(PROJECT, "Thread")["session_id"]
+    paged.add_message(PROJECT, session, "Same question")  # an earlier identical prompt
+    paged.faults.rules.append(FaultRule(path="messages$", method="POST", mode=mode))
+    message, _ = run(settings(paged.base_url),
                      lambda c: c.send_message(PROJECT, session, "Same question"))
-    stored = api.messages(PROJECT, session)
+    stored = paged.messages(PROJECT, session)
     assert [m["user_query"] for m in stored] == ["Same question", "Same question"]
     assert message.id == stored[1]["id"]
-    assert requests_by_method(api, "POST") == posts
+    assert requests_by_method(paged, "POST") == posts
 
 
-def test_write_reports_failure_when_it_did_not_happen(api: Emulator) -> None:
-    api.faults.rules.append(
+def test_write_reports_failure_when_it_did_not_happen(paged: Emulator) -> None:
+    paged.faults.rules.append(
         FaultRule(path="conversations$", method="POST", mode="fail", times=None)
     )
     with pytest.raises(ApiError, match=r"creating conversation 'Billing' in project 4242 failed: "
                        r"HTTP 500 \(Internal Server Error\) after 6 attempts"):
-        run(settings(api.base_url), lambda c: c.create_conversation(PROJECT, "Billing"))
-    assert api.conversations(PROJECT) == []
+        run(settings(paged.base_url), lambda c: c.create_conversation(PROJECT, "Billing"))
+    assert paged.conversations(PROJECT) == []
 
 
 def test_exhausted_credits_stop_at_once() -> None:
@@ -527,32 +529,32 @@ def assert_each_once_in_order(listing: list[Any], lasting: set[str]) -> None:
 
 
 def test_listing_while_conversations_are_deleted_shows_every_lasting_one_once(
-    api: Emulator,
+    paged: Emulator,
 ) -> None:
     names = [name for n in range(40) for name in (f"stable {n:02d}", f"victim {n:02d}")]
-    seeded = api.add_conversations(PROJECT, names)
+    seeded = paged.add_conversations(PROJECT, names)
     lasting = {c["session_id"] for c in seeded if c["name"].startswith("stable")}
     victims = [c["session_id"] for c in seeded if c["name"].startswith("victim")]
 
     def delete(number: int) -> None:
-        api.store.delete_conversation(PROJECT, victims[number])
+        paged.store.delete_conversation(PROJECT, victims[number])
 
-    listings, stats = churn_while_listing(api, delete, changes=len(victims))
+    listings, stats = churn_while_listing(paged, delete, changes=len(victims))
     for listing in listings:
         assert_each_once_in_order(listing, lasting)
     assert stats.relists >= 1  # deletions shifted rows between pages while they were read
 
 
 def test_listing_while_conversations_are_created_shows_every_lasting_one_once(
-    api: Emulator,
+    paged: Emulator,
 ) -> None:
-    seeded = api.add_conversations(PROJECT, [f"stable {n:02d}" for n in range(60)])
+    seeded = paged.add_conversations(PROJECT, [f"stable {n:02d}" for n in range(60)])
     lasting = {c["session_id"] for c in seeded}
 
     def create(number: int) -> None:
-        api.add_conversation(PROJECT, f"new {number}")
+        paged.add_conversation(PROJECT, f"new {number}")
 
-    listings, _ = churn_while_listing(api, create, changes=60)
+    listings, _ = churn_while_listing(paged, create, changes=60)
     for listing in listings:
         assert_each_once_in_order(listing, lasting)
 
@@ -733,7 +735,7 @@ def test_unexpected_redirect_is_an_api_error() -> None:
 
 
 def test_the_token_appears_in_no_error_and_no_log_line(
-    api: Emulator, caplog: pytest.LogCaptureFixture
+    paged: Emulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Every kind of failure, with DEBUG logging of every library on."""
     errors: list[BaseException] = []
@@ -744,11 +746,11 @@ def test_the_token_appears_in_no_error_and_no_log_line(
             raise httpx.ReadError(f"reset while sending {key}", request=request)
         return failure(400, f"bad header {key}")
 
-    api.faults.rules.append(FaultRule(path="conversations$", status=503, times=None))
+    paged.faults.rules.append(FaultRule(path="conversations$", status=503, times=None))
     attempts: list[tuple[ClientSettings, Callable[[Client], Awaitable[Any]], Handler | None]] = [
-        (settings(api.base_url), lambda c: c.list_conversations(PROJECT), None),
-        (settings(api.base_url, key="wrong-" + KEY), lambda c: c.current_user(), None),
-        (settings(api.base_url), lambda c: c.get_project(31337), None),
+        (settings(paged.base_url), lambda c: c.list_conversations(PROJECT), None),
+        (settings(paged.base_url, key="wrong-" + KEY), lambda c: c.current_user(), None),
+        (settings(paged.base_url), lambda c: c.get_project(31337), None),
         (settings(), lambda c: c.current_user(), echo_key),
         (settings(), lambda c: c.get_project(PROJECT), echo_key),
     ]

@@ -16,18 +16,18 @@ CONV = f"/api/v1/projects/{PROJECT}/conversations"
 
 
 
-def page(client: httpx.Client, **params: Any) -> dict[str, Any]:
-    response = client.get(CONV, params=params)
+def page(http: httpx.Client, **params: Any) -> dict[str, Any]:
+    response = http.get(CONV, params=params)
     assert response.status_code == 200, response.text
     data: dict[str, Any] = response.json()["data"]
     return data
 
 
 def test_pagination_fields_at_both_ends_and_past_the_end(
-    emulator: Emulator, client: httpx.Client
+    emulator: Emulator, http: httpx.Client
 ) -> None:
     emulator.add_conversations(PROJECT, [f"c{i}" for i in range(25)])
-    first, last, beyond = page(client, page=1), page(client, page=3), page(client, page=4)
+    first, last, beyond = page(http, page=1), page(http, page=3), page(http, page=4)
     assert (first["from"], first["to"], first["total"], first["last_page"]) == (1, 10, 25, 3)
     assert first["prev_page_url"] is None
     assert first["next_page_url"].endswith(f"{CONV}?page=2")
@@ -39,8 +39,8 @@ def test_pagination_fields_at_both_ends_and_past_the_end(
     assert first["per_page"] == 10
 
 
-def test_an_empty_project_has_one_empty_page(client: httpx.Client) -> None:
-    data = page(client)
+def test_an_empty_project_has_one_empty_page(http: httpx.Client) -> None:
+    data = page(http)
     assert (data["total"], data["last_page"], data["from"], data["to"]) == (0, 1, None, None)
     assert data["next_page_url"] is None
 
@@ -52,10 +52,10 @@ def test_an_empty_project_has_one_empty_page(client: httpx.Client) -> None:
     ({"order": "desc", "orderBy": "created_at"}, ["c", "b", "a"]),
 ], ids=["default-desc-by-id", "asc-by-id", "asc-by-created", "desc-by-created"])
 def test_ordering(
-    emulator: Emulator, client: httpx.Client, params: dict[str, str], expected: list[str]
+    emulator: Emulator, http: httpx.Client, params: dict[str, str], expected: list[str]
 ) -> None:
     emulator.add_conversations(PROJECT, ["a", "b", "c"])
-    assert [c["name"] for c in page(client, **params)["data"]] == expected
+    assert [c["name"] for c in page(http, **params)["data"]] == expected
 
 
 @pytest.mark.parametrize(("user_filter", "expected"), [
@@ -64,35 +64,35 @@ def test_ordering(
     ("anonymous", {"visitor's"}),
 ], ids=["all", "team_member", "anonymous"])
 def test_user_filter(
-    emulator: Emulator, client: httpx.Client, user_filter: str, expected: set[str]
+    emulator: Emulator, http: httpx.Client, user_filter: str, expected: set[str]
 ) -> None:
     emulator.add_conversation(PROJECT, "mine", creator="me")
     emulator.add_conversation(PROJECT, "teammate's", creator="teammate")
     emulator.add_conversation(PROJECT, "visitor's", creator="visitor")
-    data = page(client, userFilter=user_filter)
+    data = page(http, userFilter=user_filter)
     assert {c["name"] for c in data["data"]} == expected
     assert data["total"] == len(expected)
 
 
-def test_creators_are_recorded_as_user_ids(emulator: Emulator, client: httpx.Client) -> None:
-    created = client.post(CONV, json={"name": "via API"}).json()["data"]
-    me = client.get("/api/v1/user").json()["data"]["id"]
+def test_creators_are_recorded_as_user_ids(emulator: Emulator, http: httpx.Client) -> None:
+    created = http.post(CONV, json={"name": "via API"}).json()["data"]
+    me = http.get("/api/v1/user").json()["data"]["id"]
     assert created["created_by"] == str(me)
     assert emulator.add_conversation(PROJECT, "t", creator="teammate")["created_by"] not in (
         None, str(me))
     assert emulator.add_conversation(PROJECT, "v", creator="visitor")["created_by"] is None
 
 
-def test_name_filter_finds_matching_names_only(emulator: Emulator, client: httpx.Client) -> None:
+def test_name_filter_finds_matching_names_only(emulator: Emulator, http: httpx.Client) -> None:
     emulator.add_conversations(PROJECT, ["Billing", "Billing questions", "Onboarding", "100%_x"])
-    assert {c["name"] for c in page(client, name="Billing")["data"]} == {
+    assert {c["name"] for c in page(http, name="Billing")["data"]} == {
         "Billing", "Billing questions"}
-    assert [c["name"] for c in page(client, name="100%_")["data"]] == ["100%_x"]
-    assert page(client, name="nothing")["total"] == 0
+    assert [c["name"] for c in page(http, name="100%_")["data"]] == ["100%_x"]
+    assert page(http, name="nothing")["total"] == 0
 
 
-def test_created_conversation_has_the_documented_types(client: httpx.Client) -> None:
-    response = client.post(CONV, json={"name": "Onboarding FAQ"})
+def test_created_conversation_has_the_documented_types(http: httpx.Client) -> None:
+    response = http.post(CONV, json={"name": "Onboarding FAQ"})
     data = response.json()["data"]
     assert response.status_code == 201
     assert isinstance(data["id"], int) and data["project_id"] == str(PROJECT)
@@ -100,50 +100,50 @@ def test_created_conversation_has_the_documented_types(client: httpx.Client) -> 
     assert data["created_at"][10] == " " and len(data["created_at"]) == 19
 
 
-def test_ids_grow_and_are_never_reused(client: httpx.Client) -> None:
-    first = client.post(CONV, json={"name": "a"}).json()["data"]
-    client.delete(f"{CONV}/{first['session_id']}")
-    second = client.post(CONV, json={"name": "b"}).json()["data"]
+def test_ids_grow_and_are_never_reused(http: httpx.Client) -> None:
+    first = http.post(CONV, json={"name": "a"}).json()["data"]
+    http.delete(f"{CONV}/{first['session_id']}")
+    second = http.post(CONV, json={"name": "b"}).json()["data"]
     assert second["id"] > first["id"]
 
 
-def test_rename_changes_only_the_name(client: httpx.Client) -> None:
-    created = client.post(CONV, json={"name": "Billing"}).json()["data"]
-    renamed = client.put(f"{CONV}/{created['session_id']}", json={"name": "Billing questions"})
+def test_rename_changes_only_the_name(http: httpx.Client) -> None:
+    created = http.post(CONV, json={"name": "Billing"}).json()["data"]
+    renamed = http.put(f"{CONV}/{created['session_id']}", json={"name": "Billing questions"})
     assert renamed.status_code == 200
     assert renamed.json()["data"]["name"] == "Billing questions"
     assert renamed.json()["data"]["session_id"] == created["session_id"]
-    assert [c["name"] for c in page(client)["data"]] == ["Billing questions"]
+    assert [c["name"] for c in page(http)["data"]] == ["Billing questions"]
 
 
 def test_delete_removes_the_conversation_and_its_messages(
-    emulator: Emulator, client: httpx.Client
+    emulator: Emulator, http: httpx.Client
 ) -> None:
-    sid = client.post(CONV, json={"name": "x"}).json()["data"]["session_id"]
-    client.post(f"{CONV}/{sid}/messages", json={"prompt": "hello"})
-    assert client.delete(f"{CONV}/{sid}").json() == {"status": "success",
+    sid = http.post(CONV, json={"name": "x"}).json()["data"]["session_id"]
+    http.post(f"{CONV}/{sid}/messages", json={"prompt": "hello"})
+    assert http.delete(f"{CONV}/{sid}").json() == {"status": "success",
                                                      "data": {"deleted": True}}
-    assert client.get(f"{CONV}/{sid}/messages").status_code == 404
-    assert client.delete(f"{CONV}/{sid}").status_code == 404
+    assert http.get(f"{CONV}/{sid}/messages").status_code == 404
+    assert http.delete(f"{CONV}/{sid}").status_code == 404
     assert emulator.messages(PROJECT, sid) == []
-    assert page(client)["total"] == 0
+    assert page(http)["total"] == 0
 
 
-def test_messages_are_recorded_with_a_deterministic_answer(client: httpx.Client) -> None:
-    sid = client.post(CONV, json={"name": "x"}).json()["data"]["session_id"]
-    sent = [client.post(f"{CONV}/{sid}/messages", params={"external_id": "e-1"},
+def test_messages_are_recorded_with_a_deterministic_answer(http: httpx.Client) -> None:
+    sid = http.post(CONV, json={"name": "x"}).json()["data"]["session_id"]
+    sent = [http.post(f"{CONV}/{sid}/messages", params={"external_id": "e-1"},
                         json={"prompt": prompt}).json()["data"] for prompt in ("one", "two", "one")]
     assert sent[0]["openai_response"] == sent[2]["openai_response"] != sent[1]["openai_response"]
     assert sent[0]["metadata"]["external_id"] == "e-1"
-    listing = client.get(f"{CONV}/{sid}/messages", params={"order": "asc"}).json()["data"]
+    listing = http.get(f"{CONV}/{sid}/messages", params={"order": "asc"}).json()["data"]
     assert listing["conversation"]["session_id"] == sid
     assert [m["user_query"] for m in listing["messages"]["data"]] == ["one", "two", "one"]
 
 
-def test_streamed_answer_is_server_sent_events_ending_with_finish(client: httpx.Client) -> None:
-    sid = client.post(CONV, json={"name": "x"}).json()["data"]["session_id"]
-    plain = client.post(f"{CONV}/{sid}/messages", json={"prompt": "Hi"}).json()["data"]
-    response = client.post(f"{CONV}/{sid}/messages", params={"stream": 1}, json={"prompt": "Hi"})
+def test_streamed_answer_is_server_sent_events_ending_with_finish(http: httpx.Client) -> None:
+    sid = http.post(CONV, json={"name": "x"}).json()["data"]["session_id"]
+    plain = http.post(f"{CONV}/{sid}/messages", json={"prompt": "Hi"}).json()["data"]
+    response = http.post(f"{CONV}/{sid}/messages", params={"stream": 1}, json={"prompt": "Hi"})
     assert response.headers["content-type"].startswith("text/event-stream")
     events = [httpx.Response(200, content=line[6:]).json()
               for line in response.text.split("\n\n") if line.startswith("data: ")]
@@ -180,15 +180,15 @@ def test_streamed_answer_is_server_sent_events_ending_with_finish(client: httpx.
         "5000-digit-project", "5000-digit-page", "5000-digit-message-page", "nested-100000",
         "brackets-in-a-name", "5000-digit-number"])
 def test_bad_requests_get_error_envelopes(
-    client: httpx.Client, method: str, path: str, body: Any, status: int, message: str
+    http: httpx.Client, method: str, path: str, body: Any, status: int, message: str
 ) -> None:
     raw = {"deep": b"[" * 100_000 + b"]" * 100_000,
            "5000-digits": b'{"name": 1' + b"0" * 5000 + b"}"}.get(body) if isinstance(body, str) \
         else None
     if raw is not None:
-        response = client.request(method, path, content=raw)
+        response = http.request(method, path, content=raw)
     else:
-        response = client.request(method, path, json=body)
+        response = http.request(method, path, json=body)
     assert response.status_code == status
     payload = response.json()
     if status == 201:
@@ -196,7 +196,7 @@ def test_bad_requests_get_error_envelopes(
     assert payload["status"] == "error"
     assert payload["data"]["code"] == status
     assert message in payload["data"]["message"]
-    assert payload["url"].startswith(client.base_url.join(path.split("?")[0]).__str__())
+    assert payload["url"].startswith(http.base_url.join(path.split("?")[0]).__str__())
 
 
 @pytest.mark.parametrize(
@@ -211,15 +211,15 @@ def test_unauthenticated_requests_get_401(emulator: Emulator, header: str | None
     assert emulator.api_key not in response.text
 
 
-def test_malformed_http_does_not_crash_the_server(emulator: Emulator, client: httpx.Client) -> None:
+def test_malformed_http_does_not_crash_the_server(emulator: Emulator, http: httpx.Client) -> None:
     host, port = emulator.base_url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=5) as raw:
         raw.sendall(b"POST /api/v1/projects/1001/conversations HTTP/1.1\r\nHost: x\r\n"
                     b"Content-Length: abc\r\n\r\n")
         assert b" 400 " in raw.recv(4096).split(b"\r\n")[0]
-    binary = client.post(CONV, content=b"\xff\xfe\x00", headers={"Content-Type": "text/plain"})
+    binary = http.post(CONV, content=b"\xff\xfe\x00", headers={"Content-Type": "text/plain"})
     assert binary.status_code == 400
-    assert client.get("/api/v1/user").status_code == 200
+    assert http.get("/api/v1/user").status_code == 200
 
 
 def test_stop_hangs_up_on_open_keep_alive_connections() -> None:
@@ -241,27 +241,27 @@ def test_admin_is_off_unless_enabled() -> None:
 
 
 def test_admin_seeds_projects_and_visitor_conversations(
-    emulator: Emulator, client: httpx.Client
+    emulator: Emulator, http: httpx.Client
 ) -> None:
     admin = emulator.base_url + "/_emulator"
     assert httpx.post(admin + "/projects", json={"id": 77, "name": "seeded"}).status_code == 201
     created = httpx.post(admin + "/conversations",
                          json={"project_id": 77, "name": "anon", "as": "visitor"})
     assert created.status_code == 201 and created.json()["data"]["created_by"] is None
-    listed = client.get("/api/v1/projects/77/conversations",
+    listed = http.get("/api/v1/projects/77/conversations",
                         params={"userFilter": "anonymous"}).json()["data"]
     assert [c["name"] for c in listed["data"]] == ["anon"]
     bad = httpx.post(admin + "/conversations", json={"project_id": 77, "name": "x", "as": "bot"})
     assert bad.status_code == 400
 
 
-def test_admin_reset_and_stats(emulator: Emulator, client: httpx.Client) -> None:
-    client.post(CONV, json={"name": "a"})
-    client.get(CONV)
+def test_admin_reset_and_stats(emulator: Emulator, http: httpx.Client) -> None:
+    http.post(CONV, json={"name": "a"})
+    http.get(CONV)
     stats = httpx.get(emulator.base_url + "/_emulator/stats").json()["data"]
     assert stats["requests"] == {"POST": 1, "GET": 1}
     httpx.post(emulator.base_url + "/_emulator/reset")
-    assert client.get(CONV).status_code == 404  # the project is gone too
+    assert http.get(CONV).status_code == 404  # the project is gone too
     assert emulator.stats()["requests"] == {"GET": 1}
 
 
@@ -287,23 +287,23 @@ def test_concurrent_creates_get_unique_ids(emulator: Emulator) -> None:
     assert len(emulator.conversations(PROJECT)) == 160
 
 
-def test_projects_and_user_endpoints(emulator: Emulator, client: httpx.Client) -> None:
-    created = client.post("/api/v1/projects", data={"project_name": "Support"},
+def test_projects_and_user_endpoints(emulator: Emulator, http: httpx.Client) -> None:
+    created = http.post("/api/v1/projects", data={"project_name": "Support"},
                           files={"file": ("faq.txt", b"...")})
     assert created.status_code == 201
     new_id = created.json()["data"]["id"]
-    assert client.get(f"/api/v1/projects/{new_id}").json()["data"]["project_name"] == "Support"
-    listed = client.get("/api/v1/projects", params={"order": "asc"}).json()["data"]
+    assert http.get(f"/api/v1/projects/{new_id}").json()["data"]["project_name"] == "Support"
+    listed = http.get("/api/v1/projects", params={"order": "asc"}).json()["data"]
     assert [p["id"] for p in listed["data"]] == [PROJECT, new_id]
-    missing = client.post("/api/v1/projects", data={"other": "x"}, files={"f": ("a", b"b")})
+    missing = http.post("/api/v1/projects", data={"other": "x"}, files={"f": ("a", b"b")})
     assert missing.status_code == 400
 
 
 def test_seeding_many_conversations_and_listing_the_last_page(
-    emulator: Emulator, client: httpx.Client
+    emulator: Emulator, http: httpx.Client
 ) -> None:
     emulator.add_conversations(PROJECT, (f"conv {i}" for i in range(100_000)), creator="visitor")
-    data = page(client, page=10_000, order="asc")
+    data = page(http, page=10_000, order="asc")
     assert data["total"] == 100_000 and data["last_page"] == 10_000
     assert [c["name"] for c in data["data"]][-1] == "conv 99999"
 
@@ -364,14 +364,14 @@ def _raw_request(emulator: Emulator, data: bytes, *, timeout: float = 5) -> byte
     [("9" * 5000, b" 413 "), ("1" + "0" * 30, b" 413 "), ("-1", b" 400 "), ("١٢", b" 400 ")],
     ids=["5000-digits", "31-digits", "negative", "arabic-digits"])
 def test_an_absurd_content_length_is_answered_not_dropped(
-    emulator: Emulator, client: httpx.Client, capfd: pytest.CaptureFixture[str],
+    emulator: Emulator, http: httpx.Client, capfd: pytest.CaptureFixture[str],
     length: str, status: bytes
 ) -> None:
     answer = _raw_request(emulator, b"POST " + CONV.encode() + b" HTTP/1.1\r\nHost: x\r\n"
                           b"Content-Length: " + length.encode() + b"\r\n\r\n")
     assert status in answer.split(b"\r\n")[0]
     assert b'"status":"error"' in answer
-    assert client.get("/api/v1/user").status_code == 200
+    assert http.get("/api/v1/user").status_code == 200
     assert "Traceback" not in capfd.readouterr().err
 
 

@@ -27,11 +27,11 @@ class FakeTime:
 
 
 def test_every_answer_carries_the_limit_and_a_falling_remaining(
-    emulator: Emulator, client: httpx.Client
+    emulator: Emulator, http: httpx.Client
 ) -> None:
     emulator.faults.rate_limit_per_minute = 5
-    answers = [client.get(CONV), client.post(CONV, json={"name": "a"}),
-               client.get(f"{CONV}/no-such-session/messages")]
+    answers = [http.get(CONV), http.post(CONV, json={"name": "a"}),
+               http.get(f"{CONV}/no-such-session/messages")]
     assert [a.status_code for a in answers] == [200, 201, 404]
     assert [a.headers["X-RateLimit-Limit"] for a in answers] == ["5", "5", "5"]
     assert [a.headers["X-RateLimit-Remaining"] for a in answers] == ["4", "3", "2"]
@@ -39,12 +39,12 @@ def test_every_answer_carries_the_limit_and_a_falling_remaining(
 
 
 def test_a_spent_budget_is_refused_with_the_error_envelope_and_when_to_retry(
-    emulator: Emulator, client: httpx.Client
+    emulator: Emulator, http: httpx.Client
 ) -> None:
     emulator.faults.rate_limit_per_minute = 2
-    assert [client.get(CONV).status_code for _ in range(2)] == [200, 200]
+    assert [http.get(CONV).status_code for _ in range(2)] == [200, 200]
     before = time.time()
-    refused = client.post(CONV, json={"name": "not created"})
+    refused = http.post(CONV, json={"name": "not created"})
     assert refused.status_code == 429
     body = refused.json()
     assert body["status"] == "error" and body["data"] == {"code": 429,
@@ -84,8 +84,8 @@ def test_a_scaled_window_is_advertised_for_benchmarks() -> None:
     assert verdict.headers["RateLimit-Policy"] == "120;w=6"
 
 
-def test_no_budget_means_no_headers(emulator: Emulator, client: httpx.Client) -> None:
-    answer = client.get(CONV)
+def test_no_budget_means_no_headers(emulator: Emulator, http: httpx.Client) -> None:
+    answer = http.get(CONV)
     assert "X-RateLimit-Limit" not in answer.headers
 
 
@@ -99,13 +99,13 @@ def test_unauthenticated_requests_are_not_counted(emulator: Emulator) -> None:
 
 
 def test_the_test_controls_set_the_budget_and_reset_it(emulator: Emulator,
-                                                      client: httpx.Client) -> None:
+                                                      http: httpx.Client) -> None:
     admin = emulator.base_url + "/_emulator/faults"
     changed = httpx.put(admin, json={"rate_limit_per_minute": 1, "rate_limit_window": 30})
     assert changed.status_code == 200
     assert changed.json()["data"]["rate_limit_per_minute"] == 1
-    assert client.get(CONV).headers["X-RateLimit-Limit"] == "1"
-    assert client.get(CONV).status_code == 429
+    assert http.get(CONV).headers["X-RateLimit-Limit"] == "1"
+    assert http.get(CONV).status_code == 429
     assert httpx.post(emulator.base_url + "/_emulator/reset").status_code == 200
     assert httpx.get(emulator.base_url + "/_emulator/stats").json()["data"]["rate_limit"] == {}
 

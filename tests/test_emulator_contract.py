@@ -29,7 +29,7 @@ def check(document: Any, name: str) -> None:
 
 
 @pytest.fixture(params=WIRES)
-def client(request: pytest.FixtureRequest, emulator: Emulator) -> Iterator[httpx.Client]:
+def http(request: pytest.FixtureRequest, emulator: Emulator) -> Iterator[httpx.Client]:
     """A client of the emulator answering in each wire shape, with project 1001."""
     emulator.variants = Variants(wire=request.param)
     emulator.ensure_project(PROJECT, "demo-bot")
@@ -39,9 +39,9 @@ def client(request: pytest.FixtureRequest, emulator: Emulator) -> Iterator[httpx
 
 
 @pytest.fixture
-def session_id(client: httpx.Client) -> str:
-    response = client.post(f"/api/v1/projects/{PROJECT}/conversations", json={"name": "Demo"})
-    client.post(f"/api/v1/projects/{PROJECT}/conversations/{response.json()['data']['session_id']}"
+def session_id(http: httpx.Client) -> str:
+    response = http.post(f"/api/v1/projects/{PROJECT}/conversations", json={"name": "Demo"})
+    http.post(f"/api/v1/projects/{PROJECT}/conversations/{response.json()['data']['session_id']}"
                 "/messages", json={"prompt": "What is the refund policy?"})
     return str(response.json()["data"]["session_id"])
 
@@ -68,9 +68,9 @@ SUCCESSES: list[tuple[str, Call, int, str]] = [
 @pytest.mark.parametrize(("call", "status", "schema"), [case[1:] for case in SUCCESSES],
                          ids=[case[0] for case in SUCCESSES])
 def test_success_responses_match_their_schema(
-    client: httpx.Client, session_id: str, call: Call, status: int, schema: str
+    http: httpx.Client, session_id: str, call: Call, status: int, schema: str
 ) -> None:
-    response = call(client, session_id)
+    response = call(http, session_id)
     assert response.status_code == status
     assert response.headers["content-type"].startswith("application/json")
     check(response.json(), "envelope")
@@ -93,9 +93,9 @@ ERRORS: list[tuple[str, Call, int]] = [
 @pytest.mark.parametrize(("call", "status"), [case[1:] for case in ERRORS],
                          ids=[case[0] for case in ERRORS])
 def test_error_responses_match_the_error_schema(
-    client: httpx.Client, session_id: str, call: Call, status: int
+    http: httpx.Client, session_id: str, call: Call, status: int
 ) -> None:
-    response = call(client, session_id)
+    response = call(http, session_id)
     assert response.status_code == status
     check(response.json(), "error")
     assert response.json()["data"]["code"] == status

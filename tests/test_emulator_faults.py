@@ -12,21 +12,21 @@ CONV = f"/api/v1/projects/{PROJECT}/conversations"
 
 
 
-def outcome(client: httpx.Client, method: str, path: str, **kwargs: object) -> str:
+def outcome(http: httpx.Client, method: str, path: str, **kwargs: object) -> str:
     """The status code as text, or "dropped" when the connection closed without an answer."""
     try:
-        return str(client.request(method, path, **kwargs).status_code)  # type: ignore[arg-type]
+        return str(http.request(method, path, **kwargs).status_code)  # type: ignore[arg-type]
     except httpx.TransportError:
         return "dropped"
 
 
 def test_error_rate_one_fails_everything_and_writes_nothing(
-    emulator: Emulator, client: httpx.Client
+    emulator: Emulator, http: httpx.Client
 ) -> None:
     emulator.faults.error_rate = 1.0
-    statuses = {outcome(client, "POST", CONV, json={"name": f"c{i}"}) for i in range(20)}
+    statuses = {outcome(http, "POST", CONV, json={"name": f"c{i}"}) for i in range(20)}
     assert statuses <= {"500", "502", "503"}
-    response = client.get(CONV)
+    response = http.get(CONV)
     assert response.json()["status"] == "error"
     assert response.json()["data"]["code"] == response.status_code
     assert emulator.conversations(PROJECT) == []
@@ -34,41 +34,41 @@ def test_error_rate_one_fails_everything_and_writes_nothing(
 
 
 def test_commit_then_fail_writes_then_answers_500_or_drops(
-    emulator: Emulator, client: httpx.Client
+    emulator: Emulator, http: httpx.Client
 ) -> None:
     emulator.faults = Faults(commit_then_fail_rate=1.0, seed=7)
-    results = [outcome(client, "POST", CONV, json={"name": f"c{i}"}) for i in range(20)]
+    results = [outcome(http, "POST", CONV, json={"name": f"c{i}"}) for i in range(20)]
     assert set(results) == {"500", "dropped"}
     assert len(emulator.conversations(PROJECT)) == 20
-    assert client.get(CONV).status_code == 200  # reads are not affected
+    assert http.get(CONV).status_code == 200  # reads are not affected
     assert emulator.stats()["faults"]["commit_then_fail"] == 20
 
 
 def test_drop_rate_one_closes_connections_without_doing_anything(
-    emulator: Emulator, client: httpx.Client
+    emulator: Emulator, http: httpx.Client
 ) -> None:
     emulator.faults.drop_rate = 1.0
-    assert outcome(client, "POST", CONV, json={"name": "x"}) == "dropped"
+    assert outcome(http, "POST", CONV, json={"name": "x"}) == "dropped"
     emulator.faults.drop_rate = 0.0
-    assert client.get(CONV).json()["data"]["total"] == 0
+    assert http.get(CONV).json()["data"]["total"] == 0
 
 
-def test_rate_limit_answers_429_with_retry_after(emulator: Emulator, client: httpx.Client) -> None:
+def test_rate_limit_answers_429_with_retry_after(emulator: Emulator, http: httpx.Client) -> None:
     emulator.faults.rate_limit = 1.0
-    statuses = [client.get(CONV) for _ in range(3)]
+    statuses = [http.get(CONV) for _ in range(3)]
     limited = [r for r in statuses if r.status_code == 429]
     assert statuses[0].status_code == 200 and limited
     assert int(limited[0].headers["Retry-After"]) >= 1
     assert limited[0].json()["data"]["code"] == 429
 
 
-def test_targeted_rule_fires_exactly_times_times(emulator: Emulator, client: httpx.Client) -> None:
-    sids = [client.post(CONV, json={"name": f"c{i}"}).json()["data"]["session_id"]
+def test_targeted_rule_fires_exactly_times_times(emulator: Emulator, http: httpx.Client) -> None:
+    sids = [http.post(CONV, json={"name": f"c{i}"}).json()["data"]["session_id"]
             for i in range(3)]
     admin = emulator.base_url + "/_emulator/faults"
     rule = {"method": "DELETE", "path": "/conversations/", "status": 503, "times": 2}
     assert httpx.put(admin, json={"rules": [rule]}).status_code == 200
-    assert [outcome(client, "DELETE", f"{CONV}/{sid}") for sid in sids] == ["503", "503", "200"]
+    assert [outcome(http, "DELETE", f"{CONV}/{sid}") for sid in sids] == ["503", "503", "200"]
     assert len(emulator.conversations(PROJECT)) == 2
     assert httpx.get(admin).json()["data"]["rules"][0]["times"] == 0
 
@@ -80,13 +80,13 @@ def test_targeted_rule_fires_exactly_times_times(emulator: Emulator, client: htt
     ("commit-then-drop", "dropped", True),
 ], ids=["fail", "drop", "commit-then-fail", "commit-then-drop"])
 def test_targeted_rule_modes(
-    emulator: Emulator, client: httpx.Client, mode: str, expected: str, deleted: bool
+    emulator: Emulator, http: httpx.Client, mode: str, expected: str, deleted: bool
 ) -> None:
-    sid = client.post(CONV, json={"name": "x"}).json()["data"]["session_id"]
+    sid = http.post(CONV, json={"name": "x"}).json()["data"]["session_id"]
     emulator.faults.rules.append(FaultRule(method="DELETE", path=sid, mode=mode))
-    assert outcome(client, "DELETE", f"{CONV}/{sid}") == expected
+    assert outcome(http, "DELETE", f"{CONV}/{sid}") == expected
     assert (emulator.conversations(PROJECT) == []) is deleted
-    assert client.get(CONV).status_code == 200  # the rule fired once only
+    assert http.get(CONV).status_code == 200  # the rule fired once only
 
 
 def test_the_same_seed_gives_the_same_faults() -> None:

@@ -338,6 +338,13 @@ def test_production_at_a_quarter_of_the_limit_is_never_refused(limit: int) -> No
     assert throttle.refused == {"us": 0, "others": 0}
 
 
+def test_an_odd_share_of_a_small_limit_rounds_its_own_requests_down() -> None:
+    """5.5 of 11 per window would let 6 of ours meet 6 of the others': ours are rounded down."""
+    throttle, _ = simulate(limit=11, share=0.5, others_per_minute=0.9375 * 0.5 * 11,
+                           requests=32, latency=1.0)
+    assert throttle.refused == {"us": 0, "others": 0}
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     # Below 10 per window whole requests round badly (the README says so): the real service's

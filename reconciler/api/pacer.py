@@ -294,14 +294,20 @@ class Pacer:
         left = 1.0
         if self._window_ends is not None:
             left = min(1.0, max(0.0, (self._window_ends - now) / self.window))
-        return math.ceil((1 - self.settings.share) * self.limit * left)
+        return math.ceil((self.limit - self._own_per_window()) * left)
+
+    def _own_per_window(self) -> int:
+        """Whole requests this run may start in one window: its share of the limit, rounded
+        down (at least one), so that with the others' rounded up the window is never over."""
+        assert self.limit is not None
+        return max(1, math.floor(self.settings.share * self.limit))
 
     def _current_interval(self) -> float:
         intervals = [0.0]
         if self.settings.max_rate is not None:
             intervals.append(60.0 / self.settings.max_rate)
         if self.limit is not None:
-            intervals.append(self.window / (self.settings.share * self.limit))
+            intervals.append(self.window / self._own_per_window())
         elif self._adaptive is not None:
             intervals.append(60.0 / self._adaptive)
         return max(intervals)
@@ -316,7 +322,7 @@ class Pacer:
             limit_per_minute = self.limit * 60.0 / self.window
             why = (f"{share:g} (--rate-share) of the advertised limit of {self.limit} per "
                    f"{self.window:g} s ({per_minute(limit_per_minute)}/min)")
-            if cap is not None and 60.0 / cap >= self.window / (share * self.limit):
+            if cap is not None and 60.0 / cap >= self.window / self._own_per_window():
                 why = f"--max-rate {cap:g}, below {why}"
             return f"pace: {shown}: {why}"
         if self._adaptive is not None:

@@ -1,4 +1,4 @@
-"""Chaos apply (DESIGN §9): a plan of creates, renames, deletes and sends over several
+"""Chaos apply: a plan of creates, renames, deletes and sends over several
 projects, applied against an emulator that fails, drops, rate-limits and delays requests,
 converges in at most three runs without a duplicate, an unintended delete, a prompt sent twice
 or a delete without a backup. The 500-operation configuration: `python -m tests.reliability`."""

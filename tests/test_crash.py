@@ -1,4 +1,4 @@
-"""Killing apply at any moment (DESIGN §9): a real apply process is SIGKILLed at seeded random
+"""Killing apply at any moment: a real apply process is SIGKILLed at seeded random
 moments after its first write; the next apply converges with no duplicate, no unintended
 delete, no prompt sent twice and a backup for every delete (a kill between the backup and the
 DELETE leaves a backup and a live conversation; the next apply backs it up again)."""

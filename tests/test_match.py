@@ -1,4 +1,4 @@
-"""Matching declared conversations to live ones (DESIGN §3)."""
+"""Matching declared conversations to live ones."""
 
 from __future__ import annotations
 

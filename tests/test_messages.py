@@ -1,4 +1,4 @@
-"""Seeded messages end to end: sends in order, never twice, within the credits (DESIGN §2, §4)."""
+"""Seeded messages end to end: sends in order, never twice, within the credits."""
 
 from __future__ import annotations
 

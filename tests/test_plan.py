@@ -1,4 +1,4 @@
-"""The plan as data: JSON form, schema, checksum (DESIGN §4)."""
+"""The plan as data: JSON form, schema, checksum."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Building a project's plan from its matching (DESIGN §3, §4, §5)."""
+"""Building a project's plan from its matching."""
 
 from __future__ import annotations
 

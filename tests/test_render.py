@@ -1,4 +1,4 @@
-"""Renderers: text, json, markdown (DESIGN §4)."""
+"""Renderers: text, json, markdown."""
 
 from __future__ import annotations
 

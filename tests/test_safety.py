@@ -1,4 +1,4 @@
-"""Safety rules fail closed (DESIGN §5, §6): backups, restore, the mass-delete guard, stale
+"""Safety rules fail closed: backups, restore, the mass-delete guard, stale
 plans, and the API token that never shows."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Run every benchmark of DESIGN §9 side by side and print one table.
+"""Run every benchmark of the README's Performance section side by side and print one table.
 
     .venv/bin/python -m tests.benchmarks            # full: 1,000 pages, 2,000 creates, 1M live
     .venv/bin/python -m tests.benchmarks --quick    # smoke run, under a minute
@@ -141,7 +141,7 @@ SCALED_WINDOW = 6.0
 
 
 def _budget(rows: list[tuple[str, str, str, str]], *, window: float, only: set[str]) -> None:
-    """DESIGN §9 "Budget": the realistic setup at 120/min (alone, then beside a production
+    """The request budget: the realistic setup at 120/min (alone, then beside a production
     client at 25 %), the time it takes at 60, 90 and 120/min, a huge prune-off project, and
     chaos at a rate limit. Each row is also printed as soon as it is measured."""
     scale = "" if window == 60 else f", window scaled to {window:g} s"

@@ -1,4 +1,4 @@
-"""The request budget (DESIGN §9 "Budget"): plan and apply at a real-service rate limit, with
+"""The request budget: plan and apply at a real-service rate limit, with
 and without a concurrent production client; a huge prune-off project; chaos at a rate limit.
 
 Everything runs through the `reconciler` command line in its own process, against

@@ -1,6 +1,6 @@
 """On-demand reliability run: `python -m tests.reliability [--long] [--variants] [--seed N]`.
 
-Without --long it repeats the CI configuration; with --long it runs DESIGN §9's: a chaos apply
+Without --long it repeats the CI configuration; with --long the long one: a chaos apply
 of 500 operations over 5 projects, 50 SIGKILL trials, and a larger crowd of concurrent writers.
 With --variants it runs a chaos apply under every variant of the real service instead (and
 under the hardest combination), bigger with --long.
@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the chosen configuration; 0 when every promise held, 1 otherwise."""
     parser = argparse.ArgumentParser(prog="python -m tests.reliability", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--long", action="store_true", help="DESIGN §9's configuration")
+    parser.add_argument("--long", action="store_true",
+                        help="the long configuration (README, Reliability)")
     parser.add_argument("--variants", action="store_true",
                         help="a chaos apply under every variant of the real service instead")
     parser.add_argument("--seed", type=int, default=20240817)

@@ -25,7 +25,7 @@ from tests.reliability.scenario import Scenario
 
 def chaos_faults(*, seed: int, latency_ms: float = 5.0, jitter_ms: float = 20.0,
                  rate_limit: float = 0.0) -> Faults:
-    """DESIGN §9's chaos: 10 % plain 5xx and 10 % of writes committed then failed (half 500,
+    """The long chaos: 10 % plain 5xx and 10 % of writes committed then failed (half 500,
     half a dropped connection), 5 % dropped connections, jittered latency, and a request rate
     limit answering 429 with Retry-After."""
     return Faults(latency_ms=latency_ms, latency_jitter_ms=jitter_ms, error_rate=0.10,

@@ -1,4 +1,4 @@
-"""The promises an apply keeps however it ends (DESIGN §5, §9), checked on the emulator's
+"""The promises an apply keeps however it ends, checked on the emulator's
 own state: no duplicate, no unintended delete, no prompt sent twice, a backup for every delete,
 and, once converged, live state equal to the desired state."""
 

@@ -338,6 +338,18 @@ def test_production_at_a_quarter_of_the_limit_is_never_refused(limit: int) -> No
     assert throttle.refused == {"us": 0, "others": 0}
 
 
+@pytest.mark.parametrize(("limit", "share", "per_minute"),
+                         [(11, 0.5, 5), (3, 0.5, 1), (1, 0.5, 1)],
+                         ids=["5.5-of-11", "1.5-of-3", "less-than-one"])
+def test_its_own_requests_per_window_are_whole(limit: int, share: float,
+                                               per_minute: int) -> None:
+    """Its share of a window is rounded down to whole requests, and is never none at all."""
+    pacer = Pacer(PaceSettings(share=share), clock=Clock())
+    pacer.started()
+    pacer.answered(limit_headers(limit, limit - 1))
+    assert pacer.rate == pytest.approx(per_minute)
+
+
 def test_an_odd_share_of_a_small_limit_rounds_its_own_requests_down() -> None:
     """5.5 of 11 per window would let 6 of ours meet 6 of the others': ours are rounded down."""
     throttle, _ = simulate(limit=11, share=0.5, others_per_minute=0.9375 * 0.5 * 11,

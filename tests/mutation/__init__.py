@@ -24,13 +24,13 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {
-    "match": Target("reconciler/plan/match.py", ("tests/test_match.py",)),
-    "build": Target("reconciler/plan/build.py", ("tests/test_planning.py",)),
-    "guards": Target("reconciler/plan/guards.py", ("tests/test_guards.py",)),
-    "stale": Target("reconciler/plan/stale.py", ("tests/test_preconditions.py",)),
-    "rules": Target("reconciler/desired/rules.py", ("tests/test_rules.py",)),
-    "retry": Target("reconciler/api/retry.py", ("tests/test_retry.py",)),
-    "pacer": Target("reconciler/api/pacer.py", ("tests/test_pacer.py",)),
+    "match": Target("reconciler/plan/match.py", ("tests/plan/test_match.py",)),
+    "build": Target("reconciler/plan/build.py", ("tests/plan/test_build.py",)),
+    "guards": Target("reconciler/plan/guards.py", ("tests/plan/test_guards.py",)),
+    "stale": Target("reconciler/plan/stale.py", ("tests/plan/test_stale.py",)),
+    "rules": Target("reconciler/desired/rules.py", ("tests/desired/test_rules.py",)),
+    "retry": Target("reconciler/api/retry.py", ("tests/api/test_retry.py",)),
+    "pacer": Target("reconciler/api/pacer.py", ("tests/api/test_pacer.py",)),
 }
 
 MINIMUM_SCORE = 0.90

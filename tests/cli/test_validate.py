@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from reconciler.cli.main import main
+from tests import ROOT
 
-CORPUS = Path(__file__).parent / "corpus" / "invalid"
-EXAMPLES = Path(__file__).parent.parent / "examples"
+CORPUS = ROOT / "tests" / "corpus" / "invalid"
+EXAMPLES = ROOT / "examples"
 SECRET = "sk-corpus-secret-5f2e"
 CORPUS_ENV = {"CUSTOMGPT_API_KEY": SECRET, "CORPUS_TOKEN_COPY": SECRET}
 EXPECT = re.compile(rb"^# expect: (\d+):(\d+): (.+)$")

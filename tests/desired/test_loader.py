@@ -9,8 +9,9 @@ import pytest
 from reconciler.desired.loader import load_desired
 from reconciler.desired.model import DuplicatePolicy, Scope
 from reconciler.errors import InputError, Location
+from tests import ROOT
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLES = ROOT / "examples"
 
 
 def write(folder: Path, name: str, text: str) -> str:

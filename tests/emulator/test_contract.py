@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,8 +13,9 @@ import pytest
 
 from reconciler.emulator import Emulator, Variants
 from reconciler.emulator.variants import WIRES
+from tests import ROOT
 
-SCHEMAS = Path(__file__).resolve().parent.parent / "schemas" / "api"
+SCHEMAS = ROOT / "schemas" / "api"
 PROJECT = 1001
 
 

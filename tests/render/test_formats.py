@@ -7,7 +7,7 @@ import re
 
 from reconciler.plan.model import Action, Operation, Plan, Precondition, ProjectPlan
 from reconciler.render.formats import render_json, render_markdown, render_text
-from tests.test_plan import sample_plan
+from tests.plan.test_model import sample_plan
 
 
 def test_text_uses_terraform_symbols_and_a_summary() -> None:

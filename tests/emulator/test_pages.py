@@ -23,9 +23,9 @@ import httpx
 import pytest
 
 from reconciler.emulator import Emulator
+from tests import ROOT
 from tests.browser import Browser, find_browser
 
-ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "test-artifacts" / "browser"
 PROJECT = 1001
 KEY = "pages-key-0123456789"

@@ -1,0 +1,1 @@
+"""Tests of the emulator (`reconciler.emulator`), as a client sees it."""

@@ -20,6 +20,8 @@ _COMBINING = frozenset({"Mn", "Me", "Mc"})
 
 def normal_form(text: str) -> str:
     """`text` as reconciler sends and compares it: NFC, without surrounding whitespace."""
+    if text.isascii():  # NFC changes no ASCII text; the check costs nothing (a flag)
+        return text.strip()
     return unicodedata.normalize("NFC", text).strip()
 
 
@@ -71,8 +73,10 @@ def _escaped(ch: str, hidden: frozenset[str]) -> str:
 def skeleton(text: str) -> str:
     """What a reader sees of `text`: compatibility-normalised, invisible characters dropped,
     whitespace runs as one space. Two names with the same skeleton look alike."""
-    if text.isascii() and text.isprintable():
-        return " ".join(text.split())  # what the Unicode work below would give
+    if text.isascii() and text.isprintable():  # its only whitespace is the space
+        if "  " in text or text.startswith(" ") or text.endswith(" "):
+            return " ".join(text.split())  # what the Unicode work below would give
+        return text
     folded = unicodedata.normalize("NFKC", text)
     visible = "".join(ch for ch in folded
                       if ch.isspace() or unicodedata.category(ch) not in _INVISIBLE)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from reconciler.text import looks_alike, normal_form, shown, why_not_normal
+from reconciler.text import looks_alike, normal_form, shown, skeleton, why_not_normal
 from tests.workspace import PROJECT, Workspace
 
 NFC = "Caf\u00e9"
@@ -21,6 +23,29 @@ NFD = "Cafe\u0301"
 def test_normal_form(text: str, normal: str) -> None:
     assert normal_form(text) == normal
     assert unicodedata.is_normalized("NFC", normal_form(text))
+
+
+# ASCII (every control and whitespace character among it), Unicode spaces and line separators,
+# combining marks, precomposed letters, format characters and the compatibility forms.
+_TEXT = st.text(st.one_of(
+    st.characters(max_codepoint=0x7F),
+    st.sampled_from("\u00a0\u0085\u1680\u2000\u2028\u2029\u3000\u0301\u0308\u00e9\u212a"
+                    "\u200b\u200d\u202e\ufeff\ufb01\uff21"),
+    st.characters(),
+), max_size=12)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_TEXT)
+def test_normal_form_is_nfc_without_surrounding_whitespace_for_any_text(text: str) -> None:
+    assert normal_form(text) == unicodedata.normalize("NFC", text).strip()
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12))
+def test_printable_ascii_looks_like_itself_with_a_zero_width_space(text: str) -> None:
+    # The zero-width space takes the Unicode path; the ASCII text alone does not.
+    assert skeleton(text) == skeleton(text + "\u200b") == " ".join(text.split())
 
 
 @pytest.mark.parametrize(("text", "expected"), [

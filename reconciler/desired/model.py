@@ -86,13 +86,13 @@ def glob_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
     translated = [f"(?:{fnmatch.translate(pattern)})" for pattern in patterns]
     if not translated:
         return lambda name: False
-    regex = re.compile("|".join(translated))
+    match = re.compile("|".join(translated)).match
 
     def matches(name: str) -> bool:
-        if regex.match(name) is not None:
+        if match(name) is not None:
             return True
         normal = normal_form(name)
-        return normal != name and regex.match(normal) is not None
+        return normal != name and match(normal) is not None
 
     return matches
 

@@ -238,3 +238,10 @@ def test_adopt_oldest_applies_to_renamed_from_and_says_what_it_adopted() -> None
         "the others are undeclared: s-2, s-3"
     ]
     assert {c.session_id for c in result.undeclared} == {"s-2", "s-3"}
+
+
+def test_undeclared_conversations_come_by_name_then_oldest_first_whatever_the_listing_order(
+) -> None:
+    b_old, a_only, b_new, b_newest = conv("B"), conv("A"), conv("B"), conv("B")
+    result = match_project(project(), [b_newest, b_old, a_only, b_new], user_id=ME)
+    assert result.undeclared == [a_only, b_old, b_new, b_newest]

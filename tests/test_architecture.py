@@ -20,7 +20,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "reconciler"
 # The layers, lowest first: a module may import its own layer and the ones below, never one
 # above. The shared helpers at the top of the package are below every layer; the emulator is
 # beside them all.
-SHARED = ("reconciler.errors", "reconciler.jsonio", "reconciler.keys", "reconciler.text")
+SHARED = ("reconciler.arguments", "reconciler.errors", "reconciler.jsonio", "reconciler.keys",
+          "reconciler.text")
 LAYERS = ("desired", "api", "plan", "render", "apply", "cli")
 
 # Modules that decide or describe, with no I/O: they may not reach the network, the files a
@@ -37,7 +38,17 @@ WRAPPERS = {"httpx": "api/client", "yaml": "desired/yamlsource", "jsonschema": "
 
 # What the emulator may use of the tool: shared plain helpers, never its client or its logic.
 EMULATOR_MAY_IMPORT = ("reconciler.emulator", "reconciler.api.settings", "reconciler.errors",
-                       "reconciler.jsonio")
+                       "reconciler.jsonio", "reconciler.arguments")
+
+# The command line's grammar, and the one module that reads what it parsed; the commands take
+# typed parameters. Completion walks the grammar; the emulator has a grammar of its own; the
+# shared argument types serve both.
+ARGPARSE_IN_CLI = ("cli/parser.py", "cli/main.py", "cli/completion.py")
+ARGPARSE = (*ARGPARSE_IN_CLI, "arguments.py", "emulator/cli.py", "emulator/variants.py")
+
+# The command line's own modules that touch the standard streams: the entry (argparse's
+# --help and --version) and the console every command writes through.
+STREAMS = ("cli/main.py", "cli/console.py")
 
 WRITES = re.compile(r"\.(create_conversation|rename_conversation|delete_conversation|"
                     r"send_message)\(")
@@ -98,7 +109,7 @@ def test_only_the_command_line_touches_the_standard_streams() -> None:
     touching = sorted(
         str(path.relative_to(PACKAGE)) for path in module_files()
         if "emulator" not in path.parts
-        and path.relative_to(PACKAGE).as_posix() not in ("cli/main.py", "cli/console.py")
+        and path.relative_to(PACKAGE).as_posix() not in STREAMS
         and re.search(r"\bprint\(|sys\.std(out|err)\b", path.read_text(encoding="utf-8")))
     assert touching == []
 
@@ -146,4 +157,21 @@ def test_only_the_command_line_builds_a_client() -> None:
     importers = sorted(
         str(path.relative_to(PACKAGE)) for path in module_files()
         if any(within(name, ("reconciler.api.client",)) for name in imports_of(path)))
-    assert importers == ["cli/commands.py", "cli/connect.py"]
+    assert importers == ["cli/commands/apply.py", "cli/common.py", "cli/connect.py"]
+
+
+def test_only_the_parser_and_the_dispatch_see_argparse() -> None:
+    """Commands take typed parameters: a `Namespace` stops at `cli/main.py`."""
+    importers = sorted(
+        str(path.relative_to(PACKAGE)) for path in module_files()
+        if any(within(name, ("argparse",)) for name in imports_of(path)))
+    assert importers == sorted(ARGPARSE)
+
+
+def test_no_command_reads_a_namespace() -> None:
+    """A command module neither names argparse's `Namespace` nor reads a flag by `getattr`."""
+    readers = sorted(
+        str(path.relative_to(PACKAGE)) for path in (PACKAGE / "cli").rglob("*.py")
+        if path.relative_to(PACKAGE).as_posix() not in ARGPARSE_IN_CLI
+        and re.search(r"\bNamespace\b|getattr\(args\b", path.read_text(encoding="utf-8")))
+    assert readers == []

@@ -31,7 +31,6 @@ def add_completion_command(commands: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("shell", choices=SHELLS, help="the shell to complete for")
-    parser.set_defaults(handler=cmd_completion)
 
 
 def completion_script(parser: argparse.ArgumentParser, shell: str) -> str:
@@ -44,11 +43,9 @@ def completion_script(parser: argparse.ArgumentParser, shell: str) -> str:
     return shtab.complete(parser, shell=shell)
 
 
-def cmd_completion(args: argparse.Namespace, console: Console) -> int:
-    """Print the script for the shell asked for."""
-    from reconciler.cli.main import build_parser
-
-    console.result(completion_script(build_parser(), args.shell))
+def run(parser: argparse.ArgumentParser, shell: str, console: Console) -> int:
+    """Print the script of `parser` (the whole grammar) for `shell`."""
+    console.result(completion_script(parser, shell))
     return 0
 
 

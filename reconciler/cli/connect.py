@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
+from dataclasses import dataclass
 
 from reconciler.api.client import Client, ClientSettings, Secret
 from reconciler.api.pacer import PaceSettings
@@ -13,16 +13,34 @@ from reconciler.cli.console import Console
 from reconciler.cli.sandbox import SandboxHandle, start_sandbox
 
 
+@dataclass(frozen=True)
+class Connection:
+    """How a command reaches the API: the global options every command takes.
+
+    `base_url` and `api_key_file` None: from the environment. `sandbox`: a local emulator
+    instead of the API (`base_url`, the key and `insecure_http` are then not used).
+    """
+
+    base_url: str | None
+    api_key_file: str | None
+    timeout: float
+    send_timeout: float
+    pace: PaceSettings
+    parallelism: int
+    insecure_http: bool
+    sandbox: bool
+
+
 @asynccontextmanager
 async def open_client(
-    args: argparse.Namespace, console: Console, *, project_ids: Iterable[int]
+    connection: Connection, console: Console, *, project_ids: Iterable[int]
 ) -> AsyncIterator[Client]:
-    """A client configured from flags and environment; with --sandbox, against a local
-    emulator (started here, backed by .reconciler/sandbox.db) that has `project_ids`.
+    """A client configured from `connection` and the environment; with `sandbox`, against a
+    local emulator (started here, backed by .reconciler/sandbox.db) that has `project_ids`.
 
     Raises InputError for a missing key or a refused base URL.
     """
-    with _sandbox(args, project_ids) as sandbox:
+    with _sandbox(connection, project_ids) as sandbox:
         if sandbox is not None:
             database = sandbox.db_path
             console.info(f"Sandbox: local emulator at {sandbox.base_url} (state in {database})")
@@ -31,32 +49,28 @@ async def open_client(
                          f"{database})")
             settings = ClientSettings(
                 api_key=Secret(sandbox.api_key), base_url=sandbox.base_url,
-                timeout=args.timeout, parallelism=args.parallelism, pace=_pace(args),
-                send_timeout=args.send_timeout,
+                timeout=connection.timeout, parallelism=connection.parallelism,
+                pace=connection.pace, send_timeout=connection.send_timeout,
             )
         else:
             settings = ClientSettings.from_environment(
-                console.env, base_url=args.base_url, api_key_file=args.api_key_file,
-                timeout=args.timeout, parallelism=args.parallelism,
-                insecure_http=args.insecure_http, pace=_pace(args),
-                send_timeout=args.send_timeout,
+                console.env, base_url=connection.base_url,
+                api_key_file=connection.api_key_file, timeout=connection.timeout,
+                parallelism=connection.parallelism, insecure_http=connection.insecure_http,
+                pace=connection.pace, send_timeout=connection.send_timeout,
             )
         async with Client(settings) as client:
             yield client
 
 
-def _pace(args: argparse.Namespace) -> PaceSettings:
-    return PaceSettings(share=args.rate_share, max_rate=args.max_rate)
-
-
-def api_target(args: argparse.Namespace, client: Client) -> str:
+def api_target(connection: Connection, client: Client) -> str:
     """Where a command works, as plans record it: "sandbox", or the API's base URL."""
-    return "sandbox" if args.sandbox else client.settings.base_url
+    return "sandbox" if connection.sandbox else client.settings.base_url
 
 
 def _sandbox(
-    args: argparse.Namespace, project_ids: Iterable[int]
+    connection: Connection, project_ids: Iterable[int]
 ) -> AbstractContextManager[SandboxHandle | None]:
-    if not args.sandbox:
+    if not connection.sandbox:
         return nullcontext()
     return start_sandbox(sorted(set(project_ids)), root=STATE_DIR)

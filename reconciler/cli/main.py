@@ -1,275 +1,180 @@
-"""The command line: parses arguments, runs one command, and maps errors to exit codes.
+"""The command line's entry and dispatch: parses with the grammar of `cli/parser.py`, turns
+what was parsed into the command's typed parameters (this is the one module that reads an
+argparse `Namespace`), runs the command, and maps errors to exit codes.
 
 User errors (`ReconcilerError`) print a short message and exit 1; anything else is a bug and
-shows its traceback; Ctrl-C exits 130.
+shows its traceback; Ctrl-C exits 130, SIGTERM 143.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
-import re
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import NoReturn, TextIO
+from typing import TextIO, assert_never, cast
 
-from reconciler import __version__
-from reconciler.api.pacer import DEFAULT_SHARE
-from reconciler.api.settings import MAX_TIMEOUT, known_keys
-from reconciler.cli import commands as cmd
-from reconciler.cli.completion import add_completion_command
+from reconciler.api.pacer import PaceSettings
+from reconciler.api.settings import known_keys
+from reconciler.cli import completion
+from reconciler.cli.commands import apply, export, plan, restore, show, validate
+from reconciler.cli.commands.apply import ApplyParams, SavedPlan
+from reconciler.cli.commands.export import ExportParams
+from reconciler.cli.commands.plan import PlanParams, SaveTo
+from reconciler.cli.commands.restore import RestoreParams
+from reconciler.cli.commands.show import ShowParams
+from reconciler.cli.commands.validate import ValidateParams
+from reconciler.cli.common import EXIT_ERROR, Declared, Format
+from reconciler.cli.connect import Connection
 from reconciler.cli.console import Console
-from reconciler.desired.model import MAX_ID, Scope
+from reconciler.cli.parser import UsageError, build_parser
+from reconciler.desired.model import Scope
 from reconciler.emulator import DEFAULT_API_KEY
-from reconciler.errors import InputError, ReconcilerError
-from reconciler.plan.model import DEFAULT_MAX_DELETE_FRACTION
+from reconciler.emulator.cli import cmd_emulator
+from reconciler.errors import InputError, Problem, ReconcilerError
+from reconciler.plan.guards import GuardLimits
 from reconciler.plan.signing import known_plan_keys
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 EXIT_USAGE = 1  # an error like any other: 2 means changes under --detailed-exitcode
 
-Command = Callable[[argparse.Namespace, Console], int]
-FORMATS = ("text", "json", "markdown")
+Parameters = (ValidateParams | PlanParams | ApplyParams | ShowParams | ExportParams
+              | RestoreParams)
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, except that a usage error is raised (for `main` to print through the
-    console) instead of printed here, and never repeats a value that is not an option name:
-    a value typed in the wrong place can be the key."""
-
-    def error(self, message: str) -> NoReturn:
-        head, sep, rest = message.partition("unrecognized arguments: ")
-        if sep:
-            words = rest.split()
-            shown = [word for word in words if word.startswith("-") and "=" not in word]
-            hidden = len(words) - len(shown)
-            message = head + sep + " ".join(shown)
-            if hidden:
-                message += f"{' ' if shown else ''}(and {hidden} value(s), not shown)"
-        message = _INVALID_VALUE.sub(r"\1", message)
-        raise _UsageError(f"{self.format_usage()}{self.prog}: error: {message}")
-
-
-class _UsageError(Exception):
-    """Bad command-line syntax: printed with the usage, exit 1."""
-
-    def without_values(self, argv: Sequence[str]) -> str:
-        """The message with every value given on the command line (not an option name)
-        written as '…', wherever a type check quoted it."""
-        text = str(self)
-        for token in argv:
-            value = token.partition("=")[2] if token.startswith("-") else token
-            if value:
-                text = text.replace(repr(value), "'…'")
-        return text
-
-
-_INVALID_VALUE = re.compile(r"(invalid (?:choice|[\w ]+ value)): .*?(?= \(choose from |$)",
-                            re.DOTALL)
-
-
-def _whole_number(minimum: int) -> Callable[[str], int]:
-    """An argparse type: a whole number of at least `minimum`."""
-
-    def parse(text: str) -> int:
-        digits = text.strip()
-        if not (digits.isascii() and digits.isdigit()) or len(digits) > 19:
-            raise argparse.ArgumentTypeError(f"expected a whole number from {minimum} to "
-                                             f"{MAX_ID}")
-        value = int(digits)
-        if not minimum <= value <= MAX_ID:
-            raise argparse.ArgumentTypeError(f"must be from {minimum} to {MAX_ID}, not {value}")
-        return value
-
-    return parse
-
-
-_positive_int = _whole_number(1)
-_count = _whole_number(0)
-
-
-def _number(*, low: float, high: float, what: str) -> Callable[[str], float]:
-    """An argparse type: a finite number above `low` and at most `high` (never nan or inf)."""
-
-    def parse(text: str) -> float:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    stdin: TextIO | None = None,
+) -> int:
+    """Run one command; return its exit code. Never raises for user errors."""
+    console = Console(out=stdout or sys.stdout, err=stderr or sys.stderr,
+                      stdin=stdin or sys.stdin, env=dict(os.environ) if env is None else env)
+    console.secrets = known_keys(console.env, None) + known_plan_keys(console.env, None)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    except UsageError as usage:
+        console.error(usage.without_values(sys.argv[1:] if argv is None else argv))
+        return EXIT_USAGE
+    console.quiet, console.verbose, console.no_color = args.quiet, args.verbose, args.no_color
+    console.secrets = known_keys(console.env, args.api_key_file) + known_plan_keys(
+        console.env, getattr(args, "plan_key_file", None))
+    if args.sandbox:
+        console.secrets += (DEFAULT_API_KEY,)
+    terminated: list[int] = []
+    with _logging_to(console), _interruptible(terminated):
         try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, not {text[:40]!r}") from None
-        if not math.isfinite(value) or not low < value <= high:
-            raise argparse.ArgumentTypeError(
-                f"{what} must be a finite number above {low:g} and at most {high:g}, "
-                f"not {text[:40]!r}")
-        return value
-
-    return parse
+            return _run(lambda: _dispatch(parser, args, console), console)
+        except KeyboardInterrupt:
+            console.error("interrupted: operations in flight were abandoned; "
+                          "the report (--report) says what was done")
+            return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
 
 
-_seconds = _number(low=0, high=MAX_TIMEOUT, what="seconds")
-_rate = _number(low=0, high=1_000_000, what="requests per minute")
-_share = _number(low=0, high=1, what="the share")
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, console: Console) -> int:
+    """Run the command `args` names. The emulator, a program of its own, reads its options
+    itself; completion prints the grammar."""
+    if args.command == "emulator":
+        return cmd_emulator(args, console)
+    if args.command == "completion":
+        return completion.run(parser, args.shell, console)
+    return run_command(parameters(args), console)
 
 
-def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    """Options accepted before or after the command."""
-
-    def default(value: object) -> object:
-        return argparse.SUPPRESS if suppress else value
-
-    group = parser.add_argument_group("global options")
-    group.add_argument("--base-url", default=default(None), metavar="URL",
-                       help="API base URL (default $CUSTOMGPT_BASE_URL or https://app.customgpt.ai)")
-    group.add_argument("--api-key-file", default=default(None), metavar="FILE",
-                       help="read the API token from FILE instead of $CUSTOMGPT_API_KEY")
-    group.add_argument("--timeout", type=_seconds, default=default(30.0), metavar="SECONDS",
-                       help="bound on each whole request, answer included (default 30)")
-    group.add_argument("--send-timeout", type=_seconds, default=default(300.0),
-                       metavar="SECONDS",
-                       help="how long a sent message may take to be answered (default 300); "
-                            "after a send whose answer was lost, how long the transcript is "
-                            "watched for it before it is sent again")
-    group.add_argument("--max-rate", type=_rate, default=default(None), metavar="N",
-                       help="at most N requests per minute (default: as the API's limit "
-                            "and --rate-share allow)")
-    group.add_argument("--rate-share", type=_share, default=default(DEFAULT_SHARE),
-                       metavar="F", help="take at most this share of the API key's advertised "
-                       "rate limit, leaving the rest to its other clients (default 0.5)")
-    group.add_argument("--parallelism", type=_positive_int, default=default(8), metavar="N",
-                       help="concurrent requests when listing and applying (default 8)")
-    group.add_argument("--insecure-http", action="store_true", default=default(False),
-                       help="allow plain http:// to a host that is not loopback")
-    group.add_argument("--sandbox", action="store_true", default=default(False),
-                       help="run against a local emulator backed by .reconciler/sandbox.db")
-    group.add_argument("-v", "--verbose", action="count", default=default(0),
-                       help="more detail: reasons and unmanaged conversations (-vv: every request)")
-    group.add_argument("-q", "--quiet", action="store_true", default=default(False),
-                       help="errors only on stderr")
-    group.add_argument("--no-color", action="store_true", default=default(False),
-                       help="never colour the output (NO_COLOR is honoured too)")
+def run_command(params: Parameters, console: Console) -> int:
+    """Run the command whose parameters `params` are; return its exit code."""
+    match params:
+        case ValidateParams():
+            return validate.run(params, console)
+        case PlanParams():
+            return plan.run(params, console)
+        case ApplyParams():
+            return apply.run(params, console)
+        case ShowParams():
+            return show.run(params, console)
+        case ExportParams():
+            return export.run(params, console)
+        case RestoreParams():
+            return restore.run(params, console)
+    assert_never(params)
 
 
-def _files(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
-    parser.add_argument("-f", "--file", dest="files", action="append", required=required,
-                        metavar="PATH", help="desired-state YAML file or directory (repeatable)")
+def parameters(args: argparse.Namespace) -> Parameters:
+    """What the command named on the command line receives, from what the parser parsed.
+    Raises InputError for options that cannot go together."""
+    connection = _connection(args)
+    command: str = args.command
+    if command == "validate":
+        return ValidateParams(paths=(*(args.files or ()), *args.paths))
+    if command == "plan":
+        if args.plan_key_file and not args.out:
+            raise InputError([Problem("--plan-key-file signs the saved plan: it needs --out "
+                                      "FILE")])
+        return PlanParams(
+            connection=connection, declared=_declared(args),
+            save=SaveTo(args.out, args.plan_key_file) if args.out else None,
+            format=_format(args.format), detailed_exitcode=args.detailed_exitcode,
+            limits=_limits(args))
+    if command == "apply":
+        return ApplyParams(
+            connection=connection, source=_apply_source(args), auto_approve=args.auto_approve,
+            dry_run=args.dry_run, backup=not args.no_backup, backup_dir=args.backup_dir,
+            report=args.report, limits=_limits(args))
+    if command == "show":
+        return ShowParams(plan_file=args.plan_file, format=_format(args.format))
+    if command == "export":
+        return ExportParams(
+            connection=connection, projects=tuple(args.project), scope=Scope(args.scope),
+            pin=args.pin, with_messages=args.with_messages, output=args.output)
+    if command == "restore":
+        return RestoreParams(connection=connection, backup_file=args.backup_file,
+                             resend_prompts=args.resend_prompts)
+    raise ValueError(f"no parameters for the command {command!r}")
 
 
-def _plan_key_option(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--plan-key-file", metavar="FILE",
-                        help=f"{what} (default $RECONCILER_PLAN_KEY; the key is never shown)")
+def _connection(args: argparse.Namespace) -> Connection:
+    return Connection(
+        base_url=args.base_url, api_key_file=args.api_key_file, timeout=args.timeout,
+        send_timeout=args.send_timeout,
+        pace=PaceSettings(share=args.rate_share, max_rate=args.max_rate),
+        parallelism=args.parallelism, insecure_http=args.insecure_http, sandbox=args.sandbox)
 
 
-def _guard_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--max-deletes", type=_count, metavar="N",
-                        help="refuse a plan deleting more than N conversations in total")
-    parser.add_argument("--allow-mass-delete", action="store_true",
-                        help="allow deleting more than a project's max_delete_fraction "
-                             f"(default {DEFAULT_MAX_DELETE_FRACTION:.0%}%) or more than "
-                             "--max-deletes")
-    parser.add_argument("--project", type=_positive_int, action="append", metavar="ID",
-                        help="only these declared projects (repeatable)")
+def _declared(args: argparse.Namespace) -> Declared:
+    return Declared(files=tuple(args.files), projects=tuple(args.project or ()))
 
 
-def _command(
-    commands: argparse._SubParsersAction[_Parser],
-    name: str,
-    handler: Command,
-    summary: str,
-    example: str,
-) -> argparse.ArgumentParser:
-    parser = commands.add_parser(
-        name, help=summary, description=summary, epilog=f"example:\n  {example}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.set_defaults(handler=handler)
-    return parser
+def _apply_source(args: argparse.Namespace) -> Declared | SavedPlan:
+    """`apply`'s source: the declared state (-f) or a saved plan (--plan), never both."""
+    if bool(args.files) == bool(args.plan):
+        raise InputError([Problem("apply needs either -f PATH… or --plan FILE (not both)")])
+    if args.plan_key_file and not args.plan:
+        raise InputError([Problem("--plan-key-file checks the signature of a saved plan: it "
+                                  "needs --plan FILE")])
+    if args.plan and args.project:
+        raise InputError([Problem("--project cannot be combined with --plan: a reviewed plan is "
+                                  "applied whole (make a plan with --project instead)")])
+    return SavedPlan(args.plan, args.plan_key_file) if args.plan else _declared(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command-line grammar."""
-    parser = _Parser(prog="reconciler",
-                                     description="Conversations as code for CustomGPT.ai.")
-    parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
-    _add_global_options(parser, suppress=False)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+def _limits(args: argparse.Namespace) -> GuardLimits:
+    return GuardLimits(allow_mass_delete=args.allow_mass_delete, max_deletes=args.max_deletes,
+                       max_sends=args.max_sends)
 
-    validate = _command(commands, "validate", cmd.cmd_validate,
-                        "Check desired-state files against the schema and every rule, offline.",
-                        "reconciler validate -f conversations/")
-    _files(validate, required=False)
-    validate.add_argument("paths", nargs="*", metavar="PATH",
-                          help="more files or directories, as with -f (for pre-commit hooks)")
 
-    plan = _command(commands, "plan", cmd.cmd_plan,
-                    "Show what apply would change, without changing anything.",
-                    "reconciler plan -f conversations/ --out plan.json --format markdown")
-    _files(plan)
-    plan.add_argument("--out", metavar="FILE", help="also save the plan as JSON for apply --plan")
-    _plan_key_option(plan, "sign the saved plan with the key in FILE (HMAC-SHA256)")
-    plan.add_argument("--format", choices=FORMATS, default="text", help="output format")
-    plan.add_argument("--detailed-exitcode", action="store_true",
-                      help="exit 2 when there are changes (0: none, 1: error)")
-    plan.add_argument("--max-sends", type=_count, metavar="N",
-                      help="refuse a plan sending more than N prompts (each costs a query credit)")
-    _guard_options(plan)
-
-    apply = _command(commands, "apply", cmd.cmd_apply,
-                     "Make live conversations match the declared state.",
-                     "reconciler apply --plan plan.json --auto-approve --report report.json")
-    _files(apply, required=False)
-    apply.add_argument("--plan", metavar="FILE", help="apply a plan saved by plan --out")
-    _plan_key_option(apply, "apply --plan only a plan signed with the key in FILE")
-    apply.add_argument("--auto-approve", action="store_true",
-                       help="do not ask for confirmation (needed without a terminal)")
-    apply.add_argument("--dry-run", action="store_true",
-                       help="show exactly what would be done; change nothing")
-    backups = apply.add_mutually_exclusive_group()
-    backups.add_argument("--backup-dir", metavar="DIR",
-                         help="where transcripts are saved before deletes "
-                              "(default .reconciler/backups/<UTC time>)")
-    backups.add_argument("--no-backup", action="store_true",
-                         help="delete without saving transcripts first")
-    apply.add_argument("--report", metavar="FILE", help="write a per-operation JSON report")
-    apply.add_argument("--max-sends", type=_count, metavar="N",
-                       help="refuse to send more than N prompts (each costs a query credit)")
-    _guard_options(apply)
-
-    show = _command(commands, "show", cmd.cmd_show, "Render a saved plan.",
-                    "reconciler show plan.json --format markdown")
-    show.add_argument("plan_file", metavar="FILE")
-    show.add_argument("--format", choices=FORMATS, default="text", help="output format")
-
-    export = _command(commands, "export", cmd.cmd_export,
-                      "Write desired-state YAML of what is live, to adopt existing projects.",
-                      "reconciler export --project 4242 --scope team -o conversations/support.yaml")
-    export.add_argument("--project", type=_positive_int, action="append", required=True,
-                        metavar="ID", help="project to export (repeatable)")
-    export.add_argument("--scope", choices=[s.value for s in Scope], default="mine",
-                        help="which live conversations to export (default mine)")
-    export.add_argument("--pin", action="store_true", help="declare session ids too")
-    export.add_argument("--with-messages", action="store_true",
-                        help="declare each conversation's prompts as messages")
-    export.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default stdout)")
-
-    restore = _command(commands, "restore", cmd.cmd_restore,
-                       "Recreate a deleted conversation from its transcript backup.",
-                       "reconciler restore .reconciler/backups/<UTC time>/4242/<session>.json")
-    restore.add_argument("backup_file", metavar="BACKUP_FILE")
-    restore.add_argument("--resend-prompts", action="store_true",
-                         help="also re-send its prompts in order (answers are regenerated)")
-
-    from reconciler.emulator.cli import add_emulator_command
-
-    add_emulator_command(commands)
-    add_completion_command(commands)
-    for sub in commands.choices.values():
-        _add_global_options(sub, suppress=True)
-    return parser
+def _format(name: str) -> Format:
+    return cast(Format, name)  # one of FORMATS: the parser's choices
 
 
 @contextmanager
@@ -303,42 +208,6 @@ class _Cleaned(logging.Filter):
         return True
 
 
-def main(
-    argv: Sequence[str] | None = None,
-    *,
-    env: Mapping[str, str] | None = None,
-    stdout: TextIO | None = None,
-    stderr: TextIO | None = None,
-    stdin: TextIO | None = None,
-) -> int:
-    """Run one command; return its exit code. Never raises for user errors."""
-    console = Console(out=stdout or sys.stdout, err=stderr or sys.stderr,
-                      stdin=stdin or sys.stdin, env=dict(os.environ) if env is None else env)
-    console.secrets = known_keys(console.env, None) + known_plan_keys(console.env, None)
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    except _UsageError as usage:
-        console.error(usage.without_values(sys.argv[1:] if argv is None else argv))
-        return EXIT_USAGE
-    console.quiet, console.verbose, console.no_color = args.quiet, args.verbose, args.no_color
-    console.secrets = known_keys(console.env, args.api_key_file) + known_plan_keys(
-        console.env, getattr(args, "plan_key_file", None))
-    if args.sandbox:
-        console.secrets += (DEFAULT_API_KEY,)
-    handler: Command = args.handler
-    terminated: list[int] = []
-    with _logging_to(console), _interruptible(terminated):
-        try:
-            return _run(handler, args, console)
-        except KeyboardInterrupt:
-            console.error("interrupted: operations in flight were abandoned; "
-                          "the report (--report) says what was done")
-            return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
-
-
 @contextmanager
 def _interruptible(received: list[int]) -> Iterator[None]:
     """SIGINT and SIGTERM both stop the command cleanly (KeyboardInterrupt, which asyncio
@@ -362,14 +231,14 @@ def _interruptible(received: list[int]) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous_int)
 
 
-def _run(handler: Command, args: argparse.Namespace, console: Console) -> int:
+def _run(command: Callable[[], int], console: Console) -> int:
     """Run the command; user errors become exit 1 with their message."""
     try:
-        return handler(args, console)
+        return command()
     except InputError as error:
         for problem in error.problems:
             console.error(f"error: {problem}")
-        return cmd.EXIT_ERROR
+        return EXIT_ERROR
     except ReconcilerError as error:
         console.error(f"error: {error}")
-        return cmd.EXIT_ERROR
+        return EXIT_ERROR

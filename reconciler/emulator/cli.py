@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.api.settings import is_loopback
+from reconciler.arguments import whole_number
+from reconciler.emulator import wire
 from reconciler.emulator.faults import FaultConfigError, Faults
 from reconciler.emulator.service import DEFAULT_API_KEY, Emulator, EmulatorError
 from reconciler.emulator.variants import (
@@ -41,7 +43,7 @@ def add_emulator_command(commands: Any) -> None:
                         help=f"the bearer token the emulator accepts (default {DEFAULT_API_KEY!r})")
     server.add_argument("--enable-admin", action="store_true",
                         help="serve the test controls under /_emulator/")
-    server.add_argument("--page-size", type=_positive_int, default=10, metavar="N",
+    server.add_argument("--page-size", type=_page_size, default=10, metavar="N",
                         help="items per listing page, the API's per_page (default 10)")
     server.add_argument("--query-credits", type=int, default=None, metavar="N",
                         help="messages that may be sent before 429 'query credits exhausted' "
@@ -66,21 +68,10 @@ def add_emulator_command(commands: Any) -> None:
                              "in a RateLimit-Policy header)")
     faults.add_argument("--seed", type=int, default=None, help="seed for reproducible faults")
     add_variant_arguments(parser)
-    parser.set_defaults(handler=cmd_emulator)
 
 
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, not {value}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
+_port = whole_number(0, 65535)
+_page_size = whole_number(1, wire.MAX_ID)
 
 
 def faults_from_args(args: argparse.Namespace) -> Faults:

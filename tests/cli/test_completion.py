@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from reconciler import __version__
-from reconciler.cli.main import build_parser, main
+from reconciler.cli.main import main
+from reconciler.cli.parser import build_parser
 
 
 def reconciler(*args: str) -> subprocess.CompletedProcess[str]:

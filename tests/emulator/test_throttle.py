@@ -130,7 +130,7 @@ def test_the_command_line_flag_sets_the_budget() -> None:
 
 
 def test_the_command_line_flags_reach_the_emulator() -> None:
-    from reconciler.cli.main import build_parser
+    from reconciler.cli.parser import build_parser
     from reconciler.emulator.cli import faults_from_args
 
     args = build_parser().parse_args(

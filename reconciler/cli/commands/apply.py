@@ -1,0 +1,255 @@
+"""`reconciler apply (-f … | --plan FILE)`: make live state match the declared state."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from reconciler.api.client import Client
+from reconciler.api.pacer import per_minute
+from reconciler.apply.backup import default_backup_dir
+from reconciler.apply.outputs import Output, check_outputs
+from reconciler.apply.run import (
+    ApplyOptions,
+    ApplyReport,
+    OperationResult,
+    Outcome,
+    apply_plan,
+)
+from reconciler.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    Declared,
+    key_files,
+    load_declared,
+    outputs,
+    plan_live,
+    read_plan,
+    write_json,
+    writing,
+)
+from reconciler.cli.connect import Connection, api_target, open_client
+from reconciler.cli.console import Console
+from reconciler.cli.progress import Progress
+from reconciler.desired.model import DesiredState
+from reconciler.errors import InputError, Problem, StalePlanError
+from reconciler.plan.budget import apply_requests, duration, sends
+from reconciler.plan.guards import GuardLimits, with_guards
+from reconciler.plan.model import Plan
+from reconciler.plan.signing import check_signature, read_plan_key
+from reconciler.plan.stale import find_stale
+from reconciler.render.formats import render_text
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    """A plan saved by `plan --out`, and the plan key file its signature must fit (None:
+    the environment's key, or none)."""
+
+    path: str
+    key_file: str | None
+
+
+@dataclass(frozen=True)
+class ApplyParams:
+    """What `apply` applies (declared state, planned afresh, or a saved plan), whether it
+    asks first, its transcript backups (`backup_dir` None: under .reconciler/backups/), its
+    report file (None: none), and its guards."""
+
+    connection: Connection
+    source: Declared | SavedPlan
+    auto_approve: bool
+    dry_run: bool
+    backup: bool
+    backup_dir: str | None
+    report: str | None
+    limits: GuardLimits
+
+
+def run(params: ApplyParams, console: Console) -> int:
+    """Plan (or read the saved plan), confirm, apply; exit 1 if any operation failed."""
+    source = params.source
+    loaded: DesiredState | Plan
+    if isinstance(source, SavedPlan):
+        loaded = _read_signed_plan(source, console)
+        inputs = [source.path, *key_files(params.connection, source.key_file)]
+    else:
+        loaded = load_declared(source, console)
+        inputs = [*loaded.files, *key_files(params.connection)]
+    check_outputs(outputs(report=params.report), inputs=inputs)
+    report = ApplyReport(plan_checksum="", dry_run=params.dry_run)
+    try:
+        return asyncio.run(_apply(params, console, loaded, report))
+    finally:
+        if params.report and report.plan_checksum:
+            write_json(Path(params.report), report.to_dict())
+
+
+def _read_signed_plan(saved: SavedPlan, console: Console) -> Plan:
+    """The plan of `apply --plan`, whose signature fits the plan key (or neither is there)."""
+    key = read_plan_key(console.env, saved.key_file)
+    plan, document = read_plan(Path(saved.path))
+    check_signature(document, key, source=saved.path)
+    return plan
+
+
+def _project_ids(loaded: DesiredState | Plan) -> list[int]:
+    if isinstance(loaded, DesiredState):
+        return [p.id for p in loaded.projects]
+    return [p.project_id for p in loaded.projects]
+
+
+async def _apply(
+    params: ApplyParams, console: Console, loaded: DesiredState | Plan, report: ApplyReport,
+) -> int:
+    connection = params.connection
+    ids = _project_ids(loaded)
+    async with open_client(connection, console, project_ids=ids) as client:
+        with writing(connection, client, ids, command="apply", dry_run=params.dry_run):
+            plan = await _plan_to_apply(params, console, client, loaded)
+            console.result(render_text(plan, color=console.color, verbose=console.verbose > 0,
+                                       rate=client.pacer.rate), painted=console.color)
+            if plan.all_errors or not plan.has_changes:
+                return EXIT_ERROR if plan.all_errors else EXIT_OK
+            backup_dir = _backup_dir(params)
+            if backup_dir is not None and not params.dry_run and plan.summary()["delete"]:
+                check_outputs([Output("--backup-dir", backup_dir, directory=True)], inputs=())
+            if _confirm(params, console):  # time has passed: check the plan again
+                await _refuse_stale(client, plan, saved=isinstance(loaded, Plan))
+            await _run_apply(params, console, client, plan, report, backup_dir=backup_dir)
+    for line in report.duplicates:
+        console.error(f"error: {line}")
+    if report.duplicates:
+        console.error("Nothing was sent or deleted after the creates. Keep one conversation of "
+                      "each name (delete the others), then run apply again.")
+    console.result(_apply_summary(report))
+    return EXIT_ERROR if report.failed or report.duplicates else EXIT_OK
+
+
+async def _plan_to_apply(
+    params: ApplyParams, console: Console, client: Client, loaded: DesiredState | Plan,
+) -> Plan:
+    """A fresh plan of the declared state, or the saved plan with the apply's guards,
+    checked."""
+    if isinstance(loaded, DesiredState):
+        return await plan_live(client, console, loaded, limits=params.limits,
+                               connection=params.connection)
+    _check_target(loaded, api_target(params.connection, client))
+    plan = with_guards(loaded, await _limits_with_credits(client, loaded, params.limits))
+    if not plan.all_errors:
+        await _refuse_stale(client, plan, saved=True)
+    return plan
+
+
+async def _limits_with_credits(client: Client, plan: Plan, limits: GuardLimits) -> GuardLimits:
+    """The run's guard limits, with the query credits left when `plan` sends anything."""
+    if not sends(plan):
+        return limits
+    credits = await client.query_credits()
+    return replace(limits, credits_left=None if credits is None else credits.left)
+
+
+async def _run_apply(
+    params: ApplyParams, console: Console, client: Client, plan: Plan, report: ApplyReport,
+    *, backup_dir: Path | None,
+) -> None:
+    report.plan_checksum = plan.checksum
+    options = ApplyOptions(parallelism=params.connection.parallelism, dry_run=params.dry_run,
+                           backup_dir=backup_dir, limits=params.limits)
+    progress = Progress(enabled=console.progress, stream=console.err,
+                        description="Applying", unit="operations", total=len(plan.operations))
+    eta = _time_left(client, plan)
+    progress.note(eta())
+
+    def on_result(result: OperationResult) -> None:
+        _show_result(console, progress, result)
+        progress.note(eta())
+
+    try:
+        await apply_plan(client, plan, options=options, report=report, on_result=on_result)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        report.interrupted = True
+        raise
+    finally:
+        progress.close()
+
+
+def _time_left(client: Client, plan: Plan) -> Callable[[], str]:
+    """How long the rest of the apply takes at the run's pace, in words ("" when unpaced):
+    the requests its operations need (the plan's estimate) less those made since now."""
+    start, needed = client.stats.requests, apply_requests(plan)
+
+    def left() -> str:
+        rate = client.pacer.rate
+        if rate is None:
+            return ""
+        remaining = max(0, needed - (client.stats.requests - start))
+        seconds = client.pacer.seconds_for(remaining)
+        return f"{duration(seconds)} left at {per_minute(rate)}/min"
+
+    return left
+
+
+async def _refuse_stale(client: Client, plan: Plan, *, saved: bool) -> None:
+    stale = await find_stale(client, plan)
+    if stale:
+        what, remedy = (("the saved plan", "Make a new plan with `reconciler plan --out`.")
+                        if saved else ("the plan", "Run apply again to plan afresh."))
+        raise StalePlanError(
+            f"{what} is stale; nothing was applied. Stale operations:\n  "
+            + "\n  ".join(stale) + f"\n{remedy}"
+        )
+
+
+def _check_target(plan: Plan, target: str) -> None:
+    if plan.api != target:
+        raise InputError([Problem(
+            f"this plan was made against {plan.api or 'an unknown API'}, not {target}: "
+            "nothing was applied; make a plan against this API and review it"
+        )])
+
+
+def _confirm(params: ApplyParams, console: Console) -> bool:
+    """Ask a person to confirm; True when one did (False: no question was needed)."""
+    if params.dry_run or params.auto_approve:
+        return False
+    if not console.interactive:
+        raise InputError([Problem(
+            "refusing to apply without confirmation: stdin is not a terminal; review the plan "
+            "and pass --auto-approve (or use --dry-run)"
+        )])
+    console.err.write("Apply these changes? Only 'yes' is accepted: ")
+    console.err.flush()
+    if console.stdin.readline().strip() != "yes":
+        raise InputError([Problem("apply cancelled: nothing was changed")])
+    return True
+
+
+def _backup_dir(params: ApplyParams) -> Path | None:
+    if not params.backup:
+        return None
+    return Path(params.backup_dir) if params.backup_dir else default_backup_dir()
+
+
+def _show_result(console: Console, progress: Progress, result: OperationResult) -> None:
+    progress.advance()
+    mark = {Outcome.DONE: "ok", Outcome.FAILED: "FAILED", Outcome.SKIPPED: "skipped",
+            Outcome.PLANNED: "would", Outcome.INTERRUPTED: "interrupted"}[result.outcome]
+    op = result.operation
+    if result.outcome is Outcome.FAILED or not console.quiet:
+        where = f"project {op.project_id}" + (f", {result.session_id}" if result.session_id else "")
+        progress.write(console.clean(
+            f"  [{mark}] {op.action.value} {op.name!r} ({where}): {result.detail}"))
+
+
+def _apply_summary(report: ApplyReport) -> str:
+    counts = report.counts()
+    if report.dry_run:
+        return f"Dry run: {counts['planned']} operation(s) would be applied; nothing was changed."
+    line = (f"Apply: {counts['done']} done, {counts['failed']} failed, "
+            f"{counts['skipped']} skipped.")
+    if report.failed:
+        line += " Run apply again to retry what failed; it converges."
+    return line

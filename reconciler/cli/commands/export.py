@@ -1,0 +1,63 @@
+"""`reconciler export --project ID…`: write desired-state YAML of what is live."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.apply.outputs import check_outputs
+from reconciler.cli.common import EXIT_OK, key_files, outputs, write_text
+from reconciler.cli.connect import Connection, open_client
+from reconciler.cli.console import Console
+from reconciler.cli.progress import counting
+from reconciler.desired.model import Scope
+from reconciler.desired.yamlsource import dump_yaml
+from reconciler.plan.export import LiveProject, export_document, read_live
+
+EXPORT_HEADER = (
+    "# yaml-language-server: $schema=../schemas/conversations.schema.json\n"
+    "# Written by `reconciler export`: what is live, as desired state. Review, commit, and\n"
+    "# from then on change conversations through this file.\n"
+)
+
+
+@dataclass(frozen=True)
+class ExportParams:
+    """The projects to export, which of their conversations, what to declare of each, and
+    the file to write (None: stdout)."""
+
+    connection: Connection
+    projects: tuple[int, ...]
+    scope: Scope
+    pin: bool
+    with_messages: bool
+    output: str | None
+
+
+def run(params: ExportParams, console: Console) -> int:
+    """Read the projects' live state and write it as desired state."""
+    check_outputs(outputs(output=params.output), inputs=key_files(params.connection))
+    projects = asyncio.run(_export(params, console))
+    document, notes = export_document(projects, scope=params.scope, pin=params.pin)
+    text = EXPORT_HEADER + dump_yaml(document)
+    for note in notes:
+        console.info(f"note: {note}")
+    if params.output:
+        write_text(Path(params.output), text)
+        count = sum(len(p["conversations"]) for p in document["projects"])
+        console.info(f"Wrote {count} conversation(s) of {len(projects)} project(s) "
+                     f"to {params.output}.")
+    else:
+        console.result(text)
+    return EXIT_OK
+
+
+async def _export(params: ExportParams, console: Console) -> list[LiveProject]:
+    async with (
+        open_client(params.connection, console, project_ids=params.projects) as client,
+        counting(enabled=console.progress, stream=console.err,
+                 description="Reading live state", count=lambda: client.stats.requests),
+    ):
+        return await read_live(client, list(params.projects), scope=params.scope,
+                               with_messages=params.with_messages)

@@ -1,0 +1,70 @@
+"""`reconciler restore BACKUP`: recreate a deleted conversation from its backup, once."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.apply.backup import read_backup
+from reconciler.apply.run import Restored, RestoreResult, restore_conversation
+from reconciler.cli.common import EXIT_OK, writing
+from reconciler.cli.connect import Connection, open_client
+from reconciler.cli.console import Console
+
+
+@dataclass(frozen=True)
+class RestoreParams:
+    """The backup file to restore from, and whether its prompts are sent again."""
+
+    connection: Connection
+    backup_file: str
+    resend_prompts: bool
+
+
+def run(params: RestoreParams, console: Console) -> int:
+    """Recreate the conversation (and re-send its prompts when asked); say what was done."""
+    backup = read_backup(Path(params.backup_file))
+    project_id = int(backup["project_id"])
+    original = str(backup["conversation"]["session_id"])
+    name = str(backup["conversation"]["name"])
+    prompts = ([str(m["user_query"]) for m in backup["messages"]] if params.resend_prompts
+               else None)
+    result = asyncio.run(_restore(params.connection, console, project_id, original, name,
+                                  prompts))
+    console.result(_restore_summary(result, original, resend=prompts is not None))
+    if result.prompts_sent:
+        console.result(
+            f"Sent {result.prompts_sent} prompt(s) in order. Their answers were generated "
+            "anew: the API cannot restore the original answers, which remain in the backup."
+        )
+    if prompts is None and backup["messages"]:
+        console.info(f"{len(backup['messages'])} message(s) were not re-sent "
+                     "(--resend-prompts re-sends the prompts; answers are regenerated).")
+    return EXIT_OK
+
+
+def _restore_summary(result: RestoreResult, original: str, *, resend: bool) -> str:
+    where = f"{result.name!r} in project {result.project_id}"
+    if result.state is Restored.CREATED:
+        return f"Restored {where} as session {result.session_id}."
+    if result.state is Restored.RESUMED:
+        return (f"Resumed the restore of {where} (session {result.session_id}), which held "
+                "the first prompts of the backup.")
+    if result.session_id == original:
+        return f"Nothing to restore: {where} (session {original}) still exists."
+    held = " with the backup's prompts" if resend else ""
+    return f"Already restored: {where} is session {result.session_id}{held}; nothing was done."
+
+
+async def _restore(
+    connection: Connection,
+    console: Console,
+    project_id: int,
+    original: str,
+    name: str,
+    prompts: list[str] | None,
+) -> RestoreResult:
+    async with open_client(connection, console, project_ids=[project_id]) as client:
+        with writing(connection, client, [project_id], command="restore"):
+            return await restore_conversation(client, project_id, original, name, prompts)

@@ -1,0 +1,232 @@
+"""The command-line grammar: every command, option, default, help text and argument type.
+
+`cli/main.py` parses with it and turns what it parsed into the command's typed parameters; no
+other module of the tool reads what argparse parsed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from reconciler import __version__
+from reconciler.api.pacer import DEFAULT_SHARE
+from reconciler.api.settings import MAX_TIMEOUT
+from reconciler.arguments import whole_number
+from reconciler.cli.common import FORMATS
+from reconciler.cli.completion import add_completion_command
+from reconciler.desired.model import MAX_ID, Scope
+from reconciler.plan.model import DEFAULT_MAX_DELETE_FRACTION
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a usage error is raised (for `main` to print through the
+    console) instead of printed here, and never repeats a value that is not an option name:
+    a value typed in the wrong place can be the key."""
+
+    def error(self, message: str) -> NoReturn:
+        head, sep, rest = message.partition("unrecognized arguments: ")
+        if sep:
+            words = rest.split()
+            shown = [word for word in words if word.startswith("-") and "=" not in word]
+            hidden = len(words) - len(shown)
+            message = head + sep + " ".join(shown)
+            if hidden:
+                message += f"{' ' if shown else ''}(and {hidden} value(s), not shown)"
+        message = _INVALID_VALUE.sub(r"\1", message)
+        raise UsageError(f"{self.format_usage()}{self.prog}: error: {message}")
+
+
+class UsageError(Exception):
+    """Bad command-line syntax: printed with the usage, exit 1."""
+
+    def without_values(self, argv: Sequence[str]) -> str:
+        """The message with every value given on the command line (not an option name)
+        written as '…', wherever a type check quoted it."""
+        text = str(self)
+        for token in argv:
+            value = token.partition("=")[2] if token.startswith("-") else token
+            if value:
+                text = text.replace(repr(value), "'…'")
+        return text
+
+
+_INVALID_VALUE = re.compile(r"(invalid (?:choice|[\w ]+ value)): .*?(?= \(choose from |$)",
+                            re.DOTALL)
+
+_positive_int = whole_number(1, MAX_ID)
+_count = whole_number(0, MAX_ID)
+
+
+def _number(*, low: float, high: float, what: str) -> Callable[[str], float]:
+    """An argparse type: a finite number above `low` and at most `high` (never nan or inf)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, not {text[:40]!r}") from None
+        if not math.isfinite(value) or not low < value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{what} must be a finite number above {low:g} and at most {high:g}, "
+                f"not {text[:40]!r}")
+        return value
+
+    return parse
+
+
+_seconds = _number(low=0, high=MAX_TIMEOUT, what="seconds")
+_rate = _number(low=0, high=1_000_000, what="requests per minute")
+_share = _number(low=0, high=1, what="the share")
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Options accepted before or after the command."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    group = parser.add_argument_group("global options")
+    group.add_argument("--base-url", default=default(None), metavar="URL",
+                       help="API base URL (default $CUSTOMGPT_BASE_URL or https://app.customgpt.ai)")
+    group.add_argument("--api-key-file", default=default(None), metavar="FILE",
+                       help="read the API token from FILE instead of $CUSTOMGPT_API_KEY")
+    group.add_argument("--timeout", type=_seconds, default=default(30.0), metavar="SECONDS",
+                       help="bound on each whole request, answer included (default 30)")
+    group.add_argument("--send-timeout", type=_seconds, default=default(300.0),
+                       metavar="SECONDS",
+                       help="how long a sent message may take to be answered (default 300); "
+                            "after a send whose answer was lost, how long the transcript is "
+                            "watched for it before it is sent again")
+    group.add_argument("--max-rate", type=_rate, default=default(None), metavar="N",
+                       help="at most N requests per minute (default: as the API's limit "
+                            "and --rate-share allow)")
+    group.add_argument("--rate-share", type=_share, default=default(DEFAULT_SHARE),
+                       metavar="F", help="take at most this share of the API key's advertised "
+                       "rate limit, leaving the rest to its other clients (default 0.5)")
+    group.add_argument("--parallelism", type=_positive_int, default=default(8), metavar="N",
+                       help="concurrent requests when listing and applying (default 8)")
+    group.add_argument("--insecure-http", action="store_true", default=default(False),
+                       help="allow plain http:// to a host that is not loopback")
+    group.add_argument("--sandbox", action="store_true", default=default(False),
+                       help="run against a local emulator backed by .reconciler/sandbox.db")
+    group.add_argument("-v", "--verbose", action="count", default=default(0),
+                       help="more detail: reasons and unmanaged conversations (-vv: every request)")
+    group.add_argument("-q", "--quiet", action="store_true", default=default(False),
+                       help="errors only on stderr")
+    group.add_argument("--no-color", action="store_true", default=default(False),
+                       help="never colour the output (NO_COLOR is honoured too)")
+
+
+def _files(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    parser.add_argument("-f", "--file", dest="files", action="append", required=required,
+                        metavar="PATH", help="desired-state YAML file or directory (repeatable)")
+
+
+def _plan_key_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--plan-key-file", metavar="FILE",
+                        help=f"{what} (default $RECONCILER_PLAN_KEY; the key is never shown)")
+
+
+def _guard_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-deletes", type=_count, metavar="N",
+                        help="refuse a plan deleting more than N conversations in total")
+    parser.add_argument("--allow-mass-delete", action="store_true",
+                        help="allow deleting more than a project's max_delete_fraction "
+                             f"(default {DEFAULT_MAX_DELETE_FRACTION:.0%}%) or more than "
+                             "--max-deletes")
+    parser.add_argument("--project", type=_positive_int, action="append", metavar="ID",
+                        help="only these declared projects (repeatable)")
+
+
+def _command(
+    commands: argparse._SubParsersAction[_Parser], name: str, summary: str, example: str,
+) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name, help=summary, description=summary, epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command-line grammar; the command's name is parsed as `command`."""
+    parser = _Parser(prog="reconciler", description="Conversations as code for CustomGPT.ai.")
+    parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
+    _add_global_options(parser, suppress=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    validate = _command(commands, "validate",
+                        "Check desired-state files against the schema and every rule, offline.",
+                        "reconciler validate -f conversations/")
+    _files(validate, required=False)
+    validate.add_argument("paths", nargs="*", metavar="PATH",
+                          help="more files or directories, as with -f (for pre-commit hooks)")
+
+    plan = _command(commands, "plan",
+                    "Show what apply would change, without changing anything.",
+                    "reconciler plan -f conversations/ --out plan.json --format markdown")
+    _files(plan)
+    plan.add_argument("--out", metavar="FILE", help="also save the plan as JSON for apply --plan")
+    _plan_key_option(plan, "sign the saved plan with the key in FILE (HMAC-SHA256)")
+    plan.add_argument("--format", choices=FORMATS, default="text", help="output format")
+    plan.add_argument("--detailed-exitcode", action="store_true",
+                      help="exit 2 when there are changes (0: none, 1: error)")
+    plan.add_argument("--max-sends", type=_count, metavar="N",
+                      help="refuse a plan sending more than N prompts (each costs a query credit)")
+    _guard_options(plan)
+
+    apply = _command(commands, "apply",
+                     "Make live conversations match the declared state.",
+                     "reconciler apply --plan plan.json --auto-approve --report report.json")
+    _files(apply, required=False)
+    apply.add_argument("--plan", metavar="FILE", help="apply a plan saved by plan --out")
+    _plan_key_option(apply, "apply --plan only a plan signed with the key in FILE")
+    apply.add_argument("--auto-approve", action="store_true",
+                       help="do not ask for confirmation (needed without a terminal)")
+    apply.add_argument("--dry-run", action="store_true",
+                       help="show exactly what would be done; change nothing")
+    backups = apply.add_mutually_exclusive_group()
+    backups.add_argument("--backup-dir", metavar="DIR",
+                         help="where transcripts are saved before deletes "
+                              "(default .reconciler/backups/<UTC time>)")
+    backups.add_argument("--no-backup", action="store_true",
+                         help="delete without saving transcripts first")
+    apply.add_argument("--report", metavar="FILE", help="write a per-operation JSON report")
+    apply.add_argument("--max-sends", type=_count, metavar="N",
+                       help="refuse to send more than N prompts (each costs a query credit)")
+    _guard_options(apply)
+
+    show = _command(commands, "show", "Render a saved plan.",
+                    "reconciler show plan.json --format markdown")
+    show.add_argument("plan_file", metavar="FILE")
+    show.add_argument("--format", choices=FORMATS, default="text", help="output format")
+
+    export = _command(commands, "export",
+                      "Write desired-state YAML of what is live, to adopt existing projects.",
+                      "reconciler export --project 4242 --scope team -o conversations/support.yaml")
+    export.add_argument("--project", type=_positive_int, action="append", required=True,
+                        metavar="ID", help="project to export (repeatable)")
+    export.add_argument("--scope", choices=[s.value for s in Scope], default="mine",
+                        help="which live conversations to export (default mine)")
+    export.add_argument("--pin", action="store_true", help="declare session ids too")
+    export.add_argument("--with-messages", action="store_true",
+                        help="declare each conversation's prompts as messages")
+    export.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default stdout)")
+
+    restore = _command(commands, "restore",
+                       "Recreate a deleted conversation from its transcript backup.",
+                       "reconciler restore .reconciler/backups/<UTC time>/4242/<session>.json")
+    restore.add_argument("backup_file", metavar="BACKUP_FILE")
+    restore.add_argument("--resend-prompts", action="store_true",
+                         help="also re-send its prompts in order (answers are regenerated)")
+
+    from reconciler.emulator.cli import add_emulator_command
+
+    add_emulator_command(commands)
+    add_completion_command(commands)
+    for sub in commands.choices.values():
+        _add_global_options(sub, suppress=True)
+    return parser

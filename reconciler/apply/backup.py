@@ -9,10 +9,9 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from reconciler.api.live import Transcript, is_session_id
 from reconciler.apply.outputs import STATE_DIR
@@ -68,16 +67,30 @@ def write_backup(directory: Path, project_id: int, transcript: Transcript) -> Pa
     return target
 
 
-def read_backup(path: Path) -> dict[str, Any]:
-    """A backup file's content; raises InputError when it is missing or not a backup."""
+@dataclass(frozen=True)
+class Backup:
+    """What `restore` needs of a backup file: where the conversation was, and its prompts in
+    order (its answers stay in the file: the API cannot write them back)."""
+
+    project_id: int
+    session_id: str
+    name: str
+    prompts: tuple[str, ...]
+
+
+def read_backup(path: Path) -> Backup:
+    """A backup file's content; raises InputError when it is missing or not a backup (one
+    whose session id is not one, see `is_session_id`, included)."""
     document = read_json_file(path, what="backup")
-    problems = validate(document, "backup")
-    if problems:
-        raise InputError(
-            Problem(f"{path}: not a reconciler backup file: {p.message}") for p in problems
-        )
-    assert isinstance(document, dict)
-    return document
+    problems = [p.message for p in validate(document, "backup")]
+    if not problems and isinstance(document, dict):
+        conversation = document["conversation"]
+        if is_session_id(conversation["session_id"]):
+            return Backup(project_id=document["project_id"],
+                          session_id=conversation["session_id"], name=conversation["name"],
+                          prompts=tuple(m["user_query"] for m in document["messages"]))
+        problems = ["conversation.session_id is not a session id"]
+    raise InputError(Problem(f"{path}: not a reconciler backup file: {p}") for p in problems)
 
 
 def _fsync_directory(directory: Path) -> None:

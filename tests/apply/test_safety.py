@@ -150,6 +150,23 @@ def test_restore_refuses_what_is_not_a_backup(ws: Workspace, content: str) -> No
     assert str(bad) in result.err
 
 
+@pytest.mark.parametrize("session_id", ["../../outside", "a\x1b[31mred", ""],
+                         ids=["path", "escape", "empty"])
+def test_restore_refuses_a_backup_whose_session_id_is_not_one(
+    ws: Workspace, session_id: str
+) -> None:
+    _, backup = _deleted_with_backup(ws, "a")
+    document = json.loads(backup.read_text())
+    document["conversation"]["session_id"] = session_id
+    backup.write_text(json.dumps(document))
+    result = ws.run("restore", str(backup), "--resend-prompts")
+    assert result.code == 1
+    assert "not a reconciler backup file: conversation.session_id is not a session id" \
+        in result.err
+    assert "\x1b" not in result.err + result.out
+    assert _restored(ws) == []
+
+
 @pytest.mark.parametrize(
     ("live", "deletes", "flags", "refused"),
     [

@@ -25,21 +25,17 @@ class RestoreParams:
 def run(params: RestoreParams, console: Console) -> int:
     """Recreate the conversation (and re-send its prompts when asked); say what was done."""
     backup = read_backup(Path(params.backup_file))
-    project_id = int(backup["project_id"])
-    original = str(backup["conversation"]["session_id"])
-    name = str(backup["conversation"]["name"])
-    prompts = ([str(m["user_query"]) for m in backup["messages"]] if params.resend_prompts
-               else None)
-    result = asyncio.run(_restore(params.connection, console, project_id, original, name,
-                                  prompts))
-    console.result(_restore_summary(result, original, resend=prompts is not None))
+    prompts = list(backup.prompts) if params.resend_prompts else None
+    result = asyncio.run(_restore(params.connection, console, backup.project_id,
+                                  backup.session_id, backup.name, prompts))
+    console.result(_restore_summary(result, backup.session_id, resend=prompts is not None))
     if result.prompts_sent:
         console.result(
             f"Sent {result.prompts_sent} prompt(s) in order. Their answers were generated "
             "anew: the API cannot restore the original answers, which remain in the backup."
         )
-    if prompts is None and backup["messages"]:
-        console.info(f"{len(backup['messages'])} message(s) were not re-sent "
+    if prompts is None and backup.prompts:
+        console.info(f"{len(backup.prompts)} message(s) were not re-sent "
                      "(--resend-prompts re-sends the prompts; answers are regenerated).")
     return EXIT_OK
 

@@ -207,20 +207,21 @@ class _Builder:
     def add_scalar(self, event: Any) -> None:
         path = self.child_path(event)
         if path is None:
-            self.add_key(event)
+            top = self.stack[-1]
+            if isinstance(top.value, dict):  # always, when the path is None: a key is due
+                self.add_key(event, top, top.value)
             return
         self.document.values[path] = self.where(event)
         self.attach(_scalar_value(event, self.where(event)))
 
-    def add_key(self, event: Any) -> None:
-        top = self.stack[-1]
-        assert isinstance(top.value, dict)
+    def add_key(self, event: Any, top: _Frame, mapping: dict[str, Any]) -> None:
+        """`event` as the next key of `mapping`, the value of the innermost frame `top`."""
         key = str(event.value)
         if event.tag not in (None, "!", "tag:yaml.org,2002:str") or key == "<<":
             raise _Refused(f"unsupported mapping key {key!r} (merge keys and tags are not "
                            "supported)", self.where(event))
         path = (*top.path, key)
-        if key in top.value:
+        if key in mapping:
             first = self.document.keys[path]
             self.document.problems.append(Problem(
                 f"duplicate key {key!r} (first at line {first.line}, column {first.column})",

@@ -2,8 +2,9 @@
 
 A change that makes a lower layer import a higher one (shared < desired < api < plan < render <
 apply < cli), a pure module import the client, the emulator share the tool's assumptions, a
-second module import a wrapped library, or a module other than apply write through the client
-fails here, naming the file and the import.
+second module import a wrapped library, a module other than the operation kinds and apply write
+through the client, or a module other than apply run an operation fails here, naming the file
+and the import.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ LAYERS = ("desired", "api", "plan", "render", "apply", "cli")
 # Modules that decide or describe, with no I/O: they may not reach the network, the files a
 # command writes, or the command line.
 PURE = ("desired/model", "api/live", "text", "plan/match", "plan/build", "plan/model",
-        "plan/guards", "plan/budget", "api/lookup", "render/formats", "api/retry", "api/pacer")
+        "plan/guards", "plan/budget", "api/lookup", "render/formats", "api/retry", "api/pacer",
+        *(f"plan/operations/{path.stem}"
+          for path in sorted((PACKAGE / "plan" / "operations").glob("*.py"))))
 IO_AND_CLI = ("reconciler.api.client", "reconciler.apply", "reconciler.plan.make",
               "reconciler.plan.stale", "reconciler.cli", "reconciler.emulator", "httpx")
 
@@ -52,6 +55,8 @@ STREAMS = ("cli/main.py", "cli/console.py")
 
 WRITES = re.compile(r"\.(create_conversation|rename_conversation|delete_conversation|"
                     r"send_message)\(")
+# An operation kind applies itself (`Operation.apply`); only apply/run.py calls it.
+APPLIES = re.compile(r"\.apply\(")
 
 
 def imports_of(path: Path) -> Iterator[str]:
@@ -96,13 +101,25 @@ def test_the_emulator_shares_none_of_the_tools_logic() -> None:
     assert leaks == []
 
 
-def test_only_apply_writes_through_the_client() -> None:
-    writers = sorted(
-        str(path.relative_to(PACKAGE)) for path in module_files()
-        if "emulator" not in path.parts
-        and path.relative_to(PACKAGE).as_posix() not in ("api/client.py", "apply/run.py")
-        and WRITES.search(path.read_text(encoding="utf-8")))
-    assert writers == []
+def writing(pattern: re.Pattern[str]) -> list[str]:
+    """The package's modules (the emulator aside) whose source matches `pattern`."""
+    return sorted(
+        path.relative_to(PACKAGE).as_posix() for path in module_files()
+        if "emulator" not in path.parts and pattern.search(path.read_text(encoding="utf-8")))
+
+
+def test_only_the_operation_kinds_and_apply_write_through_the_client() -> None:
+    """The kinds' `apply` methods make the writes, and `restore` (in apply/run.py)."""
+    kinds = {f"plan/operations/{path.name}"
+             for path in (PACKAGE / "plan" / "operations").glob("*.py")}
+    writers = set(writing(WRITES))
+    assert writers - kinds == {"apply/run.py"}
+    assert writers & kinds == {f"plan/operations/{kind}.py"
+                               for kind in ("rename", "create", "send", "delete")}
+
+
+def test_only_apply_runs_an_operation() -> None:
+    assert writing(APPLIES) == ["apply/run.py"]
 
 
 def test_only_the_command_line_touches_the_standard_streams() -> None:

@@ -1,21 +1,25 @@
-"""Applying a plan: the only module that changes live state.
+"""Applying a plan: the only caller of the operations' `apply`, so the only writer (with
+`restore`, here too).
 
-Per project: renames, then creates, then sends, then deletes; a project's deletes are skipped
-when anything before them failed. Operations run concurrently up to `parallelism`; a failed
-operation does not stop the others. Every delete is preceded by a transcript backup.
+Per project, the kinds run in the registry's order (`reconciler.plan.operations.KINDS`: renames,
+creates, sends, deletes), each as its class says: the ones that wait for the check that no other
+run created the same names (sends, deletes), the ones run one after another per conversation
+(sends), the ones skipped when anything before them in the project failed (deletes). Operations
+run concurrently up to `parallelism`; a failed operation does not stop the others. Every delete
+is preceded by a transcript backup, written here (`reconciler.apply.backup`) when the delete
+asks.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-from reconciler.api.live import Conversation
+from reconciler.api.live import Conversation, Transcript
 from reconciler.api.protocol import ConversationApi
 from reconciler.apply.backup import write_backup
 from reconciler.desired.model import Scope
@@ -29,8 +33,8 @@ from reconciler.errors import (
 )
 from reconciler.plan.guards import GuardLimits, with_guards
 from reconciler.plan.match import in_scope, listing_filter
-from reconciler.plan.model import BY_NAME, Action, Operation, Plan, ProjectPlan, send_external_id
-from reconciler.plan.stale import delete_changes
+from reconciler.plan.model import BY_NAME, Plan, ProjectPlan
+from reconciler.plan.operations import KINDS, Operation, Thread, send_external_id
 from reconciler.text import normal_form
 
 REPORT_FORMAT_VERSION = 1
@@ -141,12 +145,14 @@ async def apply_plan(
     run = ApplyRun(client, options, report, on_result)
     report.planned = [op.key for op in plan.operations]
     projects = [p for p in plan.projects if p.operations]
-    firsts = await asyncio.gather(*(run.rename_and_create(p) for p in projects))
+    before = [kind for kind in KINDS if not kind.after_duplicate_check]
+    after = [kind for kind in KINDS if kind.after_duplicate_check]
+    firsts = await asyncio.gather(*(run.run_kinds(p, before, []) for p in projects))
     pairs = list(zip(projects, firsts, strict=True))
     if not options.dry_run:
         found = await asyncio.gather(*(run.created_twice(p, r) for p, r in pairs))
         report.duplicates = [line for lines in found for line in lines]
-    await asyncio.gather(*(run.send_and_delete(p, r) for p, r in pairs))
+    await asyncio.gather(*(run.run_kinds(p, after, r) for p, r in pairs))
     return report
 
 
@@ -167,18 +173,45 @@ class ApplyRun:
         self.slots = asyncio.Semaphore(options.parallelism)
         self.credits_exhausted = False
 
-    async def rename_and_create(self, project: ProjectPlan) -> list[OperationResult]:
-        """A project's renames, then its creates, each phase concurrent."""
-        results = await self._each(self._rename, _of(project, Action.RENAME))
-        return results + await self._each(self._create, _of(project, Action.CREATE))
+    async def run_kinds(
+        self, project: ProjectPlan, kinds: Sequence[type[Operation]],
+        results: list[OperationResult],
+    ) -> list[OperationResult]:
+        """A project's operations of `kinds`, kind after kind, each kind's concurrently (or one
+        after another per conversation); `results` holds the project's results so far, and
+        these are added to it. Skipped: the kinds that wait for the duplicates check when
+        another run was found at work, and those skipped after a failure when anything before
+        them failed."""
+        for kind in kinds:
+            operations = [op for op in project.operations if type(op) is kind]
+            reason = self._kind_blocker(kind, results)
+            if reason:
+                for op in operations:
+                    self._record(OperationResult(op, Outcome.SKIPPED, reason,
+                                                 session_id=op.session_id))
+                continue
+            created = _created(results)
+            groups = (_by_conversation(operations) if kind.sequential
+                      else [[op] for op in operations])
+            for group_results in await asyncio.gather(
+                    *(self._in_order(group, created) for group in groups)):
+                results += group_results
+        return results
+
+    def _kind_blocker(self, kind: type[Operation], earlier: list[OperationResult]) -> str:
+        if kind.after_duplicate_check and self.report.duplicates:
+            return ("skipped: another run changed the same conversations at the same time; "
+                    "nothing more is sent or deleted")
+        if kind.skipped_after_failure and any(r.outcome is Outcome.FAILED for r in earlier):
+            return "skipped: an earlier operation in this project failed"
+        return ""
 
     async def created_twice(
         self, project: ProjectPlan, results: list[OperationResult]
     ) -> list[str]:
         """One line per name this run created that more than one conversation in scope now
         has: another run created it too, at the same time."""
-        created = {r.operation.name: r.session_id for r in results
-                   if r.operation.action is Action.CREATE and r.outcome is Outcome.DONE}
+        created = _created(results)
         if not created:
             return []
         try:
@@ -222,46 +255,44 @@ class ApplyRun:
                 holders[name].append(conv.session_id)
         return holders
 
-    async def send_and_delete(self, project: ProjectPlan, results: list[OperationResult]) -> None:
-        """A project's sends (each conversation's in order), then its deletes, unless anything
-        before failed or another run was found at work."""
-        created = {r.operation.name: r.session_id for r in results
-                   if r.operation.action is Action.CREATE and r.outcome is Outcome.DONE}
-        if self.report.duplicates:
-            reason = ("skipped: another run changed the same conversations at the same time; "
-                      "nothing more is sent or deleted")
-            for op in _of(project, Action.SEND) + _of(project, Action.DELETE):
-                self._record(OperationResult(op, Outcome.SKIPPED, reason,
-                                             session_id=op.session_id))
-            return
-        for group_results in await asyncio.gather(
-            *(self._send_group(group, created)
-              for group in _by_conversation(_of(project, Action.SEND)))
-        ):
-            results += group_results
-        if any(r.outcome is Outcome.FAILED for r in results):
-            for op in _of(project, Action.DELETE):
-                self._record(OperationResult(
-                    op, Outcome.SKIPPED, "skipped: an earlier operation in this project failed",
-                    session_id=op.session_id))
-            return
-        await self._each(self._delete, _of(project, Action.DELETE))
-
-    async def _each(
-        self, apply_one: Callable[[Operation], Any], operations: Iterable[Operation]
+    async def _in_order(
+        self, group: list[Operation], created: dict[str, str]
     ) -> list[OperationResult]:
-        return list(await asyncio.gather(*(self._guarded(apply_one, op) for op in operations)))
+        """Operations on one conversation, in plan order, sharing what they learn of it; after
+        one that was not done, the rest are skipped (a kind that runs one after another per
+        conversation)."""
+        results: list[OperationResult] = []
+        context = _Context(self.client, created, Thread(), self.options.backup_dir)
+        for op in group:
+            reason = self._blocker(op, created, results)
+            if reason:
+                results.append(self._record(OperationResult(
+                    op, Outcome.SKIPPED, reason, session_id=op.target(created))))
+                continue
+            results.append(await self._guarded(op, context))
+        return results
 
-    async def _guarded(
-        self, apply_one: Callable[[Operation], Any], op: Operation
-    ) -> OperationResult:
+    def _blocker(
+        self, op: Operation, created: dict[str, str], earlier: list[OperationResult]
+    ) -> str:
+        if self.options.dry_run:
+            return ""
+        if op.credits and self.credits_exhausted:
+            return "skipped: query credits are exhausted; the next apply sends it"
+        if op.target(created) is None and op.waits_for() is not None:
+            return "skipped: the conversation could not be created"
+        if any(r.outcome is not Outcome.DONE for r in earlier):
+            return op.sequential
+        return ""
+
+    async def _guarded(self, op: Operation, context: _Context) -> OperationResult:
         """Run one operation within the concurrency limit; record how it ended."""
         if self.options.dry_run:
             return self._record(OperationResult(op, Outcome.PLANNED, "dry run: not applied",
                                                 session_id=op.session_id))
         async with self.slots:
             try:
-                result: OperationResult = await apply_one(op)
+                applied = await op.apply(context)
             except asyncio.CancelledError:
                 self._record(OperationResult(
                     op, Outcome.INTERRUPTED, "interrupted in flight: it may or may not have "
@@ -274,6 +305,10 @@ class ApplyRun:
                 result = OperationResult(op, Outcome.FAILED, str(error), session_id=op.session_id)
             except ApiError as error:
                 result = OperationResult(op, Outcome.FAILED, str(error), session_id=op.session_id)
+            else:
+                result = OperationResult(op, Outcome.FAILED if applied.failed else Outcome.DONE,
+                                         applied.detail, session_id=applied.session_id,
+                                         backup=applied.backup)
         return self._record(result)
 
     def _record(self, result: OperationResult) -> OperationResult:
@@ -282,105 +317,33 @@ class ApplyRun:
             self.on_result(result)
         return result
 
-    async def _rename(self, op: Operation) -> OperationResult:
-        assert op.session_id is not None
-        await self.client.rename_conversation(op.project_id, op.session_id, op.name)
-        return OperationResult(op, Outcome.DONE, f"renamed from {op.old_name!r}",
-                               session_id=op.session_id)
 
-    async def _create(self, op: Operation) -> OperationResult:
-        conversation = await self.client.create_conversation(op.project_id, op.name)
-        return OperationResult(op, Outcome.DONE, "created", session_id=conversation.session_id)
+@dataclass(frozen=True)
+class _Context:
+    """What an operation is given to apply itself (`ApplyContext`): backups are written by
+    `reconciler.apply.backup`, under `backup_dir` (None: --no-backup)."""
 
-    async def _send_group(
-        self, group: list[Operation], created: dict[str, str | None]
-    ) -> list[OperationResult]:
-        """One conversation's sends, strictly in declared order; stop at the first failure.
+    api: ConversationApi
+    created: Mapping[str, str]
+    thread: Thread
+    backup_dir: Path | None
 
-        The newest message id is carried from send to send (none yet in a conversation this
-        run created), so that the client need not read it before each send.
-        """
-        results: list[OperationResult] = []
-        thread = _Thread(newest_id=0 if group[0].session_id is None else None)
-        for op in group:
-            session_id = op.session_id or created.get(op.name)
-            reason = self._send_blocker(session_id, results)
-            if reason:
-                results.append(self._record(OperationResult(op, Outcome.SKIPPED, reason,
-                                                            session_id=session_id)))
-                continue
-            send = partial(self._send, session_id=session_id, thread=thread)
-            results.append(await self._guarded(send, op))
-        return results
-
-    def _send_blocker(self, session_id: str | None, earlier: list[OperationResult]) -> str:
-        if self.options.dry_run:
-            return ""
-        if self.credits_exhausted:
-            return "skipped: query credits are exhausted; the next apply sends it"
-        if session_id is None:
-            return "skipped: the conversation could not be created"
-        if any(r.outcome is not Outcome.DONE for r in earlier):
-            return "skipped: an earlier message of this conversation was not sent"
-        return ""
-
-    async def _send(
-        self, op: Operation, *, session_id: str | None, thread: _Thread
-    ) -> OperationResult:
-        assert session_id is not None
-        prompt = op.prompt or ""
-        message = await self.client.send_message(
-            op.project_id, session_id, prompt, persona=op.persona,
-            response_source=op.response_source, lang=op.lang, newest_id=thread.newest_id,
-            external_id=send_external_id(op.project_id, session_id, op.position or 0, prompt),
-        )
-        thread.newest_id = message.id
-        return OperationResult(op, Outcome.DONE, f"sent message {op.position}",
-                               session_id=session_id)
-
-    async def _delete(self, op: Operation) -> OperationResult:
-        """Back up the transcript, check it is still what was planned, then delete."""
-        assert op.session_id is not None
-        try:
-            transcript = await self.client.get_transcript(op.project_id, op.session_id)
-        except NotFoundError:
-            return OperationResult(op, Outcome.DONE, "already deleted", session_id=op.session_id)
-        changes = delete_changes(op, transcript)
-        if changes:
-            return OperationResult(
-                op, Outcome.FAILED,
-                "not deleted: changed since the plan (" + "; ".join(changes) + ")",
-                session_id=op.session_id)
-        backup = None
-        if self.options.backup_dir is not None:
-            try:
-                path = write_backup(self.options.backup_dir, op.project_id, transcript)
-            except OSError as error:
-                return OperationResult(
-                    op, Outcome.FAILED,
-                    f"not deleted: the transcript backup could not be written ({error})",
-                    session_id=op.session_id)
-            backup = str(path)
-        await self.client.delete_conversation(op.project_id, op.session_id)
-        return OperationResult(op, Outcome.DONE, "deleted", session_id=op.session_id,
-                               backup=backup)
+    def backup(self, project_id: int, transcript: Transcript) -> str | None:
+        if self.backup_dir is None:
+            return None
+        return str(write_backup(self.backup_dir, project_id, transcript))
 
 
-@dataclass
-class _Thread:
-    """What a conversation's sends know of it: its newest message id (None: unknown)."""
-
-    newest_id: int | None
-
-
-def _of(project: ProjectPlan, action: Action) -> list[Operation]:
-    return [op for op in project.operations if op.action is action]
+def _created(results: list[OperationResult]) -> dict[str, str]:
+    """The conversations this run created, by name, from a project's `results`."""
+    return {r.operation.name: r.session_id for r in results
+            if r.operation.creates and r.outcome is Outcome.DONE and r.session_id is not None}
 
 
-def _by_conversation(sends: list[Operation]) -> list[list[Operation]]:
+def _by_conversation(operations: list[Operation]) -> list[list[Operation]]:
     groups: dict[tuple[int, str], list[Operation]] = {}
-    for op in sends:
-        groups.setdefault((op.project_id, op.session_id or op.name), []).append(op)
+    for op in operations:
+        groups.setdefault(op.group(), []).append(op)
     return list(groups.values())
 
 

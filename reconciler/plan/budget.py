@@ -11,25 +11,22 @@ from dataclasses import replace
 
 from reconciler.api.live import QueryCredits
 from reconciler.api.pacer import per_minute
-from reconciler.plan.model import Action, Budget, Plan
-
-# Requests an operation needs when nothing fails. A send into a conversation that exists
-# before the apply first reads its newest message id (once per conversation); a delete first
-# reads the transcript it backs up and checks (one page for most conversations).
-PER_OPERATION = {Action.RENAME: 1, Action.CREATE: 1, Action.SEND: 1, Action.DELETE: 2}
+from reconciler.plan.model import Budget, Plan
 
 
 def apply_requests(plan: Plan) -> int:
-    """About how many requests applying `plan`'s operations takes, without failures."""
+    """About how many requests applying `plan`'s operations takes, without failures: each
+    operation's own (`requests` of its kind), and the reads its kind makes once per
+    conversation."""
     operations = plan.operations
-    existing_sent_to = {(op.project_id, op.session_id) for op in operations
-                        if op.action is Action.SEND and op.session_id is not None}
-    return sum(PER_OPERATION[op.action] for op in operations) + len(existing_sent_to)
+    once = {read for op in operations if (read := op.reads_once()) is not None}
+    return sum(op.requests for op in operations) + len(once)
 
 
 def sends(plan: Plan) -> int:
-    """The prompts `plan` sends: one query credit each."""
-    return sum(op.action is Action.SEND for op in plan.operations)
+    """The prompts `plan` sends: the query credits applying it uses (`credits` of each
+    operation's kind)."""
+    return sum(op.credits for op in plan.operations)
 
 
 def with_budget(plan: Plan, *, requests_made: int, credits: QueryCredits | None) -> Plan:

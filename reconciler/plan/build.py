@@ -14,14 +14,8 @@ from dataclasses import replace
 from reconciler.api.live import Conversation
 from reconciler.desired.model import ConversationSpec, ProjectSpec
 from reconciler.plan.match import Match, MatchedBy, Matching, collection_paused
-from reconciler.plan.model import (
-    DEFAULT_MAX_DELETE_FRACTION,
-    Action,
-    Operation,
-    Precondition,
-    ProjectPlan,
-    Unmanaged,
-)
+from reconciler.plan.model import DEFAULT_MAX_DELETE_FRACTION, ProjectPlan, Unmanaged
+from reconciler.plan.operations import Create, Delete, Operation, Rename, Send
 from reconciler.text import normal_form, shown, skeleton
 
 
@@ -57,8 +51,8 @@ def _build(
                    warnings=tuple(warnings))
 
 
-def _renames(spec: ProjectSpec, matches: list[Match]) -> list[Operation]:
-    operations = []
+def _renames(spec: ProjectSpec, matches: list[Match]) -> list[Rename]:
+    operations: list[Rename] = []
     for match in matches:
         if normal_form(match.live.name) == match.spec.name:
             continue
@@ -66,28 +60,22 @@ def _renames(spec: ProjectSpec, matches: list[Match]) -> list[Operation]:
             reason = f"pinned session is named {match.live.name!r}, declared {match.spec.name!r}"
         else:
             reason = f"declared with renamed_from {match.matched_name!r}"
-        operations.append(Operation(
-            action=Action.RENAME, project_id=spec.id, name=match.spec.name,
-            session_id=match.live.session_id, old_name=match.live.name, reason=reason,
-            precondition=Precondition(name=match.live.name, session_id=match.live.session_id),
-        ))
+        operations.append(Rename(project_id=spec.id, name=match.spec.name, reason=reason,
+                                 session_id=match.live.session_id, old_name=match.live.name))
     return operations
 
 
-def _creates(spec: ProjectSpec, unmatched: list[ConversationSpec]) -> list[Operation]:
+def _creates(spec: ProjectSpec, unmatched: list[ConversationSpec]) -> list[Create]:
     return [
-        Operation(
-            action=Action.CREATE, project_id=spec.id, name=conv.name,
-            reason=f"declared; no conversation named {conv.name!r} in scope {spec.scope.value}",
-            precondition=Precondition(name=conv.name),
-        )
+        Create(project_id=spec.id, name=conv.name,
+               reason=f"declared; no conversation named {conv.name!r} in scope {spec.scope.value}")
         for conv in unmatched
     ]
 
 
 def _sends(
     spec: ProjectSpec, matching: Matching, transcripts: Mapping[str, tuple[str, ...]]
-) -> list[Operation]:
+) -> list[Send]:
     operations = []
     targets: list[tuple[ConversationSpec, Conversation | None]] = [
         (m.spec, m.live) for m in matching.matches
@@ -114,29 +102,25 @@ def _send(
     prompt: str,
     position: int,
     occurrences: int,
-) -> Operation:
+) -> Send:
     """The send of declared message `position`; `occurrences`: how often the prompt is already
     in the live conversation's transcript."""
     if live is None:
         reason = f"declared message {position} is not yet in a new conversation"
-        precondition = Precondition(prompt=prompt)
+        session_id, live_name, planned_occurrences = None, None, None
     else:
         reason = f"declared message {position} is not yet in the transcript"
-        precondition = Precondition(name=live.name, session_id=live.session_id, prompt=prompt,
-                                    occurrences=occurrences)
-    return Operation(
-        action=Action.SEND, project_id=spec.id, name=conv.name,
-        session_id=None if live is None else live.session_id,
-        prompt=prompt, position=position, persona=conv.persona,
-        response_source=conv.response_source, lang=spec.lang,
-        reason=reason, precondition=precondition,
-    )
+        session_id, live_name, planned_occurrences = live.session_id, live.name, occurrences
+    return Send(project_id=spec.id, name=conv.name, reason=reason, session_id=session_id,
+                prompt=prompt, position=position, persona=conv.persona,
+                response_source=conv.response_source, lang=spec.lang, live_name=live_name,
+                occurrences=planned_occurrences)
 
 
 def _undeclared(
     spec: ProjectSpec, matching: Matching, transcripts: Mapping[str, tuple[str, ...]]
-) -> tuple[list[Operation], list[Unmanaged]]:
-    deletes: list[Operation] = []
+) -> tuple[list[Delete], list[Unmanaged]]:
+    deletes: list[Delete] = []
     unmanaged = [Unmanaged(c.session_id, c.name, "ignored") for c in matching.ignored]
     for conv in matching.undeclared:
         if not spec.prune:
@@ -149,13 +133,9 @@ def _undeclared(
     return deletes, unmanaged
 
 
-def _delete(spec: ProjectSpec, conv: Conversation, message_count: int) -> Operation:
-    return Operation(
-        action=Action.DELETE, project_id=spec.id, name=conv.name, session_id=conv.session_id,
-        reason="not declared and prune is on",
-        precondition=Precondition(name=conv.name, session_id=conv.session_id,
-                                  message_count=message_count),
-    )
+def _delete(spec: ProjectSpec, conv: Conversation, message_count: int) -> Delete:
+    return Delete(project_id=spec.id, name=conv.name, reason="not declared and prune is on",
+                  session_id=conv.session_id, message_count=message_count)
 
 
 def deletion_candidates(spec: ProjectSpec, matching: Matching) -> list[str]:
@@ -166,8 +146,8 @@ def deletion_candidates(spec: ProjectSpec, matching: Matching) -> list[str]:
 
 
 def _rename_hint(spec: ProjectSpec, operations: list[Operation]) -> list[str]:
-    creates = [op.name for op in operations if op.action is Action.CREATE]
-    deletes = [op.name for op in operations if op.action is Action.DELETE]
+    creates = [op.name for op in operations if isinstance(op, Create)]
+    deletes = [op.name for op in operations if isinstance(op, Delete)]
     if not creates or not deletes:
         return []
     return [*_look_alikes(creates, deletes),

@@ -1,7 +1,8 @@
 """Field-level differences between what a plan expected and what is live (wraps deepdiff).
 
 The one module that imports deepdiff. Used to explain, in words, why a saved plan's
-precondition no longer holds.
+precondition no longer holds. deepdiff is imported when a difference is first asked for:
+the operation kinds use this module, and making or showing a plan never needs it.
 """
 
 from __future__ import annotations
@@ -9,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from deepdiff import DeepDiff
-
 
 def describe_changes(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> list[str]:
     """`["name: 'Old' -> 'New'", …]` for every field that differs; [] when equal."""
+    from deepdiff import DeepDiff
+
     diff = DeepDiff(dict(expected), dict(actual), verbose_level=2)
     changes: list[str] = []
     for path, change in sorted(diff.get("values_changed", {}).items()):

@@ -20,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from reconciler.plan.model import Action, Plan, ProjectPlan
+from reconciler.plan.budget import sends
+from reconciler.plan.model import Plan, ProjectPlan
+from reconciler.plan.operations import Delete, Operation
 
 MASS_DELETE_MIN_MANAGED = 10
 
@@ -74,7 +76,7 @@ def _with_errors(project: ProjectPlan, errors: list[str]) -> ProjectPlan:
 
 
 def _project_errors(project: ProjectPlan, limits: GuardLimits) -> list[str]:
-    deletes = sum(op.action is Action.DELETE for op in project.operations)
+    deletes = _deletes(project.operations)
     managed = project.managed_in_scope
     inconsistent = _inconsistency(project, deletes)
     if inconsistent:
@@ -105,9 +107,7 @@ def _inconsistency(project: ProjectPlan, deletes: int) -> str:
 
 
 def _plan_wide_errors(plan: Plan, limits: GuardLimits) -> list[str]:
-    operations = plan.operations
-    deletes = sum(op.action is Action.DELETE for op in operations)
-    sends = sum(op.action is Action.SEND for op in operations)
+    deletes, prompts = _deletes(plan.operations), sends(plan)
     errors = []
     if limits.max_deletes is not None and deletes > limits.max_deletes \
             and not limits.allow_mass_delete:
@@ -115,15 +115,19 @@ def _plan_wide_errors(plan: Plan, limits: GuardLimits) -> list[str]:
             f"mass-delete guard: the plan deletes {deletes} conversations, more than "
             f"--max-deletes {limits.max_deletes}; check the plan, then pass --allow-mass-delete"
         )
-    if limits.max_sends is not None and sends > limits.max_sends:
+    if limits.max_sends is not None and prompts > limits.max_sends:
         errors.append(
-            f"the plan sends {sends} prompts, more than --max-sends {limits.max_sends} "
+            f"the plan sends {prompts} prompts, more than --max-sends {limits.max_sends} "
             "(each costs a query credit); raise --max-sends to proceed"
         )
-    if limits.credits_left is not None and sends > limits.credits_left:
+    if limits.credits_left is not None and prompts > limits.credits_left:
         errors.append(
-            f"the plan sends {sends} prompts but the account has {limits.credits_left} query "
+            f"the plan sends {prompts} prompts but the account has {limits.credits_left} query "
             "credit(s) left: nothing is applied, so that sends do not stop half-way; wait for "
             "the credits to renew, or declare fewer messages"
         )
     return errors
+
+
+def _deletes(operations: tuple[Operation, ...]) -> int:
+    return sum(isinstance(op, Delete) for op in operations)

@@ -21,7 +21,8 @@ from reconciler.plan.budget import sends, with_budget
 from reconciler.plan.build import build_project_plan, deletion_candidates
 from reconciler.plan.guards import GuardLimits, with_guards
 from reconciler.plan.match import Matching, listing_filter, match_project
-from reconciler.plan.model import BY_NAME, Plan, ProjectPlan, send_external_id
+from reconciler.plan.model import BY_NAME, Plan, ProjectPlan
+from reconciler.plan.operations import send_external_id
 from reconciler.text import normal_form
 
 log = logging.getLogger("reconciler.plan")

@@ -10,145 +10,14 @@ import hashlib
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from reconciler.errors import InputError, Problem
 from reconciler.jsonio import canonical
+from reconciler.plan.operations import KINDS, Operation, operation_from_dict
 
 PLAN_FORMAT_VERSION = 2
 DEFAULT_MAX_DELETE_FRACTION = 0.3
-
-
-class Action(StrEnum):
-    """What an operation does to one conversation."""
-
-    RENAME = "rename"
-    CREATE = "create"
-    SEND = "send"
-    DELETE = "delete"
-
-
-ACTION_ORDER = (Action.RENAME, Action.CREATE, Action.SEND, Action.DELETE)
-
-
-@dataclass(frozen=True)
-class Precondition:
-    """What must still hold in the live state when the operation is applied (`describe` says
-    it in words; `reconciler.plan.stale` checks it, one function per action).
-
-    - create: no conversation in scope is named `name` (one this plan renames or deletes does
-      not count);
-    - rename: `session_id` still exists and is still named `name` (the old name), and no other
-      conversation in scope has taken the new name (one this plan renames or deletes does not
-      count);
-    - send: `session_id` still exists, still named `name`, and `prompt` occurs in its transcript
-      exactly `occurrences` times, as when planned; or the conversation is created by this plan
-      (`session_id` None), and the send waits for that create;
-    - delete: `session_id` still exists, named `name`, with `message_count` messages.
-    """
-
-    name: str | None = None
-    session_id: str | None = None
-    message_count: int | None = None
-    prompt: str | None = None
-    occurrences: int | None = None
-
-    def describe(self, action: Action, *, new_name: str = "") -> str:
-        """The precondition in words, as plans show it (`new_name`: a rename's target)."""
-        if action is Action.CREATE:
-            return f"no conversation named {self.name!r} in scope"
-        if action is Action.RENAME:
-            return (f"session {self.session_id} is still named {self.name!r}, and no other "
-                    f"conversation in scope is named {new_name!r}")
-        if action is Action.DELETE:
-            return (f"session {self.session_id} still exists, named {self.name!r}, "
-                    f"with {self.message_count} messages")
-        if self.session_id is None:
-            return "the conversation is created by this plan"
-        return (f"session {self.session_id} is still named {self.name!r}, and the prompt is in "
-                f"its transcript {self.occurrences} time(s), as when planned")
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One change to one conversation."""
-
-    action: Action
-    project_id: int
-    name: str
-    reason: str
-    precondition: Precondition
-    session_id: str | None = None
-    old_name: str | None = None
-    prompt: str | None = None
-    position: int | None = None
-    persona: str | None = None
-    response_source: str | None = None
-    lang: str | None = None
-
-    @property
-    def key(self) -> str:
-        """A stable identifier of the operation inside its plan."""
-        target = self.session_id or self.name
-        suffix = f"#{self.position}" if self.position is not None else ""
-        return f"{self.project_id}/{self.action.value}/{target}{suffix}"
-
-    @property
-    def requirement(self) -> str:
-        """Its precondition in words."""
-        return self.precondition.describe(self.action, new_name=self.name)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form; keys with no value are left out."""
-        data: dict[str, Any] = {
-            "key": self.key,
-            "action": self.action.value,
-            "project_id": self.project_id,
-            "name": self.name,
-            "session_id": self.session_id,
-            "old_name": self.old_name,
-            "prompt": self.prompt,
-            "position": self.position,
-            "persona": self.persona,
-            "response_source": self.response_source,
-            "lang": self.lang,
-            "reason": self.reason,
-            "precondition": _drop_none({
-                "description": self.requirement,
-                "name": self.precondition.name,
-                "session_id": self.precondition.session_id,
-                "message_count": self.precondition.message_count,
-                "prompt": self.precondition.prompt,
-                "occurrences": self.precondition.occurrences,
-            }),
-        }
-        return _drop_none(data)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Operation:
-        """Inverse of `to_dict` (the document must already be schema-valid)."""
-        pre = data["precondition"]
-        return cls(
-            action=Action(data["action"]),
-            project_id=int(data["project_id"]),
-            name=data["name"],
-            reason=data["reason"],
-            precondition=Precondition(
-                name=pre.get("name"),
-                session_id=pre.get("session_id"),
-                message_count=pre.get("message_count"),
-                prompt=pre.get("prompt"),
-                occurrences=pre.get("occurrences"),
-            ),
-            session_id=data.get("session_id"),
-            old_name=data.get("old_name"),
-            prompt=data.get("prompt"),
-            position=data.get("position"),
-            persona=data.get("persona"),
-            response_source=data.get("response_source"),
-            lang=data.get("lang"),
-        )
 
 
 @dataclass(frozen=True)
@@ -248,7 +117,7 @@ class ProjectPlan:
             live_in_scope=int(data["live_in_scope"]),
             managed_in_scope=int(data["managed_in_scope"]),
             max_delete_fraction=float(data["max_delete_fraction"]),
-            operations=tuple(Operation.from_dict(op) for op in data["operations"]),
+            operations=tuple(operation_from_dict(op) for op in data["operations"]),
             unmanaged=tuple(
                 Unmanaged(u["session_id"], u["name"], u["why"]) for u in data["unmanaged"]
             ),
@@ -292,7 +161,7 @@ class Plan:
     def summary(self) -> dict[str, int]:
         """Operation counts by action (every action present, zeros included)."""
         counts = Counter(op.action for op in self.operations)
-        summary = {action.value: counts.get(action, 0) for action in ACTION_ORDER}
+        summary = {kind.action.value: counts.get(kind.action, 0) for kind in KINDS}
         summary["unmanaged"] = sum(len(p.unmanaged) for p in self.projects)
         return summary
 
@@ -356,7 +225,7 @@ def _impossible(projects: tuple[ProjectPlan, ...]) -> list[str]:
             if op.key in keys:
                 problems.append(f"operation {op.key} appears twice")
             keys.add(op.key)
-            if op.action in (Action.CREATE, Action.RENAME):
+            if op.gives_name:
                 if op.name in named:
                     problems.append(f"two operations of project {project.project_id} give the "
                                     f"name {op.name!r}")
@@ -366,17 +235,3 @@ def _impossible(projects: tuple[ProjectPlan, ...]) -> list[str]:
 
 def _checksum(body: Mapping[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
-
-
-def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if v is not None}
-
-
-def send_external_id(project_id: int, session_id: str, position: int, prompt: str) -> str:
-    """The `external_id` of a send: derived from what it is (project, conversation, position
-    of the message, prompt), so that every attempt of one send carries the same id, a check
-    after an ambiguous failure can find it, and a plan can tell the message it made whatever
-    the service did to the prompt. 47 characters (the API allows 128)."""
-    digest = hashlib.sha256(
-        f"{project_id}\n{session_id}\n{position}\n{prompt}".encode()).hexdigest()
-    return f"reconciler-{digest[:36]}"

@@ -6,16 +6,16 @@ caller says so; `json` is the versioned machine form; `markdown` fits a pull-req
 
 from __future__ import annotations
 
+from collections import Counter
+
 from reconciler.jsonio import pretty
 from reconciler.plan.budget import budget_line
 from reconciler.plan.match import collection_paused
-from reconciler.plan.model import BY_NAME, Action, Operation, Plan, ProjectPlan
+from reconciler.plan.model import BY_NAME, Plan, ProjectPlan
+from reconciler.plan.operations import SUMMARY_ORDER
 from reconciler.text import shown, terminal_safe
 
 MARKDOWN_LIMIT = 60_000
-
-SYMBOL = {Action.CREATE: "+", Action.RENAME: "~", Action.SEND: ">", Action.DELETE: "-"}
-COLOR = {Action.CREATE: "32", Action.RENAME: "33", Action.SEND: "36", Action.DELETE: "31"}
 
 
 def paint(text: str, code: str, *, color: bool) -> str:
@@ -35,24 +35,8 @@ def summary_line(plan: Plan) -> str:
         return "No changes. Live conversations match the declared state."
     counts = plan.summary()
     return "Plan: " + ", ".join(
-        f"{counts[action.value]} to {action.value}" for action in
-        (Action.CREATE, Action.RENAME, Action.SEND, Action.DELETE)
+        f"{counts[kind.action.value]} to {kind.action.value}" for kind in SUMMARY_ORDER
     ) + "."
-
-
-def describe(op: Operation) -> str:
-    """One line for an operation, without its symbol."""
-    if op.action is Action.RENAME:
-        return f"rename {shown(op.old_name or '')} -> {shown(op.name)}  ({op.session_id})"
-    if op.action is Action.CREATE:
-        return f"create {shown(op.name)}"
-    if op.action is Action.SEND:
-        target = op.session_id or "new"
-        prompt = shown(_clip(op.prompt or ""))
-        return f"send   {shown(op.name)} message {op.position}: {prompt}  ({target})"
-    count = op.precondition.message_count
-    messages = "" if count is None else f", {count} messages"
-    return f"delete {shown(op.name)}  ({op.session_id}{messages})"
 
 
 def render_text(
@@ -96,8 +80,7 @@ def _text_project(project: ProjectPlan, *, color: bool, verbose: bool) -> list[s
     head = f"Project {project.display_name}, scope {project.scope}: {_live_count(project)}"
     lines = [paint(head, "1", color=color)]
     for op in project.operations:
-        symbol = SYMBOL[op.action]
-        lines.append("  " + paint(f"{symbol} {describe(op)}", COLOR[op.action], color=color))
+        lines.append("  " + paint(f"{op.symbol} {op.describe()}", op.color, color=color))
         if verbose:
             lines.append(terminal_safe(f"      because {op.reason}; requires {op.requirement}"))
     if project.unmanaged:
@@ -144,14 +127,15 @@ def _markdown_head(plan: Plan) -> str:
         lines += [summary_line(plan), ""]
     if plan.budget is not None:
         lines += [budget_line(plan.budget), ""]
-    lines += ["| project | create | rename | send | delete | unmanaged |",
-              "|---|---:|---:|---:|---:|---:|"]
+    actions = [kind.action for kind in SUMMARY_ORDER]
+    lines += ["| project | " + "".join(f"{a.value} | " for a in actions) + "unmanaged |",
+              "|---|" + "---:|" * (len(actions) + 1)]
     for p in plan.projects:
-        c = {a: sum(op.action is a for op in p.operations) for a in Action}
-        lines.append(f"| {_md_escape(p.display_name)} | {c[Action.CREATE]} | {c[Action.RENAME]} "
-                     f"| {c[Action.SEND]} | {c[Action.DELETE]} | {len(p.unmanaged)} |")
-    lines.append(f"| **total** | {counts['create']} | {counts['rename']} | {counts['send']} "
-                 f"| {counts['delete']} | {counts['unmanaged']} |")
+        c = Counter(op.action for op in p.operations)
+        lines.append(f"| {_md_escape(p.display_name)} | "
+                     + "".join(f"{c[a]} | " for a in actions) + f"{len(p.unmanaged)} |")
+    lines.append("| **total** | " + "".join(f"{counts[a.value]} | " for a in actions)
+                 + f"{counts['unmanaged']} |")
     lines.append(f"\n<sub>checksum `{plan.checksum}`</sub>\n")
     return "\n".join(lines) + "\n"
 
@@ -165,17 +149,12 @@ def _markdown_project(project: ProjectPlan) -> str:
     lines.extend(f"- :x: {_md_escape(e)}" for e in project.errors)
     if project.operations:
         lines += ["", "```diff"]
-        lines.extend(f"{SYMBOL[op.action]} {describe(op)}" for op in project.operations)
+        lines.extend(f"{op.symbol} {op.describe()}" for op in project.operations)
         lines.append("```")
     elif not project.errors:
         lines.append("No changes.")
     lines += ["", "</details>", ""]
     return "\n".join(lines) + "\n"
-
-
-def _clip(text: str, width: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _md_escape(text: str) -> str:

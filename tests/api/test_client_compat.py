@@ -13,7 +13,7 @@ import pytest
 from reconciler.api.client import Client, ClientSettings, Secret
 from reconciler.emulator import Emulator, FaultRule, Variants
 from reconciler.errors import ApiError
-from reconciler.plan.model import send_external_id
+from reconciler.plan.operations import send_external_id
 
 KEY = "test-key-0123456789"
 PROJECT = 4242

@@ -10,7 +10,8 @@ from reconciler.api.live import Conversation
 from reconciler.desired.model import ConversationSpec, DuplicatePolicy, ProjectSpec, Scope
 from reconciler.plan.build import build_project_plan, deletion_candidates
 from reconciler.plan.match import match_project
-from reconciler.plan.model import Action, Precondition, ProjectPlan, Unmanaged
+from reconciler.plan.model import ProjectPlan, Unmanaged
+from reconciler.plan.operations import Action, Operation
 
 ME = "1"
 _ids = itertools.count(1)
@@ -21,6 +22,11 @@ def conv(name: str, *, by: str | None = ME, session: str | None = None) -> Conve
     return Conversation(id=n, session_id=session or f"s-{n}", name=name, project_id=7,
                         created_by=by, created_at="2024-01-01 00:00:00",
                         updated_at="2024-01-01 00:00:00")
+
+
+def precondition_of(op: Operation) -> dict[str, object]:
+    """What the operation's precondition records, as its plan holds it (without its words)."""
+    return {k: v for k, v in op.to_dict()["precondition"].items() if k != "description"}
 
 
 def plan_for(spec: ProjectSpec, live: list[Conversation],
@@ -46,7 +52,7 @@ def test_operations_come_renames_creates_sends_deletes() -> None:
     ]
     rename = plan.operations[0]
     assert (rename.old_name, rename.session_id) == ("Old", old.session_id)
-    assert rename.precondition.name == "Old"
+    assert precondition_of(rename)["name"] == "Old"
 
 
 def test_without_prune_undeclared_is_left_alone() -> None:
@@ -75,8 +81,8 @@ def test_delete_records_message_count_precondition() -> None:
     stray = conv("Stray")
     plan = plan_for(ProjectSpec(id=7, prune=True), [stray], {stray.session_id: ("a", "b")})
     (delete,) = plan.operations
-    assert delete.precondition.message_count == 2
-    assert delete.precondition.name == "Stray"
+    assert precondition_of(delete)["message_count"] == 2
+    assert precondition_of(delete)["name"] == "Stray"
 
 
 def test_create_and_delete_together_get_the_rename_hint() -> None:
@@ -127,7 +133,7 @@ def test_an_unchanged_conversation_does_not_hide_the_renames_after_it() -> None:
     assert (rename.action, rename.name, rename.old_name) == (
         Action.RENAME, "Billing questions", "Billing")
     assert rename.reason == "declared with renamed_from 'Billing'"
-    assert rename.precondition == Precondition(name="Billing", session_id=old.session_id)
+    assert precondition_of(rename) == {"name": "Billing", "session_id": old.session_id}
 
 
 def test_a_pinned_conversation_is_renamed_to_its_declared_name() -> None:
@@ -139,15 +145,15 @@ def test_a_pinned_conversation_is_renamed_to_its_declared_name() -> None:
         Action.RENAME, "pin-1", "Whatever it is called now")
     assert rename.reason == ("pinned session is named 'Whatever it is called now', "
                              "declared 'Escalations'")
-    assert rename.precondition == Precondition(name="Whatever it is called now",
-                                               session_id="pin-1")
+    assert precondition_of(rename) == {"name": "Whatever it is called now",
+                                       "session_id": "pin-1"}
 
 
 def test_a_create_says_why_and_requires_the_name_to_be_free() -> None:
     spec = ProjectSpec(id=7, scope=Scope.TEAM, conversations=(ConversationSpec("Onboarding"),))
     (create,) = plan_for(spec, []).operations
     assert create.reason == "declared; no conversation named 'Onboarding' in scope team"
-    assert create.precondition == Precondition(name="Onboarding")
+    assert precondition_of(create) == {"name": "Onboarding"}
     assert create.session_id is None
 
 
@@ -173,11 +179,11 @@ def test_a_send_says_where_the_prompt_is_missing_and_what_must_still_hold() -> N
     _create, existing, new = plan_for(spec, [demo]).operations
     assert (existing.session_id, existing.reason) == (
         demo.session_id, "declared message 1 is not yet in the transcript")
-    assert existing.precondition == Precondition(name="Demo", session_id=demo.session_id,
-                                                 prompt="one", occurrences=0)
+    assert precondition_of(existing) == {"name": "Demo", "session_id": demo.session_id,
+                                                 "prompt": "one", "occurrences": 0}
     assert (new.session_id, new.reason) == (None, "declared message 1 is not yet in a new "
                                                   "conversation")
-    assert new.precondition == Precondition(prompt="two")
+    assert precondition_of(new) == {"prompt": "two"}
 
 
 def test_a_prompt_declared_more_often_than_it_was_sent_is_sent_again() -> None:
@@ -185,7 +191,7 @@ def test_a_prompt_declared_more_often_than_it_was_sent_is_sent_again() -> None:
     spec = ProjectSpec(id=7, conversations=(ConversationSpec("Demo", messages=("hi",) * 3),))
     plan = plan_for(spec, [demo], {demo.session_id: ("hi", "hi")})
     assert [(op.position, op.prompt) for op in plan.operations] == [(3, "hi")]
-    assert plan.operations[0].precondition.occurrences == 2  # what apply expects to find
+    assert precondition_of(plan.operations[0])["occurrences"] == 2  # what apply expects to find
 
 
 def test_sends_follow_the_declared_order_of_conversations() -> None:
@@ -205,8 +211,8 @@ def test_a_delete_says_why_and_what_must_still_hold() -> None:
     plan = plan_for(ProjectSpec(id=7, prune=True), [stray], {stray.session_id: ("a",)})
     (delete,) = plan.operations
     assert (delete.session_id, delete.reason) == (stray.session_id, "not declared and prune is on")
-    assert delete.precondition == Precondition(name="Stray", session_id=stray.session_id,
-                                               message_count=1)
+    assert precondition_of(delete) == {"name": "Stray", "session_id": stray.session_id,
+                                               "message_count": 1}
 
 
 def test_unmanaged_conversations_are_listed_by_name_with_the_reason() -> None:

@@ -7,18 +7,18 @@ from dataclasses import replace
 import pytest
 
 from reconciler.plan.guards import GuardLimits, deletes_allowed, guard_errors, with_guards
-from reconciler.plan.model import Action, Operation, Plan, Precondition, ProjectPlan
+from reconciler.plan.model import Plan, ProjectPlan
+from reconciler.plan.operations import Delete, Send
 
 
-def _delete(n: int, project: int = 7) -> Operation:
-    return Operation(Action.DELETE, project, f"stray {n}", "not declared and prune is on",
-                     Precondition(name=f"stray {n}", session_id=f"s-{n}", message_count=0),
-                     session_id=f"s-{n}")
+def _delete(n: int, project: int = 7) -> Delete:
+    return Delete(project_id=project, name=f"stray {n}", reason="not declared and prune is on",
+                  session_id=f"s-{n}", message_count=0)
 
 
-def _send(n: int, project: int = 7) -> Operation:
-    return Operation(Action.SEND, project, "Demo", "missing", Precondition(prompt=f"p{n}"),
-                     prompt=f"p{n}", position=n + 1)
+def _send(n: int, project: int = 7) -> Send:
+    return Send(project_id=project, name="Demo", reason="missing", session_id=None,
+                prompt=f"p{n}", position=n + 1)
 
 
 def project(managed: int, deletes: int, fraction: float = 0.3, *, ignored: int = 0,

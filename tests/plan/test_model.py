@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -12,19 +13,19 @@ import pytest
 from reconciler.desired.schema import validate
 from reconciler.errors import InputError
 from reconciler.jsonio import canonical
-from reconciler.plan.model import Action, Operation, Plan, Precondition, ProjectPlan, Unmanaged
+from reconciler.plan.model import Plan, ProjectPlan, Unmanaged
+from reconciler.plan.operations import Create, Delete, Rename, Send
 
 
 def sample_plan() -> Plan:
     ops = (
-        Operation(Action.RENAME, 7, "New", "declared with renamed_from 'Old'",
-                  Precondition(name="Old", session_id="s-1"), session_id="s-1", old_name="Old"),
-        Operation(Action.CREATE, 7, "Fresh", "declared", Precondition(name="Fresh")),
-        Operation(Action.SEND, 7, "Fresh", "message 1 missing",
-                  Precondition(prompt="hello"), prompt="hello", position=1, lang="de"),
-        Operation(Action.DELETE, 7, "Stray", "not declared and prune is on",
-                  Precondition(name="Stray", session_id="s-2", message_count=3),
-                  session_id="s-2"),
+        Rename(project_id=7, name="New", reason="declared with renamed_from 'Old'",
+               session_id="s-1", old_name="Old"),
+        Create(project_id=7, name="Fresh", reason="declared"),
+        Send(project_id=7, name="Fresh", reason="message 1 missing", session_id=None,
+             prompt="hello", position=1, lang="de"),
+        Delete(project_id=7, name="Stray", reason="not declared and prune is on",
+               session_id="s-2", message_count=3),
     )
     project = ProjectPlan(project_id=7, label="demo", scope="mine", live_in_scope=4,
                           operations=ops, unmanaged=(Unmanaged("s-3", "Kept", "protected"),),
@@ -41,6 +42,47 @@ def test_json_form_is_schema_valid_and_round_trips() -> None:
     assert again.checksum == plan.checksum
     assert document["summary"] == {"create": 1, "rename": 1, "send": 1, "delete": 1,
                                    "unmanaged": 1}
+
+
+# The JSON form of each kind of operation, as plans of format 2 and reports hold it: the same
+# keys in the same order, absent when they have no value. Saved plans and their checksums
+# depend on it.
+WRITTEN = [
+    '{"key":"7/rename/s-1","action":"rename","project_id":7,"name":"New","session_id":"s-1",'
+    '"old_name":"Old","reason":"declared with renamed_from \'Old\'","precondition":{'
+    '"description":"session s-1 is still named \'Old\', and no other conversation in scope is '
+    'named \'New\'","name":"Old","session_id":"s-1"}}',
+    '{"key":"7/create/Fresh","action":"create","project_id":7,"name":"Fresh",'
+    '"reason":"declared","precondition":{"description":"no conversation named \'Fresh\' in '
+    'scope","name":"Fresh"}}',
+    '{"key":"7/send/Fresh#1","action":"send","project_id":7,"name":"Fresh","prompt":"hello",'
+    '"position":1,"lang":"de","reason":"message 1 missing","precondition":{"description":'
+    '"the conversation is created by this plan","prompt":"hello"}}',
+    '{"key":"7/delete/s-2","action":"delete","project_id":7,"name":"Stray","session_id":"s-2",'
+    '"reason":"not declared and prune is on","precondition":{"description":"session s-2 still '
+    'exists, named \'Stray\', with 3 messages","name":"Stray","session_id":"s-2",'
+    '"message_count":3}}',
+]
+SAMPLE_CHECKSUM = "sha256:4f8fa09e07b21787605d31e3eef20ab56e02f53b8a5bd534de5eafd71665ea27"
+
+
+def test_each_kind_is_written_in_the_plan_format_byte_for_byte() -> None:
+    plan = sample_plan()
+    assert [json.dumps(op.to_dict(), separators=(",", ":")) for op in plan.operations] == WRITTEN
+    assert plan.checksum == SAMPLE_CHECKSUM
+
+
+def test_a_send_into_a_live_conversation_is_written_with_all_it_records() -> None:
+    send = Send(project_id=7, name="Demo", reason="declared message 2 is not yet in the transcript",
+                session_id="s-4", prompt="next", position=2, persona="pirate",
+                response_source="own_content", lang="de", live_name="Demo (old)", occurrences=1)
+    assert json.dumps(send.to_dict(), separators=(",", ":")) == (
+        '{"key":"7/send/s-4#2","action":"send","project_id":7,"name":"Demo","session_id":"s-4",'
+        '"prompt":"next","position":2,"persona":"pirate","response_source":"own_content",'
+        '"lang":"de","reason":"declared message 2 is not yet in the transcript","precondition":'
+        '{"description":"session s-4 is still named \'Demo (old)\', and the prompt is in its '
+        'transcript 1 time(s), as when planned","name":"Demo (old)","session_id":"s-4",'
+        '"prompt":"next","occurrences":1}}')
 
 
 def test_checksum_is_stable_and_content_sensitive() -> None:
@@ -102,3 +144,28 @@ def test_a_plan_the_planner_cannot_make_is_refused_even_with_a_good_checksum(
     with pytest.raises(InputError, match="reconciler never makes such a plan") as error:
         Plan.from_dict(_edited(edit), source="plan.json")
     assert why in str(error.value)
+
+
+def test_an_operation_is_read_from_its_own_fields() -> None:
+    """The key, the precondition's words and its copies of the operation's fields are derived
+    from the operation: an edited plan is read (and checked, and applied) as the operation
+    says, so that what a plan shows is what it does."""
+    def edit(document: dict[str, Any]) -> None:
+        rename, _create, send, delete = _operations(document)
+        rename.update(key="anything")
+        rename["precondition"].update(name="Other", session_id="s-9")
+        send["precondition"].update(prompt="other", description="x")
+        delete["precondition"].update(name="Kept")
+        delete.update(name="Shown")
+
+    read = Plan.from_dict(_edited(edit)).operations
+    assert read[:3] == sample_plan().operations[:3]
+    assert read[3].name == "Shown"
+    assert read[3].to_dict()["precondition"]["name"] == "Shown"
+    assert "named 'Shown'" in read[3].requirement
+
+
+def test_a_delete_without_its_message_count_is_not_a_valid_plan() -> None:
+    document = copy.deepcopy(sample_plan().to_dict())
+    del _operations(document)[3]["precondition"]["message_count"]
+    assert [p.message for p in validate(document, "plan")] != []

@@ -11,15 +11,17 @@ from reconciler.api.client import Client
 from reconciler.api.live import Conversation, Message, Transcript
 from reconciler.api.settings import ClientSettings, Secret
 from reconciler.emulator import Emulator
-from reconciler.plan.model import (
-    Action,
+from reconciler.plan.model import Plan, ProjectPlan
+from reconciler.plan.operations import (
+    Create,
+    Delete,
+    LiveView,
     Operation,
-    Plan,
-    Precondition,
-    ProjectPlan,
+    Rename,
+    Send,
     send_external_id,
 )
-from reconciler.plan.stale import LiveView, find_stale, why_stale
+from reconciler.plan.stale import find_stale
 
 
 def conv(session: str, name: str) -> Conversation:
@@ -44,16 +46,13 @@ def view(*conversations: Conversation, prompts: dict[str, list[str]] | None = No
                     transcripts=transcripts, vacating=frozenset(vacating))
 
 
-CREATE = Operation(Action.CREATE, 7, "New", "declared", Precondition(name="New"))
-RENAME = Operation(Action.RENAME, 7, "New", "renamed_from", Precondition(name="Old",
-                   session_id="s1"), session_id="s1", old_name="Old")
-SEND = Operation(Action.SEND, 7, "Demo", "missing", Precondition(
-    name="Demo", session_id="s1", prompt="hi", occurrences=1), session_id="s1", prompt="hi",
-    position=2)
-SEND_NEW = Operation(Action.SEND, 7, "New", "missing", Precondition(prompt="hi"), prompt="hi",
-                     position=1)
-DELETE = Operation(Action.DELETE, 7, "Stray", "prune", Precondition(
-    name="Stray", session_id="s1", message_count=1), session_id="s1")
+CREATE = Create(project_id=7, name="New", reason="declared")
+RENAME = Rename(project_id=7, name="New", reason="renamed_from", session_id="s1", old_name="Old")
+SEND = Send(project_id=7, name="Demo", reason="missing", session_id="s1", prompt="hi",
+            position=2, live_name="Demo", occurrences=1)
+SEND_NEW = Send(project_id=7, name="New", reason="missing", session_id=None, prompt="hi",
+                position=1)
+DELETE = Delete(project_id=7, name="Stray", reason="prune", session_id="s1", message_count=1)
 
 
 @pytest.mark.parametrize(
@@ -89,7 +88,7 @@ DELETE = Operation(Action.DELETE, 7, "Stray", "prune", Precondition(
          "delete-holds", "delete-new-messages", "delete-renamed", "delete-gone"],
 )
 def test_each_precondition(op: Operation, live: LiveView, why: str) -> None:
-    got = why_stale(op, live)
+    got = op.why_stale(live)
     assert (why in got) if why else got == ""
     assert bool(got) is bool(why)
 
@@ -99,7 +98,9 @@ def test_each_precondition(op: Operation, live: LiveView, why: str) -> None:
 def test_every_precondition_is_described_in_the_plan(op: Operation) -> None:
     words = op.requirement
     assert words
-    for value in (op.precondition.name, op.precondition.session_id):
+    precondition = op.to_dict()["precondition"]
+    assert precondition["description"] == words
+    for value in (precondition.get("name"), precondition.get("session_id")):
         if value:
             assert value in words
 
@@ -123,13 +124,13 @@ def test_every_precondition_is_described_in_the_plan(op: Operation) -> None:
 )
 def test_a_stale_operation_says_exactly_what_changed(op: Operation, live: LiveView,
                                                      why: str) -> None:
-    assert why_stale(op, live) == why
+    assert op.why_stale(live) == why
 
 
 def test_a_rename_to_the_name_the_conversation_already_has_is_not_blocked_by_itself() -> None:
-    again = Operation(Action.RENAME, 7, "New", "renamed_from",
-                      Precondition(name="New", session_id="s1"), session_id="s1", old_name="New")
-    assert why_stale(again, view(conv("s1", "New"))) == ""
+    again = Rename(project_id=7, name="New", reason="renamed_from", session_id="s1",
+                   old_name="New")
+    assert again.why_stale(view(conv("s1", "New"))) == ""
 
 
 PROJECT = 7
@@ -166,26 +167,22 @@ def seed(emulator: Emulator, name: str, *, creator: str = "me", prompts: tuple[s
 
 
 def create(name: str, project_id: int = PROJECT) -> Operation:
-    return Operation(Action.CREATE, project_id, name, "declared", Precondition(name=name))
+    return Create(project_id=project_id, name=name, reason="declared")
 
 
 def rename(session: str, old: str, new: str) -> Operation:
-    return Operation(Action.RENAME, PROJECT, new, "renamed_from",
-                     Precondition(name=old, session_id=session), session_id=session,
-                     old_name=old)
+    return Rename(project_id=PROJECT, name=new, reason="renamed_from", session_id=session,
+                  old_name=old)
 
 
 def send(session: str, name: str, prompt: str, occurrences: int = 0) -> Operation:
-    return Operation(Action.SEND, PROJECT, name, "missing",
-                     Precondition(name=name, session_id=session, prompt=prompt,
-                                  occurrences=occurrences),
-                     session_id=session, prompt=prompt, position=1)
+    return Send(project_id=PROJECT, name=name, reason="missing", session_id=session,
+                prompt=prompt, position=1, live_name=name, occurrences=occurrences)
 
 
 def delete(session: str, name: str, messages: int) -> Operation:
-    return Operation(Action.DELETE, PROJECT, name, "prune",
-                     Precondition(name=name, session_id=session, message_count=messages),
-                     session_id=session)
+    return Delete(project_id=PROJECT, name=name, reason="prune", session_id=session,
+                  message_count=messages)
 
 
 def test_a_plan_whose_preconditions_hold_is_not_stale(live: Emulator) -> None:
@@ -302,4 +299,4 @@ def test_a_message_the_service_changed_counts_as_this_send_only_by_its_external_
                      external_id=external_id)
     live = LiveView(by_session={"s1": demo}, holders={"Demo": frozenset({"s1"})},
                     transcripts={"s1": Transcript(demo, (stored,))}, vacating=frozenset())
-    assert (why_stale(SEND, live) == "") is holds
+    assert (SEND.why_stale(live) == "") is holds

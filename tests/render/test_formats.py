@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from reconciler.plan.model import Action, Operation, Plan, Precondition, ProjectPlan
+from reconciler.plan.model import Plan, ProjectPlan
+from reconciler.plan.operations import Create
 from reconciler.render.formats import render_json, render_markdown, render_text
 from tests.plan.test_model import sample_plan
 
@@ -62,8 +63,8 @@ def test_markdown_has_summary_table_and_collapsible_projects() -> None:
 def test_markdown_truncates_past_the_limit_but_keeps_the_summary() -> None:
     projects = tuple(
         ProjectPlan(project_id=i, label=None, scope="mine", operations=tuple(
-            Operation(Action.CREATE, i, f"conversation {j}", "declared",
-                      Precondition(name=f"conversation {j}")) for j in range(200)))
+            Create(project_id=i, name=f"conversation {j}", reason="declared")
+            for j in range(200)))
         for i in range(1, 30)
     )
     md = render_markdown(Plan(projects=projects), full_plan_hint="See the plan artifact.")

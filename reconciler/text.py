@@ -89,6 +89,7 @@ def looks_alike(first: str, second: str) -> bool:
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_PLAIN = bytes(range(0x20, 0x7F)) + b"\n\t"  # ASCII that needs no escape
 
 
 def terminal_safe(text: str) -> str:
@@ -98,4 +99,6 @@ def terminal_safe(text: str) -> str:
     return reaches the terminal. JSON and YAML output is unchanged in meaning: their encoders
     escape C0 characters themselves, and `\\u009b` is the same string inside JSON quotes.
     """
+    if text.isascii() and not text.encode("ascii").translate(None, _PLAIN):
+        return text  # a plan's text usually: deleting the plain bytes is faster than a search
     return _CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", text)

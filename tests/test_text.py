@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.text import looks_alike, normal_form, shown, skeleton, why_not_normal
+from reconciler.text import (
+    looks_alike,
+    normal_form,
+    shown,
+    skeleton,
+    terminal_safe,
+    why_not_normal,
+)
 from tests.workspace import PROJECT, Workspace
 
 NFC = "Caf\u00e9"
@@ -46,6 +53,17 @@ def test_normal_form_is_nfc_without_surrounding_whitespace_for_any_text(text: st
 def test_printable_ascii_looks_like_itself_with_a_zero_width_space(text: str) -> None:
     # The zero-width space takes the Unicode path; the ASCII text alone does not.
     assert skeleton(text) == skeleton(text + "\u200b") == " ".join(text.split())
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.one_of(st.characters(max_codepoint=0xA0), st.sampled_from("\n\t\r\x1b\x9b")),
+               max_size=20))
+def test_terminal_safe_escapes_every_control_character_but_newline_and_tab(text: str) -> None:
+    controls = [ch for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\n\t"]
+    safe = terminal_safe(text)
+    assert not any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in safe)
+    assert (safe == text) == (not controls)
+    assert safe.count("\\u") == text.count("\\u") + len(controls)
 
 
 @pytest.mark.parametrize(("text", "expected"), [

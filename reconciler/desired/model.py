@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
+from typing import Protocol
 
 from reconciler.errors import Location, Problem
 from reconciler.text import normal_form
@@ -68,33 +69,45 @@ class ProjectSpec:
         return f"{self.label} ({self.id})" if self.label else str(self.id)
 
     @cached_property
-    def is_ignored(self) -> Callable[[str], bool]:
+    def is_ignored(self) -> NameTest:
         """`is_ignored(name)`: whether `name` matches one of the `ignore` patterns."""
         return glob_matcher(self.ignore)
 
     @cached_property
-    def is_protected(self) -> Callable[[str], bool]:
+    def is_protected(self) -> NameTest:
         """`is_protected(name)`: whether `name` matches one of the `protect` patterns."""
         return glob_matcher(self.protect)
 
 
-def glob_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
+class NameTest(Protocol):
+    """`test(name)`: whether a name passes; `test(name, normal)` the same, given the name's
+    normal form when the caller has it already (planning does, for every live conversation)."""
+
+    def __call__(self, name: str, normal: str | None = None, /) -> bool: ...
+
+
+def glob_matcher(patterns: Iterable[str]) -> NameTest:
     """A test of whether a name, as written or in its normal form (a live name may have
     surrounding whitespace or decomposed characters), matches any of the glob `patterns` (as
     `fnmatchcase`), with the patterns compiled once: planning asks it for every live
     conversation."""
     translated = [f"(?:{fnmatch.translate(pattern)})" for pattern in patterns]
     if not translated:
-        return lambda name: False
+        return _never
     match = re.compile("|".join(translated)).match
 
-    def matches(name: str) -> bool:
+    def matches(name: str, normal: str | None = None, /) -> bool:
         if match(name) is not None:
             return True
-        normal = normal_form(name)
+        if normal is None:
+            normal = normal_form(name)
         return normal != name and match(normal) is not None
 
     return matches
+
+
+def _never(name: str, normal: str | None = None, /) -> bool:
+    return False
 
 
 @dataclass(frozen=True)

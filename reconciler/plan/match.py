@@ -116,10 +116,10 @@ def _match(
     candidates: dict[str, list[Conversation]] = {}
     for conv in scoped:
         name = conv.name
-        if is_ignored(name):
+        normal = normal_form(name)
+        if is_ignored(name, normal):
             ignored.append(conv)
             continue
-        normal = normal_form(name)
         group = candidates.get(normal)
         if group is None:
             candidates[normal] = [conv]

@@ -141,6 +141,15 @@ def test_ignored_names_are_neither_matched_nor_undeclared() -> None:
     assert result.undeclared == []
 
 
+def test_an_ignored_conversation_hides_none_listed_after_it() -> None:
+    tmp, faq, other = conv("tmp-debug"), conv("FAQ"), conv("Other")
+    result = match_project(project(ConversationSpec("FAQ"), ignore=("tmp-*",)),
+                           [tmp, faq, other], user_id=ME)
+    assert result.ignored == [tmp]
+    assert [m.live for m in result.matches] == [faq]
+    assert result.undeclared == [other]
+
+
 def test_each_live_conversation_is_claimed_once() -> None:
     only = conv("Billing")
     specs = (ConversationSpec("Billing"), ConversationSpec("Billing 2", renamed_from=("Billing",)))

@@ -141,6 +141,14 @@ def test_ignored_names_are_neither_matched_nor_undeclared() -> None:
     assert result.undeclared == []
 
 
+def test_ignore_patterns_match_a_live_name_as_written_or_in_normal_form() -> None:
+    decomposed, padded, kept = conv("Cafe\u0301 draft"), conv(" tmp x"), conv("Caf\u00e9 menu")
+    result = match_project(project(ignore=("Cafe\u0301*", "tmp*")), [decomposed, padded, kept],
+                           user_id=ME)
+    assert result.ignored == [decomposed, padded]
+    assert result.undeclared == [kept]
+
+
 def test_an_ignored_conversation_hides_none_listed_after_it() -> None:
     tmp, faq, other = conv("tmp-debug"), conv("FAQ"), conv("Other")
     result = match_project(project(ConversationSpec("FAQ"), ignore=("tmp-*",)),

@@ -1,5 +1,6 @@
-"""Each action's precondition, checked against live state: what must still hold when a plan
-is applied, and how each way of breaking it is named."""
+"""A saved plan checked against live state: what the preconditions need is read (listings in
+the project's scope, or the names it gives; transcripts), and each stale operation is named by
+its key with what changed. Each kind's own check is pinned in tests/plan/operations/."""
 
 from __future__ import annotations
 
@@ -8,137 +9,19 @@ import asyncio
 import pytest
 
 from reconciler.api.client import Client
-from reconciler.api.live import Conversation, Message, Transcript
 from reconciler.api.settings import ClientSettings, Secret
 from reconciler.emulator import Emulator
-from reconciler.plan.model import Plan, ProjectPlan
-from reconciler.plan.operations import (
-    Create,
-    Delete,
-    LiveView,
-    Operation,
-    Rename,
-    Send,
-    send_external_id,
-)
+from reconciler.plan.model import BY_NAME, LISTING, Plan, ProjectPlan
+from reconciler.plan.operations import Create, Delete, Operation, Rename, Send
 from reconciler.plan.stale import find_stale
-
-
-def conv(session: str, name: str) -> Conversation:
-    return Conversation(id=int(session.removeprefix("s")), session_id=session, name=name,
-                        project_id=7, created_by="1", created_at="2024-01-01 00:00:00",
-                        updated_at="2024-01-01 00:00:00")
-
-
-def view(*conversations: Conversation, prompts: dict[str, list[str]] | None = None,
-         vacating: tuple[str, ...] = ()) -> LiveView:
-    prompts = prompts or {}
-    transcripts: dict[str, Transcript | None] = {
-        c.session_id: Transcript(c, tuple(
-            Message(i, p, "answer", "2024-01-01 00:00:00")
-            for i, p in enumerate(prompts.get(c.session_id, []), start=1)))
-        for c in conversations
-    }
-    holders: dict[str, frozenset[str]] = {}
-    for c in conversations:
-        holders[c.name] = holders.get(c.name, frozenset()) | {c.session_id}
-    return LiveView(by_session={c.session_id: c for c in conversations}, holders=holders,
-                    transcripts=transcripts, vacating=frozenset(vacating))
-
-
-CREATE = Create(project_id=7, name="New", reason="declared")
-RENAME = Rename(project_id=7, name="New", reason="renamed_from", session_id="s1", old_name="Old")
-SEND = Send(project_id=7, name="Demo", reason="missing", session_id="s1", prompt="hi",
-            position=2, live_name="Demo", occurrences=1)
-SEND_NEW = Send(project_id=7, name="New", reason="missing", session_id=None, prompt="hi",
-                position=1)
-DELETE = Delete(project_id=7, name="Stray", reason="prune", session_id="s1", message_count=1)
-
-
-@pytest.mark.parametrize(
-    ("op", "live", "why"),
-    [
-        (CREATE, view(conv("s9", "Other")), ""),
-        (CREATE, view(conv("s9", "New")), "a conversation named 'New' now exists (s9)"),
-        (CREATE, view(conv("s9", "New"), vacating=("s9",)), ""),
-        (RENAME, view(conv("s1", "Old")), ""),
-        (RENAME, view(), "session s1 no longer exists"),
-        (RENAME, view(conv("s1", "Other")), "name: 'Old' -> 'Other'"),
-        (RENAME, view(conv("s1", "Old"), conv("s9", "New")),
-         "the new name 'New' has been taken since the plan was made (s9)"),
-        (RENAME, view(conv("s1", "Old"), conv("s9", "New"), vacating=("s1", "s9")), ""),
-        (SEND, view(conv("s1", "Demo"), prompts={"s1": ["hi"]}), ""),
-        (SEND, view(conv("s1", "Demo"), prompts={"s1": ["hi", "hi"]}),
-         "the prompt has been sent since the plan was made: it is in the transcript 2 time(s), "
-         "1 when planned"),
-        (SEND, view(conv("s1", "Demo"), prompts={"s1": ["hi", "other"]}), ""),
-        (SEND, view(conv("s1", "Renamed"), prompts={"s1": ["hi"]}), "name: 'Demo' -> 'Renamed'"),
-        (SEND, view(), "session s1 no longer exists"),
-        (SEND_NEW, view(), ""),
-        (DELETE, view(conv("s1", "Stray"), prompts={"s1": ["a"]}), ""),
-        (DELETE, view(conv("s1", "Stray"), prompts={"s1": ["a", "b"]}), "messages: 1 -> 2"),
-        (DELETE, view(conv("s1", "Kept")), "name: 'Stray' -> 'Kept'"),
-        (DELETE, view(), "session s1 no longer exists"),
-    ],
-    ids=["create-free", "create-taken", "create-taken-by-renamed",
-         "rename-holds", "rename-gone", "rename-source-renamed", "rename-target-taken",
-         "rename-target-renamed-away",
-         "send-holds", "send-sent-since", "send-other-prompt", "send-conversation-renamed",
-         "send-gone", "send-into-created",
-         "delete-holds", "delete-new-messages", "delete-renamed", "delete-gone"],
-)
-def test_each_precondition(op: Operation, live: LiveView, why: str) -> None:
-    got = op.why_stale(live)
-    assert (why in got) if why else got == ""
-    assert bool(got) is bool(why)
-
-
-@pytest.mark.parametrize("op", [CREATE, RENAME, SEND, SEND_NEW, DELETE],
-                         ids=lambda op: op.action.value)
-def test_every_precondition_is_described_in_the_plan(op: Operation) -> None:
-    words = op.requirement
-    assert words
-    precondition = op.to_dict()["precondition"]
-    assert precondition["description"] == words
-    for value in (precondition.get("name"), precondition.get("session_id")):
-        if value:
-            assert value in words
-
-
-@pytest.mark.parametrize(
-    ("op", "live", "why"),
-    [
-        (CREATE, view(conv("s9", "New"), conv("s8", "New")),
-         "a conversation named 'New' now exists (s8, s9)"),
-        (RENAME, view(conv("s1", "Other")),
-         "changed since the plan was made: name: 'Old' -> 'Other'"),
-        (RENAME, view(conv("s1", "Old"), conv("s9", "New"), conv("s8", "New")),
-         "the new name 'New' has been taken since the plan was made (s8, s9)"),
-        (SEND, view(conv("s1", "Renamed"), prompts={"s1": ["hi"]}),
-         "changed since the plan was made: name: 'Demo' -> 'Renamed'"),
-        (DELETE, view(conv("s1", "Kept"), prompts={"s1": ["a", "b"]}),
-         "changed since the plan was made: messages: 1 -> 2; name: 'Stray' -> 'Kept'"),
-    ],
-    ids=["create-two-holders", "rename-source-renamed", "rename-target-two-holders",
-         "send-conversation-renamed", "delete-renamed-and-new-messages"],
-)
-def test_a_stale_operation_says_exactly_what_changed(op: Operation, live: LiveView,
-                                                     why: str) -> None:
-    assert op.why_stale(live) == why
-
-
-def test_a_rename_to_the_name_the_conversation_already_has_is_not_blocked_by_itself() -> None:
-    again = Rename(project_id=7, name="New", reason="renamed_from", session_id="s1",
-                   old_name="New")
-    assert again.why_stale(view(conv("s1", "New"))) == ""
-
 
 PROJECT = 7
 
 
-def project_plan(*operations: Operation, scope: str = "mine",
-                 project_id: int = PROJECT) -> ProjectPlan:
-    return ProjectPlan(project_id=project_id, label=None, scope=scope, operations=operations)
+def project_plan(*operations: Operation, scope: str = "mine", project_id: int = PROJECT,
+                 live_read: str = LISTING) -> ProjectPlan:
+    return ProjectPlan(project_id=project_id, label=None, scope=scope, operations=operations,
+                       live_read=live_read)
 
 
 def stale(emulator: Emulator, *projects: ProjectPlan) -> list[str]:
@@ -282,21 +165,37 @@ def test_the_check_reads_only_the_listing_its_scope_needs() -> None:
     assert mine < everyone  # the visitors' four pages are read only for scope all
 
 
-@pytest.mark.parametrize(
-    ("external_id", "holds"),
-    [(send_external_id(7, "s1", 2, "hi"), True), (send_external_id(7, "s1", 3, "hi"), False),
-     (send_external_id(7, "s2", 2, "hi"), False), (send_external_id(8, "s1", 2, "hi"), False),
-     (send_external_id(7, "s1", 2, "other"), False), (None, False)],
-    ids=["this-send", "another-position", "another-conversation", "another-project",
-         "another-prompt", "no-id"],
-)
-def test_a_message_the_service_changed_counts_as_this_send_only_by_its_external_id(
-        external_id: str | None, holds: bool) -> None:
-    """The planned send finds its prompt once in the transcript, though the service stored it
-    differently: only the external_id of this very send says it is the same message."""
-    demo = conv("s1", "Demo")
-    stored = Message(1, "hi, as the service stored it", "answer", "2024-01-01 00:00:00",
-                     external_id=external_id)
-    live = LiveView(by_session={"s1": demo}, holders={"Demo": frozenset({"s1"})},
-                    transcripts={"s1": Transcript(demo, (stored,))}, vacating=frozenset())
-    assert (SEND.why_stale(live) == "") is holds
+def test_a_plan_made_by_name_is_checked_by_looking_its_names_up() -> None:
+    """Prune off, a plan read the names it gives by the API's name filter: its check looks up
+    the same names (any stored form of them), and reads no page of the whole listing."""
+    with Emulator(api_key="k-by-name", page_size=3) as emulator:
+        emulator.start()
+        emulator.ensure_project(PROJECT)
+        emulator.add_conversations(PROJECT, [f"c{n:03d}" for n in range(30)])
+        taken = seed(emulator, " Fresh ")
+        old = seed(emulator, "Old")
+        seed(emulator, "Newer")  # found by the lookup of New, but not named New
+        emulator.add_conversations(PROJECT, ["Fresh"] * 12, creator="visitor")  # not in scope
+        plan = project_plan(create("Fresh"), rename(old, "Old", "New"), create("Free"),
+                            live_read=BY_NAME)
+        before = emulator.stats()["requests"].get("GET", 0)
+        found = stale(emulator, plan)
+        reads = emulator.stats()["requests"]["GET"] - before
+    assert found == [f"7/create/Fresh: a conversation named 'Fresh' now exists ({taken})"]
+    # the user, a lookup per name (Free, Fresh, New) in the project's scope, one page each but
+    # Fresh: two (its whole listing spans pages, so the client first learns whether the team
+    # filter holds the key's own user), and the transcript of the renamed one; the visitors'
+    # conversations named Fresh are never read (with userFilter=all: three pages more)
+    assert reads == 6
+
+
+def test_a_name_the_filter_cannot_look_up_is_checked_on_the_whole_listing() -> None:
+    with Emulator(api_key="k-by-name", page_size=3) as emulator:
+        emulator.start()
+        emulator.ensure_project(PROJECT)
+        emulator.add_conversations(PROJECT, [f"c{n:03d}" for n in range(30)])
+        before = emulator.stats()["requests"].get("GET", 0)
+        assert stale(emulator, project_plan(create("c001"), create("é"),
+                                            live_read=BY_NAME))[0].startswith("7/create/c001")
+        reads = emulator.stats()["requests"]["GET"] - before
+    assert reads > 10  # every page of the listing

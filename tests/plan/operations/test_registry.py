@@ -97,3 +97,13 @@ def test_every_kind_describes_itself_in_one_line_naming_its_conversation(op: Ope
     assert repr(op.name) in line
     if op.session_id is not None:
         assert op.session_id in line
+
+
+@pytest.mark.parametrize("op", SAMPLES, ids=lambda op: op.key)
+def test_every_precondition_is_described_in_the_plan(op: Operation) -> None:
+    words = op.requirement
+    precondition = op.to_dict()["precondition"]
+    assert precondition["description"] == words
+    for value in (precondition.get("name"), precondition.get("session_id")):
+        if value:
+            assert value in words

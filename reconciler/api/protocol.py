@@ -13,7 +13,14 @@ from typing import Protocol
 
 from reconciler.api.decoding import Page
 from reconciler.api.live import Conversation, Message, Project, QueryCredits, Transcript, User
+from reconciler.desired.model import Scope
 from reconciler.errors import NotFoundError
+
+
+def listing_filter(scope: Scope) -> str:
+    """The `userFilter` (the listing's query parameter) whose listing holds every conversation
+    `scope` may manage ("mine" is then narrowed by `reconciler.plan.match.in_scope`)."""
+    return "all" if scope is Scope.ALL else "team_member"
 
 
 @dataclass

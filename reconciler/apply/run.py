@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.api.live import Conversation, Transcript
-from reconciler.api.protocol import ConversationApi
+from reconciler.api.protocol import ConversationApi, listing_filter
 from reconciler.apply.backup import write_backup
 from reconciler.desired.model import Scope
 from reconciler.errors import (
@@ -32,7 +32,7 @@ from reconciler.errors import (
     RestoreConflict,
 )
 from reconciler.plan.guards import GuardLimits, with_guards
-from reconciler.plan.match import in_scope, listing_filter
+from reconciler.plan.match import in_scope
 from reconciler.plan.model import BY_NAME, Plan, ProjectPlan
 from reconciler.plan.operations import KINDS, Operation, Thread, send_external_id
 from reconciler.text import normal_form

@@ -13,7 +13,8 @@ from dataclasses import replace
 
 from reconciler.api.live import Conversation
 from reconciler.desired.model import ConversationSpec, ProjectSpec
-from reconciler.plan.match import Match, MatchedBy, Matching, collection_paused
+from reconciler.gcpause import collection_paused
+from reconciler.plan.match import Match, MatchedBy, Matching
 from reconciler.plan.model import DEFAULT_MAX_DELETE_FRACTION, ProjectPlan, Unmanaged
 from reconciler.plan.operations import Create, Delete, Operation, Rename, Send
 from reconciler.text import normal_form, shown, skeleton

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.api.live import Conversation, Project
-from reconciler.api.protocol import ConversationApi
+from reconciler.api.protocol import ConversationApi, listing_filter
 from reconciler.desired.model import Scope
-from reconciler.plan.match import in_scope, listing_filter
+from reconciler.plan.match import in_scope
 from reconciler.text import normal_form, shown
 
 MAX_NAME_LENGTH = 255

@@ -14,13 +14,13 @@ from dataclasses import replace
 from reconciler.api.decoding import Page
 from reconciler.api.live import Conversation, ProjectLive, QueryCredits, Transcript
 from reconciler.api.lookup import by_name_is_cheaper, lookup_names, lookup_query, substring_probe
-from reconciler.api.protocol import ConversationApi, read_transcripts
+from reconciler.api.protocol import ConversationApi, listing_filter, read_transcripts
 from reconciler.desired.model import ConversationSpec, DesiredState, ProjectSpec
 from reconciler.errors import ApiError, AuthError
 from reconciler.plan.budget import sends, with_budget
 from reconciler.plan.build import build_project_plan, deletion_candidates
 from reconciler.plan.guards import GuardLimits, with_guards
-from reconciler.plan.match import Matching, listing_filter, match_project
+from reconciler.plan.match import Matching, match_project
 from reconciler.plan.model import BY_NAME, Plan, ProjectPlan
 from reconciler.plan.operations import send_external_id
 from reconciler.text import normal_form

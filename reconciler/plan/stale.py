@@ -16,9 +16,9 @@ from collections.abc import Mapping
 
 from reconciler.api.live import Conversation
 from reconciler.api.lookup import lookup_query
-from reconciler.api.protocol import ConversationApi, read_transcripts
+from reconciler.api.protocol import ConversationApi, listing_filter, read_transcripts
 from reconciler.desired.model import Scope
-from reconciler.plan.match import in_scope, listing_filter
+from reconciler.plan.match import in_scope
 from reconciler.plan.model import BY_NAME, Plan, ProjectPlan
 from reconciler.plan.operations import LiveView
 from reconciler.text import normal_form

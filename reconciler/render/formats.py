@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from reconciler.gcpause import collection_paused
 from reconciler.jsonio import pretty
 from reconciler.plan.budget import budget_line
-from reconciler.plan.match import collection_paused
 from reconciler.plan.model import BY_NAME, Plan, ProjectPlan
 from reconciler.plan.operations import SUMMARY_ORDER
 from reconciler.text import shown, terminal_safe

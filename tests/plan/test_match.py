@@ -7,8 +7,9 @@ import itertools
 import pytest
 
 from reconciler.api.live import Conversation
+from reconciler.api.protocol import listing_filter
 from reconciler.desired.model import ConversationSpec, DuplicatePolicy, ProjectSpec, Scope
-from reconciler.plan.match import MatchedBy, in_scope, listing_filter, match_project
+from reconciler.plan.match import MatchedBy, in_scope, match_project
 
 ME, TEAMMATE = "1", "2"
 _ids = itertools.count(1)

@@ -84,7 +84,6 @@ class Record:
         value = self.get(name)
         if not is_session_id(value):
             raise MalformedBody(f"'{name}' of {self._what} is not a valid session id")
-        assert isinstance(value, str)
         return value
 
     def time(self, name: str) -> str:
@@ -98,17 +97,16 @@ class Record:
             raise MalformedBody(f"'{name}' of {self._what} is {_seen(value)}, not a time")
         return value
 
-    def identifier(self, name: str, *, optional: bool = False) -> str | None:
-        """An identifier sent as a string or an integer, as text; None only if `optional`.
-
-        Raises MalformedBody.
-        """
-        value = self._fields.get(name) if optional else self.get(name)
-        if value is None and optional:
-            return None
+    def identifier(self, name: str) -> str:
+        """An identifier sent as a string or an integer, as text. Raises MalformedBody."""
+        value = self.get(name)
         if isinstance(value, bool) or not isinstance(value, int | str):
             raise MalformedBody(f"'{name}' of {self._what} is {_seen(value)}, not an id")
         return str(value)
+
+    def optional_identifier(self, name: str) -> str | None:
+        """`identifier`, or None when the field is missing or null. Raises MalformedBody."""
+        return None if self._fields.get(name) is None else self.identifier(name)
 
     def nested(self, name: str) -> Record:
         """A nested object field. Raises MalformedBody."""
@@ -335,7 +333,7 @@ def parse_conversation(value: object) -> Conversation:
         session_id=record.session_id("session_id"),
         name=record.text("name"),
         project_id=record.integer("project_id"),
-        created_by=record.identifier("created_by", optional=True),
+        created_by=record.optional_identifier("created_by"),
         created_at=record.time("created_at"),
         updated_at=record.time("updated_at"),
     )
@@ -365,9 +363,7 @@ def _external_id(message: object) -> str | None:
 def parse_user(value: object) -> User:
     """The user object (its id as text). Raises MalformedBody."""
     record = Record(value, what="the user")
-    identifier = record.identifier("id")
-    assert identifier is not None  # not optional
-    return User(id=identifier, name=record.text("name"), email=record.text("email"))
+    return User(id=record.identifier("id"), name=record.text("name"), email=record.text("email"))
 
 
 def parse_project(value: object) -> Project:

@@ -170,7 +170,7 @@ class Pacer:
         if self.limit is not None:
             if self._estimate is None and self.in_flight:
                 return Turn(max(at - now, PROBE_POLL), for_answer=True)  # a window's first
-            if self._estimate is not None and self._estimate - 1 < self._reserve(now):
+            if self._estimate is not None and self._estimate - 1 < self._reserve(self.limit, now):
                 at = max(at, self._window_ends if self._window_ends is not None else now)
                 if at <= now:
                     at = now + PROBE_POLL
@@ -209,7 +209,7 @@ class Pacer:
         elif headers.remaining is not None and self.limit is not None:
             self._observe(headers.remaining, now)
         elif self._adaptive is not None and headers.limit is None:
-            self._speed_up()
+            self._speed_up(self._adaptive)
 
     def lost(self) -> None:
         """A request ended without an answer (connection error, timeout)."""
@@ -236,7 +236,6 @@ class Pacer:
 
     def _observe(self, remaining: int, now: float) -> None:
         """Read `Remaining`: detect a new window, update the estimate of what is left."""
-        assert self.limit is not None
         others = self.in_flight  # started, unanswered: assume the server has not counted them
         fresh = max(0, remaining - others)
         new_window = self._lowest is not None and remaining > self._lowest + self._peak_in_flight
@@ -277,10 +276,10 @@ class Pacer:
             self._blocked_until = max(self._blocked_until, now + max(wait, 0.0))
         self._describe(self._pace_text())
 
-    def _speed_up(self) -> None:
-        assert self._adaptive is not None
+    def _speed_up(self, adaptive: float) -> None:
+        """Raise the pace a little from `adaptive` (requests per minute)."""
         cap = self.settings.max_rate
-        faster = self._adaptive * (1 + ADAPTIVE_GAIN)
+        faster = adaptive * (1 + ADAPTIVE_GAIN)
         self._adaptive = min(faster, cap) if cap is not None else faster
 
     def _forget_ended_window(self, now: float) -> None:
@@ -288,26 +287,25 @@ class Pacer:
         if self._window_ends is not None and now >= self._window_ends:
             self._estimate, self._lowest, self._window_ends = None, None, None
 
-    def _reserve(self, now: float) -> int:
-        """Requests to leave to the key's other clients in the rest of this window."""
-        assert self.limit is not None
+    def _reserve(self, limit: int, now: float) -> int:
+        """Requests to leave to the key's other clients in the rest of this window, under
+        `limit` per window."""
         left = 1.0
         if self._window_ends is not None:
             left = min(1.0, max(0.0, (self._window_ends - now) / self.window))
-        return math.ceil((self.limit - self._own_per_window()) * left)
+        return math.ceil((limit - self._own_per_window(limit)) * left)
 
-    def _own_per_window(self) -> int:
-        """Whole requests this run may start in one window: its share of the limit, rounded
+    def _own_per_window(self, limit: int) -> int:
+        """Whole requests this run may start in one window: its share of `limit`, rounded
         down (at least one), so that with the others' rounded up the window is never over."""
-        assert self.limit is not None
-        return max(1, math.floor(self.settings.share * self.limit))
+        return max(1, math.floor(self.settings.share * limit))
 
     def _current_interval(self) -> float:
         intervals = [0.0]
         if self.settings.max_rate is not None:
             intervals.append(60.0 / self.settings.max_rate)
         if self.limit is not None:
-            intervals.append(self.window / self._own_per_window())
+            intervals.append(self.window / self._own_per_window(self.limit))
         elif self._adaptive is not None:
             intervals.append(60.0 / self._adaptive)
         return max(intervals)
@@ -322,7 +320,7 @@ class Pacer:
             limit_per_minute = self.limit * 60.0 / self.window
             why = (f"{share:g} (--rate-share) of the advertised limit of {self.limit} per "
                    f"{self.window:g} s ({per_minute(limit_per_minute)}/min)")
-            if cap is not None and 60.0 / cap >= self.window / self._own_per_window():
+            if cap is not None and 60.0 / cap >= self.window / self._own_per_window(self.limit):
                 why = f"--max-rate {cap:g}, below {why}"
             return f"pace: {shown}: {why}"
         if self._adaptive is not None:

@@ -84,8 +84,9 @@ def handle(store: Store, page_size: int, request: Request) -> Response:
         if match is not None:
             return _page(200, *view.conversations(match["project"]))
         match = _TRANSCRIPT.fullmatch(request.path)
-        assert match is not None, request.path
-        return _page(200, *view.transcript(match["project"], match["session"]))
+        if match is not None:
+            return _page(200, *view.transcript(match["project"], match["session"]))
+        raise ApiProblem(404, "No such page")
     except ApiProblem as problem:
         body = f"<p>{_e(problem.message)}</p>\n<p><a href=\"/\">All projects</a></p>"
         return _page(problem.status, f"Error {problem.status}", [], body, problem.headers)

@@ -430,7 +430,7 @@ class Client:
                     and c.created_by == me.id and is_new(c)]
             return min(ours, key=lambda c: c.id) if ours else None
 
-        created = await self._write(call, find_committed, parse_conversation)
+        created = await self._with_retries(call, find_committed, parse_conversation)
         self._remember_highest_id(project_id, created.id)
         return created
 
@@ -512,7 +512,7 @@ class Client:
             transcript = await self.get_transcript(project_id, session_id)
             return _sent_message(transcript.messages, prompt, external_id, after=before)
 
-        message = await self._write(call, find_committed, parse_message,
+        message = await self._with_retries(call, find_committed, parse_message,
                                     watch=self.settings.lost_send_watch)
         if message.id <= before:
             raise self._error(ApiError, f"{call.description}: the API answered with message "
@@ -556,7 +556,7 @@ class Client:
         existing = {c.session_id for c in listed}
         return lambda c: c.session_id not in existing
 
-    async def _write(
+    async def _with_retries(
         self,
         call: _Call,
         find_committed: Callable[[], Awaitable[_T | None]],
@@ -564,10 +564,10 @@ class Client:
         *,
         watch: float = 0.0,
     ) -> _T:
-        """Make a non-idempotent call. After a failure that may have been carried out, wait,
-        then look for its result (`find_committed`) before trying again; when the server may
-        still be carrying it out, keep looking for `watch` seconds (not counted in the call's
-        deadline)."""
+        """Make a call, retrying what may be retried. After a failure that may have been
+        carried out, wait, then look for its result (`find_committed`) before trying again;
+        when the server may still be carrying it out, keep looking for `watch` seconds (not
+        counted in the call's deadline)."""
         started: float | None = None
         attempt = 1
         while True:
@@ -581,14 +581,14 @@ class Client:
             try:
                 delay = self._next_delay(call, outcome, attempt, started)
             except ApiError:
-                found = await self._check_write(call, find_committed, outcome, watch=watch)
+                found = await self._look_for_result(call, find_committed, outcome, watch=watch)
                 if found is not None:
                     return found
                 raise
             self.stats.retries += 1
             await self._sleep(delay)
             checking = self._clock()
-            found = await self._check_write(call, find_committed, outcome, watch=watch)
+            found = await self._look_for_result(call, find_committed, outcome, watch=watch)
             if found is not None:
                 return found
             started += self._clock() - checking  # looking for it is no retry: not on the clock
@@ -615,7 +615,7 @@ class Client:
             raise error
         return found
 
-    async def _check_write(
+    async def _look_for_result(
         self, call: _Call, find_committed: Callable[[], Awaitable[_T | None]], failure: _Failure,
         *, watch: float = 0.0,
     ) -> _T | None:
@@ -640,24 +640,9 @@ class Client:
     # -- one call --------------------------------------------------------------------------
 
     async def _call(self, call: _Call) -> object:
-        """Make an idempotent call (GET, PUT, DELETE), retrying what may be retried."""
-        started: float | None = None
-        attempt = 1
-        while True:
-            outcome = await self._attempt(call, attempt, started)
-            started = self._clock() if started is None else started
-            if isinstance(outcome, _Answer):
-                try:
-                    return outcome.checked()
-                except MalformedBody as problem:
-                    raise self._malformed(call, problem) from None
-            if outcome.refused:  # nothing was done: no attempt is used up
-                await self._wait_refused(call, outcome, started)
-                continue
-            delay = self._next_delay(call, outcome, attempt, started)
-            self.stats.retries += 1
-            await self._sleep(delay)
-            attempt += 1
+        """Make an idempotent call (GET, PUT, DELETE): after a failure there is nothing to
+        look for, since trying it again is safe."""
+        return await self._with_retries(call, _nothing_to_find, _as_sent)
 
     async def _wait_refused(self, call: _Call, failure: _Failure, started: float) -> None:
         """Wait out a refusal (429 for the rate): its Retry-After, else a backoff growing
@@ -942,3 +927,13 @@ def _server_message(response: httpx.Response) -> str:
     except (JsonError, KeyError, TypeError, IndexError):
         return ""
     return " ".join(message.split())[:200] if isinstance(message, str) else ""  # one line
+
+
+async def _nothing_to_find() -> object | None:
+    """What an idempotent call looks for after a failure: nothing (it is simply tried again)."""
+    return None
+
+
+def _as_sent(data: object) -> object:
+    """An answer's data, parsed by the caller."""
+    return data

@@ -50,6 +50,22 @@ def test_unwritable_backup_dir_means_no_delete(ws: Workspace) -> None:
     assert ws.names() == ["Precious"]
 
 
+def test_an_apply_that_deletes_nothing_needs_no_backup_dir(ws: Workspace) -> None:
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            conversations:
+              - name: New
+    """)
+    blocker = ws.path / "not-a-directory"
+    blocker.write_text("a file where the backup directory would be")
+    result = ws.run("apply", "-f", str(ws.file), "--auto-approve",
+                    "--backup-dir", str(blocker / "backups"))
+    assert result.code == 0, result.err
+    assert ws.names() == ["New"]
+
+
 def test_no_backup_opts_out_explicitly(ws: Workspace) -> None:
     ws.seed("Scratch")
     prune_all(ws)

@@ -114,7 +114,8 @@ async def _apply(
             if plan.all_errors or not plan.has_changes:
                 return EXIT_ERROR if plan.all_errors else EXIT_OK
             backup_dir = _backup_dir(params)
-            if backup_dir is not None and not params.dry_run and plan.summary()["delete"]:
+            backing_up = any(op.backs_up for op in plan.operations)
+            if backup_dir is not None and not params.dry_run and backing_up:
                 check_outputs([Output("--backup-dir", backup_dir, directory=True)], inputs=())
             if _confirm(params, console):  # time has passed: check the plan again
                 await _refuse_stale(client, plan, saved=isinstance(loaded, Plan))

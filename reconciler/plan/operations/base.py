@@ -130,6 +130,7 @@ class Operation(ABC):
     creates: ClassVar[bool] = False  # when done, its `name` is a conversation this run created
     after_duplicate_check: ClassVar[bool] = False  # runs only when no other run created a name
     skipped_after_failure: ClassVar[bool] = False  # skipped when anything before it failed
+    backs_up: ClassVar[bool] = False  # writes a transcript backup first (`ApplyContext.backup`)
     # Not "": the operations on one conversation run one after another, in plan order, and
     # the ones after one that was not done are skipped, for this reason.
     sequential: ClassVar[str] = ""

@@ -37,6 +37,7 @@ class Delete(Operation):
     vacates = True
     after_duplicate_check = True
     skipped_after_failure = True
+    backs_up = True
 
     session_id: str
     message_count: int

@@ -87,6 +87,11 @@ class StalePlanError(ReconcilerError):
     """A saved plan's preconditions no longer hold; nothing was applied."""
 
 
+class RestoreRefused(ReconcilerError):
+    """`restore` would send more prompts than `--max-sends` or the query credits left allow;
+    nothing was restored."""
+
+
 class RestoreConflict(ReconcilerError):
     """`restore` found the backup's name taken by another conversation; nothing was restored."""
 

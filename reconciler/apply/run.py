@@ -30,6 +30,7 @@ from reconciler.errors import (
     NotFoundError,
     PlanRefusedError,
     RestoreConflict,
+    RestoreRefused,
 )
 from reconciler.plan.guards import GuardLimits, with_guards
 from reconciler.plan.match import in_scope
@@ -368,7 +369,7 @@ class RestoreResult:
 
 async def restore_conversation(
     client: ConversationApi, project_id: int, original: str, name: str,
-    prompts: Sequence[str] | None,
+    prompts: Sequence[str] | None, *, max_sends: int | None = None,
 ) -> RestoreResult:
     """Bring back the conversation `original`, named `name`, and (unless `prompts` is None)
     its prompts, in order; never makes a second conversation of that name.
@@ -376,9 +377,11 @@ async def restore_conversation(
     It is already back when `original` still exists, or when the only conversation named `name`
     is the key user's and (with `prompts`) holds exactly those prompts; when that conversation
     holds the first of them (a restore that stopped midway), the rest are sent. Any other
-    conversation named `name` takes the name: RestoreConflict, nothing is done. The API cannot
-    write answers: sent prompts get new answers. Raises ApiError on failure (what was done
-    before the failure stays done).
+    conversation named `name` takes the name: RestoreConflict, nothing is done. Prompts to send
+    beyond `max_sends`, or beyond the query credits the account has left (when the API says),
+    are refused before anything is done: RestoreRefused. The API cannot write answers: sent
+    prompts get new answers. Raises ApiError on failure (what was done before the failure
+    stays done).
     """
     try:
         still = await client.get_transcript(project_id, original)
@@ -394,16 +397,38 @@ async def restore_conversation(
         found = await _restored_before(client, project_id, named, prompts)
         if found is None:
             raise RestoreConflict(project_id, name, [c.session_id for c in named])
-        session_id, sent = found
+        session_id: str | None = found[0]
+        sent = found[1]
         state = Restored.ALREADY_BACK if sent == len(wanted) else Restored.RESUMED
     else:
-        session_id, sent = (await client.create_conversation(project_id, name)).session_id, 0
-        state = Restored.CREATED
+        session_id, sent, state = None, 0, Restored.CREATED
+    await _refuse_sends_beyond(client, len(wanted) - sent, max_sends)
+    if session_id is None:
+        session_id = (await client.create_conversation(project_id, name)).session_id
     for position, prompt in enumerate(wanted[sent:], start=sent + 1):
         await client.send_message(
             project_id, session_id, prompt,
             external_id=send_external_id(project_id, session_id, position, prompt))
     return RestoreResult(project_id, session_id, name, len(wanted) - sent, state)
+
+
+async def _refuse_sends_beyond(
+    client: ConversationApi, count: int, max_sends: int | None
+) -> None:
+    """Raise RestoreRefused when sending `count` prompts is more than `max_sends` or than the
+    query credits the account has left (an API that does not say refuses nothing)."""
+    if count == 0:
+        return
+    if max_sends is not None and count > max_sends:
+        raise RestoreRefused(
+            f"restoring this backup sends {count} prompt(s), more than --max-sends {max_sends} "
+            "(each costs a query credit): nothing was restored; raise --max-sends to proceed")
+    credits = await client.query_credits()
+    if credits is not None and credits.left is not None and count > credits.left:
+        raise RestoreRefused(
+            f"restoring this backup sends {count} prompt(s) but the account has {credits.left} "
+            "query credit(s) left: nothing was restored, so that its prompts do not stop "
+            "half-way; wait for the credits to renew")
 
 
 async def _restored_before(

@@ -139,7 +139,7 @@ def parameters(args: argparse.Namespace) -> Parameters:
             pin=args.pin, with_messages=args.with_messages, output=args.output)
     if command == "restore":
         return RestoreParams(connection=connection, backup_file=args.backup_file,
-                             resend_prompts=args.resend_prompts)
+                             resend_prompts=args.resend_prompts, max_sends=args.max_sends)
     raise ValueError(f"no parameters for the command {command!r}")
 
 

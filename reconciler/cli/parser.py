@@ -222,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("backup_file", metavar="BACKUP_FILE")
     restore.add_argument("--resend-prompts", action="store_true",
                          help="also re-send its prompts in order (answers are regenerated)")
+    restore.add_argument("--max-sends", type=_count, metavar="N",
+                         help="refuse to re-send more than N prompts (each costs a query "
+                              "credit)")
 
     from reconciler.emulator.cli import add_emulator_command
 

@@ -141,6 +141,40 @@ def test_restore_refuses_a_name_taken_by_another_conversation(
     assert _restored(ws) == [prompts]
 
 
+def test_restore_sends_no_more_prompts_than_max_sends_allows(ws: Workspace) -> None:
+    _, backup = _deleted_with_backup(ws, "a", "b", "c")
+    refused = ws.run("restore", str(backup), "--resend-prompts", "--max-sends", "2")
+    assert refused.code == 1
+    assert "restoring this backup sends 3 prompt(s), more than --max-sends 2" in refused.err
+    assert "nothing was restored" in refused.err
+    assert _restored(ws) == []
+    allowed = ws.run("restore", str(backup), "--resend-prompts", "--max-sends", "3")
+    assert allowed.code == 0, allowed.err
+    assert _restored(ws) == [["a", "b", "c"]]
+
+
+def test_restore_counts_only_the_prompts_it_still_has_to_send(ws: Workspace) -> None:
+    _, backup = _deleted_with_backup(ws, "a", "b", "c")
+    assert ws.run("restore", str(backup)).code == 0  # the conversation, no prompts yet
+    (session,) = [c["session_id"] for c in ws.emulator.conversations(PROJECT)]
+    ws.emulator.add_message(PROJECT, session, "a")  # a restore that stopped after one
+    ws.emulator.query_credits = 2
+    resumed = ws.run("restore", str(backup), "--resend-prompts", "--max-sends", "2")
+    assert resumed.code == 0, resumed.err
+    assert _restored(ws) == [["a", "b", "c"]]
+
+
+def test_restore_sends_no_more_prompts_than_the_credits_left(ws: Workspace) -> None:
+    _, backup = _deleted_with_backup(ws, "a", "b")
+    ws.emulator.query_credits = 1
+    refused = ws.run("restore", str(backup), "--resend-prompts")
+    assert refused.code == 1
+    assert "sends 2 prompt(s) but the account has 1 query credit(s) left" in refused.err
+    assert _restored(ws) == []
+    assert ws.run("restore", str(backup)).code == 0  # without its prompts: no credit needed
+    assert _restored(ws) == [[]]
+
+
 def test_restore_of_a_conversation_that_still_exists_does_nothing(ws: Workspace) -> None:
     session = ws.seed("Demo thread")
     ws.emulator.faults.rules = [FaultRule(method="DELETE", path="/conversations/", status=400,

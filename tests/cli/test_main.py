@@ -65,6 +65,7 @@ COMMAND_FLAGS: dict[str, dict[str, tuple[list[str], list[str]]]] = {
     "restore": {
         "backup_file": (R, ["restore", "c.json"]),
         "resend_prompts": (R, [*R, "--resend-prompts"]),
+        "max_sends": (R, [*R, "--max-sends", "0"]),
     },
 }
 

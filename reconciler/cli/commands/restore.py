@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.apply.backup import read_backup
+from reconciler.apply.backup import Backup, read_backup
 from reconciler.apply.run import Restored, RestoreResult, restore_conversation
 from reconciler.cli.common import EXIT_OK, writing
 from reconciler.cli.connect import Connection, open_client
@@ -20,14 +20,14 @@ class RestoreParams:
     connection: Connection
     backup_file: str
     resend_prompts: bool
+    max_sends: int | None = None
 
 
 def run(params: RestoreParams, console: Console) -> int:
     """Recreate the conversation (and re-send its prompts when asked); say what was done."""
     backup = read_backup(Path(params.backup_file))
     prompts = list(backup.prompts) if params.resend_prompts else None
-    result = asyncio.run(_restore(params.connection, console, backup.project_id,
-                                  backup.session_id, backup.name, prompts))
+    result = asyncio.run(_restore(params, console, backup, prompts))
     console.result(_restore_summary(result, backup.session_id, resend=prompts is not None))
     if result.prompts_sent:
         console.result(
@@ -54,13 +54,10 @@ def _restore_summary(result: RestoreResult, original: str, *, resend: bool) -> s
 
 
 async def _restore(
-    connection: Connection,
-    console: Console,
-    project_id: int,
-    original: str,
-    name: str,
-    prompts: list[str] | None,
+    params: RestoreParams, console: Console, backup: Backup, prompts: list[str] | None
 ) -> RestoreResult:
-    async with open_client(connection, console, project_ids=[project_id]) as client:
-        with writing(connection, client, [project_id], command="restore"):
-            return await restore_conversation(client, project_id, original, name, prompts)
+    project_id = backup.project_id
+    async with open_client(params.connection, console, project_ids=[project_id]) as client:
+        with writing(params.connection, client, [project_id], command="restore"):
+            return await restore_conversation(client, project_id, backup.session_id,
+                                              backup.name, prompts, max_sends=params.max_sends)

@@ -83,11 +83,6 @@ def skeleton(text: str) -> str:
     return " ".join(visible.split())
 
 
-def looks_alike(first: str, second: str) -> bool:
-    """Whether two different texts would look the same to a reader."""
-    return first != second and skeleton(first) == skeleton(second)
-
-
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _PLAIN = bytes(range(0x20, 0x7F)) + b"\n\t"  # ASCII that needs no escape
 

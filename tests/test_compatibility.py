@@ -69,7 +69,7 @@ def seed(ws: Workspace) -> dict[str, str]:
     kept = ws.seed("Kept")
     ws.emulator.add_message(PROJECT, kept, "already sent")
     stray = ws.seed("Stray")
-    ws.emulator.add_message(PROJECT, stray, "stray message")
+    ws.emulator.add_message(PROJECT, stray, "stray & message")
     greeting = ws.seed("Greeting", project=OTHER)  # prune off: found by name, or listed
     ws.emulator.add_message(OTHER, greeting, "hi")
     for number in range(12):  # many pages of others' conversations: a name lookup is cheaper
@@ -127,7 +127,8 @@ def test_the_whole_workflow_keeps_every_promise(variant_ws: Workspace) -> None:
     assert applied.code == 0, applied.out + applied.err
     assert broken_promises(ws, sessions) == []
     (backup,) = (ws.path / "backups").rglob(f"{sessions['stray']}.json")
-    assert json.loads(backup.read_text())["messages"][0]["user_query"] == "stray message"
+    backed_up = json.loads(backup.read_text())["messages"][0]["user_query"]
+    assert html.unescape(backed_up) == "stray & message"
     renamed = {c["session_id"]: c["name"] for c in ws.emulator.conversations(PROJECT)}
     assert renamed[sessions["renamed"]] == "Billing questions"
 
@@ -143,6 +144,11 @@ def test_the_whole_workflow_keeps_every_promise(variant_ws: Workspace) -> None:
     assert ws.run("validate", "-f", str(ws.file)).code == 0
     round_trip = ws.plan("--detailed-exitcode")
     assert round_trip.code == 0, round_trip.out + round_trip.err
+
+    restored = [ws.run("restore", str(backup), "--resend-prompts") for _ in range(2)]
+    assert [r.code for r in restored] == [0, 0], restored[1].err
+    assert "Already restored: 'Stray'" in restored[1].out
+    assert [c["name"] for c in ws.emulator.conversations(PROJECT)].count("Stray") == 1
 
 
 @pytest.mark.timeout(90)

@@ -436,15 +436,22 @@ async def _restored_before(
     prompts: Sequence[str] | None,
 ) -> tuple[str, int] | None:
     """(session, prompts it already holds) when `named` is one conversation of the key's user
-    that a restore of `prompts` could have left; None when the name is taken otherwise."""
+    that a restore of `prompts` could have left; None when the name is taken otherwise.
+
+    A message holds prompt N when it is that prompt (in normal form) or carries the
+    `external_id` of its send, whatever the service stored for it (as a plan counts sends)."""
     me = await client.current_user()
     if len(named) != 1 or named[0].created_by != me.id:
         return None
-    conversation = named[0]
+    session_id = named[0].session_id
     if prompts is None:
-        return conversation.session_id, 0
-    transcript = await client.get_transcript(project_id, conversation.session_id)
-    held = [normal_form(m.user_query) for m in transcript.messages]
-    if held != [normal_form(prompt) for prompt in prompts[:len(held)]]:
+        return session_id, 0
+    held = (await client.get_transcript(project_id, session_id)).messages
+    if len(held) > len(prompts):
         return None
-    return conversation.session_id, len(held)
+    expected = prompts[:len(held)]
+    for position, (message, prompt) in enumerate(zip(held, expected, strict=True), start=1):
+        if normal_form(message.user_query) != normal_form(prompt) and message.external_id != \
+                send_external_id(project_id, session_id, position, prompt):
+            return None
+    return session_id, len(held)

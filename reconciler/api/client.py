@@ -729,7 +729,9 @@ class Client:
             async with asyncio.timeout(seconds):
                 response = await self._http.send(request, stream=True)
                 try:
-                    received = await _receive(response, limit=self.settings.max_answer_bytes)
+                    received = await _receive(
+                        response, limit=self.settings.max_answer_bytes,
+                        retry_after_cap=self.settings.retry.retry_after_cap)
                 finally:
                     await response.aclose()
             answered = True
@@ -760,14 +762,14 @@ class Client:
         (a 429 about query credits is not about the rate)."""
         refused = received.status == 429 and not (
             call.spends_credits and "credit" in _server_message(received.body).lower())
-        retry_after = _retry_after(received.headers, cap=self.settings.retry.retry_after_cap)
         if refused:
             self.stats.refusals += 1
             self._refused_in_row += 1
         else:
             self._refused_in_row = 0
-        self._answered(RateHeaders.read(received.headers, retry_after if refused else None),
-                       refused=refused, started_at=started)
+        self._answered(
+            RateHeaders.read(received.headers, received.retry_after if refused else None),
+            refused=refused, started_at=started)
 
     def _interpret(self, call: _Call, received: _Received, attempt: int) -> _Answer | _Failure:
         """What an answer means: data, a failure to retry, or (raised) a final error. A
@@ -798,8 +800,7 @@ class Client:
                 status=status,
             )
         if status in RETRYABLE_STATUSES:
-            retry_after = _retry_after(received.headers, cap=self.settings.retry.retry_after_cap)
-            return _Failure(heading, status, retry_after, maybe_done=status != 429,
+            return _Failure(heading, status, received.retry_after, maybe_done=status != 429,
                             still_running=status in GATEWAY_STATUSES)
         detail = f": {said}" if said else f" ({received.unread})" if received.unread else ""
         raise self._error(ApiError, f"{call.description} failed: {heading}{detail}", status=status)
@@ -926,11 +927,13 @@ _GZIP_CODINGS = frozenset({"gzip", "x-gzip"})
 
 @dataclass(frozen=True)
 class _Received:
-    """An answer as read: its status and headers, and its decoded body, or why the body was
-    not kept (`unread`, "" when it was)."""
+    """An answer as read: its status and headers, the seconds its `Retry-After` asks for
+    (capped; None: none, or unreadable), and its decoded body, or why the body was not kept
+    (`unread`, "" when it was)."""
 
     status: int
     headers: httpx.Headers
+    retry_after: float | None
     body: bytes = b""
     unread: str = ""
 
@@ -939,22 +942,25 @@ class _Unreadable(Exception):
     """An answer's body that is not kept; the text says why, in user words."""
 
 
-async def _receive(response: httpx.Response, *, limit: int) -> _Received:
-    """Read a streamed answer's body as it arrives, decoding its Content-Encoding here, so
-    that no more than `limit` decoded bytes are ever held: a body of a few hundred KiB can
-    inflate to gigabytes, and httpx would inflate each chunk whole. Raises what reading
-    raises (httpx.TransportError)."""
+async def _receive(response: httpx.Response, *, limit: int,
+                   retry_after_cap: float) -> _Received:
+    """Read a streamed answer: its `Retry-After` (at most `retry_after_cap`), and its body as
+    it arrives, decoding its Content-Encoding here, so that no more than `limit` decoded bytes
+    are ever held: a body of a few hundred KiB can inflate to gigabytes, and httpx would
+    inflate each chunk whole. Raises what reading raises (httpx.TransportError)."""
+    status, headers = response.status_code, response.headers
+    retry_after = _retry_after(headers, cap=retry_after_cap)
     try:
         if response.is_stream_consumed:  # built in memory (an injected transport), decoded
             body = _Body("", limit=limit)
             body.feed(response.content)
         else:
-            body = _Body(response.headers.get("Content-Encoding", ""), limit=limit)
+            body = _Body(headers.get("Content-Encoding", ""), limit=limit)
             async for chunk in response.aiter_raw():
                 body.feed(chunk)
     except _Unreadable as problem:
-        return _Received(response.status_code, response.headers, unread=str(problem))
-    return _Received(response.status_code, response.headers, body.content())
+        return _Received(status, headers, retry_after, unread=str(problem))
+    return _Received(status, headers, retry_after, body.content())
 
 
 class _Body:

@@ -30,7 +30,7 @@ impose is 10 requests a minute times the share, and the longest pause a window. 
 it imposes is under 6 requests a minute (`SLOW_RATE`), or it holds every request for more than
 30 s (`SLOW_WAIT`), `on_slow` is told once (the CLI warns at default verbosity).
 
-Pure logic: the caller asks `delay()`, calls `started()` when it sends, and reports each
+Pure logic: the caller asks `turn()`, calls `started()` when it sends, and reports each
 answer (`answered`) or a request that got none (`lost`); time comes from the injected clock.
 """
 
@@ -158,7 +158,7 @@ class Pacer:
         self._on_slow = on_slow
         self._warned: set[str] = set()  # the slow-downs said: "pace", "wait"
         self.limit: int | None = None
-        self.unbelieved: str = ""  # the last advertised limit not believed, in words
+        self._unbelieved: str = ""  # the last advertised limit not believed, in words
         self.window = DEFAULT_WINDOW
         self.reason = ""
         self.answers = 0
@@ -270,7 +270,7 @@ class Pacer:
 
     def _disbelieve(self, limit: int) -> None:
         """An advertised limit too small to be believed: paced as if none was advertised."""
-        self.unbelieved = (f"the API advertises a limit of {limit} per {self.window:g} s "
+        self._unbelieved = (f"the API advertises a limit of {limit} per {self.window:g} s "
                            f"({per_minute(limit * 60.0 / self.window)}/min), less than the "
                            f"{MIN_LIMIT_RATE:g}/min it is believed from")
         self.limit, self._estimate, self._lowest, self._window_ends = None, None, None, None
@@ -383,7 +383,7 @@ class Pacer:
         if cap is not None:
             return f"pace: {shown}: --max-rate {cap:g}, until the API advertises its limit"
         if self.answers:
-            return (f"pace: unpaced: {self.unbelieved or 'the API advertises no limit'}; "
+            return (f"pace: unpaced: {self._unbelieved or 'the API advertises no limit'}; "
                     "slowing down if it refuses a request")
         return "pace: one request until the API advertises its limit"
 

@@ -1,7 +1,9 @@
 """The sandbox: the emulator in-process on a free loopback port, backed by a file that persists.
 
 `--sandbox` on plan/apply/export uses it so that a new user can try the whole workflow with no
-account and no network; what they apply is still there on the next run.
+account and no network; what they apply is still there on the next run. When `.reconciler/content/`
+is a directory, answers come from the documents of its `<project id>/` folders (as the emulator's
+`--content`), otherwise they are canned.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from reconciler.desired.model import MAX_ID
 from reconciler.emulator import DEFAULT_API_KEY, Emulator, EmulatorError
 
 SANDBOX_DB = "sandbox.db"
+SANDBOX_CONTENT = "content"
 
 
 class SandboxHandle:
@@ -48,7 +51,8 @@ class SandboxHandle:
 def start_sandbox(
     project_ids: Iterable[int], *, root: Path = Path(".reconciler")
 ) -> SandboxHandle:
-    """Start the emulator on 127.0.0.1 (free port) backed by `root/sandbox.db`.
+    """Start the emulator on 127.0.0.1 (free port) backed by `root/sandbox.db`, answering from
+    `root/content/` if it is a directory.
 
     Creates `root` if needed and every project in `project_ids` that does not exist yet (named
     "sandbox-project-<id>"). Raises EmulatorError (a ReconcilerError) if the directory or the
@@ -61,7 +65,9 @@ def start_sandbox(
         raise EmulatorError(f"cannot create the sandbox directory {root}: "
                             f"{problem.strerror}") from None
     db_path = root / SANDBOX_DB
-    emulator = Emulator(db=str(db_path), api_key=DEFAULT_API_KEY)
+    content = root / SANDBOX_CONTENT
+    emulator = Emulator(db=str(db_path), api_key=DEFAULT_API_KEY,
+                        content=content if content.is_dir() else None)
     try:
         for project_id in ids:
             emulator.ensure_project(project_id, f"sandbox-project-{project_id}")

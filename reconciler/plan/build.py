@@ -15,7 +15,7 @@ from reconciler.api.live import Conversation
 from reconciler.desired.model import ConversationSpec, ProjectSpec
 from reconciler.gcpause import collection_paused
 from reconciler.plan.match import Match, MatchedBy, Matching
-from reconciler.plan.model import DEFAULT_MAX_DELETE_FRACTION, ProjectPlan, Unmanaged
+from reconciler.plan.model import DEFAULT_MAX_DELETE_FRACTION, IGNORED, ProjectPlan, Unmanaged
 from reconciler.plan.operations import Create, Delete, Operation, Rename, Send
 from reconciler.text import normal_form, shown, skeleton
 
@@ -122,7 +122,7 @@ def _undeclared(
     spec: ProjectSpec, matching: Matching, transcripts: Mapping[str, tuple[str, ...]]
 ) -> tuple[list[Delete], list[Unmanaged]]:
     deletes: list[Delete] = []
-    unmanaged = [Unmanaged(c.session_id, c.name, "ignored") for c in matching.ignored]
+    unmanaged = [Unmanaged(c.session_id, c.name, IGNORED) for c in matching.ignored]
     for conv in matching.undeclared:
         if not spec.prune:
             unmanaged.append(Unmanaged(conv.session_id, conv.name, "not declared, prune is off"))

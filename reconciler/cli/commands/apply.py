@@ -37,9 +37,9 @@ from reconciler.desired.model import DesiredState
 from reconciler.errors import InputError, Problem, StalePlanError
 from reconciler.plan.budget import apply_requests, duration, sends
 from reconciler.plan.guards import GuardLimits, with_guards
-from reconciler.plan.model import Plan
+from reconciler.plan.model import DEFAULT_MAX_DELETE_FRACTION, Plan
 from reconciler.plan.signing import check_signature, read_plan_key
-from reconciler.plan.stale import find_stale
+from reconciler.plan.stale import check_live
 from reconciler.render.formats import render_text
 
 
@@ -73,8 +73,11 @@ def run(params: ApplyParams, console: Console) -> int:
     source = params.source
     loaded: DesiredState | Plan
     if isinstance(source, SavedPlan):
-        loaded = _read_signed_plan(source, console)
+        loaded, signed = _read_signed_plan(source, console)
         inputs = [source.path, *key_files(params.connection, source.key_file)]
+        if not signed:  # its thresholds are the file's word only: the default caps them
+            params = replace(params, limits=replace(
+                params.limits, max_delete_fraction=DEFAULT_MAX_DELETE_FRACTION))
     else:
         loaded = load_declared(source, console)
         inputs = [*loaded.files, *key_files(params.connection)]
@@ -87,12 +90,13 @@ def run(params: ApplyParams, console: Console) -> int:
             write_json(Path(params.report), report.to_dict())
 
 
-def _read_signed_plan(saved: SavedPlan, console: Console) -> Plan:
-    """The plan of `apply --plan`, whose signature fits the plan key (or neither is there)."""
+def _read_signed_plan(saved: SavedPlan, console: Console) -> tuple[Plan, bool]:
+    """The plan of `apply --plan`, whose signature fits the plan key (or neither is there),
+    and whether it is signed."""
     key = read_plan_key(console.env, saved.key_file)
     plan, document = read_plan(Path(saved.path))
     check_signature(document, key, source=saved.path)
-    return plan
+    return plan, key is not None
 
 
 def _project_ids(loaded: DesiredState | Plan) -> list[int]:
@@ -108,7 +112,7 @@ async def _apply(
     ids = _project_ids(loaded)
     async with open_client(connection, console, project_ids=ids) as client:
         with writing(connection, client, ids, command="apply", dry_run=params.dry_run):
-            plan = await _plan_to_apply(params, console, client, loaded)
+            plan, limits = await _plan_to_apply(params, console, client, loaded)
             console.result(render_text(plan, color=console.color, verbose=console.verbose > 0,
                                        rate=client.pacer.rate), painted=console.color)
             if plan.all_errors or not plan.has_changes:
@@ -118,8 +122,9 @@ async def _apply(
             if backup_dir is not None and not params.dry_run and backing_up:
                 check_outputs([Output("--backup-dir", backup_dir, directory=True)], inputs=())
             if _confirm(params, console):  # time has passed: check the plan again
-                await _refuse_stale(client, plan, saved=isinstance(loaded, Plan))
-            await _run_apply(params, console, client, plan, report, backup_dir=backup_dir)
+                limits = await _checked(client, plan, limits, saved=isinstance(loaded, Plan))
+            await _run_apply(params, console, client, plan, report, limits=limits,
+                             backup_dir=backup_dir)
     for line in report.duplicates:
         console.error(f"error: {line}")
     if report.duplicates:
@@ -131,17 +136,19 @@ async def _apply(
 
 async def _plan_to_apply(
     params: ApplyParams, console: Console, client: Client, loaded: DesiredState | Plan,
-) -> Plan:
-    """A fresh plan of the declared state, or the saved plan with the apply's guards,
-    checked."""
+) -> tuple[Plan, GuardLimits]:
+    """A fresh plan of the declared state, or the saved plan checked against fresh live state
+    (StalePlanError when stale) with the apply's guards; and the guard limits the writer
+    judges it by again (for a saved plan, with what live state counts now)."""
     if isinstance(loaded, DesiredState):
-        return await plan_live(client, console, loaded, limits=params.limits,
+        plan = await plan_live(client, console, loaded, limits=params.limits,
                                connection=params.connection)
+        return plan, params.limits
     _check_target(loaded, api_target(params.connection, client))
-    plan = with_guards(loaded, await _limits_with_credits(client, loaded, params.limits))
-    if not plan.all_errors:
-        await _refuse_stale(client, plan, saved=True)
-    return plan
+    limits = await _limits_with_credits(client, loaded, params.limits)
+    if not loaded.all_errors:
+        limits = await _checked(client, loaded, limits, saved=True)
+    return with_guards(loaded, limits), limits
 
 
 async def _limits_with_credits(client: Client, plan: Plan, limits: GuardLimits) -> GuardLimits:
@@ -154,11 +161,11 @@ async def _limits_with_credits(client: Client, plan: Plan, limits: GuardLimits) 
 
 async def _run_apply(
     params: ApplyParams, console: Console, client: Client, plan: Plan, report: ApplyReport,
-    *, backup_dir: Path | None,
+    *, limits: GuardLimits, backup_dir: Path | None,
 ) -> None:
     report.plan_checksum = plan.checksum
     options = ApplyOptions(parallelism=params.connection.parallelism, dry_run=params.dry_run,
-                           backup_dir=backup_dir, limits=params.limits)
+                           backup_dir=backup_dir, limits=limits)
     progress = Progress(enabled=console.progress, stream=console.err,
                         description="Applying", unit="operations", total=len(plan.operations))
     eta = _time_left(client, plan)
@@ -193,15 +200,19 @@ def _time_left(client: Client, plan: Plan) -> Callable[[], str]:
     return left
 
 
-async def _refuse_stale(client: Client, plan: Plan, *, saved: bool) -> None:
-    stale = await find_stale(client, plan)
-    if stale:
+async def _checked(client: Client, plan: Plan, limits: GuardLimits, *, saved: bool
+                   ) -> GuardLimits:
+    """`limits` with what live state counts now, for the guards; raises StalePlanError when
+    an operation of `plan` no longer fits live state."""
+    check = await check_live(client, plan)
+    if check.stale:
         what, remedy = (("the saved plan", "Make a new plan with `reconciler plan --out`.")
                         if saved else ("the plan", "Run apply again to plan afresh."))
         raise StalePlanError(
             f"{what} is stale; nothing was applied. Stale operations:\n  "
-            + "\n  ".join(stale) + f"\n{remedy}"
+            + "\n  ".join(check.stale) + f"\n{remedy}"
         )
+    return replace(limits, live=check.counts)
 
 
 def _check_target(plan: Plan, target: str) -> None:

@@ -33,6 +33,7 @@ from reconciler.errors import (
     RestoreRefused,
 )
 from reconciler.plan.guards import GuardLimits, with_guards
+from reconciler.plan.make import read_query_credits
 from reconciler.plan.match import in_scope
 from reconciler.plan.model import BY_NAME, Plan, ProjectPlan
 from reconciler.plan.operations import KINDS, Operation, Thread, send_external_id
@@ -416,14 +417,15 @@ async def _refuse_sends_beyond(
     client: ConversationApi, count: int, max_sends: int | None
 ) -> None:
     """Raise RestoreRefused when sending `count` prompts is more than `max_sends` or than the
-    query credits the account has left (an API that does not say refuses nothing)."""
+    query credits the account has left (credits that cannot be read refuse nothing:
+    `read_query_credits` warns)."""
     if count == 0:
         return
     if max_sends is not None and count > max_sends:
         raise RestoreRefused(
             f"restoring this backup sends {count} prompt(s), more than --max-sends {max_sends} "
             "(each costs a query credit): nothing was restored; raise --max-sends to proceed")
-    credits = await client.query_credits()
+    credits = await read_query_credits(client)
     if credits is not None and credits.left is not None and count > credits.left:
         raise RestoreRefused(
             f"restoring this backup sends {count} prompt(s) but the account has {credits.left} "

@@ -298,7 +298,7 @@ class ApplyRun:
             except asyncio.CancelledError:
                 self._record(OperationResult(
                     op, Outcome.INTERRUPTED, "interrupted in flight: it may or may not have "
-                    "been applied; the next apply converges", session_id=op.session_id))
+                    "been applied", session_id=op.session_id))
                 raise
             except AuthError:
                 raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -86,6 +87,8 @@ def run(params: ApplyParams, console: Console) -> int:
     report = ApplyReport(plan_checksum="", dry_run=params.dry_run)
     try:
         return asyncio.run(_apply(params, console, loaded, report))
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(_interrupted(params, report)) from None
     finally:
         if params.report and report.plan_checksum:
             write_json(Path(params.report), report.to_dict())
@@ -255,6 +258,34 @@ def _show_result(console: Console, progress: Progress, result: OperationResult) 
         where = f"project {op.project_id}" + (f", {result.session_id}" if result.session_id else "")
         progress.write(console.clean(
             f"  [{mark}] {op.action.value} {op.name!r} ({where}): {result.detail}"))
+
+
+def _interrupted(params: ApplyParams, report: ApplyReport) -> str:
+    """What an interrupted apply did and left, and what to run to finish it (the CLI prints
+    it after "interrupted: ")."""
+    if not report.plan_checksum:
+        return "nothing was applied"
+    if report.dry_run:
+        return "a dry run: nothing was changed"
+    counts = report.counts()
+    done = [f"{counts['done']} done", f"{counts['failed']} failed"]
+    if counts["skipped"]:
+        done.append(f"{counts['skipped']} skipped")
+    if counts["interrupted"]:
+        done.append(f"{counts['interrupted']} in flight (applied or not)")
+    done.append(f"{len(report.not_started())} not started")
+    source = params.source
+    if isinstance(source, SavedPlan):
+        finish = (f"the saved plan {source.path} is stale once part of it is applied: run "
+                  "`reconciler apply -f` with its desired-state files to finish (or make a new "
+                  "plan with `reconciler plan --out` and apply that)")
+    else:
+        files = " ".join(shlex.quote(path) for path in source.files)
+        projects = "".join(f" --project {p}" for p in source.projects)
+        finish = (f"run `reconciler apply -f {files}{projects}` again to finish (it plans "
+                  "afresh; a saved plan is stale once part of it is applied)")
+    told = f"; {params.report} says what each operation did" if params.report else ""
+    return ", ".join(done) + f"; {finish}{told}"
 
 
 def _apply_summary(report: ApplyReport) -> str:

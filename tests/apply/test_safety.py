@@ -76,6 +76,27 @@ def test_no_backup_opts_out_explicitly(ws: Workspace) -> None:
     assert not (ws.path / "backups").exists()
 
 
+def test_apply_says_where_each_backup_went(ws: Workspace) -> None:
+    sessions = [ws.seed(f"Scratch {i}") for i in range(2)]
+    prune_all(ws)
+    report = ws.path / "report.json"
+    result = ws.apply("--report", str(report))
+    assert result.code == 0, result.err
+    backups = ws.path / "backups" / str(PROJECT)
+    written = [backups / f"{session}.json" for session in sessions]
+    for name, session, path in zip(("Scratch 0", "Scratch 1"), sessions, written, strict=True):
+        assert path.is_file()
+        assert f"[ok] delete '{name}' (project {PROJECT}, {session}): deleted; backup: " \
+               f"{path}\n" in result.err
+    assert (f"The transcripts of the 2 deleted conversation(s) are backed up under {backups} "
+            "(`reconciler restore FILE` brings one back).") in result.out
+    operations = json.loads(report.read_text())["operations"]
+    assert sorted(op["backup"] for op in operations) == sorted(map(str, written))
+    ws.seed("Unsaved")
+    unsaved = ws.run("apply", "-f", str(ws.file), "--auto-approve", "--no-backup")
+    assert "backup" not in unsaved.out + unsaved.err
+
+
 def _deleted_with_backup(ws: Workspace, *prompts: str) -> tuple[str, Path]:
     """A conversation 'Demo thread' with `prompts`, deleted by apply: its session and backup."""
     session = ws.seed("Demo thread")
@@ -632,6 +653,21 @@ def test_ignored_conversations_do_not_let_prune_delete_everything_managed(ws: Wo
 def _applies(ws: Workspace, saved: Path) -> None:
     result = ws.run("apply", "--plan", str(saved), "--auto-approve")
     assert result.code == 0, result.out + result.err
+
+
+def test_a_saved_plan_partly_applied_says_to_plan_afresh_to_retry(ws: Workspace) -> None:
+    _declare(ws, "[{name: A}, {name: B}]")
+    saved = _saved_plan(ws)
+    ws.emulator.faults.rules = [FaultRule(method="POST", path="/conversations$", status=400,
+                                          times=1)]
+    failed = ws.run("apply", "--plan", str(saved), "--auto-approve")
+    assert failed.code == 1
+    assert "Apply: 1 done, 1 failed, 0 skipped. To retry what failed, run `reconciler apply " \
+           "-f` with the plan's desired-state files: the saved plan is stale once part of it " \
+           "is applied." in failed.out
+    assert "stale" in ws.run("apply", "--plan", str(saved), "--auto-approve").err
+    assert ws.apply().code == 0
+    assert ws.names() == ["A", "B"]
 
 
 def test_stale_when_a_rename_target_was_taken(ws: Workspace) -> None:

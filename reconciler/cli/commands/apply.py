@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -134,7 +135,7 @@ async def _apply(
     if report.duplicates:
         console.error("Nothing was sent or deleted after the creates. Keep one conversation of "
                       "each name (delete the others), then run apply again.")
-    console.result(_apply_summary(report))
+    console.result(_apply_summary(report, params))
     return EXIT_ERROR if report.failed or report.duplicates else EXIT_OK
 
 
@@ -256,8 +257,9 @@ def _show_result(console: Console, progress: Progress, result: OperationResult) 
     op = result.operation
     if result.outcome is Outcome.FAILED or not console.quiet:
         where = f"project {op.project_id}" + (f", {result.session_id}" if result.session_id else "")
+        backup = f"; backup: {result.backup}" if result.backup else ""
         progress.write(console.clean(
-            f"  [{mark}] {op.action.value} {op.name!r} ({where}): {result.detail}"))
+            f"  [{mark}] {op.action.value} {op.name!r} ({where}): {result.detail}{backup}"))
 
 
 def _interrupted(params: ApplyParams, report: ApplyReport) -> str:
@@ -288,12 +290,20 @@ def _interrupted(params: ApplyParams, report: ApplyReport) -> str:
     return ", ".join(done) + f"; {finish}{told}"
 
 
-def _apply_summary(report: ApplyReport) -> str:
+def _apply_summary(report: ApplyReport, params: ApplyParams) -> str:
     counts = report.counts()
     if report.dry_run:
         return f"Dry run: {counts['planned']} operation(s) would be applied; nothing was changed."
     line = (f"Apply: {counts['done']} done, {counts['failed']} failed, "
             f"{counts['skipped']} skipped.")
+    backups = [r.backup for r in report.results if r.backup]
+    if backups:
+        where = os.path.commonpath([os.path.dirname(b) for b in backups])
+        line += (f" The transcripts of the {len(backups)} deleted conversation(s) are backed up "
+                 f"under {where} (`reconciler restore FILE` brings one back).")
     if report.failed:
-        line += " Run apply again to retry what failed; it converges."
+        line += (" Run apply again to retry what failed; it converges."
+                 if isinstance(params.source, Declared) else
+                 " To retry what failed, run `reconciler apply -f` with the plan's desired-state "
+                 "files: the saved plan is stale once part of it is applied.")
     return line

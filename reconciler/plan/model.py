@@ -19,6 +19,7 @@ from reconciler.plan.operations import KINDS, Operation, operation_from_dict
 PLAN_FORMAT_VERSION = 2
 DEFAULT_MAX_DELETE_FRACTION = 0.3
 IGNORED = "ignored"  # why an `Unmanaged` conversation matched an `ignore` pattern
+NOT_DECLARED = "not declared, prune is off"  # why an undeclared one is left alone
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,8 @@ class Unmanaged:
 
     session_id: str
     name: str
-    why: str  # "not declared (prune is off)", "protected", "ignored"
+    # NOT_DECLARED, "protected", IGNORED, or a duplicate's (adopt-oldest) with prune off
+    why: str
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,8 @@ async def check_live(client: ConversationApi, plan: Plan) -> LiveCheck:
     projects = [p for p in plan.projects if p.operations]
     per_project = await asyncio.gather(*(_check_project(client, p, user.id) for p in projects))
     return LiveCheck(stale=[line for lines, _ in per_project for line in lines],
-                     counts={p.project_id: count
-                             for p, (_, count) in zip(projects, per_project, strict=True)})
+                     counts={projects[i].project_id: count
+                             for i, (_, count) in enumerate(per_project)})
 
 
 async def find_stale(client: ConversationApi, plan: Plan) -> list[str]:

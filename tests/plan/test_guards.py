@@ -226,6 +226,8 @@ def test_deletes_outside_what_live_state_says_is_managed_are_refused_whatever_th
     (many,) = refused(project(50, 6), GuardLimits(live=_live(1)))
     assert "5 conversation(s) that are not among the 1 it manages in scope now (s-1, s-2, " \
            "s-3 and 2 more)" in many
+    (three,) = refused(project(50, 3), GuardLimits(live={}))
+    assert "(s-0, s-1, s-2);" in three
     (absent,) = refused(project(50, 1), GuardLimits(live={}))
     assert "not among the 0 it manages" in absent
 
@@ -235,8 +237,9 @@ def test_deletes_outside_what_live_state_says_is_managed_are_refused_whatever_th
     [(0.5, 0.3, 4, "max_delete_fraction 0.3 (the default: the saved plan's own 0.5 counts "
                    "only in a signed plan) allows (3)"),
      (0.29, 0.3, 3, "max_delete_fraction 0.29 allows (2)"),
+     (0.3, 0.3, 4, "max_delete_fraction 0.3 allows (3)"),
      (0.5, None, 6, "max_delete_fraction 0.5 allows (5)")],
-    ids=["capped", "stricter-than-the-cap", "no-cap"],
+    ids=["capped", "stricter-than-the-cap", "at-the-cap", "no-cap"],
 )
 def test_a_threshold_above_the_cap_is_lowered_to_it(
     fraction: float, cap: float | None, deletes: int, threshold: str
@@ -244,4 +247,7 @@ def test_a_threshold_above_the_cap_is_lowered_to_it(
     limits = GuardLimits(live=_live(10), max_delete_fraction=cap)
     (error,) = refused(project(10, deletes, fraction), limits)
     assert f"more than {threshold}; check the plan" in error
+    assert error.endswith("pass --allow-mass-delete" if "the default" in threshold else
+                          "pass --allow-mass-delete (or raise max_delete_fraction for this "
+                          "project)")
     assert refused(project(10, deletes - 1, fraction), limits) == []

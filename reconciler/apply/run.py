@@ -76,7 +76,9 @@ class OperationResult:
 
 @dataclass(frozen=True)
 class ApplyOptions:
-    """How to apply. `backup_dir` None means --no-backup; `limits` are the guards' flags."""
+    """How to apply. `backup_dir` None means --no-backup; `limits` are the guards' flags (for
+    a saved plan, with what `reconciler.plan.stale.check_live` counted live, so that the plan's
+    own numbers are not trusted: see `reconciler.plan.guards`)."""
 
     parallelism: int = 8
     dry_run: bool = False

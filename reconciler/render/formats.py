@@ -54,10 +54,11 @@ def _unchanged(plan: Plan, limit: int = 3) -> str:
         them = ("conversation is not declared and is" if count == 1 else
                 "conversations are not declared and are")
         return f"{count} {them} left alone (prune is off): {names}"
+    matching = "Live conversations match the declared state."
     if any(p.live_read == BY_NAME for p in plan.projects):
-        return ("The declared conversations match live state; those not declared were not "
-                "read (prune is off).")
-    return "Live conversations match the declared state."
+        return matching[:-1] + ("; those not declared were not read (prune is off: the "
+                                "declared names were looked up).")
+    return matching
 
 
 def render_text(

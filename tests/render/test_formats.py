@@ -242,8 +242,8 @@ def _left_alone(*names: str) -> ProjectPlan:
          "No changes. 5 conversations are not declared and are left alone (prune is off): "
          "'A', 'B', 'C\\u200b' and 2 more"),
         ((replace(_left_alone(), live_read=BY_NAME),),
-         "No changes. The declared conversations match live state; those not declared were "
-         "not read (prune is off)."),
+         "No changes. Live conversations match the declared state; those not declared were "
+         "not read (prune is off: the declared names were looked up)."),
         ((ProjectPlan(project_id=1, label=None, scope="mine",
                       unmanaged=(Unmanaged("s-1", "tmp-1", "ignored"),
                                  Unmanaged("s-2", "Legal", "protected"))),),

@@ -76,9 +76,8 @@ def main(
     with _logging_to(console), _interruptible(terminated):
         try:
             return _run(lambda: _dispatch(parser, args, console), console)
-        except KeyboardInterrupt:
-            console.error("interrupted: operations in flight were abandoned; "
-                          "the report (--report) says what was done")
+        except KeyboardInterrupt as stop:  # a command may say what the stop left behind
+            console.error(f"interrupted: {stop.args[0]}" if stop.args else "interrupted")
             return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
 
 

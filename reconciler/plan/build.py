@@ -12,10 +12,16 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from reconciler.api.live import Conversation
-from reconciler.desired.model import ConversationSpec, ProjectSpec
+from reconciler.desired.model import ConversationSpec, DuplicatePolicy, ProjectSpec
 from reconciler.gcpause import collection_paused
 from reconciler.plan.match import Match, MatchedBy, Matching
-from reconciler.plan.model import DEFAULT_MAX_DELETE_FRACTION, ProjectPlan, Unmanaged
+from reconciler.plan.model import (
+    DEFAULT_MAX_DELETE_FRACTION,
+    IGNORED,
+    NOT_DECLARED,
+    ProjectPlan,
+    Unmanaged,
+)
 from reconciler.plan.operations import Create, Delete, Operation, Rename, Send
 from reconciler.text import normal_form, shown, skeleton
 
@@ -122,20 +128,36 @@ def _undeclared(
     spec: ProjectSpec, matching: Matching, transcripts: Mapping[str, tuple[str, ...]]
 ) -> tuple[list[Delete], list[Unmanaged]]:
     deletes: list[Delete] = []
-    unmanaged = [Unmanaged(c.session_id, c.name, "ignored") for c in matching.ignored]
+    unmanaged = [Unmanaged(c.session_id, c.name, IGNORED) for c in matching.ignored]
+    duplicated = _adopted(spec, matching)
     for conv in matching.undeclared:
+        kept = duplicated.get(normal_form(conv.name))
+        duplicate = (f"a duplicate of {shown(kept.name)} (the oldest, {kept.session_id}, is "
+                     "kept)" if kept else "")
         if not spec.prune:
-            unmanaged.append(Unmanaged(conv.session_id, conv.name, "not declared, prune is off"))
+            why = f"{duplicate}; prune is off" if duplicate else NOT_DECLARED
+            unmanaged.append(Unmanaged(conv.session_id, conv.name, why))
         elif spec.is_protected(conv.name):
             unmanaged.append(Unmanaged(conv.session_id, conv.name, "protected"))
         else:
-            deletes.append(_delete(spec, conv, len(transcripts.get(conv.session_id, ()))))
+            deletes.append(_delete(spec, conv, len(transcripts.get(conv.session_id, ())),
+                                   reason=duplicate or "not declared and prune is on"))
     unmanaged.sort(key=lambda u: (u.name, u.session_id))
     return deletes, unmanaged
 
 
-def _delete(spec: ProjectSpec, conv: Conversation, message_count: int) -> Delete:
-    return Delete(project_id=spec.id, name=conv.name, reason="not declared and prune is on",
+def _adopted(spec: ProjectSpec, matching: Matching) -> dict[str, Conversation]:
+    """Under `duplicates: adopt-oldest`, the oldest conversation adopted for each name (in
+    normal form) that several live conversations share: the others of that name are its
+    duplicates, undeclared."""
+    if spec.duplicates is not DuplicatePolicy.ADOPT_OLDEST:
+        return {}
+    return {normal_form(m.live.name): m.live for m in matching.matches
+            if m.matched_by is not MatchedBy.PIN}
+
+
+def _delete(spec: ProjectSpec, conv: Conversation, message_count: int, *, reason: str) -> Delete:
+    return Delete(project_id=spec.id, name=conv.name, reason=reason,
                   session_id=conv.session_id, message_count=message_count)
 
 

@@ -1,8 +1,16 @@
 """The guards a plan must pass before anything of it is applied. Pure: no I/O.
 
-`guard_errors` is the one decision for `plan`, `apply -f` and `apply --plan` alike, made from the
-plan's own data (each project records its delete threshold and the conversations it manages),
-so that a saved plan is judged with the flags of the run that applies it:
+`guard_errors` is the one decision for `plan`, `apply -f` and `apply --plan` alike, judged with
+the flags of the run that applies the plan, and with numbers the plan cannot lie about:
+
+- a plan just made from the declared state and live state is judged by its own numbers (each
+  project's delete threshold and the conversations it manages, counted in this run);
+- a saved plan (a file anyone may have edited, its checksum computed again) is judged by what a
+  fresh read of live state counts (`LiveCount`, from the stale-plan check's read) and by a
+  threshold no higher than the tool's default (`GuardLimits.max_delete_fraction`), unless its
+  signature proves the planner wrote its threshold.
+
+The guards:
 
 - mass-delete guard, per project: when at least `MASS_DELETE_MIN_MANAGED` conversations are
   managed (in scope and not ignored), at most `max_delete_fraction` of them may be deleted;
@@ -17,6 +25,7 @@ the decimal written in the file (0.29 of 100 allows 29), never in floating point
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -28,14 +37,35 @@ MASS_DELETE_MIN_MANAGED = 10
 
 
 @dataclass(frozen=True)
+class LiveCount:
+    """One project's conversations as a fresh read of live state counts them: how many are in
+    its scope, and the sessions of those it manages (in scope, and not among those its plan
+    lists as ignored)."""
+
+    in_scope: int
+    managed: frozenset[str]
+
+
+NOTHING_LIVE = LiveCount(in_scope=0, managed=frozenset())
+
+
+@dataclass(frozen=True)
 class GuardLimits:
-    """The guard flags of one run, and the query credits the account has left (None: not
-    known)."""
+    """The guard flags of one run, the query credits the account has left (None: not known),
+    and where the mass-delete guard's numbers come from.
+
+    `live` holds each project's fresh count of live state (None: the plan was made in this run,
+    so its own counts are fresh; a project missing from it has nothing live);
+    `max_delete_fraction` is the highest threshold a project of the plan may have (None: the
+    plan's own thresholds were read from the declared state, or signed by the planner).
+    """
 
     allow_mass_delete: bool = False
     max_deletes: int | None = None
     max_sends: int | None = None
     credits_left: int | None = None
+    live: Mapping[int, LiveCount] | None = None
+    max_delete_fraction: float | None = None
 
 
 def exact_fraction(value: float) -> Fraction:
@@ -76,34 +106,69 @@ def _with_errors(project: ProjectPlan, errors: list[str]) -> ProjectPlan:
 
 
 def _project_errors(project: ProjectPlan, limits: GuardLimits) -> list[str]:
-    deletes = _deletes(project.operations)
-    managed = project.managed_in_scope
-    inconsistent = _inconsistency(project, deletes)
-    if inconsistent:
-        return [f"the guard cannot judge this plan: {inconsistent}; reconciler never makes "
+    numbers = _numbers(project, limits)
+    if isinstance(numbers, str):
+        return [f"the guard cannot judge this plan: {numbers}; reconciler never makes "
                 "such a plan: make a new one"]
+    deletes, managed = numbers.deletes, numbers.managed
     if limits.allow_mass_delete or deletes == 0 or managed < MASS_DELETE_MIN_MANAGED:
         return []
-    allowed = deletes_allowed(project.max_delete_fraction, managed)
+    allowed = deletes_allowed(numbers.fraction, managed)
     if deletes <= allowed:
         return []
+    if not numbers.capped:
+        threshold = f"max_delete_fraction {numbers.fraction}"
+        remedy = " (or raise max_delete_fraction for this project)"
+    else:
+        threshold = (f"max_delete_fraction {numbers.fraction} (the default: the saved plan's "
+                     f"own {project.max_delete_fraction} counts only in a signed plan)")
+        remedy = ""
     return [
         f"mass-delete guard: the plan deletes {deletes} of the {managed} conversations it "
-        f"manages in scope, more than max_delete_fraction {project.max_delete_fraction} allows "
-        f"({allowed}); check the plan, then pass --allow-mass-delete (or raise "
-        "max_delete_fraction for this project)"
+        f"manages in scope, more than {threshold} allows ({allowed}); check the plan, then "
+        f"pass --allow-mass-delete{remedy}"
     ]
 
 
-def _inconsistency(project: ProjectPlan, deletes: int) -> str:
-    """What does not add up in the numbers a (possibly hand-edited) plan gives the guard."""
+@dataclass(frozen=True)
+class _Numbers:
+    """What the mass-delete guard judges one project by."""
+
+    deletes: int
+    managed: int
+    fraction: float
+    capped: bool  # the plan's own threshold was higher than the cap
+
+
+def _numbers(project: ProjectPlan, limits: GuardLimits) -> _Numbers | str:
+    """The numbers of `project` the guard judges by: its own when it was just planned, else a
+    fresh count of live state and the threshold capped by `limits`; or what does not add up
+    in what a (possibly hand-edited) plan gives the guard."""
     fraction = project.max_delete_fraction
     if not (isinstance(fraction, float | int) and 0 < fraction <= 1):  # NaN fails too
         return f"max_delete_fraction {fraction!r} is not greater than 0 and at most 1"
-    if not deletes <= project.managed_in_scope <= project.live_in_scope:
-        return (f"it deletes {deletes} conversations of the {project.managed_in_scope} it "
-                f"manages among {project.live_in_scope} in scope")
-    return ""
+    deletes = [op for op in project.operations if isinstance(op, Delete)]
+    if limits.live is None:
+        managed = project.managed_in_scope
+        if not len(deletes) <= managed <= project.live_in_scope:
+            return (f"it deletes {len(deletes)} conversations of the {managed} it manages "
+                    f"among {project.live_in_scope} in scope")
+    else:
+        live = limits.live.get(project.project_id, NOTHING_LIVE)
+        managed = len(live.managed)
+        outside = sorted(op.session_id for op in deletes if op.session_id not in live.managed)
+        if outside:
+            return (f"it deletes {len(outside)} conversation(s) that are not among the "
+                    f"{managed} it manages in scope now ({_sessions(outside)})")
+    cap = limits.max_delete_fraction
+    capped = cap is not None and exact_fraction(cap) < exact_fraction(fraction)
+    return _Numbers(deletes=len(deletes), managed=managed,
+                    fraction=cap if cap is not None and capped else fraction, capped=capped)
+
+
+def _sessions(sessions: list[str], limit: int = 3) -> str:
+    listed = ", ".join(sessions[:limit])
+    return listed + (f" and {len(sessions) - limit} more" if len(sessions) > limit else "")
 
 
 def _plan_wide_errors(plan: Plan, limits: GuardLimits) -> list[str]:

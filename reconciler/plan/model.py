@@ -18,6 +18,8 @@ from reconciler.plan.operations import KINDS, Operation, operation_from_dict
 
 PLAN_FORMAT_VERSION = 2
 DEFAULT_MAX_DELETE_FRACTION = 0.3
+IGNORED = "ignored"  # why an `Unmanaged` conversation matched an `ignore` pattern
+NOT_DECLARED = "not declared, prune is off"  # why an undeclared one is left alone
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,8 @@ class Unmanaged:
 
     session_id: str
     name: str
-    why: str  # "not declared (prune is off)", "protected", "ignored"
+    # NOT_DECLARED, "protected", IGNORED, or a duplicate's (adopt-oldest) with prune off
+    why: str
 
 
 @dataclass(frozen=True)
@@ -66,10 +69,12 @@ class ProjectPlan:
     """Everything the plan says about one project.
 
     `managed_in_scope` (live in scope and not ignored) and `max_delete_fraction` are what the
-    mass-delete guard judges the project's deletes by, when the plan is made and when it is
-    applied. `live_read` says how live state was read: `listing` (every conversation in scope)
-    or `names` (prune off: only the conversations named as declared, looked up by name, so
-    `live_in_scope`, `managed_in_scope` and `unmanaged` count only those).
+    mass-delete guard judges the project's deletes by when the plan is made; a saved plan is
+    judged by a fresh count of live state instead, and its threshold is capped unless it is
+    signed (`reconciler.plan.guards`). `live_read` says how live state was read: `listing`
+    (every conversation in scope) or `names` (prune off: only the conversations named as
+    declared, looked up by name, so `live_in_scope`, `managed_in_scope` and `unmanaged` count
+    only those).
     """
 
     project_id: int

@@ -13,7 +13,7 @@ from collections import Counter
 from reconciler.gcpause import collection_paused
 from reconciler.jsonio import pretty
 from reconciler.plan.budget import budget_line
-from reconciler.plan.model import BY_NAME, Plan, ProjectPlan
+from reconciler.plan.model import BY_NAME, NOT_DECLARED, Plan, ProjectPlan
 from reconciler.plan.operations import SUMMARY_ORDER
 from reconciler.text import shown, terminal_safe
 
@@ -32,13 +32,33 @@ def render_json(plan: Plan) -> str:
 
 
 def summary_line(plan: Plan) -> str:
-    """`Plan: 1 to create, 2 to rename, 0 to send, 1 to delete.` or `No changes.`"""
+    """`Plan: 1 to create, 2 to rename, 0 to send, 1 to delete.` or `No changes.` and what
+    that means: live conversations match the declared state, or some are not declared and
+    left alone (prune off), or those not declared were not read (prune off, looked up by
+    name)."""
     if not plan.has_changes:
-        return "No changes. Live conversations match the declared state."
+        return "No changes. " + _unchanged(plan)
     counts = plan.summary()
     return "Plan: " + ", ".join(
         f"{counts[kind.action.value]} to {kind.action.value}" for kind in SUMMARY_ORDER
     ) + "."
+
+
+def _unchanged(plan: Plan, limit: int = 3) -> str:
+    undeclared = [u.name for p in plan.projects for u in p.unmanaged if u.why == NOT_DECLARED]
+    if undeclared:
+        count = len(undeclared)
+        names = ", ".join(shown(name) for name in undeclared[:limit])
+        if count > limit:
+            names += f" and {count - limit} more"
+        them = ("conversation is not declared and is" if count == 1 else
+                "conversations are not declared and are")
+        return f"{count} {them} left alone (prune is off): {names}"
+    matching = "Live conversations match the declared state."
+    if any(p.live_read == BY_NAME for p in plan.projects):
+        return matching[:-1] + ("; those not declared were not read (prune is off: the "
+                                "declared names were looked up).")
+    return matching
 
 
 def render_text(
@@ -129,7 +149,7 @@ def _markdown_head(plan: Plan) -> str:
         lines += [f"- :x: {markdown_safe(e, limit=MESSAGE_LIMIT)}" for e in plan.all_errors]
         lines += [""]
     else:
-        lines += [summary_line(plan), ""]
+        lines += [markdown_safe(summary_line(plan), limit=MESSAGE_LIMIT), ""]
     if plan.budget is not None:
         lines += [budget_line(plan.budget), ""]
     actions = [kind.action for kind in SUMMARY_ORDER]

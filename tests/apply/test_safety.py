@@ -9,6 +9,7 @@ import io
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -73,6 +74,27 @@ def test_no_backup_opts_out_explicitly(ws: Workspace) -> None:
     assert result.code == 0
     assert ws.names() == []
     assert not (ws.path / "backups").exists()
+
+
+def test_apply_says_where_each_backup_went(ws: Workspace) -> None:
+    sessions = [ws.seed(f"Scratch {i}") for i in range(2)]
+    prune_all(ws)
+    report = ws.path / "report.json"
+    result = ws.apply("--report", str(report))
+    assert result.code == 0, result.err
+    backups = ws.path / "backups" / str(PROJECT)
+    written = [backups / f"{session}.json" for session in sessions]
+    for name, session, path in zip(("Scratch 0", "Scratch 1"), sessions, written, strict=True):
+        assert path.is_file()
+        assert f"[ok] delete '{name}' (project {PROJECT}, {session}): deleted; backup: " \
+               f"{path}\n" in result.err
+    assert (f"The transcripts of the 2 deleted conversation(s) are backed up under {backups} "
+            "(`reconciler restore FILE` brings one back).") in result.out
+    operations = json.loads(report.read_text())["operations"]
+    assert sorted(op["backup"] for op in operations) == sorted(map(str, written))
+    ws.seed("Unsaved")
+    unsaved = ws.run("apply", "-f", str(ws.file), "--auto-approve", "--no-backup")
+    assert "backup" not in unsaved.out + unsaved.err
 
 
 def _deleted_with_backup(ws: Workspace, *prompts: str) -> tuple[str, Path]:
@@ -528,6 +550,95 @@ def test_max_delete_fraction_is_exact(ws: Workspace, strays: int, refused: bool)
         assert ("mass-delete guard" in result.out) is refused
 
 
+def _rewrite(saved: Path, edit: Callable[[dict[str, Any]], object]) -> None:
+    """A deliberate edit of a saved plan: `edit` changes its document, the checksum is
+    computed again (an unsigned plan has nothing else to stop it)."""
+    document = json.loads(saved.read_text())
+    edit(document)
+    body = {k: v for k, v in document.items() if k not in ("checksum", "signature")}
+    document["checksum"] = "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
+    saved.write_text(json.dumps(document))
+
+
+def _claim(**numbers: object) -> Callable[[dict[str, Any]], object]:
+    return lambda document: document["projects"][0].update(numbers)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [_claim(live_in_scope=100, managed_in_scope=100),
+     _claim(max_delete_fraction=1.0),
+     _claim(live_in_scope=100, managed_in_scope=100, max_delete_fraction=1.0),
+     _claim(live_in_scope=9, managed_in_scope=9)],
+    ids=["counts", "threshold", "counts-and-threshold", "too-few-to-guard"],
+)
+def test_an_edited_plan_cannot_talk_the_guard_into_a_mass_delete(
+    ws: Workspace, edit: Callable[[dict[str, Any]], object]
+) -> None:
+    """A plan that deletes 8 of 10, reviewed with --allow-mass-delete, edited to claim numbers
+    the guard would let through: `apply --plan` counts live state and keeps the default."""
+    _seed_prune(ws, keep=2, strays=8)
+    saved = ws.path / "plan.json"
+    assert ws.plan("--out", str(saved), "--allow-mass-delete").code == 0
+    _rewrite(saved, edit)
+    result = ws.run("apply", "--plan", str(saved), "--auto-approve",
+                    "--backup-dir", str(ws.path / "backups"))
+    assert result.code == 1, result.out + result.err
+    assert "mass-delete guard: the plan deletes 8 of the 10 conversations it manages in " \
+           "scope, more than max_delete_fraction 0.3" in result.out
+    assert len(ws.names()) == 10
+    assert "DELETE" not in ws.emulator.stats()["requests"]
+    allowed = ws.run("apply", "--plan", str(saved), "--auto-approve", "--allow-mass-delete",
+                     "--backup-dir", str(ws.path / "backups"))
+    assert allowed.code == 0, allowed.out + allowed.err
+    assert ws.names() == ["keep 0", "keep 1"]
+
+
+def test_an_edited_plan_cannot_delete_what_it_does_not_manage(ws: Workspace) -> None:
+    """A delete of a visitor's conversation (out of scope) added to a saved plan whose own
+    deletes are few: refused whole, whatever the flags."""
+    _seed_prune(ws, keep=9, strays=1)
+    theirs = ws.seed("Visitor's thread", creator="visitor")
+    saved = ws.path / "plan.json"
+    assert ws.plan("--out", str(saved)).code == 0
+
+    def add_theirs(document: dict[str, Any]) -> None:
+        operations = document["projects"][0]["operations"]
+        stolen = json.loads(json.dumps(operations[-1]))
+        stolen.update(session_id=theirs, name="Visitor's thread",
+                      key=f"{PROJECT}/delete/{theirs}")
+        stolen["precondition"].update(session_id=theirs, name="Visitor's thread")
+        operations.append(stolen)
+
+    _rewrite(saved, add_theirs)
+    result = ws.run("apply", "--plan", str(saved), "--auto-approve", "--allow-mass-delete",
+                    "--backup-dir", str(ws.path / "backups"))
+    assert result.code == 1, result.out + result.err
+    assert f"the guard cannot judge this plan: it deletes 1 conversation(s) that are not among " \
+           f"the 10 it manages in scope now ({theirs})" in result.out
+    assert len(ws.names()) == 11
+
+
+def test_a_saved_plan_keeps_its_own_threshold_only_when_signed(ws: Workspace) -> None:
+    """max_delete_fraction 0.5 in the declared state: a signed plan deleting 4 of 10 applies;
+    the same plan unsigned is held to the default 0.3, and says so."""
+    _seed_prune(ws, keep=6, strays=4, extra="max_delete_fraction: 0.5")
+    saved = ws.path / "plan.json"
+    assert ws.plan("--out", str(saved)).code == 0
+    unsigned = ws.run("apply", "--plan", str(saved), "--auto-approve",
+                      "--backup-dir", str(ws.path / "backups"))
+    assert unsigned.code == 1
+    assert ("more than max_delete_fraction 0.3 (the default: the saved plan's own 0.5 counts "
+            "only in a signed plan) allows (3)") in unsigned.out
+    assert len(ws.names()) == 10
+    ws.env["RECONCILER_PLAN_KEY"] = PLAN_KEY
+    assert ws.plan("--out", str(saved)).code == 0
+    signed = ws.run("apply", "--plan", str(saved), "--auto-approve",
+                    "--backup-dir", str(ws.path / "backups"))
+    assert signed.code == 0, signed.out + signed.err
+    assert len(ws.names()) == 6
+
+
 def test_ignored_conversations_do_not_let_prune_delete_everything_managed(ws: Workspace) -> None:
     ws.emulator.add_conversations(PROJECT, (f"tmp-{i}" for i in range(100)))
     for i in range(10):
@@ -542,6 +653,21 @@ def test_ignored_conversations_do_not_let_prune_delete_everything_managed(ws: Wo
 def _applies(ws: Workspace, saved: Path) -> None:
     result = ws.run("apply", "--plan", str(saved), "--auto-approve")
     assert result.code == 0, result.out + result.err
+
+
+def test_a_saved_plan_partly_applied_says_to_plan_afresh_to_retry(ws: Workspace) -> None:
+    _declare(ws, "[{name: A}, {name: B}]")
+    saved = _saved_plan(ws)
+    ws.emulator.faults.rules = [FaultRule(method="POST", path="/conversations$", status=400,
+                                          times=1)]
+    failed = ws.run("apply", "--plan", str(saved), "--auto-approve")
+    assert failed.code == 1
+    assert "Apply: 1 done, 1 failed, 0 skipped. To retry what failed, run `reconciler apply " \
+           "-f` with the plan's desired-state files: the saved plan is stale once part of it " \
+           "is applied." in failed.out
+    assert "stale" in ws.run("apply", "--plan", str(saved), "--auto-approve").err
+    assert ws.apply().code == 0
+    assert ws.names() == ["A", "B"]
 
 
 def test_stale_when_a_rename_target_was_taken(ws: Workspace) -> None:

@@ -349,3 +349,39 @@ def test_apply_arguments_that_contradict_each_other(
     result = ws.run(*args)
     assert result.code == 1
     assert message in result.err
+
+
+def test_an_entry_removed_with_prune_off_is_said_to_be_left_alone(ws: Workspace) -> None:
+    ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}, conversations: "
+               "[{name: Onboarding FAQ}, {name: Billing}]}]\n")
+    assert ws.apply().code == 0
+    ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}, conversations: "
+               "[{name: Onboarding FAQ}]}]\n")
+    said = ("No changes. 1 conversation is not declared and is left alone (prune is off): "
+            "'Billing'")
+    plan = ws.plan("--detailed-exitcode")
+    assert plan.code == 0, plan.err
+    assert said in plan.out.splitlines()
+    assert "Live conversations match" not in plan.out
+    applied = ws.apply()
+    assert applied.code == 0 and said in applied.out.splitlines()
+    (billing,) = [c["session_id"] for c in ws.emulator.conversations(PROJECT)
+                  if c["name"] == "Billing"]
+    document = json.loads(ws.plan("--format", "json").out)
+    assert document["projects"][0]["unmanaged"] == [
+        {"session_id": billing, "name": "Billing", "why": "not declared, prune is off"}]
+    assert ws.names() == ["Billing", "Onboarding FAQ"]
+
+
+def test_a_duplicate_deleted_under_adopt_oldest_is_explained_as_a_duplicate(
+    ws: Workspace
+) -> None:
+    oldest, newer = ws.seed("FAQ"), ws.seed("FAQ")
+    ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}, prune: true, duplicates: "
+               "adopt-oldest, conversations: [{name: FAQ}]}]\n")
+    why = f"a duplicate of 'FAQ' (the oldest, {oldest}, is kept)"
+    plan = ws.plan("-v")
+    assert f"  - delete 'FAQ'  ({newer}, 0 messages)\n      because {why}; requires" in plan.out
+    assert "not declared" not in plan.out
+    (delete,) = json.loads(ws.plan("--format", "json").out)["projects"][0]["operations"]
+    assert delete["reason"] == why

@@ -309,3 +309,32 @@ def test_at_most_ten_look_alike_pairs_are_pointed_out() -> None:
     plan = plan_for(spec, [conv(name) for name in deleted])
     look_alikes = [w for w in plan.warnings if "look alike" in w]
     assert len(look_alikes) == 10  # of the 12 pairs
+
+
+@pytest.mark.parametrize("prune", [True, False], ids=["prune-on", "prune-off"])
+def test_a_duplicate_left_by_adopt_oldest_is_explained_as_one(prune: bool) -> None:
+    """Its name is in the file: it is not 'not declared' but a duplicate of the adopted one."""
+    oldest, *others = [conv("FAQ"), conv("FAQ"), conv("FAQ")]
+    stray = conv("Stray")
+    spec = ProjectSpec(id=7, prune=prune, duplicates=DuplicatePolicy.ADOPT_OLDEST,
+                       conversations=(ConversationSpec("FAQ"),))
+    plan = plan_for(spec, [oldest, *others, stray])
+    duplicate = f"a duplicate of 'FAQ' (the oldest, {oldest.session_id}, is kept)"
+    if prune:
+        assert [(op.session_id, op.reason) for op in plan.operations] == [
+            *((c.session_id, duplicate) for c in others),
+            (stray.session_id, "not declared and prune is on")]
+    else:
+        assert [(u.session_id, u.why) for u in plan.unmanaged] == [
+            *((c.session_id, f"{duplicate}; prune is off") for c in others),
+            (stray.session_id, "not declared, prune is off")]
+
+
+def test_a_conversation_sharing_a_pinned_ones_name_is_not_called_its_duplicate() -> None:
+    pinned, namesake = conv("Old FAQ"), conv("FAQ")
+    spec = ProjectSpec(id=7, prune=True, duplicates=DuplicatePolicy.ADOPT_OLDEST,
+                       conversations=(ConversationSpec("FAQ", session_id=pinned.session_id),))
+    plan = plan_for(spec, [pinned, namesake])
+    (delete,) = [op for op in plan.operations if op.action is Action.DELETE]
+    assert (delete.session_id, delete.reason) == (namesake.session_id,
+                                                  "not declared and prune is on")

@@ -6,7 +6,13 @@ from dataclasses import replace
 
 import pytest
 
-from reconciler.plan.guards import GuardLimits, deletes_allowed, guard_errors, with_guards
+from reconciler.plan.guards import (
+    GuardLimits,
+    LiveCount,
+    deletes_allowed,
+    guard_errors,
+    with_guards,
+)
 from reconciler.plan.model import Plan, ProjectPlan
 from reconciler.plan.operations import Delete, Send
 
@@ -184,3 +190,64 @@ def test_sends_must_fit_in_the_query_credits_left(sends: int, credits: int,
                 "left: nothing is applied, so that sends do not stop half-way; wait for the "
                 "credits to renew, or declare fewer messages"]
     assert errors == (expected if is_refused else [])
+
+
+def _live(managed: int, *, outside: int = 0) -> dict[int, LiveCount]:
+    """Project 7 counted live: `managed` sessions s-0.. in scope and managed, and `outside`
+    more in scope that it does not manage (ignored)."""
+    sessions = frozenset(f"s-{n}" for n in range(managed))
+    return {7: LiveCount(in_scope=managed + outside, managed=sessions)}
+
+
+@pytest.mark.parametrize(
+    ("claimed", "live", "is_refused"),
+    [(100, 10, True), (10, 100, False), (9, 10, True), (10, 9, False)],
+    ids=["claims-more", "claims-fewer", "claims-too-few-to-guard", "really-too-few"],
+)
+def test_a_fresh_count_of_live_state_replaces_the_plans(
+    claimed: int, live: int, is_refused: bool
+) -> None:
+    """4 deletes: refused among 10 managed, allowed among 100; fewer than 10 is no share."""
+    errors = refused(project(claimed, 4), GuardLimits(live=_live(live)))
+    assert bool(errors) is is_refused
+    if is_refused:
+        assert f"deletes 4 of the {live} conversations it manages in scope" in errors[0]
+
+
+def test_deletes_outside_what_live_state_says_is_managed_are_refused_whatever_the_flags(
+) -> None:
+    """s-3 is no longer (or never was) among the managed: in scope but ignored, out of scope."""
+    for limits in (GuardLimits(live=_live(3, outside=5)),
+                   GuardLimits(live=_live(3), allow_mass_delete=True)):
+        (error,) = refused(project(50, 4), limits)
+        assert error == ("the guard cannot judge this plan: it deletes 1 conversation(s) that "
+                         "are not among the 3 it manages in scope now (s-3); reconciler never "
+                         "makes such a plan: make a new one")
+    (many,) = refused(project(50, 6), GuardLimits(live=_live(1)))
+    assert "5 conversation(s) that are not among the 1 it manages in scope now (s-1, s-2, " \
+           "s-3 and 2 more)" in many
+    (three,) = refused(project(50, 3), GuardLimits(live={}))
+    assert "(s-0, s-1, s-2);" in three
+    (absent,) = refused(project(50, 1), GuardLimits(live={}))
+    assert "not among the 0 it manages" in absent
+
+
+@pytest.mark.parametrize(
+    ("fraction", "cap", "deletes", "threshold"),
+    [(0.5, 0.3, 4, "max_delete_fraction 0.3 (the default: the saved plan's own 0.5 counts "
+                   "only in a signed plan) allows (3)"),
+     (0.29, 0.3, 3, "max_delete_fraction 0.29 allows (2)"),
+     (0.3, 0.3, 4, "max_delete_fraction 0.3 allows (3)"),
+     (0.5, None, 6, "max_delete_fraction 0.5 allows (5)")],
+    ids=["capped", "stricter-than-the-cap", "at-the-cap", "no-cap"],
+)
+def test_a_threshold_above_the_cap_is_lowered_to_it(
+    fraction: float, cap: float | None, deletes: int, threshold: str
+) -> None:
+    limits = GuardLimits(live=_live(10), max_delete_fraction=cap)
+    (error,) = refused(project(10, deletes, fraction), limits)
+    assert f"more than {threshold}; check the plan" in error
+    assert error.endswith("pass --allow-mass-delete" if "the default" in threshold else
+                          "pass --allow-mass-delete (or raise max_delete_fraction for this "
+                          "project)")
+    assert refused(project(10, deletes - 1, fraction), limits) == []

@@ -7,15 +7,22 @@ import html
 import json
 import re
 import unicodedata
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.plan.model import Plan, ProjectPlan
+from reconciler.plan.model import BY_NAME, NOT_DECLARED, Plan, ProjectPlan, Unmanaged
 from reconciler.plan.operations import Create, Delete
-from reconciler.render.formats import render_json, render_markdown, render_text
+from reconciler.render.formats import (
+    MESSAGE_LIMIT,
+    markdown_safe,
+    render_json,
+    render_markdown,
+    render_text,
+)
 from tests.plan.test_model import sample_plan
 
 if TYPE_CHECKING:
@@ -217,3 +224,36 @@ def test_markdown_cuts_long_values_but_always_shows_the_project_id() -> None:
     assert len(md) < 5000
     assert "- :x: project 1:\u200b " + "E" * 989 + "…\n" in md
     assert "- :warning: " + "W" * 1000 + "…\n" in md
+
+
+def _left_alone(*names: str) -> ProjectPlan:
+    return ProjectPlan(project_id=1, label=None, scope="mine", live_in_scope=len(names),
+                       unmanaged=tuple(Unmanaged(f"s-{i}", name, NOT_DECLARED)
+                                       for i, name in enumerate(names)))
+
+
+@pytest.mark.parametrize(
+    ("projects", "line"),
+    [
+        ((_left_alone("Billing"),),
+         "No changes. 1 conversation is not declared and is left alone (prune is off): "
+         "'Billing'"),
+        ((_left_alone("A", "B"), _left_alone("C\u200b", "D", "E")),
+         "No changes. 5 conversations are not declared and are left alone (prune is off): "
+         "'A', 'B', 'C\\u200b' and 2 more"),
+        ((replace(_left_alone(), live_read=BY_NAME),),
+         "No changes. Live conversations match the declared state; those not declared were "
+         "not read (prune is off: the declared names were looked up)."),
+        ((ProjectPlan(project_id=1, label=None, scope="mine",
+                      unmanaged=(Unmanaged("s-1", "tmp-1", "ignored"),
+                                 Unmanaged("s-2", "Legal", "protected"))),),
+         "No changes. Live conversations match the declared state."),
+    ],
+    ids=["one", "several", "looked-up-by-name", "only-ignored-or-protected"],
+)
+def test_no_changes_says_what_is_left_alone_and_why(
+    projects: tuple[ProjectPlan, ...], line: str
+) -> None:
+    plan = Plan(projects=projects)
+    assert render_text(plan).splitlines()[-1] == line
+    assert f"\n{markdown_safe(line, limit=MESSAGE_LIMIT)}\n" in render_markdown(plan)

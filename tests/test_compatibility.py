@@ -29,6 +29,7 @@ DESIRED = f"""
     projects:
       - id: {PROJECT}
         prune: true
+        owns: [Stray, "Legal *"]
         protect: ["Legal *"]
         conversations:
           - name: Billing questions
@@ -70,6 +71,8 @@ def seed(ws: Workspace) -> dict[str, str]:
     ws.emulator.add_message(PROJECT, kept, "already sent")
     stray = ws.seed("Stray")
     ws.emulator.add_message(PROJECT, stray, "stray & message")
+    production = ws.seed("Customer chat")  # the key's other client: in scope, not owned
+    ws.emulator.add_message(PROJECT, production, "What are your hours?")
     greeting = ws.seed("Greeting", project=OTHER)  # prune off: found by name, or listed
     ws.emulator.add_message(OTHER, greeting, "hi")
     for number in range(12):  # many pages of others' conversations: a name lookup is cheaper
@@ -78,7 +81,7 @@ def seed(ws: Workspace) -> dict[str, str]:
     return {"kept": kept, "renamed": ws.seed("Billing"), "stray": stray,
             "visitor": ws.seed("Onboarding FAQ", creator="visitor"),
             "teammate": ws.seed("Onboarding FAQ", creator="teammate"),
-            "protected": ws.seed("Legal hold"), "greeting": greeting,
+            "protected": ws.seed("Legal hold"), "greeting": greeting, "not owned": production,
             "other-visitor": ws.seed("Greeting", creator="visitor", project=OTHER)}
 
 
@@ -88,7 +91,8 @@ def broken_promises(ws: Workspace, sessions: dict[str, str]) -> list[str]:
     expected_prompts = {"Onboarding FAQ": ["How do I start?", "Where are the docs?",
                                            "Q&A <please>", "Thanks", "Thanks"],
                         "Kept": ["already sent"], "Billing questions": [],
-                        "Legal hold": [], "Greeting": ["hi"], "Second greeting": ["hi"]}
+                        "Legal hold": [], "Greeting": ["hi"], "Second greeting": ["hi"],
+                        "Customer chat": ["What are your hours?"]}
     for project in (PROJECT, OTHER):
         live = ws.emulator.conversations(project)
         mine = [c for c in live if c["created_by"] == ME]
@@ -122,6 +126,7 @@ def test_the_whole_workflow_keeps_every_promise(variant_ws: Workspace) -> None:
     planned = ws.plan()
     assert "~ rename 'Billing' -> 'Billing questions'" in planned.out
     assert "- delete 'Stray'" in planned.out and "Legal hold" not in planned.out
+    assert "1 of them not owned by this repository" in planned.out  # 'Customer chat'
 
     applied = ws.apply()
     assert applied.code == 0, applied.out + applied.err

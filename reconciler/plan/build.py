@@ -36,6 +36,7 @@ def _build(
         project_id=spec.id, label=spec.label, scope=spec.scope.value,
         live_in_scope=matching.in_scope,
         managed_in_scope=matching.in_scope - len(matching.ignored),
+        not_owned=len(matching.not_owned) if spec.prune else 0,
         max_delete_fraction=DEFAULT_MAX_DELETE_FRACTION if fraction is None else fraction,
     )
     if matching.errors:
@@ -123,6 +124,8 @@ def _undeclared(
 ) -> tuple[list[Delete], list[Unmanaged]]:
     deletes: list[Delete] = []
     unmanaged = [Unmanaged(c.session_id, c.name, "ignored") for c in matching.ignored]
+    left = "not declared, prune is off" if not spec.prune else NOT_OWNED
+    unmanaged.extend(Unmanaged(c.session_id, c.name, left) for c in matching.not_owned)
     for conv in matching.undeclared:
         if not spec.prune:
             unmanaged.append(Unmanaged(conv.session_id, conv.name, "not declared, prune is off"))
@@ -134,13 +137,17 @@ def _undeclared(
     return deletes, unmanaged
 
 
+NOT_OWNED = "not owned by this repository: not declared, and no owns pattern matches it"
+
+
 def _delete(spec: ProjectSpec, conv: Conversation, message_count: int) -> Delete:
     return Delete(project_id=spec.id, name=conv.name, reason="not declared and prune is on",
                   session_id=conv.session_id, message_count=message_count)
 
 
 def deletion_candidates(spec: ProjectSpec, matching: Matching) -> list[str]:
-    """Session ids the plan will delete (their transcripts are read for the precondition)."""
+    """Session ids the plan will delete (their transcripts are read for the precondition): the
+    undeclared conversations the project owns, unless protected."""
     if not spec.prune or matching.errors:
         return []
     return [c.session_id for c in matching.undeclared if not spec.is_protected(c.name)]

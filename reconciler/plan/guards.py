@@ -1,11 +1,12 @@
 """The guards a plan must pass before anything of it is applied. Pure: no I/O.
 
 `guard_errors` is the one decision for `plan`, `apply -f` and `apply --plan` alike, made from the
-plan's own data (each project records its delete threshold and the conversations it manages),
+plan's own data (each project records its delete threshold and the conversations it owns),
 so that a saved plan is judged with the flags of the run that applies it:
 
-- mass-delete guard, per project: when at least `MASS_DELETE_MIN_MANAGED` conversations are
-  managed (in scope and not ignored), at most `max_delete_fraction` of them may be deleted;
+- mass-delete guard, per project (`mass_delete_refusal`): of the conversations the repository
+  owns in scope (declared, or matching `owns`; never an ignored one), a plan may delete at most
+  `max_delete_fraction`, whatever their number, and never every one of them;
 - `--max-deletes N`: at most N deletes in the whole plan;
 - `--max-sends N`: at most N prompts sent in the whole plan;
 - query credits: the plan's sends must fit in the credits the account has left (when the API
@@ -23,8 +24,6 @@ from fractions import Fraction
 from reconciler.plan.budget import sends
 from reconciler.plan.model import Plan, ProjectPlan
 from reconciler.plan.operations import Delete, Operation
-
-MASS_DELETE_MIN_MANAGED = 10
 
 
 @dataclass(frozen=True)
@@ -77,22 +76,34 @@ def _with_errors(project: ProjectPlan, errors: list[str]) -> ProjectPlan:
 
 def _project_errors(project: ProjectPlan, limits: GuardLimits) -> list[str]:
     deletes = _deletes(project.operations)
-    managed = project.managed_in_scope
     inconsistent = _inconsistency(project, deletes)
     if inconsistent:
         return [f"the guard cannot judge this plan: {inconsistent}; reconciler never makes "
                 "such a plan: make a new one"]
-    if limits.allow_mass_delete or deletes == 0 or managed < MASS_DELETE_MIN_MANAGED:
+    if limits.allow_mass_delete:
         return []
-    allowed = deletes_allowed(project.max_delete_fraction, managed)
+    refusal = mass_delete_refusal(deletes, project.owned_in_scope, project.max_delete_fraction)
+    return [] if refusal is None else [refusal]
+
+
+def mass_delete_refusal(deletes: int, owned: int, fraction: float) -> str | None:
+    """Why the mass-delete guard refuses a project's plan that deletes `deletes` of the `owned`
+    conversations the repository owns in scope under `max_delete_fraction` `fraction`, or None
+    when it allows it: every one of them (at least one), or more than `fraction` of them
+    (rounded down), of any number. `--allow-mass-delete` lifts it (the caller's decision)."""
+    if deletes == 0:
+        return None
+    if deletes >= owned:
+        return (f"mass-delete guard: the plan deletes every conversation this repository owns "
+                f"in scope ({deletes} of {owned}); check the plan, then pass "
+                "--allow-mass-delete")
+    allowed = deletes_allowed(fraction, owned)
     if deletes <= allowed:
-        return []
-    return [
-        f"mass-delete guard: the plan deletes {deletes} of the {managed} conversations it "
-        f"manages in scope, more than max_delete_fraction {project.max_delete_fraction} allows "
-        f"({allowed}); check the plan, then pass --allow-mass-delete (or raise "
-        "max_delete_fraction for this project)"
-    ]
+        return None
+    return (f"mass-delete guard: the plan deletes {deletes} of the {owned} conversations this "
+            f"repository owns in scope, more than max_delete_fraction {fraction} allows "
+            f"({allowed}); check the plan, then pass --allow-mass-delete (or raise "
+            "max_delete_fraction for this project)")
 
 
 def _inconsistency(project: ProjectPlan, deletes: int) -> str:
@@ -100,9 +111,10 @@ def _inconsistency(project: ProjectPlan, deletes: int) -> str:
     fraction = project.max_delete_fraction
     if not (isinstance(fraction, float | int) and 0 < fraction <= 1):  # NaN fails too
         return f"max_delete_fraction {fraction!r} is not greater than 0 and at most 1"
-    if not deletes <= project.managed_in_scope <= project.live_in_scope:
-        return (f"it deletes {deletes} conversations of the {project.managed_in_scope} it "
-                f"manages among {project.live_in_scope} in scope")
+    owned = project.owned_in_scope
+    if not 0 <= deletes <= owned <= project.managed_in_scope <= project.live_in_scope:
+        return (f"it deletes {deletes} conversations of the {owned} it owns among the "
+                f"{project.managed_in_scope} it manages and {project.live_in_scope} in scope")
     return ""
 
 

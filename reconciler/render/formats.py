@@ -76,6 +76,9 @@ def _live_count(project: ProjectPlan) -> str:
     return f"{project.live_in_scope} live in scope"
 
 
+_PRUNES_OWNED = "prune deletes only what is declared or matches owns"
+
+
 def _text_project(project: ProjectPlan, *, color: bool, verbose: bool) -> list[str]:
     head = f"Project {project.display_name}, scope {project.scope}: {_live_count(project)}"
     lines = [paint(head, "1", color=color)]
@@ -89,6 +92,9 @@ def _text_project(project: ProjectPlan, *, color: bool, verbose: bool) -> list[s
         if verbose:
             lines.extend(terminal_safe(f"    = {shown(u.name)}  ({u.session_id}): {u.why}")
                          for u in project.unmanaged)
+    if project.not_owned:
+        lines.append(f"  {project.not_owned} of them not owned by this repository: "
+                     f"{_PRUNES_OWNED}")
     if not project.operations and not project.errors:
         lines.append("  no changes")
     lines.extend("  " + paint(f"Warning: {w}", "33", color=color) for w in project.warnings)
@@ -147,6 +153,9 @@ def _markdown_project(project: ProjectPlan) -> str:
              f"scope {project.scope}, {_live_count(project)}</summary>", ""]
     lines.extend(f"- :warning: {_md_escape(w)}" for w in project.warnings)
     lines.extend(f"- :x: {_md_escape(e)}" for e in project.errors)
+    if project.not_owned:
+        lines.append(f"- {project.not_owned} conversation(s) in scope not owned by this "
+                     f"repository are left alone: {_PRUNES_OWNED}")
     if project.operations:
         lines += ["", "```diff"]
         lines.extend(f"{op.symbol} {op.describe()}" for op in project.operations)

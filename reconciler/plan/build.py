@@ -124,12 +124,13 @@ def _undeclared(
 ) -> tuple[list[Delete], list[Unmanaged]]:
     deletes: list[Delete] = []
     unmanaged = [Unmanaged(c.session_id, c.name, "ignored") for c in matching.ignored]
-    left = "not declared, prune is off" if not spec.prune else NOT_OWNED
-    unmanaged.extend(Unmanaged(c.session_id, c.name, left) for c in matching.not_owned)
+    if not spec.prune:  # owned or not, nothing is deleted
+        left = [*matching.undeclared, *matching.not_owned]
+        unmanaged.extend(Unmanaged(c.session_id, c.name, PRUNE_OFF) for c in left)
+        return deletes, sorted(unmanaged, key=lambda u: (u.name, u.session_id))
+    unmanaged.extend(Unmanaged(c.session_id, c.name, NOT_OWNED) for c in matching.not_owned)
     for conv in matching.undeclared:
-        if not spec.prune:
-            unmanaged.append(Unmanaged(conv.session_id, conv.name, "not declared, prune is off"))
-        elif spec.is_protected(conv.name):
+        if spec.is_protected(conv.name):
             unmanaged.append(Unmanaged(conv.session_id, conv.name, "protected"))
         else:
             deletes.append(_delete(spec, conv, len(transcripts.get(conv.session_id, ()))))
@@ -137,6 +138,7 @@ def _undeclared(
     return deletes, unmanaged
 
 
+PRUNE_OFF = "not declared, prune is off"
 NOT_OWNED = "not owned by this repository: not declared, and no owns pattern matches it"
 
 

@@ -234,9 +234,11 @@ def test_unmanaged_conversations_are_listed_by_name_with_the_reason() -> None:
     assert [op.name for op in plan.operations] == ["Stray"]
 
 
-def test_unmanaged_conversations_of_one_name_are_listed_by_session() -> None:
+@pytest.mark.parametrize("owns", [(), ALL], ids=["not-owned", "owned"])
+def test_unmanaged_conversations_of_one_name_are_listed_by_session(
+        owns: tuple[str, ...]) -> None:
     live = [conv("Same", session="s-b"), conv("Same", session="s-a")]
-    plan = plan_for(ProjectSpec(id=7), live)
+    plan = plan_for(ProjectSpec(id=7, owns=owns), live)
     assert plan.unmanaged == (Unmanaged("s-a", "Same", "not declared, prune is off"),
                               Unmanaged("s-b", "Same", "not declared, prune is off"))
 
@@ -326,7 +328,8 @@ def test_prune_deletes_only_what_the_project_owns() -> None:
         (Action.DELETE, "QA 1"), (Action.DELETE, "QA 2")]
     assert plan.not_owned == 2
     why = "not owned by this repository: not declared, and no owns pattern matches it"
-    assert [(u.name, u.why) for u in plan.unmanaged] == [("Hi there", why), ("Refund?", why)]
+    assert plan.unmanaged == (Unmanaged(live[1].session_id, "Hi there", why),
+                              Unmanaged(live[3].session_id, "Refund?", why))
     assert (plan.managed_in_scope, plan.owned_in_scope) == (5, 3)
 
 

@@ -128,15 +128,15 @@ def test_a_project_that_prunes_but_owns_nothing_is_warned_about_at_its_prune(
     path = tmp_path / "0.yaml"
     path.write_text("version: 1\ndefaults: {prune: true}\nprojects:\n"
                     "  - id: 1\n"                                  # prune from the defaults
-                    "  - id: 2\n    prune: true\n    owns: []\n"  # an empty list owns nothing
                     '  - id: 3\n    owns: ["QA *"]\n'             # owns: no warning
+                    "  - id: 2\n    prune: true\n    owns: []\n"  # an empty list owns nothing
                     "  - id: 4\n    prune: false\n", encoding="utf-8")  # no prune: no warning
     warning = ("warning: project {} prunes but owns nothing: prune deletes no undeclared "
                "conversation (only extra copies of a declared name); list the names this "
                'repository owns in `owns`, such as ["QA *"], or ["*"] when nothing else uses '
                "this API key")
     assert located(tmp_path, load_desired([str(path)], env={}).warnings) == [
-        "0.yaml:2:19: " + warning.format(1), "0.yaml:6:12: " + warning.format(2)]
+        "0.yaml:2:19: " + warning.format(1), "0.yaml:8:12: " + warning.format(2)]
 
 
 def test_names_and_prompts_in_normal_form_are_not_warned_about(tmp_path: Path) -> None:

@@ -34,7 +34,17 @@ state["calls"].append(args)
 def option(name):
     return args[args.index(name) + 1] if name in args else None
 
-if args[0] == "api":
+# The identity of the token, as GitHub knows it: the user a comment is posted as.
+identity = state["identities"].get(os.environ.get("GH_TOKEN", ""))
+if identity is None:
+    sys.exit("gh: HTTP 401: Bad credentials")
+author = {key: identity[key] for key in ("login", "id", "type")}
+
+if args[:2] == ["api", "graphql"]:
+    if not identity.get("graphql_viewer", True):
+        sys.exit("gh: Resource not accessible by integration (HTTP 403)")
+    print(json.dumps({"data": {"viewer": {"login": author["login"], "databaseId": author["id"]}}}))
+elif args[0] == "api":
     method = option("--method") or "GET"
     path = next(a for a in args[1:] if a.startswith("repos/"))
     if method == "GET" and path.endswith("/comments"):
@@ -45,8 +55,9 @@ if args[0] == "api":
         print(json.dumps(state["pulls"]))
     elif method == "POST" and path.endswith("/comments"):
         body = json.load(sys.stdin)["body"]
-        state["comments"].append({"id": 100 + len(state["comments"]), "body": body})
-    elif method == "PATCH":
+        state["comments"].append({"id": 100 + len(state["comments"]), "body": body,
+                                  "user": author})
+    elif method == "PATCH":  # as on GitHub: a token that may write may edit anyone's comment
         comment_id = int(path.rsplit("/", 1)[1])
         body = json.load(sys.stdin)["body"]
         for comment in state["comments"]:
@@ -63,6 +74,7 @@ else:
     sys.exit(f"fake gh: unexpected call {args}")
 state_path.write_text(json.dumps(state))
 '''
+BOT = {"login": "github-actions[bot]", "id": 41898282, "type": "Bot"}  # the GITHUB_TOKEN's
 
 
 def load_yaml(path: Path) -> dict[Any, Any]:
@@ -117,11 +129,21 @@ def as_text(value: Any) -> str:
 # The runner ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class WorkflowCommand:
+    """A `::name key=value,…::message` line of a step's output, its values unescaped."""
+
+    name: str
+    properties: dict[str, str]
+    message: str
+
+
 @dataclass
 class StepResult:
     name: str
     code: int
     out: str
+    commands: list[WorkflowCommand] = field(default_factory=list)
 
 
 @dataclass
@@ -294,20 +316,74 @@ class _Scope:
                     "GITHUB_STEP_SUMMARY": str(home / "summary.md"),
                     "RUNNER_TEMP": str(home / "tmp"), "GITHUB_RUN_ID": self.github["run_id"],
                     "GITHUB_JOB": self.github["job"]}
-        done = subprocess.run(
+        done = subprocess.run(  # one stream, in order, as the runner reads the two
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script_file)],
-            cwd=self.hub.workdir, env=full_env, capture_output=True, text=True, timeout=60)
-        assert "Traceback" not in done.stderr, done.stderr
+            cwd=self.hub.workdir, env=full_env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, timeout=60)
+        assert "Traceback" not in done.stdout, done.stdout
         if "id" in step:
             self.steps[step["id"]] = _outputs(output.read_text(encoding="utf-8"))
-        return StepResult(name, done.returncode, done.stdout + done.stderr)
+        return StepResult(name, done.returncode, done.stdout, workflow_commands(done.stdout))
 
 
 def _outputs(text: str) -> dict[str, str]:
-    """The `name=value` lines of a GITHUB_OUTPUT file; a later value wins, as on GitHub."""
+    """The outputs a GITHUB_OUTPUT file sets, read as the runner reads it: `name=value` lines
+    and `name<<DELIMITER` … `DELIMITER` blocks; a later value wins."""
     values: dict[str, str] = {}
-    for line in text.splitlines():
-        assert "<<" not in line.split("=", 1)[0], "multi-line outputs are not modelled"
-        key, _, value = line.partition("=")
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        if not line:
+            continue
+        equals, heredoc = line.find("="), line.find("<<")
+        if equals >= 0 and (heredoc < 0 or equals < heredoc):
+            key, value = line[:equals], line[equals + 1:]
+        else:
+            assert heredoc > 0, f"invalid output line: {line!r}"
+            key, delimiter = line[:heredoc], line[heredoc + 2:]
+            end = lines.index(delimiter, index) if delimiter in lines[index:] else -1
+            assert delimiter and end >= 0, f"output {key}: no line {delimiter!r} ends it"
+            value, index = "\n".join(lines[index:end]), end + 1
+        assert key, f"invalid output line: {line!r}"
         values[key] = value
     return values
+
+
+_UNESCAPE_MESSAGE = (("%0D", "\r"), ("%0A", "\n"), ("%25", "%"))
+_UNESCAPE_PROPERTY = (("%0D", "\r"), ("%0A", "\n"), ("%3A", ":"), ("%2C", ","), ("%25", "%"))
+
+
+def _unescape(value: str, mappings: tuple[tuple[str, str], ...]) -> str:
+    for escaped, character in mappings:
+        value = value.replace(escaped, character)
+    return value
+
+
+def workflow_commands(output: str) -> list[WorkflowCommand]:
+    """The workflow commands a runner reads in a step's output: every line starting with
+    `::name`, except between `::stop-commands::TOKEN` and `::TOKEN::`."""
+    commands: list[WorkflowCommand] = []
+    stopped_until = None
+    for line in re.split("\r\n|\r|\n", output):  # the runner reads lines as .NET does
+        text = line.lstrip()
+        end = text.find("::", 2)
+        if not text.startswith("::") or end < 0:
+            continue
+        head, message = text[2:end], text[end + 2:]
+        if stopped_until is not None:
+            if head == stopped_until:
+                stopped_until = None
+            continue
+        name, _, properties = head.partition(" ")
+        if name == "stop-commands":
+            stopped_until = message
+            continue
+        pairs = (pair.partition("=") for pair in properties.split(",") if pair)
+        commands.append(WorkflowCommand(
+            name, {key: _unescape(value, _UNESCAPE_PROPERTY) for key, _, value in pairs},
+            _unescape(message, _UNESCAPE_MESSAGE)))
+    return commands

@@ -20,7 +20,16 @@ import pytest
 import yaml
 
 from reconciler.emulator import Emulator
-from tests.github_runner import ACTION, EXPRESSION, FAKE_GH, GitHub, StepResult, load_yaml
+from tests.github_runner import (
+    ACTION,
+    BOT,
+    EXPRESSION,
+    FAKE_GH,
+    GitHub,
+    StepResult,
+    WorkflowCommand,
+    load_yaml,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / "examples" / "ci" / "github-actions" / "reconciler.yml"
@@ -36,6 +45,9 @@ HEAD_SHA = "a" * 40
 MERGE_SHA = "b" * 40
 PR_RUN_ID = 501
 MARKER = "<!-- reconciler-plan -->"
+WORKFLOW_TOKEN = "gh-token-for-tests"
+REVIEWER = {"login": "reviewer", "id": 501, "type": "User"}
+FIRST_COMMENT = {"id": 1, "body": "Looks good to me", "user": REVIEWER}
 
 
 def triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
@@ -63,14 +75,15 @@ def make_hub(tmp_path: Path, emulator: Emulator, api_env: dict[str, str],
            "HOME": str(home), "LANG": "C.UTF-8", "FAKE_GH_STATE": str(home / "gh-state.json")}
     hub = GitHub(
         workdir, home, env, workflow_file=workflow.name,
-        github={"token": "gh-token-for-tests", "repository": REPO, "sha": MERGE_SHA,
+        github={"token": WORKFLOW_TOKEN, "repository": REPO, "sha": MERGE_SHA,
                 "event": {"pull_request": {"number": str(PR_NUMBER),
                                            "head": {"sha": HEAD_SHA}}}},
         secrets={"CUSTOMGPT_API_KEY": api_env["CUSTOMGPT_API_KEY"]},
         variables={"CUSTOMGPT_BASE_URL": api_env["CUSTOMGPT_BASE_URL"]})
     hub.state_file.write_text(json.dumps({
         "calls": [], "artifacts": str(home / "artifacts"),
-        "comments": [{"id": 1, "body": "Looks good to me"}],
+        "identities": {WORKFLOW_TOKEN: BOT},
+        "comments": [FIRST_COMMENT],
         "pulls": [{"number": PR_NUMBER, "merged_at": "2024-05-01T10:00:00Z",
                    "head": {"sha": HEAD_SHA}}],
         "runs": [{"databaseId": PR_RUN_ID}],
@@ -166,11 +179,19 @@ def linter(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=120, cwd=ROOT)
 
 
-def test_zizmor_finds_nothing_in_the_action_and_the_workflows() -> None:
-    done = linter("zizmor", "--offline", "--no-progress", "--format", "plain",
-                  *(str(p.relative_to(ROOT)) for p in [ACTION, *GITHUB_FILES]))
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "No findings to report" in done.stdout
+# The auditor persona also asks every job holding a secret to run in an environment; the
+# examples leave environments (and their reviewers) to the user.
+ZIZMOR_LEFT_TO_THE_USER = {"auditor": {"secrets-outside-env"}, "regular": set()}
+
+
+@pytest.mark.parametrize("persona", ["regular", "auditor"])
+def test_zizmor_finds_nothing_in_the_action_and_the_workflows(persona: str) -> None:
+    done = linter("zizmor", "--offline", "--no-progress", "--persona", persona,
+                  "--format", "json", *(str(p.relative_to(ROOT)) for p in [ACTION, *GITHUB_FILES]))
+    findings = [(f["ident"], f["locations"][0]["symbolic"]["key"]["Local"]["verbatim_path"])
+                for f in json.loads(done.stdout)]
+    assert [f for f in findings if f[0] not in ZIZMOR_LEFT_TO_THE_USER[persona]] == []
+    assert {path for _, path in findings} <= {str(p.relative_to(ROOT)) for p in GITHUB_FILES}
 
 
 @pytest.mark.parametrize(("schema", "paths"), [
@@ -351,7 +372,7 @@ def test_plan_without_a_key_fails_with_a_clear_message(github: GitHub) -> None:
     results = github.run_job("plan", event="pull_request", run_id=PR_RUN_ID)
     assert "No API key" in output_of(results, "Run reconciler")
     assert codes(results)["Fail on a failed plan or apply"] == 1
-    assert github.state()["comments"] == [{"id": 1, "body": "Looks good to me"}]
+    assert github.state()["comments"] == [FIRST_COMMENT]
 
 
 def give_the_action(github: GitHub, job: str, **inputs: str) -> None:
@@ -391,6 +412,134 @@ def test_bad_inputs_fail_the_action_with_a_clear_message(
     assert github.outputs["reconciler"]["exit-code"] == "1"
     assert not (github.workdir / "injected").exists()
     assert names(emulator) == []
+
+
+STRANGER = {"login": "drive-by", "id": 666, "type": "User"}
+LOOK_ALIKE = {"login": "github-actions", "id": 667, "type": "User"}  # no [bot]: a person
+APP = {"login": "conversations-app[bot]", "id": 900, "type": "Bot"}
+PERSON = {"login": "Release-Manager", "id": 77, "type": "User"}
+
+
+@pytest.mark.parametrize(("identity", "inputs"), [
+    (BOT, {}),
+    ({**BOT, "graphql_viewer": False}, {}),
+    (APP, {"github-token": "app-token"}),
+    ({**APP, "graphql_viewer": False},
+     {"github-token": "app-token", "comment-author": "conversations-app[bot]"}),
+    (PERSON, {"github-token": "personal-token"}),
+    ({**PERSON, "graphql_viewer": False},
+     {"github-token": "personal-token", "comment-author": "release-manager"}),
+], ids=["workflow-token", "workflow-token-without-viewer", "app-token",
+        "app-token-named-by-input", "personal-token", "personal-token-named-by-input"])
+def test_only_a_plan_comment_the_job_wrote_is_ever_updated(
+        github: GitHub, identity: dict[str, Any], inputs: dict[str, str]) -> None:
+    """Anyone may post a comment starting with the marker first: it is left alone, and the
+    job keeps one comment of its own (the token's identity, from the API or an input)."""
+    forged = [{"id": 2, "body": f"{MARKER}\nApproved, merge it", "user": STRANGER},
+              {"id": 3, "body": f"{MARKER}\nThe bot says: fine", "user": LOOK_ALIKE}]
+    token = inputs.get("github-token", WORKFLOW_TOKEN)
+    github.update_state(identities={token: identity}, comments=[FIRST_COMMENT, *forged])
+    if inputs:
+        give_the_action(github, "plan", **inputs)
+    for _ in range(2):
+        results = github.run_job("plan", event="pull_request", run_id=PR_RUN_ID)
+        assert set(codes(results).values()) == {0}, results
+    comments = github.state()["comments"]
+    assert comments[:3] == [FIRST_COMMENT, *forged]
+    ours = comments[3:]
+    assert len(ours) == 1, ours  # posted once, then updated
+    assert ours[0]["user"]["login"] == identity["login"]
+    assert ours[0]["body"].startswith(MARKER) and "| demo-bot (1001) | 3 |" in ours[0]["body"]
+
+
+def test_a_token_of_unknown_identity_posts_and_never_updates(github: GitHub) -> None:
+    """A token whose identity cannot be asked of the API, with no comment-author: each run
+    posts a comment of its own, with a warning saying what to set."""
+    forged = {"id": 2, "body": f"{MARKER}\nApproved", "user": STRANGER}
+    github.update_state(identities={"app-token": {**APP, "graphql_viewer": False}},
+                        comments=[FIRST_COMMENT, forged])
+    give_the_action(github, "plan", **{"github-token": "app-token"})
+    for _ in range(2):
+        results = github.run_job("plan", event="pull_request", run_id=PR_RUN_ID)
+        assert set(codes(results).values()) == {0}, results
+    warnings = [c for r in results for c in r.commands if c.name == "warning"]
+    assert [w.properties for w in warnings] == [{"title": "Plan comment"}]
+    assert "set the comment-author input" in warnings[0].message
+    comments = github.state()["comments"]
+    assert comments[:2] == [FIRST_COMMENT, forged]
+    assert [c["user"] for c in comments[2:]] == [
+        {k: APP[k] for k in ("login", "id", "type")}] * 2
+
+
+def test_extra_args_reach_the_apply_of_the_reviewed_plan(
+        github: GitHub, emulator: Emulator) -> None:
+    """A signed plan is applied with the key extra-args name; the options that choose what
+    is planned (--project) reach plan only, since a reviewed plan is applied whole."""
+    (github.workdir / "plan.key").write_text("k" * 32, encoding="utf-8")
+    for job in ("plan", "apply"):
+        give_the_action(github, job, **{
+            "extra-args": f"--plan-key-file plan.key --proj={PROJECT}\n--project {PROJECT} -v"})
+    planned = github.run_job("plan", event="pull_request", run_id=PR_RUN_ID)
+    assert set(codes(planned).values()) == {0}, planned
+    plan = json.loads((github.workdir / "plan.json").read_text())
+    assert plan["signature"].startswith("hmac-sha256:")
+    applied = github.run_job("apply", event="push", run_id=502)
+    assert set(codes(applied).values()) == {0}, applied
+    assert names(emulator) == ["Onboarding FAQ", "Pricing questions", "Product demo"]
+    assert "because declared" in output_of(applied, "Run reconciler")  # -v reached apply
+
+
+def test_the_messages_of_a_failed_plan_stay_in_their_fence(github: GitHub) -> None:
+    """A failed plan's messages (which quote the files) cannot close the code block they
+    are shown in: no heading, link or mention of theirs reaches the comment."""
+    (github.workdir / "conversations" / "demo.yaml").write_text(
+        f"version: 1\nprojects:\n  - id: {PROJECT}\n    conversations:\n"
+        '      - name: a\n        "x\\n```\\n# Owned @octocat [a](https://evil)": 1\n')
+    results = github.run_job("plan", event="pull_request", run_id=PR_RUN_ID)
+    assert codes(results)["Fail on a failed plan or apply"] == 1
+    body = github.state()["comments"][-1]["body"]
+    assert "unknown key" in body
+    assert_one_fenced_block(body, heading="### reconciler plan failed")
+
+
+def assert_one_fenced_block(body: str, *, heading: str) -> None:
+    """`body` has one heading, `heading`, and its one fenced block holds every line that
+    quotes the file."""
+    tokens = pytest.importorskip("markdown_it").MarkdownIt("commonmark").parse(body)
+    headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
+    assert headings == [heading.lstrip("# ")]
+    fences = [t.content for t in tokens if t.type == "fence"]
+    assert len(fences) == 1 and "# Owned @octocat" in fences[0]
+    assert not [t for t in tokens if t.type == "inline" and "octocat" in t.content]
+
+
+@pytest.mark.parametrize("command", [
+    "destroy\n::warning title=Forged::all is well",
+    "destroy\r::add-mask::all",
+    "destroy %0A::notice::%25",
+], ids=["new-line", "carriage-return", "percent-escapes"])
+def test_an_input_never_becomes_a_workflow_command(github: GitHub, command: str) -> None:
+    give_the_action(github, "plan", command=command)
+    results = github.run_job("plan", event="pull_request", run_id=PR_RUN_ID)
+    assert [c for r in results for c in r.commands] == [WorkflowCommand(
+        "error", {"title": "Bad input"}, f"command must be plan or apply, not '{command}'")]
+
+
+def test_values_in_reconciler_output_never_become_workflow_commands(
+        github: GitHub, emulator: Emulator) -> None:
+    """A label with line breaks, printed by plan and apply in the job log, stays text."""
+    desired = github.workdir / "conversations" / "demo.yaml"
+    desired.write_text(desired.read_text().replace(
+        "label: demo-bot", 'label: "demo-bot\\n::error title=Forged::x\\r::add-mask::y"'))
+    planned = github.run_job("plan", event="pull_request", run_id=PR_RUN_ID)
+    assert set(codes(planned).values()) == {0}, planned
+    applied = github.run_job("apply", event="push", run_id=502)
+    assert set(codes(applied).values()) == {0}, applied
+    assert "\n::error title=Forged::x" in output_of(applied, "Run reconciler")
+    assert [c for r in planned + applied for c in r.commands] == []
+    assert names(emulator) == ["Onboarding FAQ", "Pricing questions", "Product demo"]
+    body = github.state()["comments"][-1]["body"]
+    assert "| demo-bot :\u200b:\u200berror title=Forged" in body and "\n::" not in body
 
 
 def test_push_without_a_reviewed_plan_applies_nothing(github: GitHub, emulator: Emulator) -> None:
@@ -451,6 +600,118 @@ def test_sharded_workflow_plans_and_applies_each_shard_on_its_own(
         for project in re.findall(r"--project (\d+)", shard["projects"]):
             expected = [f"Welcome to {project}"] if shard is applied else []
             assert names(emulator, int(project)) == expected
+
+
+# The GitLab pipeline's plan job, its scripts run against the emulator ---------------------------
+
+FAKE_CURL = r"""
+import json, os, sys
+from pathlib import Path
+
+state_path = Path(os.environ["FAKE_GITLAB_STATE"])
+state = json.loads(state_path.read_text())
+args = sys.argv[1:]
+
+def option(name):
+    return args[args.index(name) + 1] if name in args else None
+
+def refuse(status):
+    sys.exit(print(f"curl: (22) The requested URL returned error: {status}", file=sys.stderr)
+             or 22)
+
+headers = [args[i + 1] for i, arg in enumerate(args) if arg == "--header"]
+token = next((h.split(": ", 1)[1] for h in headers if h.startswith("PRIVATE-TOKEN: ")), "")
+user = state["users"].get(token) or refuse(401)
+method = option("--request") or "GET"
+path = args[-1].removeprefix(os.environ["CI_API_V4_URL"]).split("?")[0]
+notes = (f"/projects/{os.environ['CI_PROJECT_ID']}/merge_requests/"
+         f"{os.environ['CI_MERGE_REQUEST_IID']}/notes")
+state["calls"].append([method, path])
+if (method, path) == ("GET", "/user"):
+    print(json.dumps(user))
+elif (method, path) == ("GET", notes):
+    print(json.dumps(state["notes"]))
+elif (method, path) == ("POST", notes):
+    body = json.loads(Path(option("--data")[1:]).read_text())["body"]
+    state["notes"].append({"id": 100 + len(state["notes"]), "body": body, "author": user})
+elif method == "PUT" and path.startswith(notes + "/"):  # only its author edits a note
+    note = next(n for n in state["notes"] if n["id"] == int(path.rsplit("/", 1)[1]))
+    if note["author"]["id"] != user["id"]:
+        refuse(403)
+    note["body"] = json.loads(Path(option("--data")[1:]).read_text())["body"]
+else:
+    refuse(404)
+state_path.write_text(json.dumps(state))
+"""
+GITLAB_BOT = {"id": 3001, "username": "project_42_bot_0123", "name": "reconciler"}
+GITLAB_STRANGER = {"id": 66, "username": "drive-by", "name": "reconciler"}
+
+
+@pytest.fixture
+def gitlab(tmp_path: Path, emulator: Emulator, api_env: dict[str, str]) -> dict[str, str]:
+    """A checkout with conversations/demo.yaml and the environment of a merge request
+    pipeline, with a fake GitLab API (curl) keeping its notes in a JSON file."""
+    emulator.ensure_project(PROJECT, "demo")
+    workdir, home = tmp_path / "repo", tmp_path / "runner"
+    (workdir / "conversations").mkdir(parents=True)
+    (home / "bin").mkdir(parents=True)
+    shutil.copy(ROOT / "examples" / "quickstart.yaml", workdir / "conversations" / "demo.yaml")
+    curl = home / "bin" / "curl"
+    curl.write_text(f"#!{sys.executable}\n{FAKE_CURL}", encoding="utf-8")
+    curl.chmod(0o755)
+    state = home / "gitlab-state.json"
+    state.write_text(json.dumps({"calls": [], "users": {"glpat-for-tests": GITLAB_BOT},
+                                 "notes": []}))
+    variables = {key: str(value) for key, value in load_yaml(GITLAB)["variables"].items()}
+    return {**variables, **api_env, "WORKDIR": str(workdir), "FAKE_GITLAB_STATE": str(state),
+            "PATH": os.pathsep.join([str(home / "bin"), str(BIN), os.environ["PATH"]]),
+            "HOME": str(home), "LANG": "C.UTF-8", "CI_API_V4_URL": "https://gitlab.test/api/v4",
+            "CI_PROJECT_ID": "42", "CI_MERGE_REQUEST_IID": "7", "CI_COMMIT_SHORT_SHA": "aaaaaaaa",
+            "CI_PIPELINE_URL": "https://gitlab.test/acme/conversations/-/pipelines/9",
+            "RECONCILER_GITLAB_TOKEN": "glpat-for-tests"}
+
+
+def run_gitlab_job(job: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The job's before_script (but the installs) and script, in one shell as GitLab runs
+    them, stopping at the first command that fails."""
+    pipeline = load_yaml(GITLAB)
+    before = [line for line in pipeline[".reconciler"]["before_script"] if "install" not in line]
+    script = "\n".join([*before, *pipeline[job]["script"]])
+    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+                          cwd=env["WORKDIR"], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def gitlab_notes(env: dict[str, str]) -> list[dict[str, Any]]:
+    notes: list[dict[str, Any]] = json.loads(Path(env["FAKE_GITLAB_STATE"]).read_text())["notes"]
+    return notes
+
+
+def test_gitlab_plan_note_is_only_ever_one_of_the_tokens_user(gitlab: dict[str, str]) -> None:
+    """A note starting with the marker by someone else is left alone; the job keeps one
+    note of its own, updated on every push."""
+    forged = {"id": 1, "body": f"{MARKER}\nApproved, merge it", "author": GITLAB_STRANGER}
+    state = Path(gitlab["FAKE_GITLAB_STATE"])
+    state.write_text(json.dumps({**json.loads(state.read_text()), "notes": [forged]}))
+    for _ in range(2):
+        done = run_gitlab_job("plan", gitlab)
+        assert done.returncode == 0, done.stdout + done.stderr
+    notes = gitlab_notes(gitlab)
+    assert notes[0] == forged
+    assert [note["author"] for note in notes[1:]] == [GITLAB_BOT]
+    assert notes[1]["body"].startswith(MARKER)
+    assert "| demo-bot (1001) | 3 |" in notes[1]["body"]
+
+
+def test_gitlab_failed_plan_messages_stay_in_their_fence(gitlab: dict[str, str]) -> None:
+    (Path(gitlab["WORKDIR"]) / "conversations" / "demo.yaml").write_text(
+        f"version: 1\nprojects:\n  - id: {PROJECT}\n    conversations:\n"
+        '      - name: a\n        "x\\n```\\n# Owned @octocat [a](https://evil)": 1\n')
+    done = run_gitlab_job("plan", gitlab)
+    assert done.returncode == 1
+    body = gitlab_notes(gitlab)[-1]["body"]
+    assert "unknown key" in body
+    assert_one_fenced_block(body, heading="### reconciler plan failed")
 
 
 # pre-commit hooks ------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from reconciler.emulator import Emulator, Variants
@@ -165,3 +166,19 @@ def test_chaos_apply_under_the_hardest_combination(tmp_path: Path) -> None:
     assert result.converged and 1 <= result.applies <= 3, result.summary()
     assert result.runs[0].planned == 32
     assert result.retries > 0  # every send timed out at least once
+
+
+@pytest.mark.xfail(strict=True, reason="prune deletes every undeclared conversation of the key's "
+                   "user; the ownership record that would spare production traffic is not "
+                   "built yet")
+def test_prune_spares_the_conversations_a_production_integration_makes(ws: Workspace) -> None:
+    """A customer's integration on the same key makes a conversation per call through
+    `chat/completions`, as the key's user: what the repository does not own is never deleted."""
+    ws.declare_pruned('[{name: "Onboarding FAQ"}]')
+    assert ws.apply().code == 0
+    answered = httpx.post(f"{ws.emulator.base_url}/api/v1/projects/{PROJECT}/chat/completions",
+                          json={"messages": [{"role": "user", "content": "Opening hours?"}]},
+                          headers={"Authorization": f"Bearer {TEST_API_KEY}"})
+    assert answered.status_code == 200
+    assert ws.apply().code == 0
+    assert ws.names() == ["Onboarding FAQ", "Opening hours?"]

@@ -23,6 +23,8 @@ from reconciler.keys import API_KEY_VARIABLE
 
 DEFAULT_BASE_URL: Final = "https://app.customgpt.ai"
 BASE_URL_VARIABLE: Final = "CUSTOMGPT_BASE_URL"
+# The largest answer body read, decoded: a page of the API is a few hundred KiB at most.
+MAX_ANSWER_BYTES: Final = 64 * 1024 * 1024
 
 class Secret:
     """A value (the API token) that never shows itself in a repr, str, log or traceback."""
@@ -60,7 +62,8 @@ class ClientSettings:
     `insecure_http`; raises `InputError` otherwise. TLS certificates are always verified.
     `timeout` bounds each whole request (connecting, sending, the answer to its last byte);
     `retry.deadline` bounds each call with its retries and waits; `pace` is how much of the
-    key's request budget the client may take.
+    key's request budget the client may take; `max_answer_bytes` bounds an answer's body,
+    decoded (a larger one fails the call).
     """
 
     api_key: Secret
@@ -72,6 +75,7 @@ class ClientSettings:
     pace: PaceSettings = field(default_factory=PaceSettings)
     send_timeout: float = 300.0  # how long a model may take to answer a sent message
     send_watch: float | None = None  # after a lost answer, how long to watch for the message
+    max_answer_bytes: int = MAX_ANSWER_BYTES
 
     def __post_init__(self) -> None:
         problems = _url_problems(self.base_url, insecure_http=self.insecure_http)
@@ -83,6 +87,9 @@ class ClientSettings:
                             f"not {self.send_watch}")
         if self.parallelism < 1:
             problems.append(f"the parallelism must be at least 1, not {self.parallelism}")
+        if self.max_answer_bytes < 1:
+            problems.append(f"the largest answer must be at least 1 byte, not "
+                            f"{self.max_answer_bytes}")
         if problems:
             raise InputError(Problem(text) for text in problems)
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from reconciler import __version__
-from reconciler.api.pacer import DEFAULT_SHARE
+from reconciler.api.pacer import DEFAULT_SHARE, MAX_MAX_RATE, MIN_MAX_RATE
 from reconciler.api.settings import MAX_TIMEOUT
 from reconciler.arguments import whole_number
 from reconciler.cli.common import FORMATS
@@ -61,25 +61,31 @@ _positive_int = whole_number(1, MAX_ID)
 _count = whole_number(0, MAX_ID)
 
 
-def _number(*, low: float, high: float, what: str) -> Callable[[str], float]:
-    """An argparse type: a finite number above `low` and at most `high` (never nan or inf)."""
+def _number(*, low: float, high: float, what: str, low_included: bool = False
+            ) -> Callable[[str], float]:
+    """An argparse type: a finite number above `low` (or from `low`, when `low_included`)
+    and at most `high` (never nan or inf)."""
+    bound = (f"from {low:.10g} to {high:.10g}" if low_included
+             else f"above {low:.10g} and at most {high:.10g}")
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, not {text[:40]!r}") from None
-        if not math.isfinite(value) or not low < value <= high:
+        above = low <= value if low_included else low < value
+        if not math.isfinite(value) or not above or value > high:
             raise argparse.ArgumentTypeError(
-                f"{what} must be a finite number above {low:g} and at most {high:g}, "
-                f"not {text[:40]!r}")
+                f"{what} must be a finite number {bound}, not {text[:40]!r}")
         return value
 
     return parse
 
 
 _seconds = _number(low=0, high=MAX_TIMEOUT, what="seconds")
-_rate = _number(low=0, high=1_000_000, what="requests per minute")
+# Slower than one request a minute, a run of a few hundred requests would take hours.
+_rate = _number(low=MIN_MAX_RATE, high=MAX_MAX_RATE, what="requests per minute",
+                low_included=True)
 _share = _number(low=0, high=1, what="the share")
 
 
@@ -102,8 +108,8 @@ def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
                             "after a send whose answer was lost, how long the transcript is "
                             "watched for it before it is sent again")
     group.add_argument("--max-rate", type=_rate, default=default(None), metavar="N",
-                       help="at most N requests per minute (default: as the API's limit "
-                            "and --rate-share allow)")
+                       help="at most N requests per minute, from 1 (default: as the API's "
+                            "limit and --rate-share allow)")
     group.add_argument("--rate-share", type=_share, default=default(DEFAULT_SHARE),
                        metavar="F", help="take at most this share of the API key's advertised "
                        "rate limit, leaving the rest to its other clients (default 0.5)")

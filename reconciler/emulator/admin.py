@@ -6,6 +6,12 @@ POST /_emulator/reset                             delete all data, counters and 
 GET  /_emulator/faults, PUT /_emulator/faults     read or change fault settings and rules
 GET  /_emulator/stats                             requests served by method, faults injected,
                                                   per-minute budget counted and refused per key
+POST /_emulator/age {"project_id", "session_id", "days"}
+                                                  move a conversation's times back by N days
+PUT  /_emulator/retention {"project_id", "period", "days"}
+                                                  set a project's conversation retention
+GET  /_emulator/sends?project_id=N&session_id=S   what each send to a conversation carried
+                                                  beyond its prompt (options, files)
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 
 from reconciler.emulator import wire
 from reconciler.emulator.faults import FaultConfigError, FaultInjector
+from reconciler.emulator.retention import MAX_DAYS, Retention, RetentionError
 from reconciler.emulator.store import CREATORS, Store
 from reconciler.emulator.throttle import FixedWindowThrottle
 from reconciler.emulator.wire import ApiProblem, Request, Response
@@ -79,6 +86,51 @@ def add_conversation(admin: Admin, request: Request) -> Response:
     return wire.success(wire.conversation(row), status=201)
 
 
+def age_conversation(admin: Admin, request: Request) -> Response:
+    """Move a conversation's created_at and updated_at back by `days` (to test retention)."""
+    body = _body(request)
+    project_id = _int_field(body, "project_id")
+    days = body.get("days")
+    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= MAX_DAYS:
+        raise ApiProblem(400, f"days must be a whole number from 0 to {MAX_DAYS}")
+    row = admin.store.age_conversation(project_id, _name_field(body, "session_id"), days)
+    if row is None:
+        raise ApiProblem(404, "No such conversation in that project")
+    return wire.success(wire.conversation(row))
+
+
+def set_retention(admin: Admin, request: Request) -> Response:
+    """Set a project's conversation retention: `period` custom|year|never, `days` (custom)."""
+    body = _body(request)
+    project_id = _int_field(body, "project_id")
+    if admin.store.get_project(project_id) is None:
+        raise ApiProblem(404, f"Project with id {project_id} not found")
+    try:
+        period = body.get("period", "year")
+        retention = Retention(period, body.get("days", 0) if period == "custom" else 0)
+    except RetentionError as problem:
+        raise ApiProblem(400, str(problem)) from None
+    admin.store.set_retention(project_id, retention.period, retention.days)
+    return wire.success({"period": retention.period, "days": retention.days})
+
+
+def sends(admin: Admin, request: Request) -> Response:
+    """Each message of a conversation with what its send carried beyond the prompt."""
+    project = wire.bounded_number(request.query.get("project_id", ""), wire.MAX_ID)
+    found = admin.store.get_conversation(project or 0, request.query.get("session_id", ""))
+    if found is None:
+        raise ApiProblem(404, "No such conversation in that project")
+    return wire.success(sent_with(admin.store, found["id"]))
+
+
+def sent_with(store: Store, conversation_id: int) -> list[dict[str, Any]]:
+    """The conversation's messages, oldest first: id, prompt, and the options of their send."""
+    options = store.send_options(conversation_id)
+    listing = store.list_messages(conversation_id, order="asc", limit=-1, offset=0)
+    return [{"id": row["id"], "user_query": row["user_query"],
+             "options": options.get(row["id"], {})} for row in listing.rows]
+
+
 def reset(admin: Admin, request: Request) -> Response:
     """Delete all data, forget the counters and the fault rules."""
     admin.store.reset()
@@ -119,6 +171,9 @@ _ROUTES: dict[str, dict[str, Callable[[Admin, Request], Response]]] = {
     "reset": {"POST": reset},
     "faults": {"GET": get_faults, "PUT": put_faults},
     "stats": {"GET": stats},
+    "age": {"POST": age_conversation},
+    "retention": {"PUT": set_retention},
+    "sends": {"GET": sends},
 }
 
 

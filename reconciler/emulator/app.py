@@ -9,8 +9,9 @@ import hmac
 import logging
 import threading
 from collections import Counter
+from dataclasses import replace
 
-from reconciler.emulator import admin, api, pages, wire
+from reconciler.emulator import admin, api, pages, routes, team, wire
 from reconciler.emulator.faults import Action, Decision, FaultInjector, Faults
 from reconciler.emulator.store import Store
 from reconciler.emulator.throttle import FixedWindowThrottle, Verdict, key_label
@@ -34,13 +35,16 @@ class Application:
 
     def __init__(
         self, *, store: Store, api_key: str, faults: Faults, enable_admin: bool, page_size: int,
-        variants: Variants | None = None,
+        variants: Variants | None = None, member_key: str | None = None,
     ) -> None:
         self.api = api.Api(store=store, page_size=page_size, variants=variants or Variants())
         self.injector = FaultInjector(faults)
         self.enable_admin = enable_admin
         self.serve_pages = True  # the read-only HTML pages; off when serving beyond loopback
-        self._api_key = api_key.encode("utf-8")
+        # Each key and the user it belongs to: the owner's, and a team member's if given.
+        self._keys = [(api_key.encode("utf-8"), team.OWNER.id)]
+        if member_key:
+            self._keys.append((member_key.encode("utf-8"), team.MEMBER.id))
         self._counts_lock = threading.Lock()
         self.requests: Counter[str] = Counter()
         self.throttle = FixedWindowThrottle()
@@ -66,14 +70,14 @@ class Application:
             return wire.error(request.url, 500, "Internal server error")
 
     def _serve(self, request: Request) -> Response | None:
-        is_write = request.method in api.WRITES
+        is_write = request.method in routes.WRITES
         decision = self.injector.before(request.method, request.path, is_write=is_write)
         if decision.action is Action.DROP:
             return DROP
         if decision.action is Action.FAIL:
             return self._fault_response(request, decision.status, decision.retry_after)
-        endpoint, params = api.route(request.method, request.path)
-        self._authenticate(request)
+        endpoint, params = routes.route(request.method, request.path)
+        request = replace(request, user=self._authenticate(request))
         verdict = self._budget(request)
         if not verdict.allowed:
             return wire.error(request.url, 429, _FAULT_MESSAGES[429], verdict.headers)
@@ -106,8 +110,12 @@ class Application:
         message = _FAULT_MESSAGES.get(status, "The request failed")
         return wire.error(request.url, status, message, headers)
 
-    def _authenticate(self, request: Request) -> None:
+    def _authenticate(self, request: Request) -> str:
+        """The id of the user the request's bearer token belongs to; raises ApiProblem(401)."""
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         given = token.strip().encode("utf-8")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given, self._api_key):
+        # Every key is compared, so the time taken does not tell which one nearly matched.
+        users = [user for key, user in self._keys if hmac.compare_digest(given, key)]
+        if scheme.lower() != "bearer" or not users:
             raise ApiProblem(401, "API Token is either missing or invalid")
+        return users[0]

@@ -41,6 +41,10 @@ def add_emulator_command(commands: Any) -> None:
                         help="SQLite database file (default :memory:, lost on exit)")
     server.add_argument("--api-key", default=None, metavar="KEY",
                         help=f"the bearer token the emulator accepts (default {DEFAULT_API_KEY!r})")
+    server.add_argument("--member-key", default=None, metavar="KEY",
+                        help="a second bearer token, a team member's (user 2, role member): it "
+                             "may not rename, delete or send to conversations other users "
+                             "started (403); never printed")
     server.add_argument("--enable-admin", action="store_true",
                         help="serve the test controls under /_emulator/")
     server.add_argument("--page-size", type=_page_size, default=10, metavar="N",
@@ -119,7 +123,7 @@ def cmd_emulator(args: argparse.Namespace, console: Any) -> int:
     key, printable = _api_key(args)
     emulator = Emulator(db=args.db, api_key=key, faults=faults_from_args(args),
                         enable_admin=args.enable_admin, page_size=args.page_size,
-                        variants=variants_of(args))
+                        variants=variants_of(args), member_key=args.member_key)
     emulator.query_credits = args.query_credits
     try:
         base_url = emulator.start(args.host, args.port, allow_remote=args.allow_remote)

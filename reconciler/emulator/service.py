@@ -12,8 +12,10 @@ from typing import Any
 
 from reconciler.api.settings import is_loopback
 from reconciler.emulator import wire
+from reconciler.emulator.admin import sent_with
 from reconciler.emulator.app import Application
 from reconciler.emulator.faults import Faults
+from reconciler.emulator.retention import Retention, RetentionError
 from reconciler.emulator.server import DEFAULT_READ_TIMEOUT, EmulatorServer
 from reconciler.emulator.store import CREATORS, ConversationQuery, Store
 from reconciler.emulator.variants import Variants
@@ -44,6 +46,7 @@ class Emulator:
         page_size: int = 10,
         variants: Variants | None = None,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
+        member_key: str | None = None,
     ) -> None:
         if page_size < 1:
             raise EmulatorError(f"page size must be at least 1, not {page_size}")
@@ -53,6 +56,9 @@ class Emulator:
         self.read_timeout = read_timeout
         if not api_key:
             raise EmulatorError("the emulator's API key must not be empty")
+        if member_key is not None and (not member_key or member_key == api_key):
+            raise EmulatorError("the team member's key must be a key of its own, not empty and "
+                                "not the API key")
         try:
             self.store = Store(db)
         except Exception as problem:  # sqlite3 errors of many kinds: path, permissions, format
@@ -60,7 +66,8 @@ class Emulator:
         self.api_key = api_key
         self.application = Application(store=self.store, api_key=api_key,
                                        faults=faults or Faults(), enable_admin=enable_admin,
-                                       page_size=page_size, variants=variants)
+                                       page_size=page_size, variants=variants,
+                                       member_key=member_key)
         self._server: EmulatorServer | None = None
         self._thread: threading.Thread | None = None
         self.base_url = ""
@@ -177,6 +184,33 @@ class Emulator:
             raise EmulatorError(f"conversation {session_id} not found in project {project_id}")
         return self.store.add_message(found["id"], user_id=1, prompt=prompt,
                                       answer=wire.canned_answer(prompt), metadata={})
+
+    def sends(self, project_id: int, session_id: str) -> list[dict[str, Any]]:
+        """Each message of a conversation, oldest first, with what its send carried beyond the
+        prompt (`options`: custom_persona, chatbot_model, response_source, custom_context,
+        agent_capability, lang, files), which the API does not show. Empty if it does not
+        exist."""
+        found = self.store.get_conversation(project_id, session_id)
+        return [] if found is None else sent_with(self.store, found["id"])
+
+    def age_conversation(self, project_id: int, session_id: str, days: int) -> dict[str, Any]:
+        """Move a conversation's created_at and updated_at back by `days`; return it. Raises
+        EmulatorError if it does not exist."""
+        row = self.store.age_conversation(project_id, session_id, days)
+        if row is None:
+            raise EmulatorError(f"conversation {session_id} not found in project {project_id}")
+        return wire.conversation(row)
+
+    def set_retention(self, project_id: int, period: str, days: int = 0) -> None:
+        """Set a project's conversation retention (`custom` with `days`, `year`, `never`).
+        Raises EmulatorError for a setting the API would refuse, or an unknown project."""
+        if self.store.get_project(project_id) is None:
+            raise EmulatorError(f"project {project_id} does not exist in the emulator")
+        try:
+            retention = Retention(period, days)
+        except RetentionError as problem:
+            raise EmulatorError(str(problem)) from None
+        self.store.set_retention(project_id, retention.period, retention.days)
 
     def conversations(self, project_id: int) -> list[dict[str, Any]]:
         """Every conversation of a project, oldest first, in the documented shape (whatever

@@ -53,13 +53,37 @@ CREATE TABLE IF NOT EXISTS messages (
     updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation_id, id);
+CREATE INDEX IF NOT EXISTS conversations_by_user ON conversations (project_id, created_by, id);
+CREATE TABLE IF NOT EXISTS feedback (
+    message_id INTEGER PRIMARY KEY,
+    reaction TEXT,
+    user_id INTEGER,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS send_options (
+    message_id INTEGER PRIMARY KEY,
+    options TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS project_settings (
+    project_id INTEGER PRIMARY KEY,
+    retention_period TEXT NOT NULL,
+    retention_days INTEGER NOT NULL
+);
 """
 
 _CONVERSATION_COLUMNS = "id, session_id, project_id, name, created_by, created_at, updated_at"
 _MESSAGE_COLUMNS = ("id, user_id, user_query, openai_response, created_at, updated_at, "
                     "conversation_id, citations, metadata")
+# A message with its feedback, if any (`response_feedback`): `m` is the message.
+_MESSAGE_SELECT = ("SELECT " + ", ".join(f"m.{c.strip()}" for c in _MESSAGE_COLUMNS.split(","))
+                   + ", f.message_id AS feedback_for, f.reaction AS feedback_reaction, "
+                   "f.user_id AS feedback_user, f.created_at AS feedback_created, "
+                   "f.updated_at AS feedback_updated "
+                   "FROM messages m LEFT JOIN feedback f ON f.message_id = m.id")
 _USER_FILTERS = {"all": "", "anonymous": " AND (created_by IS NULL) = 1",
                  "team_member": " AND (created_by IS NULL) = 0",
+                 "me": " AND created_by = ?",
                  "team_member_but_owner": f" AND (created_by IS NULL) = 0 AND created_by != '{ME}'"}
 # How the `name` filter matches: the condition and its parameters.
 _NAME_MATCHES: dict[str, tuple[str, Callable[[str], list[Any]]]] = {
@@ -74,6 +98,11 @@ _COUNT_CACHE_SIZE = 1024
 def now() -> str:
     """The current UTC time in the API's format, e.g. "2023-04-30 16:43:53"."""
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def iso_now() -> str:
+    """The current UTC time as the API writes a feedback's: "2024-08-27T21:07:20.000000Z"."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
 
 
 @dataclass(frozen=True)
@@ -91,7 +120,8 @@ class ConversationQuery:
     project_id: int
     order: str = "desc"  # asc | desc
     order_by: str = "id"  # id | created_at
-    user_filter: str = "all"  # all | anonymous | team_member | team_member_but_owner
+    user_filter: str = "all"  # all | anonymous | team_member | team_member_but_owner | me
+    user: str = ME  # whose conversations `me` selects: the key's user
     name: str | None = None
     name_match: str = "contains-ci"  # exact | prefix | contains | contains-ci
 
@@ -128,8 +158,10 @@ class Store:
             self._db.close()
 
     def reset(self) -> None:
-        """Delete every project, conversation and message."""
+        """Delete every project, conversation and message, and what belongs to them."""
         with self._transaction() as db:
+            for table in ("feedback", "send_options", "project_settings"):
+                db.execute(f"DELETE FROM {table}")
             db.execute("DELETE FROM messages")
             db.execute("DELETE FROM conversations")
             db.execute("DELETE FROM projects")
@@ -212,6 +244,8 @@ class Store:
         """A page of a project's conversations (efficient for 100k rows: indexed, LIMIT/OFFSET)."""
         where = "project_id = ?" + _USER_FILTERS[query.user_filter]
         params: list[Any] = [query.project_id]
+        if query.user_filter == "me":
+            params.append(query.user)
         if query.name is not None:
             condition, name_params = _NAME_MATCHES[query.name_match]
             where += condition
@@ -262,17 +296,69 @@ class Store:
                              (session_id, project_id)).fetchone()
             if row is None:
                 return False
-            db.execute("DELETE FROM messages WHERE conversation_id = ?", (row["id"],))
-            db.execute("DELETE FROM conversations WHERE id = ?", (row["id"],))
+            _delete_conversations(db, "id = ?", (row["id"],))
         return True
+
+    def expire(self, project_id: int, before: str) -> int:
+        """Delete for good the project's conversations created before `before` (the API's
+        time format), with their messages; return how many there were. Cheap when there are
+        none (one indexed look-up, no write)."""
+        condition, params = "project_id = ? AND created_at < ?", (project_id, before)
+        with self._lock:
+            found = self._db.execute(f"SELECT 1 FROM conversations WHERE {condition} LIMIT 1",
+                                     params).fetchone()
+        if found is None:
+            return 0
+        with self._transaction() as db:
+            return _delete_conversations(db, condition, params)
+
+    def age_conversation(
+        self, project_id: int, session_id: str, days: int
+    ) -> dict[str, Any] | None:
+        """Move a conversation's created_at and updated_at back by `days`; None if it does not
+        exist."""
+        shift = f"-{int(days)} days"
+        with self._transaction() as db:
+            db.execute("UPDATE conversations SET created_at = datetime(created_at, ?), "
+                       "updated_at = datetime(updated_at, ?) "
+                       "WHERE session_id = ? AND project_id = ?",
+                       (shift, shift, session_id, project_id))
+            row = db.execute(f"SELECT {_CONVERSATION_COLUMNS} FROM conversations "
+                             "WHERE session_id = ? AND project_id = ?",
+                             (session_id, project_id)).fetchone()
+        return None if row is None else dict(row)
+
+    # Project settings -------------------------------------------------------------------------
+
+    def retention(self, project_id: int) -> tuple[str, int] | None:
+        """The project's conversation retention (period, days), None when never set."""
+        with self._lock:
+            row = self._db.execute("SELECT retention_period, retention_days FROM "
+                                   "project_settings WHERE project_id = ?",
+                                   (project_id,)).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def set_retention(self, project_id: int, period: str, days: int) -> None:
+        """Set the project's conversation retention."""
+        with self._transaction() as db:
+            db.execute("INSERT INTO project_settings VALUES (?, ?, ?) ON CONFLICT(project_id) "
+                       "DO UPDATE SET retention_period = excluded.retention_period, "
+                       "retention_days = excluded.retention_days", (project_id, period, days))
+
+    def count_projects(self) -> int:
+        """How many projects there are."""
+        with self._lock:
+            count: int = self._db.execute("SELECT COUNT(*) FROM projects").fetchone()[0]
+        return count
 
     # Messages ---------------------------------------------------------------------------------
 
     def add_message(
         self, conversation_id: int, *, user_id: int, prompt: str, answer: str,
-        metadata: dict[str, Any],
+        metadata: dict[str, Any], options: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Store one exchange and touch the conversation's updated_at; return the message row."""
+        """Store one exchange (and the `options` its send carried, which the API does not
+        show) and touch the conversation's updated_at; return the message row."""
         stamp = now()
         with self._transaction() as db:
             cursor = db.execute(
@@ -280,18 +366,52 @@ class Store:
                 "citations, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (conversation_id, user_id, prompt, answer, "[]", json.dumps(metadata), stamp,
                  stamp))
+            if options:
+                db.execute("INSERT INTO send_options VALUES (?, ?)",
+                           (cursor.lastrowid, json.dumps(options)))
             db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?",
                        (stamp, conversation_id))
-            row = db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?",
-                             (cursor.lastrowid,)).fetchone()
+            row = db.execute(f"{_MESSAGE_SELECT} WHERE m.id = ?", (cursor.lastrowid,)).fetchone()
         return _message(row)
+
+    def get_message(self, conversation_id: int, message_id: int) -> dict[str, Any] | None:
+        """A message of the conversation, or None."""
+        with self._lock:
+            row = self._db.execute(f"{_MESSAGE_SELECT} WHERE m.id = ? AND m.conversation_id = ?",
+                                   (message_id, conversation_id)).fetchone()
+        return None if row is None else _message(row)
+
+    def set_feedback(
+        self, conversation_id: int, message_id: int, *, reaction: str | None, user_id: int | None
+    ) -> dict[str, Any] | None:
+        """Record (or replace) the reaction to a message (None clears it); return the message,
+        or None if the conversation has no such message."""
+        stamp = iso_now()
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM messages WHERE id = ? AND conversation_id = ?",
+                          (message_id, conversation_id)).fetchone() is None:
+                return None
+            db.execute("INSERT INTO feedback VALUES (?, ?, ?, ?, ?) ON CONFLICT(message_id) "
+                       "DO UPDATE SET reaction = excluded.reaction, user_id = excluded.user_id, "
+                       "updated_at = excluded.updated_at",
+                       (message_id, reaction, user_id, stamp, stamp))
+            row = db.execute(f"{_MESSAGE_SELECT} WHERE m.id = ?", (message_id,)).fetchone()
+        return _message(row)
+
+    def send_options(self, conversation_id: int) -> dict[int, dict[str, Any]]:
+        """What each send to the conversation carried beyond its prompt, by message id."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT o.message_id, o.options FROM send_options o JOIN messages m "
+                "ON m.id = o.message_id WHERE m.conversation_id = ?",
+                (conversation_id,)).fetchall()
+        return {row[0]: json.loads(row[1]) for row in rows}
 
     def find_prompt(self, project_id: int, prompt: str) -> dict[str, Any] | None:
         """The first message of the project with exactly this prompt, or None."""
         with self._lock:
             row = self._db.execute(
-                "SELECT " + ", ".join(f"m.{c.strip()}" for c in _MESSAGE_COLUMNS.split(","))
-                + " FROM messages m JOIN conversations c ON m.conversation_id = c.id "
+                f"{_MESSAGE_SELECT} JOIN conversations c ON m.conversation_id = c.id "
                 "WHERE c.project_id = ? AND m.user_query = ? ORDER BY m.id LIMIT 1",
                 (project_id, prompt)).fetchone()
         return None if row is None else _message(row)
@@ -305,16 +425,38 @@ class Store:
             total = self._db.execute("SELECT COUNT(*) FROM messages WHERE conversation_id = ?",
                                      (conversation_id,)).fetchone()[0]
             rows = self._db.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? "
-                f"ORDER BY id {direction} LIMIT ? OFFSET ?",
+                f"{_MESSAGE_SELECT} WHERE m.conversation_id = ? "
+                f"ORDER BY m.id {direction} LIMIT ? OFFSET ?",
                 (conversation_id, limit, offset)).fetchall()
         return Listing([_message(row) for row in rows], total)
 
 
+def _delete_conversations(db: sqlite3.Connection, condition: str, params: tuple[Any, ...]) -> int:
+    """Delete the conversations matching `condition`, their messages and what belongs to them
+    (inside a transaction); return how many conversations there were."""
+    ids = [row[0] for row in db.execute(f"SELECT id FROM conversations WHERE {condition}",
+                                        params).fetchall()]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" * len(chunk))
+        messages = f"SELECT id FROM messages WHERE conversation_id IN ({marks})"
+        db.execute(f"DELETE FROM feedback WHERE message_id IN ({messages})", chunk)
+        db.execute(f"DELETE FROM send_options WHERE message_id IN ({messages})", chunk)
+        db.execute(f"DELETE FROM messages WHERE conversation_id IN ({marks})", chunk)
+        db.execute(f"DELETE FROM conversations WHERE id IN ({marks})", chunk)
+    return len(ids)
+
+
 def _message(row: sqlite3.Row) -> dict[str, Any]:
+    """A message row in the documented shape, its feedback (or None) as `response_feedback`."""
     message = dict(row)
+    feedback = {key: message.pop(f"feedback_{key}") for key in (
+        "for", "created", "updated", "user", "reaction")}
     message["citations"] = json.loads(message["citations"])
     message["metadata"] = json.loads(message["metadata"])
+    message["response_feedback"] = None if feedback["for"] is None else {
+        "created_at": feedback["created"], "updated_at": feedback["updated"],
+        "user_id": feedback["user"], "reaction": feedback["reaction"]}
     return message
 
 

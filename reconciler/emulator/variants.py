@@ -14,10 +14,14 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-WIRES = ("spec", "observed-2023")
+WIRES = ("spec", "observed-2023", "observed-2026")
 NAME_FILTERS = ("exact", "prefix", "contains", "contains-ci")
 SEND_COMMITS = ("start", "end")
+USER_FILTER_ME = ("supported", "unsupported")
+ERROR_TEXTS = ("project", "agent")
+PER_PAGE = ("ignored", "honoured")
 MAX_SEND_DELAY_MS = 600_000.0
+MAX_PER_PAGE = 100  # the largest page a service that honours `per_page` serves
 
 
 class VariantConfigError(ValueError):
@@ -32,11 +36,13 @@ def _flag(help_text: str, **argparse_options: Any) -> dict[str, Any]:
 class Variants:
     """How the emulated service answers where the API leaves it open (defaults: as documented).
 
-    - `wire`: `spec` (the OpenAPI document's shapes) or `observed-2023` (what the real service
+    - `wire`: `spec` (the OpenAPI document's shapes), `observed-2023` (what the real service
       answered in 2023: integer ids, ISO timestamps with microseconds and `Z`, the
-      `25 Jun 2023 05:01:11` form in message listings, string citations, no `conversation_id`
-      or `metadata` in messages, message pages of 20, a `start` stream event and a `finish`
-      event without text).
+      `25 Jun 2023 05:01:11` form in message listings, string citations, no `conversation_id`,
+      `metadata` or `response_feedback` in messages, message pages of 20, a `start` stream
+      event and a `finish` event without text) or `observed-2026` (the documented objects, and
+      streams as the clients of 2025-2026 read them: SSE `event:` lines beside `data:`, a
+      `start` event, a `finish` event with integer citations; integer citations in messages).
     - `team_filter_excludes_owner`: `userFilter=team_member` leaves out the key's own user.
     - `trim_text`: names and prompts are stored without surrounding whitespace.
     - `send_delay_ms` and `send_commits`: a slow model; the message is stored at the `start` of
@@ -45,6 +51,12 @@ class Variants:
     - `cache_repeated_prompts`: a prompt already sent to the project, sent again without
       `Cache-Control: no-cache`, gets the old message back and stores nothing.
     - `escape_prompts`: prompts are stored HTML-escaped, a change no normal form undoes.
+    - `user_filter_me`: `userFilter=me` is served (the 2025 document) or refused with 400, as
+      a deployment from before it was.
+    - `error_texts`: error messages name a `project` ("Project with id 7 not found") or an
+      `agent` ("Agent with id 7 not found"), the newer product name.
+    - `per_page`: the `per_page` query parameter of conversation listings is `ignored` (the
+      server's page size; undocumented) or `honoured` (up to `MAX_PER_PAGE`).
     """
 
     wire: str = field(default="spec", metadata=_flag(
@@ -67,10 +79,20 @@ class Variants:
         "no message"))
     escape_prompts: bool = field(default=False, metadata=_flag(
         "store prompts HTML-escaped (& < > as &amp; &lt; &gt;)"))
+    user_filter_me: str = field(default="supported", metadata=_flag(
+        "userFilter=me on conversation listings: supported, or unsupported (400, as a "
+        "deployment from before 2025)", choices=USER_FILTER_ME))
+    error_texts: str = field(default="project", metadata=_flag(
+        "error messages say 'Project with id N not found' (project) or 'Agent with id N not "
+        "found' (agent, the newer name)", choices=ERROR_TEXTS))
+    per_page: str = field(default="ignored", metadata=_flag(
+        "the per_page parameter of conversation listings: ignored (the server's page size) or "
+        f"honoured (up to {MAX_PER_PAGE})", choices=PER_PAGE))
 
     def __post_init__(self) -> None:
         for name, allowed in (("wire", WIRES), ("name_filter", NAME_FILTERS),
-                              ("send_commits", SEND_COMMITS)):
+                              ("send_commits", SEND_COMMITS), ("user_filter_me", USER_FILTER_ME),
+                              ("error_texts", ERROR_TEXTS), ("per_page", PER_PAGE)):
             if getattr(self, name) not in allowed:
                 raise VariantConfigError(f"{_flag_name(name)} must be one of "
                                          f"{', '.join(allowed)}, not {getattr(self, name)!r}")
@@ -81,8 +103,18 @@ class Variants:
 
     @property
     def observed(self) -> bool:
-        """Whether answers take the shapes the real service was seen to send."""
+        """Whether answers take the shapes the real service was seen to send in 2023."""
         return self.wire == "observed-2023"
+
+    @property
+    def named_events(self) -> bool:
+        """Whether streams carry SSE `event:` lines and integer citations (2025-2026)."""
+        return self.wire == "observed-2026"
+
+    @property
+    def agent(self) -> str:
+        """What error messages call a project: "Project" or "Agent"."""
+        return "Agent" if self.error_texts == "agent" else "Project"
 
     def describe(self) -> str:
         """The flags that differ from the documented behaviour ("" when none do)."""

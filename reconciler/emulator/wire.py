@@ -39,6 +39,7 @@ class Request:
     body: bytes
     base_url: str  # scheme://host:port as the client addressed us
     raw_path: str = ""  # the path as sent, still percent-encoded
+    user: str = ME  # the user the request's key belongs to (set once it is authenticated)
 
     @property
     def url(self) -> str:
@@ -177,9 +178,13 @@ def conversation(row: dict[str, Any], variants: Variants = SPEC) -> dict[str, An
 
 def message(stored: dict[str, Any], variants: Variants = SPEC, *,
             listed: bool = False) -> dict[str, Any]:
-    """A stored message in the API's shape. With `wire: observed-2023`: no `conversation_id`
-    or `metadata`, string citations, ISO times, and in a listing (`listed`) the
-    "25 Jun 2023 05:01:11" form the real service once sent."""
+    """A stored message in the API's shape, its `response_feedback` included (null when no
+    reaction was given). With `wire: observed-2026`, integer citations. With `wire:
+    observed-2023`: no `conversation_id`, `metadata` or `response_feedback`, string citations,
+    ISO times, and in a listing (`listed`) the "25 Jun 2023 05:01:11" form the real service
+    once sent."""
+    if variants.named_events:
+        return {**stored, "citations": integer_citations(stored["id"])}
     if not variants.observed:
         return stored
     stamp = listing_time if listed else iso_time
@@ -197,6 +202,11 @@ def message(stored: dict[str, Any], variants: Variants = SPEC, *,
 def observed_citations(message_id: int) -> list[str]:
     """Canned citations as the real service wrote them: numbers in strings ("12061.0")."""
     return [f"{12000 + message_id % 1000}.0", f"{11000 + message_id % 1000}.0"]
+
+
+def integer_citations(message_id: int) -> list[int]:
+    """The same canned citations as integer ids, as the clients of 2025-2026 read them."""
+    return [12000 + message_id % 1000, 11000 + message_id % 1000]
 
 
 def iso_time(stamp: str) -> str:
@@ -231,14 +241,16 @@ def project(row: dict[str, Any], variants: Variants = SPEC) -> dict[str, Any]:
     }
 
 
-def user(variants: Variants = SPEC) -> dict[str, Any]:
-    """The API key's user."""
+def user(variants: Variants = SPEC, *, user_id: str = ME, name: str = "Emulator User",
+         email: str = "user@emulator.invalid") -> dict[str, Any]:
+    """A user of the account (by default the API key's, the owner)."""
     stamp = iso_time if variants.observed else str
+    initials = "+".join(word[0] for word in name.split())
     return {
-        "id": int(ME),
-        "name": "Emulator User",
-        "email": "user@emulator.invalid",
-        "profile_photo_url": "https://ui-avatars.com/api/?name=E+U",
+        "id": int(user_id),
+        "name": name,
+        "email": email,
+        "profile_photo_url": f"https://ui-avatars.com/api/?name={initials}",
         "created_at": stamp("2024-01-01 00:00:00"),
         "updated_at": stamp("2024-01-01 00:00:00"),
     }

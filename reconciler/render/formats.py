@@ -6,6 +6,8 @@ caller says so; `json` is the versioned machine form; `markdown` fits a pull-req
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections import Counter
 
 from reconciler.gcpause import collection_paused
@@ -106,7 +108,9 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, full_plan_hint: 
     """A pull-request comment: summary table, then a collapsible section per project.
 
     Past `limit` characters the per-project sections are cut; the summary stays, with how many
-    operations were left out and `full_plan_hint` (where the full plan is).
+    operations were left out and `full_plan_hint` (where the full plan is: markdown the caller
+    writes, not escaped). Every value from the user's files, a saved plan or the API is written
+    through `markdown_safe`, and the operations in a fence no line of theirs can close.
     """
     head = _markdown_head(plan)
     sections = [_markdown_project(p) for p in plan.projects]
@@ -128,7 +132,8 @@ def _markdown_head(plan: Plan) -> str:
     lines = ["### reconciler plan", ""]
     if plan.all_errors:
         lines += ["**Planning failed: nothing can be applied.**", ""]
-        lines += [f"- :x: {_md_escape(e)}" for e in plan.all_errors] + [""]
+        lines += [f"- :x: {markdown_safe(e, limit=MESSAGE_LIMIT)}" for e in plan.all_errors]
+        lines += [""]
     else:
         lines += [summary_line(plan), ""]
     if plan.budget is not None:
@@ -138,7 +143,7 @@ def _markdown_head(plan: Plan) -> str:
               "|---|" + "---:|" * (len(actions) + 1)]
     for p in plan.projects:
         c = Counter(op.action for op in p.operations)
-        lines.append(f"| {_md_escape(p.display_name)} | "
+        lines.append(f"| {_markdown_name(p)} | "
                      + "".join(f"{c[a]} | " for a in actions) + f"{len(p.unmanaged)} |")
     lines.append("| **total** | " + "".join(f"{counts[a.value]} | " for a in actions)
                  + f"{counts['unmanaged']} |")
@@ -149,27 +154,75 @@ def _markdown_head(plan: Plan) -> str:
 def _markdown_project(project: ProjectPlan) -> str:
     n = len(project.operations)
     lines = ["<details>",
-             f"<summary><b>{_html(project.display_name)}</b>: {n} change(s), "
-             f"scope {project.scope}, {_live_count(project)}</summary>", ""]
-    lines.extend(f"- :warning: {_md_escape(w)}" for w in project.warnings)
-    lines.extend(f"- :x: {_md_escape(e)}" for e in project.errors)
+             f"<summary><b>{_markdown_name(project)}</b>: {n} change(s), "
+             f"scope {markdown_safe(project.scope)}, {_live_count(project)}</summary>", ""]
+    lines.extend(f"- :warning: {markdown_safe(w, limit=MESSAGE_LIMIT)}"
+                 for w in project.warnings)
+    lines.extend(f"- :x: {markdown_safe(e, limit=MESSAGE_LIMIT)}" for e in project.errors)
     if project.not_owned:
         lines.append(f"- {project.not_owned} conversation(s) in scope not owned by this "
                      f"repository are left alone: {_PRUNES_OWNED}")
     if project.operations:
-        lines += ["", "```diff"]
-        lines.extend(f"{op.symbol} {op.describe()}" for op in project.operations)
-        lines.append("```")
+        operations = [_one_line(f"{op.symbol} {op.describe()}", limit=MESSAGE_LIMIT)
+                      for op in project.operations]
+        fence = _code_fence(operations)
+        lines += ["", fence + "diff", *operations, fence]
     elif not project.errors:
         lines.append("No changes.")
     lines += ["", "</details>", ""]
     return "\n".join(lines) + "\n"
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+def _markdown_name(project: ProjectPlan) -> str:
+    """The project's `label (id)` (or id) as markdown: the label cut, the id always shown."""
+    if not project.label:
+        return str(project.project_id)
+    return f"{markdown_safe(project.label)} ({project.project_id})"
 
 
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+# Markdown that GitHub and GitLab render: a value written through `markdown_safe` is text
+# wherever it stands in a line (a table cell, a list item, inside <summary>), and nothing else.
+NAME_LIMIT = 200  # characters of a value shown; the rest is cut, with an ellipsis
+MESSAGE_LIMIT = 1000
+_LINE_BREAKS = re.compile("\r\n|[\n\r\t\v\f\x1c-\x1e\x85\u2028\u2029]")
+_ENTITIES = {ch: f"&#{ord(ch)};" for ch in "\\`*_[]|~$!"} | {
+    "&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_ZWSP = "\u200b"
+# After these, a zero-width space: no @mention, #123 reference, :emoji: or scheme:// link.
+_BROKEN_AFTER = {"@": "@" + _ZWSP, "#": "#" + _ZWSP, ":": ":" + _ZWSP}
+_WWW = re.compile("(w)(ww\\.)", re.IGNORECASE)  # www.host autolinks
 
+
+def markdown_safe(text: str, *, limit: int = NAME_LIMIT) -> str:
+    """`text` (a label, a name, an error, from the user's files or the API) as inline
+    markdown that shows it and only it: one line, at most `limit` characters of it (then
+    `…`), control and format characters written as `\\uXXXX`, the characters markdown or
+    HTML read as syntax written as HTML character references (which markdown and HTML both
+    show as text: no link, image, emphasis, table cell or tag), and a zero-width space after
+    `@`, `#` and `:` and inside `www.`, so that GitHub makes no mention, reference, emoji or
+    autolink of it. The same text is safe in a markdown line and inside an HTML element."""
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    text = _LINE_BREAKS.sub(" ", text)
+    out = []
+    for ch in text:
+        if ch in _ENTITIES:
+            out.append(_ENTITIES[ch])
+        elif ch in _BROKEN_AFTER:
+            out.append(_BROKEN_AFTER[ch])
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
+            out.append(f"&#92;u{ord(ch):04x}" if ord(ch) < 0x10000 else f"&#92;U{ord(ch):08x}")
+        else:
+            out.append(ch)
+    return _WWW.sub(lambda m: m[1] + _ZWSP + m[2], "".join(out))
+
+
+def _code_fence(lines: list[str]) -> str:
+    """A backtick fence longer than any run of backticks in `lines`: no line can close it."""
+    longest = max((len(run) for line in lines for run in re.findall("`+", line)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def _one_line(text: str, *, limit: int) -> str:
+    """`text` cut to `limit` characters, its line breaks written as spaces."""
+    return _LINE_BREAKS.sub(" ", text[:limit] + "…" if len(text) > limit else text)

@@ -62,7 +62,8 @@ def test_ordering(
     ("all", {"mine", "teammate's", "visitor's"}),
     ("team_member", {"mine", "teammate's"}),
     ("anonymous", {"visitor's"}),
-], ids=["all", "team_member", "anonymous"])
+    ("me", {"mine"}),
+], ids=["all", "team_member", "anonymous", "me"])
 def test_user_filter(
     emulator: Emulator, http: httpx.Client, user_filter: str, expected: set[str]
 ) -> None:
@@ -400,3 +401,19 @@ def test_an_idle_or_half_sent_request_is_closed_after_the_read_timeout(
 def test_the_read_timeout_must_be_a_positive_number(value: float) -> None:
     with pytest.raises(EmulatorError, match="read timeout must be a positive number"):
         Emulator(read_timeout=value)
+
+
+def test_usage_reports_the_six_documented_counts(emulator: Emulator, http: httpx.Client) -> None:
+    # The six fields of `Limits` in the vendor's OpenAPI document of October 2025
+    # (Poll-The-People/customgpt-integrations, commit 230483cb, docs/openapi.json).
+    emulator.ensure_project(2002)
+    emulator.query_credits = 5
+    sid = http.post(CONV, json={"name": "x"}).json()["data"]["session_id"]
+    http.post(f"{CONV}/{sid}/messages", json={"prompt": "hello"})
+    usage = http.get("/api/v1/limits/usage").json()["data"]
+    assert usage == {"max_projects_num": 100, "current_projects_num": 2,
+                     "max_total_storage_credits": 5_000_000,
+                     "current_total_storage_credits": 0, "max_queries": 5,
+                     "current_queries": 1}
+    emulator.query_credits = None
+    assert http.get("/api/v1/limits/usage").json()["data"]["max_queries"] is None

@@ -48,6 +48,13 @@ def session_id(http: httpx.Client) -> str:
 
 Call = Callable[[httpx.Client, str], httpx.Response]
 CONV = f"/api/v1/projects/{PROJECT}/conversations"
+SETTINGS = f"/api/v1/projects/{PROJECT}/settings"
+
+
+def first_message(client: httpx.Client, session: str) -> str:
+    """The path of the conversation's first message."""
+    listed = client.get(f"{CONV}/{session}/messages").json()["data"]["messages"]["data"]
+    return f"{CONV}/{session}/messages/{listed[0]['id']}"
 
 SUCCESSES: list[tuple[str, Call, int, str]] = [
     ("create", lambda c, s: c.post(CONV, json={"name": "New"}), 201, "conversation"),
@@ -62,6 +69,19 @@ SUCCESSES: list[tuple[str, Call, int, str]] = [
     ("create-project", lambda c, s: c.post("/api/v1/projects", files={"file": ("a.txt", b"x")},
                                            data={"project_name": "Other"}), 201, "project"),
     ("user", lambda c, s: c.get("/api/v1/user"), 200, "user"),
+    ("create-form", lambda c, s: c.post(CONV, data={"name": "Form"}), 201, "conversation"),
+    ("send-multipart", lambda c, s: c.post(f"{CONV}/{s}/messages", data={"prompt": "Hi"},
+                                           files={"file": ("a.txt", b"x")}), 200, "message"),
+    ("list-me", lambda c, s: c.get(CONV, params={"userFilter": "me"}), 200, "conversation-page"),
+    ("message", lambda c, s: c.get(first_message(c, s)), 200, "message"),
+    ("feedback", lambda c, s: c.put(first_message(c, s) + "/feedback",
+                                    json={"reaction": "liked"}), 200, "message"),
+    ("feedback-cleared", lambda c, s: c.put(first_message(c, s) + "/feedback",
+                                            json={"reaction": None}), 200, "message"),
+    ("usage", lambda c, s: c.get("/api/v1/limits/usage"), 200, "usage"),
+    ("settings", lambda c, s: c.get(SETTINGS), 200, "settings"),
+    ("settings-update", lambda c, s: c.post(SETTINGS, files={
+        "conversation_retention_period": (None, "never")}), 200, "updated"),
 ]
 
 
@@ -87,6 +107,15 @@ ERRORS: list[tuple[str, Call, int]] = [
     ("bad-order", lambda c, s: c.get(CONV, params={"order": "up"}), 400),
     ("no-token", lambda c, s: c.get(CONV, headers={"Authorization": ""}), 401),
     ("unknown-path", lambda c, s: c.get("/api/v1/nothing"), 404),
+    ("unknown-message", lambda c, s: c.get(f"{CONV}/{s}/messages/999999"), 404),
+    ("bad-reaction", lambda c, s: c.put(first_message(c, s) + "/feedback",
+                                        json={"reaction": "love"}), 400),
+    ("bad-chatbot-model", lambda c, s: c.post(f"{CONV}/{s}/messages",
+                                              json={"prompt": "Hi", "chatbot_model": "x"}), 400),
+    ("bad-retention", lambda c, s: c.post(SETTINGS, data={
+        "conversation_retention_period": "month"}), 400),
+    ("completion-without-messages", lambda c, s: c.post(
+        f"/api/v1/projects/{PROJECT}/chat/completions", json={}), 400),
 ]
 
 
@@ -99,6 +128,44 @@ def test_error_responses_match_the_error_schema(
     assert response.status_code == status
     check(response.json(), "error")
     assert response.json()["data"]["code"] == status
+
+
+def test_a_chat_completion_matches_its_schema(http: httpx.Client) -> None:
+    response = http.post(f"/api/v1/projects/{PROJECT}/chat/completions",
+                         json={"messages": [{"role": "user", "content": "Hi"}]})
+    assert response.status_code == 200
+    check(response.json(), "chat-completion")
+    with pytest.raises(jsonschema.ValidationError):
+        check(response.json(), "envelope")
+
+
+@pytest.mark.parametrize(("variants", "call", "status"), [
+    ({"user_filter_me": "unsupported"}, lambda c: c.get(CONV, params={"userFilter": "me"}), 400),
+    ({"error_texts": "agent"}, lambda c: c.get("/api/v1/projects/4040/conversations"), 404),
+    ({"per_page": "honoured"}, lambda c: c.get(CONV, params={"per_page": 0}), 400),
+], ids=["user-filter-me-unsupported", "agent-error-texts", "per-page-honoured"])
+def test_variant_errors_match_the_error_schema(
+    emulator: Emulator, variants: dict[str, str], call: Callable[[httpx.Client], httpx.Response],
+    status: int
+) -> None:
+    emulator.variants = Variants(**variants)
+    emulator.ensure_project(PROJECT, "demo-bot")
+    headers = {"Authorization": f"Bearer {emulator.api_key}"}
+    with httpx.Client(base_url=emulator.base_url, headers=headers, timeout=10) as client:
+        response = call(client)
+    assert response.status_code == status
+    check(response.json(), "error")
+
+
+def test_a_members_refusal_matches_the_error_schema() -> None:
+    with Emulator(api_key="owner-key-0123", member_key="member-key-0123") as emulator:
+        emulator.start()
+        emulator.ensure_project(PROJECT)
+        session = emulator.add_conversation(PROJECT, "Owner's")["session_id"]
+        refused = httpx.delete(f"{emulator.base_url}{CONV}/{session}",
+                               headers={"Authorization": "Bearer member-key-0123"})
+    assert refused.status_code == 403
+    check(refused.json(), "error")
 
 
 def test_schemas_are_valid_and_their_embedded_objects_agree() -> None:
@@ -133,8 +200,13 @@ def test_schemas_accept_the_real_services_captured_answers() -> None:
     ("conversation", "created_at", "25 Jun 2023 05:01:11"),  # seen only in message listings
     ("message", "citations", ["twelve"]),
     ("message", "created_at", "2023/06/25"),
+    ("message", "response_feedback", {"created_at": "2024-08-27T21:07:20.000000Z",
+                                      "updated_at": "2024-08-27T21:07:20.000000Z",
+                                      "user_id": 1, "reaction": "love"}),
+    ("message", "response_feedback", "liked"),
 ], ids=["project-id-list", "project-id-text", "creator-float", "time-word",
-        "listing-time-on-conversation", "citation-word", "time-slashes"])
+        "listing-time-on-conversation", "citation-word", "time-slashes", "reaction-unknown",
+        "feedback-not-an-object"])
 def test_schemas_reject_what_the_api_never_sends(schema: str, field: str, value: Any) -> None:
     base = CONVERSATION if schema == "conversation" else MESSAGE
     with pytest.raises(jsonschema.ValidationError):

@@ -276,3 +276,150 @@ def test_escape_prompts_stores_them_html_escaped() -> None:
         sent = send(http, session, "Q&A <please>").json()["data"]
         assert sent["user_query"] == "Q&amp;A &lt;please&gt;"
         assert emulator.messages(PROJECT, session)[0]["user_query"] == "Q&amp;A &lt;please&gt;"
+
+
+# The 2025-2026 service. `userFilter=me` and the "Agent" error texts are in the vendor's OpenAPI
+# document of October 2025 (Poll-The-People/customgpt-integrations, commit 230483cb,
+# docs/openapi.json); it documents no `per_page` parameter on conversation listings, only the
+# `per_page` field of the page. The 2023 stream (`start`, data-only events, string citations):
+# Poll-The-People/customgpt-cookbook, commit ab828988,
+# examples/Retrieve_messages_for_a_conversation.ipynb.
+
+
+def owned_by_each(emulator: Emulator) -> None:
+    for name, creator in (("mine", "me"), ("teammate's", "teammate"), ("visitor's", "visitor")):
+        emulator.add_conversation(PROJECT, name, creator=creator)
+
+
+def test_user_filter_me_lists_exactly_the_keys_users_conversations() -> None:
+    with served() as (emulator, http):
+        owned_by_each(emulator)
+        create(http, "mine too")
+        listed = http.get(CONV, params={"userFilter": "me", "order": "asc"}).json()["data"]
+        assert [c["name"] for c in listed["data"]] == ["mine", "mine too"]
+        assert listed["total"] == 2
+
+
+def test_a_service_without_user_filter_me_refuses_it() -> None:
+    with served(user_filter_me="unsupported") as (emulator, http):
+        owned_by_each(emulator)
+        refused = http.get(CONV, params={"userFilter": "me"})
+        assert refused.status_code == 400
+        assert refused.json()["data"]["message"] == (
+            "The userFilter must be one of: all, anonymous, team_member")
+        assert http.get(CONV, params={"userFilter": "team_member"}).json()["data"]["total"] == 2
+
+
+@pytest.mark.parametrize(("asked", "served_per_page"), [
+    ("25", 25), ("1", 1), ("100", 100), ("250", 100), (None, 10)],
+    ids=["25", "1", "the-maximum", "above-the-maximum", "not-asked"])
+def test_a_service_that_honours_per_page_serves_pages_of_that_size(
+    asked: str | None, served_per_page: int
+) -> None:
+    with served(per_page="honoured") as (emulator, http):
+        emulator.add_conversations(PROJECT, [f"c{i}" for i in range(130)])
+        params = {"order": "asc"} | ({"per_page": asked} if asked else {})
+        first = http.get(CONV, params=params).json()["data"]
+        assert first["per_page"] == served_per_page == len(first["data"])
+        assert first["last_page"] == -(-130 // served_per_page)
+        second = http.get(CONV, params={**params, "page": 2}).json()["data"]
+        assert second["data"][0]["name"] == f"c{served_per_page}"
+
+
+def test_the_default_service_ignores_per_page_and_says_its_own() -> None:
+    with served() as (emulator, http):
+        emulator.add_conversations(PROJECT, [f"c{i}" for i in range(30)])
+        page = http.get(CONV, params={"per_page": 25}).json()["data"]
+        assert (page["per_page"], len(page["data"]), page["last_page"]) == (10, 10, 3)
+        assert http.get(CONV, params={"per_page": "lots"}).status_code == 200
+
+
+@pytest.mark.parametrize("asked", ["0", "-1", "ten", "9" * 5000], ids=["0", "-1", "ten", "huge"])
+def test_a_per_page_that_is_not_a_page_size_is_refused_where_honoured(asked: str) -> None:
+    with served(per_page="honoured") as (_, http):
+        refused = http.get(CONV, params={"per_page": asked})
+        assert refused.status_code == 400 and "per page" in refused.json()["data"]["message"]
+
+
+@pytest.mark.parametrize(("texts", "word"), [("project", "Project"), ("agent", "Agent")])
+def test_error_texts_name_a_project_or_an_agent(texts: str, word: str) -> None:
+    with served(error_texts=texts) as (_, http):
+        missing = http.get("/api/v1/projects/4040/conversations")
+        assert missing.json()["data"]["message"] == f"{word} with id 4040 not found"
+        bad = http.get("/api/v1/projects/abc/conversations")
+        assert bad.json()["data"]["message"] == f"{word} id must be integer"
+        assert (missing.status_code, bad.status_code) == (404, 400)
+
+
+def sse(text: str) -> list[dict[str, str]]:
+    """The events of a `text/event-stream` body, each its fields (`event`, `data`)."""
+    events = []
+    for block in text.split("\n\n"):
+        if block:
+            events.append(dict(line.split(": ", 1) for line in block.split("\n")))
+    return events
+
+
+def test_observed_2026_streams_name_each_event_and_cite_integers() -> None:
+    with served(wire="observed-2026") as (_, http):
+        session = create(http, "Stream")["session_id"]
+        answer = send(http, session, "Hello there", params={"stream": 1})
+        events = sse(answer.text)
+        assert all(set(event) == {"event", "data"} for event in events)
+        data = [json.loads(event["data"]) for event in events]
+        assert [event["event"] for event in events] == [d["status"] for d in data]
+        assert data[0] == {"status": "start", "prompt": "Hello there"}
+        assert {d["status"] for d in data[1:-1]} == {"progress"}
+        finish = data[-1]
+        assert finish["status"] == "finish" and finish["session_id"] == session
+        assert finish["citations"] and all(type(c) is int for c in finish["citations"])
+        plain = send(http, session, "Hello there").json()["data"]
+        assert plain["conversation_id"] and plain["metadata"]["request_source"] == "api"
+        assert all(type(c) is int for c in plain["citations"])
+
+
+@pytest.mark.parametrize("wire", ["spec", "observed-2023"])
+def test_other_wires_stream_data_lines_only(wire: str) -> None:
+    with served(wire=wire) as (_, http):
+        session = create(http, "Stream")["session_id"]
+        events = sse(send(http, session, "Hello", params={"stream": 1}).text)
+        assert all(set(event) == {"data"} for event in events)
+
+
+def test_the_new_variants_have_flags_and_are_described() -> None:
+    variants = Variants(wire="observed-2026", user_filter_me="unsupported",
+                        error_texts="agent", per_page="honoured")
+    assert variants.describe() == ("--wire observed-2026 --user-filter-me unsupported "
+                                   "--error-texts agent --per-page honoured")
+    for settings, fragment in (({"user_filter_me": "maybe"}, "--user-filter-me must be one of"),
+                               ({"error_texts": "bot"}, "--error-texts must be one of"),
+                               ({"per_page": "always"}, "--per-page must be one of")):
+        with pytest.raises(VariantConfigError, match=fragment):
+            Variants(**settings)
+
+
+def test_the_emulator_command_serves_the_new_variants() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "emulator", "--enable-admin", "--wire",
+         "observed-2026", "--user-filter-me", "unsupported", "--per-page", "honoured",
+         "--error-texts", "agent"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        settings = dict(process.stdout.readline().strip().split("=", 1) for _ in range(2))
+        url, key = settings["CUSTOMGPT_BASE_URL"], settings["CUSTOMGPT_API_KEY"]
+        httpx.post(url + "/_emulator/projects", json={"id": 7, "name": "p"})
+        headers = {"Authorization": f"Bearer {key}"}
+        conversations = url + "/api/v1/projects/7/conversations"
+        me = httpx.get(conversations, params={"userFilter": "me"}, headers=headers)
+        assert me.status_code == 400
+        paged = httpx.get(conversations, params={"per_page": 50}, headers=headers)
+        assert paged.json()["data"]["per_page"] == 50
+        missing = httpx.get(url + "/api/v1/projects/8/conversations", headers=headers)
+        assert missing.json()["data"]["message"] == "Agent with id 8 not found"
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=10)
+    assert code == 0
+    err = process.stderr.read() if process.stderr else ""
+    assert ("behaving as --wire observed-2026 --user-filter-me unsupported --error-texts agent "
+            "--per-page honoured") in err

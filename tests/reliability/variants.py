@@ -25,9 +25,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "name-filter-contains": {"name_filter": "contains"},
     "cache-repeated-prompts": {"cache_repeated_prompts": True},
     "escaped-prompts": {"escape_prompts": True},
+    "observed-2026": {"wire": "observed-2026"},
+    "user-filter-me-unsupported": {"user_filter_me": "unsupported"},
+    "agent-error-texts": {"error_texts": "agent"},
+    "per-page-honoured": {"per_page": "honoured"},
     "all-at-once": {"wire": "observed-2023", "team_filter_excludes_owner": True,
                     "trim_text": True, **SLOW, "send_commits": "end", "name_filter": "exact",
-                    "cache_repeated_prompts": True},
+                    "cache_repeated_prompts": True, "user_filter_me": "unsupported",
+                    "error_texts": "agent", "per_page": "honoured"},
 }
 
 # The send's answer takes 300 ms and the client waits 100 ms: every send times out, and its

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import functools
+import html
 import json
 import re
+import unicodedata
+from typing import TYPE_CHECKING
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.plan.build import NOT_OWNED
 from reconciler.plan.model import Plan, ProjectPlan, Unmanaged
-from reconciler.plan.operations import Create
+from reconciler.plan.operations import Create, Delete
 from reconciler.render.formats import render_json, render_markdown, render_text
 from tests.plan.test_model import sample_plan
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 
 def test_text_uses_terraform_symbols_and_a_summary() -> None:
@@ -115,3 +127,122 @@ def test_text_escapes_control_characters_and_paints_only_its_own_colours() -> No
         assert not any(c in text for c in "\x07\r\x9b")
         assert ("\x1b" in text) is color
         assert "\\u001b]0;title\\u0007\\u001b[2J\\u000d\\u009b31m" in text
+
+
+# Markdown: values from the user's files, a saved plan or the API stay text -------------------
+
+# What GitHub turns into a mention, a reference, an emoji or a link in plain text (GFM's
+# extended autolinks: a scheme, `www.`, an e-mail address).
+_LIVE_TEXT = re.compile(r"@[A-Za-z0-9]|#[0-9]|:[a-z0-9_+-]+:|www\.|[A-Za-z][\w+.-]*:/"
+                        r"|[\w.+-]+@[\w-]+\.", re.IGNORECASE)
+_HOSTILE_PIECES = ["\n", "\r", "\r\n", "\u2028", "\x1b", "\u202e", "\u200b", "|", "\\|", "[", "]",
+                   "(", ")", "!", "<", ">", "&", "&amp;", "@", "#", ":", "`", "```", "*", "_",
+                   "~", "$", "\\", " ", "www.", "https://", "@octocat", "#12", ":tada:",
+                   "<img src=x>", "</summary>", "</b>", "[a](https://evil)", "![i](x)",
+                   "\n\n## Owned\n", "\n| a | b |\n", "a@b.co", "    ", "-", "=", "1."]
+hostile_text = st.lists(st.one_of(st.sampled_from(_HOSTILE_PIECES), st.characters(codec="utf-8")),
+                        max_size=25).map("".join)
+
+
+def _visible(text: str, limit: int) -> str:
+    """What a reader must see of a value: its first `limit` characters (then an ellipsis),
+    each line break a space, each control or format character as a \\u escape."""
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    text = re.sub("\r\n|[\n\r\t\v\f\x1c-\x1e\x85\u2028\u2029]", " ", text)
+    return "".join(c if unicodedata.category(c) not in ("Cc", "Cf", "Cn", "Co", "Cs")
+                   else f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}"
+                   for c in text)
+
+
+@functools.cache
+def _parser() -> MarkdownIt:
+    markdown_it = pytest.importorskip("markdown_it")
+    parser: MarkdownIt = markdown_it.MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    return parser
+
+
+def _parsed(markdown: str) -> list[Token]:
+    """The blocks of `markdown` as CommonMark with GFM tables reads them, inline tokens
+    included (the parser's linkify is off: autolinks are checked on the text itself)."""
+    tokens: list[Token] = _parser().parse(markdown)
+    return tokens
+
+
+def _inline(token: Token, *, read: bool = True) -> str:
+    """The text an inline token shows (its entities decoded); `read`: as a reader sees it,
+    without zero-width spaces."""
+    text = "".join(child.content for child in token.children or [])
+    return text.replace("\u200b", "") if read else text
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(label=hostile_text, scope=hostile_text, warning=hostile_text, error=hostile_text)
+def test_markdown_shows_hostile_values_as_text_and_nothing_else(
+        label: str, scope: str, warning: str, error: str) -> None:
+    """A label, a scope, a warning or an error (from the files, a saved plan, the API) never
+    starts a line, a heading, a list item or a table row, never closes a table cell or the
+    <summary>, and never makes a link, an image, an HTML tag, a mention or an emoji."""
+    plan = Plan(projects=(ProjectPlan(
+        project_id=1, label=label or None, scope=scope, warnings=(warning,), errors=(error,),
+        operations=(Create(project_id=1, name=label, reason="declared"),)),))
+    tokens = _parsed(render_markdown(plan))
+    types = [t.type for t in tokens]
+    assert types.count("heading_open") == 1
+    assert types.count("list_item_open") == 3  # the plan's error, the project's warning, error
+    assert types.count("tr_open") == 3  # head, the project, the total
+    assert types.count("fence") == 1
+    for token in tokens:
+        if token.type != "inline" or token.content.startswith("<sub>checksum"):
+            continue
+        children = {child.type for child in token.children or []}
+        assert not children & {"link_open", "image", "html_inline", "code_inline"}, token
+        text = re.sub("^:(x|warning):", "", _inline(token, read=False))  # our emoji
+        assert not _LIVE_TEXT.search(text), text
+    rows = [i for i, t in enumerate(tokens) if t.type == "tr_open"]
+    cells = [[_inline(tokens[j + 1]) for j in range(start, len(tokens))
+              if tokens[j].type in ("th_open", "td_open")][:6] for start in rows]
+    assert all(len(row) == 6 for row in cells)
+    shown = _visible(label, 200) + " (1)" if label else "1"
+    assert cells[1][0].strip() == shown.strip()
+    assert all(cell.isdigit() for cell in cells[1][1:])
+    items = [_inline(tokens[i + 2]) for i, t in enumerate(tokens) if t.type == "list_item_open"]
+    assert items[1].strip() == f":warning: {_visible(warning, 1000)}".strip()
+    assert items[2].strip() == f":x: {_visible(error, 1000)}".strip()
+    html_blocks = [t.content for t in tokens if t.type == "html_block"]
+    assert len(html_blocks) == 2 and html_blocks[1] == "</details>\n"
+    summary = re.fullmatch(r"<details>\n<summary><b>([^<>\n]*)</b>: 1 change\(s\), "
+                           r"scope ([^<>\n]*), 0 live in scope</summary>\n", html_blocks[0])
+    assert summary, html_blocks[0]
+    assert html.unescape(summary[1]).replace("\u200b", "") == shown
+    assert html.unescape(summary[2]).replace("\u200b", "") == _visible(scope, 200)
+    assert not any(_LIVE_TEXT.search(html.unescape(part)) for part in summary.groups())
+
+
+def test_markdown_operations_stay_in_their_fence() -> None:
+    """A session id or a name of a saved plan with line breaks and backticks cannot close
+    the code block its operations are listed in."""
+    forged = "s-1\n```\n# Owned @octocat\n````` [x](https://evil)"
+    plan = Plan(projects=(ProjectPlan(project_id=1, label=None, scope="mine", operations=(
+        Delete(project_id=1, name="a\n```b", reason="r", session_id=forged, message_count=1),
+        Create(project_id=1, name="c", reason="declared"))),))
+    tokens = _parsed(render_markdown(plan))
+    fences = [t for t in tokens if t.type == "fence"]
+    assert len(fences) == 1 and fences[0].info == "diff"
+    assert fences[0].content.splitlines() == [
+        "- delete 'a\\n```b'  (s-1 ``` # Owned @octocat ````` [x](https://evil), 1 messages)",
+        "+ create 'c'"]
+    assert [t.type for t in tokens].count("heading_open") == 1
+
+
+def test_markdown_cuts_long_values_but_always_shows_the_project_id() -> None:
+    labelled = Plan(projects=(ProjectPlan(project_id=1, label="L" * 5000, scope="mine"),))
+    md = render_markdown(labelled)
+    assert f"| {'L' * 200}… (1) | 0 |" in md and f"<b>{'L' * 200}… (1)</b>" in md
+    assert "L" * 201 not in md
+    failed = Plan(projects=(ProjectPlan(project_id=1, label=None, scope="mine",
+                                        warnings=("W" * 50_000,), errors=("E" * 50_000,)),))
+    md = render_markdown(failed)
+    assert len(md) < 5000
+    assert "- :x: project 1:\u200b " + "E" * 989 + "…\n" in md
+    assert "- :warning: " + "W" * 1000 + "…\n" in md

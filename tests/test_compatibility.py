@@ -168,13 +168,11 @@ def test_chaos_apply_under_the_hardest_combination(tmp_path: Path) -> None:
     assert result.retries > 0  # every send timed out at least once
 
 
-@pytest.mark.xfail(strict=True, reason="prune deletes every undeclared conversation of the key's "
-                   "user; the ownership record that would spare production traffic is not "
-                   "built yet")
 def test_prune_spares_the_conversations_a_production_integration_makes(ws: Workspace) -> None:
     """A customer's integration on the same key makes a conversation per call through
-    `chat/completions`, as the key's user: what the repository does not own is never deleted."""
-    ws.declare_pruned('[{name: "Onboarding FAQ"}]')
+    `chat/completions`, as the key's user: what the repository does not own is never deleted
+    (here it owns only what it declares; tests/apply/test_shared_key.py has the series)."""
+    ws.declare_pruned('[{name: "Onboarding FAQ"}]', owns="[]")
     assert ws.apply().code == 0
     answered = httpx.post(f"{ws.emulator.base_url}/api/v1/projects/{PROJECT}/chat/completions",
                           json={"messages": [{"role": "user", "content": "Opening hours?"}]},

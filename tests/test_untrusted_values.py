@@ -319,6 +319,7 @@ def test_plan_and_apply_complete_through_a_hostile_gateway(
         projects:
           - id: {PROJECT}
             prune: true
+            owns: [Stray]
             max_delete_fraction: 1
             conversations:
               - name: Kept

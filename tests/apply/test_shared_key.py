@@ -18,13 +18,19 @@ REPOSITORY = ["Demo tour", "QA billing", "QA refunds", "QA smoke"]  # declared, 
 
 
 def production_call(http: httpx.Client, project: int, question: str) -> str:
-    """What the customer's live integration does on every call with the shared key: one new
-    conversation, as the key's own user; its session id. (The conversation create endpoint
-    stands for `POST /api/v1/projects/{id}/chat/completions`, which does the same; switching
-    is this one request.)"""
-    answer = http.post(f"/api/v1/projects/{project}/conversations", json={"name": question})
+    """What the customer's live integration does on every call with the shared key: one
+    `chat/completions` request, which starts a new conversation as the key's own user (the
+    emulator names it after the question); the session id of that conversation, looked up for
+    the test's own bookkeeping (the answer does not say it)."""
+    answer = http.post(f"/api/v1/projects/{project}/chat/completions",
+                       json={"messages": [{"role": "user", "content": question}]})
     answer.raise_for_status()
-    return str(answer.json()["data"]["session_id"])
+    assert answer.json()["object"] == "chat.completion"
+    newest = http.get(f"/api/v1/projects/{project}/conversations",
+                      params={"order": "desc", "userFilter": "all"})
+    newest.raise_for_status()
+    return next(str(c["session_id"]) for c in newest.json()["data"]["data"]
+                if c["name"] == question)
 
 
 def declare(ws: Workspace, scope: str, names: list[str]) -> None:

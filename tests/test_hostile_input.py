@@ -38,17 +38,18 @@ FRAGMENTS = [
     "${PROJECT}", "${MISSING}", "${X:-7}", "\n", "  ", "    ", "\t", "- ", ": ", ":", "name: ",
     "conversations:\n", "      - name: ", "renamed_from: [", "]", "{", "}", "[", ",",
     "messages:\n", "session_id: ", "scope: ", "mine", "team", "all", "nope", "prune: ", "yes",
-    "true", "null", "~", "ignore: [", "protect: [", '"tmp-*"', "'[unclosed", "duplicates: ",
-    "adopt-oldest", "&anchor ", "*anchor", "*nowhere", "!!python/object:os.system ", "!!binary ",
+    "true", "null", "~", "ignore: [", "protect: [", "owns: [", '"tmp-*"', "'[unclosed",
+    "duplicates: ", "adopt-oldest", "&anchor ", "*anchor", "*nowhere",
+    "!!python/object:os.system ", "!!binary ",
     "---\n", "...\n", "? ", '"', "'", "\\", "#", "%YAML 1.1\n", "<<: *anchor\n", "1e309",
     "0x1F", ".inf", "\x00", "\ufeff", "\u202e", "é", "🙂", "lang: ", "max_delete_fraction: ",
 ]
 yamlish = st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=6), max_size=40).map("".join)
 scalars = (st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats()
            | st.text(max_size=12) | st.sampled_from(["mine", "all", "tmp-*", "${PROJECT}"]))
-KEYS = ["version", "projects", "defaults", "id", "label", "scope", "prune", "ignore", "protect",
-        "duplicates", "conversations", "name", "renamed_from", "session_id", "messages",
-        "lang", "max_delete_fraction", "persona", "unknown"]
+KEYS = ["version", "projects", "defaults", "id", "label", "scope", "prune", "owns", "ignore",
+        "protect", "duplicates", "conversations", "name", "renamed_from", "session_id",
+        "messages", "lang", "max_delete_fraction", "persona", "unknown"]
 documents = st.recursive(
     scalars,
     lambda inner: st.lists(inner, max_size=4)
@@ -238,7 +239,8 @@ def test_any_answer_is_a_valid_result_or_an_api_error(
 def desired(tmp_path_factory: pytest.TempPathFactory) -> DesiredState:
     path = tmp_path_factory.mktemp("plan") / "c.yaml"
     path.write_text(f"version: 1\nprojects:\n  - id: {PROJECT}\n    prune: true\n"
-                    "    conversations: [{name: Kept}, {name: New}]\n", encoding="utf-8")
+                    '    owns: ["*"]\n    conversations: [{name: Kept}, {name: New}]\n',
+                    encoding="utf-8")
     return load_desired([str(path)], env={})
 
 

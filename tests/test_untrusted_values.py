@@ -125,7 +125,8 @@ def test_backups_never_leave_the_backup_directory(tmp_path: Path, session_id: st
 
 def _saved_plan(ws: Workspace) -> dict[str, Any]:
     ws.seed("Stray")
-    ws.declare_pruned()
+    ws.seed("Kept")
+    ws.declare_pruned("[{name: Kept}]")
     out = ws.path / "plan.json"
     assert ws.plan("--out", str(out)).code == 0
     document: dict[str, Any] = json.loads(out.read_text())
@@ -142,7 +143,7 @@ def test_a_saved_plan_with_a_hostile_session_id_is_refused(ws: Workspace) -> Non
                     "--backup-dir", str(ws.path / "backups"))
     assert result.code == 1
     assert "holds a session id that is not one" in result.err
-    assert ws.names() == ["Stray"]
+    assert ws.names() == ["Kept", "Stray"]
     assert not (ws.path.parent / "escaped.json").exists()
 
 
@@ -318,6 +319,7 @@ def test_plan_and_apply_complete_through_a_hostile_gateway(
         projects:
           - id: {PROJECT}
             prune: true
+            owns: [Stray]
             max_delete_fraction: 1
             conversations:
               - name: Kept

@@ -23,7 +23,7 @@ from reconciler.desired.model import (
     ProjectSpec,
     Scope,
 )
-from reconciler.desired.rules import check_rules, normal_form_warnings
+from reconciler.desired.rules import check_rules, normal_form_warnings, prune_warnings
 from reconciler.desired.yamlsource import Path, SourceDocument, parse_file
 from reconciler.errors import InputError, Location, Problem, os_reason
 from reconciler.keys import API_KEY_VARIABLE, MIN_MASKED_LENGTH
@@ -75,7 +75,7 @@ def load_desired(
     if problems:
         raise InputError(_in_file_order(problems, files))
     projects = tuple(spec for item in loaded for _, spec in item.projects)
-    warnings = _in_file_order(normal_form_warnings(loaded), files)
+    warnings = _in_file_order([*normal_form_warnings(loaded), *prune_warnings(loaded)], files)
     return DesiredState(projects=projects, files=tuple(files), warnings=tuple(warnings))
 
 
@@ -314,6 +314,7 @@ def _build_project(document: SourceDocument, index: int, bad: _Invalid) -> Proje
         label=setting("label", None) if "label" in raw else None,
         scope=Scope(setting("scope", Scope.MINE.value)),
         prune=bool(setting("prune", False)),
+        owns=tuple(setting("owns", ())),
         ignore=tuple(setting("ignore", ())),
         protect=tuple(setting("protect", ())),
         duplicates=DuplicatePolicy(setting("duplicates", DuplicatePolicy.ERROR.value)),

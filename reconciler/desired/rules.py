@@ -1,8 +1,9 @@
 """The semantic rules of the desired state, checked after the schema.
 
 Over every file at once: project ids, names and session ids declared twice, `renamed_from`
-conflicts, invalid or self-defeating `ignore`/`protect` patterns, and the other settings the
-schema cannot judge. Each broken rule is a located problem.
+conflicts, invalid or self-defeating `owns`/`ignore`/`protect` patterns, and the other settings
+the schema cannot judge. Each broken rule is a located problem. Also the warnings: what is valid
+but may surprise (a name not in normal form, a project that prunes but owns nothing).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def _check_settings(document: SourceDocument, path: Path, raw: dict[str, Any]) -
     if isinstance(fraction, float) and not math.isfinite(fraction):
         problems.append(Problem("max_delete_fraction must be a number greater than 0 and at "
                                 "most 1", document.locate((*path, "max_delete_fraction"))))
-    for kind in ("ignore", "protect"):
+    for kind in ("owns", "ignore", "protect"):
         patterns = raw.get(kind)
         for index, pattern in enumerate(patterns if isinstance(patterns, list) else ()):
             if not isinstance(pattern, str) or not pattern:
@@ -199,6 +200,25 @@ class _ProjectSource:
                 problems.append(Problem(f"session_id {entry.session_id} is declared twice "
                                         f"(first at {first})", where))
         return problems
+
+
+def prune_warnings(loaded: Sequence[LoadedFile]) -> list[Problem]:
+    """A located warning for each project that prunes but owns nothing (no `owns` pattern):
+    its prune deletes no undeclared conversation, which is safe but rarely what was meant.
+    Located at the `prune` that turns it on (the project's, or the file's `defaults`)."""
+    warnings: list[Problem] = []
+    for item in loaded:
+        for index, spec in item.projects:
+            if not spec.prune or spec.owns:
+                continue
+            raw = item.document.data["projects"][index]
+            where = ("projects", index, "prune") if "prune" in raw else ("defaults", "prune")
+            warnings.append(Problem(
+                f"warning: project {spec.id} prunes but owns nothing: prune deletes no "
+                "undeclared conversation (only extra copies of a declared name); list the names "
+                "this repository owns in `owns`, such as [\"QA *\"], or [\"*\"] when nothing "
+                "else uses this API key", item.document.locate(where)))
+    return warnings
 
 
 def normal_form_warnings(loaded: Sequence[LoadedFile]) -> list[Problem]:

@@ -19,6 +19,7 @@ from reconciler.plan.model import (
     DEFAULT_MAX_DELETE_FRACTION,
     IGNORED,
     NOT_DECLARED,
+    NOT_OWNED,
     ProjectPlan,
     Unmanaged,
 )
@@ -42,6 +43,7 @@ def _build(
         project_id=spec.id, label=spec.label, scope=spec.scope.value,
         live_in_scope=matching.in_scope,
         managed_in_scope=matching.in_scope - len(matching.ignored),
+        not_owned=len(matching.not_owned) if spec.prune else 0,
         max_delete_fraction=DEFAULT_MAX_DELETE_FRACTION if fraction is None else fraction,
     )
     if matching.errors:
@@ -130,18 +132,25 @@ def _undeclared(
     deletes: list[Delete] = []
     unmanaged = [Unmanaged(c.session_id, c.name, IGNORED) for c in matching.ignored]
     duplicated = _adopted(spec, matching)
-    for conv in matching.undeclared:
+
+    def duplicate_of(conv: Conversation) -> str:
         kept = duplicated.get(normal_form(conv.name))
-        duplicate = (f"a duplicate of {shown(kept.name)} (the oldest, {kept.session_id}, is "
-                     "kept)" if kept else "")
-        if not spec.prune:
+        return (f"a duplicate of {shown(kept.name)} (the oldest, {kept.session_id}, is kept)"
+                if kept else "")
+
+    if not spec.prune:  # owned or not, nothing is deleted
+        for conv in [*matching.undeclared, *matching.not_owned]:
+            duplicate = duplicate_of(conv)
             why = f"{duplicate}; prune is off" if duplicate else NOT_DECLARED
             unmanaged.append(Unmanaged(conv.session_id, conv.name, why))
-        elif spec.is_protected(conv.name):
+        return deletes, sorted(unmanaged, key=lambda u: (u.name, u.session_id))
+    unmanaged.extend(Unmanaged(c.session_id, c.name, NOT_OWNED) for c in matching.not_owned)
+    for conv in matching.undeclared:
+        if spec.is_protected(conv.name):
             unmanaged.append(Unmanaged(conv.session_id, conv.name, "protected"))
         else:
             deletes.append(_delete(spec, conv, len(transcripts.get(conv.session_id, ())),
-                                   reason=duplicate or "not declared and prune is on"))
+                                   reason=duplicate_of(conv) or "not declared and prune is on"))
     unmanaged.sort(key=lambda u: (u.name, u.session_id))
     return deletes, unmanaged
 
@@ -162,7 +171,8 @@ def _delete(spec: ProjectSpec, conv: Conversation, message_count: int, *, reason
 
 
 def deletion_candidates(spec: ProjectSpec, matching: Matching) -> list[str]:
-    """Session ids the plan will delete (their transcripts are read for the precondition)."""
+    """Session ids the plan will delete (their transcripts are read for the precondition): the
+    undeclared conversations the project owns, unless protected."""
     if not spec.prune or matching.errors:
         return []
     return [c.session_id for c in matching.undeclared if not spec.is_protected(c.name)]

@@ -20,6 +20,8 @@ PLAN_FORMAT_VERSION = 2
 DEFAULT_MAX_DELETE_FRACTION = 0.3
 IGNORED = "ignored"  # why an `Unmanaged` conversation matched an `ignore` pattern
 NOT_DECLARED = "not declared, prune is off"  # why an undeclared one is left alone
+# why a pruning project leaves an undeclared one alone
+NOT_OWNED = "not owned by this repository: not declared, and no owns pattern matches it"
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,8 @@ class Unmanaged:
 
     session_id: str
     name: str
-    # NOT_DECLARED, "protected", IGNORED, or a duplicate's (adopt-oldest) with prune off
+    # NOT_DECLARED, "protected", IGNORED, not owned, or a duplicate's (adopt-oldest) with
+    # prune off
     why: str
 
 
@@ -68,13 +71,15 @@ LISTING, BY_NAME = "listing", "names"
 class ProjectPlan:
     """Everything the plan says about one project.
 
-    `managed_in_scope` (live in scope and not ignored) and `max_delete_fraction` are what the
-    mass-delete guard judges the project's deletes by when the plan is made; a saved plan is
-    judged by a fresh count of live state instead, and its threshold is capped unless it is
-    signed (`reconciler.plan.guards`). `live_read` says how live state was read: `listing`
-    (every conversation in scope) or `names` (prune off: only the conversations named as
-    declared, looked up by name, so `live_in_scope`, `managed_in_scope` and `unmanaged` count
-    only those).
+    `managed_in_scope` (live in scope and not ignored), `not_owned` (of those, the undeclared
+    ones a pruning project leaves alone because it does not own them; 0 when prune is off, and
+    in plans made before it was recorded) and `max_delete_fraction` are what the mass-delete
+    guard judges the project's deletes by (against `owned_in_scope`) when the plan is made; a
+    saved plan is judged by a fresh count of live state instead (it may claim to own no more
+    than it manages there), and its threshold is capped unless it is signed
+    (`reconciler.plan.guards`). `live_read` says how live state was read: `listing` (every
+    conversation in scope) or `names` (prune off: only the conversations named as declared,
+    looked up by name, so `live_in_scope`, `managed_in_scope` and `unmanaged` count only those).
     """
 
     project_id: int
@@ -82,6 +87,7 @@ class ProjectPlan:
     scope: str
     live_in_scope: int = 0
     managed_in_scope: int = 0
+    not_owned: int = 0
     max_delete_fraction: float = DEFAULT_MAX_DELETE_FRACTION
     operations: tuple[Operation, ...] = ()
     unmanaged: tuple[Unmanaged, ...] = ()
@@ -94,6 +100,12 @@ class ProjectPlan:
         """`label (id)` or the id."""
         return f"{self.label} ({self.project_id})" if self.label else str(self.project_id)
 
+    @property
+    def owned_in_scope(self) -> int:
+        """The managed conversations this repository owns (declared, or matching `owns`): what
+        the mass-delete guard counts deletes against."""
+        return self.managed_in_scope - self.not_owned
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
         return {
@@ -102,6 +114,7 @@ class ProjectPlan:
             "scope": self.scope,
             "live_in_scope": self.live_in_scope,
             "managed_in_scope": self.managed_in_scope,
+            "not_owned": self.not_owned,
             "max_delete_fraction": self.max_delete_fraction,
             "operations": [op.to_dict() for op in self.operations],
             "unmanaged": [
@@ -121,6 +134,7 @@ class ProjectPlan:
             scope=data["scope"],
             live_in_scope=int(data["live_in_scope"]),
             managed_in_scope=int(data["managed_in_scope"]),
+            not_owned=int(data.get("not_owned", 0)),  # plans made before it: all were owned
             max_delete_fraction=float(data["max_delete_fraction"]),
             operations=tuple(operation_from_dict(op) for op in data["operations"]),
             unmanaged=tuple(

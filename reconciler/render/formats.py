@@ -98,6 +98,9 @@ def _live_count(project: ProjectPlan) -> str:
     return f"{project.live_in_scope} live in scope"
 
 
+_PRUNES_OWNED = "prune deletes only what is declared or matches owns"
+
+
 def _text_project(project: ProjectPlan, *, color: bool, verbose: bool) -> list[str]:
     head = f"Project {project.display_name}, scope {project.scope}: {_live_count(project)}"
     lines = [paint(head, "1", color=color)]
@@ -111,6 +114,9 @@ def _text_project(project: ProjectPlan, *, color: bool, verbose: bool) -> list[s
         if verbose:
             lines.extend(terminal_safe(f"    = {shown(u.name)}  ({u.session_id}): {u.why}")
                          for u in project.unmanaged)
+    if project.not_owned:
+        lines.append(f"  {project.not_owned} of them not owned by this repository: "
+                     f"{_PRUNES_OWNED}")
     if not project.operations and not project.errors:
         lines.append("  no changes")
     lines.extend("  " + paint(f"Warning: {w}", "33", color=color) for w in project.warnings)
@@ -173,6 +179,9 @@ def _markdown_project(project: ProjectPlan) -> str:
     lines.extend(f"- :warning: {markdown_safe(w, limit=MESSAGE_LIMIT)}"
                  for w in project.warnings)
     lines.extend(f"- :x: {markdown_safe(e, limit=MESSAGE_LIMIT)}" for e in project.errors)
+    if project.not_owned:
+        lines.append(f"- {project.not_owned} conversation(s) in scope not owned by this "
+                     f"repository are left alone: {_PRUNES_OWNED}")
     if project.operations:
         operations = [_one_line(f"{op.symbol} {op.describe()}", limit=MESSAGE_LIMIT)
                       for op in project.operations]

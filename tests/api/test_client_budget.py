@@ -214,7 +214,7 @@ def test_plan_and_apply_at_a_tight_limit_are_never_refused_and_converge(tmp_path
         emulator.add_conversation(1001, "visitor", creator="visitor")
         desired = tmp_path / "c.yaml"
         desired.write_text(
-            "version: 1\nprojects:\n  - id: 1001\n    prune: true\n"
+            "version: 1\nprojects:\n  - id: 1001\n    prune: true\n    owns: [old*]\n"
             "    max_delete_fraction: 1\n    conversations:\n"
             "      - name: kept\n        renamed_from: [old 0]\n        messages: [hi]\n"
             + "".join(f"      - name: new {i}\n        messages: [hello {i}]\n" for i in range(4)))

@@ -12,9 +12,13 @@ import pytest
 
 from tests.workspace import PROJECT, Workspace
 
+LIVE = ["Onboarding", "Stray"]
+
 
 def _declare(ws: Workspace) -> None:
+    """A plan that deletes 'Stray' (and keeps 'Onboarding')."""
     ws.seed("Stray")
+    ws.seed("Onboarding")
     ws.declare_pruned("[{name: Onboarding}]")
 
 
@@ -67,7 +71,7 @@ def test_apply_report_equal_to_the_saved_plan_is_refused(ws: Workspace) -> None:
     assert result.code == 1
     assert "--report: is the input file" in result.err
     assert plan.read_text() == saved
-    assert ws.names() == ["Stray"]
+    assert ws.names() == LIVE
 
 
 def _parent_is_a_file(ws: Workspace) -> Path:
@@ -102,7 +106,7 @@ def test_an_unwritable_output_stops_the_command_before_the_api(
     assert result.code == 1
     shown = "--output" if option == "-o" else option
     assert f"error: {path}: {shown}: {reason.format(ws.path / 'blocker')}" in result.err
-    assert ws.names() == ["Stray"]
+    assert ws.names() == LIVE
     assert _requests(ws) == 0
 
 

@@ -31,13 +31,14 @@ def test_project_settings_come_from_project_then_defaults_then_built_in(tmp_path
 version: 1
 lang: en
 defaults: {scope: team, prune: true, duplicates: adopt-oldest, ignore: ["tmp-*"],
-           protect: ["Legal *"], max_delete_fraction: 0.5}
+           protect: ["Legal *"], max_delete_fraction: 0.5, owns: ["QA *", "Demo *"]}
 projects:
   - id: 1
   - id: 2
     scope: all
     prune: false
     duplicates: error
+    owns: ["*"]
     ignore: []
     protect: ["Keep *"]
     max_delete_fraction: 1
@@ -53,6 +54,7 @@ projects:
                                                               DuplicatePolicy.ERROR)
     assert (second.ignore, second.protect, second.max_delete_fraction, second.lang) == (
         (), ("Keep *",), 1.0, "de")
+    assert (first.owns, second.owns) == (("QA *", "Demo *"), ("*",))  # replaced, not merged
 
 
 def test_built_in_defaults_apply_without_a_defaults_section(tmp_path: Path) -> None:
@@ -64,6 +66,7 @@ def test_built_in_defaults_apply_without_a_defaults_section(tmp_path: Path) -> N
                                                                  DuplicatePolicy.ERROR)
     assert (project.ignore, project.protect, project.max_delete_fraction, project.lang) == (
         (), (), None, None)
+    assert project.owns == ()  # owns nothing: prune deletes no undeclared conversation
     assert project.conversations == ()
 
 
@@ -237,6 +240,7 @@ projects:
   - id: 1
     ignore: ["tmp-*", "[[]draft]*"]
     protect: ["Legal [A-Z]*", "[!x]*", "[]]*"]
+    owns: ["QA *", "Demo [0-9]"]
     conversations:
       - name: Billing questions
         renamed_from: [Billing, Invoices]
@@ -247,6 +251,8 @@ projects:
 
     assert project.is_ignored("[draft] notes")
     assert project.is_protected("Legal B")
+    assert project.is_owned("QA smoke") and project.is_owned("Demo 7")
+    assert not project.is_owned("Demo 10") and not project.is_owned("Billing")
 
 
 def test_no_path_is_an_error() -> None:

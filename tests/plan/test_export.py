@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from reconciler.desired.loader import load_desired
 from reconciler.emulator import Emulator
 from tests.workspace import PROJECT, Workspace
 
@@ -101,4 +102,33 @@ def test_every_exported_string_round_trips(ws: Workspace) -> None:
     assert "No changes." in plan.out
     assert f"Project $${{HOME}} label {'L' * 10}" not in plan.out
     assert "Project ${HOME} label LLL" in plan.out
-    assert ws.run("export", "--project", str(hostile_project)).out.count("$${") == 5
+    # The label, and the four names holding "${", each declared and owned.
+    assert ws.run("export", "--project", str(hostile_project)).out.count("$${") == 9
+
+
+def test_export_owns_exactly_what_it_saw_so_prune_after_it_deletes_nothing_else(
+        ws: Workspace) -> None:
+    """A key shared with production: what production creates after the export is never pruned,
+    even when its name would match a declared name read as a pattern."""
+    names = ["FAQ *", "Why?", "[draft] v1", "Cost ${price}", "Plain"]
+    for name in names:
+        ws.seed(name)
+    text = export_then_plan(ws)
+    assert ("  prune: false\n  owns:\n  - Cost $${price}\n  - FAQ [*]\n  - Plain\n"
+            "  - Why[?]\n  - '[[]draft] v1'\n  conversations:\n") in text
+    (project,) = load_desired([str(ws.file)], env={}).projects
+    assert sorted(project.owns) == sorted(["Cost ${price}", "FAQ [*]", "Plain", "Why[?]",
+                                           "[[]draft] v1"])
+    production = [ws.seed(name) for name in ("FAQ 2", "Whyx", "d v1", "Cost 5", "Hello")]
+    ws.file.write_text(text.replace("prune: false", "prune: true"), encoding="utf-8")
+    planned = ws.plan("--detailed-exitcode")
+    assert planned.code == 0, planned.out + planned.err
+    assert "5 of them not owned by this repository" in planned.out
+    ws.file.write_text(text.replace("prune: false", "prune: true")
+                       .replace("  - name: Plain\n", ""), encoding="utf-8")
+    applied = ws.apply()
+    assert applied.code == 0, applied.out + applied.err
+    assert "- delete 'Plain'" in applied.out
+    live = {c["session_id"] for c in ws.emulator.conversations(PROJECT)}
+    assert set(production) <= live
+    assert sorted(ws.names()) == sorted([*names[:4], "FAQ 2", "Whyx", "d v1", "Cost 5", "Hello"])

@@ -63,7 +63,7 @@ WRITTEN = [
     'exists, named \'Stray\', with 3 messages","name":"Stray","session_id":"s-2",'
     '"message_count":3}}',
 ]
-SAMPLE_CHECKSUM = "sha256:4f8fa09e07b21787605d31e3eef20ab56e02f53b8a5bd534de5eafd71665ea27"
+SAMPLE_CHECKSUM = "sha256:915b3d56fb03711d7c8b59e4872a92d7d616ddc8c1c8769b506e52c634c641ca"
 
 
 def test_each_kind_is_written_in_the_plan_format_byte_for_byte() -> None:
@@ -83,6 +83,28 @@ def test_a_send_into_a_live_conversation_is_written_with_all_it_records() -> Non
         '{"description":"session s-4 is still named \'Demo (old)\', and the prompt is in its '
         'transcript 1 time(s), as when planned","name":"Demo (old)","session_id":"s-4",'
         '"prompt":"next","occurrences":1}}')
+
+
+def test_the_count_of_conversations_not_owned_is_saved_and_read_back() -> None:
+    project = ProjectPlan(project_id=7, label=None, scope="team", live_in_scope=12,
+                          managed_in_scope=10, not_owned=6)
+    document = Plan(projects=(project,)).to_dict()
+    assert document["projects"][0]["not_owned"] == 6
+    assert validate(document, "plan") == []
+    (again,) = Plan.from_dict(document).projects
+    assert (again.not_owned, again.owned_in_scope) == (6, 4)
+
+
+def test_a_plan_saved_before_ownership_was_recorded_still_loads() -> None:
+    """Its checksum is of what it holds; without the count, every managed conversation was
+    owned (prune deleted any)."""
+    document = copy.deepcopy(sample_plan().to_dict())
+    del document["projects"][0]["not_owned"]
+    body = {k: v for k, v in document.items() if k != "checksum"}
+    document["checksum"] = "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
+    assert validate(document, "plan") == []
+    (project,) = Plan.from_dict(document).projects
+    assert (project.not_owned, project.owned_in_scope) == (0, project.managed_in_scope)
 
 
 def test_checksum_is_stable_and_content_sensitive() -> None:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.plan.model import BY_NAME, NOT_DECLARED, Plan, ProjectPlan, Unmanaged
+from reconciler.plan.model import BY_NAME, NOT_DECLARED, NOT_OWNED, Plan, ProjectPlan, Unmanaged
 from reconciler.plan.operations import Create, Delete
 from reconciler.render.formats import (
     MESSAGE_LIMIT,
@@ -52,6 +52,34 @@ def test_unmanaged_are_one_count_line_unless_verbose() -> None:
     verbose = render_text(sample_plan(), verbose=True)
     assert "= 'Kept'  (s-3): protected" in verbose
     assert "because not declared and prune is on" in verbose
+
+
+def _pruning_among_others() -> Plan:
+    """A project pruning under a shared key: 3 of the 4 conversations it leaves alone are
+    not its own."""
+    project = ProjectPlan(project_id=7, label="demo", scope="mine", live_in_scope=6,
+                          managed_in_scope=6, not_owned=3, unmanaged=(
+                              *(Unmanaged(f"s-{n}", f"Chat {n}", NOT_OWNED) for n in range(3)),
+                              Unmanaged("s-9", "Legal", "protected")))
+    return Plan(projects=(project,))
+
+
+def test_conversations_not_owned_are_counted_in_text() -> None:
+    quiet = render_text(_pruning_among_others())
+    assert ("  4 conversation(s) in scope left alone (-v lists them)\n"
+            "  3 of them not owned by this repository: prune deletes only what is declared or "
+            "matches owns\n") in quiet
+    verbose = render_text(_pruning_among_others(), verbose=True)
+    assert ("= 'Chat 0'  (s-0): not owned by this repository: not declared, and no owns "
+            "pattern matches it") in verbose
+    assert "not owned" not in render_text(sample_plan(), verbose=True)
+
+
+def test_conversations_not_owned_are_counted_in_markdown() -> None:
+    md = render_markdown(_pruning_among_others())
+    assert ("- 3 conversation(s) in scope not owned by this repository are left alone: prune "
+            "deletes only what is declared or matches owns\n") in md
+    assert "not owned" not in render_markdown(sample_plan())
 
 
 def test_no_changes_says_so() -> None:

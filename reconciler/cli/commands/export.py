@@ -18,7 +18,8 @@ from reconciler.plan.export import LiveProject, export_document, read_live
 EXPORT_HEADER = (
     "# yaml-language-server: $schema=../schemas/conversations.schema.json\n"
     "# Written by `reconciler export`: what is live, as desired state. Review, commit, and\n"
-    "# from then on change conversations through this file.\n"
+    "# from then on change conversations through this file. `owns` lists exactly the names\n"
+    "# exported: with prune on, nothing else (what other clients of the key create) is deleted.\n"
 )
 
 

@@ -5,8 +5,11 @@ emulator. Each ends in a ReconcilerError with a message (or a valid result), not
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
 import math
+import os
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,10 +22,13 @@ from hypothesis import strategies as st
 
 from reconciler.api.client import Client, ClientSettings, RetryPolicy, Secret
 from reconciler.api.live import Conversation, Message, Project, Transcript, User
+from reconciler.cli.main import main
 from reconciler.desired.loader import load_desired
 from reconciler.desired.model import DesiredState
+from reconciler.desired.yamlsource import parse_file
 from reconciler.emulator import Emulator
 from reconciler.errors import ApiError, InputError, ListingError
+from reconciler.inputs import amount
 from reconciler.plan.guards import GuardLimits
 from reconciler.plan.make import make_plan
 
@@ -369,3 +375,83 @@ def test_the_emulator_answers_bad_requests_with_documented_error_bodies(
         assert document["data"]["code"] == response.status_code
         assert isinstance(document["data"]["message"], str) and document["data"]["message"]
         assert KEY not in response.text
+
+
+# -- input paths that are not files ---------------------------------------------------------------
+
+DESIRED = f"version: 1\nprojects:\n  - id: {PROJECT}\n    conversations: [{{name: A}}]\n"
+# Every file the tool reads, the command that reads it ({P}: the hostile path), and how its
+# errors name it ({P}: located at the path; a key file only by its option, never its path).
+READERS = {
+    "show FILE": (["show", "{P}"], "error: {P}: cannot read the plan file: ", 256 << 20),
+    "apply --plan": (["apply", "--plan", "{P}", "--auto-approve"],
+                     "error: {P}: cannot read the plan file: ", 256 << 20),
+    "restore BACKUP_FILE": (["restore", "{P}"], "error: {P}: cannot read the backup file: ",
+                            256 << 20),
+    "--api-key-file": (["plan", "-f", "{desired}", "--api-key-file", "{P}"],
+                       "error: cannot read the file given with --api-key-file: ", 64 << 10),
+    "--plan-key-file": (["plan", "-f", "{desired}", "--out", "{out}", "--plan-key-file", "{P}"],
+                        "error: cannot read the file given with --plan-key-file: ", 64 << 10),
+    "emulator --api-key-file": (["emulator", "--api-key-file", "{P}"],
+                                "error: cannot read the file given with --api-key-file: ",
+                                64 << 10),
+}
+HOSTILE = {
+    "fifo": "a FIFO (named pipe), not a regular file",
+    "dev-zero": "a character device, not a regular file",
+    "directory": "a directory, not a regular file",
+    "over-the-limit": "file is {size} bytes, over the {limit} limit",
+}
+
+
+def _hostile(tmp_path: Path, kind: str, limit: int) -> tuple[str, int]:
+    """A path of `kind` under `tmp_path`, and the size of its file (over-the-limit)."""
+    path = tmp_path / "hostile"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dev-zero":
+        return "/dev/zero", 0
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        with path.open("wb") as stream:
+            stream.truncate(limit + 1)  # sparse: nothing is written, nothing must be read
+    return str(path), limit + 1
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+@pytest.mark.parametrize("reader", list(READERS))
+def test_a_path_that_is_not_a_readable_file_is_a_clear_error_for_every_reader(
+    tmp_path: Path, emulator: Emulator, reader: str, kind: str
+) -> None:
+    args, prefix, limit = READERS[reader]
+    path, size = _hostile(tmp_path, kind, limit)
+    desired = tmp_path / "c.yaml"
+    desired.write_text(DESIRED)
+    values = {"P": path, "desired": str(desired), "out": str(tmp_path / "plan.json")}
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(tmp_path):
+        code = main([arg.format(**values) for arg in args], env={
+            "CUSTOMGPT_BASE_URL": emulator.base_url, "CUSTOMGPT_API_KEY": KEY},
+            stdout=out, stderr=err, stdin=io.StringIO())
+    reason = HOSTILE[kind].format(size=size, limit=amount(limit))
+    assert (code, out.getvalue()) == (1, "")
+    assert err.getvalue() == prefix.format(P=path) + reason + "\n"
+    assert sum(emulator.stats()["requests"].values()) == 0
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_a_desired_state_file_that_is_not_a_readable_file_is_a_located_error(
+    tmp_path: Path, kind: str
+) -> None:
+    """What `-f` finds is checked when it is listed; the file opened is checked again (it may
+    have been replaced since): the parser itself refuses what is not a regular file."""
+    path, size = _hostile(tmp_path, kind, 10 << 20)
+    with pytest.raises(InputError) as raised:
+        parse_file(path)
+    message = HOSTILE[kind].format(size=size, limit="10 MiB")
+    if kind == "over-the-limit":
+        assert str(raised.value) == f"{path}: {message}; split it into several files"
+    else:
+        assert str(raised.value) == f"{path}: cannot read file: {message}"
+

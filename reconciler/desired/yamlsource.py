@@ -10,7 +10,6 @@ and built into dicts, lists and scalars without recursion, so that:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,9 +19,10 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
 
-from reconciler.errors import InputError, Location, Problem, os_reason
+from reconciler.errors import InputError, Location, Problem
+from reconciler.inputs import YAML_FILE_LIMIT, UnreadableFile, read_input
 
-MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_FILE_BYTES = YAML_FILE_LIMIT
 MAX_DEPTH = 64
 
 Path = tuple[str | int, ...]
@@ -106,17 +106,11 @@ def parse_text(text: str, *, file: str) -> SourceDocument:
 
 def _read_text(path: str) -> str:
     try:
-        size = os.stat(path).st_size
-        if size > MAX_FILE_BYTES:
-            limit = MAX_FILE_BYTES // (1024 * 1024)
-            message = (f"file is {size} bytes, over the {limit} MiB limit; "
-                       "split it into several files")
-            raise InputError([Problem(message, Location(path))])
-        with open(path, "rb") as stream:
-            raw = stream.read(MAX_FILE_BYTES + 1)
-    except OSError as error:
-        problem = Problem(f"cannot read file: {os_reason(error)}", Location(path))
-        raise InputError([problem]) from None
+        raw = read_input(path, limit=MAX_FILE_BYTES)
+    except UnreadableFile as error:
+        message = (f"{error.reason}; split it into several files" if error.too_large
+                   else f"cannot read file: {error.reason}")
+        raise InputError([Problem(message, Location(path))]) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:

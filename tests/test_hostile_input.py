@@ -455,3 +455,90 @@ def test_a_desired_state_file_that_is_not_a_readable_file_is_a_located_error(
     else:
         assert str(raised.value) == f"{path}: cannot read file: {message}"
 
+
+# -- huge values are never repeated whole -------------------------------------------------------
+
+HUGE = 5 * 1024 * 1024
+SESSION = "7f0c8a9e-1b2c-4d3e-8f40-5a6b7c8d9e0f"
+VALID: dict[str, Any] = {
+    "version": 1, "lang": "en",
+    "defaults": {"scope": "mine", "prune": False, "duplicates": "error", "ignore": ["tmp-*"],
+                 "protect": ["Legal *"], "max_delete_fraction": 0.3},
+    "projects": [{
+        "id": PROJECT, "label": "bot", "scope": "team", "prune": True, "ignore": ["tmp-*"],
+        "protect": ["Legal *"], "duplicates": "error", "max_delete_fraction": 0.3,
+        "lang": "de", "conversations": [{
+            "name": "A", "renamed_from": ["B"], "session_id": SESSION, "messages": ["hi"],
+            "persona": "p", "response_source": "default"}]}],
+}
+# A huge value as it is written in the file: quoted text, text that is a pattern or a
+# variable reference, digits (plain), an octal number (plain).
+HUGE_VALUES = {
+    "text": json.dumps("x" * HUGE),
+    "pattern": json.dumps("[" + "z-a" * (HUGE // 3)),
+    "variable": json.dumps("${" + "A" * HUGE + "}"),
+    "reference": json.dumps("${" + "-" * HUGE + "}"),
+    "digits": "9" * HUGE,
+    "octal": "0" + "7" * HUGE,
+}
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """The path of every scalar in `value`, and of a new key in every mapping."""
+    if isinstance(value, dict):
+        yield (*path, "@key")
+        for key, item in value.items():
+            yield from _leaves(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, (*path, index))
+    else:
+        yield path
+
+
+def _with_huge(path: tuple[Any, ...], written: str) -> str:
+    """The valid document as YAML (JSON flow style), with `written` at `path` (a new key of
+    the mapping at `path[:-1]` when `path` ends with "@key")."""
+    document = json.loads(json.dumps(VALID))
+    *parents, last = path
+    container = document
+    for part in parents:
+        container = container[part]
+    if last == "@key":
+        container["@HUGE@"] = 1
+        return json.dumps(document).replace('"@HUGE@"', written if written.startswith('"')
+                                            else json.dumps(written))
+    container[last] = "@HUGE@"
+    return json.dumps(document).replace('"@HUGE@"', written)
+
+
+PATHS = list(_leaves(VALID))
+# Every field with huge text; each other kind of huge value where it means something.
+HUGE_CASES = [
+    *(("text", path) for path in PATHS),
+    *(("pattern", path) for path in PATHS if "ignore" in path or "protect" in path),
+    *(("variable", path) for path in PATHS if path[-1] in ("label", "name", "id")),
+    ("reference", ("projects", 0, "label")),
+    *((kind, path) for kind in ("digits", "octal") for path in PATHS
+      if path[-1] in ("id", "max_delete_fraction", "version", "prune", "persona")),
+]
+
+
+def test_a_huge_value_in_any_field_gives_a_short_error(tmp_path: Path) -> None:
+    file = tmp_path / "huge.yaml"
+    for kind, path in HUGE_CASES:
+        file.write_text(_with_huge(path, HUGE_VALUES[kind]), encoding="utf-8")
+        out, err = io.StringIO(), io.StringIO()
+        code = main(["validate", "-f", str(file)], env={}, stdout=out, stderr=err)
+        shown = out.getvalue() + err.getvalue()
+        assert code in (0, 1), (kind, path)
+        assert "Traceback" not in shown
+        assert len(shown) < 10_000, (kind, path, shown[:300])
+
+
+def test_a_huge_option_name_gives_a_short_usage_error() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["plan", "-f", "c.yaml", "--" + "x" * HUGE], env={}, stdout=out, stderr=err)
+    assert code == 1
+    assert "unrecognized arguments: --xxxx" in err.getvalue()
+    assert len(err.getvalue()) < 10_000

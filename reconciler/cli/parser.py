@@ -20,6 +20,7 @@ from reconciler.cli.common import FORMATS
 from reconciler.cli.completion import add_completion_command
 from reconciler.desired.model import MAX_ID, Scope
 from reconciler.plan.model import DEFAULT_MAX_DELETE_FRACTION
+from reconciler.text import clipped
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,7 +32,8 @@ class _Parser(argparse.ArgumentParser):
         head, sep, rest = message.partition("unrecognized arguments: ")
         if sep:
             words = rest.split()
-            shown = [word for word in words if word.startswith("-") and "=" not in word]
+            shown = [clipped(word) for word in words
+                     if word.startswith("-") and "=" not in word]
             hidden = len(words) - len(shown)
             message = head + sep + " ".join(shown)
             if hidden:

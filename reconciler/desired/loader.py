@@ -244,24 +244,26 @@ def _expand(
             return whole
         reference = _VARIABLE.fullmatch(match.group(1))
         if reference is None:
-            problems.append(Problem(f"invalid variable reference {whole!r}", where))
+            problems.append(Problem(
+                f"invalid variable reference {clipped(whole, quote=repr)}", where))
             return whole
         name, default = reference.group(1), reference.group(2)
         value = env.get(name)
+        shown = clipped(name)
         if default is not None and "${" in default:
-            problems.append(Problem(f"the default of ${{{name}:-...}} holds '${{': a default "
+            problems.append(Problem(f"the default of ${{{shown}:-...}} holds '${{': a default "
                                     "is literal text; nested references are not supported",
                                     where))
             return whole
-        holds_key = Problem(f"${{{name}}} holds the API key, which must not be written "
+        holds_key = Problem(f"${{{shown}}} holds the API key, which must not be written "
                             "into desired state", where)
         if name == API_KEY_VARIABLE:
             problems.append(holds_key)
             return whole
         if value is None or (value == "" and default is not None):
             if default is None:
-                problems.append(Problem(f"environment variable {name} is not set (use "
-                                        f"${{{name}:-default}} to give a default)", where))
+                problems.append(Problem(f"environment variable {shown} is not set (use "
+                                        f"${{{shown}:-default}} to give a default)", where))
                 return whole
             value = default
         if _holds_key(value, keys):
@@ -298,7 +300,8 @@ def _coerce_project_ids(
         if ("projects", index, "id") in skip:
             continue
         message = (f"project id must be at most {MAX_ID}" if _DIGITS.fullmatch(value) else
-                   f"project id must be an integer or a string of digits, got {value[:40]!r}")
+                   "project id must be an integer or a string of digits, got "
+                   f"{clipped(value, limit=40, quote=repr)}")
         problems.append(Problem(message, document.locate(("projects", index, "id"))))
     return bad
 

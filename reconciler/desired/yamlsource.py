@@ -30,6 +30,7 @@ from reconciler.text import clipped
 
 MAX_FILE_BYTES = YAML_FILE_LIMIT
 MAX_DEPTH = 64
+_DETAIL = 200  # characters of the parser's own words kept in a message (they may quote input)
 
 Path = tuple[str | int, ...]
 
@@ -107,10 +108,11 @@ def parse_text(text: str, *, file: str) -> SourceDocument:
         raise InputError([_syntax_problem(error, text, file)]) from None
     except yaml.reader.ReaderError as error:
         where = _location_of_offset(text, error.position, file)
-        message = f"character not allowed in YAML: {error.reason}"
+        message = f"character not allowed in YAML: {clipped(error.reason, limit=_DETAIL)}"
         raise InputError([Problem(message, where)]) from None
     except yaml.YAMLError as error:  # any other libyaml failure, still bad input
-        raise InputError([Problem(f"invalid YAML: {error}", Location(file))]) from None
+        raise InputError([Problem(f"invalid YAML: {clipped(str(error), limit=_DETAIL)}",
+                                  Location(file))]) from None
     return document
 
 
@@ -150,7 +152,7 @@ def _syntax_problem(error: yaml.MarkedYAMLError, text: str, file: str) -> Proble
     detail = error.problem or "syntax error"
     if error.context:
         detail = f"{error.context}: {detail}"
-    return Problem(f"invalid YAML: {detail}", where)
+    return Problem(f"invalid YAML: {clipped(detail, limit=_DETAIL)}", where)
 
 
 @dataclass
@@ -188,7 +190,7 @@ class _Builder:
                 raise _Refused("several YAML documents in one file ('---'); "
                                "put each document in its own file", self.where(event))
         elif isinstance(event, yaml.AliasEvent):
-            raise _Refused("aliases are not supported (*" + str(event.anchor) + "); "
+            raise _Refused(f"aliases are not supported (*{clipped(str(event.anchor))}); "
                            "write the value out", self.where(event))
         elif isinstance(event, yaml.ScalarEvent):
             self.add_scalar(event)
@@ -239,13 +241,14 @@ class _Builder:
         """`event` as the next key of `mapping`, the value of the innermost frame `top`."""
         key = str(event.value)
         if event.tag not in (None, "!", "tag:yaml.org,2002:str") or key == "<<":
-            raise _Refused(f"unsupported mapping key {key!r} (merge keys and tags are not "
-                           "supported)", self.where(event))
+            raise _Refused(f"unsupported mapping key {clipped(key, quote=repr)} (merge keys "
+                           "and tags are not supported)", self.where(event))
         path = (*top.path, key)
         if key in mapping:
             first = self.document.keys[path]
             self.document.problems.append(Problem(
-                f"duplicate key {key!r} (first at line {first.line}, column {first.column})",
+                f"duplicate key {clipped(key, quote=repr)} (first at line {first.line}, "
+                f"column {first.column})",
                 self.where(event)))
             top.pending_key = "\0duplicate"
             return
@@ -258,7 +261,7 @@ class _Builder:
         if path is None:
             raise _Refused("mapping keys must be plain strings, not collections", where)
         if event.tag not in _CONTAINER_TAGS:
-            raise _Refused(f"YAML tag {event.tag} is not supported", where)
+            raise _Refused(f"YAML tag {clipped(str(event.tag))} is not supported", where)
         if len(self.stack) >= MAX_DEPTH:
             raise _Refused(f"nesting is deeper than {MAX_DEPTH} levels", where)
         self.document.values[path] = where
@@ -294,13 +297,13 @@ def _scalar_value(event: Any, where: Location) -> Any:
     elif tag in (None, "!"):
         return str(event.value)
     elif tag not in _PLAIN_TAGS:
-        raise _Refused(f"YAML tag {tag} is not supported", where)
+        raise _Refused(f"YAML tag {clipped(str(tag))} is not supported", where)
     node = ScalarNode(tag, event.value, event.start_mark, event.end_mark)
     try:
         return _constructor.construct_object(node)
     except (yaml.YAMLError, ValueError):
-        shown = event.value if len(event.value) <= 40 else event.value[:40] + "..."
-        raise _Refused(f"{shown!r} is not a valid {tag.rsplit(':', 1)[-1]}", where) from None
+        shown = clipped(event.value, limit=40, quote=repr)
+        raise _Refused(f"{shown} is not a valid {tag.rsplit(':', 1)[-1]}", where) from None
 
 
 _DECIMAL_INTEGER = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")

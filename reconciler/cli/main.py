@@ -136,7 +136,8 @@ def parameters(args: argparse.Namespace) -> Parameters:
     if command == "export":
         return ExportParams(
             connection=connection, projects=tuple(args.project), scope=Scope(args.scope),
-            pin=args.pin, with_messages=args.with_messages, output=args.output)
+            pin=args.pin, with_messages=args.with_messages, output=args.output,
+            force=args.force)
     if command == "restore":
         return RestoreParams(connection=connection, backup_file=args.backup_file,
                              resend_prompts=args.resend_prompts, max_sends=args.max_sends)

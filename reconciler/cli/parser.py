@@ -217,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--with-messages", action="store_true",
                         help="declare each conversation's prompts as messages")
     export.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default stdout)")
+    export.add_argument("--force", action="store_true",
+                        help="replace FILE when it exists (without it, an existing file is "
+                             "never overwritten)")
 
     restore = _command(commands, "restore",
                        "Recreate a deleted conversation from its transcript backup.",

@@ -12,13 +12,13 @@ import ipaddress
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 from reconciler.api.pacer import PaceSettings
 from reconciler.api.retry import RetryPolicy
-from reconciler.errors import InputError, Problem, os_reason
+from reconciler.errors import InputError, Problem
+from reconciler.inputs import KEY_FILE_LIMIT, UnreadableFile, read_input
 from reconciler.keys import API_KEY_VARIABLE
 
 DEFAULT_BASE_URL: Final = "https://app.customgpt.ai"
@@ -153,22 +153,34 @@ def known_keys(env: Mapping[str, str], api_key_file: str | None) -> tuple[str, .
     whatever needs it."""
     keys = [env.get(API_KEY_VARIABLE, "").strip()]
     if api_key_file is not None:
-        with contextlib.suppress(OSError, UnicodeDecodeError, ValueError):
-            keys.append(Path(api_key_file).read_text(encoding="utf-8").strip())
+        with contextlib.suppress(InputError):
+            keys.append(read_key_file(api_key_file, option="--api-key-file"))
     return tuple(dict.fromkeys(key for key in keys if key))
+
+
+def read_key_file(path: str, *, option: str) -> str:
+    """The key in the file `path` given with `option` ("--api-key-file", "--plan-key-file"),
+    without surrounding whitespace; read by `inputs.read_input` (a regular file of at most
+    `KEY_FILE_LIMIT` bytes: a FIFO or a device is refused, never waited on or read whole).
+
+    Raises InputError naming the option, never the path: the value of a key-file option is
+    where a key is typed by mistake, so it is never repeated.
+    """
+    source = f"the file given with {option}"
+    try:
+        raw = read_input(path, limit=KEY_FILE_LIMIT)
+    except UnreadableFile as error:
+        raise InputError([Problem(f"cannot read {source}: {error.reason}")]) from None
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise InputError([Problem(f"{source} is not UTF-8 text")]) from None
 
 
 def _read_key(env: Mapping[str, str], api_key_file: str | None) -> Secret:
     """The API key from a file or the environment. Raises InputError (never showing it)."""
     if api_key_file is not None:
-        try:
-            value = Path(api_key_file).read_text(encoding="utf-8").strip()
-        except UnicodeDecodeError:
-            raise InputError([Problem("the file given with --api-key-file is not UTF-8 text")]
-                             ) from None
-        except (OSError, ValueError) as error:
-            raise InputError([Problem(
-                f"cannot read the file given with --api-key-file: {os_reason(error)}")]) from None
+        value = read_key_file(api_key_file, option="--api-key-file")
         source = "the file given with --api-key-file"
     else:
         value = env.get(API_KEY_VARIABLE, "").strip()

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
+from reconciler.apply.outputs import make_state_directory
 from reconciler.desired.model import MAX_ID
 from reconciler.emulator import DEFAULT_API_KEY, Emulator, EmulatorError
 
@@ -54,13 +55,13 @@ def start_sandbox(
     """Start the emulator on 127.0.0.1 (free port) backed by `root/sandbox.db`, answering from
     `root/content/` if it is a directory.
 
-    Creates `root` if needed and every project in `project_ids` that does not exist yet (named
-    "sandbox-project-<id>"). Raises EmulatorError (a ReconcilerError) if the directory or the
-    database cannot be used.
+    Creates `root` if needed (with its `.gitignore`, see `apply/outputs.py`) and every project
+    in `project_ids` that does not exist yet (named "sandbox-project-<id>"). Raises
+    EmulatorError (a ReconcilerError) if the directory or the database cannot be used.
     """
     ids = [_project_id(value) for value in project_ids]
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        make_state_directory(root)
     except OSError as problem:
         raise EmulatorError(f"cannot create the sandbox directory {root}: "
                             f"{problem.strerror}") from None

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
-from pathlib import Path
 from typing import Any
 
-from reconciler.api.settings import is_loopback
+from reconciler.api.settings import is_loopback, read_key_file
 from reconciler.arguments import whole_number
 from reconciler.emulator import wire
 from reconciler.emulator.faults import FaultConfigError, Faults
@@ -109,11 +108,7 @@ def _api_key(args: argparse.Namespace) -> tuple[str, bool]:
         return args.api_key, False
     key_file = getattr(args, "api_key_file", None)
     if key_file:
-        try:
-            key = Path(key_file).read_text(encoding="utf-8").strip()
-        except OSError as problem:
-            message = f"cannot read the API key file: {problem.strerror}"
-            raise InputError([Problem(message)]) from None
+        key = read_key_file(key_file, option="--api-key-file")
         if not key:
             raise InputError([Problem("the API key file is empty")])
         return key, False

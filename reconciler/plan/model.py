@@ -15,6 +15,7 @@ from typing import Any
 from reconciler.errors import InputError, Problem
 from reconciler.jsonio import canonical
 from reconciler.plan.operations import KINDS, Operation, operation_from_dict
+from reconciler.text import clipped
 
 PLAN_FORMAT_VERSION = 2
 DEFAULT_MAX_DELETE_FRACTION = 0.3
@@ -239,15 +240,16 @@ def _impossible(projects: tuple[ProjectPlan, ...]) -> list[str]:
         keys: set[str] = set()
         named: set[str] = set()
         for op in project.operations:
+            key = clipped(op.key)
             if op.project_id != project.project_id:
-                problems.append(f"operation {op.key} is filed under project {project.project_id}")
+                problems.append(f"operation {key} is filed under project {project.project_id}")
             if op.key in keys:
-                problems.append(f"operation {op.key} appears twice")
+                problems.append(f"operation {key} appears twice")
             keys.add(op.key)
             if op.gives_name:
                 if op.name in named:
                     problems.append(f"two operations of project {project.project_id} give the "
-                                    f"name {op.name!r}")
+                                    f"name {clipped(op.name, quote=repr)}")
                 named.add(op.name)
     return problems
 

@@ -45,7 +45,7 @@ def test_duplicates_adopt_the_oldest_and_round_trip(ws: Workspace) -> None:
     oldest = ws.seed("FAQ")
     ws.seed("FAQ")
     ws.seed("Other")
-    result = ws.run("export", "--project", str(PROJECT), "--pin", "-o", str(ws.file))
+    result = ws.run("export", "--project", str(PROJECT), "--pin")
     assert "2 conversations are named 'FAQ'" in result.err
     text = export_then_plan(ws, "--pin")
     assert "duplicates: adopt-oldest" in text
@@ -132,3 +132,46 @@ def test_export_owns_exactly_what_it_saw_so_prune_after_it_deletes_nothing_else(
     live = {c["session_id"] for c in ws.emulator.conversations(PROJECT)}
     assert set(production) <= live
     assert sorted(ws.names()) == sorted([*names[:4], "FAQ 2", "Whyx", "d v1", "Cost 5", "Hello"])
+
+
+EDITED = """version: 1
+projects:
+  - id: "${SUPPORT_PROJECT_ID}"
+    prune: true
+    ignore: ["tmp-*"]
+    protect: ["Legal *"]
+    conversations:
+      - name: Onboarding FAQ
+        renamed_from: [Onboarding]
+"""
+
+
+def test_export_never_replaces_an_existing_file_unasked(ws: Workspace) -> None:
+    ws.seed("Onboarding FAQ")
+    ws.file.write_text(EDITED)
+    result = ws.run("export", "--project", str(PROJECT), "-o", str(ws.file))
+    assert result.code == 1
+    assert result.err == (
+        f"error: {ws.file}: --output: the file exists; export never replaces a file unless "
+        "asked: what it writes is live state only, and an edited file's ${VAR} ids, prune, "
+        "ignore, protect and renamed_from would be lost. Write to a new file and compare, or "
+        "add --force to replace it\n")
+    assert ws.file.read_text() == EDITED
+    assert sum(ws.emulator.stats()["requests"].values()) == 0
+
+
+def test_export_force_replaces_an_existing_file(ws: Workspace) -> None:
+    ws.seed("Onboarding FAQ")
+    ws.file.write_text(EDITED)
+    result = ws.run("export", "--project", str(PROJECT), "-o", str(ws.file), "--force")
+    assert result.code == 0, result.err
+    assert "- name: Onboarding FAQ" in ws.file.read_text()
+    assert "${SUPPORT_PROJECT_ID}" not in ws.file.read_text()
+
+
+def test_export_writes_a_new_file_and_a_stream_without_force(ws: Workspace) -> None:
+    ws.seed("Onboarding FAQ")
+    new = ws.path / "adopted" / "support.yaml"
+    assert ws.run("export", "--project", str(PROJECT), "-o", str(new)).code == 0
+    assert "- name: Onboarding FAQ" in new.read_text()
+    assert ws.run("export", "--project", str(PROJECT), "-o", "/dev/null").code == 0

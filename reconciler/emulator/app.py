@@ -54,6 +54,10 @@ class Application:
         self.admin = admin.Admin(store=store, injector=self.injector, requests=self.requests,
                                  throttle=self.throttle)
 
+    def listening(self, *, port: int, loopback: bool) -> None:
+        """Note where the server listens: beyond loopback, no pages (they need no key)."""
+        self.serve_pages = loopback
+
     def handle(self, request: Request) -> Response | None:
         """The response to send, or DROP (None) to close the connection without one."""
         try:

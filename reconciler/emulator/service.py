@@ -183,6 +183,10 @@ class Emulator:
 
     @query_credits.setter
     def query_credits(self, credits: int | None) -> None:
+        if credits is not None and (isinstance(credits, bool) or not isinstance(credits, int)
+                                    or not 0 <= credits <= wire.MAX_ID):
+            raise EmulatorError(f"query credits must be a whole number from 0 to {wire.MAX_ID} "
+                                f"(or None: unlimited), not {credits!r}")
         self.application.api.query_credits = credits
 
     def ensure_project(self, project_id: int, name: str | None = None) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""One request, start to finish: faults, authentication, routing, and the answer.
+"""One request, start to finish: who may send it, faults, authentication, routing, and the
+answer.
 
 `Application.handle` is independent of the socket server, which only parses and writes bytes.
 """
@@ -10,7 +11,9 @@ import logging
 import threading
 from collections import Counter
 from dataclasses import replace
+from urllib.parse import urlsplit
 
+from reconciler.api.settings import is_loopback
 from reconciler.emulator import admin, api, pages, routes, team, wire
 from reconciler.emulator.content import Content
 from reconciler.emulator.faults import Action, Decision, FaultInjector, Faults
@@ -44,6 +47,7 @@ class Application:
         self.injector = FaultInjector(faults)
         self.enable_admin = enable_admin
         self.serve_pages = True  # the read-only HTML pages; off when serving beyond loopback
+        self.loopback_port: int | None = None  # the port, while serving on a loopback address
         # Each key and the user it belongs to: the owner's, and a team member's if given.
         self._keys = [(api_key.encode("utf-8"), team.OWNER.id)]
         if member_key:
@@ -54,11 +58,22 @@ class Application:
         self.admin = admin.Admin(store=store, injector=self.injector, requests=self.requests,
                                  throttle=self.throttle)
 
+    def listening(self, *, port: int, loopback: bool) -> None:
+        """Note where the server listens: on a loopback address, requests must be addressed to
+        it, pages are served; beyond loopback, no pages (they need no key)."""
+        self.serve_pages = loopback
+        self.loopback_port = port if loopback else None
+
     def handle(self, request: Request) -> Response | None:
         """The response to send, or DROP (None) to close the connection without one."""
         try:
+            refused = self._refusal(request)
             if self.serve_pages and pages.is_page(request.path):  # no key, no faults
+                if refused is not None:
+                    return pages.error_page(refused)
                 return pages.handle(self.api.store, self.api.page_size, request)
+            if refused is not None:
+                raise refused
             if request.path.startswith(admin.PREFIX):
                 if not self.enable_admin:
                     raise ApiProblem(404, "The requested resource was not found")
@@ -113,6 +128,25 @@ class Application:
         message = _FAULT_MESSAGES.get(status, "The request failed")
         return wire.error(request.url, status, message, headers)
 
+    def _refusal(self, request: Request) -> ApiProblem | None:
+        """The 403 for what a web page in the user's browser could send, None for anything
+        else: a request addressed by a name that is not a loopback one (DNS rebinding: a site
+        whose name now points at 127.0.0.1) or to another port, or one whose Origin is not the
+        emulator itself (a form or script of any site posting to http://127.0.0.1:PORT).
+        Programs send no Origin."""
+        host = request.headers.get("host")
+        port = self.loopback_port
+        if port is not None and host is not None and not _addressed_to(host, port):
+            return ApiProblem(403, f"Refused: the request is addressed to {_shown(host)}, not "
+                                   f"to this emulator (localhost:{port} or 127.0.0.1:{port}); "
+                                   "a web page may have been sent here under another name")
+        origin = request.headers.get("origin")
+        if origin is not None and (host is None or origin.lower() != f"http://{host}".lower()):
+            return ApiProblem(403, f"Refused: the request comes from the web page of "
+                                   f"{_shown(origin)}; the emulator answers only programs and "
+                                   "its own pages")
+        return None
+
     def _authenticate(self, request: Request) -> str:
         """The id of the user the request's bearer token belongs to; raises ApiProblem(401)."""
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -122,3 +156,21 @@ class Application:
         if scheme.lower() != "bearer" or not users:
             raise ApiProblem(401, "API Token is either missing or invalid")
         return users[0]
+
+
+def _addressed_to(host: str, port: int) -> bool:
+    """True when a Host header names a loopback address or localhost, and `port` or none."""
+    try:
+        parts = urlsplit("//" + host)
+        named_port = parts.port
+    except ValueError:
+        return False
+    return (parts.hostname is not None and is_loopback(parts.hostname)
+            and named_port in (None, port) and parts.netloc == host and "@" not in host)
+
+
+def _shown(value: str) -> str:
+    """An untrusted header value as an error message quotes it: in quotes, at most 100
+    characters, escapes for anything unprintable."""
+    shortened = value if len(value) <= 100 else value[:100] + "…"
+    return ascii(shortened) if not shortened.isprintable() else f"'{shortened}'"

@@ -10,7 +10,7 @@ from typing import Any
 from reconciler.api.settings import is_loopback, read_key_file
 from reconciler.arguments import whole_number
 from reconciler.emulator import wire
-from reconciler.emulator.faults import FaultConfigError, Faults
+from reconciler.emulator.faults import MAX_PER_MINUTE, FaultConfigError, Faults
 from reconciler.emulator.service import DEFAULT_API_KEY, Emulator, EmulatorError
 from reconciler.emulator.variants import (
     VariantConfigError,
@@ -53,7 +53,7 @@ def add_emulator_command(commands: Any) -> None:
                         help="serve the test controls under /_emulator/")
     server.add_argument("--page-size", type=_page_size, default=10, metavar="N",
                         help="items per listing page, the API's per_page (default 10)")
-    server.add_argument("--query-credits", type=int, default=None, metavar="N",
+    server.add_argument("--query-credits", type=_credits, default=None, metavar="N",
                         help="messages that may be sent before 429 'query credits exhausted' "
                              "(default unlimited)")
     faults = parser.add_argument_group("faults")
@@ -67,19 +67,23 @@ def add_emulator_command(commands: Any) -> None:
                         help="share of requests whose connection is closed without an answer")
     faults.add_argument("--rate-limit", type=float, default=0.0, metavar="RPS",
                         help="requests per second before 429 with Retry-After (0: no limit)")
-    faults.add_argument("--rate-limit-per-minute", type=int, default=0, metavar="N",
+    faults.add_argument("--rate-limit-per-minute", type=_per_minute, default=0, metavar="N",
                         help="the real service's budget: N requests per key per minute, fixed "
                              "window, X-RateLimit-* headers, 429 with Retry-After (0: no limit)")
     faults.add_argument("--rate-limit-window", type=float, default=60.0, metavar="SECONDS",
                         help="time scale for benchmarks: the budget's window in seconds "
                              "(default 60, as the real service; a shorter window is advertised "
                              "in a RateLimit-Policy header)")
-    faults.add_argument("--seed", type=int, default=None, help="seed for reproducible faults")
+    faults.add_argument("--seed", type=_seed, default=None, metavar="N",
+                        help="seed for reproducible faults")
     add_variant_arguments(parser)
 
 
 _port = whole_number(0, 65535)
 _page_size = whole_number(1, wire.MAX_ID)
+_credits = whole_number(0, wire.MAX_ID)
+_per_minute = whole_number(0, MAX_PER_MINUTE)
+_seed = whole_number(0, wire.MAX_ID)  # a negative seed repeats the faults of its absolute value
 
 
 def faults_from_args(args: argparse.Namespace) -> Faults:
@@ -103,9 +107,10 @@ def variants_of(args: argparse.Namespace) -> Variants:
 
 
 def _api_key(args: argparse.Namespace) -> tuple[str, bool]:
-    """The key to serve and whether it may be printed (only the built-in default is)."""
-    if args.api_key:
-        return args.api_key, False
+    """The key to serve and whether it may be printed (only the built-in default is); raises
+    InputError for a key no request could give."""
+    if args.api_key is not None:
+        return _usable_key(args.api_key, "--api-key"), False
     key_file = getattr(args, "api_key_file", None)
     if key_file:
         key = read_key_file(key_file, option="--api-key-file")
@@ -115,15 +120,27 @@ def _api_key(args: argparse.Namespace) -> tuple[str, bool]:
     return DEFAULT_API_KEY, True
 
 
+def _usable_key(key: str, flag: str) -> str:
+    """`key` as given; raises InputError for a key no request could give (empty, or with
+    surrounding spaces: a request's token is read without them)."""
+    if not key or key != key.strip():
+        raise InputError([Problem(f"{flag} must be a key without surrounding spaces, not "
+                                  "empty")])
+    return key
+
+
 def cmd_emulator(args: argparse.Namespace, console: Any) -> int:
     """`reconciler emulator`: serve until Ctrl-C (or SIGTERM); exit 0 after a clean stop."""
     if not args.allow_remote and not is_loopback(args.host):
         raise InputError([Problem(f"--host {args.host} is not a loopback address; "
                                   "add --allow-remote to serve on it anyway")])
     key, printable = _api_key(args)
+    member_key = args.member_key and _usable_key(args.member_key, "--member-key")
+    if args.content == "":
+        raise InputError([Problem("--content must name a directory, not be empty")])
     emulator = Emulator(db=args.db, api_key=key, faults=faults_from_args(args),
                         enable_admin=args.enable_admin, page_size=args.page_size,
-                        variants=variants_of(args), member_key=args.member_key,
+                        variants=variants_of(args), member_key=member_key,
                         content=args.content)
     emulator.query_credits = args.query_credits
     try:

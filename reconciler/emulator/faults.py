@@ -21,6 +21,8 @@ SERVER_ERRORS = (500, 502, 503)
 
 
 MAX_LATENCY_MS = 600_000
+MAX_RATE_LIMIT = 1_000_000.0  # requests per second
+MAX_PER_MINUTE = 1_000_000
 
 
 class FaultConfigError(ValueError):
@@ -130,10 +132,13 @@ class Faults:
         for name in ("latency_ms", "latency_jitter_ms"):
             if getattr(self, name) > MAX_LATENCY_MS:
                 raise FaultConfigError(f"{name} must be at most {MAX_LATENCY_MS} (10 minutes)")
+        if self.rate_limit > MAX_RATE_LIMIT:
+            raise FaultConfigError(f"rate_limit must be at most {MAX_RATE_LIMIT:.0f} requests "
+                                   f"per second, not {self.rate_limit:g}")
         per_minute = self.rate_limit_per_minute
-        if not 0 <= per_minute <= 1_000_000 or per_minute != int(per_minute):
+        if not 0 <= per_minute <= MAX_PER_MINUTE or per_minute != int(per_minute):
             raise FaultConfigError("rate_limit_per_minute must be a whole number from 0 to "
-                                   f"1000000, not {per_minute}")
+                                   f"{MAX_PER_MINUTE}, not {per_minute}")
         self.rate_limit_per_minute = int(per_minute)
         if not 0.001 <= self.rate_limit_window <= 3600:
             raise FaultConfigError("rate_limit_window must be from 0.001 to 3600 seconds, "

@@ -88,8 +88,13 @@ def handle(store: Store, page_size: int, request: Request) -> Response:
             return _page(200, *view.transcript(match["project"], match["session"]))
         raise ApiProblem(404, "No such page")
     except ApiProblem as problem:
-        body = f"<p>{_e(problem.message)}</p>\n<p><a href=\"/\">All projects</a></p>"
-        return _page(problem.status, f"Error {problem.status}", [], body, problem.headers)
+        return error_page(problem)
+
+
+def error_page(problem: ApiProblem) -> Response:
+    """A refused request as an HTML page: its status, its message and a link to the start."""
+    body = f"<p>{_e(problem.message)}</p>\n<p><a href=\"/\">All projects</a></p>"
+    return _page(problem.status, f"Error {problem.status}", [], body, problem.headers)
 
 
 Crumbs = list[tuple[str, str]]

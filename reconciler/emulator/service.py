@@ -18,7 +18,13 @@ from reconciler.emulator.app import Application
 from reconciler.emulator.content import Content, ContentError
 from reconciler.emulator.faults import Faults
 from reconciler.emulator.retention import Retention, RetentionError
-from reconciler.emulator.server import DEFAULT_READ_TIMEOUT, EmulatorServer
+from reconciler.emulator.server import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_REQUEST_TIMEOUT,
+    STOP_WAIT,
+    EmulatorServer,
+)
 from reconciler.emulator.store import CREATORS, ConversationQuery, Store
 from reconciler.emulator.variants import Variants
 from reconciler.errors import ReconcilerError
@@ -32,6 +38,11 @@ class EmulatorError(ReconcilerError):
 
 class Emulator:
     """An emulated CustomGPT.ai API backed by SQLite, served over HTTP in a background thread.
+
+    No peer can hold it: a connection silent for `read_timeout` seconds is closed, so is one
+    whose request (headers and body) has not arrived whole `request_timeout` seconds after its
+    first byte, and at most `max_connections` are served at once (the others wait their turn).
+    Raises EmulatorError for limits that are not positive, or a database it cannot open.
 
     >>> with Emulator(enable_admin=True) as emu:
     ...     url = emu.start()
@@ -52,6 +63,8 @@ class Emulator:
         page_size: int = 10,
         variants: Variants | None = None,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         member_key: str | None = None,
         content: str | os.PathLike[str] | None = None,
     ) -> None:
@@ -60,10 +73,17 @@ class Emulator:
         key, a content directory that is not one, a database that cannot be opened."""
         if page_size < 1:
             raise EmulatorError(f"page size must be at least 1, not {page_size}")
-        if not (math.isfinite(read_timeout) and read_timeout > 0):
-            raise EmulatorError(f"the read timeout must be a positive number of seconds, "
-                                f"not {read_timeout}")
+        for name, seconds in (("read", read_timeout), ("request", request_timeout)):
+            if not (math.isfinite(seconds) and seconds > 0):
+                raise EmulatorError(f"the {name} timeout must be a positive number of seconds, "
+                                    f"not {seconds}")
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int) \
+                or max_connections < 1:
+            raise EmulatorError(f"max_connections must be a whole number, 1 or more, "
+                                f"not {max_connections!r}")
         self.read_timeout = read_timeout
+        self.request_timeout = request_timeout
+        self.max_connections = max_connections
         if not api_key:
             raise EmulatorError("the emulator's API key must not be empty")
         if member_key is not None and (not member_key or member_key == api_key):
@@ -119,26 +139,29 @@ class Emulator:
             raise EmulatorError(f"refusing to serve on {host}: not a loopback address")
         try:
             self._server = EmulatorServer((host, port), self.application,
-                                          read_timeout=self.read_timeout)
+                                          read_timeout=self.read_timeout,
+                                          request_timeout=self.request_timeout,
+                                          max_connections=self.max_connections)
         except (OSError, socket.gaierror) as problem:
             raise EmulatorError(f"cannot listen on {host}:{port}: {problem}") from None
         self.base_url = f"http://{self._server.host_and_port}"
-        self.application.serve_pages = is_loopback(host)  # they need no key
+        self.application.listening(port=self._server.server_address[1],
+                                   loopback=is_loopback(host))
         self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.02},
                                         name="reconciler-emulator", daemon=True)
         self._thread.start()
         return self.base_url
 
     def stop(self) -> None:
-        """Stop serving and close the database. Safe to call twice."""
+        """Stop serving, hang up on open connections and close the database. Safe to call
+        twice, and returns within seconds whatever the serving thread is doing."""
         if self._server is not None:
             self._server.shutdown()
             self._server.close_connections()
             self._server.server_close()
             self._server = None
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=STOP_WAIT)
             self._thread = None
         self.store.close()
 
@@ -160,6 +183,10 @@ class Emulator:
 
     @query_credits.setter
     def query_credits(self, credits: int | None) -> None:
+        if credits is not None and (isinstance(credits, bool) or not isinstance(credits, int)
+                                    or not 0 <= credits <= wire.MAX_ID):
+            raise EmulatorError(f"query credits must be a whole number from 0 to {wire.MAX_ID} "
+                                f"(or None: unlimited), not {credits!r}")
         self.application.api.query_credits = credits
 
     def ensure_project(self, project_id: int, name: str | None = None) -> dict[str, Any]:

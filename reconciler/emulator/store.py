@@ -89,12 +89,14 @@ _USER_FILTERS = {"all": "", "anonymous": " AND (created_by IS NULL) = 1",
                  "team_member": " AND (created_by IS NULL) = 0",
                  "me": " AND created_by = ?",
                  "team_member_but_owner": f" AND (created_by IS NULL) = 0 AND created_by != '{ME}'"}
-# How the `name` filter matches: the condition and its parameters.
+# How the `name` filter matches: the condition and its parameters. Case is folded by lower()
+# as LIKE folds it (ASCII letters only), but with no limit on the filter's length (a LIKE
+# pattern of 50,000 bytes is refused by SQLite).
 _NAME_MATCHES: dict[str, tuple[str, Callable[[str], list[Any]]]] = {
     "exact": (" AND name = ?", lambda name: [name]),
     "prefix": (" AND substr(name, 1, ?) = ?", lambda name: [len(name), name]),
     "contains": (" AND instr(name, ?) > 0", lambda name: [name]),
-    "contains-ci": (" AND name LIKE ? ESCAPE '\\'", lambda name: ["%" + _escape_like(name) + "%"]),
+    "contains-ci": (" AND instr(lower(name), lower(?)) > 0", lambda name: [name]),
 }
 _COUNT_CACHE_SIZE = 1024
 
@@ -479,6 +481,3 @@ def _message(row: sqlite3.Row) -> dict[str, Any]:
         "user_id": feedback["user"], "reaction": feedback["reaction"]}
     return message
 
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

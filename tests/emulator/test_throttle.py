@@ -126,7 +126,8 @@ def test_the_command_line_flag_sets_the_budget() -> None:
     err = io.StringIO()
     code = main(["emulator", "--rate-limit-per-minute", "-5"], env={}, stdout=io.StringIO(),
                 stderr=err)
-    assert code == 1 and "rate_limit_per_minute" in err.getvalue()
+    assert code == 1 and "--rate-limit-per-minute: expected a whole number from 0 to 1000000" \
+        in err.getvalue()
 
 
 def test_the_command_line_flags_reach_the_emulator() -> None:

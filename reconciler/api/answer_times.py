@@ -13,7 +13,8 @@ request's start to its answer. The watch lasts `MULTIPLE` times the longest of t
   model that was fast at first and is slow now is watched for as long as its slowest answer
   says. A send still waiting for its answer counts as an answer at least that long, and so does
   the lost send itself (the time it had run when its answer was lost: a gateway that gave up
-  after 60 s says the model takes more than 60 s).
+  after 60 s says the model takes more than 60 s). A lost send whose message appeared during
+  its watch is an answer too, as long as it took to appear.
 - `MULTIPLE` (4): how long one model takes varies with the length of its answer and the load
   of the service; four times the slowest answer seen leaves room for an answer several times
   longer than any seen so far.

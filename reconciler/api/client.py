@@ -653,10 +653,12 @@ class Client:
         if not failure.maybe_done:
             return None
         try:
+            looked = self._clock()
             found = await find_committed()
             if found is None and failure.still_running and watch is not None:
                 watched, lost_after = watch
-                found = await self._watch(find_committed, failure, watched, lost_after)
+                found = await self._watch(find_committed, failure, watched, lost_after,
+                                          unseen=looked)
             return found
         except ApiError as error:
             raise self._error(
@@ -668,12 +670,15 @@ class Client:
 
     async def _watch(
         self, find_committed: Callable[[], Awaitable[_T | None]], failure: _Failure,
-        watched: str, lost_after: float,
+        watched: str, lost_after: float, *, unseen: float,
     ) -> _T | None:
         """Look for a lost send's result again and again (pauses doubling from
         WATCH_FIRST_PAUSE to WATCH_MAX_PAUSE) until it is found or the watch the answer times
         call for has passed. The watch is asked again at every look, so that it follows what
-        sends to other conversations observe meanwhile; `-v` says how long and why."""
+        sends to other conversations observe meanwhile; `-v` says how long and why. A result
+        that appears meanwhile (it was not there at `unseen`, when the look before the watch
+        began) is an answer time too: the `lost_after` seconds its request ran, and the time
+        from `unseen` until it was found."""
         began = self._clock()
         watch = self.answer_times.watch(began, lost_after=lost_after)
         log.info("the answer to a send to %s was lost (%s); watching its transcript %s",
@@ -684,6 +689,7 @@ class Client:
             pause = min(pause * 2, WATCH_MAX_PAUSE)
             found = await find_committed()
             if found is not None:
+                self.answer_times.record(lost_after + self._clock() - unseen)
                 log.info("the lost send to %s is in its transcript (found after %.1f s)",
                          watched, self._clock() - began)
                 return found

@@ -289,3 +289,13 @@ def test_a_send_still_waiting_for_its_answer_lengthens_the_watch() -> None:
                      "a": [Lost(after=0.5, stores_at=50.0)]},
                     [send("c")], [send("b"), send("a")])
     assert len(service.posts["a"]) == 1 and service.messages("a") == ["Hello"]
+
+
+def test_a_lost_send_found_late_lengthens_the_watches_after_it() -> None:
+    # a's message appears 12 s after its send began: its model took about that long, so b's
+    # watch lasts 4 x that (not 15 s, which c's 1 s answer alone would give).
+    service = serve({"c": [Answered(1.0)], "a": [Lost(after=0.5, stores_at=12.0)],
+                     "b": [Lost(after=0.5, stores_at=30.0)]},
+                    [send("c")], [send("a")], [send("b")])
+    assert len(service.posts["a"]) == 1 and service.messages("a") == ["Hello"]
+    assert len(service.posts["b"]) == 1 and service.messages("b") == ["Hello"]

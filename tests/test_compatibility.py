@@ -160,7 +160,7 @@ def test_chaos_apply_under_the_hardest_combination(tmp_path: Path) -> None:
     assert broken == []
     assert result.converged and 1 <= result.applies <= 3, result.summary()
     assert result.runs[0].planned == 32
-    assert result.retries > 0  # every send timed out at least once
+    assert result.lost_answers > 0  # sends lost their answer while the slow model answered
 
 
 @pytest.mark.xfail(strict=True, reason="prune deletes every undeclared conversation of the key's "

@@ -29,6 +29,7 @@ LAYERS = ("desired", "api", "plan", "render", "apply", "cli")
 # command writes, or the command line.
 PURE = ("desired/model", "api/live", "text", "plan/match", "plan/build", "plan/model",
         "plan/guards", "plan/budget", "api/lookup", "render/formats", "api/retry", "api/pacer",
+        "api/answer_times",
         *(f"plan/operations/{path.stem}"
           for path in sorted((PACKAGE / "plan" / "operations").glob("*.py"))))
 IO_AND_CLI = ("reconciler.api.client", "reconciler.apply", "reconciler.plan.make",

@@ -145,7 +145,7 @@ def test_the_whole_workflow_keeps_every_promise(variant_ws: Workspace) -> None:
     assert broken_promises(ws, sessions) == []
 
     exported = ws.run("export", "--project", str(PROJECT), "--with-messages",
-                      "-o", str(ws.file))
+                      "-o", str(ws.file), "--force")
     assert exported.code == 0, exported.err
     assert ws.run("validate", "-f", str(ws.file)).code == 0
     round_trip = ws.plan("--detailed-exitcode")
@@ -165,7 +165,7 @@ def test_chaos_apply_under_the_hardest_combination(tmp_path: Path) -> None:
     assert broken == []
     assert result.converged and 1 <= result.applies <= 3, result.summary()
     assert result.runs[0].planned == 32
-    assert result.retries > 0  # every send timed out at least once
+    assert result.lost_answers > 0  # sends lost their answer while the slow model answered
 
 
 def test_prune_spares_the_conversations_a_production_integration_makes(ws: Workspace) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import http
 import logging
 import math
@@ -27,6 +28,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from reconciler import __version__
+from reconciler.api.answer_times import AnswerTimes
 from reconciler.api.decoding import (
     Listing,
     MalformedBody,
@@ -67,7 +69,7 @@ log = logging.getLogger("reconciler.http")
 # Statuses a gateway gives when it stopped waiting: the server behind it may still be working.
 GATEWAY_STATUSES = frozenset({502, 504})
 # After a send that may still be under way, the transcript is read again after these pauses
-# (doubling), for the client's `send_watch` seconds.
+# (doubling), for as long as the answer times say (see `reconciler.api.answer_times`).
 WATCH_FIRST_PAUSE = 0.25
 WATCH_MAX_PAUSE = 5.0
 
@@ -135,6 +137,20 @@ Uniform = Callable[[float, float], float]
 Clock = Callable[[], float]
 
 
+@dataclass
+class _SendTiming:
+    """One attempt of a send: its ticket in the answer times once its request has started."""
+
+    ticket: int | None = None
+    started: float = 0.0
+
+
+# The send attempt the current task is making, if any: the request hook marks when its request
+# really starts (after its turn from the pacer), so that its answer time is the server's.
+_SEND_TIMING: contextvars.ContextVar[_SendTiming | None] = contextvars.ContextVar(
+    "reconciler_send_timing", default=None)
+
+
 class Client:
     """An async CustomGPT.ai API client with one connection pool; use `async with`.
 
@@ -159,6 +175,7 @@ class Client:
         self.stats = ClientStats()
         self._sleep, self._uniform, self._clock = sleep, uniform, clock
         self.pacer = Pacer(settings.pace, clock=clock, on_pace=_log_pace, on_slow=_warn_pace)
+        self.answer_times = AnswerTimes(upper=settings.send_timeout, fixed=settings.send_watch)
         self._answer = asyncio.Event()
         self._refused_in_row = 0
         self._me: User | None = None
@@ -181,6 +198,7 @@ class Client:
             verify=True,
             follow_redirects=False,
             trust_env=not is_loopback(host),
+            event_hooks={"request": [self._request_starts]},
         )
 
     async def __aenter__(self) -> Client:
@@ -480,7 +498,9 @@ class Client:
         returns the message carrying this `external_id`, else the one with this prompt (in
         normal form) newer than `newest_id` (the newest message id before the send; read first
         when None). When the server may still be answering (no answer came), it watches the
-        transcript for `settings.lost_send_watch` seconds before sending again.
+        transcript before sending again, for as long as the answer times of this client's
+        sends say (`answer_times`, see `reconciler.api.answer_times`): the whole send timeout
+        until a send has been answered. Every answered send's time is recorded there.
         Raises CreditsExhaustedError (429 about query credits, not retried), NotFoundError,
         ApiError (also when the server answered from a cache and stored nothing).
         """
@@ -513,8 +533,9 @@ class Client:
             transcript = await self.get_transcript(project_id, session_id)
             return _sent_message(transcript.messages, prompt, external_id, after=before)
 
-        message = await self._with_retries(call, find_committed, parse_message,
-                                    watch=self.settings.lost_send_watch)
+        message = await self._with_retries(
+            call, find_committed, parse_message,
+            watched=f"conversation {session_id} in project {project_id}")
         if message.id <= before:
             raise self._error(ApiError, f"{call.description}: the API answered with message "
                               f"{message.id}, not newer than {before}: an answer from a cache, "
@@ -563,22 +584,27 @@ class Client:
         find_committed: Callable[[], Awaitable[_T | None]],
         parse: Callable[[object], _T],
         *,
-        watch: float = 0.0,
+        watched: str | None = None,
     ) -> _T:
         """Make a call, retrying what may be retried. After a failure that may have been
-        carried out, wait, then look for its result (`find_committed`) before trying again;
-        when the server may still be carrying it out, keep looking for `watch` seconds (not
-        counted in the call's deadline)."""
+        carried out, wait, then look for its result (`find_committed`) before trying again.
+        `watched` (a send: the conversation, in words) times every attempt in the answer
+        times, and when the server may still be carrying out an attempt, keeps looking for as
+        long as they say (not counted in the call's deadline)."""
         started: float | None = None
         attempt = 1
         while True:
-            outcome = await self._attempt(call, attempt, started)
+            if watched is None:
+                outcome, ran = await self._attempt(call, attempt, started), 0.0
+            else:
+                outcome, ran = await self._timed_attempt(call, attempt, started)
             started = self._clock() if started is None else started
             if isinstance(outcome, _Answer):
                 return await self._written(call, outcome, parse, find_committed)
             if outcome.refused:  # nothing was done: no attempt is used up
                 await self._wait_refused(call, outcome, started)
                 continue
+            watch = None if watched is None else (watched, ran)
             try:
                 delay = self._next_delay(call, outcome, attempt, started)
             except ApiError:
@@ -618,17 +644,21 @@ class Client:
 
     async def _look_for_result(
         self, call: _Call, find_committed: Callable[[], Awaitable[_T | None]], failure: _Failure,
-        *, watch: float = 0.0,
+        *, watch: tuple[str, float] | None = None,
     ) -> _T | None:
+        """What a failed attempt that may have been carried out did (None: nothing found).
+        `watch`, for a send, is what is watched and how long its lost request had run: when
+        the server may still be at it, the watch goes on (see `_watch`). Raises ApiError when
+        looking fails."""
         if not failure.maybe_done:
             return None
         try:
+            looked = self._clock()
             found = await find_committed()
-            pause, until = WATCH_FIRST_PAUSE, self._clock() + watch
-            while found is None and failure.still_running and self._clock() < until:
-                await self._sleep(min(pause, max(until - self._clock(), 0.0)))
-                pause = min(pause * 2, WATCH_MAX_PAUSE)
-                found = await find_committed()
+            if found is None and failure.still_running and watch is not None:
+                watched, lost_after = watch
+                found = await self._watch(find_committed, failure, watched, lost_after,
+                                          unseen=looked)
             return found
         except ApiError as error:
             raise self._error(
@@ -637,6 +667,71 @@ class Client:
                 f"carried out failed too ({error}); it may or may not have happened",
                 status=failure.status,
             ) from None
+
+    async def _watch(
+        self, find_committed: Callable[[], Awaitable[_T | None]], failure: _Failure,
+        watched: str, lost_after: float, *, unseen: float,
+    ) -> _T | None:
+        """Look for a lost send's result again and again (pauses doubling from
+        WATCH_FIRST_PAUSE to WATCH_MAX_PAUSE) until it is found or the watch the answer times
+        call for has passed. The watch is asked again at every look, so that it follows what
+        sends to other conversations observe meanwhile; `-v` says how long and why. A result
+        that appears meanwhile (it was not there at `unseen`, when the look before the watch
+        began) is an answer time too: the `lost_after` seconds its request ran, and the time
+        from `unseen` until it was found."""
+        began = self._clock()
+        watch = self.answer_times.watch(began, lost_after=lost_after)
+        log.info("the answer to a send to %s was lost (%s); watching its transcript %s",
+                 watched, failure.description, watch.describe())
+        pause = WATCH_FIRST_PAUSE
+        while (left := began + watch.seconds - self._clock()) > 0:
+            await self._sleep(min(pause, left))
+            pause = min(pause * 2, WATCH_MAX_PAUSE)
+            found = await find_committed()
+            if found is not None:
+                self.answer_times.record(lost_after + self._clock() - unseen)
+                log.info("the lost send to %s is in its transcript (found after %.1f s)",
+                         watched, self._clock() - began)
+                return found
+            latest = self.answer_times.watch(self._clock(), lost_after=lost_after)
+            if latest.basis is not watch.basis:
+                log.info("the watch of %s now lasts %s", watched, latest.describe())
+            watch = latest
+        log.info("the lost send to %s is not in its transcript after %.1f s", watched,
+                 self._clock() - began)
+        return None
+
+    async def _timed_attempt(
+        self, call: _Call, attempt: int, call_started: float | None
+    ) -> tuple[_Answer | _Failure, float]:
+        """`_attempt` for a send, timed in the answer times from its request's start (see
+        `_request_starts`) to its answer; also returns how long the request ran (0 when it
+        never started)."""
+        timing = _SendTiming()
+        token = _SEND_TIMING.set(timing)
+        try:
+            outcome = await self._attempt(call, attempt, call_started)
+        except BaseException:
+            if timing.ticket is not None:
+                self.answer_times.ended(timing.ticket)
+            raise
+        finally:
+            _SEND_TIMING.reset(token)
+        if timing.ticket is None:
+            return outcome, 0.0
+        now = self._clock()
+        if isinstance(outcome, _Answer):
+            self.answer_times.answered(timing.ticket, now)
+        else:
+            self.answer_times.ended(timing.ticket)
+        return outcome, now - timing.started
+
+    async def _request_starts(self, request: httpx.Request) -> None:
+        """The httpx request hook: a send attempt's request starts now (after its turn)."""
+        timing = _SEND_TIMING.get()
+        if timing is not None and timing.ticket is None:
+            timing.started = self._clock()
+            timing.ticket = self.answer_times.started(timing.started)
 
     # -- one call --------------------------------------------------------------------------
 

@@ -74,7 +74,10 @@ class ClientSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     pace: PaceSettings = field(default_factory=PaceSettings)
     send_timeout: float = 300.0  # how long a model may take to answer a sent message
-    send_watch: float | None = None  # after a lost answer, how long to watch for the message
+    # After a lost answer, how long to watch the transcript for the message: None (the
+    # default) for as long as this run's answer times say, at most `send_timeout` (see
+    # `reconciler.api.answer_times`); a number of seconds for a fixed watch.
+    send_watch: float | None = None
     max_answer_bytes: int = MAX_ANSWER_BYTES
 
     def __post_init__(self) -> None:
@@ -93,12 +96,6 @@ class ClientSettings:
         if problems:
             raise InputError(Problem(text) for text in problems)
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
-
-    @property
-    def lost_send_watch(self) -> float:
-        """Seconds to watch a transcript for a send whose answer was lost (the model may still
-        be answering): `send_watch`, by default `send_timeout`."""
-        return self.send_timeout if self.send_watch is None else self.send_watch
 
     @classmethod
     def from_environment(

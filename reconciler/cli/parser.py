@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from reconciler import __version__
+from reconciler.api.answer_times import FLOOR, MULTIPLE
 from reconciler.api.pacer import DEFAULT_SHARE, MAX_MAX_RATE, MIN_MAX_RATE
 from reconciler.api.settings import MAX_TIMEOUT
 from reconciler.arguments import whole_number
@@ -113,8 +114,10 @@ def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
     group.add_argument("--send-timeout", type=_seconds, default=default(300.0),
                        metavar="SECONDS",
                        help="how long a sent message may take to be answered (default 300); "
-                            "after a send whose answer was lost, how long the transcript is "
-                            "watched for it before it is sent again")
+                            "after a send whose answer was lost, its transcript is watched for "
+                            f"it before it is sent again: {MULTIPLE:g}x the longest answer seen "
+                            f"in this run, at least {FLOOR:g} s, at most SECONDS (all of it "
+                            "until a send has been answered)")
     group.add_argument("--max-rate", type=_rate, default=default(None), metavar="N",
                        help="at most N requests per minute, from 1 (default: as the API's "
                             "limit and --rate-share allow)")

@@ -311,6 +311,29 @@ def huge_prune_off(directory: Path, *, limit: int, window: float, live: int = 10
 
 
 @dataclass(frozen=True)
+class ChaosApply:
+    """One `apply` of the chaos run: its wall time, the requests the emulator served during it
+    and how many it refused with 429, its exit code, how its operations ended (the report's
+    summary), why those that failed failed, and what `-v` said of lost sends."""
+
+    wall: float
+    requests: int
+    rate_limited: int
+    code: int
+    outcomes: dict[str, int]
+    failures: list[str]
+    watches: list[str]
+
+    def line(self) -> str:
+        """The apply in one line for people."""
+        ended = ", ".join(f"{count} {outcome}" for outcome, count in self.outcomes.items()
+                          if count)
+        return (f"{self.wall:.0f} s, {self.requests} requests ({self.rate_limited} answered "
+                f"429), exit {self.code}, {ended or 'no report'}; {len(self.watches)} lost "
+                "send(s) watched for")
+
+
+@dataclass(frozen=True)
 class ChaosRun:
     applies: int
     converged: bool
@@ -319,6 +342,7 @@ class ChaosRun:
     rate_limited: int
     faults: dict[str, int]
     wall: float
+    runs: list[ChaosApply] = field(default_factory=list)
 
 
 def seed_chaos(db: Path, directory: Path) -> Scenario:
@@ -375,27 +399,23 @@ def chaos_with_rate_limit(directory: Path, *, max_applies: int = 3, seed: int = 
     extra = ["--error-rate", "0.3", "--commit-then-fail-rate", "0.2", "--drop-rate", "0.1",
              "--rate-limit", "5", "--seed", str(seed), "--enable-admin"]
     applies, broken, converged = 0, [], False
+    runs: list[ChaosApply] = []
     backups = [directory / f"chaos-backups-{n}" for n in range(1, max_applies + 1)]
     started = time.monotonic()
     with emulator_process(db, latency_ms=20, page_size=PAGE, extra=extra) as emulator:
         for backup in backups:
-            check = cli(emulator, "plan", "-f", str(scenario.desired), "--detailed-exitcode",
-                        cwd=directory)
-            if check.returncode == 0:
+            if _plan_code(emulator, scenario, directory) == 0:
                 converged = True
                 break
             applies += 1
-            # The emulator's model answers at once: a send whose answer was lost is watched
-            # for 10 s, not for the 300 s a slow real model may take.
-            cli(emulator, "apply", "-f", str(scenario.desired), "--auto-approve",
-                "--backup-dir", str(backup), "--allow-mass-delete", "--send-timeout", "10",
-                cwd=directory)
+            runs.append(_chaos_apply(emulator, scenario, backup, directory, applies))
+            print(f"chaos apply {applies}: {runs[-1].line()}", flush=True)
+            for text in runs[-1].failures:
+                print(f"  failed: {text}", flush=True)
             with Emulator(db=str(db), api_key=API_KEY) as reader:
                 broken += violations(reader, scenario, backups, final=False)
         if not converged:
-            check = cli(emulator, "plan", "-f", str(scenario.desired), "--detailed-exitcode",
-                        cwd=directory)
-            converged = check.returncode == 0
+            converged = _plan_code(emulator, scenario, directory) == 0
         served = stats(emulator)
     with Emulator(db=str(db), api_key=API_KEY) as reader:
         broken += violations(reader, scenario, backups, final=converged)
@@ -403,4 +423,46 @@ def chaos_with_rate_limit(directory: Path, *, max_applies: int = 3, seed: int = 
     return ChaosRun(applies=applies, converged=converged, broken=broken,
                     requests=sum(served["requests"].values()),
                     rate_limited=faults.get("rate_limited", 0), faults=faults,
-                    wall=time.monotonic() - started)
+                    wall=time.monotonic() - started, runs=runs)
+
+
+def _plan_code(emulator: RunningEmulator, scenario: Scenario, directory: Path) -> int:
+    """The exit code of `plan --detailed-exitcode` (0: no changes, 2: changes), asked again up
+    to twice when the plan failed (1: a read gave up under the faults), so that a failed plan
+    does not count as an apply."""
+    for _ in range(3):
+        check = cli(emulator, "plan", "-f", str(scenario.desired), "--detailed-exitcode",
+                    cwd=directory)
+        if check.returncode != 1:
+            break
+        print("chaos: a plan failed; planning again", flush=True)
+    return check.returncode
+
+
+def _chaos_apply(emulator: RunningEmulator, scenario: Scenario, backup: Path, directory: Path,
+                 number: int) -> ChaosApply:
+    """One `apply` of the chaos scenario with the default flags (and `-v`, whose lines about
+    lost sends are kept), timed."""
+    report = directory / f"chaos-report-{number}.json"
+    before = stats(emulator)
+    started = time.monotonic()
+    done = cli(emulator, "-v", "apply", "-f", str(scenario.desired), "--auto-approve",
+               "--backup-dir", str(backup), "--allow-mass-delete", "--report", str(report),
+               cwd=directory)
+    wall = time.monotonic() - started
+    after = stats(emulator)
+    requests = sum(after["requests"].values()) - sum(before["requests"].values())
+    refused = (after["faults"].get("rate_limited", 0)
+               - before["faults"].get("rate_limited", 0))
+    outcomes: dict[str, int] = {}
+    failures: list[str] = []
+    if report.exists():
+        data = json.loads(report.read_text(encoding="utf-8"))
+        outcomes = dict(data["summary"])
+        failures = [f"{o['action']} {o.get('name', '')!r}: {o['detail']}"
+                    for o in data["operations"] if o["outcome"] == "failed"]
+    elif done.returncode:  # it stopped before applying (its plan failed)
+        failures = [line for line in done.stderr.splitlines() if line.startswith("error")][-3:]
+    watches = [line for line in done.stderr.splitlines() if "; watching its transcript" in line]
+    return ChaosApply(wall=wall, requests=requests, rate_limited=refused, code=done.returncode,
+                      outcomes=outcomes, failures=failures, watches=watches)

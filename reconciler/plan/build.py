@@ -88,7 +88,7 @@ def _sends(
         sent = Counter(normal_form(q) for q in (transcripts.get(live.session_id, ()) if live
                                                 else ()))
         unclaimed = sent.copy()
-        for position, prompt in enumerate(conv.messages, start=1):
+        for position, prompt in enumerate(conv.prompts, start=1):
             if unclaimed[prompt] > 0:
                 unclaimed[prompt] -= 1
                 continue

@@ -201,7 +201,7 @@ def sent_prompts(
         return tuple(m.user_query for m in transcript.messages)
     session_id = transcript.conversation.session_id
     ours = {send_external_id(project_id, session_id, position, prompt): prompt
-            for position, prompt in enumerate(declared.messages, start=1)}
+            for position, prompt in enumerate(declared.prompts, start=1)}
     return tuple(ours.get(m.external_id or "", m.user_query) for m in transcript.messages)
 
 

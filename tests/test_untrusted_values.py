@@ -17,8 +17,10 @@ import httpx
 import pytest
 
 from reconciler.api.client import Client, ClientSettings, RetryPolicy, Secret
+from reconciler.api.decoding import parse_message
 from reconciler.api.live import Conversation, Transcript
 from reconciler.apply.backup import write_backup
+from reconciler.desired.model import Reaction
 from reconciler.errors import ApiError
 from tests.workspace import PROJECT, Workspace
 
@@ -234,3 +236,30 @@ def test_a_host_is_named_as_sent_never_as_a_look_alike() -> None:
     with pytest.raises(ApiError) as caught:
         asyncio.run(main())
     assert "could not connect to xn--80ak6aa92e.com:443" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("feedback", "expected"),
+    [
+        ({"reaction": "liked", "user_id": None}, (Reaction.LIKED, True)),
+        ({"reaction": None}, (None, True)),
+        (None, (None, True)),
+        ({"reaction": "Liked"}, (None, False)),
+        ({"reaction": "love\x1b[31m"}, (None, False)),
+        ({"reaction": 1}, (None, False)),
+        ({"reaction": ["liked"]}, (None, False)),
+        ("liked", (None, False)),
+        ([{"reaction": "liked"}], (None, False)),
+        (DEEP, (None, False)),
+    ],
+    ids=["liked", "cleared", "none", "other-case", "unknown-word", "number", "list", "text",
+         "list-of-objects", "deep-text"],
+)
+def test_a_message_feedback_that_does_not_fit_says_nothing_of_its_reaction(
+        feedback: object, expected: tuple[object, bool]) -> None:
+    """What the client does not understand of `response_feedback` leaves the message's
+    reaction unknown (plans then leave it alone): it never fails a read, a backup or a
+    delete, and no odd value reaches a plan."""
+    message = parse_message({"id": 3, "user_query": "hi", "openai_response": "a",
+                             "created_at": "", "response_feedback": feedback})
+    assert (message.reaction, message.reaction_shown) == expected

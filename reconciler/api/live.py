@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from typing import TypeGuard
 
+from reconciler.desired.model import Reaction
+
 _SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 
@@ -37,14 +39,17 @@ class Conversation:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One exchange of a conversation: the prompt a user sent and the answer it got, and the
-    `external_id` of the send when the server echoed one."""
+    """One exchange of a conversation: the prompt a user sent and the answer it got, the
+    `external_id` of the send when the server echoed one, and the reaction its answer was
+    given (None: none, or, when `reaction_shown` is False, the server did not say)."""
 
     id: int
     user_query: str
     openai_response: str
     created_at: str
     external_id: str | None = None
+    reaction: Reaction | None = None
+    reaction_shown: bool = False
 
 
 @dataclass(frozen=True, slots=True)

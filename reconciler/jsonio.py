@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 
-from reconciler.errors import InputError, Location, Problem, os_reason
+from reconciler.errors import InputError, Location, Problem
+from reconciler.inputs import SAVED_FILE_LIMIT, UnreadableFile, read_input
 
 MAX_DEPTH = 64  # far deeper than any document reconciler reads or the API sends
 
@@ -62,16 +63,18 @@ def _too_deep(document: Any) -> bool:
     return False
 
 
-def read_json_file(path: Path, *, what: str) -> Any:
-    """The JSON document in the file at `path` (`what` names it in messages: "plan").
+def read_json_file(path: Path, *, what: str, limit: int = SAVED_FILE_LIMIT) -> Any:
+    """The JSON document in the file at `path` (`what` names it in messages: "plan"), read
+    by `inputs.read_input` (a regular file of at most `limit` bytes).
 
     Raises InputError naming the file and the reason: missing, permission denied, not a
-    regular file, not UTF-8 or not JSON, or too deeply nested.
+    regular file (a FIFO or `/dev/zero` included: never a hang or a MemoryError), over the
+    limit, not UTF-8 or not JSON, or too deeply nested.
     """
     try:
-        raw = path.read_bytes()
-    except (OSError, ValueError) as error:
-        raise InputError([Problem(f"cannot read the {what} file: {os_reason(error)}",
+        raw = read_input(path, limit=limit)
+    except UnreadableFile as error:
+        raise InputError([Problem(f"cannot read the {what} file: {error.reason}",
                                   Location(str(path)))]) from None
     try:
         return parse(raw)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 # Categories a reader cannot see or tell apart: format characters (zero-width space and
 # joiners, bidirectional controls), controls, and separators other than the space; and
@@ -60,6 +61,24 @@ def shown_briefly(text: str, *, limit: int = 60) -> str:
         return shown(text)
     head, tail = text[: limit * 2 // 3], text[-(limit // 3):]
     return f"{shown(head)}…{shown(tail)}"
+
+
+ECHO_LIMIT = 80  # characters of an input value a message repeats
+
+
+def clipped(text: str, *, limit: int = ECHO_LIMIT,
+            quote: Callable[[str], str] | None = None) -> str:
+    """`text` as a message may repeat it: whole up to `limit` characters, else its first
+    `limit` characters and how long it is, `aaaa… (5242880 characters)`, so that a huge value
+    never makes a huge message. With `quote` (`repr`, `json.dumps`), the part kept is quoted
+    by it: `'aaaa'… (5242880 characters)`.
+
+    Every message that repeats a value from the input (a file, the command line) repeats it
+    through this function.
+    """
+    kept = text[:limit]
+    shown = kept if quote is None else quote(kept)
+    return shown if len(text) <= limit else f"{shown}… ({len(text)} characters)"
 
 
 def _escaped(ch: str, hidden: frozenset[str]) -> str:

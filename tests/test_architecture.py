@@ -21,8 +21,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "reconciler"
 # The layers, lowest first: a module may import its own layer and the ones below, never one
 # above. The shared helpers at the top of the package are below every layer; the emulator is
 # beside them all.
-SHARED = ("reconciler.arguments", "reconciler.errors", "reconciler.gcpause", "reconciler.jsonio",
-          "reconciler.keys", "reconciler.text")
+SHARED = ("reconciler.arguments", "reconciler.errors", "reconciler.gcpause", "reconciler.inputs",
+          "reconciler.jsonio", "reconciler.keys", "reconciler.text")
 LAYERS = ("desired", "api", "plan", "render", "apply", "cli")
 
 # Modules that decide or describe, with no I/O: they may not reach the network, the files a

@@ -5,8 +5,11 @@ emulator. Each ends in a ReconcilerError with a message (or a valid result), not
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
 import math
+import os
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,10 +22,13 @@ from hypothesis import strategies as st
 
 from reconciler.api.client import Client, ClientSettings, RetryPolicy, Secret
 from reconciler.api.live import Conversation, Message, Project, Transcript, User
+from reconciler.cli.main import main
 from reconciler.desired.loader import load_desired
 from reconciler.desired.model import DesiredState, Reaction
+from reconciler.desired.yamlsource import parse_file
 from reconciler.emulator import Emulator
 from reconciler.errors import ApiError, InputError, ListingError
+from reconciler.inputs import amount
 from reconciler.plan.guards import GuardLimits
 from reconciler.plan.make import make_plan
 
@@ -38,17 +44,18 @@ FRAGMENTS = [
     "${PROJECT}", "${MISSING}", "${X:-7}", "\n", "  ", "    ", "\t", "- ", ": ", ":", "name: ",
     "conversations:\n", "      - name: ", "renamed_from: [", "]", "{", "}", "[", ",",
     "messages:\n", "session_id: ", "scope: ", "mine", "team", "all", "nope", "prune: ", "yes",
-    "true", "null", "~", "ignore: [", "protect: [", '"tmp-*"', "'[unclosed", "duplicates: ",
-    "adopt-oldest", "&anchor ", "*anchor", "*nowhere", "!!python/object:os.system ", "!!binary ",
+    "true", "null", "~", "ignore: [", "protect: [", "owns: [", '"tmp-*"', "'[unclosed",
+    "duplicates: ", "adopt-oldest", "&anchor ", "*anchor", "*nowhere",
+    "!!python/object:os.system ", "!!binary ",
     "---\n", "...\n", "? ", '"', "'", "\\", "#", "%YAML 1.1\n", "<<: *anchor\n", "1e309",
     "0x1F", ".inf", "\x00", "\ufeff", "\u202e", "é", "🙂", "lang: ", "max_delete_fraction: ",
 ]
 yamlish = st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=6), max_size=40).map("".join)
 scalars = (st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats()
            | st.text(max_size=12) | st.sampled_from(["mine", "all", "tmp-*", "${PROJECT}"]))
-KEYS = ["version", "projects", "defaults", "id", "label", "scope", "prune", "ignore", "protect",
-        "duplicates", "conversations", "name", "renamed_from", "session_id", "messages",
-        "lang", "max_delete_fraction", "persona", "unknown"]
+KEYS = ["version", "projects", "defaults", "id", "label", "scope", "prune", "owns", "ignore",
+        "protect", "duplicates", "conversations", "name", "renamed_from", "session_id",
+        "messages", "lang", "max_delete_fraction", "persona", "unknown"]
 documents = st.recursive(
     scalars,
     lambda inner: st.lists(inner, max_size=4)
@@ -240,7 +247,8 @@ def test_any_answer_is_a_valid_result_or_an_api_error(
 def desired(tmp_path_factory: pytest.TempPathFactory) -> DesiredState:
     path = tmp_path_factory.mktemp("plan") / "c.yaml"
     path.write_text(f"version: 1\nprojects:\n  - id: {PROJECT}\n    prune: true\n"
-                    "    conversations: [{name: Kept}, {name: New}]\n", encoding="utf-8")
+                    '    owns: ["*"]\n    conversations: [{name: Kept}, {name: New}]\n',
+                    encoding="utf-8")
     return load_desired([str(path)], env={})
 
 
@@ -371,3 +379,170 @@ def test_the_emulator_answers_bad_requests_with_documented_error_bodies(
         assert document["data"]["code"] == response.status_code
         assert isinstance(document["data"]["message"], str) and document["data"]["message"]
         assert KEY not in response.text
+
+
+# -- input paths that are not files ---------------------------------------------------------------
+
+DESIRED = f"version: 1\nprojects:\n  - id: {PROJECT}\n    conversations: [{{name: A}}]\n"
+# Every file the tool reads, the command that reads it ({P}: the hostile path), and how its
+# errors name it ({P}: located at the path; a key file only by its option, never its path).
+READERS = {
+    "show FILE": (["show", "{P}"], "error: {P}: cannot read the plan file: ", 256 << 20),
+    "apply --plan": (["apply", "--plan", "{P}", "--auto-approve"],
+                     "error: {P}: cannot read the plan file: ", 256 << 20),
+    "restore BACKUP_FILE": (["restore", "{P}"], "error: {P}: cannot read the backup file: ",
+                            256 << 20),
+    "--api-key-file": (["plan", "-f", "{desired}", "--api-key-file", "{P}"],
+                       "error: cannot read the file given with --api-key-file: ", 64 << 10),
+    "--plan-key-file": (["plan", "-f", "{desired}", "--out", "{out}", "--plan-key-file", "{P}"],
+                        "error: cannot read the file given with --plan-key-file: ", 64 << 10),
+    "emulator --api-key-file": (["emulator", "--api-key-file", "{P}"],
+                                "error: cannot read the file given with --api-key-file: ",
+                                64 << 10),
+}
+HOSTILE = {
+    "fifo": "a FIFO (named pipe), not a regular file",
+    "dev-zero": "a character device, not a regular file",
+    "directory": "a directory, not a regular file",
+    "over-the-limit": "file is {size} bytes, over the {limit} limit",
+}
+
+
+def _hostile(tmp_path: Path, kind: str, limit: int) -> tuple[str, int]:
+    """A path of `kind` under `tmp_path`, and the size of its file (over-the-limit)."""
+    path = tmp_path / "hostile"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dev-zero":
+        return "/dev/zero", 0
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        with path.open("wb") as stream:
+            stream.truncate(limit + 1)  # sparse: nothing is written, nothing must be read
+    return str(path), limit + 1
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+@pytest.mark.parametrize("reader", list(READERS))
+def test_a_path_that_is_not_a_readable_file_is_a_clear_error_for_every_reader(
+    tmp_path: Path, emulator: Emulator, reader: str, kind: str
+) -> None:
+    args, prefix, limit = READERS[reader]
+    path, size = _hostile(tmp_path, kind, limit)
+    desired = tmp_path / "c.yaml"
+    desired.write_text(DESIRED)
+    values = {"P": path, "desired": str(desired), "out": str(tmp_path / "plan.json")}
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(tmp_path):
+        code = main([arg.format(**values) for arg in args], env={
+            "CUSTOMGPT_BASE_URL": emulator.base_url, "CUSTOMGPT_API_KEY": KEY},
+            stdout=out, stderr=err, stdin=io.StringIO())
+    reason = HOSTILE[kind].format(size=size, limit=amount(limit))
+    assert (code, out.getvalue()) == (1, "")
+    assert err.getvalue() == prefix.format(P=path) + reason + "\n"
+    assert sum(emulator.stats()["requests"].values()) == 0
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_a_desired_state_file_that_is_not_a_readable_file_is_a_located_error(
+    tmp_path: Path, kind: str
+) -> None:
+    """What `-f` finds is checked when it is listed; the file opened is checked again (it may
+    have been replaced since): the parser itself refuses what is not a regular file."""
+    path, size = _hostile(tmp_path, kind, 10 << 20)
+    with pytest.raises(InputError) as raised:
+        parse_file(path)
+    message = HOSTILE[kind].format(size=size, limit="10 MiB")
+    if kind == "over-the-limit":
+        assert str(raised.value) == f"{path}: {message}; split it into several files"
+    else:
+        assert str(raised.value) == f"{path}: cannot read file: {message}"
+
+
+# -- huge values are never repeated whole -------------------------------------------------------
+
+HUGE = 5 * 1024 * 1024
+SESSION = "7f0c8a9e-1b2c-4d3e-8f40-5a6b7c8d9e0f"
+VALID: dict[str, Any] = {
+    "version": 1, "lang": "en",
+    "defaults": {"scope": "mine", "prune": False, "duplicates": "error", "ignore": ["tmp-*"],
+                 "protect": ["Legal *"], "max_delete_fraction": 0.3},
+    "projects": [{
+        "id": PROJECT, "label": "bot", "scope": "team", "prune": True, "ignore": ["tmp-*"],
+        "protect": ["Legal *"], "duplicates": "error", "max_delete_fraction": 0.3,
+        "lang": "de", "conversations": [{
+            "name": "A", "renamed_from": ["B"], "session_id": SESSION, "messages": ["hi"],
+            "persona": "p", "response_source": "default"}]}],
+}
+# A huge value as it is written in the file: quoted text, text that is a pattern or a
+# variable reference, digits (plain), an octal number (plain).
+HUGE_VALUES = {
+    "text": json.dumps("x" * HUGE),
+    "pattern": json.dumps("[" + "z-a" * (HUGE // 3)),
+    "variable": json.dumps("${" + "A" * HUGE + "}"),
+    "reference": json.dumps("${" + "-" * HUGE + "}"),
+    "digits": "9" * HUGE,
+    "octal": "0" + "7" * HUGE,
+}
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """The path of every scalar in `value`, and of a new key in every mapping."""
+    if isinstance(value, dict):
+        yield (*path, "@key")
+        for key, item in value.items():
+            yield from _leaves(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, (*path, index))
+    else:
+        yield path
+
+
+def _with_huge(path: tuple[Any, ...], written: str) -> str:
+    """The valid document as YAML (JSON flow style), with `written` at `path` (a new key of
+    the mapping at `path[:-1]` when `path` ends with "@key")."""
+    document = json.loads(json.dumps(VALID))
+    *parents, last = path
+    container = document
+    for part in parents:
+        container = container[part]
+    if last == "@key":
+        container["@HUGE@"] = 1
+        return json.dumps(document).replace('"@HUGE@"', written if written.startswith('"')
+                                            else json.dumps(written))
+    container[last] = "@HUGE@"
+    return json.dumps(document).replace('"@HUGE@"', written)
+
+
+PATHS = list(_leaves(VALID))
+# Every field with huge text; each other kind of huge value where it means something.
+HUGE_CASES = [
+    *(("text", path) for path in PATHS),
+    *(("pattern", path) for path in PATHS if "ignore" in path or "protect" in path),
+    *(("variable", path) for path in PATHS if path[-1] in ("label", "name", "id")),
+    ("reference", ("projects", 0, "label")),
+    *((kind, path) for kind in ("digits", "octal") for path in PATHS
+      if path[-1] in ("id", "max_delete_fraction", "version", "prune", "persona")),
+]
+
+
+def test_a_huge_value_in_any_field_gives_a_short_error(tmp_path: Path) -> None:
+    file = tmp_path / "huge.yaml"
+    for kind, path in HUGE_CASES:
+        file.write_text(_with_huge(path, HUGE_VALUES[kind]), encoding="utf-8")
+        out, err = io.StringIO(), io.StringIO()
+        code = main(["validate", "-f", str(file)], env={}, stdout=out, stderr=err)
+        shown = out.getvalue() + err.getvalue()
+        assert code in (0, 1), (kind, path)
+        assert "Traceback" not in shown
+        assert len(shown) < 10_000, (kind, path, shown[:300])
+
+
+def test_a_huge_option_name_gives_a_short_usage_error() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["plan", "-f", "c.yaml", "--" + "x" * HUGE], env={}, stdout=out, stderr=err)
+    assert code == 1
+    assert "unrecognized arguments: --xxxx" in err.getvalue()
+    assert len(err.getvalue()) < 10_000

@@ -1,16 +1,21 @@
-"""The API key never appears, whatever its source (the environment, --api-key-file, the
-sandbox) and wherever a user puts it by mistake (in a URL, in a flag's value, in a variable
-of the desired state)."""
+"""The API key and the plan key never appear, whatever their source (the environment,
+--api-key-file, --plan-key-file, the sandbox) and wherever a user puts one by mistake (in a URL,
+in any option's value, as a path or a positional, instead of a key file's name, in a variable of
+the desired state): not on stdout or stderr at any verbosity, not in any file, not as a file's
+name."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 from pathlib import Path
 
 import pytest
 
+from reconciler.api.live import Conversation, Transcript
+from reconciler.apply.backup import write_backup
 from reconciler.cli.main import main
-from reconciler.emulator import DEFAULT_API_KEY
+from reconciler.emulator import DEFAULT_API_KEY, Emulator
 from tests.workspace import PROJECT, Run, Workspace
 
 TOKEN = "sk-live-4f9a8b7c6d5e4f3a2b1c"  # never in any environment the tests give below
@@ -27,6 +32,14 @@ def _desired(path: Path, name: str = "Onboarding") -> Path:
     file.write_text(f"version: 1\nprojects:\n  - id: {PROJECT}\n    conversations:\n"
                     f"      - name: \"{name}\"\n")
     return file
+
+
+def _backup(path: Path) -> Path:
+    conversation = Conversation(id=1, session_id="7f0c8a9e-1b2c-4d3e-8f40-5a6b7c8d9e0f",
+                                name="Onboarding", project_id=PROJECT, created_by="1",
+                                created_at="", updated_at="")
+    return write_backup(path / "backups", PROJECT,
+                        Transcript(conversation=conversation, messages=()))
 
 
 @pytest.mark.parametrize(
@@ -68,10 +81,130 @@ def test_a_key_typed_into_the_wrong_flag_is_not_echoed(tmp_path: Path, args: lis
     assert TOKEN not in result.out + result.err
 
 
-def test_a_key_given_as_the_key_file_name_is_not_echoed(tmp_path: Path) -> None:
-    result = run("plan", "-f", str(_desired(tmp_path)), "--api-key-file", TOKEN, env={})
+# Every option that reads a secret from a file, on every command that takes it: a key typed
+# there instead of a file name is a value the run cannot know is a key, so it is never repeated.
+KEY_FILE_OPTIONS = {
+    "plan --api-key-file": ["plan", "-f", "{desired}", "--api-key-file", TOKEN],
+    "apply --api-key-file": ["apply", "-f", "{desired}", "--auto-approve", "--api-key-file", TOKEN],
+    "export --api-key-file": ["export", "--project", "7", "--api-key-file", TOKEN],
+    "restore --api-key-file": ["restore", "{backup}", "--api-key-file", TOKEN],
+    "emulator --api-key-file": ["emulator", "--port", "0", "--api-key-file", TOKEN],
+    "plan --plan-key-file": ["plan", "-f", "{desired}", "--out", "{plan}", "--plan-key-file",
+                             TOKEN],
+    "apply --plan-key-file": ["apply", "--plan", "{plan}", "--plan-key-file", TOKEN],
+    "apply --plan-key-file=": ["apply", "--plan", "{plan}", f"--plan-key-file={TOKEN}"],
+}
+
+
+def shows_part_of(text: str, secret: str, *, part: int = 12) -> bool:
+    """Whether `text` holds any `part` characters of `secret` in a row (a key cut short is
+    still shown)."""
+    return any(secret[i : i + part] in text for i in range(len(secret) - part + 1))
+
+
+def files_holding(root: Path, secret: str, *, besides: tuple[Path, ...] = ()) -> list[Path]:
+    """Every file under `root` whose name or content holds `secret` (`besides` excepted)."""
+    return [path for path in root.rglob("*") if path not in besides and (
+        secret in path.name or (path.is_file() and secret.encode() in path.read_bytes()))]
+
+
+@pytest.mark.parametrize("verbosity", ["-q", "-v", "-vv"])
+@pytest.mark.parametrize("args", list(KEY_FILE_OPTIONS.values()), ids=list(KEY_FILE_OPTIONS))
+def test_a_key_typed_instead_of_a_key_file_name_is_not_echoed(
+    tmp_path: Path, emulator: Emulator, args: list[str], verbosity: str
+) -> None:
+    places = {"desired": str(_desired(tmp_path)), "plan": str(tmp_path / "plan.json"),
+              "backup": str(_backup(tmp_path))}
+    env = {"CUSTOMGPT_BASE_URL": emulator.base_url}
+    with contextlib.chdir(tmp_path):
+        result = run(*(arg.format(**places) for arg in args), verbosity, env=env)
+    option = next(arg for arg in args if "key-file" in arg).partition("=")[0]
     assert result.code == 1
-    assert "cannot read the file given with --api-key-file: no such file" in result.err
+    assert (f"error: cannot read the file given with {option}: no such file or directory"
+            in result.err)
+    assert TOKEN not in result.out + result.err
+    assert files_holding(tmp_path, TOKEN) == []
+    assert sum(emulator.stats()["requests"].values()) == 0
+
+
+# Where a secret the run knows can be typed by mistake: as any option's value, as a path, as a
+# positional. `{S}` is the secret.
+PLACES = {
+    "-f": ["plan", "-f", "{S}"],
+    "--out": ["plan", "-f", "{desired}", "--out", "{S}"],
+    "--out=": ["plan", "-f", "{desired}", "--out={S}"],
+    "--out-directory": ["plan", "-f", "{desired}", "--out", "plans/{S}/plan.json"],
+    "--plan": ["apply", "--plan", "{S}"],
+    "--report": ["apply", "-f", "{desired}", "--auto-approve", "--report", "{S}"],
+    "--backup-dir": ["apply", "-f", "{desired}", "--auto-approve", "--backup-dir", "{S}"],
+    "-o": ["export", "--project", "7", "-o", "{S}"],
+    "--base-url": ["plan", "-f", "{desired}", "--base-url", "https://{S}.example.com"],
+    "show FILE": ["show", "{S}"],
+    "restore BACKUP_FILE": ["restore", "{S}"],
+    "validate PATH": ["validate", "{S}"],
+    "stray": ["plan", "-f", "{desired}", "{S}"],
+    "--api-key-file": ["plan", "-f", "{desired}", "--api-key-file", "{S}"],
+    "--plan-key-file": ["plan", "-f", "{desired}", "--out", "{plan}", "--plan-key-file", "{S}"],
+    "--format": ["plan", "-f", "{desired}", "--format", "{S}"],
+    "--timeout": ["plan", "-f", "{desired}", "--timeout", "{S}"],
+    "ambiguous-option": ["plan", "-f", "{desired}", "--p={S}"],
+    "emulator --host": ["emulator", "--host", "{S}"],
+}
+PLAN_KEY = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"  # openssl rand
+# Where the run learns the secret: (its value, environment, options, the key file it reads).
+SOURCES = {
+    "$CUSTOMGPT_API_KEY": (TOKEN, {"CUSTOMGPT_API_KEY": TOKEN}, []),
+    "--api-key-file": (TOKEN, {}, ["--api-key-file", "{keyfile}"]),
+    "$RECONCILER_PLAN_KEY": (PLAN_KEY, {"RECONCILER_PLAN_KEY": PLAN_KEY}, []),
+    "--plan-key-file": (PLAN_KEY, {}, ["--plan-key-file", "{keyfile}"]),
+}
+
+
+@pytest.mark.parametrize("verbosity", ["-v", "-vv"])
+@pytest.mark.parametrize("source", list(SOURCES))
+@pytest.mark.parametrize("place", list(PLACES))
+def test_a_known_secret_typed_anywhere_is_never_shown_nor_written(
+    tmp_path: Path, emulator: Emulator, place: str, source: str, verbosity: str
+) -> None:
+    if place == source:
+        pytest.skip("the option that gives the secret cannot also be given the secret")
+    secret, env, options = SOURCES[source]
+    key_file = tmp_path / "secret.key"
+    key_file.write_text(secret + "\n")
+    values = {"S": secret, "desired": str(_desired(tmp_path)), "keyfile": str(key_file),
+              "plan": str(tmp_path / "plan.json")}
+    args = [arg.format(**values) for arg in [*PLACES[place], *options, verbosity]]
+    with contextlib.chdir(tmp_path):
+        result = run(*args, env={**env, "CUSTOMGPT_BASE_URL": emulator.base_url})
+    assert result.code == 1
+    assert not shows_part_of(result.out + result.err, secret)
+    assert "Traceback" not in result.err
+    assert files_holding(tmp_path, secret, besides=(key_file,)) == []
+    assert sum(emulator.stats()["requests"].values()) == 0
+
+
+def test_a_known_secret_in_a_value_is_refused_before_anything_is_done(
+    ws: Workspace
+) -> None:
+    key = ws.env["CUSTOMGPT_API_KEY"]
+    result = ws.run("plan", "-f", str(ws.file), "--out", f"{key}.json")
+    assert result.code == 1
+    assert result.err == (
+        "error: a value on the command line holds the API key or the plan key, where neither "
+        "belongs (it would be shown, or become a file's name): nothing was done. Give the API "
+        "key with $CUSTOMGPT_API_KEY or --api-key-file FILE, the plan key with "
+        "$RECONCILER_PLAN_KEY or --plan-key-file FILE\n")
+    assert list(ws.path.iterdir()) == []
+    assert sum(ws.emulator.stats()["requests"].values()) == 0
+
+
+def test_the_emulator_may_be_given_the_key_it_serves(tmp_path: Path) -> None:
+    """`reconciler emulator --api-key $CUSTOMGPT_API_KEY` is the one place the key is a value
+    (this run fails later, on its port, without showing the key)."""
+    result = run("emulator", "--api-key", TOKEN, "--port", "99999",
+                 env={"CUSTOMGPT_API_KEY": TOKEN})
+    assert result.code == 1
+    assert "argument --port" in result.err
     assert TOKEN not in result.out + result.err
 
 

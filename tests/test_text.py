@@ -151,6 +151,7 @@ def test_a_plan_shows_invisible_differences(ws: Workspace) -> None:
         projects:
           - id: {PROJECT}
             prune: true
+            owns: ["*"]
             conversations:
               - name: Billing
     """)
@@ -170,6 +171,7 @@ def test_protect_and_ignore_patterns_match_a_live_name_in_normal_form(ws: Worksp
         projects:
           - id: {PROJECT}
             prune: true
+            owns: ["*"]
             protect: ["Legal *"]
             ignore: ["tmp-\u00e9"]
             conversations: []

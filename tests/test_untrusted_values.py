@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import http
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,13 @@ from reconciler.api.client import Client, ClientSettings, RetryPolicy, Secret
 from reconciler.api.decoding import parse_message
 from reconciler.api.live import Conversation, Transcript
 from reconciler.apply.backup import write_backup
+from reconciler.apply.run import ApplyOptions, ApplyReport, apply_plan
+from reconciler.desired.loader import load_desired
 from reconciler.desired.model import Reaction
 from reconciler.errors import ApiError
+from reconciler.plan.guards import GuardLimits
+from reconciler.plan.make import make_plan
+from reconciler.plan.model import Plan
 from tests.workspace import PROJECT, Workspace
 
 KEY = "untrusted-key-0123456789"
@@ -41,10 +47,13 @@ def _page(**fields: Any) -> dict[str, Any]:
     return {**base, **fields}
 
 
-def _listing_answer(body: bytes) -> ApiError:
-    """The error `list_conversations` raises when every page answers `body`."""
+def _listing_answer(body: bytes, requests: list[httpx.Request] | None = None) -> ApiError:
+    """The error `list_conversations` raises when every page answers `body` (the requests it
+    made are added to `requests`)."""
 
     def handle(request: httpx.Request) -> httpx.Response:
+        if requests is not None:
+            requests.append(request)
         return httpx.Response(200, content=body, headers={"Content-Type": "application/json"})
 
     async def main() -> None:
@@ -118,7 +127,8 @@ def test_backups_never_leave_the_backup_directory(tmp_path: Path, session_id: st
 
 def _saved_plan(ws: Workspace) -> dict[str, Any]:
     ws.seed("Stray")
-    ws.declare_pruned()
+    ws.seed("Kept")
+    ws.declare_pruned("[{name: Kept}]")
     out = ws.path / "plan.json"
     assert ws.plan("--out", str(out)).code == 0
     document: dict[str, Any] = json.loads(out.read_text())
@@ -135,7 +145,7 @@ def test_a_saved_plan_with_a_hostile_session_id_is_refused(ws: Workspace) -> Non
                     "--backup-dir", str(ws.path / "backups"))
     assert result.code == 1
     assert "holds a session id that is not one" in result.err
-    assert ws.names() == ["Stray"]
+    assert ws.names() == ["Kept", "Stray"]
     assert not (ws.path.parent / "escaped.json").exists()
 
 
@@ -236,6 +246,110 @@ def test_a_host_is_named_as_sent_never_as_a_look_alike() -> None:
     with pytest.raises(ApiError) as caught:
         asyncio.run(main())
     assert "could not connect to xn--80ak6aa92e.com:443" in str(caught.value)
+
+
+@pytest.mark.parametrize(("last_page", "total", "per_page"),
+                         [(1_000_000, 30, 10), (4, 30, 10), (2, 30, 10), (2, 0, 10)],
+                         ids=["a-million-pages", "one-page-too-many", "one-page-short",
+                              "pages-of-nothing"])
+def test_a_page_count_its_own_total_does_not_give_is_refused_at_once(
+        last_page: int, total: int, per_page: int) -> None:
+    requests: list[httpx.Request] = []
+    error = _listing_answer(_envelope(_page(last_page=last_page, total=total, per_page=per_page)),
+                            requests)
+    pages = max(1, -(-total // per_page))
+    assert str(error) == (
+        "listing conversations of project 4242 failed: the API answered with an unexpected body "
+        f"(the conversation list claims {last_page} pages for {total} items of {per_page} per "
+        f"page ({pages} pages))")
+    assert len(requests) == 1  # not the other pages it claims, nor the listing again
+
+
+# -- answers through a gateway that cannot be trusted ------------------------------------------
+
+
+class FakeTime:
+    """A clock and a sleep that advances it: waits are recorded, never waited."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+class Gateway(httpx.AsyncBaseTransport):
+    """The emulator behind a gateway that adds `headers` to every answer, and answers a
+    `refused` share of the requests itself with a bare 429 (no rate headers)."""
+
+    def __init__(self, headers: list[tuple[bytes, bytes]], refused: float) -> None:
+        self.headers, self.refused = headers, refused
+        self.draw = random.Random(11)
+        self.refusals = 0
+        self.network = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.draw.random() < self.refused:
+            self.refusals += 1
+            return httpx.Response(429, headers=self.headers, json={
+                "status": "error", "data": {"code": 429, "message": "Too Many Attempts."}})
+        answer = await self.network.handle_async_request(request)
+        return httpx.Response(answer.status_code, headers=[*answer.headers.raw, *self.headers],
+                              stream=answer.stream, extensions=answer.extensions)
+
+    async def aclose(self) -> None:
+        await self.network.aclose()
+
+
+HOSTILE_HEADERS = [(b"Retry-After", b"Wed, 21 Oct 99999999999999999999 07:28:00 GMT"),
+                   (b"X-RateLimit-Limit", b"1"), (b"X-RateLimit-Remaining", b"9" * 40),
+                   (b"RateLimit-Policy", b"1;w=3600"), (b"Content-Length", b"-1")]
+
+
+@pytest.mark.parametrize(("headers", "refused"), [(HOSTILE_HEADERS, 0.0), ([], 0.1)],
+                         ids=["hostile-headers", "one-in-ten-refused"])
+def test_plan_and_apply_complete_through_a_hostile_gateway(
+        ws: Workspace, headers: list[tuple[bytes, bytes]], refused: float) -> None:
+    ws.seed("Old")
+    ws.seed("Stray")
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            prune: true
+            owns: [Stray]
+            max_delete_fraction: 1
+            conversations:
+              - name: Kept
+                renamed_from: [Old]
+              - name: New
+                messages: [hello]
+    """)
+    gateway = Gateway(headers, refused)
+
+    async def plan_apply_plan() -> tuple[Plan, ApplyReport, Plan]:
+        desired = load_desired([str(ws.file)], env=ws.env)
+        limits = GuardLimits(allow_mass_delete=True)
+        fake = FakeTime()
+        async with Client(ClientSettings.from_environment(ws.env), transport=gateway,
+                          sleep=fake.sleep, clock=fake) as client:
+            plan = await make_plan(client, desired, limits=limits)
+            report = await apply_plan(
+                client, plan, options=ApplyOptions(backup_dir=ws.path / "backups"),
+                report=ApplyReport(plan_checksum=plan.checksum))
+            return plan, report, await make_plan(client, desired, limits=limits)
+
+    plan, report, again = asyncio.run(plan_apply_plan())
+    assert plan.all_errors == () and plan.summary() == {
+        "create": 1, "rename": 1, "send": 1, "react": 0, "delete": 1, "unmanaged": 0}
+    assert report.failed == [] and len(report.results) == 4
+    assert again.operations == () and again.all_errors == ()
+    assert ws.names() == ["Kept", "New"]
+    assert gateway.refusals >= refused * 10
 
 
 @pytest.mark.parametrize(

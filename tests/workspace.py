@@ -39,9 +39,12 @@ class Workspace:
     def declare(self, yaml_text: str) -> None:
         self.file.write_text(textwrap.dedent(yaml_text), encoding="utf-8")
 
-    def declare_pruned(self, conversations: str = "[]") -> None:
-        """Declare project PROJECT with `prune: true` and `conversations` (flow-style YAML)."""
+    def declare_pruned(self, conversations: str = "[]", *, owns: str = '["*"]') -> None:
+        """Declare project PROJECT with `conversations` (flow-style YAML), pruning what it
+        `owns` (every conversation in scope unless told) and letting a plan delete any share
+        of them but all (`max_delete_fraction: 1`)."""
         self.file.write_text(f"version: 1\nprojects:\n  - id: {PROJECT}\n    prune: true\n"
+                             f"    owns: {owns}\n    max_delete_fraction: 1\n"
                              f"    conversations: {conversations}\n", encoding="utf-8")
 
     def run(self, *args: str, stdin: io.StringIO | None = None) -> Run:

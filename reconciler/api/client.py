@@ -17,6 +17,7 @@ import math
 import random
 import ssl
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
@@ -158,7 +159,7 @@ class Client:
         self.settings = settings
         self.stats = ClientStats()
         self._sleep, self._uniform, self._clock = sleep, uniform, clock
-        self.pacer = Pacer(settings.pace, clock=clock, on_pace=_log_pace)
+        self.pacer = Pacer(settings.pace, clock=clock, on_pace=_log_pace, on_slow=_warn_pace)
         self._answer = asyncio.Event()
         self._refused_in_row = 0
         self._me: User | None = None
@@ -735,11 +736,13 @@ class Client:
         self, call: _Call, attempt: int, call_started: float | None
     ) -> _Answer | _Failure:
         """One HTTP request, when the pacer allows it and within the time left; raises what
-        must not be retried, returns what may be."""
+        must not be retried, returns what may be. The answer is read as it arrives, and its
+        body is not kept beyond `settings.max_answer_bytes` decoded (see `_receive`)."""
         seconds = await self._turn(call, call_started)
         self.stats.requests += 1
         request = self._http.build_request(
-            call.method, call.path, params=call.params, json=call.body, headers=call.headers,
+            call.method, call.path, params=call.params, json=call.body,
+            headers={"Accept-Encoding": ACCEPTED_CODINGS, **(call.headers or {})},
             timeout=self._http.timeout if call.timeout is None else _timeout(call.timeout),
         )
         target = request.url.raw_path.decode("ascii", errors="replace")
@@ -747,7 +750,13 @@ class Client:
         answered = False
         try:
             async with asyncio.timeout(seconds):
-                response = await self._http.send(request)
+                response = await self._http.send(request, stream=True)
+                try:
+                    received = await _receive(
+                        response, limit=self.settings.max_answer_bytes,
+                        retry_after_cap=self.settings.retry.retry_after_cap)
+                finally:
+                    await response.aclose()
             answered = True
         except TimeoutError:
             self._log(call.method, target, "timeout", started, attempt)
@@ -767,35 +776,36 @@ class Client:
         finally:
             if not answered:
                 self._answered(None)
-        self._log(call.method, target, response.status_code, started, attempt)
-        self._pace_after(call, response, started)
-        return self._interpret(call, response, attempt)
+        self._log(call.method, target, received.status, started, attempt)
+        self._pace_after(call, received, started)
+        return self._interpret(call, received, attempt)
 
-    def _pace_after(self, call: _Call, response: httpx.Response, started: float) -> None:
+    def _pace_after(self, call: _Call, received: _Received, started: float) -> None:
         """Tell the pacer what an answer to a request sent at `started` says of the budget
         (a 429 about query credits is not about the rate)."""
-        refused = response.status_code == 429 and not (
-            call.spends_credits and "credit" in _server_message(response).lower())
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        if retry_after is not None:
-            retry_after = min(retry_after, self.settings.retry.retry_after_cap)
+        refused = received.status == 429 and not (
+            call.spends_credits and "credit" in _server_message(received.body).lower())
         if refused:
             self.stats.refusals += 1
             self._refused_in_row += 1
         else:
             self._refused_in_row = 0
-        self._answered(RateHeaders.read(response.headers, retry_after if refused else None),
-                       refused=refused, started_at=started)
+        self._answered(
+            RateHeaders.read(received.headers, received.retry_after if refused else None),
+            refused=refused, started_at=started)
 
-    def _interpret(self, call: _Call, response: httpx.Response, attempt: int) -> _Answer | _Failure:
-        status = response.status_code
+    def _interpret(self, call: _Call, received: _Received, attempt: int) -> _Answer | _Failure:
+        """What an answer means: data, a failure to retry, or (raised) a final error. A
+        success whose body was not kept is a malformed body: final for a read, looked up for
+        a write (it happened)."""
+        status = received.status
         if 200 <= status < 300:
             try:
-                return _Answer(_envelope_data(response))
+                return _Answer(_envelope_data(received))
             except MalformedBody as problem:
                 return _Answer(None, problem)
         heading = f"HTTP {status} ({_phrase(status)})"
-        said = _server_message(response)
+        said = _server_message(received.body)
         if status in (401, 403):
             raise self._error(
                 AuthError,
@@ -813,10 +823,9 @@ class Client:
                 status=status,
             )
         if status in RETRYABLE_STATUSES:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            return _Failure(heading, status, retry_after, maybe_done=status != 429,
+            return _Failure(heading, status, received.retry_after, maybe_done=status != 429,
                             still_running=status in GATEWAY_STATUSES)
-        detail = f": {said}" if said else ""
+        detail = f": {said}" if said else f" ({received.unread})" if received.unread else ""
         raise self._error(ApiError, f"{call.description} failed: {heading}{detail}", status=status)
 
     # -- helpers ---------------------------------------------------------------------------
@@ -849,6 +858,13 @@ class Client:
 
 def _log_pace(text: str) -> None:
     logging.getLogger("reconciler.pace").info("%s", text)
+
+
+def _warn_pace(text: str) -> None:
+    """Say, at default verbosity, that the API's rate limit makes the run slow."""
+    logging.getLogger("reconciler.pace").warning("warning: %s", text)
+
+
 def _timeout(seconds: float) -> httpx.Timeout:
     return httpx.Timeout(seconds, pool=None)
 
@@ -927,14 +943,141 @@ def _transport_failure(error: httpx.TransportError, *, timeout: float, where: st
     return _Failure(text, None, None, maybe_done=not never_sent, still_running=not never_sent)
 
 
-def _envelope_data(response: httpx.Response) -> object:
-    """The `data` of a success envelope. Raises MalformedBody."""
+# What the client asks for and decodes itself, each step bounded (see `_receive`).
+ACCEPTED_CODINGS = "gzip, deflate"
+_GZIP_CODINGS = frozenset({"gzip", "x-gzip"})
+
+
+@dataclass(frozen=True)
+class _Received:
+    """An answer as read: its status and headers, the seconds its `Retry-After` asks for
+    (capped; None: none, or unreadable), and its decoded body, or why the body was not kept
+    (`unread`, "" when it was)."""
+
+    status: int
+    headers: httpx.Headers
+    retry_after: float | None
+    body: bytes = b""
+    unread: str = ""
+
+
+class _Unreadable(Exception):
+    """An answer's body that is not kept; the text says why, in user words."""
+
+
+async def _receive(response: httpx.Response, *, limit: int,
+                   retry_after_cap: float) -> _Received:
+    """Read a streamed answer: its `Retry-After` (at most `retry_after_cap`), and its body as
+    it arrives, decoding its Content-Encoding here, so that no more than `limit` decoded bytes
+    are ever held: a body of a few hundred KiB can inflate to gigabytes, and httpx would
+    inflate each chunk whole. Raises what reading raises (httpx.TransportError)."""
+    status, headers = response.status_code, response.headers
+    retry_after = _retry_after(headers, cap=retry_after_cap)
     try:
-        body = parse_json(response.content)
+        if response.is_stream_consumed:  # built in memory (an injected transport), decoded
+            body = _Body("", limit=limit)
+            body.feed(response.content)
+        else:
+            body = _Body(headers.get("Content-Encoding", ""), limit=limit)
+            async for chunk in response.aiter_raw():
+                body.feed(chunk)
+    except _Unreadable as problem:
+        return _Received(status, headers, retry_after, unread=str(problem))
+    return _Received(status, headers, retry_after, body.content())
+
+
+class _Body:
+    """An answer's body, decoded as it arrives (gzip, deflate or as sent) and refused once it
+    passes `limit` bytes: each step of zlib's output is bounded by the room left.
+
+    A coding the client did not ask for is read as sent, as httpx does (the JSON parser then
+    says what is wrong); two codings stacked are refused (a bomb inside a bomb).
+    """
+
+    def __init__(self, coding: str, *, limit: int) -> None:
+        codings = [c.strip().lower() for c in coding.split(",")]
+        known = [c for c in codings if c in _GZIP_CODINGS or c == "deflate"]
+        if len(known) > 1:
+            raise _Unreadable(f"the answer was compressed more than once (Content-Encoding "
+                              f"{coding[:40]!r})")
+        self._coding = known[0] if known else ""
+        self._limit, self._size = limit, 0
+        self._parts: list[bytes] = []
+        self._head = b""  # deflate: its first bytes, until they tell zlib-wrapped from raw
+        self._inflate = (zlib.decompressobj(zlib.MAX_WBITS | 16)
+                         if self._coding in _GZIP_CODINGS else None)
+
+    def feed(self, raw: bytes) -> None:
+        """The next bytes as received. Raises _Unreadable."""
+        if self._coding == "deflate" and self._inflate is None:
+            raw, self._head = self._head + raw, b""
+            if len(raw) < 2:
+                self._head = raw
+                return
+            self._inflate = zlib.decompressobj(zlib.MAX_WBITS if _zlib_wrapped(raw)
+                                               else -zlib.MAX_WBITS)
+        if self._inflate is None:
+            self._keep(raw)
+            return
+        data = raw
+        while data:
+            try:
+                out = self._inflate.decompress(data, self._limit - self._size + 1)
+            except zlib.error:
+                raise _Unreadable(f"the answer's body is not valid {self._coding}") from None
+            self._keep(out)
+            data = self._inflate.unconsumed_tail
+
+    def content(self) -> bytes:
+        """The whole body, decoded."""
+        return b"".join(self._parts)
+
+    def _keep(self, data: bytes) -> None:
+        self._size += len(data)
+        if self._size > self._limit:
+            raise _Unreadable(f"the answer was larger than {_amount(self._limit)}")
+        if data:
+            self._parts.append(data)
+
+
+def _zlib_wrapped(start: bytes) -> bool:
+    """Whether a deflate body starts with a zlib header (as HTTP says it should) rather than
+    raw deflate (as some servers send it)."""
+    method, flags = start[0], start[1]
+    return method & 0x0F == 8 and (method << 8 | flags) % 31 == 0
+
+
+def _amount(size: int) -> str:
+    """A number of bytes in words: "64 MiB", "512 KiB", "1000 bytes"."""
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale} {unit}"
+    return f"{size} bytes"
+
+
+def _retry_after(headers: httpx.Headers, *, cap: float) -> float | None:
+    """The seconds an answer's `Retry-After` asks for, at most `cap`; None when it has none
+    or it is unreadable (a debug log then says so, nothing more)."""
+    value = headers.get("Retry-After")
+    seconds = parse_retry_after(value)
+    if seconds is None:
+        if value is not None:
+            log.debug("ignored a Retry-After that is neither seconds nor an HTTP date")
+        return None
+    return min(seconds, cap)
+
+
+def _envelope_data(received: _Received) -> object:
+    """The `data` of a success envelope. Raises MalformedBody, also when the body was not
+    kept."""
+    if received.unread:
+        raise MalformedBody(received.unread)
+    try:
+        body = parse_json(received.body)
     except JsonError as error:
-        kind = response.headers.get("Content-Type", "no content type").split(";")[0][:60]
+        kind = received.headers.get("Content-Type", "no content type").split(";")[0][:60]
         raise MalformedBody(
-            f"the body is {error} ({kind!r}, {len(response.content)} bytes)"
+            f"the body is {error} ({kind!r}, {len(received.body)} bytes)"
         ) from None
     envelope = Record(body, what="the response")
     status = envelope.get("status")
@@ -943,10 +1086,10 @@ def _envelope_data(response: httpx.Response) -> object:
     return envelope.get("data")
 
 
-def _server_message(response: httpx.Response) -> str:
+def _server_message(body: bytes) -> str:
     """The message of an error envelope, shortened; "" when there is none."""
     try:
-        message = parse_json(response.content)["data"]["message"]
+        message = parse_json(body)["data"]["message"]
     except (JsonError, KeyError, TypeError, IndexError):
         return ""
     return " ".join(message.split())[:200] if isinstance(message, str) else ""  # one line

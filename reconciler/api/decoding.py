@@ -147,7 +147,10 @@ def _kind(value: object) -> str:
 
 def parse_page(value: object, *, requested: int, item: Callable[[object], T], what: str) -> Page[T]:
     """Read one Laravel-style page; `item` parses one element. Raises MalformedBody, also when
-    the server answered another page than `requested` or with impossible sizes."""
+    the server answered another page than `requested` or with impossible sizes, such as a
+    page count its own total and page size do not give: one answer counts both at once, so
+    they agree however the listing shifts, and a page count beyond them would have every
+    page up to it read for nothing."""
     page = Record(value, what=what)
     number = page.integer("current_page")
     per_page, last_page, total = (
@@ -162,8 +165,18 @@ def parse_page(value: object, *, requested: int, item: Callable[[object], T], wh
             f"{what} has impossible sizes (per_page {per_page}, last_page {last_page}, "
             f"total {total})"
         )
+    if last_page != pages_for(total, per_page):
+        raise MalformedBody(
+            f"{what} claims {last_page} pages for {total} items of {per_page} per page "
+            f"({pages_for(total, per_page)} pages)"
+        )
     items = tuple(item(element) for element in page.array("data"))
     return Page(number=number, last_page=last_page, per_page=per_page, total=total, items=items)
+
+
+def pages_for(total: int, per_page: int) -> int:
+    """The pages `total` items fill at `per_page` a page: at least one, as Laravel counts."""
+    return max(1, -(-total // per_page))
 
 
 @dataclass(frozen=True)
@@ -285,7 +298,7 @@ def _combine(
     first: Page[T], rest: Sequence[Page[T]], key: Callable[[T], object]
 ) -> tuple[list[T], str]:
     """The listing's items, and what makes it inconsistent ("" when nothing does)."""
-    problem = _shape_problem(first)
+    problem = ""
     items: list[T] = []
     seen: set[object] = set()
     for page in (first, *rest):
@@ -301,15 +314,6 @@ def _combine(
     if not problem and len(items) != first.total:
         problem = f"read {len(items)} items but the server reported {first.total}"
     return items, problem
-
-
-def _shape_problem(first: Page[T]) -> str:
-    expected = max(1, math.ceil(first.total / first.per_page))
-    if first.last_page != expected:
-        return (
-            f"{first.total} items of {first.per_page} per page cannot fill {first.last_page} pages"
-        )
-    return ""
 
 
 def _page_problem(first: Page[T], page: Page[T]) -> str:

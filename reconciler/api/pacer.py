@@ -14,13 +14,23 @@ One `Pacer` per run shapes every request:
   then sends one request alone to read the new window. A jump in `Remaining` marks a new window,
   which tells when the next one starts.
 - With no rate headers at all, it starts unpaced (or at `max_rate`). When refusals (429) are
-  frequent (4 of the last 20 answers), it halves its pace, once for the requests sent at the
-  pace that was too fast, stops every request for the refusal's `Retry-After`, and then speeds
-  up gently (1 % per answer). A lone refusal is waited out by its own request only.
+  most of the recent answers (10 of the last 20), it halves its pace, once for the requests
+  sent at the pace that was too fast, stops every request for the refusal's `Retry-After`, and
+  then speeds up gently (1 % per answer); never below 10 requests a minute. A refusal while
+  most answers are fine (a gateway, a burst, chance) is waited out by its own request only:
+  slowing everyone down would not make it rarer.
 - Under a known limit, a refusal's `Retry-After` stops every request until it has passed.
 - `max_rate` (requests per minute) caps the pace in every case.
 
-Pure logic: the caller asks `delay()`, calls `started()` when it sends, and reports each
+What a server can impose is bounded, so that headers cannot stall a run for hours: a limit
+is believed from 10 requests a minute (`MIN_LIMIT_RATE`) up to 1,000,000 per window, a window
+up to 5 minutes (`MAX_WINDOW`); anything else is treated as not advertised. A `Retry-After`
+arrives capped by the caller (`RetryPolicy.retry_after_cap`). The slowest pace the API can so
+impose is 10 requests a minute times the share, and the longest pause a window. When the pace
+it imposes is under 6 requests a minute (`SLOW_RATE`), or it holds every request for more than
+30 s (`SLOW_WAIT`), `on_slow` is told once (the CLI warns at default verbosity).
+
+Pure logic: the caller asks `turn()`, calls `started()` when it sends, and reports each
 answer (`answered`) or a request that got none (`lost`); time comes from the injected clock.
 """
 
@@ -35,12 +45,18 @@ from dataclasses import dataclass
 DEFAULT_WINDOW = 60.0  # seconds: the real service counts per minute
 DEFAULT_SHARE = 0.5
 PROBE_POLL = 0.02  # seconds between looks while the first answer is awaited
-MIN_ADAPTIVE_RATE = 1.0  # requests per minute: the slowest pace after refusals
+MIN_ADAPTIVE_RATE = 10.0  # requests per minute: the slowest pace after refusals
 ADAPTIVE_GAIN = 0.01  # share of the pace gained per answer after a slow-down
 ADAPTIVE_SPAN = 10.0  # seconds of recent starts that measure the pace at a refusal
 RECENT_ANSWERS = 20  # without headers: a slow-down needs REFUSED_TO_SLOW of the last 20
-REFUSED_TO_SLOW = 6
+REFUSED_TO_SLOW = 10
 MAX_LIMIT = 1_000_000  # a larger advertised limit is not believed
+MIN_LIMIT_RATE = 10.0  # requests per minute: a smaller advertised limit is not believed
+MAX_WINDOW = 300.0  # seconds: a longer advertised window is not believed
+MIN_MAX_RATE = 1.0  # requests per minute: the smallest `max_rate`
+MAX_MAX_RATE = 1_000_000.0
+SLOW_RATE = 6.0  # requests per minute: a slower pace imposed by the API is warned about
+SLOW_WAIT = 30.0  # seconds: a longer pause imposed by the API is warned about
 _POLICY_WINDOW = re.compile(r"(?:^|[;,\s])w=(\d{1,5}(?:\.\d{1,3})?)(?:$|[;,\s])")
 
 
@@ -58,7 +74,8 @@ class PaceSettings:
     """How much of the budget a run may take.
 
     `share` (0 < share <= 1) of the advertised limit, and at most `max_rate` requests per
-    minute (None: no cap). Raises ValueError for values out of range.
+    minute (None: no cap; from 1 to 1,000,000: a slower cap would stall a run). Raises
+    ValueError for values out of range.
     """
 
     share: float = DEFAULT_SHARE
@@ -68,11 +85,11 @@ class PaceSettings:
         if not (math.isfinite(self.share) and 0 < self.share <= 1):
             raise ValueError(f"the rate share must be more than 0 and at most 1, not {self.share}")
         if self.max_rate is not None and not (
-            math.isfinite(self.max_rate) and 0 < self.max_rate <= 1_000_000
+            math.isfinite(self.max_rate) and MIN_MAX_RATE <= self.max_rate <= MAX_MAX_RATE
         ):
             raise ValueError(
-                f"the maximum rate must be a positive number of requests per minute, "
-                f"not {self.max_rate}")
+                f"the maximum rate must be from {MIN_MAX_RATE:g} to {MAX_MAX_RATE:.0f} "
+                f"requests per minute, not {self.max_rate}")
 
 
 @dataclass(frozen=True)
@@ -116,14 +133,15 @@ def _policy_window(value: str | None) -> float | None:
     if found is None:
         return None
     seconds = float(found.group(1))
-    return seconds if 0.001 <= seconds <= 3600 else None
+    return seconds if 0.001 <= seconds <= MAX_WINDOW else None
 
 
 class Pacer:
     """When the next request may start; see the module's description.
 
     `clock` returns monotonic seconds; `on_pace` is told, in words, each time the pace changes
-    (the CLI logs it at -v).
+    (the CLI logs it at -v); `on_slow` is told once when the pace the API imposes is slow, and
+    once when it holds every request for long (the CLI warns).
     """
 
     def __init__(
@@ -132,11 +150,15 @@ class Pacer:
         *,
         clock: Callable[[], float],
         on_pace: Callable[[str], None] | None = None,
+        on_slow: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings or PaceSettings()
         self._clock = clock
         self._on_pace = on_pace
+        self._on_slow = on_slow
+        self._warned: set[str] = set()  # the slow-downs said: "pace", "wait"
         self.limit: int | None = None
+        self._unbelieved: str = ""  # the last advertised limit not believed, in words
         self.window = DEFAULT_WINDOW
         self.reason = ""
         self.answers = 0
@@ -167,6 +189,10 @@ class Pacer:
         if self.answers == 0 and self.in_flight:
             return Turn(PROBE_POLL, for_answer=True)  # the first answer tells the limit
         at = max(now, self._last_start + self._current_interval(), self._blocked_until)
+        if self._blocked_until - now > SLOW_WAIT:
+            self._warn("wait", f"the API refused a request: every request waits "
+                       f"{self._blocked_until - now:.0f} s (its Retry-After, or the rest of its "
+                       "rate-limit window)")
         if self.limit is not None:
             if self._estimate is None and self.in_flight:
                 return Turn(max(at - now, PROBE_POLL), for_answer=True)  # a window's first
@@ -174,6 +200,10 @@ class Pacer:
                 at = max(at, self._window_ends if self._window_ends is not None else now)
                 if at <= now:
                     at = now + PROBE_POLL
+                if at - now > SLOW_WAIT:
+                    self._warn("wait", f"waiting {at - now:.0f} s for the API's next rate-limit "
+                               "window: what is left of this one (X-RateLimit-Remaining) is the "
+                               "share of the key's other clients")
         return Turn(at - now)
 
     def started(self) -> None:
@@ -198,17 +228,20 @@ class Pacer:
         if headers.window is not None and headers.window != self.window:
             self.window = headers.window
             self._window_ends = None
-        if headers.limit is not None:
-            self._learn_limit(headers.limit)
+        limit = self._believed(headers.limit)
+        if limit is not None:
+            self._learn_limit(limit)
+        elif headers.limit is not None:
+            self._disbelieve(headers.limit)
         elif self.answers == 1:
             self._describe(self._pace_text())
         if self.limit is None:
             self._recent.append(refused)
         if refused:
-            self._refused(headers, now, now if started_at is None else started_at)
+            self._refused(headers, limit, now, now if started_at is None else started_at)
         elif headers.remaining is not None and self.limit is not None:
             self._observe(headers.remaining, now)
-        elif self._adaptive is not None and headers.limit is None:
+        elif self._adaptive is not None and limit is None:
             self._speed_up(self._adaptive)
 
     def lost(self) -> None:
@@ -226,6 +259,22 @@ class Pacer:
         return max(0, requests) * self._current_interval()
 
     # -- learning --------------------------------------------------------------------------
+
+    def _believed(self, limit: int | None) -> int | None:
+        """An advertised limit per window, or None when it is absent or not believed: less than
+        MIN_LIMIT_RATE a minute would stall a run for hours (no plan of the real service is
+        that small), so it is treated as not advertised."""
+        if limit is None or limit * 60.0 / self.window < MIN_LIMIT_RATE:
+            return None
+        return limit
+
+    def _disbelieve(self, limit: int) -> None:
+        """An advertised limit too small to be believed: paced as if none was advertised."""
+        self._unbelieved = (f"the API advertises a limit of {limit} per {self.window:g} s "
+                           f"({per_minute(limit * 60.0 / self.window)}/min), less than the "
+                           f"{MIN_LIMIT_RATE:g}/min it is believed from")
+        self.limit, self._estimate, self._lowest, self._window_ends = None, None, None, None
+        self._describe(self._pace_text())
 
     def _learn_limit(self, limit: int) -> None:
         if limit == self.limit:
@@ -250,10 +299,12 @@ class Pacer:
         if self._window_ends is None:
             self._window_ends = now + self.window
 
-    def _refused(self, headers: RateHeaders, now: float, started_at: float) -> None:
+    def _refused(self, headers: RateHeaders, limit: int | None, now: float,
+                 started_at: float) -> None:
+        """A refusal, under the believed `limit` it advertised (None: none)."""
         self.refusals += 1
         wait = headers.retry_after
-        if self.limit is not None and headers.limit is not None:
+        if self.limit is not None and limit is not None:
             if wait is None:
                 wait = (self._window_ends - now) if self._window_ends is not None else self.window
             self._blocked_until = max(self._blocked_until, now + max(wait, 0.0))
@@ -262,7 +313,7 @@ class Pacer:
                            f"advertised (other clients of the key?); waiting {wait:g} s")
             return
         # Without headers a refusal may be chance (a gateway, a burst): slow down when
-        # refusals are frequent, once for the requests sent at the pace that was too fast.
+        # refusals are most answers, once for the requests sent at the pace that was too fast.
         self.limit, self._estimate, self._lowest, self._window_ends = None, None, None, None
         if sum(self._recent) < REFUSED_TO_SLOW or started_at < self._slowed_at:
             return
@@ -301,14 +352,17 @@ class Pacer:
         return max(1, math.floor(self.settings.share * limit))
 
     def _current_interval(self) -> float:
-        intervals = [0.0]
-        if self.settings.max_rate is not None:
-            intervals.append(60.0 / self.settings.max_rate)
+        cap = self.settings.max_rate
+        return max(self._api_interval(), 0.0 if cap is None else 60.0 / cap)
+
+    def _api_interval(self) -> float:
+        """Seconds between requests that the API imposes: its limit at our share, or the
+        slow-down after refusals (0: none)."""
         if self.limit is not None:
-            intervals.append(self.window / self._own_per_window(self.limit))
-        elif self._adaptive is not None:
-            intervals.append(60.0 / self._adaptive)
-        return max(intervals)
+            return self.window / self._own_per_window(self.limit)
+        if self._adaptive is not None:
+            return 60.0 / self._adaptive
+        return 0.0
 
     # -- saying why ------------------------------------------------------------------------
 
@@ -329,8 +383,8 @@ class Pacer:
         if cap is not None:
             return f"pace: {shown}: --max-rate {cap:g}, until the API advertises its limit"
         if self.answers:
-            return ("pace: unpaced: the API advertises no limit; slowing down if it refuses "
-                    "a request")
+            return (f"pace: unpaced: {self._unbelieved or 'the API advertises no limit'}; "
+                    "slowing down if it refuses a request")
         return "pace: one request until the API advertises its limit"
 
     def _describe(self, text: str) -> None:
@@ -338,3 +392,22 @@ class Pacer:
             self.reason = text
             if self._on_pace is not None:
                 self._on_pace(text)
+            self._warn_if_slow()
+
+    def _warn_if_slow(self) -> None:
+        """Say once when the API imposes a pace under SLOW_RATE (the user's own --max-rate
+        is not the API's doing)."""
+        interval, cap = self._api_interval(), self.settings.max_rate
+        if interval <= 60.0 / SLOW_RATE or (cap is not None and 60.0 / cap >= interval):
+            return
+        minutes = 100 * interval / 60
+        took = f"{minutes / 60:.1f} h" if minutes >= 60 else f"{minutes:.0f} min"
+        self._warn("pace", f"the API's rate limit makes this run slow: {self.reason}; "
+                   f"every 100 requests take about {took}")
+
+    def _warn(self, kind: str, text: str) -> None:
+        """Tell `on_slow` about a slow-down of `kind`, the first time only."""
+        if kind not in self._warned:
+            self._warned.add(kind)
+            if self._on_slow is not None:
+                self._on_slow(text)

@@ -76,7 +76,10 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     """Seconds a `Retry-After` header asks for; None when absent or unreadable.
 
     Accepts delta-seconds ("7", "1.5") and HTTP dates ("Wed, 21 Oct 2015 07:28:00 GMT");
-    a date in the past means 0. Raises nothing.
+    a date in the past means 0. The value comes from a server and may be anything: a number
+    or a date out of any range ("1e400", year 99999, day 99) reads as absent. The result is
+    finite and not negative, but not capped (`RetryPolicy.retry_after_cap` is). Raises
+    nothing.
     """
     if value is None or not value.strip():
         return None
@@ -93,9 +96,10 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 def _seconds_until_http_date(text: str, *, now: datetime | None) -> float | None:
     try:
         when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        current = now if now is not None else datetime.now(UTC)
+        seconds = (when - current).total_seconds()
+    except (ArithmeticError, TypeError, ValueError, IndexError):  # numbers out of any range
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = now if now is not None else datetime.now(UTC)
-    return max((when - current).total_seconds(), 0.0)
+    return max(seconds, 0.0)

@@ -12,17 +12,19 @@ import ipaddress
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 from reconciler.api.pacer import PaceSettings
 from reconciler.api.retry import RetryPolicy
-from reconciler.errors import InputError, Problem, os_reason
+from reconciler.errors import InputError, Problem
+from reconciler.inputs import KEY_FILE_LIMIT, UnreadableFile, read_input
 from reconciler.keys import API_KEY_VARIABLE
 
 DEFAULT_BASE_URL: Final = "https://app.customgpt.ai"
 BASE_URL_VARIABLE: Final = "CUSTOMGPT_BASE_URL"
+# The largest answer body read, decoded: a page of the API is a few hundred KiB at most.
+MAX_ANSWER_BYTES: Final = 64 * 1024 * 1024
 
 class Secret:
     """A value (the API token) that never shows itself in a repr, str, log or traceback."""
@@ -60,7 +62,8 @@ class ClientSettings:
     `insecure_http`; raises `InputError` otherwise. TLS certificates are always verified.
     `timeout` bounds each whole request (connecting, sending, the answer to its last byte);
     `retry.deadline` bounds each call with its retries and waits; `pace` is how much of the
-    key's request budget the client may take.
+    key's request budget the client may take; `max_answer_bytes` bounds an answer's body,
+    decoded (a larger one fails the call).
     """
 
     api_key: Secret
@@ -72,6 +75,7 @@ class ClientSettings:
     pace: PaceSettings = field(default_factory=PaceSettings)
     send_timeout: float = 300.0  # how long a model may take to answer a sent message
     send_watch: float | None = None  # after a lost answer, how long to watch for the message
+    max_answer_bytes: int = MAX_ANSWER_BYTES
 
     def __post_init__(self) -> None:
         problems = _url_problems(self.base_url, insecure_http=self.insecure_http)
@@ -83,6 +87,9 @@ class ClientSettings:
                             f"not {self.send_watch}")
         if self.parallelism < 1:
             problems.append(f"the parallelism must be at least 1, not {self.parallelism}")
+        if self.max_answer_bytes < 1:
+            problems.append(f"the largest answer must be at least 1 byte, not "
+                            f"{self.max_answer_bytes}")
         if problems:
             raise InputError(Problem(text) for text in problems)
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
@@ -146,22 +153,34 @@ def known_keys(env: Mapping[str, str], api_key_file: str | None) -> tuple[str, .
     whatever needs it."""
     keys = [env.get(API_KEY_VARIABLE, "").strip()]
     if api_key_file is not None:
-        with contextlib.suppress(OSError, UnicodeDecodeError, ValueError):
-            keys.append(Path(api_key_file).read_text(encoding="utf-8").strip())
+        with contextlib.suppress(InputError):
+            keys.append(read_key_file(api_key_file, option="--api-key-file"))
     return tuple(dict.fromkeys(key for key in keys if key))
+
+
+def read_key_file(path: str, *, option: str) -> str:
+    """The key in the file `path` given with `option` ("--api-key-file", "--plan-key-file"),
+    without surrounding whitespace; read by `inputs.read_input` (a regular file of at most
+    `KEY_FILE_LIMIT` bytes: a FIFO or a device is refused, never waited on or read whole).
+
+    Raises InputError naming the option, never the path: the value of a key-file option is
+    where a key is typed by mistake, so it is never repeated.
+    """
+    source = f"the file given with {option}"
+    try:
+        raw = read_input(path, limit=KEY_FILE_LIMIT)
+    except UnreadableFile as error:
+        raise InputError([Problem(f"cannot read {source}: {error.reason}")]) from None
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise InputError([Problem(f"{source} is not UTF-8 text")]) from None
 
 
 def _read_key(env: Mapping[str, str], api_key_file: str | None) -> Secret:
     """The API key from a file or the environment. Raises InputError (never showing it)."""
     if api_key_file is not None:
-        try:
-            value = Path(api_key_file).read_text(encoding="utf-8").strip()
-        except UnicodeDecodeError:
-            raise InputError([Problem("the file given with --api-key-file is not UTF-8 text")]
-                             ) from None
-        except (OSError, ValueError) as error:
-            raise InputError([Problem(
-                f"cannot read the file given with --api-key-file: {os_reason(error)}")]) from None
+        value = read_key_file(api_key_file, option="--api-key-file")
         source = "the file given with --api-key-file"
     else:
         value = env.get(API_KEY_VARIABLE, "").strip()

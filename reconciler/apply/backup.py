@@ -19,9 +19,13 @@ from reconciler.desired.model import MAX_ID
 from reconciler.desired.schema import validate
 from reconciler.errors import InputError, Problem
 from reconciler.jsonio import pretty, read_json_file
+from reconciler.text import normal_form
 
 BACKUP_FORMAT_VERSION = 1
 DEFAULT_BACKUP_ROOT = STATE_DIR / "backups"
+MAX_NAME_LENGTH = 255  # a declared name's bound (conversations.schema.json), the API's on create
+# Far beyond what a person types, and well within a request body (the emulator takes 1 MiB).
+MAX_PROMPT_LENGTH = 100_000
 
 
 def default_backup_dir(now: datetime | None = None) -> Path:
@@ -78,19 +82,52 @@ class Backup:
     prompts: tuple[str, ...]
 
 
-def read_backup(path: Path) -> Backup:
-    """A backup file's content; raises InputError when it is missing or not a backup (one
-    whose session id is not one, see `is_session_id`, included)."""
+def read_backup(path: Path, *, resend: bool = False) -> Backup:
+    """A backup file's content, checked whole before `restore` writes anything: a name it can
+    create (not blank, at most `MAX_NAME_LENGTH` characters) and, when its prompts are to be
+    sent again (`resend`), prompts it can send (not blank, at most `MAX_PROMPT_LENGTH`
+    characters each).
+
+    Raises InputError when the file is missing or not a backup (one whose session id is not
+    one, see `is_session_id`, included), naming the file; and for each name or prompt that
+    cannot be restored, naming the file and the message.
+    """
     document = read_json_file(path, what="backup")
     problems = [p.message for p in validate(document, "backup")]
     if not problems and isinstance(document, dict):
         conversation = document["conversation"]
         if is_session_id(conversation["session_id"]):
-            return Backup(project_id=document["project_id"],
-                          session_id=conversation["session_id"], name=conversation["name"],
-                          prompts=tuple(m["user_query"] for m in document["messages"]))
+            backup = Backup(project_id=document["project_id"],
+                            session_id=conversation["session_id"], name=conversation["name"],
+                            prompts=tuple(m["user_query"] for m in document["messages"]))
+            unusable = _unrestorable(backup, resend=resend)
+            if unusable:
+                raise InputError(Problem(f"backup {path}: {p}; nothing was restored")
+                                 for p in unusable)
+            return backup
         problems = ["conversation.session_id is not a session id"]
     raise InputError(Problem(f"{path}: not a reconciler backup file: {p}") for p in problems)
+
+
+def _unrestorable(backup: Backup, *, resend: bool) -> list[str]:
+    """What of `backup` restore could not write: its name, and (`resend`) its prompts."""
+    problems = []
+    if not normal_form(backup.name):
+        problems.append("the conversation's name is empty or blank")
+    elif len(backup.name) > MAX_NAME_LENGTH:
+        problems.append(f"the conversation's name is {len(backup.name)} characters long; "
+                        f"a name has at most {MAX_NAME_LENGTH}")
+    if not resend:
+        return problems
+    for position, prompt in enumerate(backup.prompts, start=1):
+        if not normal_form(prompt):
+            problems.append(f"message {position} has an empty prompt, which cannot be sent "
+                            "again (restore without --resend-prompts brings back the "
+                            "conversation alone)")
+        elif len(prompt) > MAX_PROMPT_LENGTH:
+            problems.append(f"message {position} has a prompt of {len(prompt)} characters; "
+                            f"restore sends at most {MAX_PROMPT_LENGTH}")
+    return problems
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -33,6 +33,7 @@ from reconciler.errors import (
     RestoreRefused,
 )
 from reconciler.plan.guards import GuardLimits, with_guards
+from reconciler.plan.make import read_query_credits
 from reconciler.plan.match import in_scope
 from reconciler.plan.model import BY_NAME, Plan, ProjectPlan
 from reconciler.plan.operations import KINDS, Operation, Thread, send_external_id
@@ -75,7 +76,9 @@ class OperationResult:
 
 @dataclass(frozen=True)
 class ApplyOptions:
-    """How to apply. `backup_dir` None means --no-backup; `limits` are the guards' flags."""
+    """How to apply. `backup_dir` None means --no-backup; `limits` are the guards' flags (for
+    a saved plan, with what `reconciler.plan.stale.check_live` counted live, so that the plan's
+    own numbers are not trusted: see `reconciler.plan.guards`)."""
 
     parallelism: int = 8
     dry_run: bool = False
@@ -297,7 +300,7 @@ class ApplyRun:
             except asyncio.CancelledError:
                 self._record(OperationResult(
                     op, Outcome.INTERRUPTED, "interrupted in flight: it may or may not have "
-                    "been applied; the next apply converges", session_id=op.session_id))
+                    "been applied", session_id=op.session_id))
                 raise
             except AuthError:
                 raise
@@ -354,17 +357,25 @@ class Restored(StrEnum):
     CREATED = "created"  # a new conversation, and its prompts when asked
     RESUMED = "resumed"  # the only conversation of that name held the first prompts: sent the rest
     ALREADY_BACK = "already back"  # nothing to do
+    # Another run created the name between this one's look-up and its create (a restore of the
+    # same backup elsewhere, most likely): the older conversation is left to it, this one's own
+    # is deleted while still empty, and nothing is sent.
+    RACED = "raced"
 
 
 @dataclass(frozen=True)
 class RestoreResult:
-    """What `restore` did for one backup."""
+    """What `restore` did for one backup: the conversation that holds (or will hold) it, and,
+    when another run created the name at the same time (`Restored.RACED`), the conversation
+    this restore made (`own`) and whether it deleted it (it keeps one that gained messages)."""
 
     project_id: int
     session_id: str
     name: str
     prompts_sent: int
     state: Restored = Restored.CREATED
+    own: str | None = None
+    own_deleted: bool = False
 
 
 async def restore_conversation(
@@ -377,7 +388,11 @@ async def restore_conversation(
     It is already back when `original` still exists, or when the only conversation named `name`
     is the key user's and (with `prompts`) holds exactly those prompts; when that conversation
     holds the first of them (a restore that stopped midway), the rest are sent. Any other
-    conversation named `name` takes the name: RestoreConflict, nothing is done. Prompts to send
+    conversation named `name` takes the name: RestoreConflict, nothing is done. After its
+    create it looks the name up again: when an older conversation has it now, another run
+    created it meanwhile (runs on two machines share no lock), and this one withdraws
+    (`Restored.RACED`, see `_created_first`), so that one conversation is restored and its
+    prompts are sent once. Prompts to send
     beyond `max_sends`, or beyond the query credits the account has left (when the API says),
     are refused before anything is done: RestoreRefused. The API cannot write answers: sent
     prompts get new answers. Raises ApiError on failure (what was done before the failure
@@ -404,7 +419,11 @@ async def restore_conversation(
         session_id, sent, state = None, 0, Restored.CREATED
     await _refuse_sends_beyond(client, len(wanted) - sent, max_sends)
     if session_id is None:
-        session_id = (await client.create_conversation(project_id, name)).session_id
+        created = await client.create_conversation(project_id, name)
+        raced = await _created_first(client, project_id, created, name)
+        if raced is not None:
+            return raced
+        session_id = created.session_id
     for position, prompt in enumerate(wanted[sent:], start=sent + 1):
         await client.send_message(
             project_id, session_id, prompt,
@@ -412,18 +431,42 @@ async def restore_conversation(
     return RestoreResult(project_id, session_id, name, len(wanted) - sent, state)
 
 
+async def _created_first(
+    client: ConversationApi, project_id: int, created: Conversation, name: str
+) -> RestoreResult | None:
+    """None when `created` is the oldest conversation named `name` (the restore goes on).
+    Otherwise another run created the name after this restore looked it up: the oldest holder
+    is left to that run, and `created` is deleted while it holds no message (nothing of anyone
+    is lost; one that gained messages is kept and named). Raises ApiError."""
+    listed = await client.list_conversations(project_id, name=normal_form(name))
+    older = sorted((c for c in listed if normal_form(c.name) == normal_form(name)
+                    and c.id < created.id), key=lambda c: c.id)
+    if not older:
+        return None
+    try:
+        held = len((await client.get_transcript(project_id, created.session_id)).messages)
+    except NotFoundError:
+        held = 0  # deleted already: nothing to keep
+    else:
+        if not held:
+            await client.delete_conversation(project_id, created.session_id)
+    return RestoreResult(project_id, older[0].session_id, name, 0, Restored.RACED,
+                         own=created.session_id, own_deleted=held == 0)
+
+
 async def _refuse_sends_beyond(
     client: ConversationApi, count: int, max_sends: int | None
 ) -> None:
     """Raise RestoreRefused when sending `count` prompts is more than `max_sends` or than the
-    query credits the account has left (an API that does not say refuses nothing)."""
+    query credits the account has left (credits that cannot be read refuse nothing:
+    `read_query_credits` warns)."""
     if count == 0:
         return
     if max_sends is not None and count > max_sends:
         raise RestoreRefused(
             f"restoring this backup sends {count} prompt(s), more than --max-sends {max_sends} "
             "(each costs a query credit): nothing was restored; raise --max-sends to proceed")
-    credits = await client.query_credits()
+    credits = await read_query_credits(client)
     if credits is not None and credits.left is not None and count > credits.left:
         raise RestoreRefused(
             f"restoring this backup sends {count} prompt(s) but the account has {credits.left} "

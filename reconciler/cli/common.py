@@ -14,7 +14,7 @@ from reconciler.api.client import Client
 from reconciler.api.live import is_session_id
 from reconciler.api.pacer import per_minute
 from reconciler.apply.locks import project_locks
-from reconciler.apply.outputs import Output
+from reconciler.apply.outputs import Output, write_output
 from reconciler.cli.connect import Connection, api_target
 from reconciler.cli.console import Console
 from reconciler.cli.progress import counting
@@ -150,11 +150,13 @@ def write_json(path: Path, document: dict[str, Any]) -> None:
     write_text(path, pretty(document))
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` (its directory made); InputError naming the file if it cannot."""
+def write_text(path: Path, text: str, *, replace: bool = True) -> None:
+    """Write `text` to `path` (its directory made), replacing a file atomically and never
+    through a symbolic link (`outputs.write_output`; with `replace` False, never replacing a
+    file either); InputError naming the file if it cannot."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        write_output(path, text.encode("utf-8"), replace=replace)
     except OSError as error:
         raise InputError([Problem(f"cannot write: {os_reason(error)}", Location(str(path)))]
                          ) from None

@@ -36,6 +36,7 @@ from reconciler.desired.model import Scope
 from reconciler.emulator import DEFAULT_API_KEY
 from reconciler.emulator.cli import cmd_emulator
 from reconciler.errors import InputError, Problem, ReconcilerError
+from reconciler.keys import MIN_MASKED_LENGTH
 from reconciler.plan.guards import GuardLimits
 from reconciler.plan.signing import known_plan_keys
 
@@ -72,14 +73,38 @@ def main(
         console.env, getattr(args, "plan_key_file", None))
     if args.sandbox:
         console.secrets += (DEFAULT_API_KEY,)
+    served = args.api_key if args.command == "emulator" else None  # the emulator's own key
+    if _holds_a_secret(sys.argv[1:] if argv is None else argv, console.secrets, served):
+        console.error(SECRET_IN_ARGUMENTS)
+        return EXIT_USAGE
+    if served:
+        console.secrets += (served,)
     terminated: list[int] = []
     with _logging_to(console), _interruptible(terminated):
         try:
             return _run(lambda: _dispatch(parser, args, console), console)
-        except KeyboardInterrupt:
-            console.error("interrupted: operations in flight were abandoned; "
-                          "the report (--report) says what was done")
+        except KeyboardInterrupt as stop:  # a command may say what the stop left behind
+            console.error(f"interrupted: {stop.args[0]}" if stop.args else "interrupted")
             return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+
+
+SECRET_IN_ARGUMENTS = (
+    "error: a value on the command line holds the API key or the plan key, where neither "
+    "belongs (it would be shown, or become a file's name): nothing was done. Give the API key "
+    "with $CUSTOMGPT_API_KEY or --api-key-file FILE, the plan key with $RECONCILER_PLAN_KEY or "
+    "--plan-key-file FILE")
+
+
+def _holds_a_secret(argv: Sequence[str], secrets: Sequence[str], served: str | None) -> bool:
+    """Whether a value on the command line holds one of the `secrets` the run knows (of 8
+    characters or more), other than as `served`, the key `reconciler emulator --api-key`
+    is given to serve."""
+    for token in argv:
+        if served and (token == served or token.endswith(f"={served}")):
+            continue
+        if any(len(secret) >= MIN_MASKED_LENGTH and secret in token for secret in secrets):
+            return True
+    return False
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, console: Console) -> int:
@@ -136,7 +161,8 @@ def parameters(args: argparse.Namespace) -> Parameters:
     if command == "export":
         return ExportParams(
             connection=connection, projects=tuple(args.project), scope=Scope(args.scope),
-            pin=args.pin, with_messages=args.with_messages, output=args.output)
+            pin=args.pin, with_messages=args.with_messages, output=args.output,
+            force=args.force)
     if command == "restore":
         return RestoreParams(connection=connection, backup_file=args.backup_file,
                              resend_prompts=args.resend_prompts, max_sends=args.max_sends)

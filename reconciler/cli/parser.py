@@ -13,13 +13,15 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from reconciler import __version__
-from reconciler.api.pacer import DEFAULT_SHARE
+from reconciler.api.pacer import DEFAULT_SHARE, MAX_MAX_RATE, MIN_MAX_RATE
 from reconciler.api.settings import MAX_TIMEOUT
 from reconciler.arguments import whole_number
 from reconciler.cli.common import FORMATS
 from reconciler.cli.completion import add_completion_command
 from reconciler.desired.model import MAX_ID, Scope
+from reconciler.keys import MIN_MASKED_LENGTH
 from reconciler.plan.model import DEFAULT_MAX_DELETE_FRACTION
+from reconciler.text import clipped
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,12 +33,14 @@ class _Parser(argparse.ArgumentParser):
         head, sep, rest = message.partition("unrecognized arguments: ")
         if sep:
             words = rest.split()
-            shown = [word for word in words if word.startswith("-") and "=" not in word]
+            shown = [clipped(word) for word in words
+                     if word.startswith("-") and "=" not in word]
             hidden = len(words) - len(shown)
             message = head + sep + " ".join(shown)
             if hidden:
                 message += f"{' ' if shown else ''}(and {hidden} value(s), not shown)"
         message = _INVALID_VALUE.sub(r"\1", message)
+        message = _AMBIGUOUS.sub(lambda found: f"{found[1]}{clipped(found[2])}", message)
         raise UsageError(f"{self.format_usage()}{self.prog}: error: {message}")
 
 
@@ -45,41 +49,51 @@ class UsageError(Exception):
 
     def without_values(self, argv: Sequence[str]) -> str:
         """The message with every value given on the command line (not an option name)
-        written as '…', wherever a type check quoted it."""
-        text = str(self)
+        written as '…', wherever a type check quoted it (and, unquoted, every value of 8
+        characters or more: the length of a key worth masking)."""
+        usage, sep, text = str(self).rpartition(": error: ")
         for token in argv:
             value = token.partition("=")[2] if token.startswith("-") else token
             if value:
                 text = text.replace(repr(value), "'…'")
-        return text
+            if len(value) >= MIN_MASKED_LENGTH:  # unquoted, as argparse repeats some
+                text = text.replace(value, "…")
+        return usage + sep + text
 
 
 _INVALID_VALUE = re.compile(r"(invalid (?:choice|[\w ]+ value)): .*?(?= \(choose from |$)",
                             re.DOTALL)
+# "ambiguous option: --p=VALUE could match ...": the option as typed, without its value
+_AMBIGUOUS = re.compile(r"(ambiguous option: )(-[^=\s]*)(?:=.*?)?(?= could match )", re.DOTALL)
 
 _positive_int = whole_number(1, MAX_ID)
 _count = whole_number(0, MAX_ID)
 
 
-def _number(*, low: float, high: float, what: str) -> Callable[[str], float]:
-    """An argparse type: a finite number above `low` and at most `high` (never nan or inf)."""
+def _number(*, low: float, high: float, what: str, low_included: bool = False
+            ) -> Callable[[str], float]:
+    """An argparse type: a finite number above `low` (or from `low`, when `low_included`)
+    and at most `high` (never nan or inf)."""
+    bound = (f"from {low:.10g} to {high:.10g}" if low_included
+             else f"above {low:.10g} and at most {high:.10g}")
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, not {text[:40]!r}") from None
-        if not math.isfinite(value) or not low < value <= high:
-            raise argparse.ArgumentTypeError(
-                f"{what} must be a finite number above {low:g} and at most {high:g}, "
-                f"not {text[:40]!r}")
+            raise argparse.ArgumentTypeError("expected a number") from None
+        above = low <= value if low_included else low < value
+        if not math.isfinite(value) or not above or value > high:
+            raise argparse.ArgumentTypeError(f"{what} must be a finite number {bound}")
         return value
 
     return parse
 
 
 _seconds = _number(low=0, high=MAX_TIMEOUT, what="seconds")
-_rate = _number(low=0, high=1_000_000, what="requests per minute")
+# Slower than one request a minute, a run of a few hundred requests would take hours.
+_rate = _number(low=MIN_MAX_RATE, high=MAX_MAX_RATE, what="requests per minute",
+                low_included=True)
 _share = _number(low=0, high=1, what="the share")
 
 
@@ -102,8 +116,8 @@ def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
                             "after a send whose answer was lost, how long the transcript is "
                             "watched for it before it is sent again")
     group.add_argument("--max-rate", type=_rate, default=default(None), metavar="N",
-                       help="at most N requests per minute (default: as the API's limit "
-                            "and --rate-share allow)")
+                       help="at most N requests per minute, from 1 (default: as the API's "
+                            "limit and --rate-share allow)")
     group.add_argument("--rate-share", type=_share, default=default(DEFAULT_SHARE),
                        metavar="F", help="take at most this share of the API key's advertised "
                        "rate limit, leaving the rest to its other clients (default 0.5)")
@@ -215,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--with-messages", action="store_true",
                         help="declare each conversation's prompts as messages")
     export.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default stdout)")
+    export.add_argument("--force", action="store_true",
+                        help="replace FILE when it exists (without it, an existing file is "
+                             "never overwritten)")
 
     restore = _command(commands, "restore",
                        "Recreate a deleted conversation from its transcript backup.",

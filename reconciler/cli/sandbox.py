@@ -1,7 +1,9 @@
 """The sandbox: the emulator in-process on a free loopback port, backed by a file that persists.
 
 `--sandbox` on plan/apply/export uses it so that a new user can try the whole workflow with no
-account and no network; what they apply is still there on the next run.
+account and no network; what they apply is still there on the next run. When `.reconciler/content/`
+is a directory, answers come from the documents of its `<project id>/` folders (as the emulator's
+`--content`), otherwise they are canned.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
+from reconciler.apply.outputs import make_state_directory
 from reconciler.desired.model import MAX_ID
 from reconciler.emulator import DEFAULT_API_KEY, Emulator, EmulatorError
 
 SANDBOX_DB = "sandbox.db"
+SANDBOX_CONTENT = "content"
 
 
 class SandboxHandle:
@@ -48,20 +52,23 @@ class SandboxHandle:
 def start_sandbox(
     project_ids: Iterable[int], *, root: Path = Path(".reconciler")
 ) -> SandboxHandle:
-    """Start the emulator on 127.0.0.1 (free port) backed by `root/sandbox.db`.
+    """Start the emulator on 127.0.0.1 (free port) backed by `root/sandbox.db`, answering from
+    `root/content/` if it is a directory.
 
-    Creates `root` if needed and every project in `project_ids` that does not exist yet (named
-    "sandbox-project-<id>"). Raises EmulatorError (a ReconcilerError) if the directory or the
-    database cannot be used.
+    Creates `root` if needed (with its `.gitignore`, see `apply/outputs.py`) and every project
+    in `project_ids` that does not exist yet (named "sandbox-project-<id>"). Raises
+    EmulatorError (a ReconcilerError) if the directory or the database cannot be used.
     """
     ids = [_project_id(value) for value in project_ids]
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        make_state_directory(root)
     except OSError as problem:
         raise EmulatorError(f"cannot create the sandbox directory {root}: "
                             f"{problem.strerror}") from None
     db_path = root / SANDBOX_DB
-    emulator = Emulator(db=str(db_path), api_key=DEFAULT_API_KEY)
+    content = root / SANDBOX_CONTENT
+    emulator = Emulator(db=str(db_path), api_key=DEFAULT_API_KEY,
+                        content=content if content.is_dir() else None)
     try:
         for project_id in ids:
             emulator.ensure_project(project_id, f"sandbox-project-{project_id}")

@@ -25,11 +25,11 @@ from reconciler.desired.model import (
     Reaction,
     Scope,
 )
-from reconciler.desired.rules import check_rules, normal_form_warnings
+from reconciler.desired.rules import check_rules, normal_form_warnings, prune_warnings
 from reconciler.desired.yamlsource import Path, SourceDocument, parse_file
 from reconciler.errors import InputError, Location, Problem, os_reason
 from reconciler.keys import API_KEY_VARIABLE, MIN_MASKED_LENGTH
-from reconciler.text import normal_form
+from reconciler.text import clipped, normal_form
 
 SCHEMA_NAME = "conversations"
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -37,6 +37,7 @@ YAML_SUFFIXES = (".yaml", ".yml")
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _VARIABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 _DIGITS = re.compile(r"[0-9]+")
+_WRITTEN_ID = re.compile(r"-?(?:0|[1-9][0-9]*)")  # 0 and below: the schema's minimum says
 
 
 @dataclass
@@ -77,7 +78,7 @@ def load_desired(
     if problems:
         raise InputError(_in_file_order(problems, files))
     projects = tuple(spec for item in loaded for _, spec in item.projects)
-    warnings = _in_file_order(normal_form_warnings(loaded), files)
+    warnings = _in_file_order([*normal_form_warnings(loaded), *prune_warnings(loaded)], files)
     return DesiredState(projects=projects, files=tuple(files), warnings=tuple(warnings))
 
 
@@ -158,10 +159,12 @@ def load_file(
     expansion_problems, unexpanded = expand_variables(document, env=env, secrets=secrets)
     loaded.problems.extend(expansion_problems)
     bad_ids = _coerce_project_ids(document, loaded.problems, skip=unexpanded)
-    bad = _Invalid({("projects", index, "id") for index in bad_ids})
+    reported = {("projects", index, "id") for index in bad_ids} | document.refused
+    bad = _Invalid(reported)
     for path, problem in schema.validate_paths(data, SCHEMA_NAME, locate=document.locate):
-        loaded.problems.append(problem)
-        bad.add(path)
+        if path not in reported:  # a value refused as written is reported once
+            loaded.problems.append(problem)
+            bad.add(path)
     loaded.problems.extend(expectations.check(document))
     if isinstance(data.get("projects"), list) and not bad.at(("projects",)):
         loaded.projects = [
@@ -244,24 +247,26 @@ def _expand(
             return whole
         reference = _VARIABLE.fullmatch(match.group(1))
         if reference is None:
-            problems.append(Problem(f"invalid variable reference {whole!r}", where))
+            problems.append(Problem(
+                f"invalid variable reference {clipped(whole, quote=repr)}", where))
             return whole
         name, default = reference.group(1), reference.group(2)
         value = env.get(name)
+        shown = clipped(name)
         if default is not None and "${" in default:
-            problems.append(Problem(f"the default of ${{{name}:-...}} holds '${{': a default "
+            problems.append(Problem(f"the default of ${{{shown}:-...}} holds '${{': a default "
                                     "is literal text; nested references are not supported",
                                     where))
             return whole
-        holds_key = Problem(f"${{{name}}} holds the API key, which must not be written "
+        holds_key = Problem(f"${{{shown}}} holds the API key, which must not be written "
                             "into desired state", where)
         if name == API_KEY_VARIABLE:
             problems.append(holds_key)
             return whole
         if value is None or (value == "" and default is not None):
             if default is None:
-                problems.append(Problem(f"environment variable {name} is not set (use "
-                                        f"${{{name}:-default}} to give a default)", where))
+                problems.append(Problem(f"environment variable {shown} is not set (use "
+                                        f"${{{shown}:-default}} to give a default)", where))
                 return whole
             value = default
         if _holds_key(value, keys):
@@ -276,7 +281,8 @@ def _coerce_project_ids(
     document: SourceDocument, problems: list[Problem], *, skip: set[Path]
 ) -> set[int]:
     """Turn digit-string project ids into integers; returns the indexes of unusable ones
-    (those in `skip` were already reported)."""
+    (those in `skip` were already reported). A number must be written as a whole number in
+    decimal digits (`_written_id_problem`)."""
     bad: set[int] = set()
     projects = document.data.get("projects")
     if not isinstance(projects, list):
@@ -284,6 +290,10 @@ def _coerce_project_ids(
     for index, project in enumerate(projects):
         value = project.get("id") if isinstance(project, dict) else None
         if not isinstance(value, str):
+            problem = _written_id_problem(document, ("projects", index, "id"), value)
+            if problem is not None:
+                problems.append(problem)
+                bad.add(index)
             continue
         if _DIGITS.fullmatch(value) and len(value.lstrip("0")) <= len(str(MAX_ID)):
             project["id"] = int(value)
@@ -293,9 +303,27 @@ def _coerce_project_ids(
         if ("projects", index, "id") in skip:
             continue
         message = (f"project id must be at most {MAX_ID}" if _DIGITS.fullmatch(value) else
-                   f"project id must be an integer or a string of digits, got {value[:40]!r}")
+                   "project id must be an integer or a string of digits, got "
+                   f"{clipped(value, limit=40, quote=repr)}")
         problems.append(Problem(message, document.locate(("projects", index, "id"))))
     return bad
+
+
+def _written_id_problem(document: SourceDocument, path: Path, value: Any) -> Problem | None:
+    """A project id that YAML read as a number but that is not written as a whole number in
+    decimal digits: `1001.0`, `1.001e+3`, `+1001`, `1.5` (a YAML 1.1 form such as `0644` was
+    refused by the parser already; 0 and negative ids are left to the schema)."""
+    written = document.written.get(path)
+    if (written is None or path in document.refused or isinstance(value, bool)
+            or not isinstance(value, int | float) or _WRITTEN_ID.fullmatch(written)):
+        return None
+    shown = clipped(written)
+    if isinstance(value, float) and not value.is_integer():
+        message = f"id: {shown} is not a plain decimal number: a project id is a whole number"
+    else:
+        message = (f"id: {shown} is not a plain decimal number: a project id is written in "
+                   f"digits only; write {clipped(str(int(value)))}")
+    return Problem(message, document.locate(path))
 
 
 def _build_project(document: SourceDocument, index: int, bad: _Invalid) -> ProjectSpec:
@@ -317,6 +345,7 @@ def _build_project(document: SourceDocument, index: int, bad: _Invalid) -> Proje
         label=setting("label", None) if "label" in raw else None,
         scope=Scope(setting("scope", Scope.MINE.value)),
         prune=bool(setting("prune", False)),
+        owns=tuple(setting("owns", ())),
         ignore=tuple(setting("ignore", ())),
         protect=tuple(setting("protect", ())),
         duplicates=DuplicatePolicy(setting("duplicates", DuplicatePolicy.ERROR.value)),

@@ -130,6 +130,7 @@ class ProjectSpec:
     label: str | None = None
     scope: Scope = Scope.MINE
     prune: bool = False
+    owns: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
     protect: tuple[str, ...] = ()
     duplicates: DuplicatePolicy = DuplicatePolicy.ERROR
@@ -142,6 +143,12 @@ class ProjectSpec:
     def display_name(self) -> str:
         """How plans name the project: `label (id)` or just the id."""
         return f"{self.label} ({self.id})" if self.label else str(self.id)
+
+    @cached_property
+    def is_owned(self) -> NameTest:
+        """`is_owned(name)`: whether `name` matches one of the `owns` patterns (the names this
+        repository owns beyond those it declares: only they are pruned)."""
+        return glob_matcher(self.owns)
 
     @cached_property
     def is_ignored(self) -> NameTest:
@@ -179,6 +186,15 @@ def glob_matcher(patterns: Iterable[str]) -> NameTest:
         return normal != name and match(normal) is not None
 
     return matches
+
+
+def literal_pattern(name: str) -> str:
+    """The glob pattern that matches exactly `name`: each `*`, `?` and `[` written as a one-
+    character class (`[*]`, `[?]`, `[[]`), the only escape the pattern syntax has."""
+    return _GLOB_SPECIAL.sub(r"[\g<0>]", name)
+
+
+_GLOB_SPECIAL = re.compile(r"[*?\[]")
 
 
 def _never(name: str, normal: str | None = None, /) -> bool:

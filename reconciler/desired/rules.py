@@ -1,8 +1,9 @@
 """The semantic rules of the desired state, checked after the schema.
 
 Over every file at once: project ids, names and session ids declared twice, `renamed_from`
-conflicts, invalid or self-defeating `ignore`/`protect` patterns, and the other settings the
-schema cannot judge. Each broken rule is a located problem.
+conflicts, invalid or self-defeating `owns`/`ignore`/`protect` patterns, and the other settings
+the schema cannot judge. Each broken rule is a located problem. Also the warnings: what is valid
+but may surprise (a name not in normal form, a project that prunes but owns nothing).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from reconciler.desired.model import ProjectSpec
 from reconciler.desired.yamlsource import Path, SourceDocument
 from reconciler.errors import Location, Problem
 from reconciler.text import (
+    clipped,
     has_hidden_characters,
     normal_form,
     shown,
@@ -26,6 +28,11 @@ from reconciler.text import (
 
 if TYPE_CHECKING:
     from reconciler.desired.loader import LoadedFile
+
+
+def _quoted(text: str) -> str:
+    """`text` quoted as a message repeats it, cut when long (`text.clipped`)."""
+    return clipped(text, quote=repr)
 
 
 def check_rules(loaded: Sequence[LoadedFile]) -> list[Problem]:
@@ -60,7 +67,7 @@ def _check_settings(document: SourceDocument, path: Path, raw: dict[str, Any]) -
     if isinstance(fraction, float) and not math.isfinite(fraction):
         problems.append(Problem("max_delete_fraction must be a number greater than 0 and at "
                                 "most 1", document.locate((*path, "max_delete_fraction"))))
-    for kind in ("ignore", "protect"):
+    for kind in ("owns", "ignore", "protect"):
         patterns = raw.get(kind)
         for index, pattern in enumerate(patterns if isinstance(patterns, list) else ()):
             if not isinstance(pattern, str) or not pattern:
@@ -68,7 +75,8 @@ def _check_settings(document: SourceDocument, path: Path, raw: dict[str, Any]) -
             message = glob_problem(pattern)
             if message is not None:
                 where = document.locate((*path, kind, index))
-                problems.append(Problem(f"{kind} pattern {pattern!r}: {message}", where))
+                problems.append(Problem(
+                    f"{kind} pattern {_quoted(pattern)}: {message}", where))
     return problems
 
 
@@ -95,7 +103,8 @@ def glob_problem(pattern: str) -> str | None:
         if end < 0:
             return "unclosed '[' (write '[[]' to match a literal '[')"
         if _has_reversed_range(pattern[index + 1 : end].lstrip("!")):
-            return f"reversed range in {pattern[index : end + 1]!r} matches nothing"
+            return (f"reversed range in {_quoted(pattern[index : end + 1])} "
+                    "matches nothing")
         index = end + 1
     return None
 
@@ -171,21 +180,22 @@ class _ProjectSource:
     def _check_rename(self, name: str, old: str, where: Location,
                       names: dict[str, Location], listed: dict[str, Location]) -> list[Problem]:
         if old == name:
-            return [Problem(f"renamed_from lists the conversation's own name {old!r}", where)]
+            return [Problem(f"renamed_from lists the conversation's own name {_quoted(old)}",
+                            where)]
         if old in names:
-            return [Problem(f"renamed_from {old!r} is the name of another declared "
+            return [Problem(f"renamed_from {_quoted(old)} is the name of another declared "
                             f"conversation (at {names[old]})", where)]
         first = listed.setdefault(old, where)
         if first != where:
-            return [Problem(f"renamed_from {old!r} is already listed at {first}; a live "
+            return [Problem(f"renamed_from {_quoted(old)} is already listed at {first}; a live "
                             "conversation can be renamed into one entry only", where)]
         return []
 
     def _check_ignored(self, name: str, where: Location) -> list[Problem]:
         for pattern in self.spec.ignore:
             if glob_problem(pattern) is None and fnmatchcase(name, pattern):
-                return [Problem(f"{name!r} matches ignore pattern {pattern!r}, so it could "
-                                "never be managed", where)]
+                return [Problem(f"{_quoted(name)} matches ignore pattern {_quoted(pattern)}, so "
+                                "it could never be managed", where)]
         return []
 
     def check_session_ids(self, seen: dict[str, Location]) -> list[Problem]:
@@ -199,6 +209,25 @@ class _ProjectSource:
                 problems.append(Problem(f"session_id {entry.session_id} is declared twice "
                                         f"(first at {first})", where))
         return problems
+
+
+def prune_warnings(loaded: Sequence[LoadedFile]) -> list[Problem]:
+    """A located warning for each project that prunes but owns nothing (no `owns` pattern):
+    its prune deletes no undeclared conversation, which is safe but rarely what was meant.
+    Located at the `prune` that turns it on (the project's, or the file's `defaults`)."""
+    warnings: list[Problem] = []
+    for item in loaded:
+        for index, spec in item.projects:
+            if not spec.prune or spec.owns:
+                continue
+            raw = item.document.data["projects"][index]
+            where = ("projects", index, "prune") if "prune" in raw else ("defaults", "prune")
+            warnings.append(Problem(
+                f"warning: project {spec.id} prunes but owns nothing: prune deletes no "
+                "undeclared conversation (only extra copies of a declared name); list the names "
+                "this repository owns in `owns`, such as [\"QA *\"], or [\"*\"] when nothing "
+                "else uses this API key", item.document.locate(where)))
+    return warnings
 
 
 def normal_form_warnings(loaded: Sequence[LoadedFile]) -> list[Problem]:

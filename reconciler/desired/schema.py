@@ -21,10 +21,12 @@ from jsonschema.exceptions import ValidationError
 
 from reconciler.desired.yamlsource import Path
 from reconciler.errors import Location, Problem
+from reconciler.text import clipped
 
 SCHEMA_PACKAGE = "reconciler.schemas"
 _SUFFIX = ".schema.json"
-_MAX_SHOWN = 60
+_MAX_SHOWN = 60  # characters of a value a message repeats
+_MAX_MESSAGE = 200  # characters of one of jsonschema's own messages
 
 
 class Locator(Protocol):
@@ -108,7 +110,8 @@ def _problems(
         allowed = sorted(error.schema.get("properties", {}))
         return [
             ((*path, key), Problem(
-                f"{_where(path, key)}: unknown key {key!r}; allowed: {', '.join(allowed)}",
+                f"{_where(path, key)}: unknown key {clipped(key, quote=repr)}; allowed: "
+                f"{', '.join(allowed)}",
                 _locate(locate, (*path, key), key=True),
             ))
             for key in error.instance
@@ -124,7 +127,8 @@ def _locate(locate: Locator | None, path: Path, *, key: bool = False) -> Locatio
 def _where(path: Sequence[str | int], extra: str | None = None) -> str:
     text = ""
     for part in (*path, *((extra,) if extra is not None else ())):
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        name = clipped(str(part))
+        text += f"[{part}]" if isinstance(part, int) else (f".{name}" if text else name)
     return text or "document"
 
 
@@ -154,7 +158,8 @@ def _message(error: ValidationError) -> str:
         "oneOf": lambda: f"expected {_branch_types(error)}, got {_describe(value)}",
     }
     render = simple.get(str(kind))
-    return render() if render is not None else str(error.message)
+    # jsonschema's own message repeats the value it is about: kept short
+    return render() if render is not None else clipped(str(error.message), limit=_MAX_MESSAGE)
 
 
 def _required_keys(error: ValidationError) -> str:
@@ -192,5 +197,11 @@ def _describe(value: object) -> str:
 def _show(value: object) -> str:
     if isinstance(value, dict | list):
         return "{...}" if isinstance(value, dict) else "[...]"
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, float) else repr(value)
-    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 4] + '..."'
+    if isinstance(value, str):
+        return clipped(value, limit=_MAX_SHOWN, quote=_json_string)
+    return clipped(repr(value) if isinstance(value, float) else json.dumps(value),
+                   limit=_MAX_SHOWN)
+
+
+def _json_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)

@@ -3,6 +3,10 @@
 The one module that imports `yaml`. A file is parsed safely into events (libyaml when available)
 and built into dicts, lists and scalars without recursion, so that:
 - every value and every mapping key keeps its file, line and column;
+- a number or a boolean keeps how it was written, and the forms YAML 1.1 reads otherwise
+  than YAML 1.2 and than a reader would are refused (located, not fatal): `0644` (octal 420),
+  `16:41` (base 60: 1001), `0x3E9`, `0b1`, `1_000`, and `yes`/`no`/`on`/`off` as booleans,
+  so that a project id or a setting is never a number or a truth its writer did not write;
 - duplicate mapping keys, aliases (and so alias bombs), explicit tags, several documents,
   nesting deeper than `MAX_DEPTH`, files over `MAX_FILE_BYTES`, invalid UTF-8 and tab
   indentation are refused with located, readable problems instead of tracebacks.
@@ -10,7 +14,7 @@ and built into dicts, lists and scalars without recursion, so that:
 
 from __future__ import annotations
 
-import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,10 +24,13 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
 
-from reconciler.errors import InputError, Location, Problem, os_reason
+from reconciler.errors import InputError, Location, Problem
+from reconciler.inputs import YAML_FILE_LIMIT, UnreadableFile, read_input
+from reconciler.text import clipped
 
-MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_FILE_BYTES = YAML_FILE_LIMIT
 MAX_DEPTH = 64
+_DETAIL = 200  # characters of the parser's own words kept in a message (they may quote input)
 
 Path = tuple[str | int, ...]
 
@@ -44,8 +51,10 @@ _constructor = SafeConstructor()
 class SourceDocument:
     """One parsed YAML file: its data plus where each value and key was written.
 
-    `problems` holds the non-fatal problems found while building (duplicate keys); the data
-    keeps the first of duplicated keys.
+    `problems` holds the non-fatal problems found while building (duplicate keys, numbers and
+    booleans in a YAML 1.1 form); the data keeps the first of duplicated keys. `written` holds
+    the source text of every scalar read as a number or a boolean; `refused` the paths of the
+    values refused in `problems` (a check of their values would only repeat it).
     """
 
     file: str
@@ -53,6 +62,8 @@ class SourceDocument:
     values: dict[Path, Location] = field(default_factory=dict)
     keys: dict[Path, Location] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    written: dict[Path, str] = field(default_factory=dict)
+    refused: set[Path] = field(default_factory=set)
 
     def locate(self, path: Path, *, key: bool = False) -> Location:
         """Where the value at `path` (or, with `key`, its mapping key) was written.
@@ -97,26 +108,21 @@ def parse_text(text: str, *, file: str) -> SourceDocument:
         raise InputError([_syntax_problem(error, text, file)]) from None
     except yaml.reader.ReaderError as error:
         where = _location_of_offset(text, error.position, file)
-        message = f"character not allowed in YAML: {error.reason}"
+        message = f"character not allowed in YAML: {clipped(error.reason, limit=_DETAIL)}"
         raise InputError([Problem(message, where)]) from None
     except yaml.YAMLError as error:  # any other libyaml failure, still bad input
-        raise InputError([Problem(f"invalid YAML: {error}", Location(file))]) from None
+        raise InputError([Problem(f"invalid YAML: {clipped(str(error), limit=_DETAIL)}",
+                                  Location(file))]) from None
     return document
 
 
 def _read_text(path: str) -> str:
     try:
-        size = os.stat(path).st_size
-        if size > MAX_FILE_BYTES:
-            limit = MAX_FILE_BYTES // (1024 * 1024)
-            message = (f"file is {size} bytes, over the {limit} MiB limit; "
-                       "split it into several files")
-            raise InputError([Problem(message, Location(path))])
-        with open(path, "rb") as stream:
-            raw = stream.read(MAX_FILE_BYTES + 1)
-    except OSError as error:
-        problem = Problem(f"cannot read file: {os_reason(error)}", Location(path))
-        raise InputError([problem]) from None
+        raw = read_input(path, limit=MAX_FILE_BYTES)
+    except UnreadableFile as error:
+        message = (f"{error.reason}; split it into several files" if error.too_large
+                   else f"cannot read file: {error.reason}")
+        raise InputError([Problem(message, Location(path))]) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -146,7 +152,7 @@ def _syntax_problem(error: yaml.MarkedYAMLError, text: str, file: str) -> Proble
     detail = error.problem or "syntax error"
     if error.context:
         detail = f"{error.context}: {detail}"
-    return Problem(f"invalid YAML: {detail}", where)
+    return Problem(f"invalid YAML: {clipped(detail, limit=_DETAIL)}", where)
 
 
 @dataclass
@@ -184,7 +190,7 @@ class _Builder:
                 raise _Refused("several YAML documents in one file ('---'); "
                                "put each document in its own file", self.where(event))
         elif isinstance(event, yaml.AliasEvent):
-            raise _Refused("aliases are not supported (*" + str(event.anchor) + "); "
+            raise _Refused(f"aliases are not supported (*{clipped(str(event.anchor))}); "
                            "write the value out", self.where(event))
         elif isinstance(event, yaml.ScalarEvent):
             self.add_scalar(event)
@@ -211,20 +217,38 @@ class _Builder:
             if isinstance(top.value, dict):  # always, when the path is None: a key is due
                 self.add_key(event, top, top.value)
             return
-        self.document.values[path] = self.where(event)
-        self.attach(_scalar_value(event, self.where(event)))
+        where = self.where(event)
+        self.document.values[path] = where
+        value = _scalar_value(event, where)
+        if isinstance(value, bool | int | float) and not self.written_well(
+                path, str(event.value), value, where):
+            value = None  # refused: nothing downstream sees it (a 0x... number can be huge)
+        self.attach(value)
+
+    def written_well(self, path: Path, text: str, value: bool | float, where: Location) -> bool:
+        """Keep how a number or a boolean was written; False, with a problem, for a YAML 1.1
+        form (`yaml11`)."""
+        self.document.written[path] = text
+        problem = yaml11(text, value)
+        if problem is None:
+            return True
+        key = f"{clipped(path[-1])}: " if path and isinstance(path[-1], str) else ""
+        self.document.problems.append(Problem(key + problem, where))
+        self.document.refused.add(path)
+        return False
 
     def add_key(self, event: Any, top: _Frame, mapping: dict[str, Any]) -> None:
         """`event` as the next key of `mapping`, the value of the innermost frame `top`."""
         key = str(event.value)
         if event.tag not in (None, "!", "tag:yaml.org,2002:str") or key == "<<":
-            raise _Refused(f"unsupported mapping key {key!r} (merge keys and tags are not "
-                           "supported)", self.where(event))
+            raise _Refused(f"unsupported mapping key {clipped(key, quote=repr)} (merge keys "
+                           "and tags are not supported)", self.where(event))
         path = (*top.path, key)
         if key in mapping:
             first = self.document.keys[path]
             self.document.problems.append(Problem(
-                f"duplicate key {key!r} (first at line {first.line}, column {first.column})",
+                f"duplicate key {clipped(key, quote=repr)} (first at line {first.line}, "
+                f"column {first.column})",
                 self.where(event)))
             top.pending_key = "\0duplicate"
             return
@@ -237,7 +261,7 @@ class _Builder:
         if path is None:
             raise _Refused("mapping keys must be plain strings, not collections", where)
         if event.tag not in _CONTAINER_TAGS:
-            raise _Refused(f"YAML tag {event.tag} is not supported", where)
+            raise _Refused(f"YAML tag {clipped(str(event.tag))} is not supported", where)
         if len(self.stack) >= MAX_DEPTH:
             raise _Refused(f"nesting is deeper than {MAX_DEPTH} levels", where)
         self.document.values[path] = where
@@ -273,13 +297,54 @@ def _scalar_value(event: Any, where: Location) -> Any:
     elif tag in (None, "!"):
         return str(event.value)
     elif tag not in _PLAIN_TAGS:
-        raise _Refused(f"YAML tag {tag} is not supported", where)
+        raise _Refused(f"YAML tag {clipped(str(tag))} is not supported", where)
     node = ScalarNode(tag, event.value, event.start_mark, event.end_mark)
     try:
         return _constructor.construct_object(node)
     except (yaml.YAMLError, ValueError):
-        shown = event.value if len(event.value) <= 40 else event.value[:40] + "..."
-        raise _Refused(f"{shown!r} is not a valid {tag.rsplit(':', 1)[-1]}", where) from None
+        shown = clipped(event.value, limit=40, quote=repr)
+        raise _Refused(f"{shown} is not a valid {tag.rsplit(':', 1)[-1]}", where) from None
+
+
+_DECIMAL_INTEGER = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_LEADING_ZERO = re.compile(r"([-+]?)0+([0-9]+)")
+_DECIMAL_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+                            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
+_BOOLEANS = {"true": True, "True": True, "TRUE": True,
+             "false": False, "False": False, "FALSE": False}
+
+
+def yaml11(text: str, value: bool | float) -> str | None:
+    """Why a scalar written `text`, which PyYAML (YAML 1.1) read as `value`, is refused, or
+    None when YAML 1.2 reads it the same and a reader would too: decimal numbers
+    (`-12`, `0.3`, `.5`, `1e3` with a dot, `.inf`) and `true`/`false` in any one case."""
+    shown = clipped(text)
+    if isinstance(value, bool):
+        if text in _BOOLEANS:
+            return None
+        word = "true" if value else "false"
+        return (f"{shown} is YAML 1.1 for {word}, which this format does not read: write "
+                f"{word}, or \"{shown}\" for the text")
+    if isinstance(value, int):
+        if _DECIMAL_INTEGER.fullmatch(text):
+            return None
+        zeros = _LEADING_ZERO.fullmatch(text)
+        if zeros is not None:
+            return (f"{shown} is not a plain decimal number: YAML 1.1 reads a leading 0 as "
+                    f"octal ({_number(value)}); write {clipped(zeros[1] + zeros[2])} or "
+                    f"\"{shown}\"")
+    elif _DECIMAL_FLOAT.fullmatch(text):
+        return None
+    number = _number(value)
+    return (f"{shown} is not a plain decimal number: YAML 1.1 reads it as {number}; write "
+            f"{number} if that is meant, or \"{shown}\" for the text")
+
+
+def _number(value: float) -> str:
+    try:
+        return clipped(repr(value))
+    except ValueError:  # an integer of more than 4,300 digits (a long hexadecimal one)
+        return "a number too long to show"
 
 
 _Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.emulator import wire
+from reconciler.emulator.content import NO_ANSWER_MESSAGE, Content, Reply
 from reconciler.emulator.multipart import form_fields
 from reconciler.emulator.retention import forget_expired
 from reconciler.emulator.sends import body_of, send_options
@@ -38,11 +39,12 @@ MAX_STORAGE_CREDITS = 5_000_000
 
 @dataclass
 class Api:
-    """What the endpoints need: the store, the page size, the query credits left, and the
-    variants of the real service to behave as.
+    """What the endpoints need: the store, the page size, the query credits left, the
+    variants of the real service to behave as, and the projects' documents to answer from.
 
     `query_credits` None means unlimited; otherwise each sent message spends one, and a send
     with none left is answered 429 as the API does. `queries_used` counts the messages sent.
+    `content` None means canned answers (`wire.canned_answer`).
     """
 
     store: Store
@@ -50,6 +52,7 @@ class Api:
     query_credits: int | None = None
     queries_used: int = 0
     variants: Variants = field(default_factory=Variants)
+    content: Content | None = None
     _credits_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def spend_credit(self) -> None:
@@ -60,6 +63,23 @@ class Api:
                     raise ApiProblem(429, CREDITS_EXHAUSTED)
                 self.query_credits -= 1
             self.queries_used += 1
+
+    def reply(self, project_id: int, prompt: str) -> Reply:
+        """The answer to a prompt sent to the project: canned without content; with it, the
+        passages of the project's documents that match, or the project's "I don't know"
+        message."""
+        if self.content is None:
+            return Reply(wire.canned_answer(prompt), ())
+        found = self.content.answer(project_id, prompt)
+        if found is not None:
+            return found
+        return Reply(self.store.no_answer_message(project_id) or NO_ANSWER_MESSAGE, ())
+
+    @property
+    def canned(self) -> bool:
+        """Whether answers are canned (no content), and so are the citations the variants of
+        the real service show."""
+        return self.content is None
 
     def usage(self) -> dict[str, int | None]:
         """The account's limits and use as `GET /api/v1/limits/usage` reports them: projects,
@@ -205,7 +225,8 @@ def list_messages(api: Api, request: Request, params: dict[str, str]) -> Respons
     per_page = wire.OBSERVED_MESSAGE_PAGE if api.variants.observed else api.page_size
     listing = api.store.list_messages(found["id"], order=order, limit=per_page,
                                       offset=(page - 1) * per_page)
-    listing.rows[:] = [wire.message(row, api.variants, listed=True) for row in listing.rows]
+    listing.rows[:] = [wire.message(row, api.variants, listed=True, canned=api.canned)
+                       for row in listing.rows]
     messages = wire.paginated(listing, page=page, per_page=per_page,
                               path_url=request.base_url + request.path)
     return wire.success({"conversation": wire.conversation(found, api.variants),
@@ -226,11 +247,11 @@ def send_message(api: Api, request: Request, params: dict[str, str]) -> Response
     api.spend_credit()
     message = _cached_answer(api, request, int(found["project_id"]), prompt)
     if message is None:
-        message = answer(api, request, found["id"], prompt, external_id=external_id,
+        message = answer(api, request, found, prompt, external_id=external_id,
                          options=options)
     if stream:
-        return _event_stream(api.variants, message, found["session_id"])
-    return wire.success(wire.message(message, api.variants))
+        return _event_stream(api, message, found["session_id"])
+    return wire.success(wire.message(message, api.variants, canned=api.canned))
 
 
 def stored_prompt(api: Api, prompt: str) -> str:
@@ -250,14 +271,14 @@ def external_id_of(value: object) -> str | None:
 
 
 def answer(
-    api: Api, request: Request, conversation_id: int, prompt: str, *, external_id: str | None,
-    options: dict[str, Any],
+    api: Api, request: Request, conversation: dict[str, Any], prompt: str, *,
+    external_id: str | None, options: dict[str, Any],
 ) -> dict[str, Any]:
-    """Answer a prompt sent by the request's user and store the exchange, with its metadata
-    and the options the send carried."""
+    """Answer a prompt sent by the request's user to a conversation (its row) and store the
+    exchange, with its metadata and the options the send carried."""
     metadata = {"user_ip": "127.0.0.1", "user_agent": request.headers.get("user-agent", ""),
                 "external_id": external_id, "request_source": "api"}
-    return _answer(api, conversation_id, prompt, metadata, user_id=int(request.user),
+    return _answer(api, conversation, prompt, metadata, user_id=int(request.user),
                    options=options)
 
 
@@ -274,8 +295,8 @@ def _cached_answer(
 
 
 def _answer(
-    api: Api, conversation_id: int, prompt: str, metadata: dict[str, Any], *, user_id: int,
-    options: dict[str, Any],
+    api: Api, conversation: dict[str, Any], prompt: str, metadata: dict[str, Any], *,
+    user_id: int, options: dict[str, Any],
 ) -> dict[str, Any]:
     """Store the exchange; a slow model (`send_delay_ms`) stores it at the start or at the end
     of the time it takes to answer."""
@@ -283,9 +304,10 @@ def _answer(
     late = api.variants.send_commits == "end"
     if delay and late:
         time.sleep(delay)
-    message = api.store.add_message(conversation_id, user_id=user_id, prompt=prompt,
-                                    answer=wire.canned_answer(prompt), metadata=metadata,
-                                    options=options)
+    reply = api.reply(int(conversation["project_id"]), prompt)
+    message = api.store.add_message(conversation["id"], user_id=user_id, prompt=prompt,
+                                    answer=reply.text, metadata=metadata, options=options,
+                                    citations=reply.citations)
     if delay and not late:
         time.sleep(delay)
     return message
@@ -311,18 +333,18 @@ def body_flag(value: Any) -> bool:
     raise ApiProblem(400, "The stream must be 0 or 1")
 
 
-def _event_stream(variants: Variants, message: dict[str, Any], session_id: str) -> Response:
+def _event_stream(api: Api, message: dict[str, Any], session_id: str) -> Response:
     """Data-only server-sent events: `progress` chunks of the answer, then `finish`. The real
     service (`wire: observed-2023`) starts with a `start` event carrying the prompt, and its
     `finish` event does not repeat the text. With `wire: observed-2026` each event also has an
     SSE `event:` line naming its status, and the finish event's citations are integers."""
+    variants = api.variants
     text: str = message["openai_response"]
     words = text.split(" ")
     chunks = [word + (" " if index < len(words) - 1 else "") for index, word in enumerate(words)]
     events: list[dict[str, Any]] = [{"status": "progress", "message": chunk} for chunk in chunks]
     if variants.observed or variants.named_events:
-        citations: list[Any] = (wire.integer_citations(message["id"]) if variants.named_events
-                                else wire.observed_citations(message["id"]))
+        citations = wire.message(message, variants, canned=api.canned)["citations"]
         events.insert(0, {"status": "start", "prompt": message["user_query"]})
         events.append({"status": "finish", "id": message["id"],
                        "created_at": wire.iso_time(message["created_at"]),
@@ -343,7 +365,7 @@ def get_message(api: Api, request: Request, params: dict[str, str]) -> Response:
     message = api.store.get_message(found["id"], _prompt_id(params))
     if message is None:
         raise ApiProblem(404, f"Conversation message with id {params['prompt'][:40]} not found")
-    return wire.success(wire.message(message, api.variants))
+    return wire.success(wire.message(message, api.variants, canned=api.canned))
 
 
 REACTIONS = ("liked", "disliked", "neutral")
@@ -364,7 +386,7 @@ def update_feedback(api: Api, request: Request, params: dict[str, str]) -> Respo
                                      user_id=int(request.user))
     if message is None:
         raise ApiProblem(404, f"Conversation message with id {params['prompt'][:40]} not found")
-    return wire.success(wire.message(message, api.variants))
+    return wire.success(wire.message(message, api.variants, canned=api.canned))
 
 
 def _prompt_id(params: dict[str, str]) -> int:
@@ -374,6 +396,21 @@ def _prompt_id(params: dict[str, str]) -> int:
     if not (raw.isascii() and raw.isdigit()):
         raise ApiProblem(400, "Conversation message id must be integer")
     return wire.bounded_number(raw, wire.MAX_ID) or 0
+
+
+def get_citation(api: Api, request: Request, params: dict[str, str]) -> Response:
+    """GET /api/v1/projects/{projectId}/citations/{citationId}: the document an answer cited
+    (the API's `PageMetadata`: id, url, title, description, image). Raises ApiProblem 400 or
+    404 (also for every id when the emulator answers without content)."""
+    project = existing_project(api, params)
+    raw = params["citation"]
+    if not (raw.isascii() and raw.isdigit()):
+        raise ApiProblem(400, "Citation id must be integer")
+    citation = wire.bounded_number(raw, wire.MAX_ID) or 0
+    document = None if api.content is None else api.content.document(project["id"], citation)
+    if document is None:
+        raise ApiProblem(404, f"Page with id {raw[:40]} not found")
+    return wire.success(document.metadata())
 
 
 def list_projects(api: Api, request: Request, params: dict[str, str]) -> Response:

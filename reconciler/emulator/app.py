@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import replace
 
 from reconciler.emulator import admin, api, pages, routes, team, wire
+from reconciler.emulator.content import Content
 from reconciler.emulator.faults import Action, Decision, FaultInjector, Faults
 from reconciler.emulator.store import Store
 from reconciler.emulator.throttle import FixedWindowThrottle, Verdict, key_label
@@ -36,8 +37,10 @@ class Application:
     def __init__(
         self, *, store: Store, api_key: str, faults: Faults, enable_admin: bool, page_size: int,
         variants: Variants | None = None, member_key: str | None = None,
+        content: Content | None = None,
     ) -> None:
-        self.api = api.Api(store=store, page_size=page_size, variants=variants or Variants())
+        self.api = api.Api(store=store, page_size=page_size, variants=variants or Variants(),
+                           content=content)
         self.injector = FaultInjector(faults)
         self.enable_admin = enable_admin
         self.serve_pages = True  # the read-only HTML pages; off when serving beyond loopback

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
-from pathlib import Path
 from typing import Any
 
-from reconciler.api.settings import is_loopback
+from reconciler.api.settings import is_loopback, read_key_file
 from reconciler.arguments import whole_number
 from reconciler.emulator import wire
 from reconciler.emulator.faults import FaultConfigError, Faults
@@ -45,6 +44,11 @@ def add_emulator_command(commands: Any) -> None:
                         help="a second bearer token, a team member's (user 2, role member): it "
                              "may not rename, delete or send to conversations other users "
                              "started (403); never printed")
+    server.add_argument("--content", default=None, metavar="DIR",
+                        help="answer from documents: DIR/<project id>/ holds a project's text "
+                             "and markdown files; an answer is the passages that share the most "
+                             "words with the prompt, citing their files, or the project's "
+                             "no_answer_message (default: canned answers)")
     server.add_argument("--enable-admin", action="store_true",
                         help="serve the test controls under /_emulator/")
     server.add_argument("--page-size", type=_page_size, default=10, metavar="N",
@@ -104,11 +108,7 @@ def _api_key(args: argparse.Namespace) -> tuple[str, bool]:
         return args.api_key, False
     key_file = getattr(args, "api_key_file", None)
     if key_file:
-        try:
-            key = Path(key_file).read_text(encoding="utf-8").strip()
-        except OSError as problem:
-            message = f"cannot read the API key file: {problem.strerror}"
-            raise InputError([Problem(message)]) from None
+        key = read_key_file(key_file, option="--api-key-file")
         if not key:
             raise InputError([Problem("the API key file is empty")])
         return key, False
@@ -123,7 +123,8 @@ def cmd_emulator(args: argparse.Namespace, console: Any) -> int:
     key, printable = _api_key(args)
     emulator = Emulator(db=args.db, api_key=key, faults=faults_from_args(args),
                         enable_admin=args.enable_admin, page_size=args.page_size,
-                        variants=variants_of(args), member_key=args.member_key)
+                        variants=variants_of(args), member_key=args.member_key,
+                        content=args.content)
     emulator.query_credits = args.query_credits
     try:
         base_url = emulator.start(args.host, args.port, allow_remote=args.allow_remote)
@@ -137,8 +138,9 @@ def cmd_emulator(args: argparse.Namespace, console: Any) -> int:
         console.out.flush()
         variants = emulator.variants.describe()
         behaving = f"; behaving as {variants}" if variants else ""
-        console.info(f"emulator serving on {base_url} (database {args.db}{behaving}); "
-                     "Ctrl-C to stop")
+        answering = f"; answering from {args.content}" if args.content else ""
+        console.info(f"emulator serving on {base_url} (database {args.db}{answering}"
+                     f"{behaving}); Ctrl-C to stop")
         if is_loopback(args.host):
             console.info(f"open {base_url}/ in a browser to see its projects and conversations")
         _wait_for_stop()

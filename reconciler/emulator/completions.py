@@ -56,7 +56,7 @@ def chat_completions(api: Api, request: Request, params: dict[str, str]) -> Resp
     api.spend_credit()
     conversation = api.store.create_conversation(project["id"], prompt[:MAX_NAME],
                                                  created_by=request.user)
-    message = answer(api, request, conversation["id"], stored_prompt(api, prompt),
+    message = answer(api, request, conversation, stored_prompt(api, prompt),
                      external_id=external_id, options=options)
     if stream:
         return _chunks(message, model)

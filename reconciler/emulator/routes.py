@@ -19,6 +19,7 @@ ROUTES: list[tuple[re.Pattern[str], dict[str, Endpoint]]] = [
     (re.compile(_PROJECT + r"/settings/?"),
      {"GET": project_settings.get_settings, "POST": project_settings.update_settings}),
     (re.compile(_PROJECT + r"/chat/completions/?"), {"POST": completions.chat_completions}),
+    (re.compile(_PROJECT + r"/citations/(?P<citation>[^/]+)/?"), {"GET": api.get_citation}),
     (re.compile(_PROJECT + r"/conversations/?"),
      {"GET": api.list_conversations, "POST": api.create_conversation}),
     (re.compile(_SESSION + "/?"),

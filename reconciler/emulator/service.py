@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import os
 import socket
 import threading
 from collections.abc import Iterable
@@ -14,6 +15,7 @@ from reconciler.api.settings import is_loopback
 from reconciler.emulator import wire
 from reconciler.emulator.admin import sent_with
 from reconciler.emulator.app import Application
+from reconciler.emulator.content import Content, ContentError
 from reconciler.emulator.faults import Faults
 from reconciler.emulator.retention import Retention, RetentionError
 from reconciler.emulator.server import DEFAULT_READ_TIMEOUT, EmulatorServer
@@ -34,6 +36,10 @@ class Emulator:
     >>> with Emulator(enable_admin=True) as emu:
     ...     url = emu.start()
     ...     emu.ensure_project(1001, "demo-bot")
+
+    With `content`, a directory whose `<project id>/` folders hold text and markdown files,
+    answers come from those files, with citations (see `reconciler.emulator.content`);
+    without it, they are canned.
     """
 
     def __init__(
@@ -47,7 +53,11 @@ class Emulator:
         variants: Variants | None = None,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         member_key: str | None = None,
+        content: str | os.PathLike[str] | None = None,
     ) -> None:
+        """Raises EmulatorError for a setting that cannot be: a page size below 1, a read
+        timeout that is not a positive number, an empty key, a member key equal to the API
+        key, a content directory that is not one, a database that cannot be opened."""
         if page_size < 1:
             raise EmulatorError(f"page size must be at least 1, not {page_size}")
         if not (math.isfinite(read_timeout) and read_timeout > 0):
@@ -60,6 +70,10 @@ class Emulator:
             raise EmulatorError("the team member's key must be a key of its own, not empty and "
                                 "not the API key")
         try:
+            documents = None if content is None else Content(content)
+        except ContentError as problem:
+            raise EmulatorError(str(problem)) from None
+        try:
             self.store = Store(db)
         except Exception as problem:  # sqlite3 errors of many kinds: path, permissions, format
             raise EmulatorError(f"cannot open the emulator database {db}: {problem}") from None
@@ -67,7 +81,7 @@ class Emulator:
         self.application = Application(store=self.store, api_key=api_key,
                                        faults=faults or Faults(), enable_admin=enable_admin,
                                        page_size=page_size, variants=variants,
-                                       member_key=member_key)
+                                       member_key=member_key, content=documents)
         self._server: EmulatorServer | None = None
         self._thread: threading.Thread | None = None
         self.base_url = ""
@@ -178,12 +192,14 @@ class Emulator:
         return [wire.conversation(row) for row in rows]
 
     def add_message(self, project_id: int, session_id: str, prompt: str) -> dict[str, Any]:
-        """Record a prompt and its canned answer in a conversation; return the message."""
+        """Record a prompt and its answer (canned, or from content) in a conversation; return
+        the message."""
         found = self.store.get_conversation(project_id, session_id)
         if found is None:
             raise EmulatorError(f"conversation {session_id} not found in project {project_id}")
-        return self.store.add_message(found["id"], user_id=1, prompt=prompt,
-                                      answer=wire.canned_answer(prompt), metadata={})
+        reply = self.application.api.reply(project_id, prompt)
+        return self.store.add_message(found["id"], user_id=1, prompt=prompt, answer=reply.text,
+                                      metadata={}, citations=reply.citations)
 
     def sends(self, project_id: int, session_id: str) -> list[dict[str, Any]]:
         """Each message of a conversation, oldest first, with what its send carried beyond the

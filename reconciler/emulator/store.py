@@ -70,6 +70,10 @@ CREATE TABLE IF NOT EXISTS project_settings (
     retention_period TEXT NOT NULL,
     retention_days INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS no_answer_messages (
+    project_id INTEGER PRIMARY KEY,
+    message TEXT NOT NULL
+);
 """
 
 _CONVERSATION_COLUMNS = "id, session_id, project_id, name, created_by, created_at, updated_at"
@@ -160,7 +164,7 @@ class Store:
     def reset(self) -> None:
         """Delete every project, conversation and message, and what belongs to them."""
         with self._transaction() as db:
-            for table in ("feedback", "send_options", "project_settings"):
+            for table in ("feedback", "send_options", "project_settings", "no_answer_messages"):
                 db.execute(f"DELETE FROM {table}")
             db.execute("DELETE FROM messages")
             db.execute("DELETE FROM conversations")
@@ -345,6 +349,20 @@ class Store:
                        "DO UPDATE SET retention_period = excluded.retention_period, "
                        "retention_days = excluded.retention_days", (project_id, period, days))
 
+    def no_answer_message(self, project_id: int) -> str | None:
+        """The project's "I don't know" message, None when never set."""
+        with self._lock:
+            row = self._db.execute("SELECT message FROM no_answer_messages WHERE project_id = ?",
+                                   (project_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_no_answer_message(self, project_id: int, message: str | None) -> None:
+        """Set the project's "I don't know" message (None: back to the default)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM no_answer_messages WHERE project_id = ?", (project_id,))
+            if message is not None:
+                db.execute("INSERT INTO no_answer_messages VALUES (?, ?)", (project_id, message))
+
     def count_projects(self) -> int:
         """How many projects there are."""
         with self._lock:
@@ -356,16 +374,18 @@ class Store:
     def add_message(
         self, conversation_id: int, *, user_id: int, prompt: str, answer: str,
         metadata: dict[str, Any], options: dict[str, Any] | None = None,
+        citations: Iterable[int] = (),
     ) -> dict[str, Any]:
-        """Store one exchange (and the `options` its send carried, which the API does not
-        show) and touch the conversation's updated_at; return the message row."""
+        """Store one exchange with the ids of the documents its answer cites (and the
+        `options` its send carried, which the API does not show) and touch the conversation's
+        updated_at; return the message row."""
         stamp = now()
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT INTO messages (conversation_id, user_id, user_query, openai_response, "
                 "citations, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (conversation_id, user_id, prompt, answer, "[]", json.dumps(metadata), stamp,
-                 stamp))
+                (conversation_id, user_id, prompt, answer, json.dumps(list(citations)),
+                 json.dumps(metadata), stamp, stamp))
             if options:
                 db.execute("INSERT INTO send_options VALUES (?, ?)",
                            (cursor.lastrowid, json.dumps(options)))

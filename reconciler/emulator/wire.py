@@ -177,14 +177,17 @@ def conversation(row: dict[str, Any], variants: Variants = SPEC) -> dict[str, An
 
 
 def message(stored: dict[str, Any], variants: Variants = SPEC, *,
-            listed: bool = False) -> dict[str, Any]:
+            listed: bool = False, canned: bool = True) -> dict[str, Any]:
     """A stored message in the API's shape, its `response_feedback` included (null when no
     reaction was given). With `wire: observed-2026`, integer citations. With `wire:
-    observed-2023`: no `conversation_id`, `metadata` or `response_feedback`, string citations,
-    ISO times, and in a listing (`listed`) the "25 Jun 2023 05:01:11" form the real service
-    once sent."""
+    observed-2023`: no `conversation_id`, `metadata` or `response_feedback`, citations as
+    strings ("12061.0"), ISO times, and in a listing (`listed`) the "25 Jun 2023 05:01:11"
+    form the real service once sent. The citations are the stored ones (the documents an
+    answer from content used); with `canned` answers, the variants of the real service show
+    made-up ids, as the real service's answers carried some."""
+    cited: list[int] = stored["citations"]
     if variants.named_events:
-        return {**stored, "citations": integer_citations(stored["id"])}
+        return {**stored, "citations": integer_citations(stored["id"]) if canned else cited}
     if not variants.observed:
         return stored
     stamp = listing_time if listed else iso_time
@@ -195,7 +198,8 @@ def message(stored: dict[str, Any], variants: Variants = SPEC, *,
         "user_id": stored["user_id"],
         "user_query": stored["user_query"],
         "openai_response": stored["openai_response"],
-        "citations": observed_citations(stored["id"]),
+        "citations": observed_citations(stored["id"]) if canned else [
+            f"{citation}.0" for citation in cited],
     }
 
 

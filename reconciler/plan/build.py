@@ -12,10 +12,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from reconciler.api.live import Conversation, Message
-from reconciler.desired.model import SEND_VALUES, ConversationSpec, MessageSpec, ProjectSpec
+from reconciler.desired.model import (
+    SEND_VALUES,
+    ConversationSpec,
+    DuplicatePolicy,
+    MessageSpec,
+    ProjectSpec,
+)
 from reconciler.gcpause import collection_paused
 from reconciler.plan.match import Match, MatchedBy, Matching
-from reconciler.plan.model import DEFAULT_MAX_DELETE_FRACTION, ProjectPlan, Unmanaged
+from reconciler.plan.model import (
+    DEFAULT_MAX_DELETE_FRACTION,
+    IGNORED,
+    NOT_DECLARED,
+    NOT_OWNED,
+    ProjectPlan,
+    Unmanaged,
+)
 from reconciler.plan.operations import (
     Create,
     Delete,
@@ -47,6 +60,7 @@ def _build(
         project_id=spec.id, label=spec.label, scope=spec.scope.value,
         live_in_scope=matching.in_scope,
         managed_in_scope=matching.in_scope - len(matching.ignored),
+        not_owned=len(matching.not_owned) if spec.prune else 0,
         max_delete_fraction=DEFAULT_MAX_DELETE_FRACTION if fraction is None else fraction,
     )
     if matching.errors:
@@ -229,25 +243,49 @@ def _undeclared(
     spec: ProjectSpec, matching: Matching, transcripts: Mapping[str, tuple[Message, ...]]
 ) -> tuple[list[Delete], list[Unmanaged]]:
     deletes: list[Delete] = []
-    unmanaged = [Unmanaged(c.session_id, c.name, "ignored") for c in matching.ignored]
+    unmanaged = [Unmanaged(c.session_id, c.name, IGNORED) for c in matching.ignored]
+    duplicated = _adopted(spec, matching)
+
+    def duplicate_of(conv: Conversation) -> str:
+        kept = duplicated.get(normal_form(conv.name))
+        return (f"a duplicate of {shown(kept.name)} (the oldest, {kept.session_id}, is kept)"
+                if kept else "")
+
+    if not spec.prune:  # owned or not, nothing is deleted
+        for conv in [*matching.undeclared, *matching.not_owned]:
+            duplicate = duplicate_of(conv)
+            why = f"{duplicate}; prune is off" if duplicate else NOT_DECLARED
+            unmanaged.append(Unmanaged(conv.session_id, conv.name, why))
+        return deletes, sorted(unmanaged, key=lambda u: (u.name, u.session_id))
+    unmanaged.extend(Unmanaged(c.session_id, c.name, NOT_OWNED) for c in matching.not_owned)
     for conv in matching.undeclared:
-        if not spec.prune:
-            unmanaged.append(Unmanaged(conv.session_id, conv.name, "not declared, prune is off"))
-        elif spec.is_protected(conv.name):
+        if spec.is_protected(conv.name):
             unmanaged.append(Unmanaged(conv.session_id, conv.name, "protected"))
         else:
-            deletes.append(_delete(spec, conv, len(transcripts.get(conv.session_id, ()))))
+            deletes.append(_delete(spec, conv, len(transcripts.get(conv.session_id, ())),
+                                   reason=duplicate_of(conv) or "not declared and prune is on"))
     unmanaged.sort(key=lambda u: (u.name, u.session_id))
     return deletes, unmanaged
 
 
-def _delete(spec: ProjectSpec, conv: Conversation, message_count: int) -> Delete:
-    return Delete(project_id=spec.id, name=conv.name, reason="not declared and prune is on",
+def _adopted(spec: ProjectSpec, matching: Matching) -> dict[str, Conversation]:
+    """Under `duplicates: adopt-oldest`, the oldest conversation adopted for each name (in
+    normal form) that several live conversations share: the others of that name are its
+    duplicates, undeclared."""
+    if spec.duplicates is not DuplicatePolicy.ADOPT_OLDEST:
+        return {}
+    return {normal_form(m.live.name): m.live for m in matching.matches
+            if m.matched_by is not MatchedBy.PIN}
+
+
+def _delete(spec: ProjectSpec, conv: Conversation, message_count: int, *, reason: str) -> Delete:
+    return Delete(project_id=spec.id, name=conv.name, reason=reason,
                   session_id=conv.session_id, message_count=message_count)
 
 
 def deletion_candidates(spec: ProjectSpec, matching: Matching) -> list[str]:
-    """Session ids the plan will delete (their transcripts are read for the precondition)."""
+    """Session ids the plan will delete (their transcripts are read for the precondition): the
+    undeclared conversations the project owns, unless protected."""
     if not spec.prune or matching.errors:
         return []
     return [c.session_id for c in matching.undeclared if not spec.is_protected(c.name)]

@@ -14,7 +14,7 @@ from typing import Any
 
 from reconciler.api.live import Conversation, Message, Project
 from reconciler.api.protocol import ConversationApi, listing_filter
-from reconciler.desired.model import Scope
+from reconciler.desired.model import Scope, literal_pattern
 from reconciler.plan.match import in_scope
 from reconciler.text import normal_form, shown
 
@@ -67,7 +67,9 @@ def export_document(
 
     Projects are sorted by id, conversations by name then id. A name shared by several live
     conversations is declared once with `duplicates: adopt-oldest` (the oldest is adopted, the
-    others stay unmanaged), so that a plan of the export shows no changes.
+    others stay unmanaged), so that a plan of the export shows no changes. Each project `owns`
+    exactly the names it declares (as literal patterns): once prune is turned on, removing an
+    entry deletes its conversation, and nothing the export did not see is ever pruned.
     """
     notes: list[str] = []
     entries = []
@@ -86,6 +88,7 @@ def _project_entry(
         by_name[normal_form(conv.name)].append(conv)
     notes = []
     conversations = []
+    declared: list[str] = []
     for name in sorted(by_name):
         group = sorted(by_name[name], key=lambda c: c.id)  # the smallest id is the oldest
         if not name.strip() or len(name) > MAX_NAME_LENGTH:
@@ -96,13 +99,16 @@ def _project_entry(
         if len(group) > 1:
             notes.append(f"project {live.project.id}: {len(group)} conversations are named "
                          f"{shown(name)} (in normal form); the oldest is declared, the others "
-                         "stay unmanaged")
+                         "stay unmanaged while prune is off (prune deletes extra copies of a "
+                         "declared name)")
         conversations.append(_conversation_entry(group[0], live.messages, pin=pin))
+        declared.append(name)
     entry: dict[str, Any] = {"id": live.project.id}
     if live.project.name:  # only shown in plans: a label too long for the format is cut
         entry["label"] = _literal(live.project.name[:MAX_LABEL_LENGTH])
     entry["scope"] = scope.value
     entry["prune"] = False
+    entry["owns"] = [_literal(literal_pattern(name)) for name in declared]
     if any(len(group) > 1 for group in by_name.values()):
         entry["duplicates"] = "adopt-oldest"
     entry["conversations"] = conversations

@@ -1,11 +1,21 @@
 """The guards a plan must pass before anything of it is applied. Pure: no I/O.
 
-`guard_errors` is the one decision for `plan`, `apply -f` and `apply --plan` alike, made from the
-plan's own data (each project records its delete threshold and the conversations it manages),
-so that a saved plan is judged with the flags of the run that applies it:
+`guard_errors` is the one decision for `plan`, `apply -f` and `apply --plan` alike, judged with
+the flags of the run that applies the plan, and with numbers the plan cannot lie about:
 
-- mass-delete guard, per project: when at least `MASS_DELETE_MIN_MANAGED` conversations are
-  managed (in scope and not ignored), at most `max_delete_fraction` of them may be deleted;
+- a plan just made from the declared state and live state is judged by its own numbers (each
+  project's delete threshold and the conversations it owns, counted in this run);
+- a saved plan (a file anyone may have edited, its checksum computed again) is judged by what a
+  fresh read of live state counts (`LiveCount`, from the stale-plan check's read) and by a
+  threshold no higher than the tool's default (`GuardLimits.max_delete_fraction`), unless its
+  signature proves the planner wrote its threshold; what it owns needs the declared state, which
+  it does not carry, so it may claim to own no more than it manages in live state now.
+
+The guards:
+
+- mass-delete guard, per project (`mass_delete_refusal`): of the conversations the repository
+  owns in scope (declared, or matching `owns`; never an ignored one), a plan may delete at most
+  `max_delete_fraction`, whatever their number, and never every one of them;
 - `--max-deletes N`: at most N deletes in the whole plan;
 - `--max-sends N`: at most N prompts sent in the whole plan;
 - query credits: the plan's sends must fit in the credits the account has left (when the API
@@ -17,6 +27,7 @@ the decimal written in the file (0.29 of 100 allows 29), never in floating point
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -24,18 +35,37 @@ from reconciler.plan.budget import sends
 from reconciler.plan.model import Plan, ProjectPlan
 from reconciler.plan.operations import Delete, Operation
 
-MASS_DELETE_MIN_MANAGED = 10
+
+@dataclass(frozen=True)
+class LiveCount:
+    """One project's conversations as a fresh read of live state counts them: how many are in
+    its scope, and the sessions of those it manages (in scope, and not among those its plan
+    lists as ignored)."""
+
+    in_scope: int
+    managed: frozenset[str]
+
+
+NOTHING_LIVE = LiveCount(in_scope=0, managed=frozenset())
 
 
 @dataclass(frozen=True)
 class GuardLimits:
-    """The guard flags of one run, and the query credits the account has left (None: not
-    known)."""
+    """The guard flags of one run, the query credits the account has left (None: not known),
+    and where the mass-delete guard's numbers come from.
+
+    `live` holds each project's fresh count of live state (None: the plan was made in this run,
+    so its own counts are fresh; a project missing from it has nothing live);
+    `max_delete_fraction` is the highest threshold a project of the plan may have (None: the
+    plan's own thresholds were read from the declared state, or signed by the planner).
+    """
 
     allow_mass_delete: bool = False
     max_deletes: int | None = None
     max_sends: int | None = None
     credits_left: int | None = None
+    live: Mapping[int, LiveCount] | None = None
+    max_delete_fraction: float | None = None
 
 
 def exact_fraction(value: float) -> Fraction:
@@ -76,34 +106,89 @@ def _with_errors(project: ProjectPlan, errors: list[str]) -> ProjectPlan:
 
 
 def _project_errors(project: ProjectPlan, limits: GuardLimits) -> list[str]:
-    deletes = _deletes(project.operations)
-    managed = project.managed_in_scope
-    inconsistent = _inconsistency(project, deletes)
-    if inconsistent:
-        return [f"the guard cannot judge this plan: {inconsistent}; reconciler never makes "
+    numbers = _numbers(project, limits)
+    if isinstance(numbers, str):
+        return [f"the guard cannot judge this plan: {numbers}; reconciler never makes "
                 "such a plan: make a new one"]
-    if limits.allow_mass_delete or deletes == 0 or managed < MASS_DELETE_MIN_MANAGED:
+    if limits.allow_mass_delete:
         return []
-    allowed = deletes_allowed(project.max_delete_fraction, managed)
+    refusal = mass_delete_refusal(numbers.deletes, numbers.owned, numbers.fraction,
+                                  capped_from=project.max_delete_fraction if numbers.capped
+                                  else None)
+    return [] if refusal is None else [refusal]
+
+
+def mass_delete_refusal(deletes: int, owned: int, fraction: float, *,
+                        capped_from: float | None = None) -> str | None:
+    """Why the mass-delete guard refuses a project's plan that deletes `deletes` of the `owned`
+    conversations the repository owns in scope under `max_delete_fraction` `fraction`, or None
+    when it allows it: every one of them (at least one), or more than `fraction` of them
+    (rounded down), of any number. `capped_from` is a saved plan's own threshold when `fraction`
+    is the cap that replaced it. `--allow-mass-delete` lifts it (the caller's decision)."""
+    if deletes == 0:
+        return None
+    if deletes >= owned:
+        return (f"mass-delete guard: the plan deletes every conversation this repository owns "
+                f"in scope ({deletes} of {owned}); check the plan, then pass "
+                "--allow-mass-delete")
+    allowed = deletes_allowed(fraction, owned)
     if deletes <= allowed:
-        return []
-    return [
-        f"mass-delete guard: the plan deletes {deletes} of the {managed} conversations it "
-        f"manages in scope, more than max_delete_fraction {project.max_delete_fraction} allows "
-        f"({allowed}); check the plan, then pass --allow-mass-delete (or raise "
-        "max_delete_fraction for this project)"
-    ]
+        return None
+    if capped_from is None:
+        threshold = f"max_delete_fraction {fraction}"
+        remedy = " (or raise max_delete_fraction for this project)"
+    else:
+        threshold = (f"max_delete_fraction {fraction} (the default: the saved plan's own "
+                     f"{capped_from} counts only in a signed plan)")
+        remedy = ""
+    return (f"mass-delete guard: the plan deletes {deletes} of the {owned} conversations this "
+            f"repository owns in scope, more than {threshold} allows ({allowed}); check the "
+            f"plan, then pass --allow-mass-delete{remedy}")
 
 
-def _inconsistency(project: ProjectPlan, deletes: int) -> str:
-    """What does not add up in the numbers a (possibly hand-edited) plan gives the guard."""
+@dataclass(frozen=True)
+class _Numbers:
+    """What the mass-delete guard judges one project by."""
+
+    deletes: int
+    owned: int
+    fraction: float
+    capped: bool  # the plan's own threshold was higher than the cap
+
+
+def _numbers(project: ProjectPlan, limits: GuardLimits) -> _Numbers | str:
+    """The numbers of `project` the guard judges by: its own when it was just planned, else a
+    fresh count of live state and the threshold capped by `limits`; or what does not add up
+    in what a (possibly hand-edited) plan gives the guard."""
     fraction = project.max_delete_fraction
     if not (isinstance(fraction, float | int) and 0 < fraction <= 1):  # NaN fails too
         return f"max_delete_fraction {fraction!r} is not greater than 0 and at most 1"
-    if not deletes <= project.managed_in_scope <= project.live_in_scope:
-        return (f"it deletes {deletes} conversations of the {project.managed_in_scope} it "
-                f"manages among {project.live_in_scope} in scope")
-    return ""
+    deletes = [op for op in project.operations if isinstance(op, Delete)]
+    owned = project.owned_in_scope
+    if limits.live is None:
+        if not 0 <= len(deletes) <= owned <= project.managed_in_scope <= project.live_in_scope:
+            return (f"it deletes {len(deletes)} conversations of the {owned} it owns among the "
+                    f"{project.managed_in_scope} it manages and {project.live_in_scope} in scope")
+    else:
+        live = limits.live.get(project.project_id, NOTHING_LIVE)
+        outside = sorted(op.session_id for op in deletes if op.session_id not in live.managed)
+        if outside:
+            return (f"it deletes {len(outside)} conversation(s) that are not among the "
+                    f"{len(live.managed)} it manages in scope now ({_sessions(outside)})")
+        # What the repository owns needs its `owns` patterns and declared names, which a saved
+        # plan does not carry: it may claim no more than it manages in live state now.
+        if not isinstance(owned, int) or owned < 0:
+            return f"it claims to own {owned!r} conversations"
+        owned = min(owned, len(live.managed))
+    cap = limits.max_delete_fraction
+    capped = cap is not None and exact_fraction(cap) < exact_fraction(fraction)
+    return _Numbers(deletes=len(deletes), owned=owned,
+                    fraction=cap if cap is not None and capped else fraction, capped=capped)
+
+
+def _sessions(sessions: list[str], limit: int = 3) -> str:
+    listed = ", ".join(sessions[:limit])
+    return listed + (f" and {len(sessions) - limit} more" if len(sessions) > limit else "")
 
 
 def _plan_wide_errors(plan: Plan, limits: GuardLimits) -> list[str]:

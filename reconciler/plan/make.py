@@ -49,21 +49,25 @@ async def make_plan(
           for spec in desired.projects)
     )
     plan = Plan(projects=tuple(projects), api=api)
-    credits = await _credits(client) if sends(plan) else None
+    credits = await read_query_credits(client) if sends(plan) else None
     limits = replace(limits, credits_left=None if credits is None else credits.left)
     plan = with_budget(plan, requests_made=client.stats.requests - before, credits=credits)
     return with_guards(plan, limits)
 
 
-async def _credits(client: ConversationApi) -> QueryCredits | None:
-    """The account's query credits; None when the API does not say (or cannot now)."""
+async def read_query_credits(client: ConversationApi) -> QueryCredits | None:
+    """The account's query credits, for every path that sends (`plan`, `apply -f`,
+    `apply --plan`, `restore`); None when the API does not report them (404) or they cannot be
+    read now: then a warning says the credit check is skipped, and the run goes on (what it
+    sends is still bounded by `--max-sends`). Raises AuthError when the key is rejected."""
     try:
         return await client.query_credits()
     except AuthError:
         raise
     except ApiError as error:
-        log.warning("warning: could not read the account's query credits (%s); the plan's "
-                    "sends are not checked against them", error)
+        log.warning("warning: could not read the account's query credits (%s): the credit "
+                    "check is skipped, so the prompts to send are not checked against the "
+                    "credits left (--max-sends still bounds them)", error)
         return None
 
 

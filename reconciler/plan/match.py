@@ -2,8 +2,13 @@
 
 Each live conversation is claimed at most once, in this order: session-id pins, exact names,
 `renamed_from` names; ambiguity is an error unless the project adopts the oldest (the smallest
-id); what is left in scope is undeclared. Names compare in their normal form (NFC, without
-surrounding whitespace). Dicts keyed by session id and name keep it O(n).
+id); what is left in scope is undeclared, and split by ownership: the project owns an undeclared
+conversation when its name matches an `owns` pattern or is a declared name (an extra copy left
+by `adopt-oldest`). Only what it owns may ever be pruned: an API key is often shared with
+production integrations, which create conversations as the key's user. Declared conversations
+and their `renamed_from` sources need no `owns`: declaring one is owning it. Names compare in
+their normal form (NFC, without surrounding whitespace). Dicts keyed by session id and name keep
+it O(n).
 """
 
 from __future__ import annotations
@@ -39,11 +44,17 @@ class Match:
 
 @dataclass
 class Matching:
-    """The outcome of matching one project."""
+    """The outcome of matching one project.
+
+    `undeclared`: the in-scope conversations no entry claimed that the project owns (what
+    prune deletes, unless protected); `not_owned`: the other unclaimed ones, never deleted;
+    both by name, the same names oldest first. `ignored`: those `ignore` matched.
+    """
 
     matches: list[Match] = field(default_factory=list)
     unmatched: list[ConversationSpec] = field(default_factory=list)
     undeclared: list[Conversation] = field(default_factory=list)
+    not_owned: list[Conversation] = field(default_factory=list)
     ignored: list[Conversation] = field(default_factory=list)
     in_scope: int = 0
     errors: list[str] = field(default_factory=list)
@@ -106,13 +117,34 @@ def _match(
     pending = _match_pins(spec, by_session, claimed, result)
     pending = _match_names(spec, pending, candidates, claimed, result, by_renames=False)
     result.unmatched = _match_names(spec, pending, candidates, claimed, result, by_renames=True)
-    result.undeclared = [
-        conv for group in candidates.values() for conv in group if conv.session_id not in claimed
-    ]
-    # By name, the same names oldest first: two stable sorts compare no tuples.
-    result.undeclared.sort(key=attrgetter("id"))
-    result.undeclared.sort(key=attrgetter("name"))
+    _split_undeclared(spec, candidates, claimed, result)
     return result
+
+
+def _split_undeclared(
+    spec: ProjectSpec,
+    candidates: dict[str, list[Conversation]],
+    claimed: set[str],
+    result: Matching,
+) -> None:
+    """The unclaimed `candidates` (grouped by normal name) into the project's own and the
+    others, each by name, the same names oldest first."""
+    declared = {conv_spec.name for conv_spec in spec.conversations}  # in normal form
+    is_owned = spec.is_owned
+    owned, not_owned = result.undeclared, result.not_owned
+    for normal, group in candidates.items():
+        named = normal in declared  # an extra copy of a declared name is the project's
+        for conv in group:
+            if conv.session_id in claimed:
+                continue
+            if named or is_owned(conv.name, normal):
+                owned.append(conv)
+            else:
+                not_owned.append(conv)
+    for found in (owned, not_owned):
+        # By name, the same names oldest first: two stable sorts compare no tuples.
+        found.sort(key=attrgetter("id"))
+        found.sort(key=attrgetter("name"))
 
 
 def _scoped(conversations: list[Conversation], scope: Scope, user_id: str) -> list[Conversation]:

@@ -15,9 +15,14 @@ from typing import Any
 from reconciler.errors import InputError, Problem
 from reconciler.jsonio import canonical
 from reconciler.plan.operations import KINDS, Operation, operation_from_dict
+from reconciler.text import clipped
 
 PLAN_FORMAT_VERSION = 2
 DEFAULT_MAX_DELETE_FRACTION = 0.3
+IGNORED = "ignored"  # why an `Unmanaged` conversation matched an `ignore` pattern
+NOT_DECLARED = "not declared, prune is off"  # why an undeclared one is left alone
+# why a pruning project leaves an undeclared one alone
+NOT_OWNED = "not owned by this repository: not declared, and no owns pattern matches it"
 
 
 @dataclass(frozen=True)
@@ -26,7 +31,9 @@ class Unmanaged:
 
     session_id: str
     name: str
-    why: str  # "not declared (prune is off)", "protected", "ignored"
+    # NOT_DECLARED, "protected", IGNORED, not owned, or a duplicate's (adopt-oldest) with
+    # prune off
+    why: str
 
 
 @dataclass(frozen=True)
@@ -65,12 +72,17 @@ LISTING, BY_NAME = "listing", "names"
 class ProjectPlan:
     """Everything the plan says about one project.
 
-    `managed_in_scope` (live in scope and not ignored) and `max_delete_fraction` are what the
-    mass-delete guard judges the project's deletes by, when the plan is made and when it is
-    applied. `live_read` says how live state was read: `listing` (every conversation in scope)
-    or `names` (prune off: only the conversations named as declared, looked up by name, so
-    `live_in_scope`, `managed_in_scope` and `unmanaged` count only those). `notes` say what
-    is declared that the plan does not change (values that apply only to future sends).
+    `managed_in_scope` (live in scope and not ignored), `not_owned` (of those, the undeclared
+    ones a pruning project leaves alone because it does not own them; 0 when prune is off, and
+    in plans made before it was recorded) and `max_delete_fraction` are what the mass-delete
+    guard judges the project's deletes by (against `owned_in_scope`) when the plan is made; a
+    saved plan is judged by a fresh count of live state instead (it may claim to own no more
+    than it manages there), and its threshold is capped unless it is signed
+    (`reconciler.plan.guards`). `live_read` says how live state was read: `listing` (every
+    conversation in scope) or `names` (prune off: only the conversations named as declared,
+    looked up by name, so `live_in_scope`, `managed_in_scope` and `unmanaged` count only those).
+    `notes` say what is declared that the plan does not change (values that apply only to
+    future sends).
     """
 
     project_id: int
@@ -78,6 +90,7 @@ class ProjectPlan:
     scope: str
     live_in_scope: int = 0
     managed_in_scope: int = 0
+    not_owned: int = 0
     max_delete_fraction: float = DEFAULT_MAX_DELETE_FRACTION
     operations: tuple[Operation, ...] = ()
     unmanaged: tuple[Unmanaged, ...] = ()
@@ -91,6 +104,12 @@ class ProjectPlan:
         """`label (id)` or the id."""
         return f"{self.label} ({self.project_id})" if self.label else str(self.project_id)
 
+    @property
+    def owned_in_scope(self) -> int:
+        """The managed conversations this repository owns (declared, or matching `owns`): what
+        the mass-delete guard counts deletes against."""
+        return self.managed_in_scope - self.not_owned
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
         return {
@@ -99,6 +118,7 @@ class ProjectPlan:
             "scope": self.scope,
             "live_in_scope": self.live_in_scope,
             "managed_in_scope": self.managed_in_scope,
+            "not_owned": self.not_owned,
             "max_delete_fraction": self.max_delete_fraction,
             "operations": [op.to_dict() for op in self.operations],
             "unmanaged": [
@@ -119,6 +139,7 @@ class ProjectPlan:
             scope=data["scope"],
             live_in_scope=int(data["live_in_scope"]),
             managed_in_scope=int(data["managed_in_scope"]),
+            not_owned=int(data.get("not_owned", 0)),  # plans made before it: all were owned
             max_delete_fraction=float(data["max_delete_fraction"]),
             operations=tuple(operation_from_dict(op) for op in data["operations"]),
             unmanaged=tuple(
@@ -224,15 +245,16 @@ def _impossible(projects: tuple[ProjectPlan, ...]) -> list[str]:
         keys: set[str] = set()
         named: set[str] = set()
         for op in project.operations:
+            key = clipped(op.key)
             if op.project_id != project.project_id:
-                problems.append(f"operation {op.key} is filed under project {project.project_id}")
+                problems.append(f"operation {key} is filed under project {project.project_id}")
             if op.key in keys:
-                problems.append(f"operation {op.key} appears twice")
+                problems.append(f"operation {key} appears twice")
             keys.add(op.key)
             if op.gives_name:
                 if op.name in named:
                     problems.append(f"two operations of project {project.project_id} give the "
-                                    f"name {op.name!r}")
+                                    f"name {clipped(op.name, quote=repr)}")
                 named.add(op.name)
     return problems
 

@@ -14,10 +14,9 @@ import contextlib
 import hashlib
 import hmac
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from reconciler.api.settings import Secret
+from reconciler.api.settings import Secret, read_key_file
 from reconciler.errors import InputError, Problem
 from reconciler.jsonio import canonical
 
@@ -30,16 +29,13 @@ UNSIGNED_FIELDS = ("checksum", "signature")
 def read_plan_key(env: Mapping[str, str], key_file: str | None) -> Secret | None:
     """The plan key from `key_file`, else `$RECONCILER_PLAN_KEY`; None when neither is given.
 
-    Raises InputError (never showing the key) when it cannot be read, is empty or is shorter
+    Raises InputError (never showing the key, nor the value given with `--plan-key-file`: a
+    key typed there instead of a file name) when it cannot be read, is empty or is shorter
     than `MIN_KEY_LENGTH` characters.
     """
     if key_file is not None:
-        source = f"the plan key file {key_file}"
-        try:
-            value = Path(key_file).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as error:
-            reason = getattr(error, "strerror", None) or "not readable UTF-8 text"
-            raise InputError([Problem(f"cannot read {source}: {reason}")]) from None
+        source = "the file given with --plan-key-file"
+        value = read_key_file(key_file, option="--plan-key-file")
     elif PLAN_KEY_VARIABLE in env:
         source = f"${PLAN_KEY_VARIABLE}"
         value = env[PLAN_KEY_VARIABLE].strip()
@@ -57,8 +53,8 @@ def known_plan_keys(env: Mapping[str, str], key_file: str | None) -> tuple[str, 
     to refuse in desired state, as the API key's. Never raises (`read_plan_key` reports)."""
     keys = [env.get(PLAN_KEY_VARIABLE, "").strip()]
     if key_file is not None:
-        with contextlib.suppress(OSError, UnicodeDecodeError, ValueError):
-            keys.append(Path(key_file).read_text(encoding="utf-8").strip())
+        with contextlib.suppress(InputError):
+            keys.append(read_key_file(key_file, option="--plan-key-file"))
     return tuple(key for key in keys if key)
 
 

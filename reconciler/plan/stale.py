@@ -5,7 +5,9 @@ its operations ask for) and asks each operation whether it still holds (each kin
 `reconciler.plan.operations`): `apply --plan` checks a saved plan with it, `apply -f` checks its
 fresh plan again when a person took time to confirm (a delete checks itself once more right
 before the DELETE). The result names each stale operation and what changed, so that nothing of
-a stale plan is applied.
+a stale plan is applied, and counts what each project has live now for the mass-delete guard
+(`reconciler.plan.guards.LiveCount`), so that a saved plan is judged by numbers it cannot lie
+about, from the same read.
 """
 
 from __future__ import annotations
@@ -13,36 +15,58 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from reconciler.api.live import Conversation
 from reconciler.api.lookup import lookup_query
 from reconciler.api.protocol import ConversationApi, listing_filter, read_transcripts
 from reconciler.desired.model import Scope
+from reconciler.plan.guards import LiveCount
 from reconciler.plan.match import in_scope
-from reconciler.plan.model import BY_NAME, Plan, ProjectPlan
-from reconciler.plan.operations import LiveView
+from reconciler.plan.model import BY_NAME, IGNORED, Plan, ProjectPlan
+from reconciler.plan.operations import Delete, LiveView
 from reconciler.text import normal_form
+
+
+@dataclass(frozen=True)
+class LiveCheck:
+    """A plan checked against fresh live state: one line per stale operation ([] when none),
+    and what each project with operations has live now (by project id)."""
+
+    stale: list[str]
+    counts: dict[int, LiveCount]
+
+
+async def check_live(client: ConversationApi, plan: Plan) -> LiveCheck:
+    """Read what `plan`'s preconditions need, check each operation against it, and count each
+    project's live conversations for the guard (a project that deletes is listed whole)."""
+    user = await client.current_user()
+    projects = [p for p in plan.projects if p.operations]
+    per_project = await asyncio.gather(*(_check_project(client, p, user.id) for p in projects))
+    return LiveCheck(stale=[line for lines, _ in per_project for line in lines],
+                     counts={projects[i].project_id: count
+                             for i, (_, count) in enumerate(per_project)})
 
 
 async def find_stale(client: ConversationApi, plan: Plan) -> list[str]:
     """One line per operation of `plan` whose precondition no longer holds ([] when none)."""
-    user = await client.current_user()
-    per_project = await asyncio.gather(
-        *(_stale_in_project(client, p, user.id) for p in plan.projects if p.operations)
-    )
-    return [line for lines in per_project for line in lines]
+    return (await check_live(client, plan)).stale
 
 
-async def _stale_in_project(
+async def _check_project(
     client: ConversationApi, project: ProjectPlan, user_id: str
-) -> list[str]:
+) -> tuple[list[str], LiveCount]:
     scope = Scope(project.scope)
     listing = await _current(client, project, listing_filter(scope))
     by_session = {c.session_id: c for c in listing}
     holders: dict[str, set[str]] = defaultdict(set)
+    scoped: set[str] = set()
     for conv in listing:
         if in_scope(conv, scope, user_id):
             holders[normal_form(conv.name)].add(conv.session_id)
+            scoped.add(conv.session_id)
+    ignored = {u.session_id for u in project.unmanaged if u.why == IGNORED}
+    count = LiveCount(in_scope=len(scoped), managed=frozenset(scoped - ignored))
     transcripts = await read_transcripts(
         client, project.project_id, _transcripts_needed(project, by_session))
     live = LiveView(
@@ -52,7 +76,8 @@ async def _stale_in_project(
         vacating=frozenset(op.session_id for op in project.operations
                            if op.vacates and op.session_id),
     )
-    return [f"{op.key}: {why}" for op in project.operations if (why := op.why_stale(live))]
+    stale = [f"{op.key}: {why}" for op in project.operations if (why := op.why_stale(live))]
+    return stale, count
 
 
 async def _current(
@@ -60,10 +85,12 @@ async def _current(
 ) -> list[Conversation]:
     """The project's live conversations as far as its preconditions need them: its listing, or,
     for a plan made by name (prune off: no deletes), the conversations holding the names its
-    creates and renames give, looked up the way the plan was made (`reconciler.api.lookup`)."""
+    creates and renames give, looked up the way the plan was made (`reconciler.api.lookup`).
+    A project that deletes is listed whole, whatever its plan says: the guard counts it."""
     wanted = {normal_form(op.name) for op in project.operations if op.gives_name}
     queries = {lookup_query(name) for name in wanted}
-    if project.live_read != BY_NAME or None in queries:
+    deletes = any(isinstance(op, Delete) for op in project.operations)
+    if project.live_read != BY_NAME or deletes or None in queries:
         return await client.list_conversations(project.project_id, user_filter=user_filter)
     answers = await asyncio.gather(*(
         client.list_conversations(project.project_id, user_filter=user_filter, name=query)

@@ -15,7 +15,7 @@ from collections import Counter
 from reconciler.gcpause import collection_paused
 from reconciler.jsonio import pretty
 from reconciler.plan.budget import budget_line
-from reconciler.plan.model import BY_NAME, Plan, ProjectPlan
+from reconciler.plan.model import BY_NAME, NOT_DECLARED, Plan, ProjectPlan
 from reconciler.plan.operations import SUMMARY_ORDER
 from reconciler.text import shown, terminal_safe
 
@@ -35,13 +35,32 @@ def render_json(plan: Plan) -> str:
 
 def summary_line(plan: Plan) -> str:
     """`Plan: 1 to create, 2 to rename, 0 to send, 0 to react, 1 to delete.` or `No
-    changes.`"""
+    changes.` and what that means: live conversations match the declared state, or some are
+    not declared and left alone (prune off), or those not declared were not read (prune off,
+    looked up by name)."""
     if not plan.has_changes:
-        return "No changes. Live conversations match the declared state."
+        return "No changes. " + _unchanged(plan)
     counts = plan.summary()
     return "Plan: " + ", ".join(
         f"{counts[kind.action.value]} to {kind.action.value}" for kind in SUMMARY_ORDER
     ) + "."
+
+
+def _unchanged(plan: Plan, limit: int = 3) -> str:
+    undeclared = [u.name for p in plan.projects for u in p.unmanaged if u.why == NOT_DECLARED]
+    if undeclared:
+        count = len(undeclared)
+        names = ", ".join(shown(name) for name in undeclared[:limit])
+        if count > limit:
+            names += f" and {count - limit} more"
+        them = ("conversation is not declared and is" if count == 1 else
+                "conversations are not declared and are")
+        return f"{count} {them} left alone (prune is off): {names}"
+    matching = "Live conversations match the declared state."
+    if any(p.live_read == BY_NAME for p in plan.projects):
+        return matching[:-1] + ("; those not declared were not read (prune is off: the "
+                                "declared names were looked up).")
+    return matching
 
 
 def render_text(
@@ -81,6 +100,9 @@ def _live_count(project: ProjectPlan) -> str:
     return f"{project.live_in_scope} live in scope"
 
 
+_PRUNES_OWNED = "prune deletes only what is declared or matches owns"
+
+
 def _text_project(project: ProjectPlan, *, color: bool, verbose: bool) -> list[str]:
     head = f"Project {project.display_name}, scope {project.scope}: {_live_count(project)}"
     lines = [paint(head, "1", color=color)]
@@ -94,6 +116,9 @@ def _text_project(project: ProjectPlan, *, color: bool, verbose: bool) -> list[s
         if verbose:
             lines.extend(terminal_safe(f"    = {shown(u.name)}  ({u.session_id}): {u.why}")
                          for u in project.unmanaged)
+    if project.not_owned:
+        lines.append(f"  {project.not_owned} of them not owned by this repository: "
+                     f"{_PRUNES_OWNED}")
     if not project.operations and not project.errors:
         lines.append("  no changes")
     lines.extend("  " + paint(f"Warning: {w}", "33", color=color) for w in project.warnings)
@@ -133,7 +158,7 @@ def _markdown_head(plan: Plan) -> str:
         lines += [f"- :x: {markdown_safe(e, limit=MESSAGE_LIMIT)}" for e in plan.all_errors]
         lines += [""]
     else:
-        lines += [summary_line(plan), ""]
+        lines += [markdown_safe(summary_line(plan), limit=MESSAGE_LIMIT), ""]
     if plan.budget is not None:
         lines += [budget_line(plan.budget), ""]
     actions = [kind.action for kind in SUMMARY_ORDER]
@@ -157,6 +182,9 @@ def _markdown_project(project: ProjectPlan) -> str:
     lines.extend(f"- :warning: {markdown_safe(w, limit=MESSAGE_LIMIT)}"
                  for w in project.warnings)
     lines.extend(f"- :x: {markdown_safe(e, limit=MESSAGE_LIMIT)}" for e in project.errors)
+    if project.not_owned:
+        lines.append(f"- {project.not_owned} conversation(s) in scope not owned by this "
+                     f"repository are left alone: {_PRUNES_OWNED}")
     lines.extend(f"- :information_source: {markdown_safe(note, limit=MESSAGE_LIMIT)}"
                  for note in project.notes)
     if project.operations:

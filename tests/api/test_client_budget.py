@@ -162,17 +162,36 @@ def test_impossible_timeouts_are_refused_with_a_message(value: str) -> None:
     assert "argument --timeout" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize(("flag", "value"), [("--max-rate", "0"), ("--max-rate", "nan"),
-                                             ("--rate-share", "0"), ("--rate-share", "1.5"),
-                                             ("--rate-share", "inf")],
-                         ids=["zero-rate", "nan-rate", "zero-share", "share-above-one",
-                              "inf-share"])
-def test_impossible_paces_are_refused_with_a_message(flag: str, value: str) -> None:
+RATE_RANGE = "requests per minute must be a finite number from 1 to 1000000"
+SHARE_RANGE = "the share must be a finite number above 0 and at most 1"
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "range_"),
+    [("--max-rate", "0", RATE_RANGE), ("--max-rate", "nan", RATE_RANGE),
+     ("--max-rate", "1e-9", RATE_RANGE), ("--max-rate", "0.99", RATE_RANGE),
+     ("--max-rate", "inf", RATE_RANGE), ("--max-rate", "1000001", RATE_RANGE),
+     ("--rate-share", "0", SHARE_RANGE), ("--rate-share", "1.5", SHARE_RANGE),
+     ("--rate-share", "-0.5", SHARE_RANGE), ("--rate-share", "inf", SHARE_RANGE)],
+    ids=["zero-rate", "nan-rate", "one-in-a-billion-minutes", "under-one-a-minute",
+         "inf-rate", "rate-above-a-million", "zero-share", "share-above-one",
+         "negative-share", "inf-share"])
+def test_impossible_paces_are_refused_with_their_range(flag: str, value: str,
+                                                       range_: str) -> None:
     stderr = io.StringIO()
     code = main(["plan", "-f", "x.yaml", flag, value], env={}, stdout=io.StringIO(),
                 stderr=stderr)
     err = stderr.getvalue()
-    assert code != 0 and f"argument {flag}" in err and "Traceback" not in err
+    assert code == 1 and f"argument {flag}: {range_}" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("value", ["1", "1.5", "1000000"], ids=["one", "fraction", "million"])
+def test_a_max_rate_from_one_a_minute_is_accepted(value: str) -> None:
+    stderr = io.StringIO()
+    main(["plan", "-f", "missing.yaml", "--max-rate", value], env={}, stdout=io.StringIO(),
+         stderr=stderr)
+    assert "argument --max-rate" not in stderr.getvalue()
+    assert "missing.yaml: no such file" in stderr.getvalue()
 
 
 def test_a_settings_timeout_of_nan_is_an_input_error() -> None:
@@ -195,7 +214,7 @@ def test_plan_and_apply_at_a_tight_limit_are_never_refused_and_converge(tmp_path
         emulator.add_conversation(1001, "visitor", creator="visitor")
         desired = tmp_path / "c.yaml"
         desired.write_text(
-            "version: 1\nprojects:\n  - id: 1001\n    prune: true\n"
+            "version: 1\nprojects:\n  - id: 1001\n    prune: true\n    owns: [old*]\n"
             "    max_delete_fraction: 1\n    conversations:\n"
             "      - name: kept\n        renamed_from: [old 0]\n        messages: [hi]\n"
             + "".join(f"      - name: new {i}\n        messages: [hello {i}]\n" for i in range(4)))

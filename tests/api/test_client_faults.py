@@ -416,7 +416,7 @@ def test_exhausted_credits_stop_at_once() -> None:
          2: page(2, [conversation(3), conversation(4)], total=6),
          3: page(3, [conversation(5)], total=6)},
         {1: page(1, [conversation(1), conversation(2)], total=6),
-         2: {**page(2, [conversation(3), conversation(4)], total=6), "last_page": 4},
+         2: page(2, [conversation(3), conversation(4)], total=6, per_page=3),
          3: page(3, [conversation(5), conversation(6)], total=6)},
     ],
     ids=["total-changed", "duplicate-id", "count-short-of-total", "page-count-changed"],

@@ -16,7 +16,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.api.pacer import PROBE_POLL, Pacer, PaceSettings, RateHeaders, Turn, per_minute
+from reconciler.api.pacer import (
+    MAX_WINDOW,
+    PROBE_POLL,
+    Pacer,
+    PaceSettings,
+    RateHeaders,
+    Turn,
+    per_minute,
+)
 
 
 class Clock:
@@ -198,24 +206,24 @@ def test_a_lone_refusal_without_headers_does_not_slow_everything_down() -> None:
     assert pacer.rate is None and pacer.turn().seconds == 0  # the refused call waits alone
 
 
-def test_frequent_refusals_without_headers_halve_the_pace_and_answers_speed_it_up_gently(
+def test_refusals_without_headers_as_most_answers_halve_the_pace_and_answers_speed_it_up(
 ) -> None:
     clock = Clock()
     said: list[str] = []
     pacer = Pacer(clock=clock, on_pace=said.append)
-    for _ in range(54):
+    for _ in range(50):
         pacer.started()
-        clock.now += 10 / 54
-    refuse(pacer, clock, 5, retry_after=2)
+        clock.now += 10 / 50
+    refuse(pacer, clock, 9, retry_after=2)
     assert pacer.rate is None
     refuse(pacer, clock, 1, retry_after=2)  # 60 requests in 10 s: 360 per minute, halved
     assert pacer.rate == pytest.approx(180, rel=0.05)
     assert pacer.turn().seconds == pytest.approx(2.0)  # Retry-After, for every request
     assert "the API refused requests without advertising a limit" in said[-1]
-    refuse(pacer, clock, 6, sent_at=clock.now - 1)  # sent before the slow-down: no effect
+    refuse(pacer, clock, 10, sent_at=clock.now - 1)  # sent before the slow-down: no effect
     assert pacer.rate == pytest.approx(180, rel=0.05)
     clock.now += 5
-    refuse(pacer, clock, 6)  # sent after it, at the new pace: still too fast
+    refuse(pacer, clock, 10)  # sent after it, at the new pace: still too fast
     assert pacer.rate == pytest.approx(90, rel=0.05)
     before = pacer.rate or 0
     for _ in range(10):
@@ -225,12 +233,12 @@ def test_frequent_refusals_without_headers_halve_the_pace_and_answers_speed_it_u
 
 def test_adaptive_speed_up_stops_at_the_cap() -> None:
     clock = Clock()
-    pacer = Pacer(PaceSettings(max_rate=10), clock=clock)
-    refuse(pacer, clock, 6)
-    assert pacer.rate == pytest.approx(5)  # half the cap
+    pacer = Pacer(PaceSettings(max_rate=40), clock=clock)
+    refuse(pacer, clock, 10)
+    assert pacer.rate == pytest.approx(20)  # half the cap
     for _ in range(500):
         pacer.answered(RateHeaders())
-    assert pacer.rate == pytest.approx(10)
+    assert pacer.rate == pytest.approx(40)
 
 
 @pytest.mark.parametrize(
@@ -338,15 +346,15 @@ def test_production_at_a_quarter_of_the_limit_is_never_refused(limit: int) -> No
     assert throttle.refused == {"us": 0, "others": 0}
 
 
-@pytest.mark.parametrize(("limit", "share", "per_minute"),
-                         [(11, 0.5, 5), (3, 0.5, 1), (1, 0.5, 1)],
+@pytest.mark.parametrize(("limit", "window", "per_minute"),
+                         [(11, 60.0, 5), (3, 6.0, 10), (1, 3.0, 20)],
                          ids=["5.5-of-11", "1.5-of-3", "less-than-one"])
-def test_its_own_requests_per_window_are_whole(limit: int, share: float,
+def test_its_own_requests_per_window_are_whole(limit: int, window: float,
                                                per_minute: int) -> None:
     """Its share of a window is rounded down to whole requests, and is never none at all."""
-    pacer = Pacer(PaceSettings(share=share), clock=Clock())
+    pacer = Pacer(PaceSettings(share=0.5), clock=Clock())
     pacer.started()
-    pacer.answered(limit_headers(limit, limit - 1))
+    pacer.answered(limit_headers(limit, limit - 1, window))
     assert pacer.rate == pytest.approx(per_minute)
 
 
@@ -383,10 +391,11 @@ def test_under_a_known_limit_it_is_never_refused_while_the_others_keep_to_their_
 @pytest.mark.parametrize(
     ("share", "max_rate", "message"),
     [(0.0, None, "the rate share must be more than 0 and at most 1, not 0.0"),
-     (0.5, 0.0, "the maximum rate must be a positive number of requests per minute, not 0.0"),
-     (0.5, 1_000_000.5, "the maximum rate must be a positive number of requests per minute, "
+     (0.5, 0.0, "the maximum rate must be from 1 to 1000000 requests per minute, not 0.0"),
+     (0.5, 0.999, "the maximum rate must be from 1 to 1000000 requests per minute, not 0.999"),
+     (0.5, 1_000_000.5, "the maximum rate must be from 1 to 1000000 requests per minute, "
                         "not 1000000.5")],
-    ids=["share", "rate", "rate-too-high"],
+    ids=["share", "rate", "rate-below-one-a-minute", "rate-too-high"],
 )
 def test_refused_settings_say_what_is_wrong(share: float, max_rate: float | None,
                                             message: str) -> None:
@@ -395,8 +404,8 @@ def test_refused_settings_say_what_is_wrong(share: float, max_rate: float | None
     assert str(refused.value) == message
 
 
-@pytest.mark.parametrize("max_rate", [0.5, 1.0, 1_000_000.0], ids=["half", "one", "million"])
-def test_any_positive_rate_up_to_a_million_per_minute_is_accepted(max_rate: float) -> None:
+@pytest.mark.parametrize("max_rate", [1.0, 1.5, 1_000_000.0], ids=["one", "fraction", "million"])
+def test_any_rate_from_one_to_a_million_per_minute_is_accepted(max_rate: float) -> None:
     assert PaceSettings(max_rate=max_rate).max_rate == max_rate
 
 
@@ -411,13 +420,14 @@ def test_any_positive_rate_up_to_a_million_per_minute_is_accepted(max_rate: floa
         ({"X-RateLimit-Remaining": " 7 "}, RateHeaders(remaining=7)),
         ({"RateLimit-Policy": "60;w=0.001"}, RateHeaders(window=0.001)),
         ({"RateLimit-Policy": "60;w=1"}, RateHeaders(window=1.0)),
-        ({"RateLimit-Policy": "60;w=3600"}, RateHeaders(window=3600.0)),
-        ({"RateLimit-Policy": "60;w=3600.5"}, RateHeaders()),
+        ({"RateLimit-Policy": "60;w=300"}, RateHeaders(window=300.0)),
+        ({"RateLimit-Policy": "60;w=300.001"}, RateHeaders()),
+        ({"RateLimit-Policy": "1;w=3600"}, RateHeaders()),
         ({"RateLimit-Policy": "60;w=0.000"}, RateHeaders()),
     ],
     ids=["limit-and-remaining", "largest-limit", "limit-too-large", "eight-digits",
          "remaining-with-spaces", "shortest-window", "one-second", "longest-window",
-         "window-too-long", "zero-window"],
+         "window-too-long", "an-hour", "zero-window"],
 )
 def test_the_budget_headers_are_read_within_their_bounds(headers: dict[str, str],
                                                          expected: RateHeaders) -> None:
@@ -462,13 +472,14 @@ def test_the_time_a_number_of_requests_takes_at_the_current_pace() -> None:
 # -- the budget of a window ----------------------------------------------------------------------
 
 
-def window_of_60(remaining: int, *, share: float = 0.5,
-                 said: list[str] | None = None) -> tuple[Pacer, Clock]:
+def window_of_60(remaining: int, *, share: float = 0.5, said: list[str] | None = None,
+                 warned: list[str] | None = None) -> tuple[Pacer, Clock]:
     """A pacer whose first answer (at 0 s, nothing else in flight) said 60 per window and
     `remaining` left: 2 s apart at the default share, and the window ends by 60 s."""
     clock = Clock()
     pacer = Pacer(PaceSettings(share=share), clock=clock,
-                  on_pace=said.append if said is not None else None)
+                  on_pace=said.append if said is not None else None,
+                  on_slow=warned.append if warned is not None else None)
     pacer.started()
     pacer.answered(limit_headers(60, remaining))
     return pacer, clock
@@ -636,7 +647,7 @@ def test_an_answer_with_the_limit_but_no_remaining_keeps_the_budget_estimate() -
 def test_old_refusals_are_forgotten_after_twenty_answers() -> None:
     clock = Clock()
     pacer = Pacer(clock=clock)
-    refuse(pacer, clock, 5)
+    refuse(pacer, clock, 9)
     for _ in range(20):
         pacer.started()
         pacer.answered(RateHeaders())
@@ -648,10 +659,10 @@ def test_a_burst_of_refusals_is_measured_over_at_least_a_second() -> None:
     clock = Clock()
     said: list[str] = []
     pacer = Pacer(clock=clock, on_pace=said.append)
-    refuse(pacer, clock, 6, retry_after=0.0)  # 6 at one instant: 360 per minute, halved
-    assert pacer.rate == pytest.approx(180.0)
-    assert pacer.turn().seconds == pytest.approx(60 / 180)  # no Retry-After wait
-    assert said[-1] == ("pace: 180 requests/min: the API refused requests without advertising "
+    refuse(pacer, clock, 10, retry_after=0.0)  # 10 at one instant: 600 per minute, halved
+    assert pacer.rate == pytest.approx(300.0)
+    assert pacer.turn().seconds == pytest.approx(60 / 300)  # no Retry-After wait
+    assert said[-1] == ("pace: 300 requests/min: the API refused requests without advertising "
                         "a limit; slowed down by half, speeding up gently while it answers")
 
 
@@ -660,37 +671,175 @@ def test_the_pace_at_a_refusal_counts_the_starts_of_the_last_ten_seconds() -> No
     pacer = Pacer(clock=clock)
     pacer.started()  # at 0 s: exactly ten seconds before the refusals, still counted
     clock.now = 10.0
-    refuse(pacer, clock, 6)  # 7 starts in 10 s: 42 per minute, halved
-    assert pacer.rate == pytest.approx(21.0)
+    refuse(pacer, clock, 10)  # 11 starts in 10 s: 66 per minute, halved
+    assert pacer.rate == pytest.approx(33.0)
 
 
 def test_a_refusal_reported_without_its_start_time_counts_as_sent_now() -> None:
     clock = Clock()
     pacer = Pacer(clock=clock)
-    for _ in range(6):
+    for _ in range(10):
         pacer.started()
         pacer.answered(RateHeaders(), refused=True)
-    assert pacer.rate == pytest.approx(180.0)
+    assert pacer.rate == pytest.approx(300.0)
 
 
 def test_requests_started_at_the_moment_of_a_slow_down_count_at_the_new_pace() -> None:
     clock = Clock()
     pacer = Pacer(clock=clock)
-    refuse(pacer, clock, 6)
-    assert pacer.rate == pytest.approx(180.0)
-    refuse(pacer, clock, 6)  # started at the same instant as the slow-down
-    assert pacer.rate == pytest.approx(90.0)
+    refuse(pacer, clock, 10)
+    assert pacer.rate == pytest.approx(300.0)
+    refuse(pacer, clock, 10)  # started at the same instant as the slow-down
+    assert pacer.rate == pytest.approx(150.0)
 
 
 def test_an_advertised_limit_ends_the_slow_down_for_good() -> None:
     clock = Clock()
     pacer = Pacer(clock=clock)
-    refuse(pacer, clock, 6)
+    refuse(pacer, clock, 10)
+    assert pacer.rate == pytest.approx(300.0)
     pacer.started()
     pacer.answered(limit_headers(600, 599))
     assert pacer.rate == pytest.approx(300.0)  # half of the advertised 600
     refuse(pacer, clock, 1)  # a lone refusal without headers: the limit is forgotten
     assert pacer.rate is None  # and the earlier slow-down does not come back
+
+
+# -- what a server can impose is bounded ---------------------------------------------------------
+
+
+def test_a_window_of_an_hour_is_not_believed() -> None:
+    pacer = Pacer(clock=Clock())
+    pacer.started()
+    pacer.answered(RateHeaders.read({"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "59",
+                                     "RateLimit-Policy": "60;w=3600"}, None))
+    assert pacer.window == 60  # the minute stays
+    assert pacer.rate == pytest.approx(30)  # not 0.5 per minute
+
+
+@pytest.mark.parametrize(("limit", "window"), [(1, 60.0), (9, 60.0), (49, 300.0), (1, 7.0)],
+                         ids=["one-a-minute", "nine-a-minute", "49-per-5-min", "one-per-7-s"])
+def test_a_limit_under_ten_a_minute_is_treated_as_not_advertised(limit: int,
+                                                                 window: float) -> None:
+    said: list[str] = []
+    pacer = Pacer(clock=Clock(), on_pace=said.append)
+    pacer.started()
+    pacer.answered(limit_headers(limit, limit - 1, window))
+    assert pacer.limit is None and pacer.rate is None
+    assert pacer.turn().seconds == 0
+    assert said[-1].startswith(f"pace: unpaced: the API advertises a limit of {limit} per "
+                               f"{window:g} s (")
+    assert said[-1].endswith("less than the 10/min it is believed from; slowing down if it "
+                             "refuses a request")
+
+
+def test_ten_a_minute_is_believed() -> None:
+    pacer = Pacer(clock=Clock())
+    pacer.started()
+    pacer.answered(limit_headers(50, 49, 300.0))
+    assert pacer.limit == 50 and pacer.rate == pytest.approx(5)
+
+
+def test_a_believed_limit_that_falls_under_ten_a_minute_is_forgotten() -> None:
+    pacer, _ = window_of_60(59)
+    pacer.started()
+    pacer.answered(limit_headers(2, 0))
+    assert pacer.limit is None and pacer.turn().seconds == 0
+
+
+def test_refusals_without_headers_never_slow_it_below_ten_a_minute() -> None:
+    clock = Clock()
+    pacer = Pacer(clock=clock)
+    for _ in range(12):
+        clock.now += 60
+        refuse(pacer, clock, 10)
+    assert pacer.rate == pytest.approx(10)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    answers=st.lists(st.tuples(
+        st.dictionaries(st.sampled_from(["X-RateLimit-Limit", "X-RateLimit-Remaining",
+                                         "RateLimit-Policy"]),
+                        st.one_of(st.text(max_size=12), st.integers(0, 10**6).map(str),
+                                  st.builds("{};w={}".format, st.integers(0, 10**6),
+                                            st.integers(0, 99999)))),
+        st.one_of(st.none(), st.floats(min_value=0, max_value=60)),
+        st.booleans(),
+        st.floats(min_value=0, max_value=100)), max_size=40),
+)
+def test_no_answers_hold_a_request_longer_than_a_window_of_five_minutes(
+    answers: list[tuple[dict[str, str], float | None, bool, float]],
+) -> None:
+    """Whatever the headers say (a Retry-After arrives capped at 60 s), the next request is
+    never held longer than the longest window believed."""
+    clock = Clock()
+    pacer = Pacer(clock=clock)
+    for headers, retry_after, refused, later in answers:
+        pacer.started()
+        pacer.answered(RateHeaders.read(headers, retry_after), refused=refused)
+        clock.now += later
+        assert pacer.turn().seconds <= MAX_WINDOW
+
+
+# -- saying when the API makes a run slow ---------------------------------------------------------
+
+
+def test_a_pace_under_six_a_minute_imposed_by_the_api_is_warned_about_once() -> None:
+    warned: list[str] = []
+    clock = Clock()
+    pacer = Pacer(clock=clock, on_slow=warned.append)
+    pacer.started()
+    pacer.answered(limit_headers(10, 9))  # half of 10 a minute: 5
+    for remaining in (8, 7, 6):
+        clock.now += pacer.turn().seconds
+        pacer.started()
+        pacer.answered(limit_headers(10, remaining))
+    pacer.answered(limit_headers(11, 5))  # the pace changes, still slow: said already
+    assert warned == [
+        "the API's rate limit makes this run slow: pace: 5 requests/min: 0.5 (--rate-share) of "
+        "the advertised limit of 10 per 60 s (10/min); every 100 requests take about 20 min"]
+
+
+@pytest.mark.parametrize(("limit", "max_rate"), [(12, None), (10, 2.0), (60, 3.0)],
+                         ids=["six-a-minute", "max-rate-below", "max-rate-alone"])
+def test_a_pace_of_six_a_minute_or_the_users_own_cap_is_not_warned_about(
+        limit: int, max_rate: float | None) -> None:
+    warned: list[str] = []
+    pacer = Pacer(PaceSettings(max_rate=max_rate), clock=Clock(), on_slow=warned.append)
+    pacer.started()
+    pacer.answered(limit_headers(limit, limit - 1))
+    assert warned == []
+
+
+def test_a_retry_after_holding_every_request_over_30_s_is_warned_about_once() -> None:
+    warned: list[str] = []
+    pacer, clock = window_of_60(59, warned=warned)
+    pacer.started()
+    pacer.answered(RateHeaders(limit=60, remaining=0, retry_after=30), refused=True)
+    assert pacer.turn().seconds == pytest.approx(30) and warned == []  # 30 s: not over it
+    clock.now += 30
+    pacer.started()
+    pacer.answered(RateHeaders(limit=60, remaining=0, retry_after=45), refused=True)
+    for _ in range(3):
+        assert pacer.turn().seconds == pytest.approx(45)
+    assert warned == ["the API refused a request: every request waits 45 s (its Retry-After, "
+                      "or the rest of its rate-limit window)"]
+
+
+def test_waiting_over_30_s_for_the_next_window_is_warned_about_once() -> None:
+    warned: list[str] = []
+    clock = Clock()
+    pacer = Pacer(clock=clock, on_slow=warned.append)
+    pacer.started()
+    pacer.answered(limit_headers(60, 59))
+    clock.now = 10
+    pacer.started()
+    pacer.answered(limit_headers(60, 20))  # the others spent 38 in 10 s
+    assert pacer.turn().seconds == pytest.approx(50)
+    assert pacer.turn().seconds == pytest.approx(50)
+    assert warned == ["waiting 50 s for the API's next rate-limit window: what is left of this "
+                      "one (X-RateLimit-Remaining) is the share of the key's other clients"]
 
 
 # -- the pace in words ---------------------------------------------------------------------------

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.api.retry import RetryPolicy, parse_retry_after
 
@@ -150,3 +152,41 @@ def test_a_retry_after_date_is_measured_from_the_current_time_by_default() -> No
     waited = parse_retry_after(soon.strftime("%a, %d %b %Y %H:%M:%S GMT"))
     assert waited is not None and 3500.0 < waited <= 3600.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Wed, 21 Oct 99999 07:28:00 GMT", "Wed, 99 Oct 2015 07:28:00 GMT",
+     "Wed, 21 Oct 99999999999999999999 07:28:00 GMT",
+     "Wed, 99999999999999999999 Oct 2015 07:28:00 GMT",
+     "Wed, 21 Oct 2015 07:28:99999999999999999999 GMT",
+     "Wed, 21 Oct 2015 07:28:00 +99999999999999999999", "1e400", "-1e400"],
+    ids=["year-99999", "day-99", "year-20-digits", "day-20-digits", "second-20-digits",
+         "zone-20-digits", "seconds-overflow", "negative-overflow"],
+)
+def test_a_retry_after_out_of_any_range_reads_as_absent(header: str) -> None:
+    assert parse_retry_after(header, now=NOW) is None
+
+
+def test_a_huge_delay_in_seconds_is_read_and_left_to_the_cap() -> None:
+    assert parse_retry_after("99999999999999999999", now=NOW) == 1e20
+    assert RetryPolicy().delay(1, retry_after=1e20, uniform=upper_bound) == 60.0
+
+
+_NUMBER = st.one_of(st.integers(min_value=-(10**30), max_value=10**30).map(str),
+                    st.text(alphabet="0123456789+-.eE", max_size=30))
+_DATE = st.builds(
+    "{}, {} {} {} {}:{}:{} {}".format,
+    st.sampled_from(["Mon", "Wed", "Sun", "", "Xyz"]), _NUMBER,
+    st.sampled_from(["Jan", "Oct", "Dec", "", "Foo"]), _NUMBER, _NUMBER, _NUMBER, _NUMBER,
+    st.one_of(st.sampled_from(["GMT", "UTC", "-0000", "+2359", "-2359", "EST", ""]), _NUMBER),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(header=st.one_of(st.text(), _NUMBER, _DATE))
+def test_any_retry_after_is_none_or_a_finite_wait(header: str) -> None:
+    """Whatever a server sends, the header reads as absent or as finite seconds, never as
+    an exception."""
+    seconds = parse_retry_after(header, now=NOW)
+    assert seconds is None or (math.isfinite(seconds) and seconds >= 0)

@@ -111,7 +111,7 @@ def _apply(where: Path, desired: Path, base_url: str, api_key: str) -> subproces
     env.update(CUSTOMGPT_BASE_URL=base_url, CUSTOMGPT_API_KEY=api_key)
     return subprocess.Popen(
         [sys.executable, "-m", "reconciler", "apply", "-f", str(desired), "--auto-approve",
-         "--backup-dir", str(where / "backups")],
+         "--backup-dir", str(where / "backups"), "--allow-mass-delete"],
         cwd=where, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -121,6 +121,7 @@ def _declare(tmp_path: Path) -> Path:
 projects:
   - id: {PROJECT}
     prune: true
+    owns: ["*"]
     conversations: [{{name: Fresh, messages: [hello]}}]
 """)
     return desired

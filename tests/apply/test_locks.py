@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply.locks import LockedError, lock_path, project_locks
+from reconciler.apply.locks import LockedError, lock_path, project_locks, server_identity
 from reconciler.errors import InputError
-from tests.workspace import held_by_another
+from tests.workspace import PROJECT, Workspace, held_by_another
 
 API = "http://127.0.0.1:8765"
 
@@ -88,3 +88,80 @@ def test_a_lock_that_cannot_be_made_is_an_error_with_its_path(
         path.mkdir(parents=True)
     assert str(tmp_path / "locks") in refusal(tmp_path / "locks", error=InputError)
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_symbolic_link_as_the_lock_directory_is_not_followed(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "locks").symlink_to(elsewhere)
+    refused = refusal(tmp_path / "state" / "locks", error=InputError)
+    assert refused == (f"the lock directory {tmp_path / 'state' / 'locks'} is a symbolic link; "
+                       "reconciler does not follow one there: remove it, then run again")
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_symbolic_link_as_the_state_directory_is_not_followed(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / ".reconciler").symlink_to(elsewhere)
+    refused = refusal(tmp_path / ".reconciler" / "locks", error=InputError)
+    assert refused.startswith(f"the state directory {tmp_path / '.reconciler'} is a symbolic "
+                              "link")
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_fifo_as_a_lock_file_is_refused(tmp_path: Path) -> None:
+    path = lock_path(tmp_path / "locks", API, 7)
+    path.parent.mkdir()
+    os.mkfifo(path)
+    assert refusal(tmp_path / "locks", error=InputError) == (
+        f"the lock file {path} is a FIFO (named pipe), not a regular file: remove it, then run "
+        "again")
+
+
+def test_the_state_directory_made_for_locks_ignores_itself(tmp_path: Path) -> None:
+    with project_locks(API, [7], command="apply", root=tmp_path / ".reconciler" / "locks"):
+        pass
+    assert (tmp_path / ".reconciler" / ".gitignore").read_text().splitlines()[-1] == "*"
+
+
+@pytest.mark.parametrize("spelling", [
+    "http://localhost:8765", "http://127.0.0.1:8765/", "http://[::1]:8765", "http://LOCALHOST.:8765",
+    "http://127.0.0.2:8765", "HTTP://LocalHost:8765//", "http://[::ffff:127.0.0.1]:8765"])
+def test_one_loopback_server_has_one_lock_however_it_is_spelled(
+    tmp_path: Path, spelling: str
+) -> None:
+    with held_by_another(lock_path(tmp_path, API, 7), b""), pytest.raises(LockedError), \
+            project_locks(spelling, [7], command="apply", root=tmp_path):
+        pytest.fail("the lock was taken")
+
+
+@pytest.mark.parametrize(("one", "other"), [
+    ("https://api.example.com", "https://API.example.com.:443/"),
+    ("http://api.example.com", "http://api.example.com:80"),
+    ("https://api.example.com/v2/", "https://api.example.com/v2"),
+], ids=["case-dot-port-slash", "http-default-port", "path"])
+def test_spellings_of_one_server_share_a_lock(one: str, other: str) -> None:
+    assert server_identity(one) == server_identity(other)
+    assert lock_path(Path("l"), one, 7) == lock_path(Path("l"), other, 7)
+
+
+@pytest.mark.parametrize("other", [
+    "http://127.0.0.1:8766", "https://127.0.0.1:8765", "http://api.example.com:8765",
+    "sandbox"], ids=["other-port", "other-scheme", "other-host", "sandbox"])
+def test_other_servers_do_not_share_a_lock(other: str) -> None:
+    assert lock_path(Path("l"), API, 7) != lock_path(Path("l"), other, 7)
+
+
+def test_an_apply_to_localhost_waits_for_one_to_127_0_0_1(ws: Workspace) -> None:
+    """The workspace's emulator is at http://127.0.0.1:PORT; another run holds the project's
+    lock through http://localhost:PORT/, the same server."""
+    ws.declare_pruned("[{name: Onboarding}]")
+    port = ws.env["CUSTOMGPT_BASE_URL"].rsplit(":", 1)[1]
+    held = lock_path(ws.path / ".reconciler" / "locks", f"http://localhost:{port}/", PROJECT)
+    with held_by_another(held, b'{"pid": 4242, "command": "apply"}'):
+        result = ws.apply()
+    assert result.code == 1
+    assert f"project {PROJECT} is being changed by another run (pid 4242" in result.err
+    assert ws.names() == []

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import httpx
+import pytest
 
 from reconciler.emulator import FaultRule
-from tests.workspace import PROJECT, Workspace
+from tests.workspace import PROJECT, Run, Workspace
 
 DEMO = f"""
     version: 1
@@ -121,6 +123,74 @@ def test_seeding_new_conversations_reads_no_transcript(ws: Workspace) -> None:
     assert posts == 2 + 5, "two creates and five sends, each once"
     assert gets == 4, ("the key's user, one listing page, the query credits, and one after the "
                        "creates (did another run create them too?); no transcript read per send")
+
+
+def _backup_of_a_deleted_conversation(ws: Workspace, *prompts: str) -> str:
+    """The backup file apply wrote when it deleted a conversation 'Gone' holding `prompts`."""
+    session = ws.seed("Gone")
+    for prompt in prompts:
+        ws.emulator.add_message(PROJECT, session, prompt)
+    ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}, prune: true, conversations: []}}]\n")
+    assert ws.apply().code == 0
+    (backup,) = (ws.path / "backups").rglob(f"{session}.json")
+    return str(backup)
+
+
+def _sending(ws: Workspace, path: str) -> Callable[..., Run]:
+    """The command of `path` that sends DEMO's five prompts (restore: a backup's five), made
+    ready while the query credits can still be read; call it with more flags."""
+    if path == "restore":
+        backup = _backup_of_a_deleted_conversation(ws, "one", "two", "three", "four", "five")
+        return lambda *flags: ws.run("restore", backup, "--resend-prompts", *flags)
+    ws.declare(DEMO)
+    if path == "apply --plan":
+        saved = str(ws.path / "plan.json")
+        assert ws.plan("--out", saved).code == 0
+        return lambda *flags: ws.run("apply", "--plan", saved, "--auto-approve", *flags)
+    return {"plan": ws.plan, "apply -f": ws.apply}[path]
+
+
+PATHS = ["plan", "apply -f", "apply --plan", "restore"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_credits_that_cannot_be_read_skip_the_credit_check_on_every_path(
+    ws: Workspace, path: str
+) -> None:
+    """One policy: warn that the credit check is skipped, and go on (a 5xx ends the same way,
+    after the client's retries)."""
+    command = _sending(ws, path)
+    ws.emulator.query_credits = 100
+    ws.emulator.faults.rules.append(FaultRule(path="limits/usage", status=400, times=None))
+    result = command()
+    assert result.code == 0, result.out + result.err
+    assert "warning: could not read the account's query credits" in result.err
+    assert "the credit check is skipped" in result.err
+    assert "--max-sends still bounds them" in result.err
+    sent = 100 - ws.emulator.query_credits
+    assert sent == (0 if path == "plan" else 5)
+
+
+@pytest.mark.parametrize("path", PATHS[1:])
+def test_max_sends_still_bounds_what_is_sent_when_credits_cannot_be_read(
+    ws: Workspace, path: str
+) -> None:
+    command = _sending(ws, path)
+    ws.emulator.query_credits = 100
+    ws.emulator.faults.rules.append(FaultRule(path="limits/usage", status=400, times=None))
+    refused = command("--max-sends", "4")
+    assert refused.code == 1
+    assert "5 prompt" in refused.out + refused.err and "--max-sends 4" in refused.out + refused.err
+    assert ws.emulator.query_credits == 100
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_an_api_that_does_not_report_credits_is_no_warning(ws: Workspace, path: str) -> None:
+    command = _sending(ws, path)
+    ws.emulator.faults.rules.append(FaultRule(path="limits/usage", status=404, times=None))
+    result = command()
+    assert result.code == 0, result.out + result.err
+    assert "query credits" not in result.err
 
 
 REACTIONS = f"""

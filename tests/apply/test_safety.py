@@ -9,6 +9,7 @@ import io
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,11 +27,14 @@ from tests.workspace import PROJECT, Workspace, held_by_another
 
 
 def prune_all(ws: Workspace, *, extra: str = "") -> None:
+    """Declare no conversation in PROJECT, pruning every one in scope (it owns them all):
+    deleting every owned conversation needs --allow-mass-delete."""
     ws.declare(f"""
         version: 1
         projects:
           - id: {PROJECT}
             prune: true
+            owns: ["*"]
             conversations: []
             {extra}
     """)
@@ -41,7 +45,7 @@ def test_unwritable_backup_dir_means_no_delete(ws: Workspace) -> None:
     prune_all(ws)
     blocker = ws.path / "not-a-directory"
     blocker.write_text("a file where the backup directory should be")
-    result = ws.run("apply", "-f", str(ws.file), "--auto-approve",
+    result = ws.run("apply", "-f", str(ws.file), "--auto-approve", "--allow-mass-delete",
                     "--backup-dir", str(blocker / "backups"))
     assert result.code == 1
     assert f"--backup-dir: cannot be created: {blocker} is not a directory" in result.err
@@ -69,10 +73,32 @@ def test_an_apply_that_deletes_nothing_needs_no_backup_dir(ws: Workspace) -> Non
 def test_no_backup_opts_out_explicitly(ws: Workspace) -> None:
     ws.seed("Scratch")
     prune_all(ws)
-    result = ws.run("apply", "-f", str(ws.file), "--auto-approve", "--no-backup")
+    result = ws.run("apply", "-f", str(ws.file), "--auto-approve", "--no-backup",
+                    "--allow-mass-delete")
     assert result.code == 0
     assert ws.names() == []
     assert not (ws.path / "backups").exists()
+
+
+def test_apply_says_where_each_backup_went(ws: Workspace) -> None:
+    sessions = [ws.seed(f"Scratch {i}") for i in range(2)]
+    prune_all(ws)
+    report = ws.path / "report.json"
+    result = ws.apply("--report", str(report), "--allow-mass-delete")
+    assert result.code == 0, result.err
+    backups = ws.path / "backups" / str(PROJECT)
+    written = [backups / f"{session}.json" for session in sessions]
+    for name, session, path in zip(("Scratch 0", "Scratch 1"), sessions, written, strict=True):
+        assert path.is_file()
+        assert f"[ok] delete '{name}' (project {PROJECT}, {session}): deleted; backup: " \
+               f"{path}\n" in result.err
+    assert (f"The transcripts of the 2 deleted conversation(s) are backed up under {backups} "
+            "(`reconciler restore FILE` brings one back).") in result.out
+    operations = json.loads(report.read_text())["operations"]
+    assert sorted(op["backup"] for op in operations) == sorted(map(str, written))
+    ws.seed("Unsaved")
+    unsaved = ws.run("apply", "-f", str(ws.file), "--auto-approve", "--no-backup")
+    assert "backup" not in unsaved.out + unsaved.err
 
 
 def _deleted_with_backup(ws: Workspace, *prompts: str) -> tuple[str, Path]:
@@ -81,7 +107,7 @@ def _deleted_with_backup(ws: Workspace, *prompts: str) -> tuple[str, Path]:
     for prompt in prompts:
         ws.emulator.add_message(PROJECT, session, prompt)
     prune_all(ws)
-    assert ws.apply().code == 0 and ws.names() == []
+    assert ws.apply("--allow-mass-delete").code == 0 and ws.names() == []
     (backup,) = (ws.path / "backups").rglob(f"{session}.json")
     return session, backup
 
@@ -180,7 +206,7 @@ def test_restore_of_a_conversation_that_still_exists_does_nothing(ws: Workspace)
     ws.emulator.faults.rules = [FaultRule(method="DELETE", path="/conversations/", status=400,
                                           mode="fail", times=None)]
     prune_all(ws)
-    assert ws.apply().code == 1
+    assert ws.apply("--allow-mass-delete").code == 1
     ws.emulator.faults.rules = []
     (backup,) = (ws.path / "backups").rglob(f"{session}.json")
     result = ws.run("restore", str(backup), "--resend-prompts")
@@ -223,11 +249,16 @@ def test_restore_refuses_a_backup_whose_session_id_is_not_one(
         (10, 3, (), False),
         (10, 4, (), True),
         (10, 4, ("--allow-mass-delete",), False),
-        (5, 5, (), False),
-        (5, 3, ("--max-deletes", "3"), False),
-        (5, 3, ("--max-deletes", "2"), True),
+        (5, 1, (), False),
+        (5, 2, (), True),
+        (5, 5, (), True),
+        (1, 1, (), True),
+        (1, 1, ("--allow-mass-delete",), False),
+        (10, 3, ("--max-deletes", "3"), False),
+        (10, 3, ("--max-deletes", "2"), True),
     ],
-    ids=["at-30pc", "over-30pc", "allowed", "small-project", "at-max-deletes",
+    ids=["at-30pc", "over-30pc", "allowed", "small-project-at-30pc", "small-project-over-30pc",
+         "small-project-all", "the-only-one", "the-only-one-allowed", "at-max-deletes",
          "over-max-deletes"],
 )
 def test_mass_delete_guard_trips_above_the_threshold_only(
@@ -246,11 +277,11 @@ def test_mass_delete_guard_trips_above_the_threshold_only(
 
 
 def test_max_delete_fraction_in_yaml_sets_the_threshold(ws: Workspace) -> None:
-    for i in range(10):
-        ws.seed(f"stray {i}")
-    prune_all(ws, extra="max_delete_fraction: 1.0")
+    _seed_prune(ws, keep=1, strays=9)
+    assert ws.apply().code == 1  # 9 of the 10 it owns
+    ws.file.write_text(ws.file.read_text().replace("owns:", "max_delete_fraction: 0.9\n    owns:"))
     assert ws.apply().code == 0
-    assert ws.names() == []
+    assert ws.names() == ["keep 0"]
 
 
 def test_protect_holds_after_the_entry_is_removed(ws: Workspace) -> None:
@@ -272,15 +303,15 @@ def _declare(ws: Workspace, conversations: str) -> None:
     ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}, conversations: {conversations}}}]\n")
 
 
-def _saved_plan(ws: Workspace) -> Path:
+def _saved_plan(ws: Workspace, *flags: str) -> Path:
     saved = ws.path / "plan.json"
-    result = ws.plan("--out", str(saved))
-    assert result.code == 0, result.err
+    result = ws.plan("--out", str(saved), *flags)
+    assert result.code == 0, result.out + result.err
     return saved
 
 
-def _apply_saved(ws: Workspace, saved: Path) -> str:
-    result = ws.run("apply", "--plan", str(saved), "--auto-approve")
+def _apply_saved(ws: Workspace, saved: Path, *flags: str) -> str:
+    result = ws.run("apply", "--plan", str(saved), "--auto-approve", *flags)
     assert result.code == 1
     assert "the saved plan is stale; nothing was applied" in result.err
     return result.err
@@ -291,11 +322,11 @@ def test_stale_when_a_delete_target_was_renamed(ws: Workspace) -> None:
     ws.seed("Other")
     ws.declare(f"""
         version: 1
-        projects: [{{id: {PROJECT}, prune: true, conversations: [{{name: Kept}}]}}]
+        projects: [{{id: {PROJECT}, prune: true, owns: ["*"], conversations: [{{name: Kept}}]}}]
     """)
-    saved = _saved_plan(ws)
+    saved = _saved_plan(ws, "--allow-mass-delete")  # deletes both it owns
     _rename_behind_the_back(ws, doomed, "Renamed by a colleague")
-    err = _apply_saved(ws, saved)
+    err = _apply_saved(ws, saved, "--allow-mass-delete")
     assert "name: 'Doomed' -> 'Renamed by a colleague'" in err
     assert ws.names() == ["Other", "Renamed by a colleague"]
 
@@ -319,10 +350,11 @@ def _rename_behind_the_back(ws: Workspace, session: str, name: str) -> None:
 )
 def test_stale_when_the_target_is_gone(ws: Workspace, declared: str) -> None:
     doomed = ws.seed("Doomed")
-    ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}, prune: true, {declared}}}]\n")
-    saved = _saved_plan(ws)
+    ws.declare(f'version: 1\nprojects: [{{id: {PROJECT}, prune: true, owns: ["*"], '
+               f"{declared}}}]\n")
+    saved = _saved_plan(ws, "--allow-mass-delete")  # the delete is of the only one owned
     _behind_the_back(ws, "DELETE", doomed)
-    assert f"session {doomed} no longer exists" in _apply_saved(ws, saved)
+    assert f"session {doomed} no longer exists" in _apply_saved(ws, saved, "--allow-mass-delete")
 
 
 @pytest.mark.parametrize(
@@ -360,9 +392,9 @@ def test_stale_when_a_planned_prompt_was_sent(
 def test_a_delete_target_that_gained_messages_during_apply_is_kept(ws: Workspace) -> None:
     doomed = ws.seed("Doomed")
     prune_all(ws)
-    saved = _saved_plan(ws)
+    saved = _saved_plan(ws, "--allow-mass-delete")
     ws.emulator.add_message(PROJECT, doomed, "typed after review")
-    _apply_saved(ws, saved)
+    _apply_saved(ws, saved, "--allow-mass-delete")
     assert ws.names() == ["Doomed"]
 
 
@@ -403,6 +435,7 @@ def _run_everything(ws: Workspace, *, key_file: Path) -> list[str]:
         projects:
           - id: {PROJECT}
             prune: true
+            owns: [Doomed]
             conversations: [{{name: A, messages: [hi]}}, {{name: B}}]
     """)
     saved = ws.path / "plan.json"
@@ -410,12 +443,13 @@ def _run_everything(ws: Workspace, *, key_file: Path) -> list[str]:
         FaultRule(method="POST", path="/conversations$", status=503, mode="fail", times=2),
         FaultRule(method="GET", path="/messages", status=500, mode="fail", times=1),
     ]
+    allow = "--allow-mass-delete"  # the delete is of the only conversation it owns
     runs = [
-        ws.run("plan", "-vv", "-f", str(ws.file), "--out", str(saved), "--format", "json"),
-        ws.run("plan", "-vv", "-f", str(ws.file), "--format", "markdown"),
+        ws.run("plan", "-vv", "-f", str(ws.file), "--out", str(saved), "--format", "json", allow),
+        ws.run("plan", "-vv", "-f", str(ws.file), "--format", "markdown", allow),
         ws.run("show", "-vv", str(saved)),
         ws.run("apply", "-vv", "-f", str(ws.file), "--auto-approve", "--report",
-               str(ws.path / "report.json"), "--backup-dir", str(ws.path / "backups")),
+               str(ws.path / "report.json"), "--backup-dir", str(ws.path / "backups"), allow),
         ws.run("plan", "-vv", "-f", str(ws.file), "--api-key-file", str(key_file)),
     ]
     ws.declare("version: 1\nprojects: [{id: 999999}]\n")
@@ -454,6 +488,7 @@ def _seed_prune(ws: Workspace, *, keep: int, strays: int, extra: str = "") -> No
         projects:
           - id: {PROJECT}
             prune: true
+            owns: ["*"]
             {extra}
             conversations: {json.dumps([{"name": n} for n in kept])}
     """)
@@ -528,6 +563,96 @@ def test_max_delete_fraction_is_exact(ws: Workspace, strays: int, refused: bool)
         assert ("mass-delete guard" in result.out) is refused
 
 
+def _rewrite(saved: Path, edit: Callable[[dict[str, Any]], object]) -> None:
+    """A deliberate edit of a saved plan: `edit` changes its document, the checksum is
+    computed again (an unsigned plan has nothing else to stop it)."""
+    document = json.loads(saved.read_text())
+    edit(document)
+    body = {k: v for k, v in document.items() if k not in ("checksum", "signature")}
+    document["checksum"] = "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
+    saved.write_text(json.dumps(document))
+
+
+def _claim(**numbers: object) -> Callable[[dict[str, Any]], object]:
+    return lambda document: document["projects"][0].update(numbers)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [_claim(live_in_scope=100, managed_in_scope=100),
+     _claim(max_delete_fraction=1.0),
+     _claim(live_in_scope=100, managed_in_scope=100, max_delete_fraction=1.0),
+     _claim(live_in_scope=9, managed_in_scope=9)],
+    ids=["counts", "threshold", "counts-and-threshold", "too-few-to-guard"],
+)
+def test_an_edited_plan_cannot_talk_the_guard_into_a_mass_delete(
+    ws: Workspace, edit: Callable[[dict[str, Any]], object]
+) -> None:
+    """A plan that deletes 8 of 10, reviewed with --allow-mass-delete, edited to claim numbers
+    the guard would let through: `apply --plan` counts live state and keeps the default."""
+    _seed_prune(ws, keep=2, strays=8)
+    saved = ws.path / "plan.json"
+    assert ws.plan("--out", str(saved), "--allow-mass-delete").code == 0
+    _rewrite(saved, edit)
+    result = ws.run("apply", "--plan", str(saved), "--auto-approve",
+                    "--backup-dir", str(ws.path / "backups"))
+    assert result.code == 1, result.out + result.err
+    assert "mass-delete guard: the plan deletes 8 of the " in result.out
+    assert " conversations this repository owns in scope, more than max_delete_fraction 0.3" \
+        in result.out
+    assert len(ws.names()) == 10
+    assert "DELETE" not in ws.emulator.stats()["requests"]
+    allowed = ws.run("apply", "--plan", str(saved), "--auto-approve", "--allow-mass-delete",
+                     "--backup-dir", str(ws.path / "backups"))
+    assert allowed.code == 0, allowed.out + allowed.err
+    assert ws.names() == ["keep 0", "keep 1"]
+
+
+def test_an_edited_plan_cannot_delete_what_it_does_not_manage(ws: Workspace) -> None:
+    """A delete of a visitor's conversation (out of scope) added to a saved plan whose own
+    deletes are few: refused whole, whatever the flags."""
+    _seed_prune(ws, keep=9, strays=1)
+    theirs = ws.seed("Visitor's thread", creator="visitor")
+    saved = ws.path / "plan.json"
+    assert ws.plan("--out", str(saved)).code == 0
+
+    def add_theirs(document: dict[str, Any]) -> None:
+        operations = document["projects"][0]["operations"]
+        stolen = json.loads(json.dumps(operations[-1]))
+        stolen.update(session_id=theirs, name="Visitor's thread",
+                      key=f"{PROJECT}/delete/{theirs}")
+        stolen["precondition"].update(session_id=theirs, name="Visitor's thread")
+        operations.append(stolen)
+
+    _rewrite(saved, add_theirs)
+    result = ws.run("apply", "--plan", str(saved), "--auto-approve", "--allow-mass-delete",
+                    "--backup-dir", str(ws.path / "backups"))
+    assert result.code == 1, result.out + result.err
+    assert f"the guard cannot judge this plan: it deletes 1 conversation(s) that are not among " \
+           f"the 10 it manages in scope now ({theirs})" in result.out
+    assert len(ws.names()) == 11
+
+
+def test_a_saved_plan_keeps_its_own_threshold_only_when_signed(ws: Workspace) -> None:
+    """max_delete_fraction 0.5 in the declared state: a signed plan deleting 4 of 10 applies;
+    the same plan unsigned is held to the default 0.3, and says so."""
+    _seed_prune(ws, keep=6, strays=4, extra="max_delete_fraction: 0.5")
+    saved = ws.path / "plan.json"
+    assert ws.plan("--out", str(saved)).code == 0
+    unsigned = ws.run("apply", "--plan", str(saved), "--auto-approve",
+                      "--backup-dir", str(ws.path / "backups"))
+    assert unsigned.code == 1
+    assert ("more than max_delete_fraction 0.3 (the default: the saved plan's own 0.5 counts "
+            "only in a signed plan) allows (3)") in unsigned.out
+    assert len(ws.names()) == 10
+    ws.env["RECONCILER_PLAN_KEY"] = PLAN_KEY
+    assert ws.plan("--out", str(saved)).code == 0
+    signed = ws.run("apply", "--plan", str(saved), "--auto-approve",
+                    "--backup-dir", str(ws.path / "backups"))
+    assert signed.code == 0, signed.out + signed.err
+    assert len(ws.names()) == 6
+
+
 def test_ignored_conversations_do_not_let_prune_delete_everything_managed(ws: Workspace) -> None:
     ws.emulator.add_conversations(PROJECT, (f"tmp-{i}" for i in range(100)))
     for i in range(10):
@@ -535,13 +660,28 @@ def test_ignored_conversations_do_not_let_prune_delete_everything_managed(ws: Wo
     prune_all(ws, extra='ignore: ["tmp-*"]')
     result = ws.apply()
     assert result.code == 1
-    assert "deletes 10 of the 10 conversations it manages" in result.out
+    assert "deletes every conversation this repository owns in scope (10 of 10)" in result.out
     assert len(ws.names()) == 110
 
 
 def _applies(ws: Workspace, saved: Path) -> None:
     result = ws.run("apply", "--plan", str(saved), "--auto-approve")
     assert result.code == 0, result.out + result.err
+
+
+def test_a_saved_plan_partly_applied_says_to_plan_afresh_to_retry(ws: Workspace) -> None:
+    _declare(ws, "[{name: A}, {name: B}]")
+    saved = _saved_plan(ws)
+    ws.emulator.faults.rules = [FaultRule(method="POST", path="/conversations$", status=400,
+                                          times=1)]
+    failed = ws.run("apply", "--plan", str(saved), "--auto-approve")
+    assert failed.code == 1
+    assert "Apply: 1 done, 1 failed, 0 skipped. To retry what failed, run `reconciler apply " \
+           "-f` with the plan's desired-state files: the saved plan is stale once part of it " \
+           "is applied." in failed.out
+    assert "stale" in ws.run("apply", "--plan", str(saved), "--auto-approve").err
+    assert ws.apply().code == 0
+    assert ws.names() == ["A", "B"]
 
 
 def test_stale_when_a_rename_target_was_taken(ws: Workspace) -> None:

@@ -120,7 +120,7 @@ def seed_setup(db: Path, projects: tuple[BudgetProject, ...]) -> Path:
             emulator.add_conversations(
                 p.project_id, (f"Team {i:04d}" for i in range(p.live_team)), creator="teammate")
             lines += [f"  - id: {p.project_id}", f"    prune: {str(p.prune).lower()}",
-                      "    conversations:"]
+                      '    owns: ["*"]', "    conversations:"]
             for i in range(p.kept):
                 lines.append(f"      - name: {names[i]}")
                 if i < p.kept_with_sends:
@@ -327,7 +327,8 @@ def seed_chaos(db: Path, directory: Path) -> Scenario:
     project = FIRST + 20
     expect = ProjectExpectation(project)
     lines = ["version: 1", "projects:", f"  - id: {project}", "    prune: true",
-             '    ignore: ["tmp-*"]', '    protect: ["Legal *"]', "    conversations:"]
+             '    owns: ["*"]', '    ignore: ["tmp-*"]', '    protect: ["Legal *"]',
+             "    conversations:"]
     with Emulator(db=str(db), api_key=API_KEY) as emulator:
         emulator.ensure_project(project, "chaos")
 

@@ -73,7 +73,7 @@ def desired_project(declared: int, live: list[Conversation], *, prune: bool) -> 
             spec = ConversationSpec(name=managed[i % len(managed)].name, messages=messages)
         specs.append(spec)
     return ProjectSpec(id=PROJECT, label="support-bot", scope=Scope.TEAM, prune=prune,
-                       ignore=("tmp-*", "tmp *"), protect=("keep *",),
+                       owns=("*",), ignore=("tmp-*", "tmp *"), protect=("keep *",),
                        conversations=tuple(specs))
 
 

@@ -73,6 +73,8 @@ def test_prune_deletes_undeclared_after_a_backup(ws: Workspace) -> None:
         projects:
           - id: {PROJECT}
             prune: true
+            owns: [Stray]
+            max_delete_fraction: 0.5
             conversations: [{{name: Kept}}]
     """)
     result = ws.apply("--report", str(ws.path / "report.json"))
@@ -121,10 +123,11 @@ def test_scope_and_ignore_decide_what_prune_may_touch(
           - id: {PROJECT}
             scope: {scope}
             prune: true
+            owns: ["*"]
             ignore: ["tmp-*"]
             conversations: []
     """)
-    result = ws.apply()
+    result = ws.apply("--allow-mass-delete")  # it deletes every conversation it owns
     assert result.code == 0, result.err
     assert ws.names() == survivors
 
@@ -136,6 +139,7 @@ def test_protect_holds_under_prune(ws: Workspace) -> None:
         projects:
           - id: {PROJECT}
             prune: true
+            owns: ["*"]
             protect: ["Legal *"]
             conversations: []
     """)
@@ -158,6 +162,7 @@ def test_ambiguous_names_fail_the_plan_and_nothing_is_applied(ws: Workspace) -> 
 
 
 def test_adopt_oldest_manages_the_oldest_and_prunes_the_rest(ws: Workspace) -> None:
+    """The other copies carry the declared name: the project owns them without `owns`."""
     oldest = ws.seed("FAQ")
     ws.seed("FAQ")
     ws.declare(f"""
@@ -165,6 +170,7 @@ def test_adopt_oldest_manages_the_oldest_and_prunes_the_rest(ws: Workspace) -> N
         projects:
           - id: {PROJECT}
             prune: true
+            max_delete_fraction: 0.5
             duplicates: adopt-oldest
             conversations: [{{name: FAQ}}]
     """)
@@ -232,9 +238,10 @@ def test_dry_run_changes_nothing(ws: Workspace) -> None:
         projects:
           - id: {PROJECT}
             prune: true
+            owns: [Stray]
             conversations: [{{name: A, messages: [hi]}}]
     """)
-    result = ws.apply("--dry-run")
+    result = ws.apply("--dry-run", "--allow-mass-delete")
     assert result.code == 0
     assert "Dry run: 3 operation(s) would be applied" in result.out
     assert ws.names() == ["Stray"]
@@ -268,6 +275,8 @@ def test_stale_saved_plan_is_refused_and_nothing_changes(ws: Workspace) -> None:
         projects:
           - id: {PROJECT}
             prune: true
+            owns: ["*"]
+            max_delete_fraction: 0.5
             conversations:
               - {{name: New, renamed_from: [Old]}}
               - {{name: Fresh}}
@@ -293,12 +302,13 @@ def test_partial_failure_is_reported_and_the_rerun_converges(ws: Workspace) -> N
         projects:
           - id: {PROJECT}
             prune: true
+            owns: [Stray]
             conversations: [{{name: A}}, {{name: B}}, {{name: C}}]
     """)
     ws.emulator.faults.rules = [
         FaultRule(method="POST", path="/conversations$", status=400, mode="fail", times=1)]
     report_file = ws.path / "report.json"
-    first = ws.apply("--report", str(report_file))
+    first = ws.apply("--report", str(report_file), "--allow-mass-delete")
     assert first.code == 1
     assert "1 failed" in first.out
     report = json.loads(report_file.read_text())
@@ -307,7 +317,7 @@ def test_partial_failure_is_reported_and_the_rerun_converges(ws: Workspace) -> N
     assert outcomes == [("create", "done"), ("create", "done"), ("create", "failed"),
                         ("delete", "skipped")]
     assert len(ws.names()) == 3 and "Stray" in ws.names()
-    second = ws.apply()
+    second = ws.apply("--allow-mass-delete")
     assert second.code == 0, second.err
     assert ws.names() == ["A", "B", "C"]
     assert ws.plan("--detailed-exitcode").code == 0
@@ -349,3 +359,39 @@ def test_apply_arguments_that_contradict_each_other(
     result = ws.run(*args)
     assert result.code == 1
     assert message in result.err
+
+
+def test_an_entry_removed_with_prune_off_is_said_to_be_left_alone(ws: Workspace) -> None:
+    ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}, conversations: "
+               "[{name: Onboarding FAQ}, {name: Billing}]}]\n")
+    assert ws.apply().code == 0
+    ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}, conversations: "
+               "[{name: Onboarding FAQ}]}]\n")
+    said = ("No changes. 1 conversation is not declared and is left alone (prune is off): "
+            "'Billing'")
+    plan = ws.plan("--detailed-exitcode")
+    assert plan.code == 0, plan.err
+    assert said in plan.out.splitlines()
+    assert "Live conversations match" not in plan.out
+    applied = ws.apply()
+    assert applied.code == 0 and said in applied.out.splitlines()
+    (billing,) = [c["session_id"] for c in ws.emulator.conversations(PROJECT)
+                  if c["name"] == "Billing"]
+    document = json.loads(ws.plan("--format", "json").out)
+    assert document["projects"][0]["unmanaged"] == [
+        {"session_id": billing, "name": "Billing", "why": "not declared, prune is off"}]
+    assert ws.names() == ["Billing", "Onboarding FAQ"]
+
+
+def test_a_duplicate_deleted_under_adopt_oldest_is_explained_as_a_duplicate(
+    ws: Workspace
+) -> None:
+    oldest, newer = ws.seed("FAQ"), ws.seed("FAQ")
+    ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}, prune: true, duplicates: "
+               "adopt-oldest, conversations: [{name: FAQ}]}]\n")
+    why = f"a duplicate of 'FAQ' (the oldest, {oldest}, is kept)"
+    plan = ws.plan("-v")
+    assert f"  - delete 'FAQ'  ({newer}, 0 messages)\n      because {why}; requires" in plan.out
+    assert "not declared" not in plan.out
+    (delete,) = json.loads(ws.plan("--format", "json").out)["projects"][0]["operations"]
+    assert delete["reason"] == why

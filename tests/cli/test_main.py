@@ -61,6 +61,7 @@ COMMAND_FLAGS: dict[str, dict[str, tuple[list[str], list[str]]]] = {
         "pin": (E, [*E, "--pin"]),
         "with_messages": (E, [*E, "--with-messages"]),
         "output": (E, [*E, "-o", "out.yaml"]),
+        "force": ([*E, "-o", "out.yaml"], [*E, "-o", "out.yaml", "--force"]),
     },
     "restore": {
         "backup_file": (R, ["restore", "c.json"]),

@@ -70,6 +70,18 @@ def test_all_files_problems_are_reported_in_one_run() -> None:
     assert reported == [str(f) for f in files]
 
 
+def test_a_project_that_prunes_but_owns_nothing_is_valid_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("version: 1\nprojects:\n  - id: 1\n    prune: true\n"
+                    "  - id: 2\n    prune: true\n    owns: [\"QA *\"]\n", encoding="utf-8")
+    code, out, err = run("-f", str(path))
+    assert (code, out) == (0, "OK: 2 projects, 0 conversations\n")
+    assert err == (f"{path}:4:12: warning: project 1 prunes but owns nothing: prune deletes no "
+                   "undeclared conversation (only extra copies of a declared name); list the "
+                   'names this repository owns in `owns`, such as ["QA *"], or ["*"] when '
+                   "nothing else uses this API key\n")
+
+
 def test_examples_directory_is_valid() -> None:
     code, out, err = run("-f", str(EXAMPLES))
 

@@ -31,13 +31,14 @@ def test_project_settings_come_from_project_then_defaults_then_built_in(tmp_path
 version: 1
 lang: en
 defaults: {scope: team, prune: true, duplicates: adopt-oldest, ignore: ["tmp-*"],
-           protect: ["Legal *"], max_delete_fraction: 0.5}
+           protect: ["Legal *"], max_delete_fraction: 0.5, owns: ["QA *", "Demo *"]}
 projects:
   - id: 1
   - id: 2
     scope: all
     prune: false
     duplicates: error
+    owns: ["*"]
     ignore: []
     protect: ["Keep *"]
     max_delete_fraction: 1
@@ -53,6 +54,7 @@ projects:
                                                               DuplicatePolicy.ERROR)
     assert (second.ignore, second.protect, second.max_delete_fraction, second.lang) == (
         (), ("Keep *",), 1.0, "de")
+    assert (first.owns, second.owns) == (("QA *", "Demo *"), ("*",))  # replaced, not merged
 
 
 def test_built_in_defaults_apply_without_a_defaults_section(tmp_path: Path) -> None:
@@ -64,6 +66,7 @@ def test_built_in_defaults_apply_without_a_defaults_section(tmp_path: Path) -> N
                                                                  DuplicatePolicy.ERROR)
     assert (project.ignore, project.protect, project.max_delete_fraction, project.lang) == (
         (), (), None, None)
+    assert project.owns == ()  # owns nothing: prune deletes no undeclared conversation
     assert project.conversations == ()
 
 
@@ -237,6 +240,7 @@ projects:
   - id: 1
     ignore: ["tmp-*", "[[]draft]*"]
     protect: ["Legal [A-Z]*", "[!x]*", "[]]*"]
+    owns: ["QA *", "Demo [0-9]"]
     conversations:
       - name: Billing questions
         renamed_from: [Billing, Invoices]
@@ -247,6 +251,8 @@ projects:
 
     assert project.is_ignored("[draft] notes")
     assert project.is_protected("Legal B")
+    assert project.is_owned("QA smoke") and project.is_owned("Demo 7")
+    assert not project.is_owned("Demo 10") and not project.is_owned("Billing")
 
 
 def test_no_path_is_an_error() -> None:
@@ -261,3 +267,55 @@ def test_every_example_points_editors_at_the_schema(name: str) -> None:
     assert first_line.startswith("# yaml-language-server: $schema=")
     schema = (path.parent / first_line.split("$schema=")[1]).resolve()
     assert schema == (EXAMPLES.parent / "schemas" / "conversations.schema.json").resolve()
+
+
+@pytest.mark.parametrize(("written", "value"), [
+    ("1001", 1001), ('"1001"', 1001), ("'0644'", 644), ('"${ID}"', 1001),
+    ("9223372036854775807", 9223372036854775807)],
+    ids=["decimal", "quoted", "quoted-leading-zero", "variable", "largest"])
+def test_a_project_id_is_the_number_its_digits_say(
+    tmp_path: Path, written: str, value: int
+) -> None:
+    path = write(tmp_path, "a.yaml", f"version: 1\nprojects:\n  - id: {written}\n")
+    assert [p.id for p in load_desired([path], env={"ID": "1001"}).projects] == [value]
+
+
+@pytest.mark.parametrize("expanded", ["0x3E9", "1001.0", "1e3", "+1001", " 1001", "1001\n",
+                                      "\u0661\u0660\u0660\u0661", "16:41", "1_001", ""])
+def test_a_project_id_variable_must_expand_to_plain_decimal_digits(
+    tmp_path: Path, expanded: str
+) -> None:
+    path = write(tmp_path, "a.yaml", 'version: 1\nprojects:\n  - id: "${ID}"\n')
+    problems = problems_of([path], env={"ID": expanded})
+    assert problems == [f"{path}:3:9: project id must be an integer or a string of digits, got "
+                        f"{expanded!r}"]
+
+
+@pytest.mark.parametrize(("written", "value"), [
+    ("true", True), ("True", True), ("TRUE", True), ("false", False), ("False", False)])
+def test_booleans_are_true_and_false_in_any_one_case(
+    tmp_path: Path, written: str, value: bool
+) -> None:
+    path = write(tmp_path, "a.yaml", f"version: 1\nprojects:\n  - id: 1\n    prune: {written}\n")
+    assert load_desired([path], env={}).projects[0].prune is value
+
+
+@pytest.mark.parametrize(("written", "value"), [
+    ("0.3", 0.3), (".5", 0.5), ("1", 1.0), ("1.0", 1.0), ("3.0e-1", 0.3), ("0.30", 0.3)])
+def test_a_decimal_fraction_is_read_as_written(
+    tmp_path: Path, written: str, value: float
+) -> None:
+    path = write(tmp_path, "a.yaml",
+                 f"version: 1\nprojects:\n  - id: 1\n    max_delete_fraction: {written}\n")
+    assert load_desired([path], env={}).projects[0].max_delete_fraction == value
+
+
+@pytest.mark.parametrize("written", ["0644", "0x3E9", "16:41", "1_001", "0b1", "yes", "Off"])
+def test_a_yaml_1_1_form_is_refused_in_a_list_too_and_said_once(
+    tmp_path: Path, written: str
+) -> None:
+    path = write(tmp_path, "a.yaml", f"version: 1\nprojects:\n  - id: 1\n    ignore: [{written}]\n")
+    problems = problems_of([path])
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{path}:4:14: {written} is ")
+    assert "YAML 1.1" in problems[0]

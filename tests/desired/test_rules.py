@@ -122,6 +122,23 @@ def test_names_and_prompts_not_in_normal_form_are_warned_about_where_they_are(
     ]
 
 
+def test_a_project_that_prunes_but_owns_nothing_is_warned_about_at_its_prune(
+        tmp_path: Path) -> None:
+    """Valid (prune then deletes no undeclared conversation), but rarely what was meant."""
+    path = tmp_path / "0.yaml"
+    path.write_text("version: 1\ndefaults: {prune: true}\nprojects:\n"
+                    "  - id: 1\n"                                  # prune from the defaults
+                    '  - id: 3\n    owns: ["QA *"]\n'             # owns: no warning
+                    "  - id: 2\n    prune: true\n    owns: []\n"  # an empty list owns nothing
+                    "  - id: 4\n    prune: false\n", encoding="utf-8")  # no prune: no warning
+    warning = ("warning: project {} prunes but owns nothing: prune deletes no undeclared "
+               "conversation (only extra copies of a declared name); list the names this "
+               'repository owns in `owns`, such as ["QA *"], or ["*"] when nothing else uses '
+               "this API key")
+    assert located(tmp_path, load_desired([str(path)], env={}).warnings) == [
+        "0.yaml:2:19: " + warning.format(1), "0.yaml:8:12: " + warning.format(2)]
+
+
 def test_names_and_prompts_in_normal_form_are_not_warned_about(tmp_path: Path) -> None:
     path = tmp_path / "0.yaml"
     path.write_text(project("    conversations: [{name: A, renamed_from: [B], messages: [hi]}]\n"),
@@ -201,8 +218,13 @@ def test_an_invalid_ignore_pattern_is_reported_once_not_matched(tmp_path: Path) 
          "0.yaml:3:24: protect pattern '[b-a]': reversed range in '[b-a]' matches nothing"),
         ('version: 1\ndefaults:\n  ignore: ["[a"]\nprojects: []\n',
          "0.yaml:3:12: ignore pattern '[a': unclosed '[' (write '[[]' to match a literal '[')"),
+        (project('    owns: ["QA *", "Demo [9-0]"]\n'),
+         "0.yaml:4:20: owns pattern 'Demo [9-0]': reversed range in '[9-0]' matches nothing"),
+        ('version: 1\ndefaults:\n  owns: ["QA ["]\nprojects: []\n',
+         "0.yaml:3:10: owns pattern 'QA [': unclosed '[' (write '[[]' to match a literal '[')"),
     ],
-    ids=["project-ignore", "project-protect", "defaults-protect", "defaults-ignore"],
+    ids=["project-ignore", "project-protect", "defaults-protect", "defaults-ignore",
+         "project-owns", "defaults-owns"],
 )
 def test_an_unusable_pattern_is_refused_where_it_is_written(tmp_path: Path, text: str,
                                                            expected: str) -> None:

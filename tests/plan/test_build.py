@@ -26,6 +26,7 @@ from reconciler.plan.operations import (
 )
 
 ME = "1"
+ALL = ("*",)  # owns every conversation in scope
 _ids = itertools.count(1)
 
 
@@ -58,7 +59,7 @@ def plan_for(spec: ProjectSpec, live: list[Conversation],
 
 def test_operations_come_renames_creates_sends_deletes() -> None:
     old, stray = conv("Old"), conv("Stray")
-    spec = ProjectSpec(id=7, prune=True, conversations=(
+    spec = ProjectSpec(id=7, prune=True, owns=ALL, conversations=(
         ConversationSpec("Fresh", messages=("hi",)),
         ConversationSpec("New", renamed_from=("Old",)),
     ))
@@ -83,7 +84,8 @@ def test_without_prune_undeclared_is_left_alone() -> None:
 
 
 def test_protect_holds_under_prune() -> None:
-    plan = plan_for(ProjectSpec(id=7, prune=True, protect=("Legal *",)), [conv("Legal hold")])
+    plan = plan_for(ProjectSpec(id=7, prune=True, owns=ALL, protect=("Legal *",)),
+                    [conv("Legal hold")])
     assert plan.operations == ()
     assert [u.why for u in plan.unmanaged] == ["protected"]
 
@@ -100,14 +102,16 @@ def test_sends_only_prompts_missing_from_the_transcript_in_order() -> None:
 
 def test_delete_records_message_count_precondition() -> None:
     stray = conv("Stray")
-    plan = plan_for(ProjectSpec(id=7, prune=True), [stray], {stray.session_id: ("a", "b")})
+    plan = plan_for(ProjectSpec(id=7, prune=True, owns=ALL), [stray],
+                    {stray.session_id: ("a", "b")})
     (delete,) = plan.operations
     assert precondition_of(delete)["message_count"] == 2
     assert precondition_of(delete)["name"] == "Stray"
 
 
 def test_create_and_delete_together_get_the_rename_hint() -> None:
-    spec = ProjectSpec(id=7, prune=True, conversations=(ConversationSpec("Billing questions"),))
+    spec = ProjectSpec(id=7, prune=True, owns=ALL,
+                       conversations=(ConversationSpec("Billing questions"),))
     plan = plan_for(spec, [conv("Billing")])
     assert any("renamed_from" in w for w in plan.warnings)
 
@@ -122,7 +126,7 @@ def test_matching_errors_leave_no_operations() -> None:
 def test_the_guard_counts_only_managed_conversations() -> None:
     """Ignored conversations are in scope but never managed: they do not dilute the share."""
     live = [conv(f"tmp-{i}") for i in range(100)] + [conv(f"managed {i}") for i in range(10)]
-    plan = plan_for(ProjectSpec(id=7, prune=True, ignore=("tmp-*",)), live)
+    plan = plan_for(ProjectSpec(id=7, prune=True, owns=ALL, ignore=("tmp-*",)), live)
     assert (plan.live_in_scope, plan.managed_in_scope) == (110, 10)
     assert sum(op.action is Action.DELETE for op in plan.operations) == 10
 
@@ -132,7 +136,8 @@ def test_the_guard_counts_only_managed_conversations() -> None:
 def test_the_plan_records_the_projects_delete_threshold(
     declared: float | None, recorded: float
 ) -> None:
-    plan = plan_for(ProjectSpec(id=7, prune=True, max_delete_fraction=declared), [conv("x")])
+    plan = plan_for(ProjectSpec(id=7, prune=True, owns=ALL, max_delete_fraction=declared),
+                    [conv("x")])
     assert plan.max_delete_fraction == recorded
 
 
@@ -352,7 +357,7 @@ def test_sends_follow_the_declared_order_of_conversations() -> None:
 
 def test_a_delete_says_why_and_what_must_still_hold() -> None:
     stray = conv("Stray")
-    plan = plan_for(ProjectSpec(id=7, prune=True), [stray], {stray.session_id: ("a",)})
+    plan = plan_for(ProjectSpec(id=7, prune=True, owns=ALL), [stray], {stray.session_id: ("a",)})
     (delete,) = plan.operations
     assert (delete.session_id, delete.reason) == (stray.session_id, "not declared and prune is on")
     assert precondition_of(delete) == {"name": "Stray", "session_id": stray.session_id,
@@ -361,7 +366,7 @@ def test_a_delete_says_why_and_what_must_still_hold() -> None:
 
 def test_unmanaged_conversations_are_listed_by_name_with_the_reason() -> None:
     live = [conv("tmp-b"), conv("Legal b"), conv("Legal a"), conv("tmp-a"), conv("Stray")]
-    spec = ProjectSpec(id=7, prune=True, ignore=("tmp-*",), protect=("Legal *",))
+    spec = ProjectSpec(id=7, prune=True, owns=ALL, ignore=("tmp-*",), protect=("Legal *",))
     plan = plan_for(spec, live, {c.session_id: () for c in live})
     by_name = {c.name: c.session_id for c in live}
     assert plan.unmanaged == (
@@ -373,9 +378,11 @@ def test_unmanaged_conversations_are_listed_by_name_with_the_reason() -> None:
     assert [op.name for op in plan.operations] == ["Stray"]
 
 
-def test_unmanaged_conversations_of_one_name_are_listed_by_session() -> None:
+@pytest.mark.parametrize("owns", [(), ALL], ids=["not-owned", "owned"])
+def test_unmanaged_conversations_of_one_name_are_listed_by_session(
+        owns: tuple[str, ...]) -> None:
     live = [conv("Same", session="s-b"), conv("Same", session="s-a")]
-    plan = plan_for(ProjectSpec(id=7), live)
+    plan = plan_for(ProjectSpec(id=7, owns=owns), live)
     assert plan.unmanaged == (Unmanaged("s-a", "Same", "not declared, prune is off"),
                               Unmanaged("s-b", "Same", "not declared, prune is off"))
 
@@ -388,14 +395,14 @@ def test_unmanaged_conversations_of_one_name_are_listed_by_session() -> None:
 def test_only_conversations_the_plan_may_delete_have_their_transcript_read(
         prune: bool, protect: tuple[str, ...], expected: list[str]) -> None:
     live = [conv("Legal hold"), conv("Stray"), conv("FAQ")]
-    spec = ProjectSpec(id=7, prune=prune, protect=protect,
+    spec = ProjectSpec(id=7, prune=prune, protect=protect, owns=ALL,
                        conversations=(ConversationSpec("FAQ"),))
     candidates = deletion_candidates(spec, match_project(spec, live, user_id=ME))
     assert candidates == [c.session_id for c in live if c.name in expected]
 
 
 def test_a_project_whose_matching_failed_has_no_deletion_candidates() -> None:
-    spec = ProjectSpec(id=7, prune=True, conversations=(ConversationSpec("FAQ"),))
+    spec = ProjectSpec(id=7, prune=True, owns=ALL, conversations=(ConversationSpec("FAQ"),))
     matching = match_project(spec, [conv("FAQ"), conv("FAQ"), conv("Stray")], user_id=ME)
     assert deletion_candidates(spec, matching) == []
 
@@ -417,7 +424,7 @@ def test_a_project_whose_matching_failed_has_no_deletion_candidates() -> None:
 )
 def test_the_rename_hint_appears_only_when_a_plan_creates_and_deletes(
         declared: list[str], live: list[str], hint: str | None) -> None:
-    spec = ProjectSpec(id=7, prune=True,
+    spec = ProjectSpec(id=7, prune=True, owns=ALL,
                        conversations=tuple(ConversationSpec(n) for n in declared))
     plan = plan_for(spec, [conv(n) for n in live])
     if hint is None:
@@ -437,7 +444,8 @@ def test_adopting_the_oldest_duplicate_is_a_warning_of_the_plan() -> None:
 
 
 def test_a_created_name_that_looks_like_a_deleted_one_is_pointed_out() -> None:
-    spec = ProjectSpec(id=7, prune=True, conversations=(ConversationSpec("Bil\u200bling"),))
+    spec = ProjectSpec(id=7, prune=True, owns=ALL,
+                       conversations=(ConversationSpec("Bil\u200bling"),))
     plan = plan_for(spec, [conv("Billing"), conv("Other")])
     assert plan.warnings[0] == ("'Bil\\u200bling' and 'Billing' look alike but differ in "
                                 "invisible characters: the plan creates the one and deletes "
@@ -448,8 +456,85 @@ def test_a_created_name_that_looks_like_a_deleted_one_is_pointed_out() -> None:
 def test_at_most_ten_look_alike_pairs_are_pointed_out() -> None:
     created = ("A\u200b", "A\u200c", "A\u200d", "A\u2060")
     deleted = ("A", "A\ufeff", "\u200bA")
-    spec = ProjectSpec(id=7, prune=True,
+    spec = ProjectSpec(id=7, prune=True, owns=ALL,
                        conversations=tuple(ConversationSpec(name) for name in created))
     plan = plan_for(spec, [conv(name) for name in deleted])
     look_alikes = [w for w in plan.warnings if "look alike" in w]
     assert len(look_alikes) == 10  # of the 12 pairs
+
+
+@pytest.mark.parametrize("prune", [True, False], ids=["prune-on", "prune-off"])
+def test_a_duplicate_left_by_adopt_oldest_is_explained_as_one(prune: bool) -> None:
+    """Its name is in the file: it is not 'not declared' but a duplicate of the adopted one."""
+    oldest, *others = [conv("FAQ"), conv("FAQ"), conv("FAQ")]
+    stray = conv("Stray")
+    spec = ProjectSpec(id=7, prune=prune, owns=("*",), duplicates=DuplicatePolicy.ADOPT_OLDEST,
+                       conversations=(ConversationSpec("FAQ"),))
+    plan = plan_for(spec, [oldest, *others, stray])
+    duplicate = f"a duplicate of 'FAQ' (the oldest, {oldest.session_id}, is kept)"
+    if prune:
+        assert [(op.session_id, op.reason) for op in plan.operations] == [
+            *((c.session_id, duplicate) for c in others),
+            (stray.session_id, "not declared and prune is on")]
+    else:
+        assert [(u.session_id, u.why) for u in plan.unmanaged] == [
+            *((c.session_id, f"{duplicate}; prune is off") for c in others),
+            (stray.session_id, "not declared, prune is off")]
+
+
+def test_a_conversation_sharing_a_pinned_ones_name_is_not_called_its_duplicate() -> None:
+    pinned, namesake = conv("Old FAQ"), conv("FAQ")
+    spec = ProjectSpec(id=7, prune=True, duplicates=DuplicatePolicy.ADOPT_OLDEST,
+                       conversations=(ConversationSpec("FAQ", session_id=pinned.session_id),))
+    plan = plan_for(spec, [pinned, namesake])
+    (delete,) = [op for op in plan.operations if op.action is Action.DELETE]
+    assert (delete.session_id, delete.reason) == (namesake.session_id,
+                                                  "not declared and prune is on")
+
+
+def test_prune_deletes_only_what_the_project_owns() -> None:
+    """Production made "Hi there" and "Refund?" with the same API key: left alone, counted."""
+    live = [conv("QA 1"), conv("Hi there"), conv("Demo"), conv("Refund?"), conv("QA 2")]
+    spec = ProjectSpec(id=7, prune=True, owns=("QA *",), conversations=(ConversationSpec("Demo"),))
+    plan = plan_for(spec, live)
+    assert [(op.action, op.name) for op in plan.operations] == [
+        (Action.DELETE, "QA 1"), (Action.DELETE, "QA 2")]
+    assert plan.not_owned == 2
+    why = "not owned by this repository: not declared, and no owns pattern matches it"
+    assert plan.unmanaged == (Unmanaged(live[1].session_id, "Hi there", why),
+                              Unmanaged(live[3].session_id, "Refund?", why))
+    assert (plan.managed_in_scope, plan.owned_in_scope) == (5, 3)
+
+
+def test_prune_without_owns_deletes_nothing_undeclared() -> None:
+    live = [conv("Stray"), conv("FAQ")]
+    spec = ProjectSpec(id=7, prune=True, conversations=(ConversationSpec("FAQ"),))
+    plan = plan_for(spec, live)
+    assert plan.operations == ()
+    assert (plan.not_owned, plan.owned_in_scope) == (1, 1)
+    assert deletion_candidates(spec, match_project(spec, live, user_id=ME)) == []
+
+
+def test_extra_copies_of_a_declared_name_are_pruned_without_owns() -> None:
+    oldest, copy = conv("FAQ"), conv("FAQ")
+    spec = ProjectSpec(id=7, prune=True, duplicates=DuplicatePolicy.ADOPT_OLDEST,
+                       conversations=(ConversationSpec("FAQ"),))
+    plan = plan_for(spec, [copy, oldest, conv("Stray")])
+    assert [(op.action, op.session_id) for op in plan.operations] == [
+        (Action.DELETE, copy.session_id)]
+    assert (plan.not_owned, plan.owned_in_scope) == (1, 2)
+
+
+def test_protect_still_holds_for_what_the_project_owns() -> None:
+    live = [conv("QA legal"), conv("QA 1")]
+    plan = plan_for(ProjectSpec(id=7, prune=True, owns=("QA *",), protect=("QA legal",)), live)
+    assert [op.name for op in plan.operations] == ["QA 1"]
+    assert [(u.name, u.why) for u in plan.unmanaged] == [("QA legal", "protected")]
+    assert plan.not_owned == 0
+
+
+def test_without_prune_ownership_decides_nothing_and_is_not_counted() -> None:
+    plan = plan_for(ProjectSpec(id=7, owns=("QA *",)), [conv("QA 1"), conv("Hi there")])
+    assert plan.operations == ()
+    assert [u.why for u in plan.unmanaged] == ["not declared, prune is off"] * 2
+    assert plan.not_owned == 0

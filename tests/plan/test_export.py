@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from reconciler.desired.loader import load_desired
 from reconciler.emulator import Emulator
 from tests.workspace import PROJECT, Workspace
 
@@ -45,7 +46,7 @@ def test_duplicates_adopt_the_oldest_and_round_trip(ws: Workspace) -> None:
     oldest = ws.seed("FAQ")
     ws.seed("FAQ")
     ws.seed("Other")
-    result = ws.run("export", "--project", str(PROJECT), "--pin", "-o", str(ws.file))
+    result = ws.run("export", "--project", str(PROJECT), "--pin")
     assert "2 conversations are named 'FAQ'" in result.err
     text = export_then_plan(ws, "--pin")
     assert "duplicates: adopt-oldest" in text
@@ -102,7 +103,79 @@ def test_every_exported_string_round_trips(ws: Workspace) -> None:
     assert "No changes." in plan.out
     assert f"Project $${{HOME}} label {'L' * 10}" not in plan.out
     assert "Project ${HOME} label LLL" in plan.out
-    assert ws.run("export", "--project", str(hostile_project)).out.count("$${") == 5
+    # The label, and the four names holding "${", each declared and owned.
+    assert ws.run("export", "--project", str(hostile_project)).out.count("$${") == 9
+
+
+def test_export_owns_exactly_what_it_saw_so_prune_after_it_deletes_nothing_else(
+        ws: Workspace) -> None:
+    """A key shared with production: what production creates after the export is never pruned,
+    even when its name would match a declared name read as a pattern."""
+    names = ["FAQ *", "Why?", "[draft] v1", "Cost ${price}", "Plain"]
+    for name in names:
+        ws.seed(name)
+    text = export_then_plan(ws)
+    assert ("  prune: false\n  owns:\n  - Cost $${price}\n  - FAQ [*]\n  - Plain\n"
+            "  - Why[?]\n  - '[[]draft] v1'\n  conversations:\n") in text
+    (project,) = load_desired([str(ws.file)], env={}).projects
+    assert sorted(project.owns) == sorted(["Cost ${price}", "FAQ [*]", "Plain", "Why[?]",
+                                           "[[]draft] v1"])
+    production = [ws.seed(name) for name in ("FAQ 2", "Whyx", "d v1", "Cost 5", "Hello")]
+    ws.file.write_text(text.replace("prune: false", "prune: true"), encoding="utf-8")
+    planned = ws.plan("--detailed-exitcode")
+    assert planned.code == 0, planned.out + planned.err
+    assert "5 of them not owned by this repository" in planned.out
+    ws.file.write_text(text.replace("prune: false", "prune: true")
+                       .replace("  - name: Plain\n", ""), encoding="utf-8")
+    applied = ws.apply()
+    assert applied.code == 0, applied.out + applied.err
+    assert "- delete 'Plain'" in applied.out
+    live = {c["session_id"] for c in ws.emulator.conversations(PROJECT)}
+    assert set(production) <= live
+    assert sorted(ws.names()) == sorted([*names[:4], "FAQ 2", "Whyx", "d v1", "Cost 5", "Hello"])
+
+
+EDITED = """version: 1
+projects:
+  - id: "${SUPPORT_PROJECT_ID}"
+    prune: true
+    ignore: ["tmp-*"]
+    protect: ["Legal *"]
+    conversations:
+      - name: Onboarding FAQ
+        renamed_from: [Onboarding]
+"""
+
+
+def test_export_never_replaces_an_existing_file_unasked(ws: Workspace) -> None:
+    ws.seed("Onboarding FAQ")
+    ws.file.write_text(EDITED)
+    result = ws.run("export", "--project", str(PROJECT), "-o", str(ws.file))
+    assert result.code == 1
+    assert result.err == (
+        f"error: {ws.file}: --output: the file exists; export never replaces a file unless "
+        "asked: what it writes is live state only, and an edited file's ${VAR} ids, prune, "
+        "ignore, protect and renamed_from would be lost. Write to a new file and compare, or "
+        "add --force to replace it\n")
+    assert ws.file.read_text() == EDITED
+    assert sum(ws.emulator.stats()["requests"].values()) == 0
+
+
+def test_export_force_replaces_an_existing_file(ws: Workspace) -> None:
+    ws.seed("Onboarding FAQ")
+    ws.file.write_text(EDITED)
+    result = ws.run("export", "--project", str(PROJECT), "-o", str(ws.file), "--force")
+    assert result.code == 0, result.err
+    assert "- name: Onboarding FAQ" in ws.file.read_text()
+    assert "${SUPPORT_PROJECT_ID}" not in ws.file.read_text()
+
+
+def test_export_writes_a_new_file_and_a_stream_without_force(ws: Workspace) -> None:
+    ws.seed("Onboarding FAQ")
+    new = ws.path / "adopted" / "support.yaml"
+    assert ws.run("export", "--project", str(PROJECT), "-o", str(new)).code == 0
+    assert "- name: Onboarding FAQ" in new.read_text()
+    assert ws.run("export", "--project", str(PROJECT), "-o", "/dev/null").code == 0
 
 
 def test_reactions_are_exported_in_the_mapping_form_only_where_given(

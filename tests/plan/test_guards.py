@@ -6,7 +6,14 @@ from dataclasses import replace
 
 import pytest
 
-from reconciler.plan.guards import GuardLimits, deletes_allowed, guard_errors, with_guards
+from reconciler.plan.guards import (
+    GuardLimits,
+    LiveCount,
+    deletes_allowed,
+    guard_errors,
+    mass_delete_refusal,
+    with_guards,
+)
 from reconciler.plan.model import Plan, ProjectPlan
 from reconciler.plan.operations import Delete, Send
 
@@ -21,12 +28,13 @@ def _send(n: int, project: int = 7) -> Send:
                 prompt=f"p{n}", position=n + 1)
 
 
-def project(managed: int, deletes: int, fraction: float = 0.3, *, ignored: int = 0,
-            sends: int = 0, project_id: int = 7) -> ProjectPlan:
+def project(owned: int, deletes: int, fraction: float = 0.3, *, ignored: int = 0,
+            not_owned: int = 0, sends: int = 0, project_id: int = 7) -> ProjectPlan:
     operations = tuple(_send(n, project_id) for n in range(sends)) + tuple(
         _delete(n, project_id) for n in range(deletes))
     return ProjectPlan(project_id=project_id, label=None, scope="mine",
-                       live_in_scope=managed + ignored, managed_in_scope=managed,
+                       live_in_scope=owned + not_owned + ignored,
+                       managed_in_scope=owned + not_owned, not_owned=not_owned,
                        max_delete_fraction=fraction, operations=operations)
 
 
@@ -36,7 +44,7 @@ def refused(plan_project: ProjectPlan, limits: GuardLimits | None = None) -> lis
 
 
 @pytest.mark.parametrize(
-    ("managed", "deletes", "fraction", "is_refused"),
+    ("owned", "deletes", "fraction", "is_refused"),
     [
         (100, 29, 0.29, False),   # 0.29 * 100 is 28.999999999999996 in floating point
         (100, 30, 0.29, True),
@@ -48,24 +56,58 @@ def refused(plan_project: ProjectPlan, limits: GuardLimits | None = None) -> lis
         (11, 4, 0.3, True),
         (1000, 1, 0.001, False),
         (1000, 2, 0.001, True),
-        (10, 10, 1.0, False),
+        (10, 9, 1.0, False),
         (10, 1, 0.01, True),      # 0.1 of a conversation allows none
-        (9, 9, 0.3, False),       # fewer than 10 managed: no share guard
+        (9, 3, 0.3, True),        # a small project is guarded too: 2.7 allows 2
+        (9, 2, 0.3, False),
+        (4, 1, 0.3, False),       # 1.2 allows 1
+        (3, 1, 0.3, True),        # 0.9 allows none
+        (2, 1, 0.5, False),
         (10, 0, 0.01, False),
     ],
     ids=["29-of-100-at-0.29", "30-of-100-at-0.29", "57-of-100-at-0.57", "58-of-100-at-0.57",
          "3-of-10", "4-of-10", "3-of-11", "4-of-11", "1-of-1000-at-0.001", "2-of-1000-at-0.001",
-         "all-at-1", "1-of-10-at-0.01", "9-managed", "no-deletes"],
+         "all-but-one-at-1", "1-of-10-at-0.01", "3-of-9", "2-of-9", "1-of-4", "1-of-3",
+         "1-of-2-at-0.5", "no-deletes"],
 )
-def test_the_share_of_deletes_is_compared_exactly(
-    managed: int, deletes: int, fraction: float, is_refused: bool
+def test_the_share_of_deletes_is_compared_exactly_whatever_the_number_owned(
+    owned: int, deletes: int, fraction: float, is_refused: bool
 ) -> None:
-    errors = refused(project(managed, deletes, fraction))
+    errors = refused(project(owned, deletes, fraction))
     assert bool(errors) is is_refused
     if is_refused:
-        assert f"deletes {deletes} of the {managed}" in errors[0]
+        assert f"deletes {deletes} of the {owned} conversations this repository owns" in errors[0]
         assert "--allow-mass-delete" in errors[0]
-    assert refused(project(managed, deletes, fraction), GuardLimits(allow_mass_delete=True)) == []
+    assert refused(project(owned, deletes, fraction), GuardLimits(allow_mass_delete=True)) == []
+
+
+@pytest.mark.parametrize(("owned", "fraction"), [(1, 1.0), (5, 1.0), (5, 0.3), (100, 1.0)],
+                         ids=["1-at-1", "5-at-1", "5-at-0.3", "100-at-1"])
+def test_deleting_every_conversation_owned_is_refused_whatever_the_threshold(
+    owned: int, fraction: float
+) -> None:
+    """`conversations: []` with prune on: the plan deletes every conversation it owns."""
+    assert refused(project(owned, owned, fraction)) == [
+        f"mass-delete guard: the plan deletes every conversation this repository owns in scope "
+        f"({owned} of {owned}); check the plan, then pass --allow-mass-delete"]
+    assert refused(project(owned, owned, fraction), GuardLimits(allow_mass_delete=True)) == []
+
+
+@pytest.mark.parametrize(
+    ("deletes", "owned", "fraction", "expected"),
+    [(0, 0, 0.3, None), (0, 5, 0.3, None), (1, 4, 0.3, None), (2, 4, 0.3, "2 of the 4"),
+     (4, 4, 1.0, "every"), (5, 4, 1.0, "every"), (1, 0, 1.0, "every")],
+    ids=["nothing-owned", "no-deletes", "within", "over", "all", "more-than-owned",
+         "none-owned"],
+)
+def test_the_rule_alone_takes_its_numbers_as_given(
+    deletes: int, owned: int, fraction: float, expected: str | None
+) -> None:
+    """The rule every path judges by, whatever counted its numbers."""
+    refusal = mass_delete_refusal(deletes, owned, fraction)
+    assert (refusal is None) is (expected is None)
+    if expected is not None:
+        assert refusal is not None and expected in refusal
 
 
 @pytest.mark.parametrize(("fraction", "managed", "allowed"),
@@ -80,10 +122,28 @@ def test_deletes_allowed_rounds_the_exact_share_down(
 
 
 def test_ignored_conversations_do_not_lower_the_share() -> None:
-    """100 ignored `tmp-*` conversations next to 10 managed ones: deleting all 10 is 100 %."""
+    """100 ignored `tmp-*` conversations next to 10 owned ones: deleting all 10 is 100 %."""
     errors = refused(project(10, 10, ignored=100))
-    assert errors and "deletes 10 of the 10" in errors[0]
-    assert refused(project(9, 9, ignored=100)) == []  # 9 managed: too few for the share guard
+    assert errors and "(10 of 10)" in errors[0]
+    assert refused(project(10, 4, ignored=100))  # 4 of 10, not of 110
+    assert refused(project(10, 3, ignored=100)) == []
+
+
+def test_conversations_the_repository_does_not_own_do_not_lower_the_share() -> None:
+    """Production made 90 conversations with the key: a prune of 4 of the 10 the repository
+    owns is 40 %, not 4 of 100."""
+    (error,) = refused(project(10, 4, not_owned=90))
+    assert "deletes 4 of the 10 conversations this repository owns" in error
+    assert refused(project(10, 3, not_owned=90)) == []
+    (every,) = refused(project(3, 3, 1.0, not_owned=90))
+    assert "every conversation this repository owns in scope (3 of 3)" in every
+
+
+def test_a_plan_made_before_ownership_was_recorded_counts_every_managed_one_as_owned() -> None:
+    saved = project(10, 4).to_dict()
+    del saved["not_owned"]
+    (error,) = refused(ProjectPlan.from_dict(saved))
+    assert "deletes 4 of the 10 conversations this repository owns" in error
 
 
 @pytest.mark.parametrize(
@@ -130,9 +190,9 @@ def test_with_guards_adds_errors_once_and_keeps_a_clean_plan_as_is() -> None:
 def test_the_guards_messages_say_what_was_refused_and_how_to_proceed() -> None:
     (share,) = refused(project(11, 4))
     assert share == (
-        "mass-delete guard: the plan deletes 4 of the 11 conversations it manages in scope, more "
-        "than max_delete_fraction 0.3 allows (3); check the plan, then pass --allow-mass-delete "
-        "(or raise max_delete_fraction for this project)"
+        "mass-delete guard: the plan deletes 4 of the 11 conversations this repository owns in "
+        "scope, more than max_delete_fraction 0.3 allows (3); check the plan, then pass "
+        "--allow-mass-delete (or raise max_delete_fraction for this project)"
     )
     (sends,) = refused(project(1, 0, sends=3), GuardLimits(max_sends=2))
     assert sends == ("the plan sends 3 prompts, more than --max-sends 2 (each costs a query "
@@ -159,10 +219,14 @@ def test_a_saved_plan_refused_by_the_guards_no_longer_carries_its_reviewed_check
         (project(12, 12, float("nan")), "max_delete_fraction nan is not greater than 0"),
         (project(12, 12, 0.0), "max_delete_fraction 0.0 is not greater than 0"),
         (project(12, 12, 1.5), "max_delete_fraction 1.5 is not greater than 0"),
-        (project(5, 12), "it deletes 12 conversations of the 5 it manages"),
-        (replace(project(12, 1), live_in_scope=3), "of the 12 it manages among 3 in scope"),
+        (project(5, 12), "it deletes 12 conversations of the 5 it owns"),
+        (project(5, 6, not_owned=7), "it deletes 6 conversations of the 5 it owns among the 12"),
+        (replace(project(12, 1), live_in_scope=3), "among the 12 it manages and 3 in scope"),
+        (replace(project(12, 1), not_owned=13), "of the -1 it owns among the 12 it manages"),
+        (replace(project(12, 0), not_owned=-1), "of the 13 it owns among the 12 it manages"),
     ],
-    ids=["nan", "zero", "above-one", "more-deletes-than-managed", "more-managed-than-live"],
+    ids=["nan", "zero", "above-one", "more-deletes-than-owned", "not-owned-are-not-owned",
+         "more-managed-than-live", "more-not-owned-than-managed", "negative-not-owned"],
 )
 def test_numbers_a_plan_cannot_have_are_refused_even_with_allow_mass_delete(
     plan_project: ProjectPlan, why: str
@@ -184,3 +248,67 @@ def test_sends_must_fit_in_the_query_credits_left(sends: int, credits: int,
                 "left: nothing is applied, so that sends do not stop half-way; wait for the "
                 "credits to renew, or declare fewer messages"]
     assert errors == (expected if is_refused else [])
+
+
+def _live(managed: int, *, outside: int = 0) -> dict[int, LiveCount]:
+    """Project 7 counted live: `managed` sessions s-0.. in scope and managed, and `outside`
+    more in scope that it does not manage (ignored)."""
+    sessions = frozenset(f"s-{n}" for n in range(managed))
+    return {7: LiveCount(in_scope=managed + outside, managed=sessions)}
+
+
+@pytest.mark.parametrize(
+    ("claimed", "live", "judged"),
+    [(100, 10, 10), (10, 100, 10), (9, 10, 9), (10, 9, 9), (100, 100, 100)],
+    ids=["claims-more", "claims-fewer", "claims-fewer-than-live", "live-has-fewer", "both-many"],
+)
+def test_a_saved_plan_may_claim_to_own_no_more_than_live_state_manages(
+    claimed: int, live: int, judged: int
+) -> None:
+    """4 deletes, judged among the fewer of what the plan claims to own and what live state
+    says it manages: refused among 10 or 9, allowed among 100."""
+    errors = refused(project(claimed, 4), GuardLimits(live=_live(live)))
+    if judged == 100:
+        assert errors == []
+    else:
+        (error,) = errors
+        assert f"deletes 4 of the {judged} conversations this repository owns in scope" in error
+
+
+def test_deletes_outside_what_live_state_says_is_managed_are_refused_whatever_the_flags(
+) -> None:
+    """s-3 is no longer (or never was) among the managed: in scope but ignored, out of scope."""
+    for limits in (GuardLimits(live=_live(3, outside=5)),
+                   GuardLimits(live=_live(3), allow_mass_delete=True)):
+        (error,) = refused(project(50, 4), limits)
+        assert error == ("the guard cannot judge this plan: it deletes 1 conversation(s) that "
+                         "are not among the 3 it manages in scope now (s-3); reconciler never "
+                         "makes such a plan: make a new one")
+    (many,) = refused(project(50, 6), GuardLimits(live=_live(1)))
+    assert "5 conversation(s) that are not among the 1 it manages in scope now (s-1, s-2, " \
+           "s-3 and 2 more)" in many
+    (three,) = refused(project(50, 3), GuardLimits(live={}))
+    assert "(s-0, s-1, s-2);" in three
+    (absent,) = refused(project(50, 1), GuardLimits(live={}))
+    assert "not among the 0 it manages" in absent
+
+
+@pytest.mark.parametrize(
+    ("fraction", "cap", "deletes", "threshold"),
+    [(0.5, 0.3, 4, "max_delete_fraction 0.3 (the default: the saved plan's own 0.5 counts "
+                   "only in a signed plan) allows (3)"),
+     (0.29, 0.3, 3, "max_delete_fraction 0.29 allows (2)"),
+     (0.3, 0.3, 4, "max_delete_fraction 0.3 allows (3)"),
+     (0.5, None, 6, "max_delete_fraction 0.5 allows (5)")],
+    ids=["capped", "stricter-than-the-cap", "at-the-cap", "no-cap"],
+)
+def test_a_threshold_above_the_cap_is_lowered_to_it(
+    fraction: float, cap: float | None, deletes: int, threshold: str
+) -> None:
+    limits = GuardLimits(live=_live(10), max_delete_fraction=cap)
+    (error,) = refused(project(10, deletes, fraction), limits)
+    assert f"more than {threshold}; check the plan" in error
+    assert error.endswith("pass --allow-mass-delete" if "the default" in threshold else
+                          "pass --allow-mass-delete (or raise max_delete_fraction for this "
+                          "project)")
+    assert refused(project(10, deletes - 1, fraction), limits) == []

@@ -23,7 +23,10 @@ def conv(name: str, *, by: str | None = ME, created_at: str = "2024-01-01 00:00:
 
 
 def project(*specs: ConversationSpec, **options: object) -> ProjectSpec:
-    return ProjectSpec(id=1, conversations=specs, **options)  # type: ignore[arg-type]
+    """A project declaring `specs`; it owns every conversation in scope unless `owns` is given
+    (the tests of ownership give it)."""
+    settings = {"owns": ("*",), **options}
+    return ProjectSpec(id=1, conversations=specs, **settings)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -263,3 +266,72 @@ def test_undeclared_conversations_come_by_name_then_oldest_first_whatever_the_li
     b_old, a_only, b_new, b_newest = conv("B"), conv("A"), conv("B"), conv("B")
     result = match_project(project(), [b_newest, b_old, a_only, b_new], user_id=ME)
     assert result.undeclared == [a_only, b_old, b_new, b_newest]
+
+
+def test_undeclared_conversations_the_project_does_not_own_are_kept_apart() -> None:
+    """A shared API key: production creates conversations as the key's user, in scope `mine`.
+    Only the names `owns` covers are the project's."""
+    qa, demo, production, other = conv("QA smoke"), conv("Demo 2"), conv("Hi there"), conv("QA")
+    result = match_project(project(owns=("QA *", "Demo [0-9]")), [production, qa, other, demo],
+                           user_id=ME)
+    assert result.undeclared == [demo, qa]
+    assert result.not_owned == [production, other]
+    assert result.in_scope == 4
+
+
+def test_without_owns_a_project_owns_no_undeclared_conversation() -> None:
+    faq, stray, padded = conv("FAQ"), conv("Stray"), conv(" Stray ")
+    result = match_project(project(ConversationSpec("FAQ"), owns=()), [faq, stray, padded],
+                           user_id=ME)
+    assert [m.live for m in result.matches] == [faq]  # declaring it is owning it
+    assert result.undeclared == []
+    assert result.not_owned == [padded, stray]
+
+
+def test_declared_and_renamed_conversations_need_no_owns() -> None:
+    faq, old, pinned = conv("FAQ"), conv("Billing"), conv("Anything", session="pin-9")
+    specs = (ConversationSpec("FAQ"), ConversationSpec("Billing questions",
+                                                       renamed_from=("Billing",)),
+             ConversationSpec("Escalations", session_id="pin-9"))
+    result = match_project(project(*specs, owns=()), [faq, old, pinned], user_id=ME)
+    assert [(m.live, m.matched_by) for m in result.matches] == [
+        (pinned, MatchedBy.PIN), (faq, MatchedBy.NAME), (old, MatchedBy.RENAMED_FROM)]
+    assert result.undeclared == [] and result.not_owned == []
+
+
+def test_extra_copies_of_a_declared_name_are_the_projects_even_without_owns() -> None:
+    """adopt-oldest manages the oldest; the others carry a declared name (in normal form)."""
+    oldest, copy, padded_copy, stray = conv("FAQ"), conv("FAQ"), conv("FAQ "), conv("Stray")
+    result = match_project(
+        project(ConversationSpec("FAQ"), owns=(), duplicates=DuplicatePolicy.ADOPT_OLDEST),
+        [stray, padded_copy, copy, oldest], user_id=ME)
+    assert [m.live for m in result.matches] == [oldest]
+    assert sorted(c.id for c in result.undeclared) == [copy.id, padded_copy.id]
+    assert result.not_owned == [stray]
+
+
+def test_extra_copies_of_a_renamed_from_name_are_not_owned_without_owns() -> None:
+    """An old name may be one production uses too ("New chat"): naming it in renamed_from
+    claims one conversation, not every conversation called so."""
+    oldest, copy = conv("New chat"), conv("New chat")
+    spec = ConversationSpec("Onboarding", renamed_from=("New chat",))
+    result = match_project(project(spec, owns=(), duplicates=DuplicatePolicy.ADOPT_OLDEST),
+                           [copy, oldest], user_id=ME)
+    assert [(m.live, m.matched_by) for m in result.matches] == [(oldest, MatchedBy.RENAMED_FROM)]
+    assert result.undeclared == [] and result.not_owned == [copy]
+
+
+def test_owns_patterns_match_a_live_name_as_written_or_in_normal_form() -> None:
+    decomposed, padded, other = conv("Cafe\u0301 QA"), conv(" QA run "), conv("Caf\u00e9 menu")
+    result = match_project(project(owns=("Cafe\u0301 *", "QA *")), [decomposed, padded, other],
+                           user_id=ME)
+    assert result.undeclared == [padded, decomposed]
+    assert result.not_owned == [other]
+
+
+def test_ignore_wins_over_owns_and_out_of_scope_is_never_owned() -> None:
+    tmp, visitor, teammate = conv("tmp-1"), conv("QA visitor", by=None), conv("QA t", by=TEAMMATE)
+    result = match_project(project(owns=("*",), ignore=("tmp-*",)), [tmp, visitor, teammate],
+                           user_id=ME)
+    assert result.ignored == [tmp]
+    assert result.undeclared == [] and result.not_owned == []

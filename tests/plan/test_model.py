@@ -70,7 +70,7 @@ WRITTEN = [
     'exists, named \'Stray\', with 3 messages","name":"Stray","session_id":"s-2",'
     '"message_count":3}}',
 ]
-SAMPLE_CHECKSUM = "sha256:027873bfc5e58bfd767a0f0cbf83a8e44009a5b5a83a1296f44ca28038c48cb4"
+SAMPLE_CHECKSUM = "sha256:59444e22959840d4c4d2381deb0637014e1cec5e16bb790c47e357886caad01b"
 
 
 def test_each_kind_is_written_in_the_plan_format_byte_for_byte() -> None:
@@ -90,6 +90,28 @@ def test_a_send_into_a_live_conversation_is_written_with_all_it_records() -> Non
         '{"description":"session s-4 is still named \'Demo (old)\', and the prompt is in its '
         'transcript 1 time(s), as when planned","name":"Demo (old)","session_id":"s-4",'
         '"prompt":"next","occurrences":1}}')
+
+
+def test_the_count_of_conversations_not_owned_is_saved_and_read_back() -> None:
+    project = ProjectPlan(project_id=7, label=None, scope="team", live_in_scope=12,
+                          managed_in_scope=10, not_owned=6)
+    document = Plan(projects=(project,)).to_dict()
+    assert document["projects"][0]["not_owned"] == 6
+    assert validate(document, "plan") == []
+    (again,) = Plan.from_dict(document).projects
+    assert (again.not_owned, again.owned_in_scope) == (6, 4)
+
+
+def test_a_plan_saved_before_ownership_was_recorded_still_loads() -> None:
+    """Its checksum is of what it holds; without the count, every managed conversation was
+    owned (prune deleted any)."""
+    document = copy.deepcopy(sample_plan().to_dict())
+    del document["projects"][0]["not_owned"]
+    body = {k: v for k, v in document.items() if k != "checksum"}
+    document["checksum"] = "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
+    assert validate(document, "plan") == []
+    (project,) = Plan.from_dict(document).projects
+    assert (project.not_owned, project.owned_in_scope) == (0, project.managed_in_scope)
 
 
 def test_checksum_is_stable_and_content_sensitive() -> None:

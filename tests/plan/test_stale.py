@@ -5,6 +5,7 @@ its key with what changed. Each kind's own check is pinned in tests/plan/operati
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
@@ -12,9 +13,10 @@ from reconciler.api.client import Client
 from reconciler.api.settings import ClientSettings, Secret
 from reconciler.desired.model import Reaction
 from reconciler.emulator import Emulator
-from reconciler.plan.model import BY_NAME, LISTING, Plan, ProjectPlan
+from reconciler.plan.guards import LiveCount
+from reconciler.plan.model import BY_NAME, IGNORED, LISTING, Plan, ProjectPlan, Unmanaged
 from reconciler.plan.operations import Create, Delete, Operation, React, Rename, Send
-from reconciler.plan.stale import find_stale
+from reconciler.plan.stale import check_live, find_stale
 
 PROJECT = 7
 
@@ -200,6 +202,45 @@ def test_a_name_the_filter_cannot_look_up_is_checked_on_the_whole_listing() -> N
                                             live_read=BY_NAME))[0].startswith("7/create/c001")
         reads = emulator.stats()["requests"]["GET"] - before
     assert reads > 10  # every page of the listing
+
+
+def counted(emulator: Emulator, *projects: ProjectPlan) -> dict[int, LiveCount]:
+    """What `apply --plan` counts live for the guard, from the same read as its check."""
+    settings = ClientSettings(api_key=Secret(emulator.api_key), base_url=emulator.base_url)
+
+    async def check() -> dict[int, LiveCount]:
+        async with Client(settings) as client:
+            return (await check_live(client, Plan(projects=projects))).counts
+
+    return asyncio.run(check())
+
+
+def test_the_guard_counts_the_scope_live_now_less_what_the_plan_ignores(
+        live: Emulator) -> None:
+    """Not the plan's numbers: those of the listing read for its check (a visitor's
+    conversation is out of scope mine; one the plan lists as ignored is not managed)."""
+    mine = [seed(live, f"mine {n}") for n in range(3)]
+    seed(live, "Visitor", creator="visitor")
+    ignored = seed(live, "tmp-1")
+    plan = replace(project_plan(delete(mine[0], "mine 0", 0)), live_in_scope=500,
+                   managed_in_scope=500,
+                   unmanaged=(Unmanaged(ignored, "tmp-1", IGNORED),
+                              Unmanaged(mine[1], "mine 1", "protected")))
+    assert counted(live, plan, project_plan(project_id=404)) == {
+        PROJECT: LiveCount(in_scope=4, managed=frozenset(mine))}
+
+
+def test_a_plan_that_deletes_is_counted_on_the_whole_listing_whatever_it_says() -> None:
+    """An edited plan claiming it was made by name (prune off) still gets its scope counted
+    whole: a lookup of the names it gives would count only those."""
+    with Emulator(api_key="k-by-name", page_size=3) as emulator:
+        emulator.start()
+        emulator.ensure_project(PROJECT)
+        emulator.add_conversations(PROJECT, [f"c{n:03d}" for n in range(30)])
+        doomed = seed(emulator, "Fresh")
+        plan = project_plan(create("Fresh"), delete(doomed, "Fresh", 0), live_read=BY_NAME)
+        count = counted(emulator, plan)[PROJECT]
+    assert count.in_scope == 31 and doomed in count.managed
 
 
 def test_a_reaction_is_stale_when_its_message_was_given_another_since(live: Emulator) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from reconciler.emulator import Emulator
 from reconciler.emulator.store import ME
-from tests.reliability.scenario import ProjectExpectation, Scenario
+from tests.reliability.scenario import PRODUCTION, ProjectExpectation, Scenario
 
 
 def violations(
@@ -78,7 +78,8 @@ def _final_violations(
     emulator: Emulator, expect: ProjectExpectation, live: list[dict[str, Any]]
 ) -> list[str]:
     pid = expect.project_id
-    managed = [c for c in ours(live) if not c["name"].startswith(("Legal ", "tmp-"))]
+    managed = [c for c in ours(live)
+               if not c["name"].startswith(("Legal ", "tmp-", PRODUCTION))]
     found: list[str] = []
     names = sorted(c["name"] for c in managed)
     if names != sorted(expect.declared):

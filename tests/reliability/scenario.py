@@ -10,6 +10,7 @@ from pathlib import Path
 from reconciler.emulator import Emulator
 
 FIRST_PROJECT = 7001
+PRODUCTION = "Customer chat"  # what the key's other clients create, as the key's own user
 
 
 @dataclass
@@ -41,7 +42,8 @@ def build_scenario(
 
     Each project plans about `4 * units` operations: `units` renames, creates, deletes and
     sends. Survivors that the plan must never touch: kept and renamed conversations,
-    visitors', teammates', protected ("Legal *") and ignored ("tmp-*") ones. With `padded`,
+    visitors', teammates', protected ("Legal *"), ignored ("tmp-*") ones, and the key's
+    production conversations (the key's own user, in scope, not owned). With `padded`,
     the file declares every name and prompt with surrounding whitespace (as a YAML `|` block
     ends with a newline), which a service may or may not store.
     """
@@ -89,6 +91,8 @@ def _seed_project(
             session = _add(emulator, project_id, f"{label} {tag}-{i}", creator=creator)
             expect.survivors[session] = creator
     expect.survivors[_add(emulator, project_id, f"Legal hold {tag}")] = "protected"
+    for i in range(2):
+        expect.survivors[_add(emulator, project_id, f"{PRODUCTION} {tag}-{i}")] = "not owned"
     expect.survivors[_add(emulator, project_id, f"tmp-{tag}")] = "ignored"
     return expect
 
@@ -102,7 +106,8 @@ def _yaml(expectations: list[ProjectExpectation], *, padded: bool) -> str:
     lines = ["version: 1", "projects:"]
     for expect in expectations:
         lines += [f"  - id: {expect.project_id}", "    scope: mine", "    prune: true",
-                  '    ignore: ["tmp-*"]', '    protect: ["Legal *"]', "    conversations:"]
+                  '    owns: ["Stray *", "Legal *"]', '    ignore: ["tmp-*"]',
+                  '    protect: ["Legal *"]', "    conversations:"]
         old_names = {new: old for old, new in _old_names(expect)}
         for name, prompts in expect.declared.items():
             lines.append(f"      - name: {_quote(pad(name))}")

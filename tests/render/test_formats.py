@@ -7,15 +7,22 @@ import html
 import json
 import re
 import unicodedata
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.plan.model import Plan, ProjectPlan
+from reconciler.plan.model import BY_NAME, NOT_DECLARED, NOT_OWNED, Plan, ProjectPlan, Unmanaged
 from reconciler.plan.operations import Create, Delete
-from reconciler.render.formats import render_json, render_markdown, render_text
+from reconciler.render.formats import (
+    MESSAGE_LIMIT,
+    markdown_safe,
+    render_json,
+    render_markdown,
+    render_text,
+)
 from tests.plan.test_model import sample_plan
 
 if TYPE_CHECKING:
@@ -47,6 +54,34 @@ def test_unmanaged_are_one_count_line_unless_verbose() -> None:
     verbose = render_text(sample_plan(), verbose=True)
     assert "= 'Kept'  (s-3): protected" in verbose
     assert "because not declared and prune is on" in verbose
+
+
+def _pruning_among_others() -> Plan:
+    """A project pruning under a shared key: 3 of the 4 conversations it leaves alone are
+    not its own."""
+    project = ProjectPlan(project_id=7, label="demo", scope="mine", live_in_scope=6,
+                          managed_in_scope=6, not_owned=3, unmanaged=(
+                              *(Unmanaged(f"s-{n}", f"Chat {n}", NOT_OWNED) for n in range(3)),
+                              Unmanaged("s-9", "Legal", "protected")))
+    return Plan(projects=(project,))
+
+
+def test_conversations_not_owned_are_counted_in_text() -> None:
+    quiet = render_text(_pruning_among_others())
+    assert ("  4 conversation(s) in scope left alone (-v lists them)\n"
+            "  3 of them not owned by this repository: prune deletes only what is declared or "
+            "matches owns\n") in quiet
+    verbose = render_text(_pruning_among_others(), verbose=True)
+    assert ("= 'Chat 0'  (s-0): not owned by this repository: not declared, and no owns "
+            "pattern matches it") in verbose
+    assert "not owned" not in render_text(sample_plan(), verbose=True)
+
+
+def test_conversations_not_owned_are_counted_in_markdown() -> None:
+    md = render_markdown(_pruning_among_others())
+    assert ("- 3 conversation(s) in scope not owned by this repository are left alone: prune "
+            "deletes only what is declared or matches owns\n") in md
+    assert "not owned" not in render_markdown(sample_plan())
 
 
 def test_no_changes_says_so() -> None:
@@ -222,3 +257,36 @@ def test_markdown_cuts_long_values_but_always_shows_the_project_id() -> None:
     assert len(md) < 5000
     assert "- :x: project 1:\u200b " + "E" * 989 + "…\n" in md
     assert "- :warning: " + "W" * 1000 + "…\n" in md
+
+
+def _left_alone(*names: str) -> ProjectPlan:
+    return ProjectPlan(project_id=1, label=None, scope="mine", live_in_scope=len(names),
+                       unmanaged=tuple(Unmanaged(f"s-{i}", name, NOT_DECLARED)
+                                       for i, name in enumerate(names)))
+
+
+@pytest.mark.parametrize(
+    ("projects", "line"),
+    [
+        ((_left_alone("Billing"),),
+         "No changes. 1 conversation is not declared and is left alone (prune is off): "
+         "'Billing'"),
+        ((_left_alone("A", "B"), _left_alone("C\u200b", "D", "E")),
+         "No changes. 5 conversations are not declared and are left alone (prune is off): "
+         "'A', 'B', 'C\\u200b' and 2 more"),
+        ((replace(_left_alone(), live_read=BY_NAME),),
+         "No changes. Live conversations match the declared state; those not declared were "
+         "not read (prune is off: the declared names were looked up)."),
+        ((ProjectPlan(project_id=1, label=None, scope="mine",
+                      unmanaged=(Unmanaged("s-1", "tmp-1", "ignored"),
+                                 Unmanaged("s-2", "Legal", "protected"))),),
+         "No changes. Live conversations match the declared state."),
+    ],
+    ids=["one", "several", "looked-up-by-name", "only-ignored-or-protected"],
+)
+def test_no_changes_says_what_is_left_alone_and_why(
+    projects: tuple[ProjectPlan, ...], line: str
+) -> None:
+    plan = Plan(projects=projects)
+    assert render_text(plan).splitlines()[-1] == line
+    assert f"\n{markdown_safe(line, limit=MESSAGE_LIMIT)}\n" in render_markdown(plan)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,9 +39,10 @@ from reconciler.desired.model import DesiredState
 from reconciler.errors import InputError, Problem, StalePlanError
 from reconciler.plan.budget import apply_requests, duration, sends
 from reconciler.plan.guards import GuardLimits, with_guards
-from reconciler.plan.model import Plan
+from reconciler.plan.make import read_query_credits
+from reconciler.plan.model import DEFAULT_MAX_DELETE_FRACTION, Plan
 from reconciler.plan.signing import check_signature, read_plan_key
-from reconciler.plan.stale import find_stale
+from reconciler.plan.stale import check_live
 from reconciler.render.formats import render_text
 
 
@@ -73,8 +76,11 @@ def run(params: ApplyParams, console: Console) -> int:
     source = params.source
     loaded: DesiredState | Plan
     if isinstance(source, SavedPlan):
-        loaded = _read_signed_plan(source, console)
+        loaded, signed = _read_signed_plan(source, console)
         inputs = [source.path, *key_files(params.connection, source.key_file)]
+        if not signed:  # its thresholds are the file's word only: the default caps them
+            params = replace(params, limits=replace(
+                params.limits, max_delete_fraction=DEFAULT_MAX_DELETE_FRACTION))
     else:
         loaded = load_declared(source, console)
         inputs = [*loaded.files, *key_files(params.connection)]
@@ -82,17 +88,20 @@ def run(params: ApplyParams, console: Console) -> int:
     report = ApplyReport(plan_checksum="", dry_run=params.dry_run)
     try:
         return asyncio.run(_apply(params, console, loaded, report))
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(_interrupted(params, report)) from None
     finally:
         if params.report and report.plan_checksum:
             write_json(Path(params.report), report.to_dict())
 
 
-def _read_signed_plan(saved: SavedPlan, console: Console) -> Plan:
-    """The plan of `apply --plan`, whose signature fits the plan key (or neither is there)."""
+def _read_signed_plan(saved: SavedPlan, console: Console) -> tuple[Plan, bool]:
+    """The plan of `apply --plan`, whose signature fits the plan key (or neither is there),
+    and whether it is signed."""
     key = read_plan_key(console.env, saved.key_file)
     plan, document = read_plan(Path(saved.path))
     check_signature(document, key, source=saved.path)
-    return plan
+    return plan, key is not None
 
 
 def _project_ids(loaded: DesiredState | Plan) -> list[int]:
@@ -108,7 +117,7 @@ async def _apply(
     ids = _project_ids(loaded)
     async with open_client(connection, console, project_ids=ids) as client:
         with writing(connection, client, ids, command="apply", dry_run=params.dry_run):
-            plan = await _plan_to_apply(params, console, client, loaded)
+            plan, limits = await _plan_to_apply(params, console, client, loaded)
             console.result(render_text(plan, color=console.color, verbose=console.verbose > 0,
                                        rate=client.pacer.rate), painted=console.color)
             if plan.all_errors or not plan.has_changes:
@@ -118,47 +127,50 @@ async def _apply(
             if backup_dir is not None and not params.dry_run and backing_up:
                 check_outputs([Output("--backup-dir", backup_dir, directory=True)], inputs=())
             if _confirm(params, console):  # time has passed: check the plan again
-                await _refuse_stale(client, plan, saved=isinstance(loaded, Plan))
-            await _run_apply(params, console, client, plan, report, backup_dir=backup_dir)
+                limits = await _checked(client, plan, limits, saved=isinstance(loaded, Plan))
+            await _run_apply(params, console, client, plan, report, limits=limits,
+                             backup_dir=backup_dir)
     for line in report.duplicates:
         console.error(f"error: {line}")
     if report.duplicates:
         console.error("Nothing was sent or deleted after the creates. Keep one conversation of "
                       "each name (delete the others), then run apply again.")
-    console.result(_apply_summary(report))
+    console.result(_apply_summary(report, params))
     return EXIT_ERROR if report.failed or report.duplicates else EXIT_OK
 
 
 async def _plan_to_apply(
     params: ApplyParams, console: Console, client: Client, loaded: DesiredState | Plan,
-) -> Plan:
-    """A fresh plan of the declared state, or the saved plan with the apply's guards,
-    checked."""
+) -> tuple[Plan, GuardLimits]:
+    """A fresh plan of the declared state, or the saved plan checked against fresh live state
+    (StalePlanError when stale) with the apply's guards; and the guard limits the writer
+    judges it by again (for a saved plan, with what live state counts now)."""
     if isinstance(loaded, DesiredState):
-        return await plan_live(client, console, loaded, limits=params.limits,
+        plan = await plan_live(client, console, loaded, limits=params.limits,
                                connection=params.connection)
+        return plan, params.limits
     _check_target(loaded, api_target(params.connection, client))
-    plan = with_guards(loaded, await _limits_with_credits(client, loaded, params.limits))
-    if not plan.all_errors:
-        await _refuse_stale(client, plan, saved=True)
-    return plan
+    limits = await _limits_with_credits(client, loaded, params.limits)
+    if not loaded.all_errors:
+        limits = await _checked(client, loaded, limits, saved=True)
+    return with_guards(loaded, limits), limits
 
 
 async def _limits_with_credits(client: Client, plan: Plan, limits: GuardLimits) -> GuardLimits:
     """The run's guard limits, with the query credits left when `plan` sends anything."""
     if not sends(plan):
         return limits
-    credits = await client.query_credits()
+    credits = await read_query_credits(client)
     return replace(limits, credits_left=None if credits is None else credits.left)
 
 
 async def _run_apply(
     params: ApplyParams, console: Console, client: Client, plan: Plan, report: ApplyReport,
-    *, backup_dir: Path | None,
+    *, limits: GuardLimits, backup_dir: Path | None,
 ) -> None:
     report.plan_checksum = plan.checksum
     options = ApplyOptions(parallelism=params.connection.parallelism, dry_run=params.dry_run,
-                           backup_dir=backup_dir, limits=params.limits)
+                           backup_dir=backup_dir, limits=limits)
     progress = Progress(enabled=console.progress, stream=console.err,
                         description="Applying", unit="operations", total=len(plan.operations))
     eta = _time_left(client, plan)
@@ -193,15 +205,19 @@ def _time_left(client: Client, plan: Plan) -> Callable[[], str]:
     return left
 
 
-async def _refuse_stale(client: Client, plan: Plan, *, saved: bool) -> None:
-    stale = await find_stale(client, plan)
-    if stale:
+async def _checked(client: Client, plan: Plan, limits: GuardLimits, *, saved: bool
+                   ) -> GuardLimits:
+    """`limits` with what live state counts now, for the guards; raises StalePlanError when
+    an operation of `plan` no longer fits live state."""
+    check = await check_live(client, plan)
+    if check.stale:
         what, remedy = (("the saved plan", "Make a new plan with `reconciler plan --out`.")
                         if saved else ("the plan", "Run apply again to plan afresh."))
         raise StalePlanError(
             f"{what} is stale; nothing was applied. Stale operations:\n  "
-            + "\n  ".join(stale) + f"\n{remedy}"
+            + "\n  ".join(check.stale) + f"\n{remedy}"
         )
+    return replace(limits, live=check.counts)
 
 
 def _check_target(plan: Plan, target: str) -> None:
@@ -241,16 +257,53 @@ def _show_result(console: Console, progress: Progress, result: OperationResult) 
     op = result.operation
     if result.outcome is Outcome.FAILED or not console.quiet:
         where = f"project {op.project_id}" + (f", {result.session_id}" if result.session_id else "")
+        backup = f"; backup: {result.backup}" if result.backup else ""
         progress.write(console.clean(
-            f"  [{mark}] {op.action.value} {op.name!r} ({where}): {result.detail}"))
+            f"  [{mark}] {op.action.value} {op.name!r} ({where}): {result.detail}{backup}"))
 
 
-def _apply_summary(report: ApplyReport) -> str:
+def _interrupted(params: ApplyParams, report: ApplyReport) -> str:
+    """What an interrupted apply did and left, and what to run to finish it (the CLI prints
+    it after "interrupted: ")."""
+    if not report.plan_checksum:
+        return "nothing was applied"
+    if report.dry_run:
+        return "a dry run: nothing was changed"
+    counts = report.counts()
+    done = [f"{counts['done']} done", f"{counts['failed']} failed"]
+    if counts["skipped"]:
+        done.append(f"{counts['skipped']} skipped")
+    if counts["interrupted"]:
+        done.append(f"{counts['interrupted']} in flight (applied or not)")
+    done.append(f"{len(report.not_started())} not started")
+    source = params.source
+    if isinstance(source, SavedPlan):
+        finish = (f"the saved plan {source.path} is stale once part of it is applied: run "
+                  "`reconciler apply -f` with its desired-state files to finish (or make a new "
+                  "plan with `reconciler plan --out` and apply that)")
+    else:
+        files = " ".join(shlex.quote(path) for path in source.files)
+        projects = "".join(f" --project {p}" for p in source.projects)
+        finish = (f"run `reconciler apply -f {files}{projects}` again to finish (it plans "
+                  "afresh; a saved plan is stale once part of it is applied)")
+    told = f"; {params.report} says what each operation did" if params.report else ""
+    return ", ".join(done) + f"; {finish}{told}"
+
+
+def _apply_summary(report: ApplyReport, params: ApplyParams) -> str:
     counts = report.counts()
     if report.dry_run:
         return f"Dry run: {counts['planned']} operation(s) would be applied; nothing was changed."
     line = (f"Apply: {counts['done']} done, {counts['failed']} failed, "
             f"{counts['skipped']} skipped.")
+    backups = [r.backup for r in report.results if r.backup]
+    if backups:
+        where = os.path.commonpath([os.path.dirname(b) for b in backups])
+        line += (f" The transcripts of the {len(backups)} deleted conversation(s) are backed up "
+                 f"under {where} (`reconciler restore FILE` brings one back).")
     if report.failed:
-        line += " Run apply again to retry what failed; it converges."
+        line += (" Run apply again to retry what failed; it converges."
+                 if isinstance(params.source, Declared) else
+                 " To retry what failed, run `reconciler apply -f` with the plan's desired-state "
+                 "files: the saved plan is stale once part of it is applied.")
     return line

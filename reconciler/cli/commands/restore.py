@@ -8,7 +8,7 @@ from pathlib import Path
 
 from reconciler.apply.backup import Backup, read_backup
 from reconciler.apply.run import Restored, RestoreResult, restore_conversation
-from reconciler.cli.common import EXIT_OK, writing
+from reconciler.cli.common import EXIT_ERROR, EXIT_OK, writing
 from reconciler.cli.connect import Connection, open_client
 from reconciler.cli.console import Console
 
@@ -24,10 +24,14 @@ class RestoreParams:
 
 
 def run(params: RestoreParams, console: Console) -> int:
-    """Recreate the conversation (and re-send its prompts when asked); say what was done."""
-    backup = read_backup(Path(params.backup_file))
+    """Recreate the conversation (and re-send its prompts when asked); say what was done.
+    Exit 1 when another run created the name at the same time (this one withdrew)."""
+    backup = read_backup(Path(params.backup_file), resend=params.resend_prompts)
     prompts = list(backup.prompts) if params.resend_prompts else None
     result = asyncio.run(_restore(params, console, backup, prompts))
+    if result.state is Restored.RACED:
+        console.error(f"error: {_raced(result)}")
+        return EXIT_ERROR
     console.result(_restore_summary(result, backup.session_id, resend=prompts is not None))
     if result.prompts_sent:
         console.result(
@@ -38,6 +42,17 @@ def run(params: RestoreParams, console: Console) -> int:
         console.info(f"{len(backup.prompts)} message(s) were not re-sent "
                      "(--resend-prompts re-sends the prompts; answers are regenerated).")
     return EXIT_OK
+
+
+def _raced(result: RestoreResult) -> str:
+    own = (f"deleted the conversation it had just made (session {result.own}, empty)"
+           if result.own_deleted else
+           f"kept the conversation it had made (session {result.own}), which has messages "
+           "already: keep one of the two")
+    return (f"another run created {result.name!r} in project {result.project_id} at the same "
+            f"time (session {result.session_id}; a restore of this backup elsewhere, most "
+            f"likely): this restore {own} and sent nothing. Run restore again when the other "
+            "run has ended: it says whether the conversation is back, or finishes it.")
 
 
 def _restore_summary(result: RestoreResult, original: str, *, resend: bool) -> str:

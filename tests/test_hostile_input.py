@@ -24,7 +24,7 @@ from reconciler.api.client import Client, ClientSettings, RetryPolicy, Secret
 from reconciler.api.live import Conversation, Message, Project, Transcript, User
 from reconciler.cli.main import main
 from reconciler.desired.loader import load_desired
-from reconciler.desired.model import DesiredState
+from reconciler.desired.model import DesiredState, Reaction
 from reconciler.desired.yamlsource import parse_file
 from reconciler.emulator import Emulator
 from reconciler.errors import ApiError, InputError, ListingError
@@ -136,7 +136,8 @@ def listing(items: list[Any], *, page: int = 1, total: int | None = None) -> dic
 
 
 MESSAGE = {"id": 1, "user_query": "hi", "openai_response": "hello",
-           "created_at": "2024-01-01 00:00:00"}
+           "created_at": "2024-01-01 00:00:00",
+           "response_feedback": {"reaction": "liked", "user_id": 1, "created_at": ""}}
 GOOD: dict[str, Any] = {
     "list": listing([conversation(1), conversation(2)]),
     "transcript": {"conversation": conversation(1), "messages": listing([MESSAGE])},
@@ -154,6 +155,7 @@ CALLS: dict[str, Callable[[Client], Awaitable[Any]]] = {
     "rename": lambda c: c.rename_conversation(PROJECT, "session-1", "renamed"),
     "delete": lambda c: c.delete_conversation(PROJECT, "session-1"),
     "send": lambda c: c.send_message(PROJECT, "session-1", "hi"),
+    "react": lambda c: c.set_reaction(PROJECT, "session-1", 1, Reaction.LIKED),
 }
 VALID_RESULTS = (Conversation, Message, Project, Transcript, User, list, type(None))
 

@@ -18,10 +18,12 @@ import httpx
 import pytest
 
 from reconciler.api.client import Client, ClientSettings, RetryPolicy, Secret
+from reconciler.api.decoding import parse_message
 from reconciler.api.live import Conversation, Transcript
 from reconciler.apply.backup import write_backup
 from reconciler.apply.run import ApplyOptions, ApplyReport, apply_plan
 from reconciler.desired.loader import load_desired
+from reconciler.desired.model import Reaction
 from reconciler.errors import ApiError
 from reconciler.plan.guards import GuardLimits
 from reconciler.plan.make import make_plan
@@ -343,8 +345,35 @@ def test_plan_and_apply_complete_through_a_hostile_gateway(
 
     plan, report, again = asyncio.run(plan_apply_plan())
     assert plan.all_errors == () and plan.summary() == {
-        "create": 1, "rename": 1, "send": 1, "delete": 1, "unmanaged": 0}
+        "create": 1, "rename": 1, "send": 1, "react": 0, "delete": 1, "unmanaged": 0}
     assert report.failed == [] and len(report.results) == 4
     assert again.operations == () and again.all_errors == ()
     assert ws.names() == ["Kept", "New"]
     assert gateway.refusals >= refused * 10
+
+
+@pytest.mark.parametrize(
+    ("feedback", "expected"),
+    [
+        ({"reaction": "liked", "user_id": None}, (Reaction.LIKED, True)),
+        ({"reaction": None}, (None, True)),
+        (None, (None, True)),
+        ({"reaction": "Liked"}, (None, False)),
+        ({"reaction": "love\x1b[31m"}, (None, False)),
+        ({"reaction": 1}, (None, False)),
+        ({"reaction": ["liked"]}, (None, False)),
+        ("liked", (None, False)),
+        ([{"reaction": "liked"}], (None, False)),
+        (DEEP, (None, False)),
+    ],
+    ids=["liked", "cleared", "none", "other-case", "unknown-word", "number", "list", "text",
+         "list-of-objects", "deep-text"],
+)
+def test_a_message_feedback_that_does_not_fit_says_nothing_of_its_reaction(
+        feedback: object, expected: tuple[object, bool]) -> None:
+    """What the client does not understand of `response_feedback` leaves the message's
+    reaction unknown (plans then leave it alone): it never fails a read, a backup or a
+    delete, and no odd value reaches a plan."""
+    message = parse_message({"id": 3, "user_query": "hi", "openai_response": "a",
+                             "created_at": "", "response_feedback": feedback})
+    assert (message.reaction, message.reaction_shown) == expected

@@ -53,6 +53,7 @@ from reconciler.api.settings import (
     Secret,
     is_loopback,
 )
+from reconciler.desired.model import Reaction
 from reconciler.errors import (
     ApiError,
     AuthError,
@@ -489,10 +490,15 @@ class Client:
         lang: str | None = None,
         newest_id: int | None = None,
         external_id: str | None = None,
+        custom_context: str | None = None,
+        agent_capability: str | None = None,
+        chatbot_model: str | None = None,
     ) -> Message:
         """Send a prompt to a conversation and return the message (prompt and answer).
 
-        The send carries `external_id` (when given) and `Cache-Control: no-cache`, so that a
+        The options given (`persona` as `custom_persona`, `response_source`,
+        `custom_context`, `agent_capability`, `chatbot_model`) go in the body, `lang` in the
+        query. The send carries `external_id` (when given) and `Cache-Control: no-cache`, so that a
         repeated prompt is answered anew, and waits up to `settings.send_timeout` for a slow
         model. Never sends twice: after an ambiguous failure it reads the transcript and
         returns the message carrying this `external_id`, else the one with this prompt (in
@@ -507,11 +513,11 @@ class Client:
         if newest_id is None:
             newest_id = await self.newest_message_id(project_id, session_id)
         before = newest_id
+        options = {"custom_persona": persona, "response_source": response_source,
+                   "custom_context": custom_context, "agent_capability": agent_capability,
+                   "chatbot_model": chatbot_model}
         body: dict[str, object] = {"prompt": prompt}
-        if persona is not None:
-            body["custom_persona"] = persona
-        if response_source is not None:
-            body["response_source"] = response_source
+        body.update((key, value) for key, value in options.items() if value is not None)
         params: dict[str, str | int] = {"stream": 0}
         if lang is not None:
             params["lang"] = lang
@@ -541,6 +547,23 @@ class Client:
                               f"{message.id}, not newer than {before}: an answer from a cache, "
                               "and nothing was stored")
         return message
+
+    async def set_reaction(
+        self, project_id: int, session_id: str, message_id: int, reaction: Reaction
+    ) -> None:
+        """Give the answer of message `message_id` the `reaction` (its feedback); setting it
+        again changes nothing, so it is retried as any PUT. Raises NotFoundError when the
+        conversation or the message does not exist, ApiError."""
+        call = _Call(
+            f"setting the reaction to message {message_id} of conversation {session_id} in "
+            f"project {project_id} to {reaction.value}",
+            "PUT",
+            f"{_session_path(project_id, session_id)}/messages/{int(message_id)}/feedback",
+            body={"reaction": reaction.value},
+            not_found=f"message {message_id} not found in conversation {session_id} of "
+                      f"project {project_id}",
+        )
+        await self._call(call)
 
     # -- listings and write checks ---------------------------------------------------------
 

@@ -20,7 +20,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from reconciler.api.live import (
     Conversation,
@@ -30,7 +30,7 @@ from reconciler.api.live import (
     User,
     is_session_id,
 )
-from reconciler.desired.model import MAX_ID
+from reconciler.desired.model import MAX_ID, Reaction
 from reconciler.errors import ListingError, ReconcilerError
 
 T = TypeVar("T")
@@ -354,6 +354,7 @@ def parse_message(value: object) -> Message:
         openai_response="" if answer is None else record.text("openai_response"),
         created_at=record.time("created_at"),
         external_id=_external_id(value),
+        **_feedback(value),
     )
 
 
@@ -362,6 +363,25 @@ def _external_id(message: object) -> str | None:
     metadata = message.get("metadata") if isinstance(message, dict) else None
     found = metadata.get("external_id") if isinstance(metadata, dict) else None
     return found if isinstance(found, str) and found else None
+
+
+_REACTIONS = {reaction.value: reaction for reaction in Reaction}
+
+
+def _feedback(message: object) -> dict[str, Any]:
+    """The reaction of `response_feedback` (null: none), as `Message` fields. A message without
+    the field, or with one that is not `{"reaction": "liked"|"disliked"|"neutral"|null, ...}`,
+    says nothing of its reaction: what reconciler does not understand it leaves alone."""
+    if not isinstance(message, dict) or "response_feedback" not in message:
+        return {}
+    feedback = message["response_feedback"]
+    if feedback is None:
+        return {"reaction_shown": True}
+    found = feedback.get("reaction") if isinstance(feedback, dict) else ""
+    if found is None:
+        return {"reaction_shown": True}
+    reaction = _REACTIONS.get(found) if isinstance(found, str) else None
+    return {} if reaction is None else {"reaction": reaction, "reaction_shown": True}
 
 
 def parse_user(value: object) -> User:

@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from typing import TypeGuard
 
+from reconciler.desired.model import Reaction
+
 _SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 
@@ -37,14 +39,17 @@ class Conversation:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One exchange of a conversation: the prompt a user sent and the answer it got, and the
-    `external_id` of the send when the server echoed one."""
+    """One exchange of a conversation: the prompt a user sent and the answer it got, the
+    `external_id` of the send when the server echoed one, and the reaction its answer was
+    given (None: none, or, when `reaction_shown` is False, the server did not say)."""
 
     id: int
     user_query: str
     openai_response: str
     created_at: str
     external_id: str | None = None
+    reaction: Reaction | None = None
+    reaction_shown: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +84,13 @@ class ProjectLive:
     `conversations` is the listing the project's scope asked for (possibly wider than the scope:
     the planner filters), or with `by_name` only the conversations named as the project
     declares; `pinned` holds pinned conversations found outside it, and `transcripts` the
-    prompts already sent, for the conversations whose messages matter. `last_page` is the
+    messages already sent, for the conversations whose messages matter. `last_page` is the
     number of pages of the whole listing (0 when unknown).
     """
 
     conversations: tuple[Conversation, ...]
     pinned: dict[str, Conversation]
-    transcripts: dict[str, tuple[str, ...]]
+    transcripts: dict[str, tuple[Message, ...]]
     by_name: bool = False
     last_page: int = 0
 

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from reconciler.api.decoding import Page
 from reconciler.api.live import Conversation, Message, Project, QueryCredits, Transcript, User
-from reconciler.desired.model import Scope
+from reconciler.desired.model import Reaction, Scope
 from reconciler.errors import NotFoundError
 
 
@@ -76,7 +76,14 @@ class ConversationApi(Protocol):
         lang: str | None = None,
         newest_id: int | None = None,
         external_id: str | None = None,
+        custom_context: str | None = None,
+        agent_capability: str | None = None,
+        chatbot_model: str | None = None,
     ) -> Message: ...
+
+    async def set_reaction(
+        self, project_id: int, session_id: str, message_id: int, reaction: Reaction
+    ) -> None: ...
 
 
 async def read_transcripts(

@@ -14,13 +14,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.desired import schema
+from reconciler.desired import expectations, schema
 from reconciler.desired.model import (
     MAX_ID,
     ConversationSpec,
     DesiredState,
     DuplicatePolicy,
+    MessageSpec,
     ProjectSpec,
+    Reaction,
     Scope,
 )
 from reconciler.desired.rules import check_rules, normal_form_warnings, prune_warnings
@@ -163,6 +165,7 @@ def load_file(
         if path not in reported:  # a value refused as written is reported once
             loaded.problems.append(problem)
             bad.add(path)
+    loaded.problems.extend(expectations.check(document))
     if isinstance(data.get("projects"), list) and not bad.at(("projects",)):
         loaded.projects = [
             (index, _build_project(document, index, bad))
@@ -365,24 +368,62 @@ def _build_conversations(
     entries = document.data["projects"][path[1]].get("conversations", [])
     if bad.at((*path, "conversations")):
         return ()
+    expect_defaults = [_expect_at(document, where, bad)
+                       for where in ((*path, "expect"), ("defaults", "expect"))]
     return tuple(
-        _build_conversation(document, (*path, "conversations", i), entry)
+        _build_conversation(document, (*path, "conversations", i), entry, expect_defaults)
         for i, entry in enumerate(entries)
         if not bad.within((*path, "conversations", i))
     )
 
 
+def _expect_at(document: SourceDocument, path: Path, bad: _Invalid) -> dict[str, Any] | None:
+    """The `expect:` mapping at `path` (a project's or the defaults'), None when there is none
+    or it is not valid."""
+    container: Any = document.data
+    for part in path:
+        if isinstance(container, dict):
+            container = container.get(part)
+        elif isinstance(container, list) and isinstance(part, int) and part < len(container):
+            container = container[part]
+        else:
+            container = None
+    return container if isinstance(container, dict) and not bad.within(path) else None
+
+
 def _build_conversation(
-    document: SourceDocument, path: Path, entry: dict[str, Any]
+    document: SourceDocument, path: Path, entry: dict[str, Any],
+    expect_defaults: list[dict[str, Any] | None],
 ) -> ConversationSpec:
     session_id = entry.get("session_id")
     return ConversationSpec(
         name=normal_form(entry["name"]),
         renamed_from=tuple(normal_form(old) for old in entry.get("renamed_from", ())),
         session_id=session_id.lower() if isinstance(session_id, str) else None,
-        messages=tuple(normal_form(prompt) for prompt in entry.get("messages", ())),
+        messages=tuple(_build_message(document, (*path, "messages", k), message, expect_defaults)
+                       for k, message in enumerate(entry.get("messages", ()))),
         persona=entry.get("persona"),
         response_source=entry.get("response_source"),
+        custom_context=entry.get("custom_context"),
+        agent_capability=entry.get("agent_capability"),
+        chatbot_model=entry.get("chatbot_model"),
+        location=document.locate(path),
+    )
+
+
+def _build_message(
+    document: SourceDocument, path: Path, message: str | dict[str, Any],
+    expect_defaults: list[dict[str, Any] | None],
+) -> MessageSpec:
+    """A declared message, a plain string or the mapping form; the project's and the defaults'
+    `expect:` are merged into a message that has one."""
+    if isinstance(message, str):
+        return MessageSpec(normal_form(message), location=document.locate(path))
+    reaction = message.get("reaction")
+    return MessageSpec(
+        prompt=normal_form(message["prompt"]),
+        reaction=None if reaction is None else Reaction(reaction),
+        expect=expectations.build(message.get("expect"), *expect_defaults),
         location=document.locate(path),
     )
 

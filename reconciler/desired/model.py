@@ -34,17 +34,92 @@ class DuplicatePolicy(StrEnum):
     ADOPT_OLDEST = "adopt-oldest"
 
 
+class Reaction(StrEnum):
+    """The feedback a message's answer was given (the API's `reaction`)."""
+
+    LIKED = "liked"
+    DISLIKED = "disliked"
+    NEUTRAL = "neutral"
+
+
+@dataclass(frozen=True)
+class Similarity:
+    """`similar_to`: the answer must be at least `min` (0 to 1) similar to `text`."""
+
+    text: str
+    min: float
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """What a message's answer must say (`expect:`), defaults merged in; checked later by
+    whoever evaluates answers. Phrases and texts are in normal form (`reconciler.text`).
+
+    `cites`: True, at least one citation; a tuple, each of these sources (names, or ids as
+    integers); False, none; None, not checked. `no_answer`: True, the agent must say it has no
+    answer; False, it must answer. `matches` is a regular expression that compiles and cannot
+    backtrack exponentially (see `reconciler.desired.expectations`).
+    """
+
+    contains: tuple[str, ...] = ()
+    not_contains: tuple[str, ...] = ()
+    matches: str | None = None
+    cites: bool | tuple[str | int, ...] | None = None
+    no_answer: bool | None = None
+    max_chars: int | None = None
+    similar_to: Similarity | None = None
+
+
+@dataclass(frozen=True)
+class MessageSpec:
+    """One declared message: the prompt that must have been sent, the reaction its answer
+    must have (None: left as it is), and what the answer must say (None: nothing)."""
+
+    prompt: str
+    reaction: Reaction | None = None
+    expect: Expectations | None = None
+    location: Location | None = field(default=None, compare=False)
+
+
+# The values a conversation declares for its sends, as the API's send fields are named in
+# `ConversationSpec` and in a send: they apply to prompts sent from then on.
+SEND_VALUES = ("persona", "response_source", "custom_context", "agent_capability",
+               "chatbot_model")
+
+
 @dataclass(frozen=True)
 class ConversationSpec:
-    """One declared conversation."""
+    """One declared conversation.
+
+    A plain string among `messages` is taken as a `MessageSpec` with only a prompt, as in the
+    files.
+    """
 
     name: str
     renamed_from: tuple[str, ...] = ()
     session_id: str | None = None
-    messages: tuple[str, ...] = ()
+    messages: tuple[MessageSpec, ...] = ()
     persona: str | None = None
     response_source: str | None = None
+    custom_context: str | None = None
+    agent_capability: str | None = None
+    chatbot_model: str | None = None
     location: Location | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        messages: tuple[MessageSpec | str, ...] = self.messages
+        if any(isinstance(m, str) for m in messages):
+            object.__setattr__(self, "messages", tuple(
+                MessageSpec(m) if isinstance(m, str) else m for m in messages))
+
+    @property
+    def prompts(self) -> tuple[str, ...]:
+        """The declared prompts, in order."""
+        return tuple(m.prompt for m in self.messages)
+
+    def send_values(self) -> dict[str, str]:
+        """The values declared for this conversation's sends (`SEND_VALUES`), by field."""
+        return {key: value for key in SEND_VALUES if (value := getattr(self, key)) is not None}
 
 
 @dataclass(frozen=True)

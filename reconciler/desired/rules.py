@@ -243,13 +243,20 @@ def normal_form_warnings(loaded: Sequence[LoadedFile]) -> list[Problem]:
     return warnings
 
 
+def _text_of(where: Path, what: str, value: object) -> tuple[Path, str, object]:
+    """A declared text and where it is: a message in the mapping form is its `prompt`."""
+    if isinstance(value, dict):
+        return (*where, "prompt"), what, value.get("prompt")
+    return where, what, value
+
+
 def _entry_warnings(document: SourceDocument, path: Path, entry: Any) -> list[Problem]:
     if not isinstance(entry, dict):
         return []
     found: list[tuple[Path, str, object]] = [((*path, "name"), "name", entry.get("name"))]
     for key, what in (("renamed_from", "renamed_from name"), ("messages", "message")):
         values = entry.get(key)
-        found += [((*path, key, k), what, value)
+        found += [_text_of((*path, key, k), what, value)
                   for k, value in enumerate(values if isinstance(values, list) else ())]
     warnings = []
     for where, what, value in found:

@@ -92,8 +92,11 @@ def _validator(name: str) -> Any:
 
 
 def _deepest(error: ValidationError) -> ValidationError:
-    """For anyOf/oneOf failures, the error of the branch whose type matched, if any."""
-    relevant = [e for e in error.context or () if e.validator != "type"]
+    """For anyOf/oneOf failures, the error of the branch whose type matched, if any (a type
+    error deeper inside that branch included)."""
+    depth = len(error.absolute_path)
+    relevant = [e for e in error.context or ()
+                if e.validator != "type" or len(e.absolute_path) > depth]
     if not relevant:
         return error
     return _deepest(max(relevant, key=lambda e: len(e.absolute_path)))

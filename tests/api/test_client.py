@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 import pytest
 
 from reconciler.api.client import Client, ClientSettings, ClientStats, Secret
-from reconciler.emulator import Emulator
+from reconciler.desired.model import Reaction
+from reconciler.emulator import Emulator, Variants
 from reconciler.errors import AuthError, InputError, NotFoundError
 
 KEY = "test-key-0123456789"
@@ -230,6 +231,57 @@ def test_create_rename_send_delete(paged: Emulator) -> None:
     assert [m.id for m in transcript.messages] == [message.id]
     assert paged.conversations(PROJECT) == []
     assert stats.retries == 0
+
+
+def test_a_reaction_is_set_changed_and_read_back_with_the_transcript(paged: Emulator) -> None:
+    session = paged.add_conversation(PROJECT, "Feedback")["session_id"]
+    first, second = (paged.add_message(PROJECT, session, p)["id"] for p in ("hi", "bye"))
+
+    async def react(client: Client) -> list[Any]:
+        await client.set_reaction(PROJECT, session, first, Reaction.LIKED)
+        await client.set_reaction(PROJECT, session, first, Reaction.DISLIKED)
+        await client.set_reaction(PROJECT, session, first, Reaction.DISLIKED)
+        transcript = await client.get_transcript(PROJECT, session)
+        return [(m.id, m.reaction, m.reaction_shown) for m in transcript.messages]
+
+    found, stats = run(settings_for(paged), react)
+    assert found == [(first, Reaction.DISLIKED, True), (second, None, True)]
+    assert paged.messages(PROJECT, session)[0]["response_feedback"]["reaction"] == "disliked"
+    assert stats.requests == 4  # one PUT each, and the transcript's single page
+
+
+def test_a_reaction_to_a_message_that_is_not_there_is_not_found(paged: Emulator) -> None:
+    session = paged.add_conversation(PROJECT, "Feedback")["session_id"]
+    with pytest.raises(NotFoundError) as caught:
+        run(settings_for(paged),
+            lambda c: c.set_reaction(PROJECT, session, 987, Reaction.LIKED))
+    assert str(caught.value) == (f"message 987 not found in conversation {session} of project "
+                                 f"{PROJECT}")
+
+
+def test_where_the_service_shows_no_feedback_the_reaction_is_unknown() -> None:
+    with Emulator(api_key=KEY, variants=Variants(wire="observed-2023")) as emulator:
+        emulator.start()
+        emulator.ensure_project(PROJECT)
+        session = emulator.add_conversation(PROJECT, "Old")["session_id"]
+        emulator.add_message(PROJECT, session, "hi")
+        transcript, _ = run(settings_for(emulator),
+                            lambda c: c.get_transcript(PROJECT, session))
+    assert [(m.reaction, m.reaction_shown) for m in transcript.messages] == [(None, False)]
+
+
+def test_a_send_carries_the_options_given(paged: Emulator) -> None:
+    session = paged.add_conversation(PROJECT, "Options")["session_id"]
+    run(settings_for(paged), lambda c: c.send_message(
+        PROJECT, session, "hi", persona="Be brief.", response_source="own_content",
+        custom_context="A premium customer.", agent_capability="fastest-responses",
+        chatbot_model="gpt-4-1-mini", lang="de"))
+    run(settings_for(paged), lambda c: c.send_message(PROJECT, session, "plain"))
+    carried = [sent["options"] for sent in paged.sends(PROJECT, session)]
+    assert carried == [{"custom_persona": "Be brief.", "response_source": "own_content",
+                        "custom_context": "A premium customer.",
+                        "agent_capability": "fastest-responses",
+                        "chatbot_model": "gpt-4-1-mini", "lang": "de"}, {}]
 
 
 def test_created_conversation_belongs_to_the_keys_user(paged: Emulator) -> None:

@@ -94,7 +94,7 @@ projects:
     assert project.display_name == "support (42)"
     assert first.renamed_from == ("Escalation", "Escalation policy")
     assert first.session_id == "7f0c8a9e-1b2c-4d3e-8f40-5a6b7c8d9e0f"
-    assert first.messages == ("What is the policy?", "Who decides?")
+    assert first.prompts == ("What is the policy?", "Who decides?")
     assert (first.persona, first.response_source) == ("Calm lead", "own_content")
     assert first.location == Location(path, 6, 9)
     assert second.name == "2024-01-01"

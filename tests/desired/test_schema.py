@@ -98,7 +98,8 @@ def test_problems_are_located_through_the_locator_and_unknown_keys_at_the_key() 
 
     assert problems == [
         Problem("projects[0].extra: unknown key 'extra'; allowed: conversations, duplicates, "
-                "id, ignore, label, lang, max_delete_fraction, owns, protect, prune, scope",
+                "expect, id, ignore, label, lang, max_delete_fraction, owns, protect, prune, "
+                "scope",
                 Location("f.yaml", 3, 1)),
         Problem("projects[0].id: must be at least 1 (got 0)", Location("f.yaml", 3, 2)),
     ]

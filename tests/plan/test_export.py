@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from reconciler.desired.loader import load_desired
@@ -175,3 +176,16 @@ def test_export_writes_a_new_file_and_a_stream_without_force(ws: Workspace) -> N
     assert ws.run("export", "--project", str(PROJECT), "-o", str(new)).code == 0
     assert "- name: Onboarding FAQ" in new.read_text()
     assert ws.run("export", "--project", str(PROJECT), "-o", "/dev/null").code == 0
+
+
+def test_reactions_are_exported_in_the_mapping_form_only_where_given(
+        ws: Workspace, http: httpx.Client) -> None:
+    session = ws.seed("Demo")
+    ids = [ws.emulator.add_message(PROJECT, session, p)["id"] for p in ("hi", "thanks", "bye")]
+    for message, reaction in ((ids[1], "liked"), (ids[2], "neutral")):
+        answered = http.put(f"/api/v1/projects/{PROJECT}/conversations/{session}/messages/"
+                            f"{message}/feedback", json={"reaction": reaction})
+        assert answered.status_code == 200
+    text = export_then_plan(ws, "--with-messages")
+    assert ("    messages:\n    - hi\n    - prompt: thanks\n      reaction: liked\n"
+            "    - prompt: bye\n      reaction: neutral\n") in text

@@ -263,3 +263,19 @@ def test_a_message_feedback_that_does_not_fit_says_nothing_of_its_reaction(
     message = parse_message({"id": 3, "user_query": "hi", "openai_response": "a",
                              "created_at": "", "response_feedback": feedback})
     assert (message.reaction, message.reaction_shown) == expected
+
+
+@pytest.mark.parametrize(("citations", "expected"), [
+    ([12061, "12055.0"], (12061, 12055)),
+    (["x", True, None, 1.5, "1e400", "-3", [4], {"id": 5}, "9" * 40, 7], (7,)),
+    ("12", ()),
+    (None, ()),
+    (list(range(5000)), tuple(range(1000))),
+])
+def test_odd_citations_of_a_message_are_skipped(citations: object,
+                                                expected: tuple[int, ...]) -> None:
+    """A message's citations read as integer ids: the strings of whole numbers some listings
+    give are read, anything else is skipped, and a long list is cut, never failing a read."""
+    message = parse_message({"id": 3, "user_query": "hi", "openai_response": "a",
+                             "created_at": "", "citations": citations})
+    assert message.citations == expected

@@ -350,8 +350,30 @@ def parse_message(value: object) -> Message:
         openai_response="" if answer is None else record.text("openai_response"),
         created_at=record.time("created_at"),
         external_id=_external_id(value),
+        citations=_citations(value),
         **_feedback(value),
     )
+
+
+def _citations(message: object) -> tuple[int, ...]:
+    """The ids of the sources a message cites: integers, or the strings of whole numbers some
+    listings give ("12061.0"); anything else in the list is skipped, and a missing or odd list
+    reads as none."""
+    found = message.get("citations") if isinstance(message, dict) else None
+    ids: list[int] = []
+    for item in found[:1000] if isinstance(found, list) else ():
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, int):
+            ids.append(item)
+        elif isinstance(item, str) and len(item) <= 32:
+            try:
+                number = float(item)
+            except ValueError:
+                continue
+            if number.is_integer() and 0 <= number < 2**63:
+                ids.append(int(number))
+    return tuple(ids)
 
 
 def _external_id(message: object) -> str | None:

@@ -67,6 +67,26 @@ class CheckResult:
         return self.status is Status.PASSED
 
 
+@dataclass(frozen=True)
+class MessageCheck:
+    """The checks of one declared message: its conversation's name, its prompt, and the
+    results (None: not checked, the prompt was not sent yet)."""
+
+    conversation: str
+    prompt: str
+    results: tuple[CheckResult, ...] | None
+
+
+@dataclass(frozen=True)
+class ProjectHealth:
+    """One project's answer checks, or the error that stopped reading it."""
+
+    project_id: int
+    label: str
+    messages: tuple[MessageCheck, ...] = ()
+    error: str | None = None
+
+
 def evaluate(expect: Expectations, answer: Answer, *,
              match_seconds: float = MATCH_SECONDS) -> tuple[CheckResult, ...]:
     """Every check of `expect` on `answer`, in the order the keys are documented: contains,

@@ -291,8 +291,8 @@ def test_pull_request_is_planned_and_commented_once_then_applied_then_checked(
     assert "Fail on a failed plan or apply" not in codes(first)
     outputs = github.outputs["reconciler"]
     assert (outputs["has-changes"], outputs["exit-code"]) == ("true", "2")
-    assert json.loads(outputs["summary"]) == {"create": 3, "rename": 0, "send": 2, "delete": 0,
-                                              "unmanaged": 0}
+    assert json.loads(outputs["summary"]) == {"create": 3, "rename": 0, "send": 2, "react": 0,
+                                              "delete": 0, "unmanaged": 0}
     assert (outputs["create"], outputs["send"], outputs["delete"]) == ("3", "2", "0")
     plan = json.loads((github.workdir / outputs["plan-file"]).read_text())
     assert plan["summary"]["create"] == 3

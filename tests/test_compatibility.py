@@ -1,7 +1,8 @@
 """The core workflow against every plausible real service: plan, apply, re-plan, renames,
-sends, prune with backups and the export round trip, end to end over sockets, under each variant
-of the emulator (and one combination of all of them). In every one: no duplicate conversation,
-no prompt sent twice, no unintended delete, and a second apply that plans nothing.
+sends, reactions, prune with backups and the export round trip, end to end over sockets, under
+each variant of the emulator (and one combination of all of them). In every one: no duplicate
+conversation, no prompt sent twice, every declared reaction set, no unintended delete, and a
+second apply that plans nothing.
 
 The longer matrix (every variant, bigger states): `python -m tests.reliability --variants`.
 """
@@ -39,9 +40,11 @@ DESIRED = f"""
               - |
                 How do I start?
               - "  Where are the docs?  "
-              - Q&A <please>
+              - prompt: Q&A <please>
+                reaction: disliked
               - Thanks
-              - Thanks
+              - prompt: Thanks
+                reaction: liked
           - name: Kept
             messages: [already sent]
       - id: {OTHER}
@@ -86,6 +89,7 @@ def seed(ws: Workspace) -> dict[str, str]:
 def broken_promises(ws: Workspace, sessions: dict[str, str]) -> list[str]:
     """Duplicates, prompts sent twice too many, unintended deletes: empty when none."""
     found = []
+    expected_reactions = {"Onboarding FAQ": [None, None, "disliked", None, "liked"]}
     expected_prompts = {"Onboarding FAQ": ["How do I start?", "Where are the docs?",
                                            "Q&A <please>", "Thanks", "Thanks"],
                         "Kept": ["already sent"], "Billing questions": [],
@@ -103,6 +107,10 @@ def broken_promises(ws: Workspace, sessions: dict[str, str]) -> list[str]:
                 found.append(f"unexpected conversation {conv['name']!r}")
             elif prompts != wanted:
                 found.append(f"{conv['name']!r} holds {prompts}, not {wanted}")
+            reactions = [(m["response_feedback"] or {}).get("reaction")
+                         for m in ws.emulator.messages(project, conv["session_id"])]
+            if reactions != expected_reactions.get(conv["name"], [None] * len(reactions)):
+                found.append(f"{conv['name']!r} has the reactions {reactions}")
     live_sessions = {c["session_id"] for p in (PROJECT, OTHER)
                      for c in ws.emulator.conversations(p)}
     found += [f"{why} conversation was deleted" for why, session in sessions.items()

@@ -136,7 +136,7 @@ def test_a_padded_declaration_matches_and_sends_its_normal_form(ws: Workspace) -
                   - "  And then?  "
     """)
     planned = ws.plan()
-    assert "Plan: 0 to create, 0 to rename, 1 to send, 0 to delete." in planned.out
+    assert "Plan: 0 to create, 0 to rename, 1 to send, 0 to react, 0 to delete." in planned.out
     assert "> send   'Café' message 2: 'And then?'" in planned.out
     assert ws.apply().code == 0
     prompts = [m["user_query"] for m in ws.emulator.messages(PROJECT, session)]

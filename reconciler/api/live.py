@@ -86,13 +86,13 @@ class ProjectLive:
     `conversations` is the listing the project's scope asked for (possibly wider than the scope:
     the planner filters), or with `by_name` only the conversations named as the project
     declares; `pinned` holds pinned conversations found outside it, and `transcripts` the
-    prompts already sent, for the conversations whose messages matter. `last_page` is the
+    messages already sent, for the conversations whose messages matter. `last_page` is the
     number of pages of the whole listing (0 when unknown).
     """
 
     conversations: tuple[Conversation, ...]
     pinned: dict[str, Conversation]
-    transcripts: dict[str, tuple[str, ...]]
+    transcripts: dict[str, tuple[Message, ...]]
     by_name: bool = False
     last_page: int = 0
 

@@ -42,6 +42,7 @@ from reconciler.text import normal_form, shown_briefly
 _parser: Any = importlib.import_module("re._parser")
 _MAXREPEAT = int(importlib.import_module("re._constants").MAXREPEAT)
 
+MAX_PATTERN = 1000
 _ADVICE = ("write it so that each part of a text can be matched in one way only, or use an "
            "atomic group (?>...) or a possessive quantifier such as a++")
 
@@ -82,7 +83,7 @@ def check(document: SourceDocument) -> list[Problem]:
     problems = []
     for path, expect in _expects(document.data):
         pattern = expect.get("matches")
-        if isinstance(pattern, str) and pattern:
+        if isinstance(pattern, str) and 0 < len(pattern) <= MAX_PATTERN:  # else: the schema
             why = regex_problem(pattern)
             if why is not None:
                 problems.append(Problem(f"matches {shown_briefly(pattern)}: {why}",
@@ -113,8 +114,11 @@ def _expects(data: object) -> Iterator[tuple[Path, dict[str, Any]]]:
 
 
 def regex_problem(pattern: str) -> str | None:
-    """Why `pattern` cannot be a `matches` (it does not compile, or it can backtrack
-    exponentially), or None when it can."""
+    """Why `pattern` cannot be a `matches` (it does not compile, it can backtrack
+    exponentially, or it is longer than `MAX_PATTERN` characters, which the schema refuses
+    too: the check takes time quadratic in the pattern), or None when it can."""
+    if len(pattern) > MAX_PATTERN:
+        return f"longer than {MAX_PATTERN} characters"
     try:
         re.compile(pattern)
         parsed = _parser.parse(pattern)

@@ -10,9 +10,8 @@ from reconciler.api.protocol import ConversationApi, read_transcripts
 from reconciler.desired.model import ConversationSpec, DesiredState, ProjectSpec
 from reconciler.errors import ApiError, AuthError
 from reconciler.plan.health import Answer, MessageCheck, ProjectHealth, evaluate
-from reconciler.plan.make import read_project
+from reconciler.plan.make import read_project, sent_messages
 from reconciler.plan.match import match_project
-from reconciler.plan.operations import send_external_id
 from reconciler.text import normal_form
 
 
@@ -48,25 +47,25 @@ async def _project(client: ConversationApi, spec: ProjectSpec, *, user_id: str) 
 def _conversation(project_id: int, declared: ConversationSpec,
                   transcript: Transcript | None) -> list[MessageCheck]:
     checks = []
-    for position, message in enumerate(declared.messages, start=1):
+    for message in declared.messages:
         if message.expect is None:
             continue
         stored = None if transcript is None else stored_message(
-            project_id, transcript, position, message.prompt)
+            project_id, declared, transcript, message.prompt)
         results = None if stored is None else evaluate(
             message.expect, Answer(stored.openai_response, stored.citations))
         checks.append(MessageCheck(declared.name, message.prompt, results))
     return checks
 
 
-def stored_message(project_id: int, transcript: Transcript, position: int,
+def stored_message(project_id: int, declared: ConversationSpec, transcript: Transcript,
                    prompt: str) -> Message | None:
-    """The latest message of `transcript` that is the declared `prompt` at `position`: the one
-    carrying its send's `external_id`, else one whose prompt is the same in normal form."""
-    own = send_external_id(project_id, transcript.conversation.session_id, position, prompt)
+    """The latest message of `transcript` that is the declared `prompt`, as a plan tells a
+    prompt was sent (`sent_messages`: the send's external id, else the prompt in normal
+    form)."""
     wanted = normal_form(prompt)
     found = None
-    for message in transcript.messages:
-        if message.external_id == own or normal_form(message.user_query) == wanted:
+    for message in sent_messages(project_id, declared, transcript):
+        if normal_form(message.user_query) == wanted:
             found = message
     return found

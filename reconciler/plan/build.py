@@ -1,35 +1,46 @@
 """Building one project's plan from its matching. Pure: no I/O.
 
 Turns a `Matching` into operations in the order they will be applied (renames, creates, sends,
-deletes), with their reasons and preconditions, plus the warnings and notes a reviewer needs,
-and what the guards (`reconciler.plan.guards`) judge the plan by.
+reactions, deletes), with their reasons and preconditions, plus the warnings and notes a
+reviewer needs, and what the guards (`reconciler.plan.guards`) judge the plan by.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
-from reconciler.api.live import Conversation
-from reconciler.desired.model import ConversationSpec, ProjectSpec
+from reconciler.api.live import Conversation, Message
+from reconciler.desired.model import SEND_VALUES, ConversationSpec, MessageSpec, ProjectSpec
 from reconciler.gcpause import collection_paused
 from reconciler.plan.match import Match, MatchedBy, Matching
 from reconciler.plan.model import DEFAULT_MAX_DELETE_FRACTION, ProjectPlan, Unmanaged
-from reconciler.plan.operations import Create, Delete, Operation, Rename, Send
+from reconciler.plan.operations import (
+    Create,
+    Delete,
+    Operation,
+    React,
+    Rename,
+    Send,
+    carried_values,
+    value_digest,
+)
 from reconciler.text import normal_form, shown, skeleton
 
 
 def build_project_plan(
-    spec: ProjectSpec, matching: Matching, transcripts: Mapping[str, tuple[str, ...]]
+    spec: ProjectSpec, matching: Matching, transcripts: Mapping[str, tuple[Message, ...]]
 ) -> ProjectPlan:
-    """The plan of one project. `transcripts` maps session ids to the prompts already sent."""
+    """The plan of one project. `transcripts` maps session ids to the messages already sent
+    (a message of one of reconciler's sends carrying its declared prompt, see
+    `reconciler.plan.make.sent_messages`)."""
     with collection_paused():
         return _build(spec, matching, transcripts)
 
 
 def _build(
-    spec: ProjectSpec, matching: Matching, transcripts: Mapping[str, tuple[str, ...]]
+    spec: ProjectSpec, matching: Matching, transcripts: Mapping[str, tuple[Message, ...]]
 ) -> ProjectPlan:
     fraction = spec.max_delete_fraction
     base = ProjectPlan(
@@ -40,16 +51,18 @@ def _build(
     )
     if matching.errors:
         return replace(base, errors=tuple(matching.errors))
-    operations = [
+    messages = _messages(spec, matching, transcripts)
+    operations: list[Operation] = [
         *_renames(spec, matching.matches),
         *_creates(spec, matching.unmatched),
-        *_sends(spec, matching, transcripts),
+        *messages.sends,
+        *messages.reacts,
     ]
     deletes, unmanaged = _undeclared(spec, matching, transcripts)
     operations.extend(deletes)
     warnings = [*matching.notes, *_rename_hint(spec, operations)]
     return replace(base, operations=tuple(operations), unmanaged=tuple(unmanaged),
-                   warnings=tuple(warnings))
+                   warnings=tuple(warnings), notes=tuple(messages.notes))
 
 
 def _renames(spec: ProjectSpec, matches: list[Match]) -> list[Rename]:
@@ -74,10 +87,20 @@ def _creates(spec: ProjectSpec, unmatched: list[ConversationSpec]) -> list[Creat
     ]
 
 
-def _sends(
-    spec: ProjectSpec, matching: Matching, transcripts: Mapping[str, tuple[str, ...]]
-) -> list[Send]:
-    operations = []
+@dataclass
+class _Messages:
+    """What the declared messages of a project's conversations need: sends, reactions, and
+    notes on what the plan cannot change."""
+
+    sends: list[Send] = field(default_factory=list)
+    reacts: list[React] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _messages(
+    spec: ProjectSpec, matching: Matching, transcripts: Mapping[str, tuple[Message, ...]]
+) -> _Messages:
+    found = _Messages()
     targets: list[tuple[ConversationSpec, Conversation | None]] = [
         (m.spec, m.live) for m in matching.matches
     ]
@@ -85,15 +108,100 @@ def _sends(
     order = {conv.name: i for i, conv in enumerate(spec.conversations)}
     targets.sort(key=lambda target: order[target[0].name])
     for conv, live in targets:
-        sent = Counter(normal_form(q) for q in (transcripts.get(live.session_id, ()) if live
-                                                else ()))
-        unclaimed = sent.copy()
-        for position, prompt in enumerate(conv.prompts, start=1):
-            if unclaimed[prompt] > 0:
-                unclaimed[prompt] -= 1
+        held = transcripts.get(live.session_id, ()) if live else ()
+        claimed = _claim(conv.prompts, held)
+        sent = Counter(normal_form(m.user_query) for m in held)
+        sending: Counter[str] = Counter()
+        unknown: list[int] = []
+        for position, (declared, message) in enumerate(
+                zip(conv.messages, claimed, strict=True), start=1):
+            if message is None:
+                sending[declared.prompt] += 1
+                found.sends.append(_send(spec, conv, live, declared.prompt, position,
+                                         sent[declared.prompt]))
+                if declared.reaction is not None:
+                    found.reacts.append(_react_once_sent(
+                        spec, conv, live, declared, position,
+                        occurrence=sent[declared.prompt] + sending[declared.prompt]))
+            elif declared.reaction is None or message.reaction == declared.reaction:
                 continue
-            operations.append(_send(spec, conv, live, prompt, position, sent[prompt]))
-    return operations
+            elif not message.reaction_shown:
+                unknown.append(position)
+            elif live is not None:
+                found.reacts.append(_react(spec, conv, live, declared, position, message))
+        done = [m for m in claimed if m is not None]
+        found.notes.extend(_future_only(conv, done) + _unknown_reactions(conv, unknown))
+    return found
+
+
+def _claim(prompts: tuple[str, ...], held: tuple[Message, ...]) -> list[Message | None]:
+    """For each declared prompt, in order, the first message of `held` with that prompt that
+    an earlier one did not claim (None: it is not there, it is to be sent)."""
+    unclaimed: defaultdict[str, deque[Message]] = defaultdict(deque)
+    for message in held:
+        unclaimed[normal_form(message.user_query)].append(message)
+    return [unclaimed[prompt].popleft() if unclaimed[prompt] else None for prompt in prompts]
+
+
+def _react(spec: ProjectSpec, conv: ConversationSpec, live: Conversation,
+           declared: MessageSpec, position: int, message: Message) -> React:
+    """The reaction of declared message `position`, already sent as `message`."""
+    assert declared.reaction is not None
+    had = "none" if message.reaction is None else message.reaction.value
+    return React(project_id=spec.id, name=conv.name, session_id=live.session_id,
+                 reason=f"declared message {position} is to be {declared.reaction.value}; "
+                        f"its answer has {had}",
+                 prompt=declared.prompt, position=position, reaction=declared.reaction,
+                 message_id=message.id, before=message.reaction)
+
+
+def _react_once_sent(spec: ProjectSpec, conv: ConversationSpec, live: Conversation | None,
+                     declared: MessageSpec, position: int, *, occurrence: int) -> React:
+    """The reaction of declared message `position`, which this plan sends: the reaction
+    follows the send."""
+    assert declared.reaction is not None
+    return React(project_id=spec.id, name=conv.name,
+                 session_id=None if live is None else live.session_id,
+                 reason=f"declared message {position} is to be {declared.reaction.value}; "
+                        "this plan sends it",
+                 prompt=declared.prompt, position=position, reaction=declared.reaction,
+                 occurrence=occurrence)
+
+
+def _future_only(conv: ConversationSpec, sent: list[Message]) -> list[str]:
+    """A note when a value declared for the conversation's sends is not the one the messages
+    already sent carried (or may not be: where the API does not say, any declared value):
+    it applies only to what is sent from now on."""
+    declared = conv.send_values()
+    changed = [key for key in SEND_VALUES
+               if any(_carried_other(m, key, declared.get(key)) for m in sent)]
+    if not changed:
+        return []
+    kept = "the one sent already keeps its own" if len(sent) == 1 else (
+        f"the {len(sent)} sent already keep theirs")
+    verb = "applies" if len(changed) == 1 else "apply"
+    return [f"{shown(conv.name)}: {_and(changed)} {verb} only to prompts sent from now on; "
+            f"{kept}"]
+
+
+def _carried_other(message: Message, key: str, value: str | None) -> bool:
+    """Whether `message` was (or may have been) sent with another `key` than `value`."""
+    carried = carried_values(message.external_id)
+    if carried is None:  # sent without declared values, or the API does not say
+        return value is not None
+    return carried[key] != ("" if value is None else value_digest(value))
+
+
+def _unknown_reactions(conv: ConversationSpec, positions: list[int]) -> list[str]:
+    if not positions:
+        return []
+    which = _and([str(p) for p in positions])
+    return [f"{shown(conv.name)}: the API does not show the reaction of message {which}, so "
+            "its declared reaction is set only with a message this plan sends"]
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _send(
@@ -113,13 +221,12 @@ def _send(
         reason = f"declared message {position} is not yet in the transcript"
         session_id, live_name, planned_occurrences = live.session_id, live.name, occurrences
     return Send(project_id=spec.id, name=conv.name, reason=reason, session_id=session_id,
-                prompt=prompt, position=position, persona=conv.persona,
-                response_source=conv.response_source, lang=spec.lang, live_name=live_name,
-                occurrences=planned_occurrences)
+                prompt=prompt, position=position, lang=spec.lang, live_name=live_name,
+                occurrences=planned_occurrences, **conv.send_values())
 
 
 def _undeclared(
-    spec: ProjectSpec, matching: Matching, transcripts: Mapping[str, tuple[str, ...]]
+    spec: ProjectSpec, matching: Matching, transcripts: Mapping[str, tuple[Message, ...]]
 ) -> tuple[list[Delete], list[Unmanaged]]:
     deletes: list[Delete] = []
     unmanaged = [Unmanaged(c.session_id, c.name, "ignored") for c in matching.ignored]

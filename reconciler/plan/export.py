@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.api.live import Conversation, Project
+from reconciler.api.live import Conversation, Message, Project
 from reconciler.api.protocol import ConversationApi, listing_filter
 from reconciler.desired.model import Scope
 from reconciler.plan.match import in_scope
@@ -24,11 +24,11 @@ MAX_LABEL_LENGTH = 255
 
 @dataclass(frozen=True)
 class LiveProject:
-    """One project as exported: its in-scope conversations and, if asked, their prompts."""
+    """One project as exported: its in-scope conversations and, if asked, their messages."""
 
     project: Project
     conversations: tuple[Conversation, ...]
-    prompts: dict[str, tuple[str, ...]]
+    messages: dict[str, tuple[Message, ...]]
 
 
 async def read_live(
@@ -51,14 +51,13 @@ async def _read_one(
     project = await client.get_project(project_id)
     listing = await client.list_conversations(project_id, user_filter=listing_filter(scope))
     conversations = tuple(c for c in listing if in_scope(c, scope, user_id))
-    prompts: dict[str, tuple[str, ...]] = {}
+    messages: dict[str, tuple[Message, ...]] = {}
     if with_messages:
         transcripts = await asyncio.gather(
             *(client.get_transcript(project_id, c.session_id) for c in conversations)
         )
-        prompts = {t.conversation.session_id: tuple(m.user_query for m in t.messages)
-                   for t in transcripts}
-    return LiveProject(project, conversations, prompts)
+        messages = {t.conversation.session_id: t.messages for t in transcripts}
+    return LiveProject(project, conversations, messages)
 
 
 def export_document(
@@ -98,7 +97,7 @@ def _project_entry(
             notes.append(f"project {live.project.id}: {len(group)} conversations are named "
                          f"{shown(name)} (in normal form); the oldest is declared, the others "
                          "stay unmanaged")
-        conversations.append(_conversation_entry(group[0], live.prompts, pin=pin))
+        conversations.append(_conversation_entry(group[0], live.messages, pin=pin))
     entry: dict[str, Any] = {"id": live.project.id}
     if live.project.name:  # only shown in plans: a label too long for the format is cut
         entry["label"] = _literal(live.project.name[:MAX_LABEL_LENGTH])
@@ -111,15 +110,24 @@ def _project_entry(
 
 
 def _conversation_entry(
-    conv: Conversation, prompts: dict[str, tuple[str, ...]], *, pin: bool
+    conv: Conversation, messages: dict[str, tuple[Message, ...]], *, pin: bool
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": _literal(normal_form(conv.name))}
     if pin:
         entry["session_id"] = conv.session_id
-    sent = prompts.get(conv.session_id)
+    sent = [_message_entry(m) for m in messages.get(conv.session_id, ()) if m.user_query.strip()]
     if sent:
-        entry["messages"] = [_literal(normal_form(p)) for p in sent if p.strip()]
+        entry["messages"] = sent
     return entry
+
+
+def _message_entry(message: Message) -> str | dict[str, str]:
+    """A message as declared: its prompt, or the mapping form when its answer has a reaction
+    (so that a plan of the export sets none)."""
+    prompt = _literal(normal_form(message.user_query))
+    if message.reaction is None:
+        return prompt
+    return {"prompt": prompt, "reaction": message.reaction.value}
 
 
 def _literal(text: str) -> str:

@@ -12,7 +12,7 @@ import logging
 from dataclasses import replace
 
 from reconciler.api.decoding import Page
-from reconciler.api.live import Conversation, ProjectLive, QueryCredits, Transcript
+from reconciler.api.live import Conversation, Message, ProjectLive, QueryCredits, Transcript
 from reconciler.api.lookup import by_name_is_cheaper, lookup_names, lookup_query, substring_probe
 from reconciler.api.protocol import ConversationApi, listing_filter, read_transcripts
 from reconciler.desired.model import ConversationSpec, DesiredState, ProjectSpec
@@ -22,7 +22,7 @@ from reconciler.plan.build import build_project_plan, deletion_candidates
 from reconciler.plan.guards import GuardLimits, with_guards
 from reconciler.plan.match import Matching, match_project
 from reconciler.plan.model import BY_NAME, Plan, ProjectPlan
-from reconciler.plan.operations import send_external_id
+from reconciler.plan.operations import send_external_id, sent_identity
 from reconciler.text import normal_form
 
 log = logging.getLogger("reconciler.plan")
@@ -81,12 +81,12 @@ async def read_project(
         c.session_id for c in spec.conversations if c.session_id and c.session_id not in listed
     ]
     pinned: dict[str, Conversation] = {}
-    transcripts: dict[str, tuple[str, ...]] = {}
+    transcripts: dict[str, tuple[Message, ...]] = {}
     by_pin = {c.session_id: c for c in spec.conversations if c.session_id}
     for session_id, transcript in (await read_transcripts(client, spec.id, missing)).items():
         if transcript is not None:
             pinned[session_id] = transcript.conversation
-            transcripts[session_id] = sent_prompts(spec.id, by_pin.get(session_id), transcript)
+            transcripts[session_id] = sent_messages(spec.id, by_pin.get(session_id), transcript)
     return ProjectLive(conversations=tuple(listing), pinned=pinned, transcripts=transcripts,
                        by_name=looked_up, last_page=last_page)
 
@@ -171,7 +171,7 @@ async def _plan_project(
         declared = {m.live.session_id: m.spec for m in matching.matches}
         for session_id, transcript in (await read_transcripts(client, spec.id, needed)).items():
             # A conversation deleted since the listing has no transcript: plan as if empty.
-            transcripts[session_id] = () if transcript is None else sent_prompts(
+            transcripts[session_id] = () if transcript is None else sent_messages(
                 spec.id, declared.get(session_id), transcript)
         if live.by_name and matching.unmatched and live.last_page > 1:
             # Learn the newest conversation (the listing's last page), so that creates can
@@ -191,18 +191,20 @@ def _transcripts_needed(spec: ProjectSpec, matching: Matching) -> list[str]:
     return with_messages + deletion_candidates(spec, matching)
 
 
-def sent_prompts(
+def sent_messages(
     project_id: int, declared: ConversationSpec | None, transcript: Transcript
-) -> tuple[str, ...]:
-    """The prompts of `transcript`, in order; a message that carries the `external_id` of one
-    of the `declared` conversation's sends counts as that declared prompt, whatever the service
-    stored for it (where it echoes external ids)."""
+) -> tuple[Message, ...]:
+    """The messages of `transcript`, in order; a message that carries the `external_id` of one
+    of the `declared` conversation's sends counts as that declared prompt (its `user_query`),
+    whatever the service stored for it (where it echoes external ids)."""
     if declared is None or not declared.messages:
-        return tuple(m.user_query for m in transcript.messages)
+        return transcript.messages
     session_id = transcript.conversation.session_id
     ours = {send_external_id(project_id, session_id, position, prompt): prompt
             for position, prompt in enumerate(declared.prompts, start=1)}
-    return tuple(ours.get(m.external_id or "", m.user_query) for m in transcript.messages)
+    return tuple(
+        message if (prompt := ours.get(sent_identity(message.external_id) or "")) is None
+        else replace(message, user_query=prompt) for message in transcript.messages)
 
 
 def _failed(spec: ProjectSpec, message: str) -> ProjectPlan:

@@ -69,7 +69,8 @@ class ProjectPlan:
     mass-delete guard judges the project's deletes by, when the plan is made and when it is
     applied. `live_read` says how live state was read: `listing` (every conversation in scope)
     or `names` (prune off: only the conversations named as declared, looked up by name, so
-    `live_in_scope`, `managed_in_scope` and `unmanaged` count only those).
+    `live_in_scope`, `managed_in_scope` and `unmanaged` count only those). `notes` say what
+    is declared that the plan does not change (values that apply only to future sends).
     """
 
     project_id: int
@@ -83,6 +84,7 @@ class ProjectPlan:
     warnings: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
     live_read: str = LISTING
+    notes: tuple[str, ...] = ()
 
     @property
     def display_name(self) -> str:
@@ -105,6 +107,7 @@ class ProjectPlan:
             "warnings": list(self.warnings),
             "errors": list(self.errors),
             "live_read": self.live_read,
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -124,6 +127,7 @@ class ProjectPlan:
             warnings=tuple(data["warnings"]),
             errors=tuple(data["errors"]),
             live_read=data.get("live_read", LISTING),
+            notes=tuple(data.get("notes", ())),
         )
 
 

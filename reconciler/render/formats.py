@@ -1,7 +1,9 @@
 """Renderers: pure functions from a Plan (or an apply report) to text.
 
-`text` is Terraform-like (`+` create, `~` rename, `>` send, `-` delete), coloured only when the
-caller says so; `json` is the versioned machine form; `markdown` fits a pull-request comment.
+`text` is Terraform-like (`+` create, `~` rename, `>` send, `*` react, `-` delete), coloured
+only when the caller says so; `json` is the versioned machine form; `markdown` fits a
+pull-request comment. A project's notes (what is declared that the plan does not change)
+follow its warnings in each.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ def render_json(plan: Plan) -> str:
 
 
 def summary_line(plan: Plan) -> str:
-    """`Plan: 1 to create, 2 to rename, 0 to send, 1 to delete.` or `No changes.`"""
+    """`Plan: 1 to create, 2 to rename, 0 to send, 0 to react, 1 to delete.` or `No
+    changes.`"""
     if not plan.has_changes:
         return "No changes. Live conversations match the declared state."
     counts = plan.summary()
@@ -94,6 +97,7 @@ def _text_project(project: ProjectPlan, *, color: bool, verbose: bool) -> list[s
     if not project.operations and not project.errors:
         lines.append("  no changes")
     lines.extend("  " + paint(f"Warning: {w}", "33", color=color) for w in project.warnings)
+    lines.extend(f"  Note: {note}" for note in project.notes)
     lines.extend("  " + paint(f"Error: {e}", "31", color=color) for e in project.errors)
     return lines
 
@@ -153,13 +157,15 @@ def _markdown_project(project: ProjectPlan) -> str:
     lines.extend(f"- :warning: {markdown_safe(w, limit=MESSAGE_LIMIT)}"
                  for w in project.warnings)
     lines.extend(f"- :x: {markdown_safe(e, limit=MESSAGE_LIMIT)}" for e in project.errors)
+    lines.extend(f"- :information_source: {markdown_safe(note, limit=MESSAGE_LIMIT)}"
+                 for note in project.notes)
     if project.operations:
         operations = [_one_line(f"{op.symbol} {op.describe()}", limit=MESSAGE_LIMIT)
                       for op in project.operations]
         fence = _code_fence(operations)
         lines += ["", fence + "diff", *operations, fence]
-    elif not project.errors:
-        lines.append("No changes.")
+    elif not project.errors:  # after a list, a blank line: not a line of its last item
+        lines += [*([""] if lines[-1] else []), "No changes."]
     lines += ["", "</details>", ""]
     return "\n".join(lines) + "\n"
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import httpx
+
 from reconciler.emulator import FaultRule
 from tests.workspace import PROJECT, Workspace
 
@@ -30,7 +32,7 @@ def prompts(ws: Workspace, name: str) -> list[str]:
 def test_prompts_are_sent_in_order_and_never_again(ws: Workspace) -> None:
     ws.declare(DEMO)
     plan = ws.plan()
-    assert "Plan: 2 to create, 0 to rename, 5 to send, 0 to delete." in plan.out
+    assert "Plan: 2 to create, 0 to rename, 5 to send, 0 to react, 0 to delete." in plan.out
     assert ws.apply().code == 0
     assert prompts(ws, "Demo") == ["one", "two", "three"]
     assert prompts(ws, "Tour") == ["alpha", "beta"]
@@ -119,3 +121,112 @@ def test_seeding_new_conversations_reads_no_transcript(ws: Workspace) -> None:
     assert posts == 2 + 5, "two creates and five sends, each once"
     assert gets == 4, ("the key's user, one listing page, the query credits, and one after the "
                        "creates (did another run create them too?); no transcript read per send")
+
+
+REACTIONS = f"""
+    version: 1
+    projects:
+      - id: {PROJECT}
+        conversations:
+          - name: Demo
+            messages:
+              - one
+              - {{prompt: two, reaction: liked}}
+              - {{prompt: one, reaction: disliked, expect: {{contains: [answer]}}}}
+"""
+
+
+def reactions(ws: Workspace, name: str) -> list[str | None]:
+    """The reaction of each message of the conversation `name`, oldest first."""
+    (conv,) = [c for c in ws.emulator.conversations(PROJECT) if c["name"] == name]
+    return [(m["response_feedback"] or {}).get("reaction")
+            for m in ws.emulator.messages(PROJECT, conv["session_id"])]
+
+
+def test_reactions_follow_their_sends_and_a_second_plan_has_no_changes(ws: Workspace) -> None:
+    ws.declare(REACTIONS)
+    planned = ws.plan()
+    assert "* react  'Demo' message 2: liked once sent  (new)" in planned.out
+    assert "Plan: 1 to create, 0 to rename, 3 to send, 2 to react, 0 to delete." in planned.out
+    assert ws.apply().code == 0
+    assert prompts(ws, "Demo") == ["one", "two", "one"]
+    assert reactions(ws, "Demo") == [None, "liked", "disliked"]
+    again = ws.plan("--detailed-exitcode")
+    assert again.code == 0 and "No changes." in again.out, again.out
+
+
+def test_a_reaction_a_person_changed_is_set_back_and_an_undeclared_one_is_left(
+        ws: Workspace, http: httpx.Client) -> None:
+    ws.declare(REACTIONS)
+    assert ws.apply().code == 0
+    (conv,) = ws.emulator.conversations(PROJECT)
+    first, second, _third = ws.emulator.messages(PROJECT, conv["session_id"])
+    for message, reaction in ((first, "liked"), (second, "neutral")):
+        http.put(f"/api/v1/projects/{PROJECT}/conversations/{conv['session_id']}/messages/"
+                 f"{message['id']}/feedback", json={"reaction": reaction})
+    planned = ws.plan("--format", "json")
+    (react,) = json.loads(planned.out)["projects"][0]["operations"]
+    assert (react["action"], react["position"], react["reaction"]) == ("react", 2, "liked")
+    assert react["precondition"]["reaction"] == "neutral"
+    assert ws.apply().code == 0
+    assert reactions(ws, "Demo") == ["liked", "liked", "disliked"]
+    assert "No changes." in ws.plan().out
+
+
+def test_a_saved_plan_whose_reaction_was_changed_since_is_stale(
+        ws: Workspace, http: httpx.Client) -> None:
+    ws.declare(REACTIONS)
+    assert ws.apply().code == 0
+    (conv,) = ws.emulator.conversations(PROJECT)
+    second = ws.emulator.messages(PROJECT, conv["session_id"])[1]
+    feedback = (f"/api/v1/projects/{PROJECT}/conversations/{conv['session_id']}/messages/"
+                f"{second['id']}/feedback")
+    http.put(feedback, json={"reaction": "disliked"})
+    saved = ws.path / "plan.json"
+    assert ws.plan("--out", str(saved)).code == 0
+    http.put(feedback, json={"reaction": "neutral"})
+    refused = ws.run("apply", "--plan", str(saved), "--auto-approve", "--no-backup")
+    assert refused.code == 1
+    assert "reaction: 'disliked' -> 'neutral'" in refused.out + refused.err
+    assert reactions(ws, "Demo")[1] == "neutral"
+
+
+SEND_OPTIONS = f"""
+    version: 1
+    projects:
+      - id: {PROJECT}
+        conversations:
+          - name: Demo
+            messages: [one, two]
+            persona: {{persona}}
+            custom_context: A premium customer.
+            agent_capability: fastest-responses
+            chatbot_model: gpt-4-1-mini
+"""
+
+
+def test_send_options_reach_the_api_with_every_send(ws: Workspace) -> None:
+    ws.declare(SEND_OPTIONS.replace("{persona}", "Be brief."))
+    assert ws.apply().code == 0
+    (conv,) = ws.emulator.conversations(PROJECT)
+    assert [sent["options"] for sent in ws.emulator.sends(PROJECT, conv["session_id"])] == [
+        {"custom_persona": "Be brief.", "custom_context": "A premium customer.",
+         "agent_capability": "fastest-responses", "chatbot_model": "gpt-4-1-mini"}] * 2
+
+
+def test_a_changed_persona_is_noted_as_applying_only_to_future_sends(ws: Workspace) -> None:
+    ws.declare(SEND_OPTIONS.replace("{persona}", "Be brief."))
+    assert ws.apply().code == 0
+    unchanged = ws.plan()
+    assert "No changes." in unchanged.out and "Note:" not in unchanged.out
+    ws.declare(SEND_OPTIONS.replace("{persona}", "Be thorough.")
+               .replace("gpt-4-1-mini", "gpt-4-1"))
+    note = ("'Demo': persona and chatbot_model apply only to prompts sent from now on; the 2 "
+            "sent already keep theirs")
+    changed = ws.plan("--detailed-exitcode")
+    assert changed.code == 0, "a note is no change"
+    assert f"  Note: {note}" in changed.out
+    assert json.loads(ws.plan("--format", "json").out)["projects"][0]["notes"] == [note]
+    markdown = ws.plan("--format", "markdown").out
+    assert ("- :information_source: 'Demo':\u200b persona and chatbot&#95;model apply only to "
+            "prompts sent from now on; the 2 sent already keep theirs\n\nNo changes.") in markdown

@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from reconciler.api.live import Conversation
+from reconciler.api.live import Conversation, Message
 from reconciler.desired.model import ConversationSpec, ProjectSpec, Scope
 from reconciler.plan.build import build_project_plan
 from reconciler.plan.match import match_project
@@ -77,10 +77,15 @@ def desired_project(declared: int, live: list[Conversation], *, prune: bool) -> 
                        conversations=tuple(specs))
 
 
+# What the conversations with messages already hold: the first declared prompt.
+SENT = (Message(id=1, user_query="What changed?", openai_response="It did.",
+                created_at="2024-01-01 00:00:00", reaction_shown=True),)
+
+
 def plan_once(spec: ProjectSpec, live: list[Conversation]) -> tuple[Plan, str, str]:
     """Match, build, and render as text and JSON: what `reconciler plan` does after reading."""
     matching = match_project(spec, live, user_id=USER)
-    sent = {m.live.session_id: ("What changed?",) for m in matching.matches if m.spec.messages}
+    sent = {m.live.session_id: SENT for m in matching.matches if m.spec.messages}
     project = build_project_plan(spec, matching, sent)
     plan = Plan(projects=(project,))
     return plan, render_text(plan), render_json(plan)

@@ -169,13 +169,17 @@ def test_a_plain_string_in_a_conversation_spec_is_a_message_with_only_a_prompt()
         ("{cites: yes please}",
          "a.yaml:8:29: projects[0].conversations[0].messages[0].expect.cites: expected true or "
          "false or a list, got string \"yes please\""),
+        ("{matches: " + "a" * 1001 + "}",
+         "a.yaml:8:31: projects[0].conversations[0].messages[0].expect.matches: is 1001 "
+         "characters long; the limit is 1000"),
         ("[on-call]",
          "a.yaml:8:21: projects[0].conversations[0].messages[0].expect: expected a mapping, "
          "got a list"),
     ],
     ids=["regex-unclosed", "regex-range", "min-above-1", "min-below-0", "min-missing",
          "unknown-key", "phrases-not-a-list", "blank-phrase", "max-chars-zero",
-         "max-chars-float", "no-answer-not-bool", "cites-empty", "cites-text", "not-a-mapping"],
+         "max-chars-float", "no-answer-not-bool", "cites-empty", "cites-text", "regex-too-long",
+         "not-a-mapping"],
 )
 def test_a_wrong_expectation_is_refused_where_it_is_written(
         tmp_path: Path, expect: str, problem: str) -> None:

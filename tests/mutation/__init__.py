@@ -25,7 +25,7 @@ class Target:
 
 # The operation kinds, one module each: a kind's own tests, and those of what reads every kind
 # (its JSON form, its cost, the stale-plan check that gathers what its precondition needs).
-KINDS = ("rename", "create", "send", "delete")
+KINDS = ("rename", "create", "send", "react", "delete")
 KIND_TESTS = ("tests/plan/operations/test_registry.py", "tests/plan/test_model.py",
               "tests/plan/test_budget.py", "tests/plan/test_stale.py")
 
@@ -39,6 +39,8 @@ TARGETS: dict[str, Target] = {
     "operations": Target("reconciler/plan/operations/base.py", (
         *(f"tests/plan/operations/test_{kind}.py" for kind in KINDS), *KIND_TESTS)),
     "rules": Target("reconciler/desired/rules.py", ("tests/desired/test_rules.py",)),
+    "expectations": Target("reconciler/desired/expectations.py",
+                           ("tests/desired/test_expectations.py",)),
     "retry": Target("reconciler/api/retry.py", ("tests/api/test_retry.py",)),
     "pacer": Target("reconciler/api/pacer.py", ("tests/api/test_pacer.py",)),
 }

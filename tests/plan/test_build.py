@@ -6,12 +6,24 @@ import itertools
 
 import pytest
 
-from reconciler.api.live import Conversation
-from reconciler.desired.model import ConversationSpec, DuplicatePolicy, ProjectSpec, Scope
+from reconciler.api.live import Conversation, Message
+from reconciler.desired.model import (
+    ConversationSpec,
+    DuplicatePolicy,
+    MessageSpec,
+    ProjectSpec,
+    Reaction,
+    Scope,
+)
 from reconciler.plan.build import build_project_plan, deletion_candidates
 from reconciler.plan.match import match_project
 from reconciler.plan.model import ProjectPlan, Unmanaged
-from reconciler.plan.operations import Action, Operation
+from reconciler.plan.operations import (
+    Action,
+    Operation,
+    external_id_carrying,
+    send_external_id,
+)
 
 ME = "1"
 _ids = itertools.count(1)
@@ -29,10 +41,19 @@ def precondition_of(op: Operation) -> dict[str, object]:
     return {k: v for k, v in op.to_dict()["precondition"].items() if k != "description"}
 
 
+def held(*prompts: str | Message) -> tuple[Message, ...]:
+    """A transcript's messages: each prompt a message of its own, with no reaction."""
+    return tuple(p if isinstance(p, Message) else
+                 Message(id=100 + n, user_query=p, openai_response="answer",
+                         created_at="2024-01-01 00:00:00", reaction_shown=True)
+                 for n, p in enumerate(prompts, start=1))
+
+
 def plan_for(spec: ProjectSpec, live: list[Conversation],
-             transcripts: dict[str, tuple[str, ...]] | None = None) -> ProjectPlan:
+             transcripts: dict[str, tuple[str | Message, ...]] | None = None) -> ProjectPlan:
     matching = match_project(spec, live, user_id=ME)
-    return build_project_plan(spec, matching, transcripts or {})
+    return build_project_plan(spec, matching, {session: held(*prompts) for session, prompts
+                                               in (transcripts or {}).items()})
 
 
 def test_operations_come_renames_creates_sends_deletes() -> None:
@@ -170,6 +191,129 @@ def test_sends_carry_the_persona_response_source_and_language() -> None:
         "You are calm.", "own_content", "de")
     assert (new.persona, new.response_source, new.lang) == (
         "You are new.", "openai_content", "de")
+
+
+def test_sends_carry_the_send_options_declared() -> None:
+    spec = ProjectSpec(id=7, conversations=(ConversationSpec(
+        "New", messages=("hi",), custom_context="A premium customer.",
+        agent_capability="advanced-reasoning", chatbot_model="claude-3.5-sonnet"),))
+    (_create, send) = plan_for(spec, []).operations
+    assert send.values() == {"custom_context": "A premium customer.",
+                             "agent_capability": "advanced-reasoning",
+                             "chatbot_model": "claude-3.5-sonnet"}
+
+
+def reacted(prompt: str, reaction: Reaction | None, *, shown: bool = True, id: int = 1,
+            external_id: str | None = None) -> Message:
+    return Message(id=id, user_query=prompt, openai_response="answer", created_at="",
+                   external_id=external_id, reaction=reaction, reaction_shown=shown)
+
+
+def test_a_reaction_is_planned_where_the_live_one_differs() -> None:
+    demo = conv("Demo")
+    spec = ProjectSpec(id=7, conversations=(ConversationSpec("Demo", messages=(
+        MessageSpec("one", Reaction.LIKED), MessageSpec("two", Reaction.LIKED),
+        MessageSpec("three", Reaction.NEUTRAL), MessageSpec("four"))),))
+    plan = plan_for(spec, [demo], {demo.session_id: (
+        reacted("one", Reaction.LIKED, id=11), reacted("two", Reaction.DISLIKED, id=12),
+        reacted("three", None, id=13), reacted("four", Reaction.DISLIKED, id=14))})
+    assert [(op.position, op.message_id, op.before, op.reaction) for op in plan.operations] == [
+        (2, 12, Reaction.DISLIKED, Reaction.LIKED), (3, 13, None, Reaction.NEUTRAL)]
+    react = plan.operations[0]
+    assert (react.action, react.session_id) == (Action.REACT, demo.session_id)
+    assert react.reason == "declared message 2 is to be liked; its answer has disliked"
+    assert precondition_of(react) == {"session_id": demo.session_id, "message_id": 12,
+                                      "reaction": "disliked"}
+    assert plan.notes == ()
+
+
+def test_a_reaction_follows_the_send_of_its_message() -> None:
+    demo = conv("Demo")
+    spec = ProjectSpec(id=7, conversations=(
+        ConversationSpec("Demo", messages=("hi", MessageSpec("hi", Reaction.LIKED),
+                                           MessageSpec("hi", Reaction.DISLIKED))),
+        ConversationSpec("New", messages=(MessageSpec("yo", Reaction.NEUTRAL),))))
+    plan = plan_for(spec, [demo], {demo.session_id: ("hi",)})
+    assert [(op.action, op.name) for op in plan.operations] == [
+        (Action.CREATE, "New"), (Action.SEND, "Demo"), (Action.SEND, "Demo"),
+        (Action.SEND, "New"), (Action.REACT, "Demo"), (Action.REACT, "Demo"),
+        (Action.REACT, "New")]
+    reacts = [op for op in plan.operations if op.action is Action.REACT]
+    assert [(op.session_id, op.position, op.message_id, op.occurrence) for op in reacts] == [
+        (demo.session_id, 2, None, 2), (demo.session_id, 3, None, 3), (None, 1, None, 1)]
+    assert reacts[0].reason == "declared message 2 is to be liked; this plan sends it"
+
+
+def test_a_message_without_a_declared_reaction_keeps_its_own() -> None:
+    demo = conv("Demo")
+    spec = ProjectSpec(id=7, conversations=(ConversationSpec("Demo", messages=("one",)),))
+    plan = plan_for(spec, [demo], {demo.session_id: (reacted("one", Reaction.DISLIKED),)})
+    assert (plan.operations, plan.notes) == ((), ())
+
+
+def test_where_the_api_does_not_show_reactions_a_note_says_so_and_nothing_is_planned() -> None:
+    demo = conv("Demo")
+    spec = ProjectSpec(id=7, conversations=(ConversationSpec("Demo", messages=(
+        MessageSpec("one", Reaction.LIKED), MessageSpec("two", Reaction.LIKED),
+        MessageSpec("three", Reaction.LIKED))),))
+    plan = plan_for(spec, [demo], {demo.session_id: (
+        reacted("one", None, shown=False), reacted("two", None, shown=False))})
+    assert [(op.action, op.position) for op in plan.operations] == [
+        (Action.SEND, 3), (Action.REACT, 3)]
+    assert plan.notes == ("'Demo': the API does not show the reaction of message 1 and 2, so "
+                          "its declared reaction is set only with a message this plan sends",)
+
+
+def ours(position: int, prompt: str, values: dict[str, str], *, session: str) -> Message:
+    """A message a send of reconciler made, carrying `values`."""
+    external = external_id_carrying(send_external_id(7, session, position, prompt), values)
+    return reacted(prompt, None, id=position, external_id=external)
+
+
+@pytest.mark.parametrize(
+    ("declared", "carried", "note"),
+    [
+        ({"persona": "calm"}, [{"persona": "calm"}, {"persona": "calm"}], None),
+        ({"persona": "terse"}, [{"persona": "calm"}, {"persona": "calm"}],
+         "'Demo': persona applies only to prompts sent from now on; the 2 sent already keep "
+         "theirs"),
+        ({}, [{"persona": "calm"}, {"persona": "calm"}],
+         "'Demo': persona applies only to prompts sent from now on; the 2 sent already keep "
+         "theirs"),
+        ({"persona": "calm", "chatbot_model": "gpt-4-1"}, [{"persona": "calm"}, {}],
+         "'Demo': persona and chatbot_model apply only to prompts sent from now on; the 2 sent "
+         "already keep theirs"),
+        ({"response_source": "own_content", "custom_context": "x", "agent_capability": "a"},
+         [{"response_source": "own_content", "custom_context": "x", "agent_capability": "a"}] * 2,
+         None),
+        ({}, [{}, {}], None),
+    ],
+    ids=["same", "changed", "removed", "one-new-one-older", "all-same", "none"],
+)
+def test_a_declared_send_value_that_differs_from_what_was_sent_is_noted(
+        declared: dict[str, str], carried: list[dict[str, str]], note: str | None) -> None:
+    """Where the API echoes external ids, a send says which values it carried: the note
+    comes only when a declared value differs from them."""
+    demo = conv("Demo")
+    spec = ProjectSpec(id=7, conversations=(
+        ConversationSpec("Demo", messages=("one", "two"), **declared),))  # type: ignore[arg-type]
+    prompts = zip(("one", "two"), carried, strict=True)
+    held = tuple(ours(n, p, values, session=demo.session_id)
+                 for n, (p, values) in enumerate(prompts, start=1))
+    plan = plan_for(spec, [demo], {demo.session_id: held})
+    assert plan.operations == ()
+    assert plan.notes == (() if note is None else (note,))
+
+
+def test_where_the_api_does_not_say_what_was_sent_any_declared_value_is_noted() -> None:
+    demo, fresh = conv("Demo"), conv("Fresh")
+    spec = ProjectSpec(id=7, conversations=(
+        ConversationSpec("Demo", messages=("one", "two"), persona="calm"),
+        ConversationSpec("Fresh", messages=("a",), response_source="own_content"),
+        ConversationSpec("Plain", messages=("b",))))
+    plan = plan_for(spec, [demo, fresh], {demo.session_id: ("one",), fresh.session_id: ()})
+    assert plan.notes == ("'Demo': persona applies only to prompts sent from now on; the one "
+                          "sent already keeps its own",)
 
 
 def test_a_send_says_where_the_prompt_is_missing_and_what_must_still_hold() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from reconciler.emulator import Emulator
@@ -102,3 +103,16 @@ def test_every_exported_string_round_trips(ws: Workspace) -> None:
     assert f"Project $${{HOME}} label {'L' * 10}" not in plan.out
     assert "Project ${HOME} label LLL" in plan.out
     assert ws.run("export", "--project", str(hostile_project)).out.count("$${") == 5
+
+
+def test_reactions_are_exported_in_the_mapping_form_only_where_given(
+        ws: Workspace, http: httpx.Client) -> None:
+    session = ws.seed("Demo")
+    ids = [ws.emulator.add_message(PROJECT, session, p)["id"] for p in ("hi", "thanks", "bye")]
+    for message, reaction in ((ids[1], "liked"), (ids[2], "neutral")):
+        answered = http.put(f"/api/v1/projects/{PROJECT}/conversations/{session}/messages/"
+                            f"{message}/feedback", json={"reaction": reaction})
+        assert answered.status_code == 200
+    text = export_then_plan(ws, "--with-messages")
+    assert ("    messages:\n    - hi\n    - prompt: thanks\n      reaction: liked\n"
+            "    - prompt: bye\n      reaction: neutral\n") in text

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from reconciler.desired.model import Reaction
 from reconciler.desired.schema import validate
 from reconciler.errors import InputError
 from reconciler.jsonio import canonical
 from reconciler.plan.model import Plan, ProjectPlan, Unmanaged
-from reconciler.plan.operations import Create, Delete, Rename, Send
+from reconciler.plan.operations import Create, Delete, React, Rename, Send
 
 
 def sample_plan() -> Plan:
@@ -24,12 +25,15 @@ def sample_plan() -> Plan:
         Create(project_id=7, name="Fresh", reason="declared"),
         Send(project_id=7, name="Fresh", reason="message 1 missing", session_id=None,
              prompt="hello", position=1, lang="de"),
+        React(project_id=7, name="Fresh", reason="message 1 to be liked", session_id=None,
+              prompt="hello", position=1, reaction=Reaction.LIKED, occurrence=1),
         Delete(project_id=7, name="Stray", reason="not declared and prune is on",
                session_id="s-2", message_count=3),
     )
     project = ProjectPlan(project_id=7, label="demo", scope="mine", live_in_scope=4,
                           operations=ops, unmanaged=(Unmanaged("s-3", "Kept", "protected"),),
-                          warnings=("look",))
+                          warnings=("look",),
+                          notes=("'Demo': persona applies only to prompts sent from now on",))
     return Plan(projects=(project,))
 
 
@@ -40,8 +44,8 @@ def test_json_form_is_schema_valid_and_round_trips() -> None:
     again = Plan.from_dict(document)
     assert again.projects == plan.projects
     assert again.checksum == plan.checksum
-    assert document["summary"] == {"create": 1, "rename": 1, "send": 1, "delete": 1,
-                                   "unmanaged": 1}
+    assert document["summary"] == {"create": 1, "rename": 1, "send": 1, "react": 1,
+                                   "delete": 1, "unmanaged": 1}
 
 
 # The JSON form of each kind of operation, as plans of format 2 and reports hold it: the same
@@ -58,12 +62,15 @@ WRITTEN = [
     '{"key":"7/send/Fresh#1","action":"send","project_id":7,"name":"Fresh","prompt":"hello",'
     '"position":1,"lang":"de","reason":"message 1 missing","precondition":{"description":'
     '"the conversation is created by this plan","prompt":"hello"}}',
+    '{"key":"7/react/Fresh#1","action":"react","project_id":7,"name":"Fresh","prompt":"hello",'
+    '"position":1,"reaction":"liked","occurrence":1,"reason":"message 1 to be liked",'
+    '"precondition":{"description":"the message is sent by this plan"}}',
     '{"key":"7/delete/s-2","action":"delete","project_id":7,"name":"Stray","session_id":"s-2",'
     '"reason":"not declared and prune is on","precondition":{"description":"session s-2 still '
     'exists, named \'Stray\', with 3 messages","name":"Stray","session_id":"s-2",'
     '"message_count":3}}',
 ]
-SAMPLE_CHECKSUM = "sha256:4f8fa09e07b21787605d31e3eef20ab56e02f53b8a5bd534de5eafd71665ea27"
+SAMPLE_CHECKSUM = "sha256:027873bfc5e58bfd767a0f0cbf83a8e44009a5b5a83a1296f44ca28038c48cb4"
 
 
 def test_each_kind_is_written_in_the_plan_format_byte_for_byte() -> None:
@@ -93,7 +100,7 @@ def test_checksum_is_stable_and_content_sensitive() -> None:
 
 def test_a_tampered_plan_is_refused() -> None:
     document = copy.deepcopy(sample_plan().to_dict())
-    document["projects"][0]["operations"][3]["session_id"] = "someone-elses"
+    document["projects"][0]["operations"][-1]["session_id"] = "someone-elses"
     with pytest.raises(InputError, match="checksum mismatch"):
         Plan.from_dict(document, source="plan.json")
 
@@ -151,7 +158,7 @@ def test_an_operation_is_read_from_its_own_fields() -> None:
     from the operation: an edited plan is read (and checked, and applied) as the operation
     says, so that what a plan shows is what it does."""
     def edit(document: dict[str, Any]) -> None:
-        rename, _create, send, delete = _operations(document)
+        rename, _create, send, _react, delete = _operations(document)
         rename.update(key="anything")
         rename["precondition"].update(name="Other", session_id="s-9")
         send["precondition"].update(prompt="other", description="x")
@@ -159,13 +166,13 @@ def test_an_operation_is_read_from_its_own_fields() -> None:
         delete.update(name="Shown")
 
     read = Plan.from_dict(_edited(edit)).operations
-    assert read[:3] == sample_plan().operations[:3]
-    assert read[3].name == "Shown"
-    assert read[3].to_dict()["precondition"]["name"] == "Shown"
-    assert "named 'Shown'" in read[3].requirement
+    assert read[:4] == sample_plan().operations[:4]
+    assert read[-1].name == "Shown"
+    assert read[-1].to_dict()["precondition"]["name"] == "Shown"
+    assert "named 'Shown'" in read[-1].requirement
 
 
 def test_a_delete_without_its_message_count_is_not_a_valid_plan() -> None:
     document = copy.deepcopy(sample_plan().to_dict())
-    del _operations(document)[3]["precondition"]["message_count"]
+    del _operations(document)[-1]["precondition"]["message_count"]
     assert [p.message for p in validate(document, "plan")] != []

@@ -10,9 +10,10 @@ import pytest
 
 from reconciler.api.client import Client
 from reconciler.api.settings import ClientSettings, Secret
+from reconciler.desired.model import Reaction
 from reconciler.emulator import Emulator
 from reconciler.plan.model import BY_NAME, LISTING, Plan, ProjectPlan
-from reconciler.plan.operations import Create, Delete, Operation, Rename, Send
+from reconciler.plan.operations import Create, Delete, Operation, React, Rename, Send
 from reconciler.plan.stale import find_stale
 
 PROJECT = 7
@@ -199,3 +200,24 @@ def test_a_name_the_filter_cannot_look_up_is_checked_on_the_whole_listing() -> N
                                             live_read=BY_NAME))[0].startswith("7/create/c001")
         reads = emulator.stats()["requests"]["GET"] - before
     assert reads > 10  # every page of the listing
+
+
+def test_a_reaction_is_stale_when_its_message_was_given_another_since(live: Emulator) -> None:
+    """The reaction is read with the transcript the check reads anyway; one given by a person
+    since the plan (even the declared one) makes the plan stale, as a send would."""
+    session = seed(live, "Demo", prompts=("hi", "bye"))
+    first, second = (m["id"] for m in live.messages(PROJECT, session))
+    planned = [React(project_id=PROJECT, name="Demo", reason="declared", session_id=session,
+                     prompt=p, position=n, reaction=Reaction.LIKED, message_id=i)
+               for n, (p, i) in enumerate((("hi", first), ("bye", second)), start=1)]
+    assert stale(live, project_plan(*planned)) == []
+    settings = ClientSettings(api_key=Secret(live.api_key), base_url=live.base_url)
+
+    async def like() -> None:
+        async with Client(settings) as client:
+            await client.set_reaction(PROJECT, session, second, Reaction.LIKED)
+
+    asyncio.run(like())
+    assert stale(live, project_plan(*planned)) == [
+        f"{PROJECT}/react/{session}#2: changed since the plan was made: reaction: 'none' -> "
+        "'liked'"]

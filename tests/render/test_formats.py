@@ -30,7 +30,9 @@ def test_text_uses_terraform_symbols_and_a_summary() -> None:
     assert "+ create 'Fresh'" in lines
     assert any(line.startswith("> send   'Fresh' message 1: 'hello'") for line in lines)
     assert "- delete 'Stray'  (s-2, 3 messages)" in lines
-    assert "Plan: 1 to create, 1 to rename, 1 to send, 1 to delete." in lines
+    assert "* react  'Fresh' message 1: liked once sent  (new)" in lines
+    assert "Plan: 1 to create, 1 to rename, 1 to send, 1 to react, 1 to delete." in lines
+    assert "Note: 'Demo': persona applies only to prompts sent from now on" in lines
     assert "\x1b[" not in text
 
 
@@ -67,8 +69,11 @@ def test_json_is_the_plan_dict() -> None:
 
 def test_markdown_has_summary_table_and_collapsible_projects() -> None:
     md = render_markdown(sample_plan())
-    assert "| demo (7) | 1 | 1 | 1 | 1 | 1 |" in md
-    assert "<details>" in md and "<summary><b>demo (7)</b>: 4 change(s)" in md
+    assert "| project | create | rename | send | react | delete | unmanaged |" in md
+    assert "| demo (7) | 1 | 1 | 1 | 1 | 1 | 1 |" in md
+    assert "<details>" in md and "<summary><b>demo (7)</b>: 5 change(s)" in md
+    assert ("- :information_source: 'Demo':\u200b persona applies only to prompts sent from "
+            "now on") in md
     assert "```diff" in md
 
 

@@ -21,16 +21,24 @@ from reconciler.plan.operations.base import (
 )
 from reconciler.plan.operations.create import Create
 from reconciler.plan.operations.delete import Delete
+from reconciler.plan.operations.react import React
 from reconciler.plan.operations.rename import Rename
-from reconciler.plan.operations.send import Send, send_external_id
+from reconciler.plan.operations.send import (
+    Send,
+    carried_values,
+    external_id_carrying,
+    send_external_id,
+    sent_identity,
+    value_digest,
+)
 
 # The kinds in apply order: per project, every operation of a kind runs after those of the
-# kinds before it.
-KINDS: tuple[type[Operation], ...] = (Rename, Create, Send, Delete)
+# kinds before it (a reaction after the sends: it needs its message).
+KINDS: tuple[type[Operation], ...] = (Rename, Create, Send, React, Delete)
 
 BY_ACTION: Mapping[Action, type[Operation]] = {kind.action: kind for kind in KINDS}
 
-# The kinds in the order the plan's summary names them (create, rename, send, delete).
+# The kinds in the order the plan's summary names them (create, rename, send, react, delete).
 SUMMARY_ORDER: tuple[type[Operation], ...] = tuple(sorted(KINDS, key=lambda k: k.summary_rank))
 
 
@@ -46,6 +54,7 @@ def operation_from_dict(data: Mapping[str, Any]) -> Operation:
 
 __all__ = [
     "BY_ACTION", "KINDS", "SUMMARY_ORDER", "Action", "Applied", "ApplyContext", "Create",
-    "Delete", "LiveView", "Operation", "Rename", "Send", "Thread", "kind_of",
-    "operation_from_dict", "send_external_id",
+    "Delete", "LiveView", "Operation", "React", "Rename", "Send", "Thread", "carried_values",
+    "external_id_carrying", "kind_of", "operation_from_dict", "send_external_id",
+    "sent_identity", "value_digest",
 ]

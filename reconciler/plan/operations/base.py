@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
-from reconciler.api.live import Conversation, Transcript
+from reconciler.api.live import Conversation, Message, Transcript
 from reconciler.text import normal_form
 
 if TYPE_CHECKING:  # not imported when run: plans are made, shown and read without asyncio
@@ -27,6 +27,7 @@ class Action(StrEnum):
     RENAME = "rename"
     CREATE = "create"
     SEND = "send"
+    REACT = "react"
     DELETE = "delete"
 
 
@@ -59,9 +60,11 @@ class LiveView:
 @dataclass
 class Thread:
     """What the operations on one conversation know of it while they run one after another:
-    its newest message id (None: unknown)."""
+    its newest message id (None: unknown), its messages once one of them read them (None: not
+    read)."""
 
     newest_id: int | None = None
+    messages: tuple[Message, ...] | None = None
 
 
 class ApplyContext(Protocol):

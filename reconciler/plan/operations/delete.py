@@ -31,7 +31,7 @@ class Delete(Operation):
     action = Action.DELETE
     symbol = "-"
     color = "31"
-    summary_rank = 3
+    summary_rank = 4
     # It first reads the transcript it backs up and checks (one page for most conversations).
     requests = 2
     vacates = True

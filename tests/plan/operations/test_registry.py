@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from reconciler.desired.model import Reaction
 from reconciler.desired.schema import validate
 from reconciler.plan.model import Plan, ProjectPlan
 from reconciler.plan.operations import (
@@ -15,6 +16,7 @@ from reconciler.plan.operations import (
     Create,
     Delete,
     Operation,
+    React,
     Rename,
     Send,
     kind_of,
@@ -28,8 +30,13 @@ SAMPLES: list[Operation] = [
     Create(project_id=7, name="Fresh", reason="declared"),
     Send(project_id=7, name="Demo", reason="missing", session_id="s-2", prompt="next",
          position=2, persona="pirate", response_source="own_content", lang="de",
-         live_name="Demo (old)", occurrences=1),
+         live_name="Demo (old)", occurrences=1, custom_context="premium",
+         agent_capability="fastest-responses", chatbot_model="gpt-4-1-mini"),
     Send(project_id=7, name="Fresh", reason="missing", session_id=None, prompt="hi", position=1),
+    React(project_id=7, name="Demo", reason="declared", session_id="s-2", prompt="first",
+          position=1, reaction=Reaction.LIKED, message_id=41, before=Reaction.DISLIKED),
+    React(project_id=7, name="Demo", reason="declared", session_id="s-2", prompt="next",
+          position=2, reaction=Reaction.NEUTRAL, occurrence=2),
     Delete(project_id=7, name="Stray", reason="prune", session_id="s-3", message_count=4),
 ]
 
@@ -43,7 +50,7 @@ def test_every_action_has_exactly_one_kind() -> None:
 
 def test_the_kinds_are_in_apply_order() -> None:
     assert [kind.action for kind in KINDS] == [Action.RENAME, Action.CREATE, Action.SEND,
-                                               Action.DELETE]
+                                               Action.REACT, Action.DELETE]
 
 
 def test_the_kinds_that_wait_for_the_duplicates_check_come_after_those_that_create() -> None:
@@ -57,7 +64,7 @@ def test_the_kinds_that_wait_for_the_duplicates_check_come_after_those_that_crea
 
 def test_the_summary_names_the_kinds_as_terraform_does() -> None:
     assert [kind.action.value for kind in SUMMARY_ORDER] == ["create", "rename", "send",
-                                                             "delete"]
+                                                             "react", "delete"]
 
 
 def test_each_kind_is_shown_with_its_own_symbol_and_colour() -> None:

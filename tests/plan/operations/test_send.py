@@ -6,7 +6,14 @@ import pytest
 
 from reconciler.api.live import Message, Transcript
 from reconciler.emulator import Emulator
-from reconciler.plan.operations import Applied, LiveView, Send, Thread, send_external_id
+from reconciler.plan.operations import (
+    Applied,
+    LiveView,
+    Send,
+    Thread,
+    external_id_carrying,
+    send_external_id,
+)
 from tests.plan.operations.live import PROJECT, apply, conv, painted, seed, view
 
 SEND = Send(project_id=7, name="Demo", reason="missing", session_id="s1", prompt="hi",
@@ -100,7 +107,8 @@ def test_it_sends_into_its_conversation_with_its_external_id(emulator: Emulator)
     assert applied == Applied("sent message 2", session_id=session)
     messages = emulator.messages(PROJECT, session)
     assert [m["user_query"] for m in messages] == ["earlier", "next"]
-    assert messages[-1]["metadata"]["external_id"] == send_external_id(PROJECT, session, 2, "next")
+    assert messages[-1]["metadata"]["external_id"] == external_id_carrying(
+        send_external_id(PROJECT, session, 2, "next"), {"persona": "calm"})
     assert context.thread.newest_id == messages[-1]["id"]
 
 
@@ -135,5 +143,8 @@ def test_it_passes_what_is_declared_and_the_newest_message_it_knows(emulator: Em
         assert context.api.sent == [  # type: ignore[attr-defined]
             ((PROJECT, target, f"p{n}"), {
                 "persona": "calm", "response_source": "own_content", "lang": "de",
-                "newest_id": newest, "external_id": send_external_id(PROJECT, target, n, f"p{n}")})
+                "newest_id": newest, "custom_context": None, "agent_capability": None,
+                "chatbot_model": None, "external_id": external_id_carrying(
+                    send_external_id(PROJECT, target, n, f"p{n}"),
+                    {"persona": "calm", "response_source": "own_content"})})
             for n, newest in ((1, first_newest), (2, ids[-2]))]

@@ -279,3 +279,20 @@ def test_odd_citations_of_a_message_are_skipped(citations: object,
     message = parse_message({"id": 3, "user_query": "hi", "openai_response": "a",
                              "created_at": "", "citations": citations})
     assert message.citations == expected
+
+
+@pytest.mark.parametrize(("settings", "expected"), [
+    ({"no_answer_message": "We do not know."}, "We do not know."),
+    ({"no_answer_message": None}, None),
+    ({"no_answer_message": 12}, None),
+    ({"no_answer_message": "   "}, None),
+    ({"no_answer_message": "x" * 10_001}, None),
+    ({}, None),
+])
+def test_an_odd_no_answer_message_reads_as_none(settings: dict[str, Any],
+                                                expected: str | None) -> None:
+    """A project's "I don't know" message that is missing, not text, blank or implausibly long
+    reads as none (answer checks then compare with the vendor's default)."""
+    from reconciler.api.decoding import parse_no_answer_message
+
+    assert parse_no_answer_message(settings) == expected

@@ -408,6 +408,21 @@ def parse_user(value: object) -> User:
     return User(id=record.identifier("id"), name=record.text("name"), email=record.text("email"))
 
 
+MAX_NO_ANSWER = 10_000  # longer than any the API accepts (1,000): an odd one is ignored
+
+
+def parse_no_answer_message(value: object) -> str | None:
+    """The `no_answer_message` of a project's settings: None where it is missing, not text,
+    blank or implausibly long (a check then compares with the vendor's default). Raises
+    MalformedBody when the settings are not an object."""
+    if not isinstance(value, dict):
+        raise MalformedBody("the project's settings are not an object")
+    message = value.get("no_answer_message")
+    if not isinstance(message, str) or not message.strip() or len(message) > MAX_NO_ANSWER:
+        return None
+    return message
+
+
 def parse_project(value: object) -> Project:
     """A project object. Raises MalformedBody."""
     record = Record(value, what="the project")

@@ -1,7 +1,9 @@
 """Reading stored answers for `reconciler check`: planning's read and matching, then only
 the transcripts of matched conversations whose declared messages carry `expect:`, each
 declared message found as a plan finds a sent prompt (its send's `external_id`, or the prompt
-in normal form), and its latest answer judged (`reconciler.plan.health`). Sends nothing."""
+in normal form), and its latest answer judged (`reconciler.plan.health`); the project's
+settings are read for its "I don't know" message only when a `no_answer` check needs it.
+Sends nothing."""
 
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ async def _project(client: ConversationApi, spec: ProjectSpec, *, user_id: str) 
         session_of = {id(m.spec): m.live.session_id for m in matching.matches}
         wanted = [session_of[id(c)] for c in expecting if id(c) in session_of]
         transcripts = await read_transcripts(client, spec.id, wanted)
+        no_answer = (await client.no_answer_message(spec.id)
+                     if _asks_no_answer(expecting) else None)
     except AuthError:
         raise
     except ApiError as error:
@@ -40,12 +44,18 @@ async def _project(client: ConversationApi, spec: ProjectSpec, *, user_id: str) 
     for conversation in expecting:
         session_id = session_of.get(id(conversation))
         transcript = transcripts.get(session_id) if session_id else None
-        checks.extend(_conversation(spec.id, conversation, transcript))
+        checks.extend(_conversation(spec.id, conversation, transcript, no_answer))
     return ProjectHealth(spec.id, spec.display_name, tuple(checks))
 
 
+def _asks_no_answer(conversations: list[ConversationSpec]) -> bool:
+    """Whether a `no_answer` check is declared (only then are the settings read)."""
+    return any(m.expect is not None and m.expect.no_answer is not None
+               for c in conversations for m in c.messages)
+
+
 def _conversation(project_id: int, declared: ConversationSpec,
-                  transcript: Transcript | None) -> list[MessageCheck]:
+                  transcript: Transcript | None, no_answer: str | None) -> list[MessageCheck]:
     checks = []
     for message in declared.messages:
         if message.expect is None:
@@ -53,7 +63,7 @@ def _conversation(project_id: int, declared: ConversationSpec,
         stored = None if transcript is None else stored_message(
             project_id, declared, transcript, message.prompt)
         results = None if stored is None else evaluate(
-            message.expect, Answer(stored.openai_response, stored.citations))
+            message.expect, Answer(stored.openai_response, stored.citations, no_answer))
         checks.append(MessageCheck(declared.name, message.prompt, results))
     return checks
 

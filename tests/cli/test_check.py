@@ -113,3 +113,25 @@ def test_junit_has_a_suite_per_project_and_a_case_per_expectation(ws: Workspace)
     assert "\x07" not in name and "\x1b" not in name
     assert name.startswith("QA refunds / Bell and[31m escape & <tags> / not_contains")
     assert failed[0].find("failure").get("message") == "contains 'escape'"  # type: ignore[union-attr]
+
+
+def test_no_answer_compares_with_the_default_when_the_project_says_none(
+        ws: Workspace) -> None:
+    ws.declare(f"""\
+version: 1
+projects:
+  - id: {PROJECT}
+    conversations:
+      - name: QA unknown
+        messages:
+          - prompt: What is the moon made of?
+            expect: {{no_answer: true}}
+          - prompt: And the sun?
+            expect: {{no_answer: false}}
+""")
+    assert ws.apply().code == 0
+    code, out, _ = check(ws)
+    assert code == 3, out
+    assert ("FAILED: 'QA unknown' / 'What is the moon made of?': no_answer: is not the "
+            "agent's 'I don't know' answer \"I'm sorry, I don't know the answer\"") in out
+    assert "ok: 'QA unknown' / 'And the sun?': no_answer: is an answer" in out

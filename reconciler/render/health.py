@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.plan.health import ProjectHealth, Status
+from reconciler.render.formats import markdown_safe
 from reconciler.text import shown_briefly
 
 # XML 1.0 allows tab, newline, carriage return and characters from U+0020 on, but for the
@@ -69,6 +70,38 @@ def as_text(projects: list[ProjectHealth]) -> str:
     lines.append(f"{counts.passed} passed, {counts.failed} failed, {counts.not_checked} not "
                  f"checked, {counts.not_sent} not sent yet (pass rate {counts.pass_rate:.0%}).")
     return "\n".join(lines) + "\n"
+
+
+def as_markdown(projects: list[ProjectHealth]) -> str:
+    """The checks as a pull-request comment: the summary, then a table per project of every
+    check that failed or was not judged (passes are counted, not listed). Every value is
+    made inert markdown (`markdown_safe`)."""
+    counts = tally(projects)
+    lines = ["### Answer checks", "",
+             f"**{counts.passed} passed, {counts.failed} failed**, {counts.not_checked} not "
+             f"checked, {counts.not_sent} not sent yet (pass rate {counts.pass_rate:.0%}).", ""]
+    for project in projects:
+        rows = []
+        for message in project.messages:
+            where = (f"{markdown_safe(message.conversation)} | "
+                     f"{markdown_safe(message.prompt)}")
+            if message.results is None:
+                rows.append(f"| ⏳ | {where} | | not sent yet |")
+                continue
+            for result in message.results:
+                if result.status is Status.PASSED:
+                    continue
+                mark = "❌" if result.status is Status.FAILED else "⚪"
+                rows.append(f"| {mark} | {where} | {markdown_safe(result.key)} | "
+                            f"{markdown_safe(result.reason)} |")
+        if project.error:
+            lines += [f"**{markdown_safe(project.label)}**: error: "
+                      f"{markdown_safe(project.error)}", ""]
+        elif rows:
+            lines += [f"**{markdown_safe(project.label)}**", "",
+                      "| | conversation | prompt | check | why |", "|---|---|---|---|---|",
+                      *rows, ""]
+    return "\n".join(lines)
 
 
 def as_dict(projects: list[ProjectHealth]) -> dict[str, Any]:

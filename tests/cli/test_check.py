@@ -135,3 +135,26 @@ projects:
     assert ("FAILED: 'QA unknown' / 'What is the moon made of?': no_answer: is not the "
             "agent's 'I don't know' answer \"I'm sorry, I don't know the answer\"") in out
     assert "ok: 'QA unknown' / 'And the sun?': no_answer: is an answer" in out
+
+
+def test_markdown_lists_what_failed_as_inert_text(ws: Workspace) -> None:
+    prompt = "Ask @team about [this](https://x.test) | <b>now</b>"
+    ws.declare(FILE.replace("Who pays the shipping?", json.dumps(prompt))
+               .replace('not_contains: ["shipping"]', 'not_contains: ["team"]'))
+    assert ws.apply().code == 0
+    code, out, _ = check(ws, "--format", "markdown")
+    assert code == 3
+    assert "**3 passed, 1 failed**, 0 not checked, 0 not sent yet (pass rate 75%)." in out
+    failed = [line for line in out.splitlines() if line.startswith("| ❌")]
+    assert len(failed) == 1
+    # one table row: the prompt's pipe, link and tag are shown, not read as markdown
+    assert failed[0].count("|") == 6
+    assert "](" not in failed[0] and "<b>" not in failed[0] and "@team" not in failed[0]
+    assert failed[0].endswith("| not&#95;contains | contains 'team' |")
+
+
+def test_a_project_that_cannot_be_read_is_an_error(ws: Workspace) -> None:
+    ws.declare(FILE.replace(f"id: {PROJECT}", "id: 999999"))
+    code, out, _ = check(ws)
+    assert code == 1
+    assert "error:" in out and "999999" in out

@@ -25,10 +25,10 @@ from reconciler.desired.model import DesiredState
 from reconciler.jsonio import pretty
 from reconciler.plan.answers import check_answers
 from reconciler.plan.health import ProjectHealth
-from reconciler.render.health import as_dict, as_junit, as_text, tally
+from reconciler.render.health import as_dict, as_junit, as_markdown, as_text, tally
 
 EXIT_CHECKS_FAILED = 3
-CheckFormat = Literal["text", "json", "junit"]
+CheckFormat = Literal["text", "json", "junit", "markdown"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,8 @@ def run(params: CheckParams, console: Console) -> int:
     check_outputs(outputs(out=params.out),
                   inputs=[*desired.files, *key_files(params.connection)])
     projects = asyncio.run(_check(params, console, desired))
-    text = {"text": as_text, "junit": as_junit}.get(params.format, _json)(projects)
+    text = {"text": as_text, "junit": as_junit, "markdown": as_markdown}.get(
+        params.format, _json)(projects)
     if params.out:
         write_text(Path(params.out), text)
         console.info(f"Wrote the answer checks to {params.out}.")

@@ -11,6 +11,7 @@ from typing import Literal
 
 from reconciler.apply.outputs import check_outputs
 from reconciler.cli.common import (
+    EXIT_CHECKS_FAILED,
     EXIT_ERROR,
     EXIT_OK,
     Declared,
@@ -27,7 +28,6 @@ from reconciler.plan.answers import check_answers
 from reconciler.plan.health import ProjectHealth
 from reconciler.render.health import as_dict, as_junit, as_markdown, as_text, tally
 
-EXIT_CHECKS_FAILED = 3
 CheckFormat = Literal["text", "json", "junit", "markdown"]
 
 

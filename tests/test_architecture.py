@@ -28,8 +28,8 @@ LAYERS = ("desired", "api", "plan", "render", "apply", "cli")
 # Modules that decide or describe, with no I/O: they may not reach the network, the files a
 # command writes, or the command line.
 PURE = ("desired/model", "api/live", "text", "plan/match", "plan/build", "plan/model",
-        "plan/guards", "plan/budget", "api/lookup", "render/formats", "api/retry", "api/pacer",
-        "api/answer_times",
+        "plan/guards", "plan/budget", "plan/health", "api/lookup", "render/formats",
+        "api/retry", "api/pacer", "api/answer_times",
         *(f"plan/operations/{path.stem}"
           for path in sorted((PACKAGE / "plan" / "operations").glob("*.py"))))
 IO_AND_CLI = ("reconciler.api.client", "reconciler.apply", "reconciler.plan.make",
@@ -38,7 +38,8 @@ IO_AND_CLI = ("reconciler.api.client", "reconciler.apply", "reconciler.plan.make
 # Each third-party library is wrapped in one module.
 WRAPPERS = {"httpx": "api/client", "yaml": "desired/yamlsource", "jsonschema": "desired/schema",
             "deepdiff": "plan/field_changes", "orjson": "jsonio", "tqdm": "cli/progress",
-            "shtab": "cli/completion"}
+            "shtab": "cli/completion", "regex": "plan/health",
+            "rapidfuzz": "plan/health"}
 
 # What the emulator may use of the tool: shared plain helpers, never its client or its logic.
 EMULATOR_MAY_IMPORT = ("reconciler.emulator", "reconciler.api.settings", "reconciler.errors",

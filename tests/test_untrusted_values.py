@@ -377,3 +377,36 @@ def test_a_message_feedback_that_does_not_fit_says_nothing_of_its_reaction(
     message = parse_message({"id": 3, "user_query": "hi", "openai_response": "a",
                              "created_at": "", "response_feedback": feedback})
     assert (message.reaction, message.reaction_shown) == expected
+
+
+@pytest.mark.parametrize(("citations", "expected"), [
+    ([12061, "12055.0"], (12061, 12055)),
+    (["x", True, None, 1.5, "1e400", "-3", [4], {"id": 5}, "9" * 40, 7], (7,)),
+    ("12", ()),
+    (None, ()),
+    (list(range(5000)), tuple(range(1000))),
+])
+def test_odd_citations_of_a_message_are_skipped(citations: object,
+                                                expected: tuple[int, ...]) -> None:
+    """A message's citations read as integer ids: the strings of whole numbers some listings
+    give are read, anything else is skipped, and a long list is cut, never failing a read."""
+    message = parse_message({"id": 3, "user_query": "hi", "openai_response": "a",
+                             "created_at": "", "citations": citations})
+    assert message.citations == expected
+
+
+@pytest.mark.parametrize(("settings", "expected"), [
+    ({"no_answer_message": "We do not know."}, "We do not know."),
+    ({"no_answer_message": None}, None),
+    ({"no_answer_message": 12}, None),
+    ({"no_answer_message": "   "}, None),
+    ({"no_answer_message": "x" * 10_001}, None),
+    ({}, None),
+])
+def test_an_odd_no_answer_message_reads_as_none(settings: dict[str, Any],
+                                                expected: str | None) -> None:
+    """A project's "I don't know" message that is missing, not text, blank or implausibly long
+    reads as none (answer checks then compare with the vendor's default)."""
+    from reconciler.api.decoding import parse_no_answer_message
+
+    assert parse_no_answer_message(settings) == expected

@@ -38,6 +38,7 @@ from reconciler.api.decoding import (
     parse_conversation_page,
     parse_message,
     parse_message_page,
+    parse_no_answer_message,
     parse_project,
     parse_query_credits,
     parse_user,
@@ -248,6 +249,18 @@ class Client:
             not_found=_project_missing(project_id),
         )
         return self._parse(call, await self._call(call), parse_project)
+
+    async def no_answer_message(self, project_id: int) -> str | None:
+        """The project's "I don't know" message (`no_answer_message` of its settings); None
+        when the settings hold none, or one that is not text. Raises NotFoundError when the
+        project does not exist or is not visible."""
+        call = _Call(
+            f"reading the settings of project {project_id}",
+            "GET",
+            f"{_project_path(project_id)}/settings",
+            not_found=_project_missing(project_id),
+        )
+        return self._parse(call, await self._call(call), parse_no_answer_message)
 
     async def list_conversations(
         self, project_id: int, *, user_filter: str = "all", name: str | None = None,

@@ -354,8 +354,30 @@ def parse_message(value: object) -> Message:
         openai_response="" if answer is None else record.text("openai_response"),
         created_at=record.time("created_at"),
         external_id=_external_id(value),
+        citations=_citations(value),
         **_feedback(value),
     )
+
+
+def _citations(message: object) -> tuple[int, ...]:
+    """The ids of the sources a message cites: integers, or the strings of whole numbers some
+    listings give ("12061.0"); anything else in the list is skipped, and a missing or odd list
+    reads as none."""
+    found = message.get("citations") if isinstance(message, dict) else None
+    ids: list[int] = []
+    for item in found[:1000] if isinstance(found, list) else ():
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, int):
+            ids.append(item)
+        elif isinstance(item, str) and len(item) <= 32:
+            try:
+                number = float(item)
+            except ValueError:
+                continue
+            if number.is_integer() and 0 <= number < 2**63:
+                ids.append(int(number))
+    return tuple(ids)
 
 
 def _external_id(message: object) -> str | None:
@@ -388,6 +410,21 @@ def parse_user(value: object) -> User:
     """The user object (its id as text). Raises MalformedBody."""
     record = Record(value, what="the user")
     return User(id=record.identifier("id"), name=record.text("name"), email=record.text("email"))
+
+
+MAX_NO_ANSWER = 10_000  # longer than any the API accepts (1,000): an odd one is ignored
+
+
+def parse_no_answer_message(value: object) -> str | None:
+    """The `no_answer_message` of a project's settings: None where it is missing, not text,
+    blank or implausibly long (a check then compares with the vendor's default). Raises
+    MalformedBody when the settings are not an object."""
+    if not isinstance(value, dict):
+        raise MalformedBody("the project's settings are not an object")
+    message = value.get("no_answer_message")
+    if not isinstance(message, str) or not message.strip() or len(message) > MAX_NO_ANSWER:
+        return None
+    return message
 
 
 def parse_project(value: object) -> Project:

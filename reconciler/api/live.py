@@ -41,7 +41,8 @@ class Conversation:
 class Message:
     """One exchange of a conversation: the prompt a user sent and the answer it got, the
     `external_id` of the send when the server echoed one, and the reaction its answer was
-    given (None: none, or, when `reaction_shown` is False, the server did not say)."""
+    given (None: none, or, when `reaction_shown` is False, the server did not say), and the ids
+    of the sources its answer cites."""
 
     id: int
     user_query: str
@@ -50,6 +51,7 @@ class Message:
     external_id: str | None = None
     reaction: Reaction | None = None
     reaction_shown: bool = False
+    citations: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

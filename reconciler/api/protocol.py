@@ -46,6 +46,8 @@ class ConversationApi(Protocol):
 
     async def get_project(self, project_id: int) -> Project: ...
 
+    async def no_answer_message(self, project_id: int) -> str | None: ...
+
     async def list_conversations(
         self, project_id: int, *, user_filter: str = "all", name: str | None = None,
         first: Page[Conversation] | None = None,

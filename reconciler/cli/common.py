@@ -30,6 +30,7 @@ from reconciler.render.formats import render_json, render_markdown, render_text
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
+EXIT_CHECKS_FAILED = 3  # `check`: answer checks failed
 
 Format = Literal["text", "json", "markdown"]
 FORMATS: tuple[Format, ...] = ("text", "json", "markdown")

@@ -21,8 +21,9 @@ from typing import TextIO, assert_never, cast
 from reconciler.api.pacer import PaceSettings
 from reconciler.api.settings import known_keys
 from reconciler.cli import completion
-from reconciler.cli.commands import apply, export, plan, restore, show, validate
+from reconciler.cli.commands import apply, check, export, plan, restore, show, validate
 from reconciler.cli.commands.apply import ApplyParams, SavedPlan
+from reconciler.cli.commands.check import CheckFormat, CheckParams
 from reconciler.cli.commands.export import ExportParams
 from reconciler.cli.commands.plan import PlanParams, SaveTo
 from reconciler.cli.commands.restore import RestoreParams
@@ -45,7 +46,7 @@ EXIT_TERMINATED = 143
 EXIT_USAGE = 1  # an error like any other: 2 means changes under --detailed-exitcode
 
 Parameters = (ValidateParams | PlanParams | ApplyParams | ShowParams | ExportParams
-              | RestoreParams)
+              | RestoreParams | CheckParams)
 
 
 def main(
@@ -132,6 +133,8 @@ def run_command(params: Parameters, console: Console) -> int:
             return export.run(params, console)
         case RestoreParams():
             return restore.run(params, console)
+        case CheckParams():
+            return check.run(params, console)
     assert_never(params)
 
 
@@ -166,6 +169,10 @@ def parameters(args: argparse.Namespace) -> Parameters:
     if command == "restore":
         return RestoreParams(connection=connection, backup_file=args.backup_file,
                              resend_prompts=args.resend_prompts, max_sends=args.max_sends)
+    if command == "check":
+        return CheckParams(connection=connection, declared=_declared(args),
+                           format=cast(CheckFormat, args.format), out=args.out,
+                           min_pass_rate=args.min_pass_rate)
     raise ValueError(f"no parameters for the command {command!r}")
 
 

@@ -138,6 +138,20 @@ def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
                        help="never colour the output (NO_COLOR is honoured too)")
 
 
+CHECK_FORMATS = ("text", "json", "junit", "markdown")
+
+
+def _pass_rate(text: str) -> float:
+    """An argparse type: a finite number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text[:40]!r}") from None
+    if not math.isfinite(value) or not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, not {text[:40]!r}")
+    return value
+
+
 def _files(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     parser.add_argument("-f", "--file", dest="files", action="append", required=required,
                         metavar="PATH", help="desired-state YAML file or directory (repeatable)")
@@ -245,6 +259,19 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--max-sends", type=_count, metavar="N",
                          help="refuse to re-send more than N prompts (each costs a query "
                               "credit)")
+
+    check = _command(commands, "check",
+                     "Check stored answers against the messages' expect: (sends nothing).",
+                     "reconciler check -f conversations/ --format junit --out checks.xml")
+    _files(check)
+    check.add_argument("--format", choices=CHECK_FORMATS, default="text",
+                       help="output format")
+    check.add_argument("--out", metavar="FILE", help="write the result to FILE (default stdout)")
+    check.add_argument("--min-pass-rate", type=_pass_rate, metavar="F",
+                       help="exit 0 when at least this share of checks (0 to 1) pass "
+                            "(default: every check must pass)")
+    check.add_argument("--project", type=_positive_int, action="append", metavar="ID",
+                       help="only these declared projects (repeatable)")
 
     from reconciler.emulator.cli import add_emulator_command
 

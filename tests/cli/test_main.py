@@ -17,6 +17,7 @@ AP = ["apply", "--plan", "p.json"]
 E = ["export", "--project", "1"]
 R = ["restore", "b.json"]
 S = ["show", "p.json"]
+C = ["check", "-f", "a.yaml"]
 
 # For each command, each of its own options (by dest): a command line without it and one
 # with it (or with another value), which must give the command different parameters.
@@ -68,6 +69,13 @@ COMMAND_FLAGS: dict[str, dict[str, tuple[list[str], list[str]]]] = {
         "resend_prompts": (R, [*R, "--resend-prompts"]),
         "max_sends": (R, [*R, "--max-sends", "0"]),
     },
+    "check": {
+        "files": (C, ["check", "-f", "b.yaml"]),
+        "format": (C, [*C, "--format", "junit"]),
+        "out": (C, [*C, "--out", "c.xml"]),
+        "min_pass_rate": (C, [*C, "--min-pass-rate", "0.5"]),
+        "project": (C, [*C, "--project", "7"]),
+    },
 }
 
 # The global options that say how to reach the API, with a value other than the default.
@@ -82,7 +90,7 @@ CONNECTION_FLAGS = {
     "insecure_http": ["--insecure-http"],
     "sandbox": ["--sandbox"],
 }
-CONNECTED = {"plan": P, "apply": A, "export": E, "restore": R}
+CONNECTED = {"plan": P, "apply": A, "export": E, "restore": R, "check": C}
 CONSOLE_FLAGS = {"quiet", "verbose", "no_color"}  # they set the Console (tests/cli, -q, -v)
 
 

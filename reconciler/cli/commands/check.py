@@ -1,0 +1,78 @@
+"""`reconciler check -f …`: judge the stored answers of declared messages against their
+`expect:`, sending nothing. Exit 0 when every check passes (or the pass rate reaches
+--min-pass-rate), 3 when checks fail, 1 on an error."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from reconciler.apply.outputs import check_outputs
+from reconciler.cli.common import (
+    EXIT_CHECKS_FAILED,
+    EXIT_ERROR,
+    EXIT_OK,
+    Declared,
+    key_files,
+    load_declared,
+    outputs,
+    write_text,
+)
+from reconciler.cli.connect import Connection, open_client
+from reconciler.cli.console import Console
+from reconciler.desired.model import DesiredState
+from reconciler.jsonio import pretty
+from reconciler.plan.answers import check_answers
+from reconciler.plan.health import ProjectHealth
+from reconciler.render.health import as_dict, as_junit, as_markdown, as_text, tally
+
+CheckFormat = Literal["text", "json", "junit", "markdown"]
+
+
+@dataclass(frozen=True)
+class CheckParams:
+    """What `check` reads, how it shows the result and where (None: stdout), and the share
+    of checks that must pass (None: all)."""
+
+    connection: Connection
+    declared: Declared
+    format: CheckFormat
+    out: str | None
+    min_pass_rate: float | None
+
+
+def run(params: CheckParams, console: Console) -> int:
+    """Check every declared project's stored answers; exit 0, 3 (checks failed) or 1."""
+    desired = load_declared(params.declared, console)
+    check_outputs(outputs(out=params.out),
+                  inputs=[*desired.files, *key_files(params.connection)])
+    projects = asyncio.run(_check(params, console, desired))
+    text = {"text": as_text, "junit": as_junit, "markdown": as_markdown}.get(
+        params.format, _json)(projects)
+    if params.out:
+        write_text(Path(params.out), text)
+        console.info(f"Wrote the answer checks to {params.out}.")
+        if params.format != "text":
+            console.info(as_text(projects).splitlines()[-1])
+    else:
+        console.result(text)
+    if any(p.error for p in projects):
+        return EXIT_ERROR
+    counts = tally(projects)
+    if counts.failed == 0:
+        return EXIT_OK
+    floor = params.min_pass_rate
+    return EXIT_OK if floor is not None and counts.pass_rate >= floor else EXIT_CHECKS_FAILED
+
+
+def _json(projects: list[ProjectHealth]) -> str:
+    return pretty(as_dict(projects))
+
+
+async def _check(params: CheckParams, console: Console,
+                 desired: DesiredState) -> list[ProjectHealth]:
+    async with open_client(params.connection, console,
+                           project_ids=[p.id for p in desired.projects]) as client:
+        return await check_answers(client, desired)

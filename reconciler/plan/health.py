@@ -1,0 +1,198 @@
+"""Answer checks: whether a stored answer still says what a message's `expect:` requires.
+
+Pure: given `Expectations` and an `Answer` (its text, the ids of the sources it cites, the
+project's "I don't know" message), one `CheckResult` per expectation, passed, failed or not
+checked, with its reason in a reader's words. Nothing here reads the network or a file.
+
+An answer is text an agent wrote and is untrusted: only its first `EVALUATED_CHARS`
+characters are searched and compared (its length is counted whole), and a `matches` runs
+under a time bound (`regex` with `timeout=`): a match that takes longer fails, saying so.
+Phrases compare in the normal form of names (`reconciler.text`) and case-insensitively
+(`str.casefold`). `similar_to` is rapidfuzz's `fuzz.ratio` (the Indel similarity: one minus
+the characters inserted and deleted to turn one text into the other, over both lengths) of
+the two texts casefolded with their runs of whitespace made one space, over 100.
+`cites` compares source ids (integers); a source named by text is not checked.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+import regex
+from rapidfuzz import fuzz
+
+from reconciler.desired.model import Expectations
+from reconciler.text import normal_form, shown_briefly
+
+EVALUATED_CHARS = 1 << 20  # the part of an answer that is searched and compared
+MATCH_SECONDS = 1.0  # the longest a `matches` may run on one answer
+# The vendor's default "I don't know" message, when a project says none.
+DEFAULT_NO_ANSWER = "I'm sorry, I don't know the answer"
+
+_SPACES = re.compile(r"\s+")
+
+
+class Status(enum.Enum):
+    """What became of one check."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_CHECKED = "not checked"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A stored answer: its text, the ids of the sources it cites, and the project's "I don't
+    know" message (None: the vendor's default)."""
+
+    text: str
+    citations: tuple[int, ...] = ()
+    no_answer_message: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One expectation checked: its key (`contains`, `matches`, ...), the value expected as
+    the file wrote it (shown), its status, and why, in words ("does not contain '30 days'")."""
+
+    key: str
+    expected: str
+    status: Status
+    reason: str
+
+    @property
+    def passed(self) -> bool:
+        return self.status is Status.PASSED
+
+
+@dataclass(frozen=True)
+class MessageCheck:
+    """The checks of one declared message: its conversation's name, its prompt, and the
+    results (None: not checked, the prompt was not sent yet)."""
+
+    conversation: str
+    prompt: str
+    results: tuple[CheckResult, ...] | None
+
+
+@dataclass(frozen=True)
+class ProjectHealth:
+    """One project's answer checks, or the error that stopped reading it."""
+
+    project_id: int
+    label: str
+    messages: tuple[MessageCheck, ...] = ()
+    error: str | None = None
+
+
+def evaluate(expect: Expectations, answer: Answer, *,
+             match_seconds: float = MATCH_SECONDS) -> tuple[CheckResult, ...]:
+    """Every check of `expect` on `answer`, in the order the keys are documented: contains,
+    not_contains, matches, cites, no_answer, max_chars, similar_to. Raises nothing: a pattern
+    the matcher refuses or a match that runs out of time is a failed check."""
+    text = normal_form(_bounded(answer.text))
+    folded = text.casefold()
+    results: list[CheckResult] = []
+    for phrase in expect.contains:
+        found = phrase.casefold() in folded
+        results.append(_result("contains", shown_briefly(phrase), found,
+                               f"contains {shown_briefly(phrase)}",
+                               f"does not contain {shown_briefly(phrase)}"))
+    for phrase in expect.not_contains:
+        found = phrase.casefold() in folded
+        results.append(_result("not_contains", shown_briefly(phrase), not found,
+                               f"does not contain {shown_briefly(phrase)}",
+                               f"contains {shown_briefly(phrase)}"))
+    if expect.matches is not None:
+        results.append(_matches(expect.matches, text, match_seconds))
+    if expect.cites is not None:
+        results.extend(_cites(expect.cites, answer.citations))
+    if expect.no_answer is not None:
+        results.append(_no_answer(expect.no_answer, text, answer.no_answer_message))
+    if expect.max_chars is not None:
+        length = len(normal_form(answer.text)) if len(answer.text) <= EVALUATED_CHARS else (
+            len(answer.text))
+        results.append(_result(
+            "max_chars", f"{expect.max_chars:,}", length <= expect.max_chars,
+            f"is {length:,} characters, at most {expect.max_chars:,}",
+            f"is {length:,} characters, over {expect.max_chars:,}"))
+    if expect.similar_to is not None:
+        wanted = expect.similar_to
+        score = similarity(text, wanted.text)
+        results.append(_result(
+            "similar_to", f"{shown_briefly(wanted.text)} (min {wanted.min:g})",
+            score >= wanted.min, f"similarity {score:.2f} ≥ {wanted.min:g}",
+            f"similarity {score:.2f} < {wanted.min:g}"))
+    return tuple(results)
+
+
+def similarity(text: str, reference: str) -> float:
+    """How alike two texts are, 0 to 1: rapidfuzz's `fuzz.ratio` of both casefolded, runs of
+    whitespace made one space, over 100."""
+    return float(fuzz.ratio(_plain(text), _plain(reference))) / 100
+
+
+def _plain(text: str) -> str:
+    return _SPACES.sub(" ", normal_form(text)).casefold()
+
+
+def _bounded(text: str) -> str:
+    return text[:EVALUATED_CHARS]
+
+
+def _result(key: str, expected: str, passed: bool, why_passed: str,
+            why_failed: str) -> CheckResult:
+    return CheckResult(key, expected, Status.PASSED if passed else Status.FAILED,
+                       why_passed if passed else why_failed)
+
+
+def _matches(pattern: str, text: str, seconds: float) -> CheckResult:
+    shown = shown_briefly(pattern)
+    try:
+        found = regex.search(pattern, text, timeout=seconds) is not None
+    except TimeoutError:
+        return CheckResult("matches", shown, Status.FAILED,
+                           f"matching {shown} took longer than {seconds:g} s; not judged")
+    except (regex.error, RecursionError, MemoryError) as error:
+        return CheckResult("matches", shown, Status.FAILED,
+                           f"{shown} cannot be matched: {error}")
+    return _result("matches", shown, found, f"matches {shown}", f"matches no {shown}")
+
+
+def _cites(cites: bool | tuple[str | int, ...], cited: tuple[int, ...]) -> list[CheckResult]:
+    count = len(cited)
+    sources = f"{count} source" + ("" if count == 1 else "s")
+    if cites is True:
+        return [_result("cites", "true", count > 0, f"cites {sources}", "cites nothing")]
+    if cites is False:
+        return [_result("cites", "false", count == 0, "cites nothing",
+                        f"cites {sources}, none expected")]
+    results = []
+    for source in cites:
+        if isinstance(source, int) and not isinstance(source, bool):
+            results.append(_result("cites", str(source), source in cited,
+                                   f"cites source {source}",
+                                   f"does not cite source {source}"
+                                   + (f" (cites {_ids(cited)})" if cited else "")))
+        else:
+            results.append(CheckResult(
+                "cites", shown_briefly(str(source)), Status.NOT_CHECKED,
+                f"source {shown_briefly(str(source))} is named, and only ids are checked"))
+    return results
+
+
+def _ids(cited: tuple[int, ...]) -> str:
+    shown = ", ".join(str(i) for i in cited[:10])
+    return shown + (", …" if len(cited) > 10 else "")
+
+
+def _no_answer(wanted: bool, text: str, message: str | None) -> CheckResult:
+    own = normal_form(message) if message and normal_form(message) else DEFAULT_NO_ANSWER
+    is_it = _plain(text) == _plain(own)
+    if wanted:
+        return _result("no_answer", "true", is_it, "is the agent's 'I don't know' answer",
+                       f"is not the agent's 'I don't know' answer {shown_briefly(own)}")
+    return _result("no_answer", "false", not is_it, "is an answer",
+                   "is the agent's 'I don't know' answer")

@@ -1,0 +1,160 @@
+"""`reconciler check` end to end against the emulator: stored answers judged, exit codes,
+--min-pass-rate, the formats (JSON against its schema, JUnit XML as CI reporters read it)."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import jsonschema
+
+from tests import ROOT
+from tests.workspace import PROJECT, Workspace
+
+FILE = f"""\
+version: 1
+projects:
+  - id: {PROJECT}
+    conversations:
+      - name: QA refunds
+        messages:
+          - prompt: How long do refunds take?
+            expect:
+              contains: ["emulated answer"]
+              matches: '\\(\\d+ words\\)'
+              max_chars: 200
+          - prompt: Who pays the shipping?
+            expect:
+              not_contains: ["shipping"]
+          - plain prompt, no expectations
+"""
+
+UNSENT = """\
+      - name: QA later
+        messages:
+          - prompt: Not sent yet
+            expect: {contains: [x]}
+"""
+
+
+def check(ws: Workspace, *extra: str) -> tuple[int, str, str]:
+    run = ws.run("check", "-f", str(ws.file), *extra)
+    return run.code, run.out, run.err
+
+
+def test_check_judges_stored_answers_and_exits_3_on_a_failure(ws: Workspace) -> None:
+    ws.declare(FILE)
+    assert ws.apply().code == 0
+    sends_before = sum(len(ws.emulator.sends(PROJECT, c["session_id"]))
+                       for c in ws.emulator.conversations(PROJECT))
+    code, out, _ = check(ws)
+    assert code == 3, out
+    assert "ok: 'QA refunds' / 'How long do refunds take?': contains: contains" in out
+    assert ("FAILED: 'QA refunds' / 'Who pays the shipping?': not_contains: contains "
+            "'shipping'") in out
+    assert "3 passed, 1 failed, 0 not checked, 0 not sent yet (pass rate 75%)." in out
+    # nothing was sent
+    assert sum(len(ws.emulator.sends(PROJECT, c["session_id"]))
+               for c in ws.emulator.conversations(PROJECT)) == sends_before
+    assert check(ws, "--min-pass-rate", "0.75")[0] == 0
+    assert check(ws, "--min-pass-rate", "0.8")[0] == 3
+
+
+def test_every_check_passing_exits_0_and_unsent_prompts_are_counted_apart(
+        ws: Workspace) -> None:
+    ws.declare(FILE.replace('not_contains: ["shipping"]', 'contains: ["shipping"]'))
+    assert ws.apply().code == 0
+    ws.declare(FILE.replace('not_contains: ["shipping"]', 'contains: ["shipping"]') + UNSENT)
+    code, out, _ = check(ws)
+    assert code == 0, out
+    assert "- 'QA later' / 'Not sent yet': not checked: not sent yet" in out
+    assert "4 passed, 0 failed, 0 not checked, 1 not sent yet" in out
+
+
+def test_min_pass_rate_is_validated(ws: Workspace) -> None:
+    ws.declare(FILE)
+    code, _, err = check(ws, "--min-pass-rate", "1.5")
+    assert code == 1 and "from 0 to 1" in err
+
+
+def test_json_follows_its_schema(ws: Workspace) -> None:
+    ws.declare(FILE)
+    assert ws.apply().code == 0
+    ws.declare(FILE + UNSENT)
+    out_file = ws.path / "health.json"
+    code, _, _ = check(ws, "--format", "json", "--out", str(out_file))
+    assert code == 3
+    document = json.loads(out_file.read_text(encoding="utf-8"))
+    schema = json.loads((ROOT / "schemas" / "health.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(document, schema)
+    assert document["summary"] == {"passed": 3, "failed": 1, "not_checked": 0,
+                                   "not_sent": 1, "pass_rate": 0.75}
+    statuses = {c["status"] for p in document["projects"] for m in p["messages"]
+                for c in m["checks"]}
+    assert statuses == {"passed", "failed"}
+
+
+def test_junit_has_a_suite_per_project_and_a_case_per_expectation(ws: Workspace) -> None:
+    prompt = "Bell\x07 and\x1b[31m escape & <tags>"
+    ws.declare(FILE.replace("Who pays the shipping?", json.dumps(prompt))
+               .replace('not_contains: ["shipping"]', 'not_contains: ["escape"]'))
+    assert ws.apply().code == 0
+    code, out, _ = check(ws, "--format", "junit")
+    assert code == 3
+    root = ET.fromstring(out.encode("utf-8"))  # well-formed XML 1.0, or this raises
+    assert root.tag == "testsuites"
+    suites = root.findall("testsuite")
+    assert len(suites) == 1 and suites[0].get("tests") == "4"
+    assert suites[0].get("failures") == "1"
+    failed = [case for case in suites[0] if case.find("failure") is not None]
+    assert len(failed) == 1
+    name = failed[0].get("name") or ""
+    assert "\x07" not in name and "\x1b" not in name
+    assert name.startswith("QA refunds / Bell and[31m escape & <tags> / not_contains")
+    assert failed[0].find("failure").get("message") == "contains 'escape'"  # type: ignore[union-attr]
+
+
+def test_no_answer_compares_with_the_default_when_the_project_says_none(
+        ws: Workspace) -> None:
+    ws.declare(f"""\
+version: 1
+projects:
+  - id: {PROJECT}
+    conversations:
+      - name: QA unknown
+        messages:
+          - prompt: What is the moon made of?
+            expect: {{no_answer: true}}
+          - prompt: And the sun?
+            expect: {{no_answer: false}}
+""")
+    assert ws.apply().code == 0
+    code, out, _ = check(ws)
+    assert code == 3, out
+    assert ("FAILED: 'QA unknown' / 'What is the moon made of?': no_answer: is not the "
+            "agent's 'I don't know' answer \"I'm sorry, I don't know the answer\"") in out
+    assert "ok: 'QA unknown' / 'And the sun?': no_answer: is an answer" in out
+
+
+def test_markdown_lists_what_failed_as_inert_text(ws: Workspace) -> None:
+    prompt = "Ask @team about [this](https://x.test) | <b>now</b>"
+    ws.declare(FILE.replace("Who pays the shipping?", json.dumps(prompt))
+               .replace('not_contains: ["shipping"]', 'not_contains: ["team"]'))
+    assert ws.apply().code == 0
+    code, out, _ = check(ws, "--format", "markdown")
+    assert code == 3
+    assert "**3 passed, 1 failed**, 0 not checked, 0 not sent yet (pass rate 75%)." in out
+    failed = [line for line in out.splitlines() if line.startswith("| ❌")]
+    assert len(failed) == 1
+    # one table row: the prompt's pipe, link and tag are shown, not read as markdown
+    assert failed[0].count("|") == 6
+    assert "](" not in failed[0] and "<b>" not in failed[0] and "@team" not in failed[0]
+    assert failed[0].endswith("| not&#95;contains | contains 'team' |")
+
+
+def test_a_project_that_cannot_be_read_is_an_error(ws: Workspace) -> None:
+    ws.declare(FILE.replace(f"id: {PROJECT}", "id: 999999"))
+    code, out, _ = check(ws)
+    assert code == 1
+    assert "error:" in out and "999999" in out

@@ -55,6 +55,7 @@ from reconciler.errors import (
     ApiError,
     AuthError,
     CreditsExhaustedError,
+    ForbiddenError,
     NotFoundError,
 )
 from reconciler.jsonio import JsonError
@@ -70,6 +71,10 @@ GATEWAY_STATUSES = frozenset({502, 504})
 # (doubling), for the client's `send_watch` seconds.
 WATCH_FIRST_PAUSE = 0.25
 WATCH_MAX_PAUSE = 5.0
+# What a 403 on a write means: the key's role, not the key (reads keep the key's message).
+ROLE_MAY_NOT_CHANGE = ("the API key's role may not change this conversation (a team member's "
+                       "key may change only its own)")
+ROLE_MAY_NOT_CREATE = "the API key's role may not create conversations in this project"
 
 _T = TypeVar("_T")
 _E = TypeVar("_E", bound=ApiError)
@@ -98,6 +103,15 @@ class _Call:
     spends_credits: bool = False  # a 429 about query credits is final
     headers: Mapping[str, str] | None = None
     timeout: float | None = None  # this call's own timeout (a send waits for the model)
+    # Why a 403 refuses this call when the key is not to blame (None: a read's 403 is the
+    # key's, a write's is ROLE_MAY_NOT_CHANGE); see `Client._interpret`.
+    refused: str | None = None
+
+    def refusal(self) -> str | None:
+        """What a 403 to this call means beside the key; None when it means the key."""
+        if self.refused is not None:
+            return self.refused
+        return None if self.method == "GET" else ROLE_MAY_NOT_CHANGE
 
 
 @dataclass(frozen=True)
@@ -142,8 +156,9 @@ class Client:
     `asyncio.sleep`, `random.uniform` and `time.monotonic` so that tests need not wait.
     Every request waits for its turn from one `Pacer` (see `reconciler.api.pacer`), which keeps
     the client within the key's request budget; `pacer` is that pacer.
-    Every method raises `AuthError` (401/403), `NotFoundError` (404) or `ApiError` (anything
-    else that failed), never an httpx exception, and never with the API token in its text.
+    Every method raises `AuthError` (401, or 403 on a read), `ForbiddenError` (403 on a write:
+    the key's role), `NotFoundError` (404) or `ApiError` (anything else that failed), never an
+    httpx exception, and never with the API token in its text.
     """
 
     def __init__(
@@ -422,6 +437,7 @@ class Client:
             f"{_project_path(project_id)}/conversations",
             body={"name": name},
             not_found=_project_missing(project_id),
+            refused=ROLE_MAY_NOT_CREATE,
         )
 
         async def find_committed() -> Conversation | None:
@@ -783,6 +799,10 @@ class Client:
                 return _Answer(None, problem)
         heading = f"HTTP {status} ({_phrase(status)})"
         said = _server_message(received.body)
+        refusal = call.refusal() if status == 403 else None
+        if refusal is not None:  # the key's role, not the key: only this call fails
+            raise self._error(ForbiddenError, f"{call.description} was refused (HTTP 403): "
+                              f"{refusal}", status=status)
         if status in (401, 403):
             raise self._error(
                 AuthError,

@@ -73,9 +73,10 @@ def seed(ws: Workspace) -> dict[str, str]:
     ws.emulator.add_message(PROJECT, stray, "stray & message")
     greeting = ws.seed("Greeting", project=OTHER)  # prune off: found by name, or listed
     ws.emulator.add_message(OTHER, greeting, "hi")
-    for number in range(12):  # many pages of others' conversations: a name lookup is cheaper
+    for number in range(12):  # many pages of conversations: a name lookup is cheaper
         ws.seed(f"Question from a visitor {number}", creator="visitor", project=OTHER)
         ws.seed(f"Teammate's chat {number}", creator="teammate", project=OTHER)
+        ws.seed(f"Earlier chat {number}", project=OTHER)  # the key's own: userFilter=me too
     return {"kept": kept, "renamed": ws.seed("Billing"), "stray": stray,
             "visitor": ws.seed("Onboarding FAQ", creator="visitor"),
             "teammate": ws.seed("Onboarding FAQ", creator="teammate"),
@@ -89,7 +90,8 @@ def broken_promises(ws: Workspace, sessions: dict[str, str]) -> list[str]:
     expected_prompts = {"Onboarding FAQ": ["How do I start?", "Where are the docs?",
                                            "Q&A <please>", "Thanks", "Thanks"],
                         "Kept": ["already sent"], "Billing questions": [],
-                        "Legal hold": [], "Greeting": ["hi"], "Second greeting": ["hi"]}
+                        "Legal hold": [], "Greeting": ["hi"], "Second greeting": ["hi"],
+                        **{f"Earlier chat {n}": [] for n in range(12)}}
     for project in (PROJECT, OTHER):
         live = ws.emulator.conversations(project)
         mine = [c for c in live if c["created_by"] == ME]

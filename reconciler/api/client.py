@@ -43,7 +43,7 @@ from reconciler.api.decoding import (
 )
 from reconciler.api.live import Conversation, Message, Project, QueryCredits, Transcript, User
 from reconciler.api.pacer import Pacer, RateHeaders
-from reconciler.api.protocol import ClientStats
+from reconciler.api.protocol import USER_FILTERS, ClientStats
 from reconciler.api.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from reconciler.api.settings import (
     DEFAULT_BASE_URL,
@@ -159,6 +159,9 @@ class Client:
     Every method raises `AuthError` (401, or 403 on a read), `ForbiddenError` (403 on a write:
     the key's role), `NotFoundError` (404) or `ApiError` (anything else that failed), never an
     httpx exception, and never with the API token in its text.
+
+    `userFilter=me` is asked for where the service serves it (found out once: see
+    `_own_page`).
     """
 
     def __init__(
@@ -179,6 +182,8 @@ class Client:
         self._me: User | None = None
         self._highest_id: dict[int, int] = {}
         self._team_includes_owner: bool | None = None  # unknown until a listing shows it
+        self._me_served: bool | None = None  # userFilter=me: unknown until asked once
+        self._me_lock = asyncio.Lock()
         host = urlsplit(settings.base_url).hostname or ""
         self._http = httpx.AsyncClient(
             base_url=settings.base_url,
@@ -251,17 +256,19 @@ class Client:
     ) -> list[Conversation]:
         """Every conversation of a project (optionally only those named `name`), by id.
 
-        `user_filter` is the API's `userFilter`: all, anonymous or team_member. `team_member`
+        `user_filter` is the API's `userFilter`: all, anonymous, team_member or me. `team_member`
         means every conversation with a creator, the key's own user's included, whether or
-        not the server's filter includes them (see `_team_listing`). The server decides how
-        `name` matches; callers compare names themselves. `first` is page 1 of this listing
+        not the server's filter includes them (see `_team_listing`); `me` means the key's
+        user's, whether or not the server serves `me` (see `_own_listing`). The server decides
+        how `name` matches; callers compare names themselves. `first` is page 1 of this listing
         as `conversation_page` read it, so that it is not read again. Raises NotFoundError for
         a missing project, ListingError when the listing keeps shifting, ApiError when a page
         finally fails (never a partial listing).
         """
-        if user_filter not in ("all", "anonymous", "team_member"):
-            raise ValueError(f"unknown user filter {user_filter!r}")
-        if user_filter == "team_member":
+        _check_filter(user_filter)
+        if user_filter == "me":
+            found = await self._own_listing(project_id, name, first=first)
+        elif user_filter == "team_member":
             found = await self._team_listing(project_id, name, first=first)
         else:
             found = await self._listing(project_id, user_filter, name, first=first)
@@ -273,13 +280,16 @@ class Client:
         self, project_id: int, number: int, *, user_filter: str = "all", name: str | None = None
     ) -> Page[Conversation]:
         """One page of a project's conversations, oldest first, read as `list_conversations`
-        reads that listing once it knows what `team_member` means (until then, as the API's
-        `userFilter`): page 1 tells how many pages the listing has. Raises NotFoundError,
-        ApiError."""
-        if user_filter not in ("all", "anonymous", "team_member"):
-            raise ValueError(f"unknown user filter {user_filter!r}")
-        fetch, _ = self._page_reader(project_id, self._as_read(user_filter), name)
-        page = await fetch(number)
+        reads that listing once it knows what `team_member` and `me` mean (until then, as the
+        API's `userFilter`; `me` where it is refused, as a team listing): page 1 tells how many
+        pages the listing has, and its `source` which `userFilter` it is a page of. Raises
+        NotFoundError, ApiError."""
+        _check_filter(user_filter)
+        if user_filter == "me":
+            page = await self._own_page(project_id, number, name)
+        else:
+            fetch, _ = self._page_reader(project_id, self._as_read(user_filter), name)
+            page = await fetch(number)
         if name is None and user_filter != "anonymous" and page.number == page.last_page:
             # The last page of an unfiltered listing holds the newest conversations.
             self._remember_highest_id(project_id, max((c.id for c in page.items), default=0))
@@ -291,6 +301,53 @@ class Client:
         if user_filter == "team_member" and not self._team_includes_owner:
             return "all"
         return user_filter
+
+    async def _own_listing(
+        self, project_id: int, name: str | None, *, first: Page[Conversation] | None = None
+    ) -> list[Conversation]:
+        """The key's user's conversations: the `userFilter=me` listing where the service
+        serves it, else the team listing (see `_team_listing`); either way only those the
+        user created are kept (a service that ignored `me` would show everyone's). `first` is
+        page 1 as `conversation_page` read it for `me`."""
+        if first is None:
+            first = await self._own_page(project_id, 1, name)
+        if first.source == "me":
+            listed = await self._listing(project_id, "me", name, first=first)
+        else:
+            listed = await self._team_listing(project_id, name, first=first)
+        me = await self.current_user()
+        return [c for c in listed if c.created_by == me.id]
+
+    async def _own_page(
+        self, project_id: int, number: int, name: str | None
+    ) -> Page[Conversation]:
+        """Page `number` of the key's user's listing: of `userFilter=me` where the service
+        serves it, else of the team listing as it is read (`_as_read`).
+
+        Whether it does is found out by the client's first `me` request, which goes alone
+        (the others wait for its answer): a 400 means the service does not know `me` (a
+        deployment from before 2025), and the client never asks for it again.
+        """
+        if self._me_served is None:
+            async with self._me_lock:
+                if self._me_served is None:
+                    fetch, _ = self._page_reader(project_id, "me", name)
+                    try:
+                        page = await fetch(number)
+                    except ApiError as error:
+                        if error.status != 400:
+                            raise
+                        self._me_served = False
+                        log.info("the API refuses userFilter=me (HTTP 400): scope mine lists "
+                                 "the team's conversations and keeps the API key's own")
+                    else:
+                        self._me_served = True
+                        log.info("the API serves userFilter=me: scope mine lists only the API "
+                                 "key's own conversations")
+                        return page
+        as_read = "me" if self._me_served else self._as_read("team_member")
+        fetch, _ = self._page_reader(project_id, as_read, name)
+        return await fetch(number)
 
     async def _team_listing(
         self, project_id: int, name: str | None, *, first: Page[Conversation] | None = None
@@ -864,6 +921,12 @@ def _warn_pace(text: str) -> None:
 
 def _timeout(seconds: float) -> httpx.Timeout:
     return httpx.Timeout(seconds, pool=None)
+
+
+def _check_filter(user_filter: str) -> None:
+    """Raise ValueError for a `userFilter` the client does not read."""
+    if user_filter not in USER_FILTERS:
+        raise ValueError(f"unknown user filter {user_filter!r}")
 
 
 def _with_creator(conversations: list[Conversation]) -> list[Conversation]:

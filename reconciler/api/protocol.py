@@ -12,15 +12,27 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from reconciler.api.decoding import Page
-from reconciler.api.live import Conversation, Message, Project, QueryCredits, Transcript, User
+from reconciler.api.live import (
+    Conversation,
+    Message,
+    Project,
+    QueryCredits,
+    Transcript,
+    User,
+)
 from reconciler.desired.model import Scope
 from reconciler.errors import NotFoundError
+
+# The listings `list_conversations` reads: the API's `userFilter` values.
+USER_FILTERS = ("all", "anonymous", "team_member", "me")
 
 
 def listing_filter(scope: Scope) -> str:
     """The `userFilter` (the listing's query parameter) whose listing holds every conversation
-    `scope` may manage ("mine" is then narrowed by `reconciler.plan.match.in_scope`)."""
-    return "all" if scope is Scope.ALL else "team_member"
+    `scope` may manage: `me` for "mine" (the client reads it even where the service refuses
+    `me`), `team_member` for "team", `all` for "all". The planner still keeps only what
+    `reconciler.plan.match.in_scope` says."""
+    return {Scope.ALL: "all", Scope.TEAM: "team_member", Scope.MINE: "me"}[scope]
 
 
 @dataclass

@@ -71,6 +71,10 @@ GATEWAY_STATUSES = frozenset({502, 504})
 # (doubling), for the client's `send_watch` seconds.
 WATCH_FIRST_PAUSE = 0.25
 WATCH_MAX_PAUSE = 5.0
+# The page size conversation listings ask for (`per_page`). The API documents none for them;
+# the vendor's own UI sends 20, its other listings take up to 100 (`limit`), and a service that
+# honours it caps it somewhere: each answer's own `per_page` says what the server did.
+PER_PAGE = 100
 # What a 403 on a write means: the key's role, not the key (reads keep the key's message).
 ROLE_MAY_NOT_CHANGE = ("the API key's role may not change this conversation (a team member's "
                        "key may change only its own)")
@@ -160,6 +164,7 @@ class Client:
     the key's role), `NotFoundError` (404) or `ApiError` (anything else that failed), never an
     httpx exception, and never with the API token in its text.
 
+    Listings ask for `PER_PAGE` conversations a page and read how many came from each answer;
     `userFilter=me` is asked for where the service serves it (found out once: see
     `_own_page`).
     """
@@ -184,6 +189,8 @@ class Client:
         self._team_includes_owner: bool | None = None  # unknown until a listing shows it
         self._me_served: bool | None = None  # userFilter=me: unknown until asked once
         self._me_lock = asyncio.Lock()
+        self._per_page: int | None = PER_PAGE  # None: the service refused it (400)
+        self._page_size_told = False
         host = urlsplit(settings.base_url).hostname or ""
         self._http = httpx.AsyncClient(
             base_url=settings.base_url,
@@ -421,18 +428,50 @@ class Client:
             params["name"] = name
 
         async def fetch(number: int) -> Page[Conversation]:
+            asked = self._per_page
             call = _Call(
                 f"listing {what}",
                 "GET",
                 f"{_project_path(project_id)}/conversations",
-                params={"page": number, **params},
+                params={"page": number, **params, **({"per_page": asked} if asked else {})},
                 not_found=_project_missing(project_id),
             )
-            data = await self._call(call)
+            try:
+                data = await self._call(call)
+            except ApiError as error:
+                if not self._per_page_refused(error, asked=asked, user_filter=user_filter):
+                    raise
+                return await fetch(number)
             page = self._parse(call, data, lambda v: parse_conversation_page(v, number))
+            self._tell_page_size(page.per_page, asked)
             return replace(page, source=user_filter)
 
         return fetch, what
+
+    def _per_page_refused(self, error: ApiError, *, asked: int | None, user_filter: str) -> bool:
+        """Whether `error`, the answer to a listing that asked for `asked` a page, says the
+        service refuses `per_page` (a 400 that no other parameter can explain: a first `me`
+        request's 400 is taken to be about `me`). Then it is never sent again."""
+        if asked is None or error.status != 400 or type(error) is not ApiError:
+            return False
+        if user_filter == "me" and not self._me_served:
+            return False
+        self._per_page = None
+        log.info("the API refuses per_page=%d on conversation listings (HTTP 400): listings "
+                 "are read in the pages the API chooses", asked)
+        return True
+
+    def _tell_page_size(self, per_page: int, asked: int | None) -> None:
+        """Say once (-v) how many conversations a listing page holds, and whether the
+        service did as asked."""
+        if self._page_size_told:
+            return
+        self._page_size_told = True
+        said = logging.getLogger("reconciler.listing")
+        if asked is None:
+            said.info("conversation listings come %d a page", per_page)
+        else:
+            said.info("conversation listings come %d a page (asked for %d)", per_page, asked)
 
     async def get_transcript(self, project_id: int, session_id: str) -> Transcript:
         """A conversation with all its messages (every page), oldest first.

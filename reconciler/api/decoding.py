@@ -323,6 +323,9 @@ def _page_problem(first: Page[T], page: Page[T]) -> str:
         return f"the page count changed from {first.last_page} to {page.last_page}"
     if len(page.items) > page.per_page:
         return f"page {page.number} held {len(page.items)} items, more than {page.per_page}"
+    if page.number < page.last_page and len(page.items) < page.per_page:
+        return (f"page {page.number} of {page.last_page} held {len(page.items)} items, fewer "
+                f"than its {page.per_page} a page")
     return ""
 
 

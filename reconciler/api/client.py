@@ -38,10 +38,19 @@ from reconciler.api.decoding import (
     parse_message_page,
     parse_project,
     parse_query_credits,
+    parse_retention,
     parse_user,
     read_all_pages,
 )
-from reconciler.api.live import Conversation, Message, Project, QueryCredits, Transcript, User
+from reconciler.api.live import (
+    Conversation,
+    Message,
+    Project,
+    QueryCredits,
+    Retention,
+    Transcript,
+    User,
+)
 from reconciler.api.pacer import Pacer, RateHeaders
 from reconciler.api.protocol import USER_FILTERS, ClientStats
 from reconciler.api.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
@@ -256,6 +265,19 @@ class Client:
             not_found=_project_missing(project_id),
         )
         return self._parse(call, await self._call(call), parse_project)
+
+    async def project_retention(self, project_id: int) -> Retention | None:
+        """How long the project keeps its conversations, from its settings (one request);
+        None when the API does not serve them (404). Raises ForbiddenError (403: the key's
+        role may not read them), ApiError (also for settings that say no known period)."""
+        call = _Call(f"reading the settings of project {project_id}", "GET",
+                     f"{_project_path(project_id)}/settings",
+                     not_found=f"project {project_id} has no settings the API shows",
+                     refused="the API key's role may not read the project's settings")
+        try:
+            return self._parse(call, await self._call(call), parse_retention)
+        except NotFoundError:
+            return None
 
     async def list_conversations(
         self, project_id: int, *, user_filter: str = "all", name: str | None = None,

@@ -17,6 +17,7 @@ from reconciler.api.live import (
     Message,
     Project,
     QueryCredits,
+    Retention,
     Transcript,
     User,
 )
@@ -57,6 +58,8 @@ class ConversationApi(Protocol):
     async def query_credits(self) -> QueryCredits | None: ...
 
     async def get_project(self, project_id: int) -> Project: ...
+
+    async def project_retention(self, project_id: int) -> Retention | None: ...
 
     async def list_conversations(
         self, project_id: int, *, user_filter: str = "all", name: str | None = None,

@@ -64,7 +64,13 @@ class ApiError(ReconcilerError):
 
 
 class AuthError(ApiError):
-    """401/403: the API key is missing, wrong or lacks access. Nothing else is attempted."""
+    """401, or 403 on a read: the API key is missing, wrong or lacks access. Nothing else is
+    attempted."""
+
+
+class ForbiddenError(ApiError):
+    """403 on a write: the key's role may not make this change (a team member's key may change
+    only its own conversations). Only that operation fails; the others go on."""
 
 
 class NotFoundError(ApiError):

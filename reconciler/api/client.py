@@ -41,12 +41,21 @@ from reconciler.api.decoding import (
     parse_no_answer_message,
     parse_project,
     parse_query_credits,
+    parse_retention,
     parse_user,
     read_all_pages,
 )
-from reconciler.api.live import Conversation, Message, Project, QueryCredits, Transcript, User
+from reconciler.api.live import (
+    Conversation,
+    Message,
+    Project,
+    QueryCredits,
+    Retention,
+    Transcript,
+    User,
+)
 from reconciler.api.pacer import Pacer, RateHeaders
-from reconciler.api.protocol import ClientStats
+from reconciler.api.protocol import USER_FILTERS, ClientStats
 from reconciler.api.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from reconciler.api.settings import (
     DEFAULT_BASE_URL,
@@ -59,6 +68,7 @@ from reconciler.errors import (
     ApiError,
     AuthError,
     CreditsExhaustedError,
+    ForbiddenError,
     NotFoundError,
 )
 from reconciler.jsonio import JsonError
@@ -74,6 +84,14 @@ GATEWAY_STATUSES = frozenset({502, 504})
 # (doubling), for as long as the answer times say (see `reconciler.api.answer_times`).
 WATCH_FIRST_PAUSE = 0.25
 WATCH_MAX_PAUSE = 5.0
+# The page size conversation listings ask for (`per_page`). The API documents none for them;
+# the vendor's own UI sends 20, its other listings take up to 100 (`limit`), and a service that
+# honours it caps it somewhere: each answer's own `per_page` says what the server did.
+PER_PAGE = 100
+# What a 403 on a write means: the key's role, not the key (reads keep the key's message).
+ROLE_MAY_NOT_CHANGE = ("the API key's role may not change this conversation (a team member's "
+                       "key may change only its own)")
+ROLE_MAY_NOT_CREATE = "the API key's role may not create conversations in this project"
 
 _T = TypeVar("_T")
 _E = TypeVar("_E", bound=ApiError)
@@ -102,6 +120,15 @@ class _Call:
     spends_credits: bool = False  # a 429 about query credits is final
     headers: Mapping[str, str] | None = None
     timeout: float | None = None  # this call's own timeout (a send waits for the model)
+    # Why a 403 refuses this call when the key is not to blame (None: a read's 403 is the
+    # key's, a write's is ROLE_MAY_NOT_CHANGE); see `Client._interpret`.
+    refused: str | None = None
+
+    def refusal(self) -> str | None:
+        """What a 403 to this call means beside the key; None when it means the key."""
+        if self.refused is not None:
+            return self.refused
+        return None if self.method == "GET" else ROLE_MAY_NOT_CHANGE
 
 
 @dataclass(frozen=True)
@@ -160,8 +187,13 @@ class Client:
     `asyncio.sleep`, `random.uniform` and `time.monotonic` so that tests need not wait.
     Every request waits for its turn from one `Pacer` (see `reconciler.api.pacer`), which keeps
     the client within the key's request budget; `pacer` is that pacer.
-    Every method raises `AuthError` (401/403), `NotFoundError` (404) or `ApiError` (anything
-    else that failed), never an httpx exception, and never with the API token in its text.
+    Every method raises `AuthError` (401, or 403 on a read), `ForbiddenError` (403 on a write:
+    the key's role), `NotFoundError` (404) or `ApiError` (anything else that failed), never an
+    httpx exception, and never with the API token in its text.
+
+    Listings ask for `PER_PAGE` conversations a page and read how many came from each answer;
+    `userFilter=me` is asked for where the service serves it (found out once: see
+    `_own_page`).
     """
 
     def __init__(
@@ -183,6 +215,10 @@ class Client:
         self._me: User | None = None
         self._highest_id: dict[int, int] = {}
         self._team_includes_owner: bool | None = None  # unknown until a listing shows it
+        self._me_served: bool | None = None  # userFilter=me: unknown until asked once
+        self._me_lock = asyncio.Lock()
+        self._per_page: int | None = PER_PAGE  # None: the service refused it (400)
+        self._page_size_told = False
         host = urlsplit(settings.base_url).hostname or ""
         self._http = httpx.AsyncClient(
             base_url=settings.base_url,
@@ -262,23 +298,38 @@ class Client:
         )
         return self._parse(call, await self._call(call), parse_no_answer_message)
 
+    async def project_retention(self, project_id: int) -> Retention | None:
+        """How long the project keeps its conversations, from its settings (one request);
+        None when the API does not serve them (404). Raises ForbiddenError (403: the key's
+        role may not read them), ApiError (also for settings that say no known period)."""
+        call = _Call(f"reading the settings of project {project_id}", "GET",
+                     f"{_project_path(project_id)}/settings",
+                     not_found=f"project {project_id} has no settings the API shows",
+                     refused="the API key's role may not read the project's settings")
+        try:
+            return self._parse(call, await self._call(call), parse_retention)
+        except NotFoundError:
+            return None
+
     async def list_conversations(
         self, project_id: int, *, user_filter: str = "all", name: str | None = None,
         first: Page[Conversation] | None = None,
     ) -> list[Conversation]:
         """Every conversation of a project (optionally only those named `name`), by id.
 
-        `user_filter` is the API's `userFilter`: all, anonymous or team_member. `team_member`
+        `user_filter` is the API's `userFilter`: all, anonymous, team_member or me. `team_member`
         means every conversation with a creator, the key's own user's included, whether or
-        not the server's filter includes them (see `_team_listing`). The server decides how
-        `name` matches; callers compare names themselves. `first` is page 1 of this listing
+        not the server's filter includes them (see `_team_listing`); `me` means the key's
+        user's, whether or not the server serves `me` (see `_own_listing`). The server decides
+        how `name` matches; callers compare names themselves. `first` is page 1 of this listing
         as `conversation_page` read it, so that it is not read again. Raises NotFoundError for
         a missing project, ListingError when the listing keeps shifting, ApiError when a page
         finally fails (never a partial listing).
         """
-        if user_filter not in ("all", "anonymous", "team_member"):
-            raise ValueError(f"unknown user filter {user_filter!r}")
-        if user_filter == "team_member":
+        _check_filter(user_filter)
+        if user_filter == "me":
+            found = await self._own_listing(project_id, name, first=first)
+        elif user_filter == "team_member":
             found = await self._team_listing(project_id, name, first=first)
         else:
             found = await self._listing(project_id, user_filter, name, first=first)
@@ -290,13 +341,16 @@ class Client:
         self, project_id: int, number: int, *, user_filter: str = "all", name: str | None = None
     ) -> Page[Conversation]:
         """One page of a project's conversations, oldest first, read as `list_conversations`
-        reads that listing once it knows what `team_member` means (until then, as the API's
-        `userFilter`): page 1 tells how many pages the listing has. Raises NotFoundError,
-        ApiError."""
-        if user_filter not in ("all", "anonymous", "team_member"):
-            raise ValueError(f"unknown user filter {user_filter!r}")
-        fetch, _ = self._page_reader(project_id, self._as_read(user_filter), name)
-        page = await fetch(number)
+        reads that listing once it knows what `team_member` and `me` mean (until then, as the
+        API's `userFilter`; `me` where it is refused, as a team listing): page 1 tells how many
+        pages the listing has, and its `source` which `userFilter` it is a page of. Raises
+        NotFoundError, ApiError."""
+        _check_filter(user_filter)
+        if user_filter == "me":
+            page = await self._own_page(project_id, number, name)
+        else:
+            fetch, _ = self._page_reader(project_id, self._as_read(user_filter), name)
+            page = await fetch(number)
         if name is None and user_filter != "anonymous" and page.number == page.last_page:
             # The last page of an unfiltered listing holds the newest conversations.
             self._remember_highest_id(project_id, max((c.id for c in page.items), default=0))
@@ -308,6 +362,53 @@ class Client:
         if user_filter == "team_member" and not self._team_includes_owner:
             return "all"
         return user_filter
+
+    async def _own_listing(
+        self, project_id: int, name: str | None, *, first: Page[Conversation] | None = None
+    ) -> list[Conversation]:
+        """The key's user's conversations: the `userFilter=me` listing where the service
+        serves it, else the team listing (see `_team_listing`); either way only those the
+        user created are kept (a service that ignored `me` would show everyone's). `first` is
+        page 1 as `conversation_page` read it for `me`."""
+        if first is None:
+            first = await self._own_page(project_id, 1, name)
+        if first.source == "me":
+            listed = await self._listing(project_id, "me", name, first=first)
+        else:
+            listed = await self._team_listing(project_id, name, first=first)
+        me = await self.current_user()
+        return [c for c in listed if c.created_by == me.id]
+
+    async def _own_page(
+        self, project_id: int, number: int, name: str | None
+    ) -> Page[Conversation]:
+        """Page `number` of the key's user's listing: of `userFilter=me` where the service
+        serves it, else of the team listing as it is read (`_as_read`).
+
+        Whether it does is found out by the client's first `me` request, which goes alone
+        (the others wait for its answer): a 400 means the service does not know `me` (a
+        deployment from before 2025), and the client never asks for it again.
+        """
+        if self._me_served is None:
+            async with self._me_lock:
+                if self._me_served is None:
+                    fetch, _ = self._page_reader(project_id, "me", name)
+                    try:
+                        page = await fetch(number)
+                    except ApiError as error:
+                        if error.status != 400:
+                            raise
+                        self._me_served = False
+                        log.info("the API refuses userFilter=me (HTTP 400): scope mine lists "
+                                 "the team's conversations and keeps the API key's own")
+                    else:
+                        self._me_served = True
+                        log.info("the API serves userFilter=me: scope mine lists only the API "
+                                 "key's own conversations")
+                        return page
+        as_read = "me" if self._me_served else self._as_read("team_member")
+        fetch, _ = self._page_reader(project_id, as_read, name)
+        return await fetch(number)
 
     async def _team_listing(
         self, project_id: int, name: str | None, *, first: Page[Conversation] | None = None
@@ -381,18 +482,50 @@ class Client:
             params["name"] = name
 
         async def fetch(number: int) -> Page[Conversation]:
+            asked = self._per_page
             call = _Call(
                 f"listing {what}",
                 "GET",
                 f"{_project_path(project_id)}/conversations",
-                params={"page": number, **params},
+                params={"page": number, **params, **({"per_page": asked} if asked else {})},
                 not_found=_project_missing(project_id),
             )
-            data = await self._call(call)
+            try:
+                data = await self._call(call)
+            except ApiError as error:
+                if not self._per_page_refused(error, asked=asked, user_filter=user_filter):
+                    raise
+                return await fetch(number)
             page = self._parse(call, data, lambda v: parse_conversation_page(v, number))
+            self._tell_page_size(page.per_page, asked)
             return replace(page, source=user_filter)
 
         return fetch, what
+
+    def _per_page_refused(self, error: ApiError, *, asked: int | None, user_filter: str) -> bool:
+        """Whether `error`, the answer to a listing that asked for `asked` a page, says the
+        service refuses `per_page` (a 400 that no other parameter can explain: a first `me`
+        request's 400 is taken to be about `me`). Then it is never sent again."""
+        if asked is None or error.status != 400 or type(error) is not ApiError:
+            return False
+        if user_filter == "me" and not self._me_served:
+            return False
+        self._per_page = None
+        log.info("the API refuses per_page=%d on conversation listings (HTTP 400): listings "
+                 "are read in the pages the API chooses", asked)
+        return True
+
+    def _tell_page_size(self, per_page: int, asked: int | None) -> None:
+        """Say once (-v) how many conversations a listing page holds, and whether the
+        service did as asked."""
+        if self._page_size_told:
+            return
+        self._page_size_told = True
+        said = logging.getLogger("reconciler.listing")
+        if asked is None:
+            said.info("conversation listings come %d a page", per_page)
+        else:
+            said.info("conversation listings come %d a page (asked for %d)", per_page, asked)
 
     async def get_transcript(self, project_id: int, session_id: str) -> Transcript:
         """A conversation with all its messages (every page), oldest first.
@@ -454,6 +587,7 @@ class Client:
             f"{_project_path(project_id)}/conversations",
             body={"name": name},
             not_found=_project_missing(project_id),
+            refused=ROLE_MAY_NOT_CREATE,
         )
 
         async def find_committed() -> Conversation | None:
@@ -914,6 +1048,10 @@ class Client:
                 return _Answer(None, problem)
         heading = f"HTTP {status} ({_phrase(status)})"
         said = _server_message(received.body)
+        refusal = call.refusal() if status == 403 else None
+        if refusal is not None:  # the key's role, not the key: only this call fails
+            raise self._error(ForbiddenError, f"{call.description} was refused (HTTP 403): "
+                              f"{refusal}", status=status)
         if status in (401, 403):
             raise self._error(
                 AuthError,
@@ -975,6 +1113,12 @@ def _warn_pace(text: str) -> None:
 
 def _timeout(seconds: float) -> httpx.Timeout:
     return httpx.Timeout(seconds, pool=None)
+
+
+def _check_filter(user_filter: str) -> None:
+    """Raise ValueError for a `userFilter` the client does not read."""
+    if user_filter not in USER_FILTERS:
+        raise ValueError(f"unknown user filter {user_filter!r}")
 
 
 def _with_creator(conversations: list[Conversation]) -> list[Conversation]:

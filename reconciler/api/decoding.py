@@ -27,6 +27,7 @@ from reconciler.api.live import (
     Message,
     Project,
     QueryCredits,
+    Retention,
     User,
     is_session_id,
 )
@@ -323,6 +324,9 @@ def _page_problem(first: Page[T], page: Page[T]) -> str:
         return f"the page count changed from {first.last_page} to {page.last_page}"
     if len(page.items) > page.per_page:
         return f"page {page.number} held {len(page.items)} items, more than {page.per_page}"
+    if page.number < page.last_page and len(page.items) < page.per_page:
+        return (f"page {page.number} of {page.last_page} held {len(page.items)} items, fewer "
+                f"than its {page.per_page} a page")
     return ""
 
 
@@ -448,6 +452,29 @@ def parse_message_page(value: object, number: int) -> tuple[Conversation, Page[M
         record.get("messages"), requested=number, item=parse_message, what="the message list"
     )
     return owner, page
+
+
+YEAR_DAYS = 365  # a retention `period` of `year` (the service says 12 months)
+
+
+def parse_retention(value: object) -> Retention:
+    """The conversation retention of a project's settings (`conversation_retention_period`:
+    `year`, `custom` with `conversation_retention_days`, or `never`). Raises MalformedBody
+    for any other period, or a custom one of no days."""
+    record = Record(value, what="the project's settings")
+    period = record.get("conversation_retention_period")
+    if period == "never":
+        return Retention(days=None)
+    if period == "year":
+        return Retention(days=YEAR_DAYS)
+    if period == "custom":
+        days = record.integer("conversation_retention_days")
+        if days < 1:
+            raise MalformedBody("the project's settings keep conversations for a custom "
+                                "period of 0 days")
+        return Retention(days=days)
+    raise MalformedBody(f"'conversation_retention_period' of the project's settings is "
+                        f"{_seen(period)}, not 'year', 'custom' or 'never'")
 
 
 def parse_query_credits(value: object) -> QueryCredits:

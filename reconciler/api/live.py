@@ -109,3 +109,12 @@ class QueryCredits:
     def left(self) -> int | None:
         """Credits left (never below 0); None when there is no limit."""
         return None if self.limit is None else max(0, self.limit - self.used)
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long a project keeps its conversations (its settings'
+    `conversation_retention_period` and `_days`): `days` None when it keeps them for ever.
+    The service deletes older conversations for good, with their messages."""
+
+    days: int | None

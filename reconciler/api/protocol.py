@@ -12,15 +12,28 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from reconciler.api.decoding import Page
-from reconciler.api.live import Conversation, Message, Project, QueryCredits, Transcript, User
+from reconciler.api.live import (
+    Conversation,
+    Message,
+    Project,
+    QueryCredits,
+    Retention,
+    Transcript,
+    User,
+)
 from reconciler.desired.model import Reaction, Scope
 from reconciler.errors import NotFoundError
+
+# The listings `list_conversations` reads: the API's `userFilter` values.
+USER_FILTERS = ("all", "anonymous", "team_member", "me")
 
 
 def listing_filter(scope: Scope) -> str:
     """The `userFilter` (the listing's query parameter) whose listing holds every conversation
-    `scope` may manage ("mine" is then narrowed by `reconciler.plan.match.in_scope`)."""
-    return "all" if scope is Scope.ALL else "team_member"
+    `scope` may manage: `me` for "mine" (the client reads it even where the service refuses
+    `me`), `team_member` for "team", `all` for "all". The planner still keeps only what
+    `reconciler.plan.match.in_scope` says."""
+    return {Scope.ALL: "all", Scope.TEAM: "team_member", Scope.MINE: "me"}[scope]
 
 
 @dataclass
@@ -47,6 +60,7 @@ class ConversationApi(Protocol):
     async def get_project(self, project_id: int) -> Project: ...
 
     async def no_answer_message(self, project_id: int) -> str | None: ...
+    async def project_retention(self, project_id: int) -> Retention | None: ...
 
     async def list_conversations(
         self, project_id: int, *, user_filter: str = "all", name: str | None = None,

@@ -2,17 +2,26 @@
 
 The only async orchestration of planning; matching and building are pure (`match`,
 `planning`). Errors of one project (404, ambiguity, a failed listing) are collected in its plan
-and never stop the others; a rejected API key stops everything.
+and never stop the others; a rejected API key stops everything. Where a declared conversation
+is missing and the project's retention may have deleted it, the plan says so (its settings are
+read only then).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from reconciler.api.decoding import Page
-from reconciler.api.live import Conversation, Message, ProjectLive, QueryCredits, Transcript
+from reconciler.api.live import (
+    Conversation,
+    Message,
+    ProjectLive,
+    QueryCredits,
+    Retention,
+    Transcript,
+)
 from reconciler.api.lookup import by_name_is_cheaper, lookup_names, lookup_query, substring_probe
 from reconciler.api.protocol import ConversationApi, listing_filter, read_transcripts
 from reconciler.desired.model import ConversationSpec, DesiredState, ProjectSpec
@@ -22,8 +31,8 @@ from reconciler.plan.build import build_project_plan, deletion_candidates
 from reconciler.plan.guards import GuardLimits, with_guards
 from reconciler.plan.match import Matching, match_project
 from reconciler.plan.model import BY_NAME, Plan, ProjectPlan
-from reconciler.plan.operations import send_external_id, sent_identity
-from reconciler.text import normal_form
+from reconciler.plan.operations import Send, send_external_id, sent_identity
+from reconciler.text import normal_form, shown
 
 log = logging.getLogger("reconciler.plan")
 
@@ -183,11 +192,90 @@ async def _plan_project(
             await client.conversation_page(spec.id, live.last_page,
                                            user_filter=listing_filter(spec.scope))
         plan = build_project_plan(spec, matching, transcripts)
+        plan = await _with_retention_notes(client, spec, live, plan)
         return replace(plan, live_read=BY_NAME) if live.by_name else plan
     except AuthError:
         raise
     except ApiError as error:
         return _failed(spec, str(error))
+
+
+# At most this many retention notes a project; then one line says how many more.
+MAX_RETENTION_NOTES = 10
+
+
+@dataclass(frozen=True)
+class _Missing:
+    """A declared conversation that is not live: created again by the plan, or pinned to a
+    session that no longer exists; with the prompts its creation (re)sends and their
+    credits."""
+
+    name: str
+    pinned: str | None
+    prompts: int
+    credits: int
+
+
+async def _with_retention_notes(
+    client: ConversationApi, spec: ProjectSpec, live: ProjectLive, plan: ProjectPlan
+) -> ProjectPlan:
+    """`plan` with a warning for each declared conversation the project's retention may have
+    deleted: a missing pin, or a create whose sends re-send its prompts. The settings are read
+    only when there is one (one request); without a retention period, or settings that cannot
+    be read, nothing is added. Raises AuthError."""
+    missing = _missing_declared(spec, live, plan)
+    if not missing:
+        return plan
+    retention = await _retention(client, spec.id)
+    if retention is None or retention.days is None:
+        return plan
+    notes = [_retention_note(plan.display_name, retention.days, m)
+             for m in missing[:MAX_RETENTION_NOTES]]
+    if len(missing) > MAX_RETENTION_NOTES:
+        notes.append(f"... and {len(missing) - MAX_RETENTION_NOTES} more declared "
+                     "conversation(s) the retention may have deleted")
+    return replace(plan, warnings=(*plan.warnings, *notes))
+
+
+def _missing_declared(spec: ProjectSpec, live: ProjectLive, plan: ProjectPlan) -> list[_Missing]:
+    """The declared conversations a retention may explain: pins whose session neither the
+    listing nor a lookup found, and creates whose sends spend credits."""
+    found = {c.session_id for c in live.conversations} | set(live.pinned)
+    missing = [_Missing(c.name, c.session_id, len(c.messages), len(c.messages) * Send.credits)
+               for c in spec.conversations if c.session_id and c.session_id not in found]
+    for create in (op for op in plan.operations if op.creates):
+        into = [op for op in plan.operations if op.credits and op.waits_for() == create.name]
+        if into:
+            missing.append(_Missing(create.name, None, len(into),
+                                    sum(op.credits for op in into)))
+    return missing
+
+
+async def _retention(client: ConversationApi, project_id: int) -> Retention | None:
+    """The project's retention; None when its settings are not served or cannot be read."""
+    try:
+        return await client.project_retention(project_id)
+    except AuthError:
+        raise
+    except ApiError as error:
+        log.info("no retention note for project %s: %s", project_id, error)
+        return None
+
+
+def _retention_note(project: str, days: int, missing: _Missing) -> str:
+    """The warning for one conversation the retention of `project` may have deleted."""
+    prompts = f"{missing.prompts} prompt(s)"
+    credits = f"{missing.credits} query credit(s)"
+    if missing.pinned is None:
+        then = f"it will be created again and its {prompts} re-sent ({credits})"
+    elif missing.prompts:
+        then = (f"remove its session_id to create it again (its {prompts} re-sent, "
+                f"{credits})")
+    else:
+        then = "remove its session_id to create it again"
+    pinned = "" if missing.pinned is None else f" (pinned to session {missing.pinned})"
+    return (f"project {project} deletes conversations after {days} days; "
+            f"{shown(missing.name)}{pinned} may have been deleted by it: {then}")
 
 
 def _transcripts_needed(spec: ProjectSpec, matching: Matching) -> list[str]:

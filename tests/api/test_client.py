@@ -16,8 +16,8 @@ import pytest
 
 from reconciler.api.client import Client, ClientSettings, ClientStats, Secret
 from reconciler.desired.model import Reaction
-from reconciler.emulator import Emulator, Variants
-from reconciler.errors import AuthError, InputError, NotFoundError
+from reconciler.emulator import Emulator, FaultRule, Variants
+from reconciler.errors import AuthError, ForbiddenError, InputError, NotFoundError
 
 KEY = "test-key-0123456789"
 PROJECT = 4242
@@ -304,6 +304,60 @@ def test_wrong_key_stops_at_once(paged: Emulator) -> None:
     )
     assert caught.value.status == 401
     assert sum(paged.stats()["requests"].values()) == 1
+
+
+MEMBER = "member-key-0123456789"
+ROLE = ("was refused (HTTP 403): the API key's role may not change this conversation (a team "
+        "member's key may change only its own)")
+
+
+@pytest.mark.parametrize(("action", "said"), [
+    (lambda c, s: c.rename_conversation(PROJECT, s, "New"),
+     "renaming conversation {s} in project 4242 to 'New' " + ROLE),
+    (lambda c, s: c.delete_conversation(PROJECT, s),
+     "deleting conversation {s} in project 4242 " + ROLE),
+    (lambda c, s: c.send_message(PROJECT, s, "Hello", newest_id=0),
+     "sending a message to conversation {s} in project 4242 " + ROLE),
+], ids=["rename", "delete", "send"])
+def test_a_write_the_keys_role_may_not_make_is_refused_naming_it_not_the_key(
+    action: Callable[[Client, str], Awaitable[object]], said: str
+) -> None:
+    with Emulator(api_key=KEY, member_key=MEMBER) as emulator:
+        emulator.start()
+        emulator.ensure_project(PROJECT)
+        owners = emulator.add_conversation(PROJECT, "Owner's")["session_id"]
+        with pytest.raises(ForbiddenError) as caught:
+            run(settings_for(emulator, key=MEMBER), lambda c: action(c, owners))
+        assert [c["name"] for c in emulator.conversations(PROJECT)] == ["Owner's"]
+        assert sum(emulator.stats()["requests"].values()) == 1  # never retried
+    assert str(caught.value) == said.format(s=owners)
+    assert not isinstance(caught.value, AuthError) and caught.value.status == 403
+
+
+def test_a_member_changes_its_own_conversations() -> None:
+    with Emulator(api_key=KEY, member_key=MEMBER) as emulator:
+        emulator.start()
+        emulator.ensure_project(PROJECT)
+        own = emulator.add_conversation(PROJECT, "Mine", creator="teammate")["session_id"]
+        renamed, _ = run(settings_for(emulator, key=MEMBER),
+                         lambda c: c.rename_conversation(PROJECT, own, "Still mine"))
+    assert renamed.name == "Still mine"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/user", "/api/v1/projects/4242/conversations$"],
+                         ids=["the-user", "a-listing"])
+def test_a_403_on_a_read_is_still_the_key(paged: Emulator, path: str) -> None:
+    paged.faults.rules.append(FaultRule(method="GET", path=path, status=403, times=None))
+
+    async def read(client: Client) -> object:
+        await client.current_user()
+        return await client.list_conversations(PROJECT)
+
+    with pytest.raises(AuthError) as caught:
+        run(settings_for(paged), read)
+    assert str(caught.value) == (
+        "the API rejected the key (HTTP 403 (Forbidden)): check CUSTOMGPT_API_KEY or "
+        "--api-key-file")
 
 
 @pytest.mark.parametrize(

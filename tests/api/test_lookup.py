@@ -110,12 +110,12 @@ def test_a_prune_off_project_of_many_pages_is_planned_from_a_few_lookups() -> No
         full, full_requests = plan_with(emulator, spec, by_name=False)
     assert decisions(fast) == decisions(full)
     assert fast.projects[0].live_read == "names" and full.projects[0].live_read == "listing"
-    # user, page 1, the probe of the filter, 5 names, the newest page (for the create),
-    # 1 transcript, the credits
-    assert requests == 11 and fast.budget is not None and fast.budget.requests_made == 11
-    # user, page 1 of userFilter=all (does team_member hold the key's own?), 201 pages,
-    # 1 transcript, the credits
-    assert full_requests == 1 + 1 + 201 + 1 + 1
+    # user, page 1 of userFilter=me, the probe of the filter, 5 names, the newest page (for
+    # the create), 1 transcript, the project's settings (a create that sends), the credits
+    assert requests == 12 and fast.budget is not None and fast.budget.requests_made == 12
+    # user, the 200 pages of userFilter=me (the teammate's conversation is not among them),
+    # 1 transcript, the settings, the credits
+    assert full_requests == 1 + 200 + 1 + 1 + 1
     assert [op.action.value for op in fast.operations] == ["rename", "create", "send", "send"]
 
 
@@ -132,9 +132,8 @@ def test_a_filter_that_does_not_match_substrings_makes_the_project_list_whole(
         plan, requests = plan_with(emulator, spec, by_name=True)
     assert plan.projects[0].live_read == "listing"
     assert plan.operations == ()  # " Billing" is "Billing": found by the full listing
-    # user, page 1, the probe, page 1 of userFilter=all (does team_member hold the key's
-    # own?), pages 2..11
-    assert requests == 1 + 1 + 1 + 1 + 10
+    # user, page 1 (userFilter=me), the probe, pages 2..11
+    assert requests == 1 + 1 + 1 + 10
 
 
 def test_a_name_without_a_run_every_stored_form_keeps_makes_the_project_list_whole() -> None:
@@ -239,9 +238,10 @@ def test_applying_to_a_project_planned_by_name_reads_no_whole_listing(tmp_path: 
                     stdout=out, stderr=io.StringIO())
         assert code == 0, out.getvalue()
         requests = sum(emulator.stats()["requests"].values())
-    # plan: user, page 1, the probe, 2 lookups, the newest page, the credits; apply: the
-    # create, a lookup for another run's duplicate, the send
-    assert requests == 10
+    # plan: user, page 1, the probe, 2 lookups, the newest page, the project's settings (a
+    # create that sends), the credits; apply: the create, a lookup for another run's
+    # duplicate, the send
+    assert requests == 11
 
 
 def test_a_saved_plan_made_by_name_is_checked_by_name(tmp_path: Any) -> None:

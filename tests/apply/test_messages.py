@@ -121,8 +121,9 @@ def test_seeding_new_conversations_reads_no_transcript(ws: Workspace) -> None:
     posts = after.get("POST", 0) - before.get("POST", 0)
     gets = after.get("GET", 0) - before.get("GET", 0)
     assert posts == 2 + 5, "two creates and five sends, each once"
-    assert gets == 4, ("the key's user, one listing page, the query credits, and one after the "
-                       "creates (did another run create them too?); no transcript read per send")
+    assert gets == 5, ("the key's user, one listing page, the project's settings (creates that "
+                       "send), the query credits, and one after the creates (did another run "
+                       "create them too?); no transcript read per send")
 
 
 def _backup_of_a_deleted_conversation(ws: Workspace, *prompts: str) -> str:

@@ -153,16 +153,22 @@ def _budget(rows: list[tuple[str, str, str, str]], *, window: float, only: set[s
     with tempfile.TemporaryDirectory(prefix="reconciler-budget-") as name:
         directory = Path(name)
         if "setup" in only:
-            for limit, production in ((120, 0.0), (120, 0.25), (90, 0.0), (60, 0.0)):
+            for limit, production, per_page in ((120, 0.0, "ignored"), (120, 0.0, "honoured"),
+                                                (120, 0.25, "ignored"), (90, 0.0, "ignored"),
+                                                (60, 0.0, "ignored")):
                 run = budget.run_setup(directory, limit=limit, window=window,
-                                       latency_ms=LATENCY_MS, production_share=production)
+                                       latency_ms=LATENCY_MS, production_share=production,
+                                       per_page=per_page)
                 add(_budget_row(run, production, scale))
         if "huge" in only:
-            huge = budget.huge_prune_off(directory, limit=120, window=window)
-            add((f"5 plan prune-off project, {huge.live:,} live / {huge.declared} declared, "
-                 f"10 per page{scale}", f"{huge.requests} requests",
-                 f"{huge.refused} refused; plan {'made' if huge.plan_ok else 'FAILED'}",
-                 _verdict(huge.requests <= 60 and huge.refused == 0 and huge.plan_ok)))
+            for per_page in ("ignored", "honoured"):
+                huge = budget.huge_prune_off(directory, limit=120, window=window,
+                                             per_page=per_page)
+                add((f"5 plan prune-off project, {huge.live:,} live / {huge.declared} declared, "
+                     f"{budget.PER_PAGE[per_page]} per page (per_page {per_page}){scale}",
+                     f"{huge.requests} requests",
+                     f"{huge.refused} refused; plan {'made' if huge.plan_ok else 'FAILED'}",
+                     _verdict(huge.requests <= 60 and huge.refused == 0 and huge.plan_ok)))
         if "chaos" in only:
             chaos = budget.chaos_with_rate_limit(directory)
             add(("5 chaos: 30 % 5xx, 20 % commit-then-fail, 10 % drops, 5 req/s limit; 45 "
@@ -191,7 +197,8 @@ def _budget_row(run: budget.BudgetRun, production: float,
         against += f"; production {run.production_sent} sent, {run.production_refused} refused"
         met = met and run.production_refused == 0
     return (f"5 plan + apply, 3 projects / 600 live / 40 declared / 10 sends / 5 deletes, "
-            f"{run.limit}/min{scale}{who}", measured, against, _verdict(met))
+            f"per_page {run.per_page}, {run.limit}/min{scale}{who}", measured, against,
+            _verdict(met))
 
 
 def _verdict(met: bool) -> str:

@@ -11,19 +11,24 @@ The minimum number of requests a plan + apply needs (what `requests <= 1.2 x min
 measured against) is counted as follows, for `reconciler plan -f` then `reconciler apply -f`
 (which plans afresh, so every read is needed twice):
 
-- per command: 1 for the key's user; for a prune-on project every page of its listing; for a
-  prune-off project the cheaper of every page and page 1 plus one lookup per declared or
-  `renamed_from` name (plus the listing's last page when it creates, to know the newest id);
-  one transcript page per conversation whose decision needs it (declares messages, or will be
-  deleted); 1 for the query credits when it sends;
+- per command: 1 for the key's user; for a prune-on project every page of its listing (of the
+  key's own conversations: the emulator serves `userFilter=me`), at the page size the
+  emulator answers (10, or 100 where it honours `per_page`); for a prune-off project the
+  cheaper of every page and page 1 plus one lookup per declared or `renamed_from` name (plus
+  the listing's last page when it creates, to know the newest id); one transcript page per
+  conversation whose decision needs it (declares messages, or will be deleted); 1 for the
+  project's settings when it creates a conversation that sends (the retention note); 1 for
+  the query credits when it sends;
 - apply only: 1 per rename, create and send, and 2 per delete (the transcript backed up and
   checked, then the DELETE).
 
 Not counted, though `reconciler` makes them: reading a conversation's newest message before
 sending to it (an ideal client could reuse the transcript it read while planning); the one
-lookup per command that finds out whether the name filter matches substrings; the page of
-`userFilter=all` that tells whether `team_member` holds the key's own conversations; and one
-lookup per created name after the creates, to catch another apply creating it at the same time.
+lookup per command that finds out whether the name filter matches substrings; and one lookup
+per created name after the creates, to catch another apply creating it at the same time.
+
+Each run is made against an emulator that ignores `per_page` (its own 10 a page) or honours it
+(`--per-page honoured`, up to 100): the listings' share of the requests is what changes.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ from tests.reliability.invariants import violations
 from tests.reliability.scenario import ProjectExpectation, Scenario
 
 PAGE = 10
+HONOURED_PAGE = 100  # the page a service honouring `per_page` serves the client (it asks 100)
+PER_PAGE = {"ignored": PAGE, "honoured": HONOURED_PAGE}
 SHARE = 0.5  # the default --rate-share
 FIRST = 8001
 
@@ -74,18 +81,19 @@ class BudgetProject:
     def sends(self) -> int:
         return self.kept_with_sends + self.creates_with_sends
 
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil((self.live_mine + self.live_team) / PAGE))
+    def pages(self, page: int) -> int:
+        """The pages of the listing of the key's own conversations, `page` a page."""
+        return max(1, math.ceil(self.live_mine / page))
 
-    def reads(self) -> int:
+    def reads(self, page: int) -> int:
         """The fewest requests one plan needs for this project (see the module)."""
         if self.prune:
-            listing = self.pages
+            listing = self.pages(page)
         else:
             lookups = 1 + self.declared + self.renames + (1 if self.creates else 0)
-            listing = min(self.pages, lookups)
-        return listing + self.kept_with_sends + self.deletes
+            listing = min(self.pages(page), lookups)
+        settings = 1 if self.creates_with_sends else 0
+        return listing + self.kept_with_sends + self.deletes + settings
 
     def writes(self) -> int:
         return self.renames + self.creates + self.sends + 2 * self.deletes
@@ -102,10 +110,11 @@ SETUP = (
 )
 
 
-def minimum_requests(projects: tuple[BudgetProject, ...]) -> int:
-    """The fewest requests `plan -f` then `apply -f` of `projects` need (see the module)."""
+def minimum_requests(projects: tuple[BudgetProject, ...], *, page: int = PAGE) -> int:
+    """The fewest requests `plan -f` then `apply -f` of `projects` need, listings answering
+    `page` conversations a page (see the module)."""
     sends = sum(p.sends for p in projects)
-    one_plan = 1 + sum(p.reads() for p in projects) + (1 if sends else 0)
+    one_plan = 1 + sum(p.reads(page) for p in projects) + (1 if sends else 0)
     return 2 * one_plan + sum(p.writes() for p in projects)
 
 
@@ -189,6 +198,7 @@ class BudgetRun:
     production_sent: int = 0
     production_refused: int = 0
     converged: bool = False
+    per_page: str = "ignored"  # how the emulator took `per_page`: ignored or honoured
 
     @property
     def allowed_per_second(self) -> float:
@@ -232,13 +242,14 @@ def counted(emulator: RunningEmulator) -> tuple[int, int]:
 
 def run_setup(
     directory: Path, *, limit: int, window: float, latency_ms: float,
-    production_share: float = 0.0,
+    production_share: float = 0.0, per_page: str = "ignored",
 ) -> BudgetRun:
-    """Seed the setup afresh, then time `plan -f` and `apply -f` at `limit` per `window`."""
-    db = directory / f"budget-{limit}-{window:g}-{production_share:g}.db"
+    """Seed the setup afresh, then time `plan -f` and `apply -f` at `limit` per `window`,
+    against an emulator that takes `per_page` as `per_page` says (ignored, honoured)."""
+    db = directory / f"budget-{limit}-{window:g}-{production_share:g}-{per_page}.db"
     desired = seed_setup(db, SETUP)
     extra = ["--rate-limit-per-minute", str(limit), "--rate-limit-window", f"{window:g}",
-             "--enable-admin"]
+             "--enable-admin", "--per-page", per_page]
     with emulator_process(db, latency_ms=latency_ms, page_size=PAGE, extra=extra) as emulator:
         production = None
         if production_share:
@@ -265,11 +276,11 @@ def run_setup(
     return BudgetRun(limit=limit, window=window, requests=ours,
                      refused=refused_after - refused_before - (production.refused
                                                                if production else 0),
-                     wall=wall, minimum=minimum_requests(SETUP),
+                     wall=wall, minimum=minimum_requests(SETUP, page=PER_PAGE[per_page]),
                      plan_requests=_requests_made(planned.stdout),
                      production_sent=production_sent,
                      production_refused=production.refused if production else 0,
-                     converged=check.returncode == 0)
+                     converged=check.returncode == 0, per_page=per_page)
 
 
 @dataclass(frozen=True)
@@ -279,12 +290,14 @@ class HugeRun:
     requests: int
     refused: int
     plan_ok: bool
+    per_page: str = "ignored"
 
 
 def huge_prune_off(directory: Path, *, limit: int, window: float, live: int = 100_000,
-                   declared: int = 20) -> HugeRun:
-    """Plan a prune-off project of `live` conversations (10 per page) declaring `declared`."""
-    db = directory / "huge.db"
+                   declared: int = 20, per_page: str = "ignored") -> HugeRun:
+    """Plan a prune-off project of `live` conversations (10 per page, or 100 where the
+    emulator honours `per_page`) declaring `declared`."""
+    db = directory / f"huge-{per_page}.db"
     project = FIRST + 10
     with Emulator(db=str(db), api_key=API_KEY) as emulator:
         emulator.ensure_project(project, "huge")
@@ -297,14 +310,14 @@ def huge_prune_off(directory: Path, *, limit: int, window: float, live: int = 10
         + "      - name: Brand new\n      - name: Renamed one\n"
           "        renamed_from: ['Conversation 000001']\n", encoding="utf-8")
     extra = ["--rate-limit-per-minute", str(limit), "--rate-limit-window", f"{window:g}",
-             "--enable-admin"]
+             "--enable-admin", "--per-page", per_page]
     with emulator_process(db, latency_ms=20, page_size=PAGE, extra=extra) as emulator:
         before, refused_before = counted(emulator)
         planned = cli(emulator, "plan", "-f", str(desired), "--format", "json", cwd=directory)
         after, refused_after = counted(emulator)
     ok = planned.returncode == 0 and json.loads(planned.stdout)["summary"]["create"] == 1
     return HugeRun(live, declared, after - before + refused_after - refused_before,
-                   refused_after - refused_before, ok)
+                   refused_after - refused_before, ok, per_page)
 
 
 # -- chaos with a rate limit -------------------------------------------------------------------

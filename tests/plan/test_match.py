@@ -172,15 +172,16 @@ def test_each_live_conversation_is_claimed_once() -> None:
 
 @pytest.mark.parametrize(
     ("scope", "expected"),
-    [(Scope.MINE, "team_member"), (Scope.TEAM, "team_member"), (Scope.ALL, "all")],
+    [(Scope.MINE, "me"), (Scope.TEAM, "team_member"), (Scope.ALL, "all")],
     ids=["mine", "team", "all"],
 )
 def test_listing_asks_for_what_the_scope_may_manage_and_no_more(scope: Scope,
                                                                   expected: str) -> None:
-    # "team_member" lists every conversation with a creator; "all" adds the visitors'.
+    # "me" lists the key's user's conversations; "team_member" every conversation with a
+    # creator; "all" adds the visitors'.
     assert listing_filter(scope) == expected
     for creator in (ME, TEAMMATE, None):
-        listed = expected == "all" or creator is not None
+        listed = {"me": creator == ME, "team_member": creator is not None, "all": True}[expected]
         assert listed or not in_scope(conv("x", by=creator), scope, ME)
 
 

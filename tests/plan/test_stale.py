@@ -185,11 +185,10 @@ def test_a_plan_made_by_name_is_checked_by_looking_its_names_up() -> None:
         found = stale(emulator, plan)
         reads = emulator.stats()["requests"]["GET"] - before
     assert found == [f"7/create/Fresh: a conversation named 'Fresh' now exists ({taken})"]
-    # the user, a lookup per name (Free, Fresh, New) in the project's scope, one page each but
-    # Fresh: two (its whole listing spans pages, so the client first learns whether the team
-    # filter holds the key's own user), and the transcript of the renamed one; the visitors'
+    # the user, a lookup per name (Free, Fresh, New) among the key's user's conversations
+    # (userFilter=me), one page each, and the transcript of the renamed one; the visitors'
     # conversations named Fresh are never read (with userFilter=all: three pages more)
-    assert reads == 6
+    assert reads == 5
 
 
 def test_a_name_the_filter_cannot_look_up_is_checked_on_the_whole_listing() -> None:

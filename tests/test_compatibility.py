@@ -139,7 +139,7 @@ def test_the_whole_workflow_keeps_every_promise(variant_ws: Workspace) -> None:
     assert broken_promises(ws, sessions) == []
 
     exported = ws.run("export", "--project", str(PROJECT), "--with-messages",
-                      "-o", str(ws.file))
+                      "-o", str(ws.file), "--force")
     assert exported.code == 0, exported.err
     assert ws.run("validate", "-f", str(ws.file)).code == 0
     round_trip = ws.plan("--detailed-exitcode")

@@ -51,14 +51,15 @@ class UsageError(Exception):
     def without_values(self, argv: Sequence[str]) -> str:
         """The message with every value given on the command line (not an option name)
         written as '…', wherever a type check quoted it (and, unquoted, every value of 8
-        characters or more: the length of a key worth masking)."""
+        characters or more, the length of a key worth masking, but a whole number, which a
+        range check repeats)."""
         usage, sep, text = str(self).rpartition(": error: ")
         for token in argv:
             value = token.partition("=")[2] if token.startswith("-") else token
             if value:
                 text = text.replace(repr(value), "'…'")
-            if len(value) >= MIN_MASKED_LENGTH:  # unquoted, as argparse repeats some
-                text = text.replace(value, "…")
+            if len(value) >= MIN_MASKED_LENGTH and not value.isdigit():  # unquoted, as
+                text = text.replace(value, "…")  # argparse repeats some (a number may stay)
         return usage + sep + text
 
 

@@ -131,8 +131,9 @@ def _backup_of_a_deleted_conversation(ws: Workspace, *prompts: str) -> str:
     session = ws.seed("Gone")
     for prompt in prompts:
         ws.emulator.add_message(PROJECT, session, prompt)
-    ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}, prune: true, conversations: []}}]\n")
-    assert ws.apply().code == 0
+    ws.declare(f"version: 1\nprojects: [{{id: {PROJECT}, prune: true, owns: ['*'], "
+               "conversations: []}]\n")
+    assert ws.apply("--allow-mass-delete").code == 0
     (backup,) = (ws.path / "backups").rglob(f"{session}.json")
     return str(backup)
 

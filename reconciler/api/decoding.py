@@ -1,11 +1,12 @@
 """Reading API responses: typed objects, pages, and whole listings read consistently.
 
-The API pages are offset based and the server chooses the page size, so rows shift between
-pages when conversations are created or deleted while a listing is read. `read_all_pages`
-fetches page 1, learns `last_page`, `per_page` and `total` from it, fetches the other pages
-concurrently (bounded), and reads the whole listing again when the pages disagree with each
-other (a changed total or page count, a duplicate id, a count that is not the total). It never
-returns a partial listing: a page that finally fails fails the listing.
+The API pages are offset based and the server has the last word on the page size (a client
+may ask for one), so rows shift between pages when conversations are created or deleted while a
+listing is read. `read_all_pages` fetches page 1, learns `last_page`, `per_page` and `total`
+from it, fetches the other pages concurrently (bounded), and reads the whole listing again when
+the pages disagree with each other or with their own size (a changed total or page count, a
+duplicate id, a page holding more than its size, or less before the last, a count that is not
+the total). It never returns a partial listing: a page that finally fails fails the listing.
 
 No I/O here: the caller passes the coroutine that fetches one page. `Record` and `parse_page`
 read decoded JSON with type checks, raising `MalformedBody` (never KeyError or TypeError),

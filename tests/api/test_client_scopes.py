@@ -198,6 +198,7 @@ def test_plan_and_apply_scope_mine_either_way_and_v_says_which(
         projects:
           - id: {PROJECT}
             prune: true
+            owns: ["mine *"]
             conversations:
               - name: FAQ
                 messages: [hello]

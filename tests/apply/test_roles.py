@@ -79,6 +79,7 @@ def test_a_refused_delete_and_send_fail_alone(member: Workspace) -> None:
           - id: {PROJECT}
             scope: team
             prune: true
+            owns: ["*"]
             conversations:
               - name: FAQ
                 messages: [hello]
@@ -99,6 +100,7 @@ def test_a_refused_delete_and_send_fail_alone(member: Workspace) -> None:
           - id: {PROJECT}
             scope: team
             prune: true
+            owns: ["*"]
             conversations:
               - name: FAQ
     """)

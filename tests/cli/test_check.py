@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import jsonschema
 
+from reconciler.emulator import Emulator
 from tests import ROOT
+from tests.conftest import TEST_API_KEY
 from tests.workspace import PROJECT, Workspace
 
 FILE = f"""\
@@ -158,3 +161,46 @@ def test_a_project_that_cannot_be_read_is_an_error(ws: Workspace) -> None:
     code, out, _ = check(ws)
     assert code == 1
     assert "error:" in out and "999999" in out
+
+
+def test_a_content_change_turns_a_passing_check_into_a_failing_one(tmp_path: Path) -> None:
+    """The emulator answers from the project's documents: a QA conversation whose answer cites
+    the refund policy and says 30 days passes; the policy is rewritten, the same question is
+    asked in a second conversation, and its check fails for that real reason."""
+    content = tmp_path / "content"
+    (content / str(PROJECT)).mkdir(parents=True)
+    policy = content / str(PROJECT) / "refunds.md"
+    policy.write_text("# Refunds\n\nRefunds are possible within 30 days of purchase.\n",
+                      encoding="utf-8")
+    with Emulator(api_key=TEST_API_KEY, enable_admin=True, content=content) as emulator:
+        emulator.start()
+        emulator.ensure_project(PROJECT, "demo")
+        env = {"CUSTOMGPT_API_KEY": emulator.api_key, "CUSTOMGPT_BASE_URL": emulator.base_url}
+        ws = Workspace(tmp_path / "work", env, emulator)
+        ws.path.mkdir()
+        ws.declare(_qa_file("QA refunds"))
+        assert ws.apply().code == 0
+        code, out, _ = check(ws)
+        assert code == 0, out
+        assert "3 passed, 0 failed" in out
+
+        policy.write_text("# Refunds\n\nRefunds are possible within 14 days of purchase.\n",
+                          encoding="utf-8")
+        ws.declare(_qa_file("QA refunds", "QA refunds again"))
+        assert ws.apply().code == 0
+        code, out, _ = check(ws)
+        assert code == 3, out
+        assert ("FAILED: 'QA refunds again' / 'Within how many days are refunds possible?': "
+                "contains: does not contain '30 days'") in out
+        assert "5 passed, 1 failed" in out
+
+
+def _qa_file(*names: str) -> str:
+    """Conversations `names`, each asking the refund question with its expectations."""
+    entries = "".join(
+        f"      - name: {name}\n"
+        "        messages:\n"
+        "          - prompt: Within how many days are refunds possible?\n"
+        "            expect: {contains: ['30 days'], cites: true, no_answer: false}\n"
+        for name in names)
+    return f"version: 1\nprojects:\n  - id: {PROJECT}\n    conversations:\n{entries}"

@@ -11,7 +11,13 @@ from reconciler.api.live import Message, Transcript
 from reconciler.api.protocol import ConversationApi, read_transcripts
 from reconciler.desired.model import ConversationSpec, DesiredState, ProjectSpec
 from reconciler.errors import ApiError, AuthError
-from reconciler.plan.health import Answer, MessageCheck, ProjectHealth, evaluate
+from reconciler.plan.health import (
+    Answer,
+    MessageCheck,
+    ProjectHealth,
+    evaluate,
+    shown_answer,
+)
 from reconciler.plan.make import read_project, sent_messages
 from reconciler.plan.match import match_project
 from reconciler.text import normal_form
@@ -64,7 +70,9 @@ def _conversation(project_id: int, declared: ConversationSpec,
             project_id, declared, transcript, message.prompt)
         results = None if stored is None else evaluate(
             message.expect, Answer(stored.openai_response, stored.citations, no_answer))
-        checks.append(MessageCheck(declared.name, message.prompt, results))
+        checks.append(MessageCheck(declared.name, message.prompt, results,
+                                   None if stored is None else shown_answer(
+                                       stored.openai_response)))
     return checks
 
 

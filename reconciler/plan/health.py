@@ -27,6 +27,7 @@ from reconciler.desired.model import Expectations
 from reconciler.text import normal_form, shown_briefly
 
 EVALUATED_CHARS = 1 << 20  # the part of an answer that is searched and compared
+SHOWN_CHARS = 4_000  # the part of an answer kept to show beside its checks
 MATCH_SECONDS = 1.0  # the longest a `matches` may run on one answer
 # The vendor's default "I don't know" message, when a project says none.
 DEFAULT_NO_ANSWER = "I'm sorry, I don't know the answer"
@@ -69,12 +70,28 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class MessageCheck:
-    """The checks of one declared message: its conversation's name, its prompt, and the
-    results (None: not checked, the prompt was not sent yet)."""
+    """The checks of one declared message: its conversation's name, its prompt, the
+    results (None: not checked, the prompt was not sent yet), and the answer judged, its
+    first `SHOWN_CHARS` characters (None: no answer)."""
 
     conversation: str
     prompt: str
     results: tuple[CheckResult, ...] | None
+    answer: str | None = None
+
+
+@dataclass(frozen=True)
+class Flip:
+    """A check whose status changed since an earlier run: where it is (project, conversation,
+    prompt), which check (key and expected value), and its status then and now."""
+
+    project_id: int
+    conversation: str
+    prompt: str
+    key: str
+    expected: str
+    was: Status
+    now: Status
 
 
 @dataclass(frozen=True)
@@ -126,6 +143,39 @@ def evaluate(expect: Expectations, answer: Answer, *,
             score >= wanted.min, f"similarity {score:.2f} ≥ {wanted.min:g}",
             f"similarity {score:.2f} < {wanted.min:g}"))
     return tuple(results)
+
+
+def flips(before: list[ProjectHealth], after: list[ProjectHealth]) -> tuple[Flip, ...]:
+    """The checks judged in both runs (same project, conversation, prompt, key and expected
+    value) whose status is not the same, in the order of `after`. A check in only one of the
+    runs, or not judged in one (a prompt not sent), is no flip."""
+    earlier: dict[tuple[int, str, str, str, str], Status] = {}
+    for project_id, message, result in _judged(before):
+        earlier.setdefault(_where(project_id, message, result), result.status)
+    changed = []
+    for project_id, message, result in _judged(after):
+        was = earlier.get(_where(project_id, message, result))
+        if was is not None and was is not result.status:
+            changed.append(Flip(project_id, message.conversation, message.prompt, result.key,
+                                result.expected, was, result.status))
+    return tuple(changed)
+
+
+def _judged(projects: list[ProjectHealth]) -> list[tuple[int, MessageCheck, CheckResult]]:
+    return [(project.project_id, message, result) for project in projects
+            for message in project.messages for result in message.results or ()]
+
+
+def _where(project_id: int, message: MessageCheck,
+           result: CheckResult) -> tuple[int, str, str, str, str]:
+    return (project_id, normal_form(message.conversation), normal_form(message.prompt),
+            result.key, result.expected)
+
+
+def shown_answer(text: str) -> str:
+    """The part of an answer kept to show beside its checks: its first `SHOWN_CHARS`
+    characters, and an ellipsis when there was more."""
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…"
 
 
 def similarity(text: str, reference: str) -> float:

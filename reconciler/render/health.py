@@ -120,6 +120,7 @@ def as_dict(projects: list[ProjectHealth]) -> dict[str, Any]:
                 "conversation": message.conversation,
                 "prompt": message.prompt,
                 "sent": message.results is not None,
+                "answer": message.answer,
                 "checks": [{"key": r.key, "expected": r.expected, "status": r.status.value,
                             "reason": r.reason} for r in message.results or ()],
             } for message in project.messages],

@@ -96,6 +96,9 @@ def test_json_follows_its_schema(ws: Workspace) -> None:
     statuses = {c["status"] for p in document["projects"] for m in p["messages"]
                 for c in m["checks"]}
     assert statuses == {"passed", "failed"}
+    answers = [m["answer"] for p in document["projects"] for m in p["messages"]]
+    assert None in answers  # the prompt not sent yet has no answer
+    assert any(a and "emulated answer" in a.casefold() for a in answers)
 
 
 def test_junit_has_a_suite_per_project_and_a_case_per_expectation(ws: Workspace) -> None:

@@ -9,10 +9,16 @@ from reconciler.desired.model import Expectations, Similarity
 from reconciler.plan.health import (
     DEFAULT_NO_ANSWER,
     EVALUATED_CHARS,
+    SHOWN_CHARS,
     Answer,
     CheckResult,
+    Flip,
+    MessageCheck,
+    ProjectHealth,
     Status,
     evaluate,
+    flips,
+    shown_answer,
     similarity,
 )
 
@@ -125,3 +131,40 @@ def test_hostile_answers_are_judged_without_error() -> None:
         ("contains", Status.PASSED), ("contains", Status.FAILED), ("matches", Status.FAILED),
         ("max_chars", Status.FAILED), ("similar_to", Status.FAILED)]
     assert results[3].reason == f"is {len(hostile):,} characters, over 100"
+
+
+def _health(statuses: dict[str, Status], *, prompt: str = "What is the refund window?",
+            sent: bool = True) -> list[ProjectHealth]:
+    results = tuple(CheckResult(key, "x", status, "why") for key, status in statuses.items())
+    return [ProjectHealth(7, "Support", (MessageCheck("FAQ", prompt, results if sent else None),))]
+
+
+def test_flips_name_each_check_whose_status_changed_both_ways() -> None:
+    before = _health({"contains": Status.PASSED, "matches": Status.FAILED,
+                      "cites": Status.PASSED})
+    after = _health({"contains": Status.FAILED, "matches": Status.PASSED,
+                     "cites": Status.PASSED})
+    assert flips(before, after) == (
+        Flip(7, "FAQ", "What is the refund window?", "contains", "x",
+             Status.PASSED, Status.FAILED),
+        Flip(7, "FAQ", "What is the refund window?", "matches", "x",
+             Status.FAILED, Status.PASSED))
+
+
+def test_a_check_in_one_run_only_or_not_judged_is_no_flip() -> None:
+    before = _health({"contains": Status.PASSED})
+    assert flips(before, _health({"matches": Status.FAILED})) == ()
+    assert flips(before, _health({"contains": Status.FAILED}, sent=False)) == ()
+    assert flips(before, _health({"contains": Status.FAILED},
+                                 prompt="Another prompt")) == ()
+
+
+def test_flips_compare_prompts_in_their_normal_form() -> None:
+    before = _health({"contains": Status.PASSED}, prompt="Cafe\u0301?")
+    after = _health({"contains": Status.FAILED}, prompt="Caf\u00e9?")
+    assert [f.now for f in flips(before, after)] == [Status.FAILED]
+
+
+def test_a_long_answer_is_shown_clipped() -> None:
+    assert shown_answer("a" * 10) == "a" * 10
+    assert shown_answer("a" * (SHOWN_CHARS + 5)) == "a" * SHOWN_CHARS + "…"

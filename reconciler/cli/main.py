@@ -144,7 +144,7 @@ def parameters(args: argparse.Namespace) -> Parameters:
     connection = _connection(args)
     command: str = args.command
     if command == "validate":
-        return ValidateParams(paths=(*(args.files or ()), *args.paths))
+        return ValidateParams(paths=_paths(args))
     if command == "plan":
         if args.plan_key_file and not args.out:
             raise InputError([Problem("--plan-key-file signs the saved plan: it needs --out "
@@ -184,14 +184,24 @@ def _connection(args: argparse.Namespace) -> Connection:
         parallelism=args.parallelism, insecure_http=args.insecure_http, sandbox=args.sandbox)
 
 
+def _paths(args: argparse.Namespace) -> tuple[str, ...]:
+    """The desired-state files and directories: -f PATH… then the positional PATH…."""
+    return (*(args.files or ()), *args.paths)
+
+
 def _declared(args: argparse.Namespace) -> Declared:
-    return Declared(files=tuple(args.files), projects=tuple(args.project or ()))
+    """The desired state `plan`, `apply -f` and `check` read; InputError without a path."""
+    if not _paths(args):
+        raise InputError([Problem(f"{args.command} needs at least one desired-state file or "
+                                  "directory (-f PATH or PATH)")])
+    return Declared(files=_paths(args), projects=tuple(args.project or ()))
 
 
 def _apply_source(args: argparse.Namespace) -> Declared | SavedPlan:
     """`apply`'s source: the declared state (-f) or a saved plan (--plan), never both."""
-    if bool(args.files) == bool(args.plan):
-        raise InputError([Problem("apply needs either -f PATH… or --plan FILE (not both)")])
+    if bool(_paths(args)) == bool(args.plan):
+        raise InputError([Problem("apply needs either desired-state files (-f PATH… or "
+                                  "PATH…) or --plan FILE (not both)")])
     if args.plan_key_file and not args.plan:
         raise InputError([Problem("--plan-key-file checks the signature of a saved plan: it "
                                   "needs --plan FILE")])
@@ -221,7 +231,7 @@ def _logging_to(console: Console) -> Iterator[None]:
     handler.addFilter(_Cleaned(console))
     logger.handlers = [handler]
     logger.propagate = False
-    logger.setLevel(logging.ERROR if console.quiet else level)
+    logger.setLevel(logging.WARNING if console.quiet else level)  # -q keeps warnings
     try:
         yield
     finally:

@@ -9,6 +9,7 @@ shows its traceback; Ctrl-C exits 130, SIGTERM 143.
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import os
 import signal
@@ -32,7 +33,7 @@ from reconciler.cli.commands.validate import ValidateParams
 from reconciler.cli.common import EXIT_ERROR, Declared, Format
 from reconciler.cli.connect import Connection
 from reconciler.cli.console import Console
-from reconciler.cli.parser import UsageError, build_parser
+from reconciler.cli.parser import CHECK_FORMATS, UsageError, build_parser
 from reconciler.desired.model import Scope
 from reconciler.emulator import DEFAULT_API_KEY
 from reconciler.emulator.cli import cmd_emulator
@@ -172,8 +173,20 @@ def parameters(args: argparse.Namespace) -> Parameters:
     if command == "check":
         return CheckParams(connection=connection, declared=_declared(args),
                            format=cast(CheckFormat, args.format), out=args.out,
-                           min_pass_rate=args.min_pass_rate)
+                           min_pass_rate=args.min_pass_rate, also=_also_written(args))
     raise ValueError(f"no parameters for the command {command!r}")
+
+
+def _also_written(args: argparse.Namespace) -> tuple[tuple[CheckFormat, str], ...]:
+    """`--write FORMAT FILE`…: each format one of `check`'s; InputError otherwise."""
+    written = tuple((fmt, path) for fmt, path in args.write or ())
+    for fmt, _ in written:
+        if fmt not in CHECK_FORMATS:
+            close = difflib.get_close_matches(fmt, CHECK_FORMATS, n=1)
+            meant = f"; did you mean {close[0]!r}?" if close else ""
+            raise InputError([Problem(f"--write: the format must be one of "
+                                      f"{', '.join(CHECK_FORMATS)}{meant}")])
+    return cast(tuple[tuple[CheckFormat, str], ...], written)
 
 
 def _connection(args: argparse.Namespace) -> Connection:

@@ -316,6 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=CHECK_FORMATS, default="text",
                        help="output format")
     check.add_argument("--out", metavar="FILE", help="write the result to FILE (default stdout)")
+    check.add_argument("--write", nargs=2, action="append", metavar=("FORMAT", "FILE"),
+                       help="also write the result in FORMAT (one of --format's) to FILE "
+                            "(repeatable): for CI, a summary, a JUnit report and more from "
+                            "one run, e.g. --write junit checks.xml")
     check.add_argument("--min-pass-rate", type=_pass_rate, metavar="F",
                        help="exit 0 when at least this share of checks (0 to 1) pass "
                             "(default: every check must pass)")

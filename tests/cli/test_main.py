@@ -76,6 +76,7 @@ COMMAND_FLAGS: dict[str, dict[str, tuple[list[str], list[str]]]] = {
         "paths": (C, [*C, "b.yaml"]),
         "format": (C, [*C, "--format", "junit"]),
         "out": (C, [*C, "--out", "c.xml"]),
+        "write": (C, [*C, "--write", "junit", "c.xml"]),
         "min_pass_rate": (C, [*C, "--min-pass-rate", "0.5"]),
         "project": (C, [*C, "--project", "7"]),
     },

@@ -10,8 +10,9 @@ import argparse
 import difflib
 import math
 import re
+import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from reconciler import __version__
 from reconciler.api.answer_times import FLOOR, MULTIPLE
@@ -31,6 +32,11 @@ class _Parser(argparse.ArgumentParser):
     console) instead of printed here, never repeats a value that is not an option name (a
     value typed in the wrong place can be the key), and suggests the command, option or
     choice a mistyped one was probably meant to be."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if sys.version_info >= (3, 14):  # argparse's own suggestions: ours are made here
+            kwargs.setdefault("suggest_on_error", False)
+        super().__init__(*args, **kwargs)
 
     def parse_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None,

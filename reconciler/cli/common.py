@@ -4,6 +4,7 @@ a progress line, the project locks of a writing run, and rendering a plan."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from reconciler.desired.loader import load_desired
 from reconciler.desired.model import DesiredState
 from reconciler.errors import InputError, Location, Problem, os_reason
 from reconciler.jsonio import pretty, read_json_file
+from reconciler.keys import MIN_MASKED_LENGTH
 from reconciler.plan.guards import GuardLimits
 from reconciler.plan.make import make_plan
 from reconciler.plan.model import PLAN_FORMAT_VERSION, Plan
@@ -63,7 +65,8 @@ class Declared:
 
 def load_declared(declared: Declared, console: Console) -> DesiredState:
     """The desired state of `declared`, restricted to its projects; InputError when one of
-    them is not declared in the files."""
+    them is not declared in the files, or a path is a stray value (`refuse_stray_values`)."""
+    refuse_stray_values(declared.files)
     desired = load_desired(list(declared.files), env=console.env, secrets=console.secrets)
     if declared.projects:
         wanted = set(declared.projects)
@@ -74,6 +77,19 @@ def load_declared(declared: Declared, console: Console) -> DesiredState:
             )])
         desired = desired.select(wanted)
     return desired
+
+
+def refuse_stray_values(paths: Sequence[str]) -> None:
+    """Raises InputError, without repeating it, for a path that does not exist and looks like
+    a key or a token rather than a file name (no `/` or `.`, a digit, 8 characters or more):
+    a value typed in the wrong place is read as a desired-state PATH, and may be the key."""
+    for path in paths:
+        if (len(path) >= MIN_MASKED_LENGTH and not any(c in path for c in "/.")
+                and any(c.isdigit() for c in path) and not os.path.lexists(path)):
+            raise InputError([Problem(
+                "a PATH given does not exist, and looks like a key or a token rather than a "
+                "file name: it is not repeated here. Desired-state files and directories are "
+                "given as -f PATH or PATH")])
 
 
 def key_files(connection: Connection, plan_key_file: str | None = None) -> list[str]:

@@ -24,7 +24,7 @@ from reconciler.errors import InputError, Problem
 def add_emulator_command(commands: Any) -> None:
     """Register the `emulator` sub-command on `commands` (an argparse sub-parsers object)."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        "emulator", help="serve a local emulator of the CustomGPT.ai API",
+        "emulator", help="Serve a local emulator of the CustomGPT.ai API.",
         description="Serve the CustomGPT.ai conversation API on loopback, backed by SQLite, "
                     "until Ctrl-C. Prints CUSTOMGPT_BASE_URL and CUSTOMGPT_API_KEY lines.",
         epilog="example: reconciler emulator --port 8765 --db emulator.db --enable-admin",

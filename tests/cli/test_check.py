@@ -207,3 +207,33 @@ def _qa_file(*names: str) -> str:
         "            expect: {contains: ['30 days'], cites: true, no_answer: false}\n"
         for name in names)
     return f"version: 1\nprojects:\n  - id: {PROJECT}\n    conversations:\n{entries}"
+
+
+def test_junit_is_also_written_from_the_same_run_as_the_markdown(ws: Workspace) -> None:
+    """CI shows the markdown and publishes the JUnit XML of one run (a `test` run sends
+    prompts: it is not run twice for two formats)."""
+    ws.declare(FILE)
+    assert ws.apply().code == 0
+    junit = ws.path / "reports" / "checks.xml"
+    code, out, err = check(ws, "--format", "markdown", "--write", "junit", str(junit),
+                           "--write", "json", str(ws.path / "checks.json"))
+    assert code == 3, err
+    assert out.startswith("### Answer checks")
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures")) == ("4", "1")
+    assert f"Wrote the answer checks (junit) to {junit}." in err
+    assert json.loads((ws.path / "checks.json").read_text())["summary"]["failed"] == 1
+
+
+def test_write_never_replaces_an_input_nor_takes_an_unknown_format(ws: Workspace) -> None:
+    ws.declare(FILE)
+    before = ws.file.read_text()
+    code, _, err = check(ws, "--write", "junit", str(ws.file))
+    assert code == 1
+    assert "--write" in err
+    assert ws.file.read_text() == before
+    code, _, err = check(ws, "--write", "jnuit", str(ws.path / "c.xml"))
+    assert code == 1
+    assert "the format must be one of text, json, junit, markdown; did you mean 'junit'?" in err
+    assert not (ws.path / "c.xml").exists()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from reconciler.apply.outputs import check_outputs
+from reconciler.apply.outputs import Output, check_outputs
 from reconciler.cli.common import (
     EXIT_CHECKS_FAILED,
     EXIT_ERROR,
@@ -33,24 +33,29 @@ CheckFormat = Literal["text", "json", "junit", "markdown"]
 
 @dataclass(frozen=True)
 class CheckParams:
-    """What `check` reads, how it shows the result and where (None: stdout), and the share
-    of checks that must pass (None: all)."""
+    """What `check` reads, how it shows the result and where (None: stdout), the share
+    of checks that must pass (None: all), and the files the result is also written to, each
+    in its format (`--write FORMAT FILE`)."""
 
     connection: Connection
     declared: Declared
     format: CheckFormat
     out: str | None
     min_pass_rate: float | None
+    also: tuple[tuple[CheckFormat, str], ...] = ()
 
 
 def run(params: CheckParams, console: Console) -> int:
     """Check every declared project's stored answers; exit 0, 3 (checks failed) or 1."""
     desired = load_declared(params.declared, console)
-    check_outputs(outputs(out=params.out),
+    written = [Output("--write", Path(path)) for _, path in params.also]
+    check_outputs([*outputs(out=params.out), *written],
                   inputs=[*desired.files, *key_files(params.connection)])
     projects = asyncio.run(_check(params, console, desired))
-    text = {"text": as_text, "junit": as_junit, "markdown": as_markdown}.get(
-        params.format, _json)(projects)
+    text = _rendered(params.format, projects)
+    for fmt, path in params.also:
+        write_text(Path(path), _rendered(fmt, projects))
+        console.info(f"Wrote the answer checks ({fmt}) to {path}.")
     if params.out:
         write_text(Path(params.out), text)
         console.info(f"Wrote the answer checks to {params.out}.")
@@ -65,6 +70,12 @@ def run(params: CheckParams, console: Console) -> int:
         return EXIT_OK
     floor = params.min_pass_rate
     return EXIT_OK if floor is not None and counts.pass_rate >= floor else EXIT_CHECKS_FAILED
+
+
+def _rendered(fmt: CheckFormat, projects: list[ProjectHealth]) -> str:
+    """The checks in the format `fmt`."""
+    return {"text": as_text, "junit": as_junit, "markdown": as_markdown}.get(fmt, _json)(
+        projects)
 
 
 def _json(projects: list[ProjectHealth]) -> str:

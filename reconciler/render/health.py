@@ -276,7 +276,7 @@ def as_html(projects: list[ProjectHealth], *, flips: tuple[Flip, ...] = ()) -> s
     if passing:
         body.append(f"<section id=\"passing\"><h2>Passing ({len(passing)} conversation(s))"
                     "</h2>\n" + "".join(g.html(open_=False) for g in passing) + "</section>")
-    if not groups:
+    if not groups and not any(p.error for p in projects):
         body.append("<p>No answer checks are declared.</p>")
     return f"""<!DOCTYPE html>
 <html lang="en">

@@ -123,6 +123,8 @@ def test_a_project_that_could_not_be_read_is_said_at_the_top() -> None:
 
 def test_nothing_declared_says_so() -> None:
     assert "No answer checks are declared." in as_html([ProjectHealth(1, "p")])
+    unread = as_html([ProjectHealth(1, "p", error="project 1 not found")])
+    assert "No answer checks are declared." not in unread and "project 1 not found" in unread
 
 
 @pytest.mark.parametrize(("health", "line"), [

@@ -192,7 +192,7 @@ def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
                        help="never colour the output (NO_COLOR is honoured too)")
 
 
-CHECK_FORMATS = ("text", "json", "junit", "markdown")
+CHECK_FORMATS = ("text", "json", "junit", "markdown", "html")
 
 
 def _pass_rate(text: str) -> float:

@@ -22,13 +22,14 @@ from reconciler.cli.common import (
 )
 from reconciler.cli.connect import Connection, open_client
 from reconciler.cli.console import Console
+from reconciler.cli.sandbox import save_sandbox_health
 from reconciler.desired.model import DesiredState
 from reconciler.jsonio import pretty
 from reconciler.plan.answers import check_answers
 from reconciler.plan.health import ProjectHealth
-from reconciler.render.health import as_dict, as_junit, as_markdown, as_text, tally
+from reconciler.render.health import as_dict, as_html, as_junit, as_markdown, as_text, tally
 
-CheckFormat = Literal["text", "json", "junit", "markdown"]
+CheckFormat = Literal["text", "json", "junit", "markdown", "html"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ def run(params: CheckParams, console: Console) -> int:
     check_outputs([*outputs(out=params.out), *written],
                   inputs=[*desired.files, *key_files(params.connection)])
     projects = asyncio.run(_check(params, console, desired))
+    if params.connection.sandbox:
+        save_sandbox_health(console, projects)
     text = _rendered(params.format, projects)
     for fmt, path in params.also:
         write_text(Path(path), _rendered(fmt, projects))
@@ -74,12 +77,16 @@ def run(params: CheckParams, console: Console) -> int:
 
 def _rendered(fmt: CheckFormat, projects: list[ProjectHealth]) -> str:
     """The checks in the format `fmt`."""
-    return {"text": as_text, "junit": as_junit, "markdown": as_markdown}.get(fmt, _json)(
-        projects)
+    return {"text": as_text, "junit": as_junit, "markdown": as_markdown, "html": _html}.get(
+        fmt, _json)(projects)
 
 
 def _json(projects: list[ProjectHealth]) -> str:
     return pretty(as_dict(projects))
+
+
+def _html(projects: list[ProjectHealth]) -> str:
+    return as_html(projects)
 
 
 async def _check(params: CheckParams, console: Console,

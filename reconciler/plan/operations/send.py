@@ -145,7 +145,7 @@ class Send(Operation):
             chatbot_model=self.chatbot_model,
         )
         thread.newest_id = message.id
-        return Applied(f"sent message {self.position}", session_id=session_id)
+        return Applied(f"sent message {self.position}", session_id=session_id, answer=message)
 
 
 def send_external_id(project_id: int, session_id: str, position: int, prompt: str) -> str:

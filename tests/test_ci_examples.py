@@ -24,7 +24,6 @@ import pytest
 import yaml
 
 from reconciler.cli.main import main
-from reconciler.cli.parser import CHECK_FORMATS
 from reconciler.emulator import Emulator
 from tests.github_runner import (
     ACTION,
@@ -696,8 +695,6 @@ def answers(tmp_path: Path, emulator: Emulator, api_env: dict[str, str]) -> Iter
     hub = make_hub(tmp_path, emulator, api_env, ANSWERS)
     (hub.workdir / "conversations" / "demo.yaml").write_text(ANSWER_FILE)
     apply_here(hub, api_env)
-    if "html" not in CHECK_FORMATS:  # the HTML report comes with its format
-        give_the_action(hub, "check", html="")
     yield hub
 
 
@@ -720,6 +717,8 @@ def test_check_comments_the_summary_and_fails_the_job_when_checks_fail(
     assert "### Answer checks" in (answers.home / "summary.md").read_text()
     artifact = answers.home / "artifacts" / str(PR_RUN_ID) / "reconciler-answer-checks"
     assert (artifact / "check.xml").read_text() == Path(outputs["junit"]).read_text()
+    page = (artifact / outputs["html"]).read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "1 failed" in page
     errors = [c for r in results for c in r.commands]
     assert [(c.name, c.properties) for c in errors] == [
         ("error", {"title": "Answer checks failed"})]

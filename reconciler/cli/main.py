@@ -21,13 +21,14 @@ from typing import TextIO, assert_never, cast
 from reconciler.api.pacer import PaceSettings
 from reconciler.api.settings import known_keys
 from reconciler.cli import completion
-from reconciler.cli.commands import apply, check, export, plan, restore, show, validate
+from reconciler.cli.commands import apply, check, export, plan, restore, show, test, validate
 from reconciler.cli.commands.apply import ApplyParams, SavedPlan
 from reconciler.cli.commands.check import CheckFormat, CheckParams
 from reconciler.cli.commands.export import ExportParams
 from reconciler.cli.commands.plan import PlanParams, SaveTo
 from reconciler.cli.commands.restore import RestoreParams
 from reconciler.cli.commands.show import ShowParams
+from reconciler.cli.commands.test import TrialParams
 from reconciler.cli.commands.validate import ValidateParams
 from reconciler.cli.common import EXIT_ERROR, Declared, Format
 from reconciler.cli.connect import Connection
@@ -46,7 +47,7 @@ EXIT_TERMINATED = 143
 EXIT_USAGE = 1  # an error like any other: 2 means changes under --detailed-exitcode
 
 Parameters = (ValidateParams | PlanParams | ApplyParams | ShowParams | ExportParams
-              | RestoreParams | CheckParams)
+              | RestoreParams | CheckParams | TrialParams)
 
 
 def main(
@@ -135,6 +136,8 @@ def run_command(params: Parameters, console: Console) -> int:
             return restore.run(params, console)
         case CheckParams():
             return check.run(params, console)
+        case TrialParams():
+            return test.run(params, console)
     assert_never(params)
 
 
@@ -173,6 +176,11 @@ def parameters(args: argparse.Namespace) -> Parameters:
         return CheckParams(connection=connection, declared=_declared(args),
                            format=cast(CheckFormat, args.format), out=args.out,
                            min_pass_rate=args.min_pass_rate)
+    if command == "test":
+        return TrialParams(connection=connection, declared=_declared(args),
+                           format=cast(CheckFormat, args.format), out=args.out,
+                           min_pass_rate=args.min_pass_rate, repeat=args.repeat,
+                           baseline=args.baseline, max_sends=args.max_sends)
     raise ValueError(f"no parameters for the command {command!r}")
 
 

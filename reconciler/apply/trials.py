@@ -135,9 +135,15 @@ class TrialRun:
         runnable = [r for r in planned if r.project.id not in failed]
         interrupted = True
         try:
-            asked = await asyncio.gather(*(self._replay(r, no_answer.get(r.project.id))
-                                           for r in runnable))
+            # A task group: when one replay raises (a rejected key), the others are cancelled
+            # and have deleted their conversations before the clean-up below runs.
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self._replay(r, no_answer.get(r.project.id)))
+                         for r in runnable]
+            asked = [task.result() for task in tasks]
             interrupted = False
+        except BaseExceptionGroup as stopped:
+            raise stopped.exceptions[0] from None
         finally:
             await self._clean_up(projects, everything=interrupted)
         return [_health(project, asked, failed.get(project.id), repeat=repeat,

@@ -333,3 +333,16 @@ def test_a_huge_or_special_baseline_is_refused_without_reading_it(ws: Workspace)
     run = ws.run("test", "-f", str(ws.file), "--baseline", str(huge), "--out", str(huge))
     assert run.code == 1
     assert huge.stat().st_size == 65 * 1024 * 1024
+
+
+def test_a_rejected_key_mid_run_stops_it_and_leaves_no_throwaway(ws: Workspace) -> None:
+    ws.declare(f"version: 1\nprojects:\n  - id: {PROJECT}\n    conversations:\n" + "".join(
+        f"      - name: QA {i}\n        messages:\n"
+        "          - {prompt: Hi?, expect: {contains: [x]}}\n" for i in range(12)))
+    ws.emulator.variants = Variants(send_delay_ms=300)
+    ws.emulator.faults = Faults(rules=[FaultRule(path=".*/messages$", method="POST",
+                                                 status=401, times=1)])
+    run = ws.run("test", "-f", str(ws.file), "--parallelism", "3")
+    assert run.code == 1
+    assert "error:" in run.err
+    assert live_throwaways(ws.emulator) == []

@@ -3,10 +3,11 @@ deleted here, and the sweep of those a stopped run left behind (see `reconciler.
 for their names and the sweep rule). With `apply/run.py`, the only module that writes through
 the client (ARCHITECTURE.md, Invariants: one writer).
 
-Every replay runs within the run's concurrency (`parallelism` replays at a time, each request
-paced by the client) and deletes its conversation when it ends, however it ends: a failure,
-an interruption (Ctrl-C, SIGTERM) or the run's deadline. After an interruption, or a create
-whose answer was lost, the run's own conversations are looked for by its name and deleted too.
+Every replay runs within the run's concurrency (`parallelism` replays sending at a time, as
+many more made ready, each request paced by the client) and deletes its conversation when it
+ends, however it ends: a failure, an interruption (Ctrl-C, SIGTERM) or the run's deadline.
+After an interruption, or a create whose answer was lost, the run's own conversations are
+looked for by its name and deleted too.
 A send whose answer was lost is never sent again blindly (the client watches the transcript
 for it first); a prompt that got no answer leaves its checks, and those after it in the
 conversation, not judged, and its project in error.
@@ -111,7 +112,8 @@ class TrialRun:
         self.run = run
         self.report = report
         self.clock = clock
-        self.slots = asyncio.Semaphore(parallelism)
+        self.slots = asyncio.Semaphore(parallelism)  # replays sending
+        self.ready = asyncio.Semaphore(2 * parallelism)  # replays made or sending
         self.live: dict[str, int] = {}  # session -> project: created, not deleted yet
         self.lost_create: set[int] = set()  # projects where a create's answer was lost
 
@@ -150,7 +152,10 @@ class TrialRun:
                         min_pass_rate=min_pass_rate) for project in projects]
 
     async def _replay(self, replay: Replay, no_answer: str | None) -> _Asked:
-        async with self.slots:
+        """Make the replay's conversation, send its prompts, delete it: at most `parallelism`
+        replays sending at once, and as many more made ready (so that the next one can send
+        as soon as a send ends)."""
+        async with self.ready:
             if self.clock() >= self.run.deadline:
                 return _not_judged(replay, "the run's deadline passed before it was asked")
             project = replay.project
@@ -165,9 +170,13 @@ class TrialRun:
             self.live[created.session_id] = project.id
             self.report.created += 1
             try:
-                return await self._send(replay, created.session_id, no_answer)
-            finally:
+                async with self.slots:
+                    asked = await self._send(replay, created.session_id, no_answer)
+            except BaseException:  # interrupted too: deleted before the error goes on
                 await self._delete(project.id, created.session_id)
+                raise
+        await self._delete(project.id, created.session_id)  # the next replay need not wait
+        return asked
 
     async def _send(self, replay: Replay, session_id: str, no_answer: str | None) -> _Asked:
         project, declared = replay.project, replay.conversation

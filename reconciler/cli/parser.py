@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import textwrap
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
@@ -277,17 +278,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="only these declared projects (repeatable)")
 
     test = _command(commands, "test",
-                    "Ask each conversation with expect: again in a throwaway conversation, "
-                    "judge the new answers, delete the throwaway conversation.",
+                    "Ask conversations with expect: again, in throwaway conversations, and "
+                    "judge the new answers.",
                     "reconciler test -f conversations/ --repeat 3 --baseline checks.json "
                     "--format markdown")
-    test.description = (
-        f"{test.description} Sent: each declared conversation's messages in order, up to and "
+    test.description = f"{test.description}\n\n" + textwrap.fill(
+        "Sent: each declared conversation's messages in order, up to and "
         "including its last message with expect: (the ones before are its context), into a "
         "new conversation named 'reconciler-test <start> until <deadline> <run id> <k>/<N> "
         "<name>' (a name no desired-state file may declare), deleted when it is judged. Every "
         "run first deletes the throwaway conversations of the API key's user that a stopped "
-        "run left behind, once they are an hour past their deadline.")
+        "run left behind, once they are an hour past their deadline.", width=78)
     _files(test)
     test.add_argument("--repeat", type=_repeat, default=1, metavar="N",
                       help="ask each conversation N times (1 to 100, default 1), each in its "

@@ -286,9 +286,12 @@ class Pacer:
 
     def _observe(self, remaining: int, now: float, started: float) -> None:
         """Read `Remaining` of a request started at `started`: detect a new window, update the
-        estimate of what is left. A request started before the one whose answer showed the
-        current window (a long send across the window's turn) may have been counted in the
-        window before: its `Remaining` says nothing of this one, and is not read."""
+        estimate of what is left. A request started before the window was known to have ended,
+        or before the one whose answer showed the current window (a long send across the
+        window's turn), may have been counted in the window before: its `Remaining` says
+        nothing of this one, and is not read."""
+        if started < self._window_seen_by:
+            return
         others = self.in_flight  # started, unanswered: assume the server has not counted them
         fresh = max(0, remaining - others)
         new_window = self._lowest is not None and remaining > self._lowest + self._peak_in_flight
@@ -298,8 +301,6 @@ class Pacer:
             self._window_seen_by = started
             # The window holding this request opened before `now`, so it ends by now + window.
             self._window_ends = now + self.window
-            return
-        if started < self._window_seen_by:
             return
         self._estimate = min(self._estimate, fresh)
         self._lowest = min(self._lowest if self._lowest is not None else remaining, remaining)
@@ -344,6 +345,7 @@ class Pacer:
         """Once the window has surely ended, what is left in the new one is unknown."""
         if self._window_ends is not None and now >= self._window_ends:
             self._estimate, self._lowest, self._window_ends = None, None, None
+            self._window_seen_by = now  # what was sent before says nothing of the next one
 
     def _reserve(self, limit: int, now: float) -> int:
         """Requests to leave to the key's other clients in the rest of this window, under

@@ -194,6 +194,24 @@ def test_a_long_request_answered_after_a_new_window_does_not_stop_the_run() -> N
     assert pacer.turn().seconds <= 1.0  # the spacing only, not the window's rest
 
 
+def test_a_long_request_answered_after_its_window_ended_is_not_the_next_ones_probe() -> None:
+    clock = Clock()
+    pacer = Pacer(PaceSettings(share=0.5), clock=clock)
+    pacer.started()
+    pacer.answered(limit_headers(120, 119))  # the window ends by 60
+    clock.now = 59
+    pacer.started()  # a long send, counted in the ending window
+    clock.now = 60.1
+    assert pacer.turn().for_answer  # the window has ended: wait for an answer to learn more
+    clock.now = 61
+    pacer.answered(limit_headers(120, 60), started_at=59)  # the send: the old window's count
+    assert pacer.turn().seconds == 0  # probe the new window, rather than wait a whole one
+    pacer.started()
+    clock.now = 61.1
+    pacer.answered(limit_headers(120, 119), started_at=61)
+    assert pacer.turn().seconds <= 1.0
+
+
 # -- refusals ----------------------------------------------------------------------------------
 
 

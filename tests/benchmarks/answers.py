@@ -155,29 +155,36 @@ def measure_check(directory: Path, *, stored: int = 1000) -> CheckRun:
     return CheckRun(stored, 3 * stored, transcripts, check_cpu, evaluation_cpu)
 
 
+def report(*, scaled: bool = False) -> str:
+    """Both benchmarks run once, a line each with its ratio and whether it meets its target;
+    `scaled`: the budget's window 6 s instead of 60."""
+    window = 6.0 if scaled else 60.0
+    with tempfile.TemporaryDirectory(prefix="reconciler-answers-") as name:
+        directory = Path(name)
+        run = measure_test(directory, window=window)
+        ratio = run.wall / run.bound
+        met = ratio <= 1.2 and run.refused == 0 and run.left == 0
+        lines = [f"test: {PROMPTS} prompts, {LIMIT} requests per {window:g} s window, model "
+                 f"{SEND_DELAY_MS / 1000:g} s, default flags: wall {run.wall:.1f} s, "
+                 f"{run.requests} requests, {run.refused} refused, {run.left} throwaway(s) "
+                 f"left, exit {run.code}; bound {run.bound:.1f} s; ratio {ratio:.2f} (target "
+                 f"≤ 1.2): {'met' if met else 'NOT met'}"]
+        checked = measure_check(directory)
+    met = checked.evaluation_cpu < 1 and checked.transcripts == checked.stored
+    lines.append(f"check: {checked.stored:,} stored answers checked among {checked.live:,} "
+                 f"live conversations: {checked.transcripts:,} transcripts read; CPU "
+                 f"{checked.check_cpu:.2f} s in all, of which judging "
+                 f"{checked.evaluation_cpu:.3f} s (target < 1 s): {'met' if met else 'NOT met'}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.answers",
                                      description=__doc__)
     parser.add_argument("--scaled", action="store_true",
                         help="the emulator's budget window scaled to 6 s (120 requests a "
                              "window), the model's 2 s unchanged: a quick run")
-    options = parser.parse_args()
-    window = 6.0 if options.scaled else 60.0
-    with tempfile.TemporaryDirectory(prefix="reconciler-answers-") as name:
-        directory = Path(name)
-        run = measure_test(directory, window=window)
-        ratio = run.wall / run.bound
-        print(f"test: {PROMPTS} prompts, {LIMIT}/min per {window:g} s window, model "
-              f"{SEND_DELAY_MS / 1000:g} s: wall {run.wall:.1f} s, {run.requests} requests, "
-              f"{run.refused} refused, {run.left} throwaway(s) left, exit {run.code}; "
-              f"bound {run.bound:.1f} s; ratio {ratio:.2f} (target ≤ 1.2): "
-              f"{'met' if ratio <= 1.2 and run.refused == 0 and run.left == 0 else 'NOT met'}")
-        checked = measure_check(directory)
-        met = checked.evaluation_cpu < 1 and checked.transcripts == checked.stored
-        print(f"check: {checked.stored:,} stored answers checked among {checked.live:,} live "
-              f"conversations: {checked.transcripts:,} transcripts read; CPU "
-              f"{checked.check_cpu:.2f} s in all, of which judging "
-              f"{checked.evaluation_cpu:.3f} s (target < 1 s): {'met' if met else 'NOT met'}")
+    print(report(scaled=parser.parse_args().scaled))
 
 if __name__ == "__main__":
     main()

@@ -28,7 +28,7 @@ LAYERS = ("desired", "api", "plan", "render", "apply", "cli")
 # Modules that decide or describe, with no I/O: they may not reach the network, the files a
 # command writes, or the command line.
 PURE = ("desired/model", "api/live", "text", "plan/match", "plan/build", "plan/model",
-        "plan/guards", "plan/budget", "plan/health", "api/lookup", "render/formats",
+        "plan/guards", "plan/budget", "plan/health", "plan/trials", "api/lookup", "render/formats",
         "api/retry", "api/pacer", "api/answer_times",
         *(f"plan/operations/{path.stem}"
           for path in sorted((PACKAGE / "plan" / "operations").glob("*.py"))))
@@ -111,11 +111,12 @@ def writing(pattern: re.Pattern[str]) -> list[str]:
 
 
 def test_only_the_operation_kinds_and_apply_write_through_the_client() -> None:
-    """The kinds' `apply` methods make the writes, and `restore` (in apply/run.py)."""
+    """The kinds' `apply` methods make the writes, and `restore` (in apply/run.py), and
+    `test`'s throwaway conversations (apply/trials.py)."""
     kinds = {f"plan/operations/{path.name}"
              for path in (PACKAGE / "plan" / "operations").glob("*.py")}
     writers = set(writing(WRITES))
-    assert writers - kinds == {"apply/run.py"}
+    assert writers - kinds == {"apply/run.py", "apply/trials.py"}
     assert writers & kinds == {f"plan/operations/{kind}.py"
                                for kind in ("rename", "create", "send", "delete")}
 

@@ -63,7 +63,7 @@ from reconciler.api.settings import (
     Secret,
     is_loopback,
 )
-from reconciler.desired.model import Reaction
+from reconciler.desired.model import Reaction, is_throwaway
 from reconciler.errors import (
     ApiError,
     AuthError,
@@ -313,9 +313,12 @@ class Client:
 
     async def list_conversations(
         self, project_id: int, *, user_filter: str = "all", name: str | None = None,
-        first: Page[Conversation] | None = None,
+        first: Page[Conversation] | None = None, throwaways: bool = False,
     ) -> list[Conversation]:
-        """Every conversation of a project (optionally only those named `name`), by id.
+        """Every conversation of a project (optionally only those named `name`), by id,
+        but `reconciler test`'s throwaway conversations (`is_throwaway`): the one place they
+        are left out of live state, so that no plan, check, export or restore sees them; with
+        `throwaways`, only those (for the run that made them, and the sweep).
 
         `user_filter` is the API's `userFilter`: all, anonymous, team_member or me. `team_member`
         means every conversation with a creator, the key's own user's included, whether or
@@ -335,7 +338,8 @@ class Client:
             found = await self._listing(project_id, user_filter, name, first=first)
         if name is None and user_filter != "anonymous":  # it shows all of the key's user's
             self._remember_highest_id(project_id, max((c.id for c in found), default=0))
-        return sorted(found, key=lambda c: c.id)
+        return sorted((c for c in found if is_throwaway(c.name) is throwaways),
+                      key=lambda c: c.id)
 
     async def conversation_page(
         self, project_id: int, number: int, *, user_filter: str = "all", name: str | None = None
@@ -343,8 +347,9 @@ class Client:
         """One page of a project's conversations, oldest first, read as `list_conversations`
         reads that listing once it knows what `team_member` and `me` mean (until then, as the
         API's `userFilter`; `me` where it is refused, as a team listing): page 1 tells how many
-        pages the listing has, and its `source` which `userFilter` it is a page of. Raises
-        NotFoundError, ApiError."""
+        pages the listing has, and its `source` which `userFilter` it is a page of. A page as
+        the server gave it (throwaway conversations too: its count must add up): live state
+        is what `list_conversations` returns. Raises NotFoundError, ApiError."""
         _check_filter(user_filter)
         if user_filter == "me":
             page = await self._own_page(project_id, number, name)
@@ -592,7 +597,8 @@ class Client:
 
         async def find_committed() -> Conversation | None:
             me = await self.current_user()
-            listing = await self.list_conversations(project_id, name=normal_form(name))
+            listing = await self.list_conversations(project_id, name=normal_form(name),
+                                                    throwaways=is_throwaway(name))
             ours = [c for c in listing if normal_form(c.name) == normal_form(name)
                     and c.created_by == me.id and is_new(c)]
             return min(ours, key=lambda c: c.id) if ours else None

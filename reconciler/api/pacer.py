@@ -175,6 +175,7 @@ class Pacer:
         # by which it has surely ended.
         self._estimate: int | None = None
         self._lowest: int | None = None
+        self._window_seen_by = -math.inf  # when the request that showed the window started
         self._peak_in_flight = 0
         self._window_ends: float | None = None
         self._describe(self._pace_text())
@@ -240,7 +241,7 @@ class Pacer:
         if refused:
             self._refused(headers, limit, now, now if started_at is None else started_at)
         elif headers.remaining is not None and self.limit is not None:
-            self._observe(headers.remaining, now)
+            self._observe(headers.remaining, now, now if started_at is None else started_at)
         elif self._adaptive is not None and limit is None:
             self._speed_up(self._adaptive)
 
@@ -283,14 +284,21 @@ class Pacer:
         self._adaptive = None
         self._describe(self._pace_text())
 
-    def _observe(self, remaining: int, now: float) -> None:
-        """Read `Remaining`: detect a new window, update the estimate of what is left."""
+    def _observe(self, remaining: int, now: float, started: float) -> None:
+        """Read `Remaining` of a request started at `started`: detect a new window, update the
+        estimate of what is left. A request started before the window was known to have ended,
+        or before the one whose answer showed the current window (a long send across the
+        window's turn), may have been counted in the window before: its `Remaining` says
+        nothing of this one, and is not read."""
+        if started < self._window_seen_by:
+            return
         others = self.in_flight  # started, unanswered: assume the server has not counted them
         fresh = max(0, remaining - others)
         new_window = self._lowest is not None and remaining > self._lowest + self._peak_in_flight
         if self._estimate is None or new_window:
             self._estimate, self._lowest = fresh, remaining
             self._peak_in_flight = self.in_flight + 1
+            self._window_seen_by = started
             # The window holding this request opened before `now`, so it ends by now + window.
             self._window_ends = now + self.window
             return
@@ -337,6 +345,7 @@ class Pacer:
         """Once the window has surely ended, what is left in the new one is unknown."""
         if self._window_ends is not None and now >= self._window_ends:
             self._estimate, self._lowest, self._window_ends = None, None, None
+            self._window_seen_by = now  # what was sent before says nothing of the next one
 
     def _reserve(self, limit: int, now: float) -> int:
         """Requests to leave to the key's other clients in the rest of this window, under

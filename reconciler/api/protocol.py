@@ -64,7 +64,7 @@ class ConversationApi(Protocol):
 
     async def list_conversations(
         self, project_id: int, *, user_filter: str = "all", name: str | None = None,
-        first: Page[Conversation] | None = None,
+        first: Page[Conversation] | None = None, throwaways: bool = False,
     ) -> list[Conversation]: ...
 
     async def conversation_page(

@@ -22,13 +22,14 @@ from typing import TextIO, assert_never, cast
 from reconciler.api.pacer import PaceSettings
 from reconciler.api.settings import known_keys
 from reconciler.cli import completion
-from reconciler.cli.commands import apply, check, export, plan, restore, show, validate
+from reconciler.cli.commands import apply, check, export, plan, restore, show, test, validate
 from reconciler.cli.commands.apply import ApplyParams, SavedPlan
 from reconciler.cli.commands.check import CheckFormat, CheckParams
 from reconciler.cli.commands.export import ExportParams
 from reconciler.cli.commands.plan import PlanParams, SaveTo
 from reconciler.cli.commands.restore import RestoreParams
 from reconciler.cli.commands.show import ShowParams
+from reconciler.cli.commands.test import TrialParams
 from reconciler.cli.commands.validate import ValidateParams
 from reconciler.cli.common import (
     EXIT_ERROR,
@@ -51,7 +52,7 @@ from reconciler.plan.signing import known_plan_keys
 EXIT_USAGE = 1  # an error like any other: 2 means changes under --detailed-exitcode
 
 Parameters = (ValidateParams | PlanParams | ApplyParams | ShowParams | ExportParams
-              | RestoreParams | CheckParams)
+              | RestoreParams | CheckParams | TrialParams)
 
 
 def main(
@@ -140,6 +141,8 @@ def run_command(params: Parameters, console: Console) -> int:
             return restore.run(params, console)
         case CheckParams():
             return check.run(params, console)
+        case TrialParams():
+            return test.run(params, console)
     assert_never(params)
 
 
@@ -178,6 +181,12 @@ def parameters(args: argparse.Namespace) -> Parameters:
         return CheckParams(connection=connection, declared=_declared(args),
                            format=cast(CheckFormat, args.format), out=args.out,
                            min_pass_rate=args.min_pass_rate, also=_also_written(args))
+    if command == "test":
+        return TrialParams(connection=connection, declared=_declared(args),
+                           format=cast(CheckFormat, args.format), out=args.out,
+                           min_pass_rate=args.min_pass_rate, repeat=args.repeat,
+                           baseline=args.baseline, max_sends=args.max_sends,
+                           also=_also_written(args))
     raise ValueError(f"no parameters for the command {command!r}")
 
 

@@ -25,6 +25,7 @@ from reconciler.cli.completion import add_completion_command
 from reconciler.desired.model import MAX_ID, Scope
 from reconciler.keys import MIN_MASKED_LENGTH
 from reconciler.plan.model import DEFAULT_MAX_DELETE_FRACTION
+from reconciler.plan.trials import MAX_REPEAT
 from reconciler.text import clipped
 
 
@@ -119,6 +120,7 @@ _INVALID_VALUE = re.compile(r"(invalid (?:choice|[\w ]+ value)): .*?(?= \(choose
 _AMBIGUOUS = re.compile(r"(ambiguous option: )(-[^=\s]*)(?:=.*?)?(?= could match )", re.DOTALL)
 
 _positive_int = whole_number(1, MAX_ID)
+_repeat = whole_number(1, MAX_REPEAT)
 _count = whole_number(0, MAX_ID)
 
 
@@ -342,6 +344,40 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default: every check must pass)")
     check.add_argument("--project", type=_positive_int, action="append", metavar="ID",
                        help="only these declared projects (repeatable)")
+
+    test = _command(commands, "test",
+                    "Ask conversations with expect: again, in throwaway conversations, and "
+                    "judge the new answers.",
+                    "reconciler test -f conversations/ --repeat 3 --baseline checks.json "
+                    "--format markdown")
+    test.description = f"{test.description}\n\n" + textwrap.fill(
+        "Sent: each declared conversation's messages in order, up to and "
+        "including its last message with expect: (the ones before are its context), into a "
+        "new conversation named 'reconciler-test <start> until <deadline> <run id> <k>/<N> "
+        "<name>' (a name no desired-state file may declare), deleted when it is judged. Every "
+        "run first deletes the throwaway conversations of the API key's user that a stopped "
+        "run left behind, once they are an hour past their deadline.", width=78)
+    _files(test)
+    test.add_argument("--repeat", type=_repeat, default=1, metavar="N",
+                      help="ask each conversation N times (1 to 100, default 1), each in its "
+                           "own throwaway conversation")
+    test.add_argument("--min-pass-rate", type=_pass_rate, metavar="F",
+                      help="with --repeat: a check passes when it passed in at least this "
+                           "share of its runs (0 to 1); without: exit 0 when at least this "
+                           "share of checks pass (default: every one)")
+    test.add_argument("--baseline", metavar="FILE",
+                      help="a JSON report of check or test: show the checks whose status "
+                           "flipped since it")
+    test.add_argument("--format", choices=CHECK_FORMATS, default="text", help="output format")
+    test.add_argument("--out", metavar="FILE", help="write the result to FILE (default stdout)")
+    test.add_argument("--write", nargs=2, action="append", metavar=("FORMAT", "FILE"),
+                      help="also write the result in FORMAT (one of --format's) to FILE "
+                           "(repeatable): a summary, a JUnit report and an HTML page from one "
+                           "run, e.g. --write junit tests.xml")
+    test.add_argument("--max-sends", type=_count, metavar="N",
+                      help="refuse to send more than N prompts (each costs a query credit)")
+    test.add_argument("--project", type=_positive_int, action="append", metavar="ID",
+                      help="only these declared projects (repeatable)")
 
     from reconciler.emulator.cli import add_emulator_command
 

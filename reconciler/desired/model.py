@@ -18,6 +18,17 @@ from reconciler.text import normal_form
 
 MAX_ID = 2**63 - 1  # ids are 64-bit signed integers on the API's side
 
+# The names of the throwaway conversations `reconciler test` asks in start with this (compared
+# casefolded, in normal form): no declared name or `renamed_from` may, no `owns` pattern owns
+# one, and the client's listings leave them out (see ARCHITECTURE.md, Invariants).
+THROWAWAY_PREFIX = "reconciler-test "
+
+
+def is_throwaway(name: str) -> bool:
+    """Whether `name` is reserved for `reconciler test`'s throwaway conversations: in normal
+    form and casefolded, it starts with `THROWAWAY_PREFIX`."""
+    return normal_form(name).casefold().startswith(THROWAWAY_PREFIX)
+
 
 class Scope(StrEnum):
     """Which live conversations a project entry manages."""
@@ -147,8 +158,14 @@ class ProjectSpec:
     @cached_property
     def is_owned(self) -> NameTest:
         """`is_owned(name)`: whether `name` matches one of the `owns` patterns (the names this
-        repository owns beyond those it declares: only they are pruned)."""
-        return glob_matcher(self.owns)
+        repository owns beyond those it declares: only they are pruned); never a throwaway
+        conversation's name (`is_throwaway`), whatever the patterns."""
+        matcher = glob_matcher(self.owns)
+
+        def owned(name: str, normal: str | None = None, /) -> bool:
+            return matcher(name, normal) and not is_throwaway(name)
+
+        return owned
 
     @cached_property
     def is_ignored(self) -> NameTest:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
-from reconciler.desired.model import ProjectSpec
+from reconciler.desired.model import THROWAWAY_PREFIX, ProjectSpec, is_throwaway
 from reconciler.desired.yamlsource import Path, SourceDocument
 from reconciler.errors import Location, Problem
 from reconciler.text import (
@@ -148,6 +148,7 @@ class _ProjectSource:
                                         f"project {self.spec.id} (first at {first})"
                                         f"{self._differs_invisibly(first, where)}", where))
             problems.extend(self._check_ignored(entry.name, where))
+            problems.extend(_check_reserved(entry.name, where))
         problems.extend(self._check_renames(names))
         return problems
 
@@ -175,6 +176,7 @@ class _ProjectSource:
                 where = self.locate("conversations", i, "renamed_from", k)
                 problems.extend(self._check_rename(entry.name, old, where, names, listed))
                 problems.extend(self._check_ignored(old, where))
+                problems.extend(_check_reserved(old, where, what="renamed_from "))
         return problems
 
     def _check_rename(self, name: str, old: str, where: Location,
@@ -209,6 +211,15 @@ class _ProjectSource:
                 problems.append(Problem(f"session_id {entry.session_id} is declared twice "
                                         f"(first at {first})", where))
         return problems
+
+
+def _check_reserved(name: str, where: Location, *, what: str = "") -> list[Problem]:
+    """A name reserved for `reconciler test`'s throwaway conversations cannot be declared."""
+    if not is_throwaway(name):
+        return []
+    return [Problem(f"{what}{_quoted(name)} starts with {THROWAWAY_PREFIX.strip()!r}, which "
+                    "only `reconciler test`'s throwaway conversations are named with; choose "
+                    "another name", where)]
 
 
 def prune_warnings(loaded: Sequence[LoadedFile]) -> list[Problem]:

@@ -1,6 +1,8 @@
 """Answer checks rendered: text, JSON (schemas/health.schema.json), JUnit XML (one
 testsuite per project, one testcase per expectation), markdown, a self-contained HTML page,
-and the one line a plan shows. Pure."""
+and the one line a plan shows; each with the checks that flipped since a baseline (`Flip`, from
+`reconciler.plan.health.flips`) where a reader looks for them; and a report read back from its
+JSON (`from_dict`), for a baseline. Pure."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.plan.health import Flip, MessageCheck, ProjectHealth, Status
+from reconciler.jsonio import pretty
+from reconciler.plan.health import CheckResult, Flip, MessageCheck, ProjectHealth, Status
 from reconciler.render.formats import markdown_safe
 from reconciler.text import shown_briefly
 
@@ -52,8 +55,9 @@ def tally(projects: list[ProjectHealth]) -> Tally:
                  not_sent)
 
 
-def as_text(projects: list[ProjectHealth]) -> str:
-    """The checks in lines a reader scans: failures first-class, passes briefly."""
+def as_text(projects: list[ProjectHealth], flips: tuple[Flip, ...] = ()) -> str:
+    """The checks in lines a reader scans: failures first-class, passes briefly; then the
+    checks that flipped since the baseline, if any; the summary line last."""
     lines = []
     for project in projects:
         lines.append(f"Project {project.label}:")
@@ -70,20 +74,32 @@ def as_text(projects: list[ProjectHealth]) -> str:
                 lines.append(f"  {mark}: {where}: {result.key}: {result.reason}")
         if not project.messages and not project.error:
             lines.append("  no answer checks declared")
+    if flips:
+        lines.append(f"Flipped since the baseline ({len(flips)}):")
+        lines += [f"  {_turn(flip)}: project {flip.project_id}: "
+                  f"{shown_briefly(flip.conversation)} / {shown_briefly(flip.prompt)}: "
+                  f"{flip.key} {flip.expected}" for flip in flips]
     counts = tally(projects)
     lines.append(f"{counts.passed} passed, {counts.failed} failed, {counts.not_checked} not "
                  f"checked, {counts.not_sent} not sent yet (pass rate {counts.pass_rate:.0%}).")
     return "\n".join(lines) + "\n"
 
 
-def as_markdown(projects: list[ProjectHealth]) -> str:
-    """The checks as a pull-request comment: the summary, then a table per project of every
-    check that failed or was not judged (passes are counted, not listed). Every value is
-    made inert markdown (`markdown_safe`)."""
+def as_markdown(projects: list[ProjectHealth], flips: tuple[Flip, ...] = ()) -> str:
+    """The checks as a pull-request comment: the summary, the checks that flipped since the
+    baseline (if any), then a table per project of every check that failed or was not judged
+    (passes are counted, not listed). Every value is made inert markdown (`markdown_safe`)."""
     counts = tally(projects)
     lines = ["### Answer checks", "",
              f"**{counts.passed} passed, {counts.failed} failed**, {counts.not_checked} not "
              f"checked, {counts.not_sent} not sent yet (pass rate {counts.pass_rate:.0%}).", ""]
+    if flips:
+        lines += [f"**Flipped since the baseline: {len(flips)}**", "",
+                  "| | project | conversation | prompt | check |", "|---|---|---|---|---|",
+                  *(f"| {'❌' if flip.now is Status.FAILED else '✅'} {_turn(flip)} | "
+                    f"{flip.project_id} | {markdown_safe(flip.conversation)} | "
+                    f"{markdown_safe(flip.prompt)} | "
+                    f"{markdown_safe(f'{flip.key} {flip.expected}')} |" for flip in flips), ""]
     for project in projects:
         rows = []
         for message in project.messages:
@@ -108,10 +124,13 @@ def as_markdown(projects: list[ProjectHealth]) -> str:
     return "\n".join(lines)
 
 
-def as_dict(projects: list[ProjectHealth]) -> dict[str, Any]:
-    """The checks as JSON data (schemas/health.schema.json)."""
+def as_dict(projects: list[ProjectHealth], flips: tuple[Flip, ...] = (), *,
+            compared: bool = False) -> dict[str, Any]:
+    """The checks as JSON data (schemas/health.schema.json), with the list of `flips` when
+    there are some or the run was `compared` with a baseline (an empty list: nothing
+    flipped)."""
     counts = tally(projects)
-    return {
+    document: dict[str, Any] = {
         "version": 1,
         "summary": {"passed": counts.passed, "failed": counts.failed,
                     "not_checked": counts.not_checked, "not_sent": counts.not_sent,
@@ -132,12 +151,49 @@ def as_dict(projects: list[ProjectHealth]) -> dict[str, Any]:
             } for message in project.messages],
         } for project in projects],
     }
+    if flips or compared:
+        document["flips"] = [{
+            "project_id": flip.project_id, "conversation": flip.conversation,
+            "prompt": flip.prompt, "key": flip.key, "expected": flip.expected,
+            "was": flip.was.value, "now": flip.now.value} for flip in flips]
+    return document
 
 
-def as_junit(projects: list[ProjectHealth]) -> str:
+def rendered(fmt: str, projects: list[ProjectHealth], flips: tuple[Flip, ...] = (), *,
+             compared: bool = False) -> str:
+    """The checks in the format `fmt` (text, json, junit, markdown or html; the names of
+    `check`'s and `test`'s `--format`), with the checks that flipped since a baseline (JSON
+    lists them, an empty list too, when the run was `compared` with one)."""
+    if fmt == "json":
+        return pretty(as_dict(projects, flips, compared=compared))
+    if fmt == "html":
+        return as_html(projects, flips=flips)
+    return {"text": as_text, "junit": as_junit, "markdown": as_markdown}[fmt](projects, flips)
+
+
+def from_dict(document: dict[str, Any]) -> list[ProjectHealth]:
+    """The checks of a JSON report (`as_dict`'s form, already validated against
+    schemas/health.schema.json), as a baseline to compare with."""
+    return [ProjectHealth(
+        project["project_id"], project["label"], tuple(
+            MessageCheck(message["conversation"], message["prompt"],
+                         tuple(CheckResult(c["key"], c["expected"], Status(c["status"]),
+                                           c["reason"]) for c in message["checks"])
+                         if message["sent"] else None, message["answer"])
+            for message in project["messages"]), project["error"])
+        for project in document["projects"]]
+
+
+def _turn(flip: Flip) -> str:
+    names = {Status.PASSED: "pass", Status.FAILED: "fail", Status.NOT_CHECKED: "not checked"}
+    return f"{names[flip.was]}→{names[flip.now]}"
+
+
+def as_junit(projects: list[ProjectHealth], flips: tuple[Flip, ...] = ()) -> str:
     """The checks as JUnit XML: a testsuite per project, a testcase per expectation named by
     conversation and prompt (classname: the project), a failure with its reason; a prompt
-    not sent yet is a skipped testcase. Characters XML 1.0 cannot hold are dropped."""
+    not sent yet is a skipped testcase. Characters XML 1.0 cannot hold are dropped. `flips`
+    are not shown (a CI reporter reads the testcases' own status)."""
     root = ET.Element("testsuites", name="reconciler check")
     for project in projects:
         suite = ET.SubElement(root, "testsuite", name=_xml(f"project {project.label}"))

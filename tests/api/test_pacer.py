@@ -174,6 +174,44 @@ def test_a_jump_in_remaining_marks_a_new_window() -> None:
     assert not pacer.turn().for_answer
 
 
+def test_a_long_request_answered_after_a_new_window_does_not_stop_the_run() -> None:
+    """A send started in the old window (2 s to answer) comes back after an answer showed the
+    new window: its low `Remaining` is the old window's, and the run goes on at its pace
+    instead of waiting for the rest of the new window."""
+    clock = Clock()
+    pacer = Pacer(PaceSettings(share=0.5), clock=clock)
+    pacer.started()
+    pacer.answered(limit_headers(120, 119))  # the window ends by 60
+    clock.now = 58.5
+    pacer.started()  # a long send, counted in the old window
+    send_started = clock.now
+    for remaining in (61, 119):  # the old window's last answer, then the new one's first
+        clock.now += 1
+        pacer.started()
+        pacer.answered(limit_headers(120, remaining), started_at=clock.now)
+    clock.now += 0.5
+    pacer.answered(limit_headers(120, 60), started_at=send_started)  # the send's answer
+    assert pacer.turn().seconds <= 1.0  # the spacing only, not the window's rest
+
+
+def test_a_long_request_answered_after_its_window_ended_is_not_the_next_ones_probe() -> None:
+    clock = Clock()
+    pacer = Pacer(PaceSettings(share=0.5), clock=clock)
+    pacer.started()
+    pacer.answered(limit_headers(120, 119))  # the window ends by 60
+    clock.now = 59
+    pacer.started()  # a long send, counted in the ending window
+    clock.now = 60.1
+    assert pacer.turn().for_answer  # the window has ended: wait for an answer to learn more
+    clock.now = 61
+    pacer.answered(limit_headers(120, 60), started_at=59)  # the send: the old window's count
+    assert pacer.turn().seconds == 0  # probe the new window, rather than wait a whole one
+    pacer.started()
+    clock.now = 61.1
+    pacer.answered(limit_headers(120, 119), started_at=61)
+    assert pacer.turn().seconds <= 1.0
+
+
 # -- refusals ----------------------------------------------------------------------------------
 
 

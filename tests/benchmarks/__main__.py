@@ -4,6 +4,7 @@
     .venv/bin/python -m tests.benchmarks --quick    # smoke run, under a minute
     .venv/bin/python -m tests.benchmarks --budget   # the request budget only (time scaled)
     .venv/bin/python -m tests.benchmarks --budget --real-time   # at the real 60 s window
+    .venv/bin/python -m tests.benchmarks --answers  # test (120/min, 2 s answers) and check
 
 The budget benchmarks scale time by default: the emulator's rate-limit window is 6 s instead
 of 60 s (the same number of requests per window), so that they take about 2 minutes instead of
@@ -21,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.benchmarks import budget
+from tests.benchmarks import answers, budget
 from tests.benchmarks.applying import apply_creates, ideal_apply, ideal_apply_checked
 from tests.benchmarks.capacity import measure_capacity
 from tests.benchmarks.emulator_process import emulator_process, seed
@@ -59,8 +60,14 @@ def main() -> None:
                         help="budget benchmarks at the real 60 s window (about 30 minutes)")
     parser.add_argument("--only", choices=("setup", "huge", "chaos"), action="append",
                         help="with --budget: only these budget benchmarks (repeatable)")
+    parser.add_argument("--answers", action="store_true",
+                        help="only `test` (50 prompts at 120/min, 2 s answers; with "
+                             "--quick, the window scaled to 6 s) and `check` of 1,000 answers")
     options = parser.parse_args()
     sizes = QUICK if options.quick else FULL
+    if options.answers:
+        print(answers.report(scaled=options.quick))
+        return
     rows: list[tuple[str, str, str, str]] = []
     window = 60.0 if options.real_time else SCALED_WINDOW
     if options.budget:

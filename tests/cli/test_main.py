@@ -18,6 +18,7 @@ E = ["export", "--project", "1"]
 R = ["restore", "b.json"]
 S = ["show", "p.json"]
 C = ["check", "-f", "a.yaml"]
+T = ["test", "-f", "a.yaml"]
 
 # For each command, each of its own options (by dest): a command line without it and one
 # with it (or with another value), which must give the command different parameters.
@@ -80,6 +81,18 @@ COMMAND_FLAGS: dict[str, dict[str, tuple[list[str], list[str]]]] = {
         "min_pass_rate": (C, [*C, "--min-pass-rate", "0.5"]),
         "project": (C, [*C, "--project", "7"]),
     },
+    "test": {
+        "files": (T, ["test", "-f", "b.yaml"]),
+        "paths": (T, [*T, "b.yaml"]),
+        "format": (T, [*T, "--format", "markdown"]),
+        "out": (T, [*T, "--out", "t.json"]),
+        "min_pass_rate": (T, [*T, "--min-pass-rate", "0.5"]),
+        "repeat": (T, [*T, "--repeat", "5"]),
+        "baseline": (T, [*T, "--baseline", "before.json"]),
+        "max_sends": (T, [*T, "--max-sends", "0"]),
+        "project": (T, [*T, "--project", "7"]),
+        "write": (T, [*T, "--write", "junit", "t.xml"]),
+    },
 }
 
 # The global options that say how to reach the API, with a value other than the default.
@@ -94,7 +107,7 @@ CONNECTION_FLAGS = {
     "insecure_http": ["--insecure-http"],
     "sandbox": ["--sandbox"],
 }
-CONNECTED = {"plan": P, "apply": A, "export": E, "restore": R, "check": C}
+CONNECTED = {"plan": P, "apply": A, "export": E, "restore": R, "check": C, "test": T}
 CONSOLE_FLAGS = {"quiet", "verbose", "no_color"}  # they set the Console (tests/cli, -q, -v)
 
 

@@ -24,10 +24,9 @@ from reconciler.cli.connect import Connection, open_client
 from reconciler.cli.console import Console
 from reconciler.cli.sandbox import save_sandbox_health
 from reconciler.desired.model import DesiredState
-from reconciler.jsonio import pretty
 from reconciler.plan.answers import check_answers
 from reconciler.plan.health import ProjectHealth
-from reconciler.render.health import as_dict, as_html, as_junit, as_markdown, as_text, tally
+from reconciler.render.health import as_text, rendered, tally
 
 CheckFormat = Literal["text", "json", "junit", "markdown", "html"]
 
@@ -55,9 +54,9 @@ def run(params: CheckParams, console: Console) -> int:
     projects = asyncio.run(_check(params, console, desired))
     if params.connection.sandbox:
         save_sandbox_health(console, projects)
-    text = _rendered(params.format, projects)
+    text = rendered(params.format, projects)
     for fmt, path in params.also:
-        write_text(Path(path), _rendered(fmt, projects))
+        write_text(Path(path), rendered(fmt, projects))
         console.info(f"Wrote the answer checks ({fmt}) to {path}.")
     if params.out:
         write_text(Path(params.out), text)
@@ -73,20 +72,6 @@ def run(params: CheckParams, console: Console) -> int:
         return EXIT_OK
     floor = params.min_pass_rate
     return EXIT_OK if floor is not None and counts.pass_rate >= floor else EXIT_CHECKS_FAILED
-
-
-def _rendered(fmt: CheckFormat, projects: list[ProjectHealth]) -> str:
-    """The checks in the format `fmt`."""
-    return {"text": as_text, "junit": as_junit, "markdown": as_markdown, "html": _html}.get(
-        fmt, _json)(projects)
-
-
-def _json(projects: list[ProjectHealth]) -> str:
-    return pretty(as_dict(projects))
-
-
-def _html(projects: list[ProjectHealth]) -> str:
-    return as_html(projects)
 
 
 async def _check(params: CheckParams, console: Console,

@@ -63,9 +63,10 @@ def validate_paths(
     validator = _validator(schema_name)
     found: list[tuple[Path, Problem]] = []
     for error in validator.iter_errors(document):
-        for item in _problems(_deepest(error), locate):
-            if item not in found:
-                found.append(item)
+        for branch_error in _deepest(error):
+            for item in _problems(branch_error, locate):
+                if item not in found:
+                    found.append(item)
     found.sort(key=lambda item: _sort_key(item[0]))
     return found
 
@@ -92,15 +93,21 @@ def _validator(name: str) -> Any:
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
 
-def _deepest(error: ValidationError) -> ValidationError:
-    """For anyOf/oneOf failures, the error of the branch whose type matched, if any (a type
-    error deeper inside that branch included)."""
+def _deepest(error: ValidationError) -> list[ValidationError]:
+    """For anyOf/oneOf failures, every error of the branch whose type matched (the branch
+    whose errors reach deepest into the value; each error again looked into), so that a
+    message with three wrong keys gets three problems; the error itself when no branch
+    matched the value's type."""
     depth = len(error.absolute_path)
     relevant = [e for e in error.context or ()
                 if e.validator != "type" or len(e.absolute_path) > depth]
     if not relevant:
-        return error
-    return _deepest(max(relevant, key=lambda e: len(e.absolute_path)))
+        return [error]
+    chosen = max(relevant, key=lambda e: len(e.absolute_path))
+    branch = chosen.relative_schema_path[0] if chosen.relative_schema_path else None
+    same = [e for e in relevant
+            if (e.relative_schema_path[0] if e.relative_schema_path else None) == branch]
+    return [deeper for e in same for deeper in _deepest(e)]
 
 
 def _problems(

@@ -112,3 +112,18 @@ def test_validate_paths_pairs_problems_with_document_paths() -> None:
     (found,) = schema.validate_paths(document, "conversations")
 
     assert found[0] == ("projects", 0, "conversations", 0, "name")
+
+
+def test_every_wrong_key_of_one_message_is_a_problem_of_its_own() -> None:
+    """A message is a prompt or a mapping (anyOf): each mistake inside the mapping is named,
+    not only the deepest one."""
+    document = {"version": 1, "projects": [{"id": 7, "conversations": [{
+        "name": "QA", "messages": [{"prompt": "hi", "expect": {
+            "similar_to": {"text": "x", "min": 1.5}, "max_chars": -1, "contians": ["x"]}}]}]}]}
+    messages = [p.message for p in schema.validate(document, "conversations")]
+    where = "projects[0].conversations[0].messages[0].expect"
+    assert sorted(messages) == [
+        f"{where}.contians: unknown key 'contians'; did you mean 'contains'?",
+        f"{where}.max_chars: must be at least 1 (got -1)",
+        f"{where}.similar_to.min: must be at most 1 (got 1.5)",
+    ]

@@ -238,22 +238,38 @@ class _Missing:
 async def _with_retention_notes(
     client: ConversationApi, spec: ProjectSpec, live: ProjectLive, plan: ProjectPlan
 ) -> ProjectPlan:
-    """`plan` with a warning for each declared conversation the project's retention may have
-    deleted: a missing pin, or a create whose sends re-send its prompts. The settings are read
-    only when there is one (one request); without a retention period, or settings that cannot
-    be read, nothing is added. Raises AuthError."""
+    """`plan` with what the project's retention may explain: a warning for each pin whose
+    session is gone (it existed), and one note for the creates whose sends spend credits (they
+    may be new, or gone with the retention: nothing tells which). The settings are read only
+    when there is one (one request); without a retention period, or settings that cannot be
+    read, nothing is added. Raises AuthError."""
     missing = _missing_declared(spec, live, plan)
     if not missing:
         return plan
     retention = await _retention(client, spec.id)
     if retention is None or retention.days is None:
         return plan
-    notes = [_retention_note(plan.display_name, retention.days, m)
-             for m in missing[:MAX_RETENTION_NOTES]]
-    if len(missing) > MAX_RETENTION_NOTES:
-        notes.append(f"... and {len(missing) - MAX_RETENTION_NOTES} more declared "
-                     "conversation(s) the retention may have deleted")
-    return replace(plan, warnings=(*plan.warnings, *notes))
+    pins = [m for m in missing if m.pinned is not None]
+    warnings = [_retention_note(plan.display_name, retention.days, m)
+                for m in pins[:MAX_RETENTION_NOTES]]
+    if len(pins) > MAX_RETENTION_NOTES:
+        warnings.append(f"... and {len(pins) - MAX_RETENTION_NOTES} more pinned "
+                        "conversation(s) the retention may have deleted")
+    creates = [m for m in missing if m.pinned is None]
+    notes = [_created_again_note(retention.days, creates)] if creates else []
+    return replace(plan, warnings=(*plan.warnings, *warnings), notes=(*plan.notes, *notes))
+
+
+def _created_again_note(days: int, creates: list[_Missing]) -> str:
+    """The note for the creates that send prompts in a project whose retention deletes
+    conversations after `days` days: those may be new, or deleted by it since they were
+    made; either way their prompts cost credits."""
+    names = ", ".join(shown(m.name) for m in creates[:3]) + (", …" if len(creates) > 3 else "")
+    prompts = sum(m.prompts for m in creates)
+    credits = sum(m.credits for m in creates)
+    return (f"the project deletes conversations after {days} days: if the {len(creates)} "
+            f"conversation(s) created here ({names}) existed before, it deleted them, and "
+            f"their {prompts} prompt(s) are sent again ({credits} query credit(s))")
 
 
 def _missing_declared(spec: ProjectSpec, live: ProjectLive, plan: ProjectPlan) -> list[_Missing]:
@@ -282,19 +298,15 @@ async def _retention(client: ConversationApi, project_id: int) -> Retention | No
 
 
 def _retention_note(project: str, days: int, missing: _Missing) -> str:
-    """The warning for one conversation the retention of `project` may have deleted."""
+    """The warning for one pinned conversation the retention of `project` may have
+    deleted."""
     prompts = f"{missing.prompts} prompt(s)"
     credits = f"{missing.credits} query credit(s)"
-    if missing.pinned is None:
-        then = f"it will be created again and its {prompts} re-sent ({credits})"
-    elif missing.prompts:
-        then = (f"remove its session_id to create it again (its {prompts} re-sent, "
-                f"{credits})")
-    else:
-        then = "remove its session_id to create it again"
-    pinned = "" if missing.pinned is None else f" (pinned to session {missing.pinned})"
+    then = (f"remove its session_id to create it again (its {prompts} re-sent, {credits})"
+            if missing.prompts else "remove its session_id to create it again")
     return (f"project {project} deletes conversations after {days} days; "
-            f"{shown(missing.name)}{pinned} may have been deleted by it: {then}")
+            f"{shown(missing.name)} (pinned to session {missing.pinned}) may have been "
+            f"deleted by it: {then}")
 
 
 def _transcripts_needed(spec: ProjectSpec, matching: Matching) -> list[str]:

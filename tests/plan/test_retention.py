@@ -55,9 +55,10 @@ def test_a_conversation_gone_with_the_retention_is_created_again_with_a_note(
 
     out, reads = settings_read(ws)
     assert "+ create 'FAQ'" in out and out.count("> send   'FAQ'") == 3
-    assert ("Warning: project 1001 deletes conversations after 365 days; 'FAQ' may have been "
-            "deleted by it: it will be created again and its 3 prompt(s) re-sent (3 query "
-            "credit(s))") in out
+    assert ("Note: the project deletes conversations after 365 days: if the 1 conversation(s) "
+            "created here ('FAQ') existed before, it deleted them, and their 3 prompt(s) are "
+            "sent again (3 query credit(s))") in out
+    assert "Warning" not in out  # a create may as well be new: a note, not a warning
     assert "Its sends use 3 query credit(s)" in out  # counted as any sends
     assert reads == 1
 
@@ -66,7 +67,7 @@ def test_a_custom_retention_is_named_in_days(ws: Workspace) -> None:
     ws.emulator.set_retention(PROJECT, "custom", 30)
     ws.declare(FAQ)
     out, _ = settings_read(ws)
-    assert "project 1001 deletes conversations after 30 days; 'FAQ' may" in out
+    assert "the project deletes conversations after 30 days: if the 1 conversation(s)" in out
 
 
 def test_a_project_that_keeps_its_conversations_gets_no_note(ws: Workspace) -> None:
@@ -107,13 +108,13 @@ def test_one_settings_read_per_project_whatever_its_creates(ws: Workspace) -> No
     reads = sorted(line.split()[1] for line in planned.err.splitlines()
                    if "/settings -> " in line)
     assert reads == [f"/api/v1/projects/{PROJECT}/settings", f"/api/v1/projects/{OTHER}/settings"]
-    warnings = {p["project_id"]: p["warnings"] for p in json.loads(planned.out)["projects"]}
-    assert [w.split(";")[1] for w in warnings[PROJECT]] == [
-        " 'One' may have been deleted by it: it will be created again and its 1 prompt(s) "
-        "re-sent (1 query credit(s))",
-        " 'Two' may have been deleted by it: it will be created again and its 2 prompt(s) "
-        "re-sent (2 query credit(s))"]
-    assert len(warnings[OTHER]) == 1
+    projects = {p["project_id"]: p for p in json.loads(planned.out)["projects"]}
+    assert [p["warnings"] for p in projects.values()] == [[], []]
+    assert projects[PROJECT]["notes"] == [
+        "the project deletes conversations after 365 days: if the 2 conversation(s) created "
+        "here ('One', 'Two') existed before, it deleted them, and their 3 prompt(s) are sent "
+        "again (3 query credit(s))"]
+    assert len(projects[OTHER]["notes"]) == 1
 
 
 def test_a_pin_gone_with_the_retention_is_an_error_with_a_note(ws: Workspace) -> None:
@@ -139,13 +140,24 @@ def test_a_pin_gone_with_the_retention_is_an_error_with_a_note(ws: Workspace) ->
             "create it again (its 2 prompt(s) re-sent, 2 query credit(s))") in planned.out
 
 
-def test_many_notes_are_cut_to_ten_and_a_count(ws: Workspace) -> None:
+def test_many_creates_make_one_note_naming_three(ws: Workspace) -> None:
     entries = "".join(f"          - {{name: New {n:02d}, messages: [hi]}}\n" for n in range(13))
     ws.declare(f"version: 1\nprojects:\n  - id: {PROJECT}\n    conversations:\n"
                + entries.replace("          ", "      "))
     out, _ = settings_read(ws)
+    assert out.count("deletes conversations after") == 1
+    assert ("if the 13 conversation(s) created here ('New 00', 'New 01', 'New 02', …) existed "
+            "before") in out
+
+
+def test_many_missing_pins_are_cut_to_ten_warnings_and_a_count(ws: Workspace) -> None:
+    ws.emulator.set_retention(PROJECT, "custom", 90)
+    entries = "".join(f"      - {{name: Pin {n:02d}, session_id: "
+                      f"00000000-0000-4000-8000-0000000000{n:02d}}}\n" for n in range(13))
+    ws.declare(f"version: 1\nprojects:\n  - id: {PROJECT}\n    conversations:\n" + entries)
+    out, _ = settings_read(ws)
     assert out.count("may have been deleted by it") == 10
-    assert ("... and 3 more declared conversation(s) the retention may have deleted") in out
+    assert "... and 3 more pinned conversation(s) the retention may have deleted" in out
 
 
 # -- settings the client cannot read: no note --------------------------------------------------
@@ -200,7 +212,8 @@ def plan_against(settings: object) -> Plan:
 def test_settings_that_say_no_known_retention_add_no_note(settings: object) -> None:
     plan = plan_against(settings)
     assert [op.action.value for op in plan.operations] == ["create", "send"]
-    assert plan.projects[0].warnings == () and plan.all_errors == ()
+    assert plan.projects[0].warnings == () and plan.projects[0].notes == ()
+    assert plan.all_errors == ()
 
 
 @pytest.mark.parametrize(("settings", "days"), [
@@ -209,5 +222,5 @@ def test_settings_that_say_no_known_retention_add_no_note(settings: object) -> N
     ({"conversation_retention_period": "custom", "conversation_retention_days": 2**62}, 2**62),
 ], ids=["year", "days-as-digits", "huge"])
 def test_settings_with_a_retention_are_read_as_days(settings: object, days: int) -> None:
-    (warning,) = plan_against(settings).projects[0].warnings
-    assert warning.startswith(f"project {PROJECT} deletes conversations after {days} days;")
+    (note,) = plan_against(settings).projects[0].notes
+    assert note.startswith(f"the project deletes conversations after {days} days:")

@@ -27,6 +27,7 @@ from reconciler.errors import (
     ApiError,
     AuthError,
     CreditsExhaustedError,
+    ForbiddenError,
     NotFoundError,
     PlanRefusedError,
     RestoreConflict,
@@ -64,6 +65,7 @@ class OperationResult:
     session_id: str | None = None
     backup: str | None = None
     answer: Message | None = None
+    forbidden: bool = False  # failed with 403: the key's role may not; trying again won't help
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form for the apply report."""
@@ -331,7 +333,8 @@ class ApplyRun:
                 self.credits_exhausted = True
                 result = OperationResult(op, Outcome.FAILED, str(error), session_id=op.session_id)
             except ApiError as error:
-                result = OperationResult(op, Outcome.FAILED, str(error), session_id=op.session_id)
+                result = OperationResult(op, Outcome.FAILED, str(error), session_id=op.session_id,
+                                         forbidden=isinstance(error, ForbiddenError))
             else:
                 result = OperationResult(op, Outcome.FAILED if applied.failed else Outcome.DONE,
                                          applied.detail, session_id=applied.session_id,

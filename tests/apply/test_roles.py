@@ -66,6 +66,10 @@ def test_a_refused_rename_fails_alone_and_the_rest_is_applied(member: Workspace)
     assert [results[f"{PROJECT}/{kind}"][0] for kind in
             ("create/Fresh", "send/Fresh#1", "send/Fresh#2")] == ["done"] * 3
     assert ws.names() == ["Fresh", "Member's new", "Owner's old"]
+    # trying again would fail the same way: the summary says so instead of "run apply again"
+    assert ("The API key's role may not make 1 of the failed change(s) (403): applying again "
+            "with this key fails the same way") in applied.out
+    assert "Run apply again" not in applied.out + applied.err
 
 
 def test_a_refused_delete_and_send_fail_alone(member: Workspace) -> None:

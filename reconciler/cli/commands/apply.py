@@ -363,7 +363,12 @@ def _apply_summary(report: ApplyReport, params: ApplyParams) -> str:
                  + (f", {checks['not_checked']} not checked" if checks["not_checked"] else "")
                  + " (a failed check does not fail the apply; `reconciler check` exits 3 "
                  "on one).")
-    if report.failed:
+    forbidden = sum(r.forbidden for r in report.failed)
+    if forbidden:
+        line += (f" The API key's role may not make {forbidden} of the failed change(s) (403): "
+                 "applying again with this key fails the same way; use a key whose role may "
+                 "make them, or declare them otherwise.")
+    if len(report.failed) > forbidden:
         line += (" Run apply again to retry what failed; it converges."
                  if isinstance(params.source, Declared) else
                  " To retry what failed, run `reconciler apply -f` with the plan's desired-state "

@@ -32,11 +32,12 @@ PURE = ("desired/model", "api/live", "text", "plan/match", "plan/build", "plan/m
         "api/retry", "api/pacer", "api/answer_times",
         *(f"plan/operations/{path.stem}"
           for path in sorted((PACKAGE / "plan" / "operations").glob("*.py"))))
-IO_AND_CLI = ("reconciler.api.client", "reconciler.apply", "reconciler.plan.make",
-              "reconciler.plan.stale", "reconciler.cli", "reconciler.emulator", "httpx")
+IO_AND_CLI = ("reconciler.api.client", "reconciler.api.engine", "reconciler.apply",
+              "reconciler.plan.make", "reconciler.plan.stale", "reconciler.cli",
+              "reconciler.emulator", "httpx")
 
 # Each third-party library is wrapped in one module.
-WRAPPERS = {"httpx": "api/client", "yaml": "desired/yamlsource", "jsonschema": "desired/schema",
+WRAPPERS = {"httpx": "api/engine", "yaml": "desired/yamlsource", "jsonschema": "desired/schema",
             "deepdiff": "plan/field_changes", "orjson": "jsonio", "tqdm": "cli/progress",
             "shtab": "cli/completion", "regex": "plan/health",
             "rapidfuzz": "plan/health"}
@@ -224,3 +225,11 @@ def test_the_code_map_and_the_readme_name_every_module(module: str) -> None:
     assert f"`{module}`" in architecture or by_folder, f"ARCHITECTURE.md does not name {module}"
     if folder != "emulator" and name != "__init__.py":
         assert name in _layout_in_readme(), f"the README's layout does not name {module}"
+
+
+def test_only_the_client_makes_calls_through_the_engine() -> None:
+    """The endpoints are the client's: no other module builds a `Call` or holds an `Engine`."""
+    importers = sorted(
+        str(path.relative_to(PACKAGE)) for path in module_files()
+        if any(within(name, ("reconciler.api.engine",)) for name in imports_of(path)))
+    assert importers == ["api/client.py"]

@@ -238,6 +238,8 @@ def play(tree: Path, work: Path, db: Path, variants: Variants) -> str:
                 backup = str(backups[0].relative_to(work)) if backups else "backups/none.json"
                 argv = tuple(backup if a == "BACKUP" else a for a in argv)
             code, stdout, stderr = run_cli(tree, work, emu.base_url, argv)
+            if "-v" in argv:  # projects are planned concurrently: their log lines interleave
+                stderr = "".join(sorted(stderr.splitlines(keepends=True)))
             out.append(f"=== {step.name}: reconciler {' '.join(step.argv)} -> exit {code}\n"
                        f"--- stdout\n{stdout}--- stderr\n{stderr}")
         out.append(f"=== live state\n{live_state(emu)}")

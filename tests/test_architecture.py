@@ -29,7 +29,7 @@ LAYERS = ("desired", "api", "plan", "render", "apply", "cli")
 # command writes, or the command line.
 PURE = ("desired/model", "api/live", "text", "plan/match", "plan/build", "plan/model",
         "plan/guards", "plan/budget", "plan/health", "api/lookup", "render/formats",
-        "api/retry", "api/pacer", "api/answer_times",
+        "api/retry", "api/pacer", "api/answer_times", "api/send_identity",
         *(f"plan/operations/{path.stem}"
           for path in sorted((PACKAGE / "plan" / "operations").glob("*.py"))))
 IO_AND_CLI = ("reconciler.api.client", "reconciler.api.engine", "reconciler.apply",
@@ -233,3 +233,13 @@ def test_only_the_client_makes_calls_through_the_engine() -> None:
         str(path.relative_to(PACKAGE)) for path in module_files()
         if any(within(name, ("reconciler.api.engine",)) for name in imports_of(path)))
     assert importers == ["api/client.py"]
+
+
+# What makes a send's identity, and the comparisons that say whether a message is that send.
+SEND_IDENTITY = re.compile(r'"reconciler-|\.external_id\s*(==|!=)|(==|!=)\s*\w+\.external_id\b'
+                           r'|sent_identity\(')
+
+
+def test_only_the_send_identity_module_builds_or_compares_external_ids() -> None:
+    """"Is this message that send?" is decided in one place: `api/send_identity.py`."""
+    assert writing(SEND_IDENTITY) == ["api/send_identity.py"]

@@ -21,7 +21,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from types import TracebackType
 from typing import TypeVar
@@ -53,6 +53,7 @@ from reconciler.api.live import (
 )
 from reconciler.api.protocol import USER_FILTERS, ClientStats
 from reconciler.api.retry import RetryPolicy
+from reconciler.api.send_identity import own_send
 from reconciler.api.settings import DEFAULT_BASE_URL, ClientSettings, Secret
 from reconciler.desired.model import Reaction
 from reconciler.errors import ApiError, NotFoundError
@@ -565,7 +566,7 @@ class Client:
 
         async def find_committed() -> Message | None:
             transcript = await self.get_transcript(project_id, session_id)
-            return _sent_message(transcript.messages, prompt, external_id, after=before)
+            return own_send(transcript.messages, prompt, external_id, after=before)
 
         message = await self._engine.with_retries(
             call, find_committed, parse_message,
@@ -639,20 +640,6 @@ def _check_filter(user_filter: str) -> None:
 
 def _with_creator(conversations: list[Conversation]) -> list[Conversation]:
     return [c for c in conversations if c.created_by is not None]
-
-
-def _sent_message(
-    messages: Sequence[Message], prompt: str, external_id: str | None, *, after: int
-) -> Message | None:
-    """The message a send made: the one carrying its `external_id` when the server echoes
-    external ids, else the first with the same prompt (in normal form) newer than `after`."""
-    if external_id is not None:
-        for message in messages:
-            if message.external_id == external_id:
-                return message
-    wanted = normal_form(prompt)
-    new = [m for m in messages if m.id > after and normal_form(m.user_query) == wanted]
-    return new[0] if new else None
 
 
 def _project_path(project_id: int) -> str:

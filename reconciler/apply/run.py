@@ -21,6 +21,7 @@ from typing import Any
 
 from reconciler.api.live import Conversation, Transcript
 from reconciler.api.protocol import ConversationApi, listing_filter
+from reconciler.api.send_identity import is_send, send_external_id
 from reconciler.apply.backup import write_backup
 from reconciler.desired.model import Scope
 from reconciler.errors import (
@@ -36,7 +37,7 @@ from reconciler.plan.guards import GuardLimits, with_guards
 from reconciler.plan.make import read_query_credits
 from reconciler.plan.match import in_scope
 from reconciler.plan.model import BY_NAME, Plan, ProjectPlan
-from reconciler.plan.operations import KINDS, Operation, Thread, send_external_id
+from reconciler.plan.operations import KINDS, Operation, Thread
 from reconciler.text import normal_form
 
 REPORT_FORMAT_VERSION = 1
@@ -481,8 +482,9 @@ async def _restored_before(
     """(session, prompts it already holds) when `named` is one conversation of the key's user
     that a restore of `prompts` could have left; None when the name is taken otherwise.
 
-    A message holds prompt N when it is that prompt (in normal form) or carries the
-    `external_id` of its send, whatever the service stored for it (as a plan counts sends)."""
+    A message holds prompt N when it is that send (`reconciler.api.send_identity.is_send`: it
+    carries the send's identity, or it is that prompt in normal form), whatever the service
+    stored for it (as a plan counts sends)."""
     me = await client.current_user()
     if len(named) != 1 or named[0].created_by != me.id:
         return None
@@ -494,7 +496,7 @@ async def _restored_before(
         return None
     expected = prompts[:len(held)]
     for position, (message, prompt) in enumerate(zip(held, expected, strict=True), start=1):
-        if normal_form(message.user_query) != normal_form(prompt) and message.external_id != \
-                send_external_id(project_id, session_id, position, prompt):
+        if not is_send(message, send_external_id(project_id, session_id, position, prompt),
+                       prompt):
             return None
     return session_id, len(held)

@@ -24,6 +24,7 @@ from reconciler.api.live import (
 )
 from reconciler.api.lookup import by_name_is_cheaper, lookup_names, lookup_query, substring_probe
 from reconciler.api.protocol import ConversationApi, listing_filter, read_transcripts
+from reconciler.api.send_identity import as_declared
 from reconciler.desired.model import ConversationSpec, DesiredState, ProjectSpec
 from reconciler.errors import ApiError, AuthError
 from reconciler.plan.budget import sends, with_budget
@@ -31,7 +32,7 @@ from reconciler.plan.build import build_project_plan, deletion_candidates
 from reconciler.plan.guards import GuardLimits, with_guards
 from reconciler.plan.match import Matching, match_project
 from reconciler.plan.model import BY_NAME, Plan, ProjectPlan
-from reconciler.plan.operations import Send, send_external_id, sent_identity
+from reconciler.plan.operations import Send
 from reconciler.text import normal_form, shown
 
 log = logging.getLogger("reconciler.plan")
@@ -286,17 +287,11 @@ def _transcripts_needed(spec: ProjectSpec, matching: Matching) -> list[str]:
 def sent_messages(
     project_id: int, declared: ConversationSpec | None, transcript: Transcript
 ) -> tuple[Message, ...]:
-    """The messages of `transcript`, in order; a message that carries the `external_id` of one
-    of the `declared` conversation's sends counts as that declared prompt (its `user_query`),
-    whatever the service stored for it (where it echoes external ids)."""
-    if declared is None or not declared.messages:
-        return transcript.messages
-    session_id = transcript.conversation.session_id
-    ours = {send_external_id(project_id, session_id, position, prompt): prompt
-            for position, prompt in enumerate(declared.prompts, start=1)}
-    return tuple(
-        message if (prompt := ours.get(sent_identity(message.external_id) or "")) is None
-        else replace(message, user_query=prompt) for message in transcript.messages)
+    """The messages of `transcript`, in order, a send of one of the `declared` conversation's
+    prompts standing as that prompt (see `reconciler.api.send_identity.as_declared`)."""
+    prompts = () if declared is None else declared.prompts
+    return as_declared(project_id, transcript.conversation.session_id, prompts,
+                       transcript.messages)
 
 
 def _failed(spec: ProjectSpec, message: str) -> ProjectPlan:

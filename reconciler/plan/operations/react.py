@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 from reconciler.api.live import Conversation
+from reconciler.api.send_identity import send_external_id, sent_copy
 from reconciler.desired.model import Reaction
 from reconciler.plan.field_changes import describe_changes
 from reconciler.plan.operations.base import (
@@ -19,8 +20,7 @@ from reconciler.plan.operations.base import (
     changed_since,
     present,
 )
-from reconciler.plan.operations.send import send_external_id, sent_identity
-from reconciler.text import normal_form, shown
+from reconciler.text import shown
 
 
 @dataclass(frozen=True)
@@ -139,13 +139,8 @@ class React(Operation):
             transcript = await context.api.get_transcript(self.project_id, session_id)
             thread.messages = transcript.messages
         own = send_external_id(self.project_id, session_id, self.position, self.prompt)
-        for message in thread.messages:
-            if sent_identity(message.external_id) == own:
-                return message.id
-        prompt = normal_form(self.prompt)
-        copies = [m.id for m in thread.messages if normal_form(m.user_query) == prompt]
-        wanted = self.occurrence or 1
-        return copies[wanted - 1] if len(copies) >= wanted else None
+        sent = sent_copy(thread.messages, own, self.prompt, occurrence=self.occurrence or 1)
+        return None if sent is None else sent.id
 
 
 def _word(reaction: Reaction | None) -> str:

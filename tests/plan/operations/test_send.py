@@ -5,15 +5,9 @@ from __future__ import annotations
 import pytest
 
 from reconciler.api.live import Message, Transcript
+from reconciler.api.send_identity import external_id_carrying, send_external_id
 from reconciler.emulator import Emulator
-from reconciler.plan.operations import (
-    Applied,
-    LiveView,
-    Send,
-    Thread,
-    external_id_carrying,
-    send_external_id,
-)
+from reconciler.plan.operations import Applied, LiveView, Send, Thread
 from tests.plan.operations.live import PROJECT, apply, conv, painted, seed, view
 
 SEND = Send(project_id=7, name="Demo", reason="missing", session_id="s1", prompt="hi",

@@ -197,9 +197,10 @@ def test_no_command_reads_a_namespace() -> None:
     assert readers == []
 
 
-def _layout_in_readme() -> str:
-    """The README's layout: the lines of its code block that describe the package."""
-    text = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+def _layout_in_docs() -> str:
+    """The package layout of the development page (docs/development.md): the lines of its
+    code block that describe the package."""
+    text = (PACKAGE.parent / "docs" / "development.md").read_text(encoding="utf-8")
     start = text.index("reconciler/           the package")
     return text[start:text.index("\nschemas/", start)]
 
@@ -215,16 +216,17 @@ def _holds_code(path: Path) -> bool:
     "module", [path.relative_to(PACKAGE).as_posix() for path in module_files()
                if path.parent != PACKAGE / "schemas" and path.name != "__main__.py"
                and (path.name != "__init__.py" or _holds_code(path))])
-def test_the_code_map_and_the_readme_name_every_module(module: str) -> None:
+def test_the_code_map_and_the_layout_name_every_module(module: str) -> None:
     """A newcomer finds every module in ARCHITECTURE.md's code map (by its path, or in its
-    folder's row by its name), and every module outside the emulator in the README's layout."""
+    folder's row by its name), and every module outside the emulator in the development
+    page's layout."""
     architecture = (PACKAGE.parent / "ARCHITECTURE.md").read_text(encoding="utf-8")
     folder, _, name = module.rpartition("/")
     by_folder = f"`{folder}/`" in architecture and (
         f"`{name}`" in architecture or f"`{name.removesuffix('.py')}`" in architecture)
     assert f"`{module}`" in architecture or by_folder, f"ARCHITECTURE.md does not name {module}"
     if folder != "emulator" and name != "__init__.py":
-        assert name in _layout_in_readme(), f"the README's layout does not name {module}"
+        assert name in _layout_in_docs(), f"docs/development.md's layout does not name {module}"
 
 
 def test_only_the_client_makes_calls_through_the_engine() -> None:

@@ -1,33 +1,56 @@
-"""The README's examples work as written: its Python example runs against the emulator."""
+"""The README is a landing page: its set-up commands are the ones the project runs, its
+example validates, and its links into the documentation reach existing pages and headings."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
+from pathlib import Path
 
 from reconciler.emulator import Emulator
 from tests import ROOT
-from tests.conftest import TEST_API_KEY
+from tests.workspace import Workspace
+
+README = ROOT / "README.md"
 
 
-def python_examples() -> list[str]:
-    """The README's ```python blocks."""
-    return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+def _text() -> str:
+    return README.read_text(encoding="utf-8")
 
 
-def test_the_client_example_runs_against_the_emulator(emulator: Emulator) -> None:
-    (example,) = [code for code in python_examples() if "Client(settings)" in code]
-    emulator.ensure_project(4242)
-    emulator.add_conversation(4242, "Welcome")
-    env = {**os.environ, "CUSTOMGPT_API_KEY": TEST_API_KEY,
-           "CUSTOMGPT_BASE_URL": emulator.base_url}
-    run = subprocess.run([sys.executable, "-c", example], env=env, capture_output=True,
-                         text=True, timeout=60, cwd=ROOT)
-    assert run.returncode == 0, run.stderr
-    assert "Welcome" in run.stdout
-    assert "requests=" in run.stdout
-    (created,) = [c for c in emulator.conversations(4242) if c["name"] == "Onboarding FAQ"]
-    assert [m["user_query"] for m in emulator.messages(4242, created["session_id"])] == [
-        "What is the refund policy?"]
+def test_the_readme_is_a_landing_page() -> None:
+    assert len(_text().splitlines()) <= 200
+
+
+def test_the_set_up_commands_are_the_sandbox_quickstart_and_the_test_command() -> None:
+    blocks = re.findall(r"```sh\n(.*?)```", _text(), re.DOTALL)
+    assert ("python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/reconciler "
+            "apply --sandbox --auto-approve -f examples/quickstart.yaml\n") in blocks
+    assert ("python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && "
+            ".venv/bin/python -m pytest -q\n") in blocks
+
+
+def _slug(heading: str) -> str:
+    """The anchor MkDocs (and GitHub) gives a heading."""
+    text = re.sub(r"[`*]", "", heading).strip().lower()
+    return re.sub(r"[\s]+", "-", re.sub(r"[^\w\s-]", "", text))
+
+
+def test_every_link_into_the_documentation_reaches_a_page_and_heading() -> None:
+    links = re.findall(r"\]\((docs/[^)\s]+)\)", _text())
+    assert len(links) >= 15
+    for link in links:
+        path, _, anchor = link.partition("#")
+        page = ROOT / path
+        assert page.is_file(), f"README links to {path}, which does not exist"
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", page.read_text(encoding="utf-8"), re.MULTILINE)
+            assert anchor in {_slug(h) for h in headings}, f"{link}: no such heading"
+
+
+def test_the_example_validates(tmp_path: Path, emulator: Emulator,
+                               api_env: dict[str, str]) -> None:
+    (example,) = re.findall(r"```yaml\n(.*?)```", _text(), re.DOTALL)
+    (tmp_path / "example.yaml").write_text(example, encoding="utf-8")
+    result = Workspace(tmp_path, api_env, emulator).run("validate", "-f", "example.yaml")
+    assert result.code == 0, result.err
+    assert "OK: 1 projects, 2 conversations" in result.out

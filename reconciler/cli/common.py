@@ -31,6 +31,22 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
 EXIT_CHECKS_FAILED = 3  # `check`: answer checks failed
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+# What each exit code means: `reconciler --help` prints it and the documentation's reference
+# is generated from it.
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "success; or no changes",
+    EXIT_ERROR: "an error: a usage error (an unknown flag, a bad value), invalid input, a "
+                "refused or failed API call, a plan with errors, a stale saved plan, a failed "
+                "operation, a restore whose name is taken",
+    EXIT_CHANGES: "`plan --detailed-exitcode` only: there are changes",
+    EXIT_CHECKS_FAILED: "`check` only: answer checks failed (and, with `--min-pass-rate F`, "
+                        "fewer than that share passed)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C, SIGINT)",
+    EXIT_TERMINATED: "terminated (SIGTERM)",
+}
 
 Format = Literal["text", "json", "markdown"]
 FORMATS: tuple[Format, ...] = ("text", "json", "markdown")

@@ -29,7 +29,13 @@ from reconciler.cli.commands.plan import PlanParams, SaveTo
 from reconciler.cli.commands.restore import RestoreParams
 from reconciler.cli.commands.show import ShowParams
 from reconciler.cli.commands.validate import ValidateParams
-from reconciler.cli.common import EXIT_ERROR, Declared, Format
+from reconciler.cli.common import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    Declared,
+    Format,
+)
 from reconciler.cli.connect import Connection
 from reconciler.cli.console import Console
 from reconciler.cli.parser import UsageError, build_parser
@@ -41,8 +47,6 @@ from reconciler.keys import MIN_MASKED_LENGTH
 from reconciler.plan.guards import GuardLimits
 from reconciler.plan.signing import known_plan_keys
 
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143
 EXIT_USAGE = 1  # an error like any other: 2 means changes under --detailed-exitcode
 
 Parameters = (ValidateParams | PlanParams | ApplyParams | ShowParams | ExportParams

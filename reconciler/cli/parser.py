@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import textwrap
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
@@ -17,7 +18,7 @@ from reconciler.api.answer_times import FLOOR, MULTIPLE
 from reconciler.api.pacer import DEFAULT_SHARE, MAX_MAX_RATE, MIN_MAX_RATE
 from reconciler.api.settings import MAX_TIMEOUT
 from reconciler.arguments import whole_number
-from reconciler.cli.common import FORMATS
+from reconciler.cli.common import EXIT_CODES, FORMATS
 from reconciler.cli.completion import add_completion_command
 from reconciler.desired.model import MAX_ID, Scope
 from reconciler.keys import MIN_MASKED_LENGTH
@@ -183,9 +184,19 @@ def _command(
     )
 
 
+def _exit_codes() -> str:
+    """The exit codes and their meanings, for the end of `reconciler --help`."""
+    return "exit codes:\n" + "\n".join(
+        textwrap.fill(meaning.replace("`", ""), width=79, initial_indent=f"  {code:<5}",
+                      subsequent_indent=" " * 7)
+        for code, meaning in EXIT_CODES.items())
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command-line grammar; the command's name is parsed as `command`."""
-    parser = _Parser(prog="reconciler", description="Conversations as code for CustomGPT.ai.")
+    parser = _Parser(prog="reconciler", description="Conversations as code for CustomGPT.ai.",
+                     epilog=_exit_codes(),
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
     _add_global_options(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

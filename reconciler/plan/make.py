@@ -1,7 +1,7 @@
 """Making a plan: read live state through the client, match, and build.
 
 The only async orchestration of planning; matching and building are pure (`match`,
-`planning`). Errors of one project (404, ambiguity, a failed listing) are collected in its plan
+`build`). Errors of one project (404, ambiguity, a failed listing) are collected in its plan
 and never stop the others; a rejected API key stops everything. Where a declared conversation
 is missing and the project's retention may have deleted it, the plan says so (its settings are
 read only then).

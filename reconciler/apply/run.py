@@ -23,7 +23,6 @@ from reconciler.api.live import Conversation, Transcript
 from reconciler.api.protocol import ConversationApi, listing_filter
 from reconciler.api.send_identity import is_send, send_external_id
 from reconciler.apply.backup import write_backup
-from reconciler.desired.model import Scope
 from reconciler.errors import (
     ApiError,
     AuthError,
@@ -36,8 +35,8 @@ from reconciler.errors import (
 from reconciler.plan.guards import GuardLimits, with_guards
 from reconciler.plan.make import read_query_credits
 from reconciler.plan.match import in_scope
-from reconciler.plan.model import BY_NAME, Plan, ProjectPlan
-from reconciler.plan.operations import KINDS, Operation, Thread
+from reconciler.plan.model import LiveRead, Plan, ProjectPlan
+from reconciler.plan.operations import KINDS, MessageCursor, Operation
 from reconciler.text import normal_form
 
 REPORT_FORMAT_VERSION = 1
@@ -238,11 +237,11 @@ class ApplyRun:
         first: a lookup per name, or one listing of the project when that takes fewer
         requests."""
         wanted = {normal_form(name): name for name in names}
-        scope = Scope(project.scope)
+        scope = project.scope
         me = await self.client.current_user()
         # A project planned by name counts only the conversations with its names: its listing
         # is long, or it would have been read whole.
-        by_name = project.live_read == BY_NAME
+        by_name = project.live_read is LiveRead.BY_NAME
         if by_name or len(wanted) * LISTING_PAGE_ESTIMATE <= project.live_in_scope + len(wanted):
             listings = await asyncio.gather(*(
                 self.client.list_conversations(project.project_id,
@@ -267,7 +266,7 @@ class ApplyRun:
         one that was not done, the rest are skipped (a kind that runs one after another per
         conversation)."""
         results: list[OperationResult] = []
-        context = _Context(self.client, created, Thread(), self.options.backup_dir)
+        context = _Context(self.client, created, MessageCursor(), self.options.backup_dir)
         for op in group:
             reason = self._blocker(op, created, results)
             if reason:
@@ -287,7 +286,7 @@ class ApplyRun:
         if op.target(created) is None and op.waits_for() is not None:
             return "skipped: the conversation could not be created"
         if any(r.outcome is not Outcome.DONE for r in earlier):
-            return op.sequential
+            return op.skipped_in_sequence
         return ""
 
     async def _guarded(self, op: Operation, context: _Context) -> OperationResult:
@@ -330,7 +329,7 @@ class _Context:
 
     api: ConversationApi
     created: Mapping[str, str]
-    thread: Thread
+    cursor: MessageCursor
     backup_dir: Path | None
 
     def backup(self, project_id: int, transcript: Transcript) -> str | None:

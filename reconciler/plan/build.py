@@ -56,7 +56,7 @@ def _build(
 ) -> ProjectPlan:
     fraction = spec.max_delete_fraction
     base = ProjectPlan(
-        project_id=spec.id, label=spec.label, scope=spec.scope.value,
+        project_id=spec.id, label=spec.label, scope=spec.scope,
         live_in_scope=matching.in_scope,
         managed_in_scope=matching.in_scope - len(matching.ignored),
         not_owned=len(matching.not_owned) if spec.prune else 0,

@@ -31,7 +31,7 @@ from reconciler.plan.budget import sends, with_budget
 from reconciler.plan.build import build_project_plan, deletion_candidates
 from reconciler.plan.guards import GuardLimits, with_guards
 from reconciler.plan.match import Matching, match_project
-from reconciler.plan.model import BY_NAME, Plan, ProjectPlan
+from reconciler.plan.model import LiveRead, Plan, ProjectPlan
 from reconciler.plan.operations import Send
 from reconciler.text import normal_form, shown
 
@@ -194,7 +194,7 @@ async def _plan_project(
                                            user_filter=listing_filter(spec.scope))
         plan = build_project_plan(spec, matching, transcripts)
         plan = await _with_retention_notes(client, spec, live, plan)
-        return replace(plan, live_read=BY_NAME) if live.by_name else plan
+        return replace(plan, live_read=LiveRead.BY_NAME) if live.by_name else plan
     except AuthError:
         raise
     except ApiError as error:
@@ -295,6 +295,6 @@ def sent_messages(
 
 
 def _failed(spec: ProjectSpec, message: str) -> ProjectPlan:
-    return ProjectPlan(project_id=spec.id, label=spec.label, scope=spec.scope.value,
+    return ProjectPlan(project_id=spec.id, label=spec.label, scope=spec.scope,
                        errors=(message,))
 

@@ -18,7 +18,7 @@ from reconciler.api.settings import ClientSettings, Secret
 from reconciler.desired.model import Reaction
 from reconciler.emulator import Emulator, FaultRule
 from reconciler.plan.guards import LiveCount
-from reconciler.plan.model import BY_NAME, IGNORED, LISTING, Plan, ProjectPlan, Unmanaged
+from reconciler.plan.model import IGNORED, LiveRead, Plan, ProjectPlan, Unmanaged
 from reconciler.plan.operations import Create, Delete, Operation, React, Rename, Send
 from reconciler.plan.stale import check_live, find_stale
 from tests.saved_plans import (
@@ -35,7 +35,7 @@ PROJECT = 7
 
 
 def project_plan(*operations: Operation, scope: str = "mine", project_id: int = PROJECT,
-                 live_read: str = LISTING) -> ProjectPlan:
+                 live_read: LiveRead = LiveRead.LISTING) -> ProjectPlan:
     return ProjectPlan(project_id=project_id, label=None, scope=scope, operations=operations,
                        live_read=live_read)
 
@@ -193,7 +193,7 @@ def test_a_plan_made_by_name_is_checked_by_looking_its_names_up() -> None:
         seed(emulator, "Newer")  # found by the lookup of New, but not named New
         emulator.add_conversations(PROJECT, ["Fresh"] * 12, creator="visitor")  # not in scope
         plan = project_plan(create("Fresh"), rename(old, "Old", "New"), create("Free"),
-                            live_read=BY_NAME)
+                            live_read=LiveRead.BY_NAME)
         before = emulator.stats()["requests"].get("GET", 0)
         found = stale(emulator, plan)
         reads = emulator.stats()["requests"]["GET"] - before
@@ -211,7 +211,7 @@ def test_a_name_the_filter_cannot_look_up_is_checked_on_the_whole_listing() -> N
         emulator.add_conversations(PROJECT, [f"c{n:03d}" for n in range(30)])
         before = emulator.stats()["requests"].get("GET", 0)
         assert stale(emulator, project_plan(create("c001"), create("é"),
-                                            live_read=BY_NAME))[0].startswith("7/create/c001")
+                                            live_read=LiveRead.BY_NAME))[0].startswith("7/create/c001")
         reads = emulator.stats()["requests"]["GET"] - before
     assert reads > 10  # every page of the listing
 
@@ -250,7 +250,7 @@ def test_a_plan_that_deletes_is_counted_on_the_whole_listing_whatever_it_says() 
         emulator.ensure_project(PROJECT)
         emulator.add_conversations(PROJECT, [f"c{n:03d}" for n in range(30)])
         doomed = seed(emulator, "Fresh")
-        plan = project_plan(create("Fresh"), delete(doomed, "Fresh", 0), live_read=BY_NAME)
+        plan = project_plan(create("Fresh"), delete(doomed, "Fresh", 0), live_read=LiveRead.BY_NAME)
         count = counted(emulator, plan)[PROJECT]
     assert count.in_scope == 31 and doomed in count.managed
 

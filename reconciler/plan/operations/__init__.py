@@ -16,8 +16,8 @@ from reconciler.plan.operations.base import (
     Applied,
     ApplyContext,
     LiveView,
+    MessageCursor,
     Operation,
-    Thread,
 )
 from reconciler.plan.operations.create import Create
 from reconciler.plan.operations.delete import Delete
@@ -46,7 +46,20 @@ def operation_from_dict(data: Mapping[str, Any]) -> Operation:
 
 
 __all__ = [
-    "BY_ACTION", "KINDS", "SUMMARY_ORDER", "Action", "Applied", "ApplyContext", "Create",
-    "Delete", "LiveView", "Operation", "React", "Rename", "Send", "Thread", "kind_of",
+    "BY_ACTION",
+    "KINDS",
+    "SUMMARY_ORDER",
+    "Action",
+    "Applied",
+    "ApplyContext",
+    "Create",
+    "Delete",
+    "LiveView",
+    "MessageCursor",
+    "Operation",
+    "React",
+    "Rename",
+    "Send",
+    "kind_of",
     "operation_from_dict",
 ]

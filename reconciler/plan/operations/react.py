@@ -43,7 +43,8 @@ class React(Operation):
     summary_rank = 3
     requests = 1
     after_duplicate_check = True  # after the sends: a reaction needs its message
-    sequential = "skipped: an earlier reaction in this conversation was not set"
+    sequential = True
+    skipped_in_sequence = "skipped: an earlier reaction in this conversation was not set"
 
     session_id: str | None
     prompt: str
@@ -120,7 +121,7 @@ class React(Operation):
 
     async def apply(self, context: ApplyContext) -> Applied:
         """Set the reaction; for the message a send of this run made, first find it among the
-        conversation's messages (read once per conversation, shared through the thread)."""
+        conversation's messages (read once per conversation, shared through its cursor)."""
         session_id = self.session_id or context.created[self.name]
         message_id = self.message_id
         if message_id is None:
@@ -134,12 +135,12 @@ class React(Operation):
 
     async def _sent_message(self, context: ApplyContext, session_id: str) -> int | None:
         """The id of the message the send of this position made, None when there is none."""
-        thread = context.thread
-        if thread.messages is None:
+        cursor = context.cursor
+        if cursor.messages is None:
             transcript = await context.api.get_transcript(self.project_id, session_id)
-            thread.messages = transcript.messages
+            cursor.messages = transcript.messages
         own = send_external_id(self.project_id, session_id, self.position, self.prompt)
-        sent = sent_copy(thread.messages, own, self.prompt, occurrence=self.occurrence or 1)
+        sent = sent_copy(cursor.messages, own, self.prompt, occurrence=self.occurrence or 1)
         return None if sent is None else sent.id
 
 

@@ -43,7 +43,8 @@ class Send(Operation):
     requests = 1
     credits = 1
     after_duplicate_check = True
-    sequential = "skipped: an earlier message of this conversation was not sent"
+    sequential = True
+    skipped_in_sequence = "skipped: an earlier message of this conversation was not sent"
 
     session_id: str | None
     prompt: str
@@ -129,8 +130,8 @@ class Send(Operation):
         is carried from send to send (none yet in a conversation this run created), so that
         the client need not read it before each send."""
         session_id = self.session_id or context.created[self.name]
-        thread = context.thread
-        newest_id = 0 if thread.newest_id is None and self.session_id is None else thread.newest_id
+        cursor = context.cursor
+        newest_id = 0 if cursor.newest_id is None and self.session_id is None else cursor.newest_id
         identity = send_external_id(self.project_id, session_id, self.position, self.prompt)
         message = await context.api.send_message(
             self.project_id, session_id, self.prompt, persona=self.persona,
@@ -139,7 +140,7 @@ class Send(Operation):
             custom_context=self.custom_context, agent_capability=self.agent_capability,
             chatbot_model=self.chatbot_model,
         )
-        thread.newest_id = message.id
+        cursor.newest_id = message.id
         return Applied(f"sent message {self.position}", session_id=session_id)
 
 

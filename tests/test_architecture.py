@@ -111,12 +111,12 @@ def writing(pattern: re.Pattern[str]) -> list[str]:
         if "emulator" not in path.parts and pattern.search(path.read_text(encoding="utf-8")))
 
 
-def test_only_the_operation_kinds_and_apply_write_through_the_client() -> None:
-    """The kinds' `apply` methods make the writes, and `restore` (in apply/run.py)."""
+def test_only_the_operation_kinds_and_restore_write_through_the_client() -> None:
+    """The kinds' `apply` methods make the writes, and `restore` (apply/restore.py)."""
     kinds = {f"plan/operations/{path.name}"
              for path in (PACKAGE / "plan" / "operations").glob("*.py")}
     writers = set(writing(WRITES))
-    assert writers - kinds == {"apply/run.py"}
+    assert writers - kinds == {"apply/restore.py"}
     assert writers & kinds == {f"plan/operations/{kind}.py"
                                for kind in ("rename", "create", "send", "delete")}
 
@@ -245,3 +245,14 @@ SEND_IDENTITY = re.compile(r'"reconciler-|\.external_id\s*(==|!=)|(==|!=)\s*\w+\
 def test_only_the_send_identity_module_builds_or_compares_external_ids() -> None:
     """"Is this message that send?" is decided in one place: `api/send_identity.py`."""
     assert writing(SEND_IDENTITY) == ["api/send_identity.py"]
+
+
+def test_one_module_reads_the_query_credits() -> None:
+    """plan, apply -f, apply --plan and restore take the credits left from `plan/credits.py`."""
+    assert writing(re.compile(r"\.query_credits\(")) == ["plan/credits.py"]
+
+
+def test_one_read_of_a_projects_settings() -> None:
+    assert writing(re.compile(r'/settings"')) == ["api/client.py"]
+    assert len(re.findall(r"async def project_settings\(",
+                          (PACKAGE / "api" / "client.py").read_text(encoding="utf-8"))) == 1

@@ -34,10 +34,9 @@ from reconciler.api.decoding import (
     parse_conversation_page,
     parse_message,
     parse_message_page,
-    parse_no_answer_message,
     parse_project,
+    parse_project_settings,
     parse_query_credits,
-    parse_retention,
     parse_user,
     read_all_pages,
 )
@@ -46,8 +45,8 @@ from reconciler.api.live import (
     Conversation,
     Message,
     Project,
+    ProjectSettings,
     QueryCredits,
-    Retention,
     Transcript,
     User,
 )
@@ -168,30 +167,33 @@ class Client:
         )
         return self._engine.parse(call, await self._engine.call(call), parse_project)
 
-    async def no_answer_message(self, project_id: int) -> str | None:
-        """The project's "I don't know" message (`no_answer_message` of its settings); None
-        when the settings hold none, or one that is not text. Raises NotFoundError when the
-        project does not exist or is not visible."""
-        call = Call(
-            f"reading the settings of project {project_id}",
-            "GET",
-            f"{_project_path(project_id)}/settings",
-            not_found=_project_missing(project_id),
-        )
-        return self._engine.parse(call, await self._engine.call(call), parse_no_answer_message)
+    async def project_settings(
+        self, project_id: int, *, retention: bool = False
+    ) -> ProjectSettings | None:
+        """What reconciler reads of a project's settings (one request): its "I don't know"
+        message, and with `retention` how long it keeps conversations.
 
-    async def project_retention(self, project_id: int) -> Retention | None:
-        """How long the project keeps its conversations, from its settings (one request);
-        None when the API does not serve them (404). Raises ForbiddenError (403: the key's
-        role may not read them), ApiError (also for settings that say no known period)."""
-        call = Call(f"reading the settings of project {project_id}", "GET",
-                     f"{_project_path(project_id)}/settings",
-                     not_found=f"project {project_id} has no settings the API shows",
-                     refused="the API key's role may not read the project's settings")
+        Without `retention` (a check's read): raises NotFoundError when the project does not
+        exist or is not visible. With it (a note the plan may do without): None when the API
+        does not serve them (404); raises ForbiddenError (403: the key's role may not read
+        them), ApiError (also for settings that say no known period).
+        """
+        if retention:
+            call = Call(f"reading the settings of project {project_id}", "GET",
+                        f"{_project_path(project_id)}/settings",
+                        not_found=f"project {project_id} has no settings the API shows",
+                        refused="the API key's role may not read the project's settings")
+        else:
+            call = Call(f"reading the settings of project {project_id}", "GET",
+                        f"{_project_path(project_id)}/settings",
+                        not_found=_project_missing(project_id))
         try:
-            return self._engine.parse(call, await self._engine.call(call), parse_retention)
+            return self._engine.parse(call, await self._engine.call(call),
+                                      lambda v: parse_project_settings(v, retention=retention))
         except NotFoundError:
-            return None
+            if retention:
+                return None
+            raise
 
     async def list_conversations(
         self, project_id: int, *, user_filter: str = "all", name: str | None = None,

@@ -40,8 +40,9 @@ async def _project(client: ConversationApi, spec: ProjectSpec, *, user_id: str) 
         session_of = {id(m.spec): m.live.session_id for m in matching.matches}
         wanted = [session_of[id(c)] for c in expecting if id(c) in session_of]
         transcripts = await read_transcripts(client, spec.id, wanted)
-        no_answer = (await client.no_answer_message(spec.id)
-                     if _asks_no_answer(expecting) else None)
+        settings = (await client.project_settings(spec.id)
+                    if _asks_no_answer(expecting) else None)
+        no_answer = None if settings is None else settings.no_answer_message
     except AuthError:
         raise
     except ApiError as error:

@@ -18,7 +18,6 @@ from reconciler.api.live import (
     Conversation,
     Message,
     ProjectLive,
-    QueryCredits,
     Retention,
     Transcript,
 )
@@ -29,6 +28,7 @@ from reconciler.desired.model import ConversationSpec, DesiredState, ProjectSpec
 from reconciler.errors import ApiError, AuthError
 from reconciler.plan.budget import sends, with_budget
 from reconciler.plan.build import build_project_plan, deletion_candidates
+from reconciler.plan.credits import credits_left
 from reconciler.plan.guards import GuardLimits, with_guards
 from reconciler.plan.match import Matching, match_project
 from reconciler.plan.model import LiveRead, Plan, ProjectPlan
@@ -59,26 +59,10 @@ async def make_plan(
           for spec in desired.projects)
     )
     plan = Plan(projects=tuple(projects), api=api)
-    credits = await read_query_credits(client) if sends(plan) else None
-    limits = replace(limits, credits_left=None if credits is None else credits.left)
-    plan = with_budget(plan, requests_made=client.stats.requests - before, credits=credits)
+    left = await credits_left(client, prompts=sends(plan))
+    limits = replace(limits, credits_left=left)
+    plan = with_budget(plan, requests_made=client.stats.requests - before, credits_left=left)
     return with_guards(plan, limits)
-
-
-async def read_query_credits(client: ConversationApi) -> QueryCredits | None:
-    """The account's query credits, for every path that sends (`plan`, `apply -f`,
-    `apply --plan`, `restore`); None when the API does not report them (404) or they cannot be
-    read now: then a warning says the credit check is skipped, and the run goes on (what it
-    sends is still bounded by `--max-sends`). Raises AuthError when the key is rejected."""
-    try:
-        return await client.query_credits()
-    except AuthError:
-        raise
-    except ApiError as error:
-        log.warning("warning: could not read the account's query credits (%s): the credit "
-                    "check is skipped, so the prompts to send are not checked against the "
-                    "credits left (--max-sends still bounds them)", error)
-        return None
 
 
 async def read_project(
@@ -255,7 +239,8 @@ def _missing_declared(spec: ProjectSpec, live: ProjectLive, plan: ProjectPlan) -
 async def _retention(client: ConversationApi, project_id: int) -> Retention | None:
     """The project's retention; None when its settings are not served or cannot be read."""
     try:
-        return await client.project_retention(project_id)
+        settings = await client.project_settings(project_id, retention=True)
+        return None if settings is None else settings.retention
     except AuthError:
         raise
     except ApiError as error:

@@ -16,7 +16,7 @@ import pytest
 from reconciler.api.client import Client
 from reconciler.api.live import Conversation
 from reconciler.api.settings import ClientSettings, Secret
-from reconciler.apply.run import Restored, RestoreResult, restore_conversation
+from reconciler.apply.restore import Restored, RestoreResult, restore_conversation
 from reconciler.emulator import Emulator, FaultRule
 from tests.saved_plans import deleted_with_backup, prune_all
 from tests.workspace import PROJECT, Workspace

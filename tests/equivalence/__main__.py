@@ -142,6 +142,15 @@ def _teammate_duplicate(emu: Emulator) -> None:
     emu.add_conversation(1002, "Preise", creator="teammate")
 
 
+def _credits_spent(emu: Emulator) -> None:
+    """The account's query credits are spent: what sends is refused before anything is done."""
+    emu.query_credits = 1
+
+
+def _credits_renewed(emu: Emulator) -> None:
+    emu.query_credits = None
+
+
 STEPS = (
     Step("validate", ("validate", "-f", "desired.yaml")),
     Step("validate-invalid", ("validate", "-f", "invalid.yaml")),
@@ -179,7 +188,12 @@ STEPS = (
     Step("apply-later", ("apply", "-f", "later.yaml", "--auto-approve", "--report",
                          "later-report.json", "--backup-dir", "backups", "--allow-mass-delete")),
     Step("restore-max-sends", ("restore", "BACKUP", "--resend-prompts", "--max-sends", "0")),
-    Step("restore", ("restore", "BACKUP", "--resend-prompts")),
+    Step("plan-over-credits", ("plan", "-f", "desired.yaml", "--allow-mass-delete"),
+         before=_credits_spent),
+    Step("apply-over-credits", ("apply", "-f", "desired.yaml", "--auto-approve",
+                                "--allow-mass-delete")),
+    Step("restore-over-credits", ("restore", "BACKUP", "--resend-prompts")),
+    Step("restore", ("restore", "BACKUP", "--resend-prompts"), before=_credits_renewed),
     Step("restore-again", ("restore", "BACKUP")),
     Step("plan-final", ("plan", "-f", "later.yaml", "--format", "json"),
          before=_teammate_duplicate),

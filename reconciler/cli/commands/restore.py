@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.apply.backup import Backup, read_backup
-from reconciler.apply.run import Restored, RestoreResult, restore_conversation
+from reconciler.apply.restore import Restored, RestoreResult, restore_conversation
 from reconciler.cli.common import EXIT_ERROR, EXIT_OK, writing
 from reconciler.cli.connect import Connection, open_client
 from reconciler.cli.console import Console

@@ -4,8 +4,9 @@ The protocol runs over a pipe (`--remote-debugging-pipe`: commands on the browse
 and events on its fd 4, each message JSON ended by a NUL byte), so it needs no WebSocket library
 and no network port. One browser serves a whole test module; each `load` is one navigation.
 
-Everything the page itself does is recorded: JavaScript dialogs (`alert`), console messages and
-browser log entries (a Content-Security-Policy violation is logged there).
+Everything the page itself does is recorded: JavaScript dialogs (`alert`), console messages,
+browser log entries (a Content-Security-Policy violation is logged there) and every request
+the page makes (the document's own included).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class PageEvents:
     dialogs: list[str] = field(default_factory=list)
     console: list[str] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
 
 
 class Browser:
@@ -72,7 +74,7 @@ class Browser:
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
         self._session = self.call("Target.attachToTarget", targetId=target,
                                   flatten=True)["sessionId"]
-        for domain in ("Page", "Runtime", "Log"):
+        for domain in ("Page", "Runtime", "Log", "Network"):
             self.call(f"{domain}.enable", session=True)
 
     def close(self) -> None:
@@ -103,6 +105,8 @@ class Browser:
                 events.console.append(json.dumps(params.get("args")))
             elif method == "Log.entryAdded":
                 events.log.append(str(params.get("entry", {}).get("text")))
+            elif method == "Network.requestWillBeSent":
+                events.requests.append(str(params.get("request", {}).get("url")))
         self._pending.clear()
         return events
 

@@ -1,8 +1,8 @@
 """Runs a GitHub Actions job's steps on this machine, in order, the way a runner would: the
 `run:` scripts in bash, the steps of reconciler's own composite action (action.yml) one by one,
-`${{ }}` expressions and `if:` conditions evaluated, step outputs passed on. GitHub itself is
-replaced by local files: a fake `gh` keeps comments, merged pull requests, runs and artifacts in
-a JSON file and records every call; artifacts are directories.
+`${{ }}` expressions and `if:` conditions evaluated, step outputs and `$GITHUB_ENV` passed on.
+GitHub itself is replaced by local files: a fake `gh` keeps comments, merged pull requests, runs
+and artifacts in a JSON file and records every call; artifacts are directories.
 """
 
 from __future__ import annotations
@@ -311,8 +311,11 @@ class _Scope:
         script_file.write_text(script, encoding="utf-8")
         output = home / f"output-{label}"
         output.write_text("")
+        exported = home / f"env-{label}"
+        exported.write_text("")
         (home / "tmp").mkdir(exist_ok=True)
         full_env = {**self.hub.env, **env, **extra, "GITHUB_OUTPUT": str(output),
+                    "GITHUB_ENV": str(exported),
                     "GITHUB_STEP_SUMMARY": str(home / "summary.md"),
                     "RUNNER_TEMP": str(home / "tmp"), "GITHUB_RUN_ID": self.github["run_id"],
                     "GITHUB_JOB": self.github["job"]}
@@ -323,6 +326,7 @@ class _Scope:
         assert "Traceback" not in done.stdout, done.stdout
         if "id" in step:
             self.steps[step["id"]] = _outputs(output.read_text(encoding="utf-8"))
+        self.env.update(_outputs(exported.read_text(encoding="utf-8")))  # for later steps
         return StepResult(name, done.returncode, done.stdout, workflow_commands(done.stdout))
 
 

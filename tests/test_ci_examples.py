@@ -4,6 +4,8 @@ GitHub workflows' jobs run step by step, the action's steps included, against th
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -11,14 +13,17 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree as ET
 
 import httpx
 import pytest
 import yaml
 
+from reconciler.cli.main import main
 from reconciler.emulator import Emulator
 from tests.github_runner import (
     ACTION,
@@ -36,7 +41,11 @@ WORKFLOW = ROOT / "examples" / "ci" / "github-actions" / "reconciler.yml"
 SHARDED = ROOT / "examples" / "ci" / "github-actions" / "reconciler-sharded.yml"
 GITLAB = ROOT / "examples" / "ci" / "gitlab" / ".gitlab-ci.yml"
 HOOKS = ROOT / ".pre-commit-hooks.yaml"
-GITHUB_FILES = [WORKFLOW, SHARDED]
+ANSWERS = ROOT / "examples" / "ci" / "github-actions" / "reconciler-answers.yml"
+ENVIRONMENTS = ROOT / "examples" / "ci" / "github-actions" / "reconciler-environments.yml"
+GITHUB_FILES = [WORKFLOW, SHARDED]  # the plan / apply / drift flow
+EVERY_WORKFLOW = [*GITHUB_FILES, ANSWERS, ENVIRONMENTS]
+WORKFLOW_IDS = ["workflow", "sharded", "answers", "environments"]
 BIN = Path(sys.executable).parent
 PROJECT = 1001
 REPO = "acme/conversations"
@@ -154,19 +163,19 @@ def uses_lines(text: str) -> list[tuple[str, str]]:
     return re.findall(r"^\s*(?:-\s+)?uses:\s*(\S+)[ \t]*(#[^\n]*)?", text, re.M)
 
 
-@pytest.mark.parametrize("path", [ACTION, *GITHUB_FILES], ids=["action", "workflow", "sharded"])
+@pytest.mark.parametrize("path", [ACTION, *EVERY_WORKFLOW], ids=["action", *WORKFLOW_IDS])
 def test_actions_are_pinned_to_a_commit_with_the_version_in_a_comment(path: Path) -> None:
     references = uses_lines(path.read_text(encoding="utf-8"))
     assert references
     for reference, comment in references:
-        if reference.startswith("<owner>/reconciler@"):  # this action: the user's release
+        if reference.startswith("customgpt-reconciler/reconciler@"):  # the user's release
             assert "zizmor: ignore[unpinned-uses]" in comment
             continue
         assert re.fullmatch(r"actions/[\w-]+@[0-9a-f]{40}", reference), reference
         assert re.fullmatch(r"# v\d+\.\d+\.\d+", comment.strip()), (reference, comment)
 
 
-@pytest.mark.parametrize("path", GITHUB_FILES, ids=["workflow", "sharded"])
+@pytest.mark.parametrize("path", EVERY_WORKFLOW, ids=WORKFLOW_IDS)
 def test_checkouts_do_not_persist_credentials(path: Path) -> None:
     for job in load_yaml(path)["jobs"].values():
         for step in job["steps"]:
@@ -174,28 +183,75 @@ def test_checkouts_do_not_persist_credentials(path: Path) -> None:
                 assert step["with"]["persist-credentials"] is False
 
 
+OWNER = "customgpt-reconciler"
+REPOSITORY = f"https://github.com/{OWNER}/reconciler"
+WHERE_FROM = [ACTION, HOOKS, ROOT / "pyproject.toml", ROOT / "examples" / "ci" / "README.md",
+              *EVERY_WORKFLOW, GITLAB]
+
+
+def test_the_package_the_action_and_the_hooks_name_one_owner() -> None:
+    """The repository and the action are customgpt-reconciler/reconciler, the PyPI package
+    customgpt-reconciler, wherever a user copies them from; no placeholder is left."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["name"] == OWNER
+    urls = project["urls"]
+    assert set(urls) == {"Homepage", "Documentation", "Repository", "Changelog", "Issues"}
+    assert urls["Repository"] == urls["Homepage"] == REPOSITORY
+    assert urls["Changelog"] == f"{REPOSITORY}/blob/main/CHANGELOG.md"
+    assert urls["Issues"] == f"{REPOSITORY}/issues"
+    assert urls["Documentation"].startswith(f"https://{OWNER}.github.io/reconciler")
+    texts = {path.name: path.read_text(encoding="utf-8") for path in WHERE_FROM}
+    assert [name for name, text in texts.items() if "<owner>" in text] == []
+    actions = {reference.split("@")[0] for text in texts.values()
+               for reference in re.findall(r"uses:\s*(\S+/reconciler@\S+)", text)}
+    assert actions == {f"{OWNER}/reconciler"}
+    repos = {url for text in texts.values()
+             for url in re.findall(r"https://github\.com/[\w.-]+/reconciler\b", text)}
+    assert repos == {REPOSITORY}
+    pip = {spec for text in texts.values()
+           for spec in re.findall(r"([\w-]+)(?:==| @ git\+)", text)}
+    assert pip == {OWNER}
+
+
 def linter(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True,
                           timeout=120, cwd=ROOT)
 
 
-# The auditor persona also asks every job holding a secret to run in an environment; the
-# examples leave environments (and their reviewers) to the user.
-ZIZMOR_LEFT_TO_THE_USER = {"auditor": {"secrets-outside-env"}, "regular": set()}
-
-
 @pytest.mark.parametrize("persona", ["regular", "auditor"])
 def test_zizmor_finds_nothing_in_the_action_and_the_workflows(persona: str) -> None:
+    """The auditor persona too: every job holding a secret runs in an environment."""
     done = linter("zizmor", "--offline", "--no-progress", "--persona", persona,
-                  "--format", "json", *(str(p.relative_to(ROOT)) for p in [ACTION, *GITHUB_FILES]))
+                  "--format", "json",
+                  *(str(p.relative_to(ROOT)) for p in [ACTION, *EVERY_WORKFLOW]))
     findings = [(f["ident"], f["locations"][0]["symbolic"]["key"]["Local"]["verbatim_path"])
                 for f in json.loads(done.stdout)]
-    assert [f for f in findings if f[0] not in ZIZMOR_LEFT_TO_THE_USER[persona]] == []
-    assert {path for _, path in findings} <= {str(p.relative_to(ROOT)) for p in GITHUB_FILES}
+    assert findings == []
+
+
+# Which environment each job that reads the API key runs in: reading ones in customgpt-read
+# (no reviewers), applying ones where required reviewers approve them.
+ENVIRONMENT_OF = {
+    WORKFLOW: {"plan": "customgpt-read", "drift": "customgpt-read",
+               "apply": "customgpt-production"},
+    SHARDED: {"plan": "customgpt-read", "drift": "customgpt-read",
+              "apply": "customgpt-production"},
+    ANSWERS: {"check": "customgpt-read", "test": "customgpt-read"},
+    ENVIRONMENTS: {"plan": "customgpt-plan", "apply-staging": "customgpt-staging",
+                   "apply-production": "customgpt-production"},
+}
+
+
+@pytest.mark.parametrize("path", EVERY_WORKFLOW, ids=WORKFLOW_IDS)
+def test_jobs_that_read_the_key_run_in_their_environment(path: Path) -> None:
+    jobs = load_yaml(path)["jobs"]
+    assert {job: spec.get("environment") for job, spec in jobs.items()} == ENVIRONMENT_OF[path]
+    if "customgpt-production" in ENVIRONMENT_OF[path].values():  # said where it is used
+        assert "required reviewers" in path.read_text(encoding="utf-8").casefold()
 
 
 @pytest.mark.parametrize(("schema", "paths"), [
-    ("vendor.github-workflows", GITHUB_FILES),
+    ("vendor.github-workflows", EVERY_WORKFLOW),
     ("vendor.github-actions", [ACTION]),
     ("vendor.gitlab-ci", [GITLAB]),
 ], ids=["github-workflows", "github-action", "gitlab-ci"])
@@ -221,23 +277,25 @@ def environment_maps(node: Any) -> Iterator[dict[str, Any]]:
 @pytest.mark.parametrize(("path", "allowed"), [
     (WORKFLOW, set()),  # the key goes to the action as an input, from the secret store
     (SHARDED, set()),
+    (ANSWERS, set()),
+    (ENVIRONMENTS, set()),
     (ACTION, {"${{ inputs.api-key }}", "${{ inputs.github-token }}"}),
     (GITLAB, set()),  # GitLab puts masked CI/CD variables in the environment itself
-], ids=["github", "sharded", "action", "gitlab"])
+], ids=["github", "sharded", "answers", "environments", "action", "gitlab"])
 def test_api_key_comes_only_from_the_secret_store(path: Path, allowed: set[str]) -> None:
     text = path.read_text(encoding="utf-8")
     values = {str(env[key]) for env in environment_maps(yaml.safe_load(text))
               for key in env if "TOKEN" in key or "API_KEY" in key}
     assert values <= allowed | {"${{ github.token }}"}
     assert {e for e in EXPRESSION.findall(text) if "secrets." in e} <= {
-        "secrets.CUSTOMGPT_API_KEY"}
+        "secrets.CUSTOMGPT_API_KEY", "secrets.RECONCILER_PLAN_KEY"}
     assert "set -x" not in text
     assert not re.search(r"(echo|printf)[^\n]*\$\{?(CUSTOMGPT_API_KEY|RECONCILER_GITLAB_TOKEN)\b",
                          text)
 
 
 def test_scripts_use_no_expressions() -> None:
-    steps = [step for path in GITHUB_FILES for job in load_yaml(path)["jobs"].values()
+    steps = [step for path in EVERY_WORKFLOW for job in load_yaml(path)["jobs"].values()
              for step in job["steps"]]
     steps += load_yaml(ACTION)["runs"]["steps"]
     for step in steps:
@@ -377,7 +435,7 @@ def test_plan_without_a_key_fails_with_a_clear_message(github: GitHub) -> None:
 
 def give_the_action(github: GitHub, job: str, **inputs: str) -> None:
     """Change the inputs the workflow's job gives the action."""
-    path = github.workdir / ".github" / "workflows" / WORKFLOW.name
+    path = github.workdir / ".github" / "workflows" / github.workflow_file
     workflow = load_yaml(path)
     step = next(s for s in workflow["jobs"][job]["steps"] if s.get("id") == "reconciler")
     step["with"].update(inputs)
@@ -395,10 +453,11 @@ def test_a_usage_error_fails_the_plan_instead_of_passing_for_changes(github: Git
 
 
 @pytest.mark.parametrize(("inputs", "message"), [
-    ({"command": "destroy"}, "command must be plan or apply, not 'destroy'"),
+    ({"command": "destroy"}, "command must be plan, apply, check or test, not 'destroy'"),
     ({"comment-key": "x\nexit-code=0"}, "comment-key may hold only"),
     ({"plan": "a.json\nhas-changes=false"}, "plan must be one file path"),
-    ({"extra-args": "$(touch injected) `touch injected`"}, "unrecognized arguments"),
+    ({"extra-args": "$(touch injected) `touch injected`"},  # words, read as PATHs
+     "error: $(touch: no such file or directory"),
 ], ids=["unknown-command", "comment-key-with-a-new-line", "plan-with-a-new-line",
         "shell-in-extra-args"])
 def test_bad_inputs_fail_the_action_with_a_clear_message(
@@ -522,7 +581,8 @@ def test_an_input_never_becomes_a_workflow_command(github: GitHub, command: str)
     give_the_action(github, "plan", command=command)
     results = github.run_job("plan", event="pull_request", run_id=PR_RUN_ID)
     assert [c for r in results for c in r.commands] == [WorkflowCommand(
-        "error", {"title": "Bad input"}, f"command must be plan or apply, not '{command}'")]
+        "error", {"title": "Bad input"},
+        f"command must be plan, apply, check or test, not '{command}'")]
 
 
 def test_values_in_reconciler_output_never_become_workflow_commands(
@@ -600,6 +660,228 @@ def test_sharded_workflow_plans_and_applies_each_shard_on_its_own(
         for project in re.findall(r"--project (\d+)", shard["projects"]):
             expected = [f"Welcome to {project}"] if shard is applied else []
             assert names(emulator, int(project)) == expected
+
+
+# Answer checks: the action's check and test, in reconciler-answers.yml -----------------------
+
+ANSWER_FILE = f"""\
+version: 1
+projects:
+  - id: {PROJECT}
+    label: demo-bot
+    conversations:
+      - name: QA refunds
+        messages:
+          - prompt: How long do refunds take?
+            expect: {{contains: ["emulated answer"]}}
+          - prompt: Who pays the shipping?
+            expect: {{not_contains: ["shipping"]}}
+"""
+CHECK_MARKER = "<!-- reconciler-check -->"
+
+
+def apply_here(hub: GitHub, api_env: dict[str, str]) -> None:
+    """Apply the checkout's conversations, so that their answers are stored."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(hub.workdir):
+        code = main(["apply", "conversations", "--auto-approve", "--no-backup"], env=api_env,
+                    stdout=out, stderr=err)
+    assert code == 0, out.getvalue() + err.getvalue()
+
+
+@pytest.fixture
+def answers(tmp_path: Path, emulator: Emulator, api_env: dict[str, str]) -> Iterator[GitHub]:
+    """reconciler-answers.yml in a checkout whose conversations are applied."""
+    hub = make_hub(tmp_path, emulator, api_env, ANSWERS)
+    (hub.workdir / "conversations" / "demo.yaml").write_text(ANSWER_FILE)
+    apply_here(hub, api_env)
+    yield hub
+
+
+def test_check_comments_the_summary_and_fails_the_job_when_checks_fail(
+        answers: GitHub) -> None:
+    for _ in range(2):
+        results = answers.run_job("check", event="pull_request", run_id=PR_RUN_ID)
+        assert codes(results)["Run reconciler"] == 0
+        assert codes(results)["Fail on a failed plan or apply"] == 1
+        assert codes(results)["Upload the reports"] == 0
+    outputs = answers.outputs["reconciler"]
+    assert outputs["exit-code"] == "3"
+    suite = ET.parse(outputs["junit"]).getroot().find("testsuite")
+    assert suite is not None and (suite.get("tests"), suite.get("failures")) == ("2", "1")
+    comments = answers.state()["comments"]
+    assert [c["id"] for c in comments] == [1, 101]  # one comment, updated
+    body = comments[1]["body"]
+    assert body.startswith(CHECK_MARKER + "\n### Answer checks")
+    assert "**1 passed, 1 failed**" in body
+    assert "### Answer checks" in (answers.home / "summary.md").read_text()
+    artifact = answers.home / "artifacts" / str(PR_RUN_ID) / "reconciler-answer-checks"
+    assert (artifact / "check.xml").read_text() == Path(outputs["junit"]).read_text()
+    page = (artifact / outputs["html"]).read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "1 failed" in page
+    errors = [c for r in results for c in r.commands]
+    assert [(c.name, c.properties) for c in errors] == [
+        ("error", {"title": "Answer checks failed"})]
+
+
+def test_check_that_passes_passes_the_job(answers: GitHub, api_env: dict[str, str]) -> None:
+    desired = answers.workdir / "conversations" / "demo.yaml"
+    desired.write_text(ANSWER_FILE.replace("not_contains", "contains"))
+    results = answers.run_job("check", event="pull_request", run_id=PR_RUN_ID)
+    assert set(codes(results).values()) == {0}, results
+    assert "Fail on a failed plan or apply" not in codes(results)
+    assert answers.outputs["reconciler"]["exit-code"] == "0"
+
+
+def test_a_checks_comment_shows_the_files_values_as_inert_text(
+        answers: GitHub, api_env: dict[str, str]) -> None:
+    desired = answers.workdir / "conversations" / "demo.yaml"
+    hostile = json.dumps("QA refunds\n# Owned @octocat [a](https://evil) <img src=x>")
+    desired.write_text(ANSWER_FILE.replace("QA refunds", hostile))
+    apply_here(answers, api_env)
+    answers.run_job("check", event="pull_request", run_id=PR_RUN_ID)
+    body = answers.state()["comments"][-1]["body"]
+    tokens = pytest.importorskip("markdown_it").MarkdownIt("commonmark").parse(body)
+    headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
+    assert headings == ["Answer checks"]
+    inline = [c for t in tokens if t.type == "inline" for c in t.children or ()]
+    assert [c for c in inline if c.type in ("link_open", "image", "html_inline")
+            and c.content not in ("<sub>", "</sub>")] == []  # the action's own footer
+    assert "octocat" in body and "@octocat" not in body
+
+
+def test_a_check_that_cannot_run_shows_its_messages_in_a_fence(answers: GitHub) -> None:
+    (answers.workdir / "conversations" / "demo.yaml").write_text(
+        f"version: 1\nprojects:\n  - id: {PROJECT}\n    conversations:\n"
+        '      - name: a\n        "x\\n```\\n# Owned @octocat [a](https://evil)": 1\n')
+    results = answers.run_job("check", event="pull_request", run_id=PR_RUN_ID)
+    assert codes(results)["Fail on a failed plan or apply"] == 1
+    assert answers.outputs["reconciler"]["exit-code"] == "1"
+    body = answers.state()["comments"][-1]["body"]
+    assert body.startswith(CHECK_MARKER)
+    assert "unknown key" in body
+    assert_one_fenced_block(body, heading="### reconciler check failed")
+
+
+FAKE_RECONCILER = r"""
+import json, os, sys
+args = sys.argv[1:]
+if args[0] != "test":  # only `reconciler test` is stood in for
+    os.execv(os.environ["REAL_RECONCILER"], [os.environ["REAL_RECONCILER"], *args])
+with open(os.environ["FAKE_RECONCILER_LOG"], "w") as log:
+    json.dump(args, log)
+for index, arg in enumerate(args):
+    if arg == "--write":
+        with open(args[index + 2], "w") as report:
+            report.write(f"<{args[index + 1]}/>")
+print("### Answer checks\n\n**5 passed, 1 failed**, 0 not checked")
+sys.exit(3)
+"""
+
+
+def test_the_nightly_test_job_runs_reconciler_test_as_the_action_builds_it(
+        answers: GitHub) -> None:
+    """`reconciler test` itself is not run here: the command line the action builds is."""
+    fake = answers.home / "fake-bin"
+    fake.mkdir()
+    (fake / "reconciler").write_text(f"#!{sys.executable}\n{FAKE_RECONCILER}")
+    (fake / "reconciler").chmod(0o755)
+    log = answers.home / "reconciler-test.json"
+    answers.env.update(PATH=f"{fake}{os.pathsep}{answers.env['PATH']}",
+                       REAL_RECONCILER=str(BIN / "reconciler"), FAKE_RECONCILER_LOG=str(log))
+    results = answers.run_job("test", event="schedule", run_id=601)
+    assert codes(results)["Run reconciler"] == 0
+    assert codes(results)["Fail on a failed plan or apply"] == 1
+    outputs = answers.outputs["reconciler"]
+    assert (outputs["exit-code"], outputs["html"]) == ("3", "answer-tests.html")
+    assert json.loads(log.read_text()) == [
+        "test", "--repeat", "3", "--min-pass-rate", "0.9", "--max-sends", "300",
+        "-f", "conversations", "--format", "markdown",
+        "--write", "junit", outputs["junit"], "--write", "html", "answer-tests.html"]
+    artifact = answers.home / "artifacts" / "601" / "reconciler-answer-tests-601"
+    assert sorted(p.name for p in artifact.iterdir()) == ["answer-tests.html", "test.xml"]
+    summary = (answers.home / "summary.md").read_text()
+    assert summary.startswith("<!-- reconciler-test -->\n### Answer checks")
+    assert answers.state()["comments"] == [FIRST_COMMENT]  # no pull request: no comment
+
+
+# Staging, then production: reconciler-environments.yml -------------------------------------
+
+STAGING, PRODUCTION = 3001, 4001
+
+
+@pytest.fixture
+def environments(tmp_path: Path, emulator: Emulator,
+                 api_env: dict[str, str]) -> Iterator[GitHub]:
+    """reconciler-environments.yml, the per-environment example as its files."""
+    hub = make_hub(tmp_path, emulator, api_env, ENVIRONMENTS)
+    (hub.workdir / "conversations" / "demo.yaml").unlink()
+    example = ROOT / "examples" / "per-environment"
+    shutil.copy(example / "support.yaml", hub.workdir / "conversations" / "support.yaml")
+    (hub.workdir / "environments").mkdir()
+    for name in ("staging", "production"):
+        shutil.copy(example / f"{name}.env", hub.workdir / "environments" / f"{name}.env")
+    for project in (STAGING, PRODUCTION):
+        emulator.ensure_project(project, f"support-{project}")
+    hub.secrets["RECONCILER_PLAN_KEY"] = "plan-key-for-tests-0123456789abcdef"
+    yield hub
+
+
+def test_each_environment_is_planned_signed_then_staging_then_production_applied(
+        environments: GitHub, emulator: Emulator) -> None:
+    artifacts = environments.home / "artifacts" / "601"
+    for target, project in (("staging", STAGING), ("production", PRODUCTION)):
+        results = environments.run_job("plan", event="push", run_id=601,
+                                       matrix={"target": target})
+        assert set(codes(results).values()) == {0}, results
+        plan = json.loads((artifacts / f"reconciler-plan-{target}" / "plan.json").read_text())
+        assert plan["signature"].startswith("hmac-sha256:")
+        assert [p["project_id"] for p in plan["projects"]] == [project]
+    assert names(emulator, STAGING) == names(emulator, PRODUCTION) == []
+
+    staged = environments.run_job("apply-staging", event="push", run_id=601)
+    assert set(codes(staged).values()) == {0}, staged
+    assert names(emulator, STAGING) == ["Onboarding FAQ", "Template help"]
+    assert names(emulator, PRODUCTION) == []
+
+    produced = environments.run_job("apply-production", event="push", run_id=601)
+    assert set(codes(produced).values()) == {0}, produced
+    assert names(emulator, PRODUCTION) == ["Onboarding FAQ", "Template help"]
+
+
+def test_an_unsigned_plan_is_not_applied(environments: GitHub, emulator: Emulator) -> None:
+    results = environments.run_job("plan", event="push", run_id=601,
+                                   matrix={"target": "staging"})
+    assert set(codes(results).values()) == {0}, results
+    saved = environments.home / "artifacts" / "601" / "reconciler-plan-staging" / "plan.json"
+    plan = json.loads(saved.read_text())
+    del plan["signature"]
+    saved.write_text(json.dumps(plan))
+    applied = environments.run_job("apply-staging", event="push", run_id=601)
+    assert codes(applied)["Fail on a failed plan or apply"] == 1
+    assert "planned/plan.json is not signed, but a plan key was given" in output_of(
+        applied, "Run reconciler")
+    assert names(emulator, STAGING) == []
+
+
+@pytest.mark.parametrize("line", ["SUPPORT_PROJECT_ID=$(touch injected)",
+                                  "SUPPORT_PROJECT_ID=3001\nGITHUB_PATH=/tmp",
+                                  "OTHER=1"], ids=["shell", "extra-variable", "missing"])
+def test_an_environment_file_gives_only_its_named_ids(environments: GitHub, line: str) -> None:
+    (environments.workdir / "environments" / "staging.env").write_text(
+        f"{line}\nDEPLOY_ENV=staging\n")
+    results = environments.run_job("plan", event="push", run_id=601,
+                                   matrix={"target": "staging"})
+    if line.startswith("SUPPORT_PROJECT_ID=3001"):
+        assert set(codes(results).values()) == {0}, results
+        exported = "".join(p.read_text() for p in environments.home.glob("env-plan-*"))
+        assert sorted(exported.splitlines()) == ["DEPLOY_ENV=staging",
+                                                 "SUPPORT_PROJECT_ID=3001"]
+        return
+    assert codes(results)["Read the environment's ids"] == 1
+    assert [c.properties for r in results for c in r.commands] == [
+        {"title": "Bad environment file"}]
+    assert not (environments.workdir / "injected").exists()
 
 
 # The GitLab pipeline's plan job, its scripts run against the emulator ---------------------------

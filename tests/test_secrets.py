@@ -77,7 +77,18 @@ def test_a_base_url_holding_the_key_is_refused_without_showing_it(
 def test_a_key_typed_into_the_wrong_flag_is_not_echoed(tmp_path: Path, args: list[str]) -> None:
     result = run(*args, "-f", str(_desired(tmp_path)), env={})
     assert result.code == 1
-    assert "usage: reconciler" in result.err
+    if args == ["plan", TOKEN]:  # read as a desired-state PATH, one that looks like a key
+        assert "a PATH given does not exist, and looks like a key" in result.err
+    else:
+        assert "usage: reconciler" in result.err
+    assert TOKEN not in result.out + result.err
+
+
+@pytest.mark.parametrize("command", ["validate", "plan", "apply", "check"])
+def test_a_key_typed_where_a_path_goes_is_not_echoed(tmp_path: Path, command: str) -> None:
+    result = run(command, TOKEN, env={})
+    assert result.code == 1
+    assert "looks like a key or a token rather than a file name" in result.err
     assert TOKEN not in result.out + result.err
 
 

@@ -19,7 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from reconciler.api.live import Transcript
+from reconciler.api.live import Message, Transcript
 from reconciler.api.protocol import ConversationApi, listing_filter
 from reconciler.apply.backup import write_backup
 from reconciler.errors import (
@@ -29,6 +29,7 @@ from reconciler.errors import (
     PlanRefusedError,
 )
 from reconciler.plan.guards import GuardLimits, with_guards
+from reconciler.plan.health import MessageCheck, Status
 from reconciler.plan.match import in_scope
 from reconciler.plan.model import LiveRead, Plan, ProjectPlan
 from reconciler.plan.operations import KINDS, MessageCursor, Operation
@@ -50,13 +51,14 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class OperationResult:
-    """One operation and how it ended."""
+    """One operation and how it ended (a send: with the message it made)."""
 
     operation: Operation
     outcome: Outcome
     detail: str = ""
     session_id: str | None = None
     backup: str | None = None
+    answer: Message | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form for the apply report."""
@@ -91,6 +93,9 @@ class ApplyReport:
     interrupted: bool = False
     planned: list[str] = field(default_factory=list)  # keys of every operation of the plan
     duplicates: list[str] = field(default_factory=list)  # names another run created too
+    # The answers of the sends whose message declares `expect:`, checked: (send's key,
+    # project, checks), in the order they were judged.
+    answer_checks: list[tuple[str, int, MessageCheck]] = field(default_factory=list)
 
     @property
     def failed(self) -> list[OperationResult]:
@@ -102,8 +107,9 @@ class ApplyReport:
         return {o.value: sum(r.outcome is o for r in self.results) for o in Outcome}
 
     def to_dict(self) -> dict[str, Any]:
-        """The `--report FILE` JSON document."""
-        return {
+        """The `--report FILE` JSON document (`answer_checks` only when an answer was
+        checked)."""
+        document = {
             "format_version": REPORT_FORMAT_VERSION,
             "plan_checksum": self.plan_checksum,
             "dry_run": self.dry_run,
@@ -113,6 +119,23 @@ class ApplyReport:
             "not_started": self.not_started(),
             "duplicates": self.duplicates,
         }
+        if self.answer_checks:
+            document["answer_checks"] = self._answer_checks()
+        return document
+
+    def check_counts(self) -> dict[str, int]:
+        """How many of the checks of sent answers passed, failed and were not checked."""
+        statuses = [r.status for _, _, check in self.answer_checks for r in check.results or ()]
+        return {status.value.replace(" ", "_"): statuses.count(status) for status in Status}
+
+    def _answer_checks(self) -> dict[str, Any]:
+        return {"summary": self.check_counts(), "messages": [{
+            "key": key, "project_id": project_id, "conversation": check.conversation,
+            "session_id": check.session_id, "message_id": check.message_id,
+            "prompt": check.prompt, "answer": check.answer,
+            "checks": [{"key": r.key, "expected": r.expected, "status": r.status.value,
+                        "reason": r.reason} for r in check.results or ()],
+        } for key, project_id, check in self.answer_checks]}
 
     def not_started(self) -> list[str]:
         """Keys of the planned operations that have no result (the run was interrupted)."""
@@ -307,7 +330,7 @@ class ApplyRun:
             else:
                 result = OperationResult(op, Outcome.FAILED if applied.failed else Outcome.DONE,
                                          applied.detail, session_id=applied.session_id,
-                                         backup=applied.backup)
+                                         backup=applied.backup, answer=applied.answer)
         return self._record(result)
 
     def _record(self, result: OperationResult) -> OperationResult:

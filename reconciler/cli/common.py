@@ -4,6 +4,7 @@ a progress line, the project locks of a writing run, and rendering a plan."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -22,8 +23,10 @@ from reconciler.desired.loader import load_desired
 from reconciler.desired.model import DesiredState
 from reconciler.errors import InputError, Location, Problem, os_reason
 from reconciler.jsonio import pretty, read_json_file
+from reconciler.keys import MIN_MASKED_LENGTH
 from reconciler.plan.guards import GuardLimits
-from reconciler.plan.make import make_plan
+from reconciler.plan.health import StoredAnswers
+from reconciler.plan.make import plan_and_answers
 from reconciler.plan.model import PLAN_FORMAT_VERSION, Plan
 from reconciler.render.formats import render_json, render_markdown, render_text
 
@@ -63,7 +66,8 @@ class Declared:
 
 def load_declared(declared: Declared, console: Console) -> DesiredState:
     """The desired state of `declared`, restricted to its projects; InputError when one of
-    them is not declared in the files."""
+    them is not declared in the files, or a path is a stray value (`refuse_stray_values`)."""
+    refuse_stray_values(declared.files)
     desired = load_desired(list(declared.files), env=console.env, secrets=console.secrets)
     if declared.projects:
         wanted = set(declared.projects)
@@ -74,6 +78,19 @@ def load_declared(declared: Declared, console: Console) -> DesiredState:
             )])
         desired = desired.select(wanted)
     return desired
+
+
+def refuse_stray_values(paths: Sequence[str]) -> None:
+    """Raises InputError, without repeating it, for a path that does not exist and looks like
+    a key or a token rather than a file name (no `/` or `.`, a digit, 8 characters or more):
+    a value typed in the wrong place is read as a desired-state PATH, and may be the key."""
+    for path in paths:
+        if (len(path) >= MIN_MASKED_LENGTH and not any(c in path for c in "/.")
+                and any(c.isdigit() for c in path) and not os.path.lexists(path)):
+            raise InputError([Problem(
+                "a PATH given does not exist, and looks like a key or a token rather than a "
+                "file name: it is not repeated here. Desired-state files and directories are "
+                "given as -f PATH or PATH")])
 
 
 def key_files(connection: Connection, plan_key_file: str | None = None) -> list[str]:
@@ -91,11 +108,21 @@ async def plan_live(
     connection: Connection,
 ) -> Plan:
     """The plan of `desired` against live state, with a progress line while it reads."""
+    plan, _ = await plan_live_with_answers(client, console, desired, limits=limits,
+                                           connection=connection)
+    return plan
+
+
+async def plan_live_with_answers(
+    client: Client, console: Console, desired: DesiredState, *, limits: GuardLimits,
+    connection: Connection,
+) -> tuple[Plan, tuple[StoredAnswers, ...]]:
+    """`plan_live`, and the stored answers its read found for the declared `expect:`."""
     async with counting(enabled=console.progress, stream=console.err,
                         description="Reading live state", count=lambda: client.stats.requests,
                         note=lambda: _pace_note(client)):
-        return await make_plan(client, desired, limits=limits,
-                               api=api_target(connection, client))
+        return await plan_and_answers(client, desired, limits=limits,
+                                      api=api_target(connection, client))
 
 
 def _pace_note(client: Client) -> str:
@@ -115,17 +142,19 @@ def writing(
 
 def render(
     plan: Plan, fmt: Format, console: Console, *, saved_as: str | None = None,
-    rate: float | None = None,
+    rate: float | None = None, checks_line: str | None = None,
 ) -> str:
     """`plan` in the format asked for; `saved_as`: the file it was saved to, for Markdown's
-    pointer to the full plan; `rate`: the pace the run ended at, for the text's budget line."""
+    pointer to the full plan; `rate`: the pace the run ended at, for the text's budget line;
+    `checks_line`: the answer checks' line of text and Markdown (JSON has none)."""
     if fmt == "json":
         return render_json(plan)
     if fmt == "markdown":
         hint = f"The full plan is in `{saved_as}` (`reconciler show {saved_as}`)." \
             if saved_as else "Run `reconciler plan` for the full plan."
-        return render_markdown(plan, full_plan_hint=hint)
-    return render_text(plan, color=console.color, verbose=console.verbose > 0, rate=rate)
+        return render_markdown(plan, full_plan_hint=hint, checks_line=checks_line)
+    return render_text(plan, color=console.color, verbose=console.verbose > 0, rate=rate,
+                       checks_line=checks_line)
 
 
 def show(console: Console, text: str, fmt: Format) -> None:

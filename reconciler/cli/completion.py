@@ -21,7 +21,7 @@ _DIRECTORY_METAVARS = frozenset({"DIR"})
 def add_completion_command(commands: Any) -> None:
     """Register `completion SHELL` on `commands` (an argparse sub-parsers object)."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        "completion", help="print a shell completion script",
+        "completion", help="Print a shell completion script for bash or zsh.",
         description="Print a completion script for bash or zsh, made from this version's "
                     "commands and options.",
         epilog="examples:\n"

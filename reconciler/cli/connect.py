@@ -46,7 +46,7 @@ async def open_client(
             console.info(f"Sandbox: local emulator at {sandbox.base_url} (state in {database})")
             console.info(f"Sandbox: open {sandbox.base_url}/ to see its projects and "
                          f"conversations while this runs (later: reconciler emulator --db "
-                         f"{database})")
+                         f"{database} --health {sandbox.health_path})")
             settings = ClientSettings(
                 api_key=Secret(sandbox.api_key), base_url=sandbox.base_url,
                 timeout=connection.timeout, parallelism=connection.parallelism,

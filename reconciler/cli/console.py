@@ -54,6 +54,10 @@ class Console:
             self.err.write(self.clean(text) + "\n")
             self.err.flush()
 
+    def warning(self, text: str) -> None:
+        """Write a warning to stderr, -q or not: what is valid but may surprise."""
+        self.error(text)
+
     def error(self, text: str) -> None:
         """Write an error to stderr, always."""
         self.err.write(self.clean(text) + "\n")

@@ -9,6 +9,7 @@ shows its traceback; Ctrl-C exits 130, SIGTERM 143.
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import os
 import signal
@@ -38,7 +39,7 @@ from reconciler.cli.common import (
 )
 from reconciler.cli.connect import Connection
 from reconciler.cli.console import Console
-from reconciler.cli.parser import UsageError, build_parser
+from reconciler.cli.parser import CHECK_FORMATS, UsageError, build_parser
 from reconciler.desired.model import Scope
 from reconciler.emulator import DEFAULT_API_KEY
 from reconciler.emulator.cli import cmd_emulator
@@ -148,7 +149,7 @@ def parameters(args: argparse.Namespace) -> Parameters:
     connection = _connection(args)
     command: str = args.command
     if command == "validate":
-        return ValidateParams(paths=(*(args.files or ()), *args.paths))
+        return ValidateParams(paths=_paths(args))
     if command == "plan":
         if args.plan_key_file and not args.out:
             raise InputError([Problem("--plan-key-file signs the saved plan: it needs --out "
@@ -176,8 +177,20 @@ def parameters(args: argparse.Namespace) -> Parameters:
     if command == "check":
         return CheckParams(connection=connection, declared=_declared(args),
                            format=cast(CheckFormat, args.format), out=args.out,
-                           min_pass_rate=args.min_pass_rate)
+                           min_pass_rate=args.min_pass_rate, also=_also_written(args))
     raise ValueError(f"no parameters for the command {command!r}")
+
+
+def _also_written(args: argparse.Namespace) -> tuple[tuple[CheckFormat, str], ...]:
+    """`--write FORMAT FILE`…: each format one of `check`'s; InputError otherwise."""
+    written = tuple((fmt, path) for fmt, path in args.write or ())
+    for fmt, _ in written:
+        if fmt not in CHECK_FORMATS:
+            close = difflib.get_close_matches(fmt, CHECK_FORMATS, n=1)
+            meant = f"; did you mean {close[0]!r}?" if close else ""
+            raise InputError([Problem(f"--write: the format must be one of "
+                                      f"{', '.join(CHECK_FORMATS)}{meant}")])
+    return cast(tuple[tuple[CheckFormat, str], ...], written)
 
 
 def _connection(args: argparse.Namespace) -> Connection:
@@ -188,14 +201,24 @@ def _connection(args: argparse.Namespace) -> Connection:
         parallelism=args.parallelism, insecure_http=args.insecure_http, sandbox=args.sandbox)
 
 
+def _paths(args: argparse.Namespace) -> tuple[str, ...]:
+    """The desired-state files and directories: -f PATH… then the positional PATH…."""
+    return (*(args.files or ()), *args.paths)
+
+
 def _declared(args: argparse.Namespace) -> Declared:
-    return Declared(files=tuple(args.files), projects=tuple(args.project or ()))
+    """The desired state `plan`, `apply -f` and `check` read; InputError without a path."""
+    if not _paths(args):
+        raise InputError([Problem(f"{args.command} needs at least one desired-state file or "
+                                  "directory (-f PATH or PATH)")])
+    return Declared(files=_paths(args), projects=tuple(args.project or ()))
 
 
 def _apply_source(args: argparse.Namespace) -> Declared | SavedPlan:
     """`apply`'s source: the declared state (-f) or a saved plan (--plan), never both."""
-    if bool(args.files) == bool(args.plan):
-        raise InputError([Problem("apply needs either -f PATH… or --plan FILE (not both)")])
+    if bool(_paths(args)) == bool(args.plan):
+        raise InputError([Problem("apply needs either desired-state files (-f PATH… or "
+                                  "PATH…) or --plan FILE (not both)")])
     if args.plan_key_file and not args.plan:
         raise InputError([Problem("--plan-key-file checks the signature of a saved plan: it "
                                   "needs --plan FILE")])
@@ -225,7 +248,7 @@ def _logging_to(console: Console) -> Iterator[None]:
     handler.addFilter(_Cleaned(console))
     logger.handlers = [handler]
     logger.propagate = False
-    logger.setLevel(logging.ERROR if console.quiet else level)
+    logger.setLevel(logging.WARNING if console.quiet else level)  # -q keeps warnings
     try:
         yield
     finally:

@@ -7,11 +7,13 @@ other module of the tool reads what argparse parsed.
 from __future__ import annotations
 
 import argparse
+import difflib
 import math
 import re
+import sys
 import textwrap
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from reconciler import __version__
 from reconciler.api.answer_times import FLOOR, MULTIPLE
@@ -28,22 +30,67 @@ from reconciler.text import clipped
 
 class _Parser(argparse.ArgumentParser):
     """argparse, except that a usage error is raised (for `main` to print through the
-    console) instead of printed here, and never repeats a value that is not an option name:
-    a value typed in the wrong place can be the key."""
+    console) instead of printed here, never repeats a value that is not an option name (a
+    value typed in the wrong place can be the key), and suggests the command, option or
+    choice a mistyped one was probably meant to be."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if sys.version_info >= (3, 14):  # argparse's own suggestions: ours are made here
+            kwargs.setdefault("suggest_on_error", False)
+        super().__init__(*args, **kwargs)
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None,
+    ) -> argparse.Namespace:
+        """Parse `args`; an unrecognized option is suggested among the options of the command
+        it was given to (and the global ones). Raises UsageError."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self._unrecognized(extras, command=getattr(parsed, "command", None))
+        return parsed
+
+    def _unrecognized(self, words: list[str], *, command: str | None) -> NoReturn:
+        options = [word.partition("=")[0] for word in words if word.startswith("-")]
+        shown = [clipped(word) for word in words if word.startswith("-") and "=" not in word]
+        hidden = len(words) - len(shown)
+        message = "unrecognized arguments: " + " ".join(shown)
+        if hidden:
+            message += f"{' ' if shown else ''}(and {hidden} value(s), not shown)"
+        known = self._option_strings(command)
+        meant = [match for option in options
+                 for match in difflib.get_close_matches(option, known, n=1)]
+        if meant:
+            message += f"; did you mean {', '.join(dict.fromkeys(meant))}?"
+        raise UsageError(f"{self.format_usage()}{self.prog}: error: {message}")
+
+    def _option_strings(self, command: str | None) -> list[str]:
+        """The long options accepted with `command` (the global ones when None)."""
+        parser: argparse.ArgumentParser = self
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+                parser = action.choices[command]
+        return [option for action in parser._actions for option in action.option_strings
+                if option.startswith("--")]
 
     def error(self, message: str) -> NoReturn:
-        head, sep, rest = message.partition("unrecognized arguments: ")
-        if sep:
-            words = rest.split()
-            shown = [clipped(word) for word in words
-                     if word.startswith("-") and "=" not in word]
-            hidden = len(words) - len(shown)
-            message = head + sep + " ".join(shown)
-            if hidden:
-                message += f"{' ' if shown else ''}(and {hidden} value(s), not shown)"
+        meant = _meant_choice(message)
         message = _INVALID_VALUE.sub(r"\1", message)
         message = _AMBIGUOUS.sub(lambda found: f"{found[1]}{clipped(found[2])}", message)
+        if meant:
+            message += f"; did you mean {meant!r}?"
         raise UsageError(f"{self.format_usage()}{self.prog}: error: {message}")
+
+
+def _meant_choice(message: str) -> str | None:
+    """For an invalid choice (a command's name, a --format), the allowed one closest to what
+    was typed, if one is close; only an allowed value is ever repeated."""
+    found = _INVALID_CHOICE.search(message)
+    if found is None:
+        return None
+    typed = found["typed"].strip("'\"")
+    choices = [choice.strip().strip("'\"") for choice in found["choices"].split(",")]
+    close = difflib.get_close_matches(typed, choices, n=1)
+    return close[0] if close else None
 
 
 class UsageError(Exception):
@@ -64,6 +111,8 @@ class UsageError(Exception):
         return usage + sep + text
 
 
+_INVALID_CHOICE = re.compile(r"invalid choice: (?P<typed>.*?) \(choose from (?P<choices>.*)\)",
+                             re.DOTALL)
 _INVALID_VALUE = re.compile(r"(invalid (?:choice|[\w ]+ value)): .*?(?= \(choose from |$)",
                             re.DOTALL)
 # "ambiguous option: --p=VALUE could match ...": the option as typed, without its value
@@ -106,7 +155,9 @@ def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
     def default(value: object) -> object:
         return argparse.SUPPRESS if suppress else value
 
-    group = parser.add_argument_group("global options")
+    group = parser.add_argument_group(
+        "global options", "every command's: how to reach the API, how much to print; given "
+        "before or after the command")
     group.add_argument("--base-url", default=default(None), metavar="URL",
                        help="API base URL (default $CUSTOMGPT_BASE_URL or https://app.customgpt.ai)")
     group.add_argument("--api-key-file", default=default(None), metavar="FILE",
@@ -135,12 +186,13 @@ def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
     group.add_argument("-v", "--verbose", action="count", default=default(0),
                        help="more detail: reasons and unmanaged conversations (-vv: every request)")
     group.add_argument("-q", "--quiet", action="store_true", default=default(False),
-                       help="errors only on stderr")
+                       help="only warnings and errors on stderr (no progress or notes); "
+                            "results still on stdout")
     group.add_argument("--no-color", action="store_true", default=default(False),
                        help="never colour the output (NO_COLOR is honoured too)")
 
 
-CHECK_FORMATS = ("text", "json", "junit", "markdown")
+CHECK_FORMATS = ("text", "json", "junit", "markdown", "html")
 
 
 def _pass_rate(text: str) -> float:
@@ -154,9 +206,13 @@ def _pass_rate(text: str) -> float:
     return value
 
 
-def _files(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
-    parser.add_argument("-f", "--file", dest="files", action="append", required=required,
-                        metavar="PATH", help="desired-state YAML file or directory (repeatable)")
+def _files(parser: argparse.ArgumentParser) -> None:
+    """The desired-state files: -f PATH (repeatable) and PATH… as positionals, alike (`plan
+    conversations/` as `plan -f conversations/`); at least one is needed (`cli/main.py`)."""
+    parser.add_argument("-f", "--file", dest="files", action="append", metavar="PATH",
+                        help="desired-state YAML file or directory (repeatable)")
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="more files or directories, as with -f")
 
 
 def _plan_key_option(parser: argparse.ArgumentParser, what: str) -> None:
@@ -203,14 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = _command(commands, "validate",
                         "Check desired-state files against the schema and every rule, offline.",
-                        "reconciler validate -f conversations/")
-    _files(validate, required=False)
-    validate.add_argument("paths", nargs="*", metavar="PATH",
-                          help="more files or directories, as with -f (for pre-commit hooks)")
+                        "reconciler validate conversations/")
+    _files(validate)
 
     plan = _command(commands, "plan",
                     "Show what apply would change, without changing anything.",
-                    "reconciler plan -f conversations/ --out plan.json --format markdown")
+                    "reconciler plan conversations/ --out plan.json --format markdown")
     _files(plan)
     plan.add_argument("--out", metavar="FILE", help="also save the plan as JSON for apply --plan")
     _plan_key_option(plan, "sign the saved plan with the key in FILE (HMAC-SHA256)")
@@ -224,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply = _command(commands, "apply",
                      "Make live conversations match the declared state.",
                      "reconciler apply --plan plan.json --auto-approve --report report.json")
-    _files(apply, required=False)
+    _files(apply)
     apply.add_argument("--plan", metavar="FILE", help="apply a plan saved by plan --out")
     _plan_key_option(apply, "apply --plan only a plan signed with the key in FILE")
     apply.add_argument("--auto-approve", action="store_true",
@@ -274,11 +328,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = _command(commands, "check",
                      "Check stored answers against the messages' expect: (sends nothing).",
-                     "reconciler check -f conversations/ --format junit --out checks.xml")
+                     "reconciler check conversations/ --format junit --out checks.xml")
     _files(check)
     check.add_argument("--format", choices=CHECK_FORMATS, default="text",
                        help="output format")
     check.add_argument("--out", metavar="FILE", help="write the result to FILE (default stdout)")
+    check.add_argument("--write", nargs=2, action="append", metavar=("FORMAT", "FILE"),
+                       help="also write the result in FORMAT (one of --format's) to FILE "
+                            "(repeatable): for CI, a summary, a JUnit report and more from "
+                            "one run, e.g. --write junit checks.xml")
     check.add_argument("--min-pass-rate", type=_pass_rate, metavar="F",
                        help="exit 0 when at least this share of checks (0 to 1) pass "
                             "(default: every check must pass)")
@@ -289,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_emulator_command(commands)
     add_completion_command(commands)
-    for sub in commands.choices.values():
+    for name, sub in commands.choices.items():
+        sub._optionals.title = f"{name} options"  # its own, shown before the global ones
         _add_global_options(sub, suppress=True)
     return parser

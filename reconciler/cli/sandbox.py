@@ -4,6 +4,10 @@
 account and no network; what they apply is still there on the next run. When `.reconciler/content/`
 is a directory, answers come from the documents of its `<project id>/` folders (as the emulator's
 `--content`), otherwise they are canned.
+
+`check` and `apply` on the sandbox save the answer checks they judged as
+`.reconciler/health.json` (the JSON of `check --format json`, `save_health`); the sandbox's
+pages read it and show each conversation's health and the checks beside each message.
 """
 
 from __future__ import annotations
@@ -11,13 +15,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
-from reconciler.apply.outputs import make_state_directory
+from reconciler.apply.outputs import STATE_DIR, make_state_directory, write_output
+from reconciler.cli.console import Console
 from reconciler.desired.model import MAX_ID
 from reconciler.emulator import DEFAULT_API_KEY, Emulator, EmulatorError
+from reconciler.errors import os_reason
+from reconciler.jsonio import pretty
+from reconciler.plan.health import ProjectHealth
+from reconciler.render.health import as_dict
 
 SANDBOX_DB = "sandbox.db"
 SANDBOX_CONTENT = "content"
+SANDBOX_HEALTH = "health.json"
 
 
 class SandboxHandle:
@@ -26,9 +37,10 @@ class SandboxHandle:
     Use it as a context manager, or call `close()`.
     """
 
-    def __init__(self, emulator: Emulator, db_path: Path) -> None:
+    def __init__(self, emulator: Emulator, db_path: Path, health_path: Path) -> None:
         self.emulator = emulator
         self.db_path = db_path
+        self.health_path = health_path
         self.base_url = emulator.base_url
         self.api_key = emulator.api_key
 
@@ -68,7 +80,8 @@ def start_sandbox(
     db_path = root / SANDBOX_DB
     content = root / SANDBOX_CONTENT
     emulator = Emulator(db=str(db_path), api_key=DEFAULT_API_KEY,
-                        content=content if content.is_dir() else None)
+                        content=content if content.is_dir() else None,
+                        health=root / SANDBOX_HEALTH)
     try:
         for project_id in ids:
             emulator.ensure_project(project_id, f"sandbox-project-{project_id}")
@@ -76,7 +89,30 @@ def start_sandbox(
     except BaseException:
         emulator.stop()
         raise
-    return SandboxHandle(emulator, db_path)
+    return SandboxHandle(emulator, db_path, root / SANDBOX_HEALTH)
+
+
+def save_health(document: dict[str, Any], *, root: Path = STATE_DIR) -> Path:
+    """Write the answer checks `document` (schemas/health.schema.json) as the sandbox's last
+    health, `root/health.json`, atomically and never through a symbolic link; return where.
+    Raises OSError."""
+    make_state_directory(root)
+    path = root / SANDBOX_HEALTH
+    write_output(path, pretty(document).encode("utf-8"))
+    return path
+
+
+def save_sandbox_health(console: Console, projects: list[ProjectHealth], *,
+                        root: Path = STATE_DIR) -> None:
+    """Keep `projects` as the sandbox's last health, for its pages; a file that cannot be
+    written is a warning (the checks were judged, and shown or reported elsewhere)."""
+    try:
+        path = save_health(as_dict(projects), root=root)
+    except OSError as error:
+        console.error(f"warning: cannot write {root / SANDBOX_HEALTH} ({os_reason(error)}): "
+                      "the sandbox's pages do not show these answer checks")
+        return
+    console.info(f"Sandbox: answer checks kept in {path} for its pages.")
 
 
 def _project_id(value: object) -> int:

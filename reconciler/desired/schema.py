@@ -10,6 +10,7 @@ a place in a file.
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
 import json
 from collections.abc import Callable, Sequence
@@ -110,14 +111,20 @@ def _problems(
         allowed = sorted(error.schema.get("properties", {}))
         return [
             ((*path, key), Problem(
-                f"{_where(path, key)}: unknown key {clipped(key, quote=repr)}; allowed: "
-                f"{', '.join(allowed)}",
+                f"{_where(path, key)}: unknown key {clipped(key, quote=repr)}; "
+                f"{_meant_key(key, allowed)}",
                 _locate(locate, (*path, key), key=True),
             ))
             for key in error.instance
             if key not in allowed
         ]
     return [(path, Problem(f"{_where(path)}: {_message(error)}", _locate(locate, path)))]
+
+
+def _meant_key(key: object, allowed: list[str]) -> str:
+    """"did you mean 'messages'?" for a key close to an allowed one, else the allowed keys."""
+    close = difflib.get_close_matches(key, allowed, n=1) if isinstance(key, str) else []
+    return f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
 
 
 def _locate(locate: Locator | None, path: Path, *, key: bool = False) -> Location | None:

@@ -17,6 +17,7 @@ from reconciler.api.settings import is_loopback
 from reconciler.emulator import admin, api, pages, routes, team, wire
 from reconciler.emulator.content import Content
 from reconciler.emulator.faults import Action, Decision, FaultInjector, Faults
+from reconciler.emulator.health import HealthSource
 from reconciler.emulator.store import Store
 from reconciler.emulator.throttle import FixedWindowThrottle, Verdict, key_label
 from reconciler.emulator.variants import Variants
@@ -40,13 +41,14 @@ class Application:
     def __init__(
         self, *, store: Store, api_key: str, faults: Faults, enable_admin: bool, page_size: int,
         variants: Variants | None = None, member_key: str | None = None,
-        content: Content | None = None,
+        content: Content | None = None, health: HealthSource | None = None,
     ) -> None:
         self.api = api.Api(store=store, page_size=page_size, variants=variants or Variants(),
                            content=content)
         self.injector = FaultInjector(faults)
         self.enable_admin = enable_admin
         self.serve_pages = True  # the read-only HTML pages; off when serving beyond loopback
+        self.health = health  # the answer checks the pages show
         self.loopback_port: int | None = None  # the port, while serving on a loopback address
         # Each key and the user it belongs to: the owner's, and a team member's if given.
         self._keys = [(api_key.encode("utf-8"), team.OWNER.id)]
@@ -71,7 +73,7 @@ class Application:
             if self.serve_pages and pages.is_page(request.path):  # no key, no faults
                 if refused is not None:
                     return pages.error_page(refused)
-                return pages.handle(self.api.store, self.api.page_size, request)
+                return pages.handle(self.api.store, self.api.page_size, request, self.health)
             if refused is not None:
                 raise refused
             if request.path.startswith(admin.PREFIX):

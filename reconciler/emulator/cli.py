@@ -24,7 +24,7 @@ from reconciler.errors import InputError, Problem
 def add_emulator_command(commands: Any) -> None:
     """Register the `emulator` sub-command on `commands` (an argparse sub-parsers object)."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        "emulator", help="serve a local emulator of the CustomGPT.ai API",
+        "emulator", help="Serve a local emulator of the CustomGPT.ai API.",
         description="Serve the CustomGPT.ai conversation API on loopback, backed by SQLite, "
                     "until Ctrl-C. Prints CUSTOMGPT_BASE_URL and CUSTOMGPT_API_KEY lines.",
         epilog="example: reconciler emulator --port 8765 --db emulator.db --enable-admin",
@@ -49,6 +49,10 @@ def add_emulator_command(commands: Any) -> None:
                              "and markdown files; an answer is the passages that share the most "
                              "words with the prompt, citing their files, or the project's "
                              "no_answer_message (default: canned answers)")
+    server.add_argument("--health", default=None, metavar="FILE",
+                        help="show the answer checks of FILE (the JSON of `reconciler check "
+                             "--format json`, as the sandbox keeps it in "
+                             ".reconciler/health.json) on the pages")
     server.add_argument("--enable-admin", action="store_true",
                         help="serve the test controls under /_emulator/")
     server.add_argument("--page-size", type=_page_size, default=10, metavar="N",
@@ -136,12 +140,15 @@ def cmd_emulator(args: argparse.Namespace, console: Any) -> int:
                                   "add --allow-remote to serve on it anyway")])
     key, printable = _api_key(args)
     member_key = args.member_key and _usable_key(args.member_key, "--member-key")
-    if args.content == "":
-        raise InputError([Problem("--content must name a directory, not be empty")])
+    for option, value in (("--content", args.content), ("--health", args.health)):
+        if value == "":
+            raise InputError([Problem(f"{option} must name a "
+                                      f"{'directory' if option == '--content' else 'file'}, "
+                                      "not be empty")])
     emulator = Emulator(db=args.db, api_key=key, faults=faults_from_args(args),
                         enable_admin=args.enable_admin, page_size=args.page_size,
                         variants=variants_of(args), member_key=member_key,
-                        content=args.content)
+                        content=args.content, health=args.health)
     emulator.query_credits = args.query_credits
     try:
         base_url = emulator.start(args.host, args.port, allow_remote=args.allow_remote)

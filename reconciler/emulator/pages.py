@@ -1,5 +1,6 @@
 """Read-only HTML pages of the emulator's data, for people: projects, a project's conversations,
-a conversation's transcript.
+a conversation's transcript; with a health file (`reconciler.emulator.health`), each
+conversation's answer checks as a badge and the checks beside each message they judged.
 
 Server-rendered and usable without JavaScript. Every value from the database is escaped, and the
 Content-Security-Policy allows no script at all and only the page's own stylesheet, so a
@@ -21,6 +22,7 @@ from urllib.parse import quote, urlsplit
 
 from reconciler.api.settings import is_loopback
 from reconciler.emulator import wire
+from reconciler.emulator.health import Health, HealthSource, MessageHealth
 from reconciler.emulator.store import ME, ConversationQuery, Listing, Store
 from reconciler.emulator.wire import ApiProblem, Request, Response
 
@@ -40,6 +42,19 @@ td.number, th.number { text-align: right; }
 .prompt, .answer { white-space: pre-wrap; overflow-wrap: anywhere; margin: .25rem 0; }
 .prompt { font-weight: 600; }
 nav.pages { margin: 1rem 0; }
+.badge { display: inline-block; border-radius: 9px; padding: 0 .5rem; font-size: .85rem;
+         font-weight: 600; white-space: nowrap; }
+.badge.failed, tr.failed td.status { background: #fde7e9; color: #a4161a; }
+.badge.passed, tr.passed td.status { background: #e6f4ea; color: #1e6b34; }
+.badge.pending, tr.not-checked td.status { background: #f1f1f3; color: #555; }
+.exchange.judged { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr);
+                   gap: .75rem; }
+.exchange.judged > .muted { grid-column: 1 / -1; margin: 0; }
+table.checks { font-size: .9rem; table-layout: fixed; }
+table.checks th:nth-child(1) { width: 22%; }
+table.checks th:nth-child(2) { width: 24%; }
+table.checks th:nth-child(3) { width: 14%; }
+.problem { color: #a4161a; }
 """.strip()
 
 _STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode("utf-8")).digest()).decode("ascii")
@@ -68,8 +83,10 @@ def is_page(path: str) -> bool:
     return any(pattern.fullmatch(path) for pattern in (_ROOT, _PROJECT, _TRANSCRIPT))
 
 
-def handle(store: Store, page_size: int, request: Request) -> Response:
-    """The page for a GET (or HEAD) of one of the `is_page` paths; errors as HTML pages too."""
+def handle(store: Store, page_size: int, request: Request,
+           health: HealthSource | None = None) -> Response:
+    """The page for a GET (or HEAD) of one of the `is_page` paths, with the answer checks of
+    `health` (None: none); errors as HTML pages too."""
     try:
         if not _addressed_to_loopback(request):
             raise ApiProblem(403, "These pages answer only requests addressed to localhost or a "
@@ -77,7 +94,7 @@ def handle(store: Store, page_size: int, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
             raise ApiProblem(405, f"This page is read-only: {request.method} is not allowed",
                              headers={"Allow": "GET, HEAD"})
-        view = _Views(store, page_size, request)
+        view = _Views(store, page_size, request, None if health is None else health.read())
         if _ROOT.fullmatch(request.path):
             return _page(200, *view.projects())
         match = _PROJECT.fullmatch(request.path)
@@ -103,8 +120,10 @@ Crumbs = list[tuple[str, str]]
 class _Views:
     """The three pages, each as (title, breadcrumbs, body HTML)."""
 
-    def __init__(self, store: Store, page_size: int, request: Request) -> None:
+    def __init__(self, store: Store, page_size: int, request: Request,
+                 health: Health | None) -> None:
         self.store = store
+        self.health = health
         self.page_size = page_size
         self.page = wire.page_number(request.query)
         self.path = request.path
@@ -122,7 +141,7 @@ class _Views:
                        empty=_empty(listing, "No projects yet: apply a desired-state file to "
                                              "create some."))
         intro = ("<p class=\"muted\">A read-only view of the emulator's data. Reload the page "
-                 "to see changes.</p>")
+                 "to see changes.</p>" + self._health_note())
         return "Projects", [], intro + table + self._pager(listing, "projects")
 
     def conversations(self, raw_project: str) -> tuple[str, Crumbs, str]:
@@ -130,18 +149,26 @@ class _Views:
         listing = self.store.list_conversations(ConversationQuery(project_id=project["id"]),
                                                 limit=self.page_size, offset=self._offset())
         rows = []
+        judged = self._judged()
         for conversation in listing.rows:
             messages = self.store.list_messages(conversation["id"], order="asc", limit=0,
                                                 offset=0).total
             href = f"/projects/{project['id']}/conversations/{quote(conversation['session_id'])}"
-            rows.append([_link(href, conversation["name"]),
-                         _e(creator_kind(conversation["created_by"])),
-                         _e(conversation["created_at"]), _number(messages),
-                         f"<code>{_e(conversation['session_id'])}</code>"])
-        table = _table(["Conversation", "Created by", "Created (UTC)", ("Messages", "number"),
-                        "Session id"], rows,
+            row = [_link(href, conversation["name"]),
+                   _e(creator_kind(conversation["created_by"])),
+                   _e(conversation["created_at"]), _number(messages),
+                   f"<code>{_e(conversation['session_id'])}</code>"]
+            if judged is not None:
+                row.append(badge(judged.of(project["id"], conversation["session_id"])))
+            rows.append(row)
+        headings: list[str | tuple[str, str]] = [
+            "Conversation", "Created by", "Created (UTC)", ("Messages", "number"), "Session id"]
+        if judged is not None:
+            headings.append("Answer checks")
+        table = _table(headings, rows,
                        empty=_empty(listing, "No conversations in this project."))
-        heading = f"<p class=\"muted\">Project {_e(project['id'])}, newest first.</p>"
+        heading = (f"<p class=\"muted\">Project {_e(project['id'])}, newest first.</p>"
+                   + self._health_note())
         return (project["name"], [("/", "Projects")],
                 heading + table + self._pager(listing, "conversations"))
 
@@ -156,16 +183,36 @@ class _Views:
                  f" at {_e(conversation['created_at'])} UTC · session "
                  f"<code>{_e(conversation['session_id'])}</code> · "
                  f"{_number(listing.total)} message(s), oldest first</p>")
-        exchanges = "".join(
-            f"<section class=\"exchange\"><p class=\"muted\">{_e(message['created_at'])} UTC"
-            f"</p><p class=\"prompt\">{_e(message['user_query'])}</p>"
-            f"<p class=\"answer\">{_e(message['openai_response'])}</p></section>\n"
-            for message in listing.rows)
+        judged = self._judged()
+        declared = () if judged is None else judged.of(project["id"], session)
+        checks = {m.message_id: m for m in declared if m.message_id is not None}
+        exchanges = "".join(_exchange(message, checks.get(message["id"]))
+                            for message in listing.rows)
         if not listing.rows:
             exchanges = f"<p>{_e(_empty(listing, 'No messages yet.'))}</p>\n"
+        if judged is not None:
+            facts += f"<p>Answer checks: {badge(declared)}</p>" + _not_sent(declared)
+        facts += self._health_note()
         crumbs = [("/", "Projects"), (f"/projects/{project['id']}", project["name"])]
         return (conversation["name"], crumbs,
                 facts + exchanges + self._pager(listing, "messages"))
+
+    def _judged(self) -> Health | None:
+        """The answer checks to show (None: no health file, or one that cannot be shown)."""
+        return None if self.health is None or self.health.problem else self.health
+
+    def _health_note(self) -> str:
+        """Where the answer checks come from and when they were judged, or why they are not
+        shown."""
+        health = self.health
+        if health is None:
+            return ""
+        if health.problem:
+            return (f"<p class=\"problem\">The answer checks in {_e(health.source)} cannot be "
+                    f"shown: {_e(health.problem)}</p>")
+        return (f"<p class=\"muted\">Answer checks as judged at {_e(health.written)} UTC "
+                f"(from {_e(health.source)}; <code>reconciler check --sandbox</code> judges "
+                "them again).</p>")
 
     def _project(self, raw: str) -> dict[str, Any]:
         project_id = wire.bounded_number(raw, wire.MAX_ID)
@@ -195,6 +242,48 @@ class _Views:
             parts.append(link(self.page + 1, "Next &rsaquo;", "next"))
         parts.append(link(last, "Last &raquo;", "last"))
         return "<nav class=\"pages\">" + " ".join(parts) + "</nav>\n"
+
+
+def badge(messages: tuple[MessageHealth, ...]) -> str:
+    """A conversation's answer checks in one badge: how many failed, passed, or not sent."""
+    if not messages:
+        return "<span class=\"muted\">none declared</span>"
+    statuses = [c.status for m in messages for c in m.checks or ()]
+    failed = statuses.count("failed")
+    unsent = sum(m.checks is None for m in messages)
+    if failed:
+        return f"<span class=\"badge failed\">✗ {failed} of {len(statuses)} failed</span>"
+    if unsent:
+        return f"<span class=\"badge pending\">{unsent} not sent yet</span>"
+    return f"<span class=\"badge passed\">✓ {statuses.count('passed')} passed</span>"
+
+
+_STATUS_CLASS = {"passed": "passed", "failed": "failed", "not checked": "not-checked"}
+
+
+def _exchange(message: dict[str, Any], judged: MessageHealth | None) -> str:
+    """One prompt and its answer; beside it, the checks that judged that answer."""
+    said = (f"<p class=\"prompt\">{_e(message['user_query'])}</p>"
+            f"<p class=\"answer\">{_e(message['openai_response'])}</p>")
+    when = f"<p class=\"muted\">{_e(message['created_at'])} UTC</p>"
+    if judged is None or judged.checks is None:
+        return f"<section class=\"exchange\">{when}{said}</section>\n"
+    rows = "".join(f"<tr class=\"{_STATUS_CLASS[c.status]}\"><td>{_e(c.key)}</td>"
+                   f"<td>{_e(c.expected)}</td><td class=\"status\">{_e(c.status)}</td>"
+                   f"<td>{_e(c.reason)}</td></tr>" for c in judged.checks)
+    table = ("<table class=\"checks\"><thead><tr><th>Check</th><th>Expected</th>"
+             f"<th>Status</th><th>Why</th></tr></thead><tbody>{rows}</tbody></table>")
+    return (f"<section class=\"exchange judged\">{when}<div>{said}</div>"
+            f"<div>{table}</div></section>\n")
+
+
+def _not_sent(declared: tuple[MessageHealth, ...]) -> str:
+    """The declared prompts with checks that this conversation has not been sent yet."""
+    waiting = [m.prompt for m in declared if m.checks is None]
+    if not waiting:
+        return ""
+    return ("<p class=\"muted\">Declared with checks, not sent yet:</p><ul class=\"unsent\">"
+            + "".join(f"<li>{_e(prompt)}</li>" for prompt in waiting) + "</ul>")
 
 
 def _addressed_to_loopback(request: Request) -> bool:

@@ -17,6 +17,7 @@ from reconciler.emulator.admin import sent_with
 from reconciler.emulator.app import Application
 from reconciler.emulator.content import Content, ContentError
 from reconciler.emulator.faults import Faults
+from reconciler.emulator.health import HealthSource
 from reconciler.emulator.retention import Retention, RetentionError
 from reconciler.emulator.server import (
     DEFAULT_MAX_CONNECTIONS,
@@ -50,7 +51,9 @@ class Emulator:
 
     With `content`, a directory whose `<project id>/` folders hold text and markdown files,
     answers come from those files, with citations (see `reconciler.emulator.content`);
-    without it, they are canned.
+    without it, they are canned. With `health`, a file of answer checks (the JSON of
+    `reconciler check --format json`), the pages show them (see
+    `reconciler.emulator.health`).
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class Emulator:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         member_key: str | None = None,
         content: str | os.PathLike[str] | None = None,
+        health: str | os.PathLike[str] | None = None,
     ) -> None:
         """Raises EmulatorError for a setting that cannot be: a page size below 1, a read
         timeout that is not a positive number, an empty key, a member key equal to the API
@@ -101,7 +105,8 @@ class Emulator:
         self.application = Application(store=self.store, api_key=api_key,
                                        faults=faults or Faults(), enable_admin=enable_admin,
                                        page_size=page_size, variants=variants,
-                                       member_key=member_key, content=documents)
+                                       member_key=member_key, content=documents,
+                                       health=None if health is None else HealthSource(health))
         self._server: EmulatorServer | None = None
         self._thread: threading.Thread | None = None
         self.base_url = ""

@@ -1,25 +1,24 @@
-"""Reading stored answers for `reconciler check`: planning's read and matching, then only
-the transcripts of matched conversations whose declared messages carry `expect:`, each
-declared message found as a plan finds a sent prompt (its send's `external_id`, or the prompt
-in normal form), and its latest answer judged (`reconciler.plan.health`); the project's
-settings are read for its "I don't know" message only when a `no_answer` check needs it.
-Sends nothing."""
+"""Reading stored answers for answer checks: for `reconciler check`, planning's read and
+matching, then only the transcripts of matched conversations whose declared messages carry
+`expect:`; for a plan, what planning read already (`StoredAnswers`). Each declared message is
+found as a plan finds a sent prompt (its send's `external_id`, or the prompt in normal form),
+and its latest answer judged (`reconciler.plan.health`); the project's settings are read for
+its "I don't know" message only when a `no_answer` check needs it. After apply sends a prompt
+that declares `expect:`, `sent_expectations` says which, and the answer it got is judged at
+once (`judge_message`). Sends nothing."""
 
 from __future__ import annotations
 
-from reconciler.api.live import Message, Transcript
+from collections.abc import Iterable
+
 from reconciler.api.protocol import ConversationApi, read_transcripts
-from reconciler.desired.model import ConversationSpec, DesiredState, ProjectSpec
+from reconciler.desired.model import DesiredState, MessageSpec, ProjectSpec
 from reconciler.errors import ApiError, AuthError
-from reconciler.plan.health import (
-    Answer,
-    MessageCheck,
-    ProjectHealth,
-    evaluate,
-    shown_answer,
-)
-from reconciler.plan.make import read_project, sent_messages
+from reconciler.plan.health import ProjectHealth, StoredAnswers, judge
+from reconciler.plan.make import read_project, sent_messages, stored_answers
 from reconciler.plan.match import match_project
+from reconciler.plan.model import Plan
+from reconciler.plan.operations import Send
 from reconciler.text import normal_form
 
 
@@ -27,64 +26,84 @@ async def check_answers(client: ConversationApi, desired: DesiredState) -> list[
     """The answer checks of every project of `desired`. Raises AuthError when the key is
     rejected; any other API failure becomes the error of its project."""
     user = await client.current_user()
-    return [await _project(client, spec, user_id=user.id) for spec in desired.projects]
+    stored = [await _read(client, spec, user_id=user.id) for spec in desired.projects]
+    return await judge_stored(client, stored)
 
 
-async def _project(client: ConversationApi, spec: ProjectSpec, *, user_id: str) -> ProjectHealth:
-    expecting = [c for c in spec.conversations if any(m.expect for m in c.messages)]
-    if not expecting:
-        return ProjectHealth(spec.id, spec.display_name)
+async def judge_stored(client: ConversationApi,
+                       stored: Iterable[StoredAnswers]) -> list[ProjectHealth]:
+    """Every project of `stored` judged; a project's settings are read (one request) only
+    when it declares a `no_answer` check. Raises AuthError; any other API failure becomes the
+    error of its project."""
+    judged = []
+    for project in stored:
+        try:
+            no_answer = (await _no_answer_message(client, project.project_id)
+                         if project.asks_no_answer and project.error is None else None)
+        except AuthError:
+            raise
+        except ApiError as error:
+            judged.append(ProjectHealth(project.project_id, project.label, error=str(error)))
+            continue
+        judged.append(judge(project, no_answer))
+    return judged
+
+
+async def no_answer_messages(client: ConversationApi,
+                             project_ids: Iterable[int]) -> dict[int, str | None]:
+    """The "I don't know" message of each project (None: the vendor's default, or its
+    settings cannot be read now). Raises AuthError."""
+    found: dict[int, str | None] = {}
+    for project_id in dict.fromkeys(project_ids):
+        try:
+            found[project_id] = await _no_answer_message(client, project_id)
+        except AuthError:
+            raise
+        except ApiError:
+            found[project_id] = None
+    return found
+
+
+def sent_expectations(plan: Plan, desired: DesiredState) -> dict[str, tuple[str, MessageSpec]]:
+    """The sends of `plan` whose declared message carries `expect:`, by operation key: its
+    conversation's name and the declared message (found by project, conversation name and
+    position, and the prompt the same in normal form)."""
+    by_name = {(p.id, normal_form(c.name)): c for p in desired.projects for c in p.conversations}
+    found = {}
+    for op in plan.operations:
+        if not isinstance(op, Send):
+            continue
+        conversation = by_name.get((op.project_id, normal_form(op.name)))
+        if conversation is None or not 1 <= op.position <= len(conversation.messages):
+            continue
+        message = conversation.messages[op.position - 1]
+        if message.expect is not None and normal_form(message.prompt) == normal_form(op.prompt):
+            found[op.key] = (conversation.name, message)
+    return found
+
+
+async def _read(client: ConversationApi, spec: ProjectSpec, *, user_id: str) -> StoredAnswers:
+    """The stored answers of `spec`: planning's read and matching, then the transcripts of
+    the matched conversations that declare `expect:`."""
+    if not any(m.expect for c in spec.conversations for m in c.messages):
+        return StoredAnswers(spec.id, spec.display_name)
     try:
         live = await read_project(client, spec, user_id=user_id)
         matching = match_project(spec, live.conversations, user_id=user_id, pinned=live.pinned)
-        session_of = {id(m.spec): m.live.session_id for m in matching.matches}
-        wanted = [session_of[id(c)] for c in expecting if id(c) in session_of]
-        transcripts = await read_transcripts(client, spec.id, wanted)
-        settings = (await client.project_settings(spec.id)
-                    if _asks_no_answer(expecting) else None)
-        no_answer = None if settings is None else settings.no_answer_message
+        declared = {m.live.session_id: m.spec for m in matching.matches
+                    if any(message.expect for message in m.spec.messages)}
+        read = await read_transcripts(client, spec.id, list(declared))
     except AuthError:
         raise
     except ApiError as error:
-        return ProjectHealth(spec.id, spec.display_name, error=str(error))
-    checks: list[MessageCheck] = []
-    for conversation in expecting:
-        session_id = session_of.get(id(conversation))
-        transcript = transcripts.get(session_id) if session_id else None
-        checks.extend(_conversation(spec.id, conversation, transcript, no_answer))
-    return ProjectHealth(spec.id, spec.display_name, tuple(checks))
+        return StoredAnswers(spec.id, spec.display_name, error=str(error))
+    transcripts = {session_id: sent_messages(spec.id, declared[session_id], transcript)
+                   for session_id, transcript in read.items() if transcript is not None}
+    return stored_answers(spec, matching, transcripts)
 
 
-def _asks_no_answer(conversations: list[ConversationSpec]) -> bool:
-    """Whether a `no_answer` check is declared (only then are the settings read)."""
-    return any(m.expect is not None and m.expect.no_answer is not None
-               for c in conversations for m in c.messages)
-
-
-def _conversation(project_id: int, declared: ConversationSpec,
-                  transcript: Transcript | None, no_answer: str | None) -> list[MessageCheck]:
-    checks = []
-    for message in declared.messages:
-        if message.expect is None:
-            continue
-        stored = None if transcript is None else stored_message(
-            project_id, declared, transcript, message.prompt)
-        results = None if stored is None else evaluate(
-            message.expect, Answer(stored.openai_response, stored.citations, no_answer))
-        checks.append(MessageCheck(declared.name, message.prompt, results,
-                                   None if stored is None else shown_answer(
-                                       stored.openai_response)))
-    return checks
-
-
-def stored_message(project_id: int, declared: ConversationSpec, transcript: Transcript,
-                   prompt: str) -> Message | None:
-    """The latest message of `transcript` that is the declared `prompt`, as a plan tells a
-    prompt was sent (`sent_messages`: the send's external id, else the prompt in normal
-    form)."""
-    wanted = normal_form(prompt)
-    found = None
-    for message in sent_messages(project_id, declared, transcript):
-        if normal_form(message.user_query) == wanted:
-            found = message
-    return found
+async def _no_answer_message(client: ConversationApi, project_id: int) -> str | None:
+    """The project's "I don't know" message, from its settings (one request). Raises
+    NotFoundError when the project does not exist or is not visible, ApiError."""
+    settings = await client.project_settings(project_id)
+    return None if settings is None else settings.no_answer_message

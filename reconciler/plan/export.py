@@ -127,6 +127,15 @@ def _conversation_entry(
     return entry
 
 
+def conversation_entry(name: str, prompts: Sequence[str] = ()) -> dict[str, Any]:
+    """A conversation as export declares it (its name, and its prompts as `messages` when
+    there are any): the entry `restore` asks to be added back to the desired-state files."""
+    entry: dict[str, Any] = {"name": _literal(normal_form(name))}
+    if prompts:
+        entry["messages"] = [_literal(normal_form(prompt)) for prompt in prompts]
+    return entry
+
+
 def _message_entry(message: Message) -> str | dict[str, str]:
     """A message as declared: its prompt, or the mapping form when its answer has a reaction
     (so that a plan of the export sets none)."""

@@ -12,6 +12,9 @@ Phrases compare in the normal form of names (`reconciler.text`) and case-insensi
 the characters inserted and deleted to turn one text into the other, over both lengths) of
 the two texts casefolded with their runs of whitespace made one space, over 100.
 `cites` compares source ids (integers); a source named by text is not checked.
+
+`judge` judges what planning or `check` read of a project (`StoredAnswers`): each declared
+message's latest answer in its conversation's transcript.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from dataclasses import dataclass
 import regex
 from rapidfuzz import fuzz
 
-from reconciler.desired.model import Expectations
+from reconciler.api.live import Message
+from reconciler.desired.model import ConversationSpec, Expectations, MessageSpec
 from reconciler.text import normal_form, shown_briefly
 
 EVALUATED_CHARS = 1 << 20  # the part of an answer that is searched and compared
@@ -71,13 +75,16 @@ class CheckResult:
 @dataclass(frozen=True)
 class MessageCheck:
     """The checks of one declared message: its conversation's name, its prompt, the
-    results (None: not checked, the prompt was not sent yet), and the answer judged, its
-    first `SHOWN_CHARS` characters (None: no answer)."""
+    results (None: not checked, the prompt was not sent yet), the answer judged, its
+    first `SHOWN_CHARS` characters (None: no answer), and where that answer is: the
+    conversation's session id and the message's id (None: not known, or not sent)."""
 
     conversation: str
     prompt: str
     results: tuple[CheckResult, ...] | None
     answer: str | None = None
+    session_id: str | None = None
+    message_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,67 @@ class ProjectHealth:
     label: str
     messages: tuple[MessageCheck, ...] = ()
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredConversation:
+    """A declared conversation with `expect:` and what is stored of it: its session (None:
+    not live) and its messages as planning reads them, each of its sends counted as the
+    declared prompt (None: not read)."""
+
+    declared: ConversationSpec
+    session_id: str | None
+    messages: tuple[Message, ...] | None
+
+
+@dataclass(frozen=True)
+class StoredAnswers:
+    """What one project has stored for its answer checks: its conversations that declare
+    `expect:`, in declared order, or the error that stopped reading it."""
+
+    project_id: int
+    label: str
+    conversations: tuple[StoredConversation, ...] = ()
+    error: str | None = None
+
+    @property
+    def asks_no_answer(self) -> bool:
+        """Whether a `no_answer` check is declared (only then are the settings read)."""
+        return any(m.expect is not None and m.expect.no_answer is not None
+                   for c in self.conversations for m in c.declared.messages)
+
+
+def judge(stored: StoredAnswers, no_answer: str | None) -> ProjectHealth:
+    """The checks of `stored`, each declared message's latest stored answer judged, with the
+    project's "I don't know" message `no_answer` (None: the vendor's default)."""
+    if stored.error is not None:
+        return ProjectHealth(stored.project_id, stored.label, error=stored.error)
+    checks = [judge_message(c.declared.name, message, *_latest(c, message.prompt), no_answer)
+              for c in stored.conversations for message in c.declared.messages
+              if message.expect is not None]
+    return ProjectHealth(stored.project_id, stored.label, tuple(checks))
+
+
+def judge_message(conversation: str, declared: MessageSpec, session_id: str | None,
+                  answer: Message | None, no_answer: str | None) -> MessageCheck:
+    """The checks of one declared message on `answer`, the message that holds its answer in
+    conversation `session_id` (None: not sent, nothing is judged)."""
+    if answer is None or declared.expect is None:
+        return MessageCheck(conversation, declared.prompt, None, session_id=session_id)
+    results = evaluate(declared.expect,
+                       Answer(answer.openai_response, answer.citations, no_answer))
+    return MessageCheck(conversation, declared.prompt, results,
+                        shown_answer(answer.openai_response), session_id, answer.id)
+
+
+def _latest(stored: StoredConversation, prompt: str) -> tuple[str | None, Message | None]:
+    """The session and its latest message that is `prompt` (in normal form)."""
+    wanted = normal_form(prompt)
+    found = None
+    for message in stored.messages or ():
+        if normal_form(message.user_query) == wanted:
+            found = message
+    return stored.session_id, found
 
 
 def evaluate(expect: Expectations, answer: Answer, *,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from reconciler.api.decoding import Page
@@ -30,6 +31,7 @@ from reconciler.plan.budget import sends, with_budget
 from reconciler.plan.build import build_project_plan, deletion_candidates
 from reconciler.plan.credits import credits_left
 from reconciler.plan.guards import GuardLimits, with_guards
+from reconciler.plan.health import StoredAnswers, StoredConversation
 from reconciler.plan.match import Matching, match_project
 from reconciler.plan.model import LiveRead, Plan, ProjectPlan
 from reconciler.plan.operations import Send
@@ -51,18 +53,30 @@ async def make_plan(
     Raises AuthError when the key is rejected; every other API failure becomes an error of the
     project it concerns.
     """
+    plan, _ = await plan_and_answers(client, desired, limits=limits, api=api, by_name=by_name)
+    return plan
+
+
+async def plan_and_answers(
+    client: ConversationApi, desired: DesiredState, *, limits: GuardLimits, api: str = "",
+    by_name: bool = True,
+) -> tuple[Plan, tuple[StoredAnswers, ...]]:
+    """`make_plan`, and what its read found of the stored answers of the projects that
+    declare `expect:` (no request more: the transcripts of conversations with messages are
+    read to plan their sends; a project whose plan failed holds its error)."""
     before = client.stats.requests
     user = await client.current_user()
     name_filter = _NameFilter() if by_name else None
-    projects = await asyncio.gather(
+    planned = await asyncio.gather(
         *(_plan_project(client, spec, user_id=user.id, name_filter=name_filter)
           for spec in desired.projects)
     )
-    plan = Plan(projects=tuple(projects), api=api)
+    plan = Plan(projects=tuple(project for project, _ in planned), api=api)
     left = await credits_left(client, prompts=sends(plan))
     limits = replace(limits, credits_left=left)
     plan = with_budget(plan, requests_made=client.stats.requests - before, credits_left=left)
-    return with_guards(plan, limits)
+    answers = tuple(stored for _, stored in planned if stored.conversations or stored.error)
+    return with_guards(plan, limits), answers
 
 
 async def read_project(
@@ -160,7 +174,9 @@ async def _answer(
 
 async def _plan_project(
     client: ConversationApi, spec: ProjectSpec, *, user_id: str, name_filter: _NameFilter | None
-) -> ProjectPlan:
+) -> tuple[ProjectPlan, StoredAnswers]:
+    """The project's plan, and what it read of the answers its `expect:` judge."""
+    expecting = any(m.expect for c in spec.conversations for m in c.messages)
     try:
         live = await read_project(client, spec, user_id=user_id, name_filter=name_filter)
         matching = match_project(spec, live.conversations, user_id=user_id, pinned=live.pinned)
@@ -178,11 +194,14 @@ async def _plan_project(
                                            user_filter=listing_filter(spec.scope))
         plan = build_project_plan(spec, matching, transcripts)
         plan = await _with_retention_notes(client, spec, live, plan)
-        return replace(plan, live_read=LiveRead.BY_NAME) if live.by_name else plan
+        answers = (stored_answers(spec, matching, transcripts) if expecting
+                   else StoredAnswers(spec.id, spec.display_name))
+        return (replace(plan, live_read=LiveRead.BY_NAME) if live.by_name else plan), answers
     except AuthError:
         raise
     except ApiError as error:
-        return _failed(spec, str(error))
+        return _failed(spec, str(error)), StoredAnswers(
+            spec.id, spec.display_name, error=str(error) if expecting else None)
 
 
 # At most this many retention notes a project; then one line says how many more.
@@ -267,6 +286,21 @@ def _retention_note(project: str, days: int, missing: _Missing) -> str:
 def _transcripts_needed(spec: ProjectSpec, matching: Matching) -> list[str]:
     with_messages = [m.live.session_id for m in matching.matches if m.spec.messages]
     return with_messages + deletion_candidates(spec, matching)
+
+
+def stored_answers(spec: ProjectSpec, matching: Matching,
+                   transcripts: Mapping[str, tuple[Message, ...]]) -> StoredAnswers:
+    """What was read of `spec`'s conversations that declare `expect:`: their sessions and,
+    from `transcripts` (the sent messages read, by session), their messages."""
+    session_of = {id(m.spec): m.live.session_id for m in matching.matches}
+    conversations = []
+    for conversation in spec.conversations:
+        if any(m.expect for m in conversation.messages):
+            session_id = session_of.get(id(conversation))
+            conversations.append(StoredConversation(
+                conversation, session_id,
+                None if session_id is None else transcripts.get(session_id)))
+    return StoredAnswers(spec.id, spec.display_name, tuple(conversations))
 
 
 def sent_messages(

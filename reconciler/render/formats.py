@@ -64,15 +64,18 @@ def _unchanged(plan: Plan, limit: int = 3) -> str:
 
 
 def render_text(
-    plan: Plan, *, color: bool = False, verbose: bool = False, rate: float | None = None
+    plan: Plan, *, color: bool = False, verbose: bool = False, rate: float | None = None,
+    checks_line: str | None = None,
 ) -> str:
     """The Terraform-like plan for a terminal or a CI log; `rate` (requests per minute, the
-    pace of the run) says how long applying takes."""
+    pace of the run) says how long applying takes; `checks_line`, the answer checks of what
+    is stored, follows the summary."""
     with collection_paused():
-        return _text(plan, color=color, verbose=verbose, rate=rate)
+        return _text(plan, color=color, verbose=verbose, rate=rate, checks_line=checks_line)
 
 
-def _text(plan: Plan, *, color: bool, verbose: bool, rate: float | None) -> str:
+def _text(plan: Plan, *, color: bool, verbose: bool, rate: float | None,
+          checks_line: str | None = None) -> str:
     """Every line terminal-safe: the only escape sequences are the colours painted here."""
     lines: list[str] = []
     for project in plan.projects:
@@ -87,6 +90,8 @@ def _text(plan: Plan, *, color: bool, verbose: bool, rate: float | None) -> str:
         ))
     else:
         lines.append(paint(summary_line(plan), "1", color=color))
+    if checks_line:
+        lines.append(checks_line)
     if plan.budget is not None:
         lines.append(budget_line(plan.budget, rate=rate))
     text = "\n".join(lines) + "\n"
@@ -127,15 +132,18 @@ def _text_project(project: ProjectPlan, *, color: bool, verbose: bool) -> list[s
     return lines
 
 
-def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, full_plan_hint: str = "") -> str:
-    """A pull-request comment: summary table, then a collapsible section per project.
+def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, full_plan_hint: str = "",
+                    checks_line: str | None = None) -> str:
+    """A pull-request comment: summary table, then a collapsible section per project;
+    `checks_line` (the answer checks of what is stored: words the caller writes, not
+    escaped) follows the summary.
 
     Past `limit` characters the per-project sections are cut; the summary stays, with how many
     operations were left out and `full_plan_hint` (where the full plan is: markdown the caller
     writes, not escaped). Every value from the user's files, a saved plan or the API is written
     through `markdown_safe`, and the operations in a fence no line of theirs can close.
     """
-    head = _markdown_head(plan)
+    head = _markdown_head(plan, checks_line)
     sections = [_markdown_project(p) for p in plan.projects]
     body, shown = head, 0
     for section in sections:
@@ -150,7 +158,7 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, full_plan_hint: 
     return body
 
 
-def _markdown_head(plan: Plan) -> str:
+def _markdown_head(plan: Plan, checks_line: str | None = None) -> str:
     counts = plan.summary()
     lines = ["### reconciler plan", ""]
     if plan.all_errors:
@@ -159,6 +167,8 @@ def _markdown_head(plan: Plan) -> str:
         lines += [""]
     else:
         lines += [markdown_safe(summary_line(plan), limit=MESSAGE_LIMIT), ""]
+    if checks_line:
+        lines += [checks_line, ""]
     if plan.budget is not None:
         lines += [budget_line(plan.budget), ""]
     actions = [kind.action for kind in SUMMARY_ORDER]

@@ -1,14 +1,18 @@
-"""Answer checks rendered: text, JSON (schemas/health.schema.json) and JUnit XML (one
-testsuite per project, one testcase per expectation). Pure."""
+"""Answer checks rendered: text, JSON (schemas/health.schema.json), JUnit XML (one
+testsuite per project, one testcase per expectation), markdown, a self-contained HTML page,
+and the one line a plan shows. Pure."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.plan.health import ProjectHealth, Status
+from reconciler.plan.health import Flip, MessageCheck, ProjectHealth, Status
 from reconciler.render.formats import markdown_safe
 from reconciler.text import shown_briefly
 
@@ -120,6 +124,8 @@ def as_dict(projects: list[ProjectHealth]) -> dict[str, Any]:
                 "conversation": message.conversation,
                 "prompt": message.prompt,
                 "sent": message.results is not None,
+                "session_id": message.session_id,
+                "message_id": message.message_id,
                 "answer": message.answer,
                 "checks": [{"key": r.key, "expected": r.expected, "status": r.status.value,
                             "reason": r.reason} for r in message.results or ()],
@@ -170,3 +176,218 @@ def as_junit(projects: list[ProjectHealth]) -> str:
 
 def _xml(text: str) -> str:
     return _NOT_XML.sub("", text)
+
+
+def plan_line(projects: list[ProjectHealth]) -> str:
+    """The line a plan shows beside its changes: "Answer checks: 5 passed, 1 failed (see
+    `reconciler check`)", with what was not judged and the projects that could not be read
+    when there are any."""
+    counts = tally(projects)
+    parts = [f"{counts.passed} passed", f"{counts.failed} failed"]
+    if counts.not_checked:
+        parts.append(f"{counts.not_checked} not checked")
+    if counts.not_sent:
+        parts.append(f"{counts.not_sent} not sent yet")
+    errors = sum(1 for p in projects if p.error)
+    if errors:
+        parts.append(f"{errors} project(s) not read")
+    return f"Answer checks: {', '.join(parts)} (see `reconciler check`)."
+
+
+# The HTML report ------------------------------------------------------------------------------
+#
+# One file that opens anywhere and loads nothing: no script, no link, no image, no font, its
+# stylesheet inline and allowed by its hash only. Every value is text: escaped, its control
+# characters and bidirectional controls shown as their code points (an answer cannot reorder
+# what is around it), each value isolated for bidirectional text, long words broken.
+
+_HTML_STYLE = """
+body { font: 15px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 72rem;
+       padding: 1rem; color: #1d1d1f; background: #fff; }
+h1, h2, h3 { line-height: 1.2; }
+h3 { margin: 0 0 .5rem; font-size: 1.05rem; }
+.muted { color: #666; font-weight: normal; }
+.summary { font-size: 1.1rem; }
+.badge { display: inline-block; border-radius: 9px; padding: 0 .5rem; font-size: .85rem;
+         font-weight: 600; }
+.badge.failed, tr.failed td.status { background: #fde7e9; color: #a4161a; }
+.badge.passed, tr.passed td.status { background: #e6f4ea; color: #1e6b34; }
+.badge.pending, tr.not-checked td.status { background: #f1f1f3; color: #555; }
+.conversation { border: 1px solid #e3e3e6; border-radius: 6px; margin: .75rem 0;
+                padding: .5rem .75rem; }
+.conversation.failed { border-color: #e8a0a6; }
+details.conversation > summary { cursor: pointer; }
+.exchange { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr);
+            gap: .75rem; border-top: 1px solid #eee; padding: .5rem 0; }
+@media (max-width: 48rem) { .exchange { grid-template-columns: minmax(0, 1fr); } }
+.prompt, .answer { white-space: pre-wrap; overflow-wrap: anywhere; margin: 0 0 .25rem; }
+.prompt { font-weight: 600; }
+.answer { background: #f8f8fa; padding: .35rem .5rem; border-radius: 4px; max-height: 30rem;
+          overflow: auto; }
+table { border-collapse: collapse; width: 100%; table-layout: fixed; }
+th, td { text-align: left; padding: .3rem .4rem; border-bottom: 1px solid #eee;
+         vertical-align: top; overflow-wrap: anywhere; }
+th { background: #f6f6f7; }
+table.checks th:nth-child(1) { width: 22%; }
+table.checks th:nth-child(2) { width: 24%; }
+table.checks th:nth-child(3) { width: 14%; }
+bdi, .v { unicode-bidi: isolate; }
+.code { font: .8em ui-monospace, monospace; background: #fff3bf; color: #5c4400;
+        border-radius: 3px; padding: 0 .15em; }
+ul.errors { color: #a4161a; }
+""".strip()
+
+_HTML_STYLE_HASH = base64.b64encode(hashlib.sha256(_HTML_STYLE.encode("utf-8")).digest()
+                                    ).decode("ascii")
+HTML_POLICY = (f"default-src 'none'; style-src 'sha256-{_HTML_STYLE_HASH}'; "
+               "base-uri 'none'; form-action 'none'")
+
+# Shown as their code point: C0 and C1 controls but tab and newline, the bidirectional
+# embeddings, overrides, isolates and marks, lone surrogates and the byte-order mark.
+_SHOWN_AS_CODE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+    "\ud800-\udfff\ufeff]")
+_STATUS_CLASS = {Status.PASSED: "passed", Status.FAILED: "failed",
+                 Status.NOT_CHECKED: "not-checked"}
+
+
+def as_html(projects: list[ProjectHealth], *, flips: tuple[Flip, ...] = ()) -> str:
+    """The checks as one self-contained HTML page: the summary (pass rate), the checks that
+    flipped since a baseline (`flips`, when there are any), then the conversations with a
+    failing check, those with prompts not sent yet, and the passing ones collapsed; each
+    answer beside its expectations (key, expected, status, why). Loads nothing and runs
+    nothing (`HTML_POLICY`); every value is escaped text."""
+    counts = tally(projects)
+    title = f"Answer checks: {counts.passed} passed, {counts.failed} failed"
+    groups = _conversations(projects)
+    failing = [g for g in groups if g.state == "failed"]
+    pending = [g for g in groups if g.state == "pending"]
+    passing = [g for g in groups if g.state == "passed"]
+    body = [f"<header><h1>Answer checks</h1>\n{_html_summary(projects)}</header>"]
+    if flips:
+        body.append(_html_flips(flips, projects))
+    if failing:
+        body.append(f"<section id=\"failing\"><h2>Failing ({len(failing)} conversation(s))"
+                    "</h2>\n" + "".join(g.html(open_=True) for g in failing) + "</section>")
+    if pending:
+        body.append(f"<section id=\"pending\"><h2>Not sent yet ({len(pending)} "
+                    "conversation(s))</h2>\n" + "".join(g.html(open_=True) for g in pending)
+                    + "</section>")
+    if passing:
+        body.append(f"<section id=\"passing\"><h2>Passing ({len(passing)} conversation(s))"
+                    "</h2>\n" + "".join(g.html(open_=False) for g in passing) + "</section>")
+    if not groups and not any(p.error for p in projects):
+        body.append("<p>No answer checks are declared.</p>")
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{HTML_POLICY}">
+<meta name="referrer" content="no-referrer">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>{_HTML_STYLE}</style>
+</head>
+<body>
+{chr(10).join(body)}
+</body>
+</html>
+"""
+
+
+def _html_summary(projects: list[ProjectHealth]) -> str:
+    counts = tally(projects)
+    line = (f"<p class=\"summary\"><strong>{counts.pass_rate:.0%}</strong> pass rate: "
+            f"{counts.passed} passed, {counts.failed} failed, {counts.not_checked} not "
+            f"checked, {counts.not_sent} not sent yet.</p>")
+    errors = [f"<li>Project <bdi>{_h(p.label)}</bdi>: <span class=\"v\">{_h(p.error)}</span>"
+              "</li>" for p in projects if p.error]
+    return line + (f"\n<ul class=\"errors\">{''.join(errors)}</ul>" if errors else "")
+
+
+def _html_flips(flips: tuple[Flip, ...], projects: list[ProjectHealth]) -> str:
+    labels = {p.project_id: p.label for p in projects}
+    rows = "".join(
+        f"<tr class=\"{_STATUS_CLASS[f.now]}\">"
+        f"<td><bdi>{_h(labels.get(f.project_id, str(f.project_id)))}</bdi></td>"
+        f"<td><bdi>{_h(f.conversation)}</bdi></td><td><bdi>{_h(f.prompt)}</bdi></td>"
+        f"<td>{_h(f.key)} <bdi>{_h(f.expected)}</bdi></td><td>{_h(f.was.value)}</td>"
+        f"<td class=\"status\">{_h(f.now.value)}</td></tr>\n" for f in flips)
+    return ("<section id=\"flips\"><h2>Changed since the baseline "
+            f"({len(flips)} check(s))</h2>\n<table>\n<thead><tr><th>Project</th>"
+            "<th>Conversation</th><th>Prompt</th><th>Check</th><th>Was</th><th>Now</th></tr>"
+            f"</thead>\n<tbody>\n{rows}</tbody>\n</table></section>")
+
+
+@dataclass(frozen=True)
+class _Conversation:
+    """One conversation's checks, for the page."""
+
+    label: str
+    name: str
+    messages: tuple[MessageCheck, ...]
+
+    @property
+    def state(self) -> str:
+        """failed (a check failed), pending (a prompt not sent yet) or passed."""
+        results = [r for m in self.messages for r in m.results or ()]
+        if any(r.status is Status.FAILED for r in results):
+            return "failed"
+        return "pending" if any(m.results is None for m in self.messages) else "passed"
+
+    def html(self, *, open_: bool) -> str:
+        results = [r for m in self.messages for r in m.results or ()]
+        failed = sum(r.status is Status.FAILED for r in results)
+        badge = {"failed": f"{failed} of {len(results)} failed",
+                 "pending": "not sent yet",
+                 "passed": f"{len(results)} passed"}[self.state]
+        head = (f"<bdi>{_h(self.name)}</bdi> <span class=\"muted\">in <bdi>{_h(self.label)}"
+                f"</bdi></span> <span class=\"badge {self.state}\">{badge}</span>")
+        exchanges = "".join(_html_exchange(m) for m in self.messages)
+        if open_:
+            return (f"<article class=\"conversation {self.state}\"><h3>{head}</h3>\n"
+                    f"{exchanges}</article>\n")
+        return (f"<details class=\"conversation {self.state}\"><summary>{head}</summary>\n"
+                f"{exchanges}</details>\n")
+
+
+def _conversations(projects: list[ProjectHealth]) -> list[_Conversation]:
+    """Each project's messages grouped by conversation, in the order they come."""
+    groups: dict[tuple[int, str], list[MessageCheck]] = {}
+    labels: dict[int, str] = {}
+    for index, project in enumerate(projects):
+        labels[index] = project.label
+        for message in project.messages:
+            groups.setdefault((index, message.conversation), []).append(message)
+    return [_Conversation(labels[index], name, tuple(messages))
+            for (index, name), messages in groups.items()]
+
+
+def _html_exchange(message: MessageCheck) -> str:
+    if message.results is None:
+        answer = "<p class=\"muted\">Not sent yet: nothing to judge.</p>"
+        checks = ""
+    else:
+        answer = (f"<div class=\"answer\" dir=\"auto\">{_h(message.answer or '')}</div>"
+                  if message.answer is not None else "<p class=\"muted\">No answer kept.</p>")
+        rows = "".join(
+            f"<tr class=\"{_STATUS_CLASS[r.status]}\"><td>{_h(r.key)}</td>"
+            f"<td><bdi>{_h(r.expected)}</bdi></td><td class=\"status\">{_h(r.status.value)}</td>"
+            f"<td><bdi>{_h(r.reason)}</bdi></td></tr>" for r in message.results)
+        checks = ("<table class=\"checks\"><thead><tr><th>Check</th><th>Expected</th>"
+                  f"<th>Status</th><th>Why</th></tr></thead><tbody>{rows}</tbody></table>")
+    return (f"<div class=\"exchange\"><div><p class=\"prompt\" dir=\"auto\">"
+            f"{_h(message.prompt)}</p>{answer}</div><div>{checks}</div></div>\n")
+
+
+def _h(text: str | None) -> str:
+    """`text` as HTML text: escaped, line ends made newlines, and each character of
+    `_SHOWN_AS_CODE` written as its code point, marked."""
+    text = (text or "").replace("\r\n", "\n")
+    out, last = [], 0
+    for match in _SHOWN_AS_CODE.finditer(text):
+        out.append(html.escape(text[last:match.start()], quote=True))
+        out.append(f"<span class=\"code\">U+{ord(match[0]):04X}</span>")
+        last = match.end()
+    out.append(html.escape(text[last:], quote=True))
+    return "".join(out)

@@ -207,3 +207,94 @@ def _qa_file(*names: str) -> str:
         "            expect: {contains: ['30 days'], cites: true, no_answer: false}\n"
         for name in names)
     return f"version: 1\nprojects:\n  - id: {PROJECT}\n    conversations:\n{entries}"
+
+
+def test_junit_is_also_written_from_the_same_run_as_the_markdown(ws: Workspace) -> None:
+    """CI shows the markdown and publishes the JUnit XML of one run (a `test` run sends
+    prompts: it is not run twice for two formats)."""
+    ws.declare(FILE)
+    assert ws.apply().code == 0
+    junit = ws.path / "reports" / "checks.xml"
+    code, out, err = check(ws, "--format", "markdown", "--write", "junit", str(junit),
+                           "--write", "json", str(ws.path / "checks.json"))
+    assert code == 3, err
+    assert out.startswith("### Answer checks")
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures")) == ("4", "1")
+    assert f"Wrote the answer checks (junit) to {junit}." in err
+    assert json.loads((ws.path / "checks.json").read_text())["summary"]["failed"] == 1
+
+
+def test_write_never_replaces_an_input_nor_takes_an_unknown_format(ws: Workspace) -> None:
+    ws.declare(FILE)
+    before = ws.file.read_text()
+    code, _, err = check(ws, "--write", "junit", str(ws.file))
+    assert code == 1
+    assert "--write" in err
+    assert ws.file.read_text() == before
+    code, _, err = check(ws, "--write", "jnuit", str(ws.path / "c.xml"))
+    assert code == 1
+    assert ("the format must be one of text, json, junit, markdown, html; "
+            "did you mean 'junit'?") in err
+    assert not (ws.path / "c.xml").exists()
+
+
+def test_html_is_one_page_with_the_failing_conversation_first(ws: Workspace) -> None:
+    ws.declare(FILE.replace("QA refunds", "QA <script>alert(1)</script>") + """\
+      - name: QA passing
+        messages:
+          - prompt: Anything?
+            expect: {contains: ["emulated answer"]}
+""")
+    assert ws.apply().code == 0
+    page = ws.path / "checks.html"
+    code, _, err = check(ws, "--format", "html", "--out", str(page))
+    assert code == 3
+    assert "4 passed, 1 failed" in err  # written, and counted
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and "<script" not in text
+    assert text.index("QA &lt;script&gt;") < text.index('id="passing"') < text.index(
+        "QA passing")
+    assert "Emulated answer to" in text  # the answer, beside its checks
+
+
+def test_check_on_the_sandbox_keeps_its_health_for_the_pages(ws: Workspace) -> None:
+    ws.declare(FILE)
+    assert ws.apply("--sandbox").code == 0
+    code, _, err = check(ws, "--sandbox")
+    assert code == 3
+    assert "answer checks kept in .reconciler/health.json" in err
+    document = json.loads((ws.path / ".reconciler" / "health.json").read_text(encoding="utf-8"))
+    schema = json.loads((ROOT / "schemas" / "health.schema.json").read_text(encoding="utf-8"))
+    jsonschema.validate(document, schema)
+    messages = document["projects"][0]["messages"]
+    with Emulator(db=str(ws.path / ".reconciler" / "sandbox.db")) as sandbox:
+        (conversation,) = sandbox.conversations(PROJECT)
+        stored = sandbox.messages(PROJECT, conversation["session_id"])
+    # each judged answer is tied to the conversation and message that hold it
+    session = conversation["session_id"]
+    assert [(m["session_id"], m["message_id"]) for m in messages] == [
+        (session, stored[0]["id"]), (session, stored[1]["id"])]
+    assert not (ws.path / ".reconciler" / "health.json").is_symlink()
+
+
+def test_check_against_the_api_writes_no_sandbox_health(ws: Workspace) -> None:
+    ws.declare(FILE)
+    assert ws.apply().code == 0
+    assert check(ws)[0] == 3
+    assert not (ws.path / ".reconciler" / "health.json").exists()
+
+
+def test_the_sandbox_health_is_never_written_through_a_link(ws: Workspace,
+                                                            tmp_path: Path) -> None:
+    ws.declare(FILE)
+    assert ws.apply("--sandbox").code == 0
+    target = tmp_path / "elsewhere.json"
+    target.write_text("keep", encoding="utf-8")
+    (ws.path / ".reconciler" / "health.json").unlink(missing_ok=True)  # apply may have written it
+    (ws.path / ".reconciler" / "health.json").symlink_to(target)
+    code, out, err = check(ws, "--sandbox")
+    assert code == 3 and "FAILED" in out  # the checks are still judged and shown
+    assert "warning: cannot write .reconciler/health.json" in err
+    assert target.read_text(encoding="utf-8") == "keep"

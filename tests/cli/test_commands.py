@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 
 import pytest
 
@@ -347,11 +348,13 @@ def test_project_filter_plans_only_the_named_projects(ws: Workspace) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("apply", "--auto-approve"), "apply needs either -f PATH… or --plan FILE"),
-        (("apply", "--plan", "p.json", "-f", "c.yaml"), "apply needs either -f PATH… or --plan"),
+        (("apply", "--auto-approve"), "apply needs either desired-state files (-f PATH… or "
+                                      "PATH…) or --plan FILE"),
+        (("apply", "--plan", "p.json", "-f", "c.yaml"), "apply needs either desired-state"),
+        (("apply", "--plan", "p.json", "c.yaml"), "apply needs either desired-state"),
         (("apply", "--plan", "p.json", "--project", "1001"), "--project cannot be combined"),
     ],
-    ids=["neither", "both", "project-with-plan"],
+    ids=["neither", "both", "both-positional", "project-with-plan"],
 )
 def test_apply_arguments_that_contradict_each_other(
     ws: Workspace, args: tuple[str, ...], message: str
@@ -395,3 +398,29 @@ def test_a_duplicate_deleted_under_adopt_oldest_is_explained_as_a_duplicate(
     assert "not declared" not in plan.out
     (delete,) = json.loads(ws.plan("--format", "json").out)["projects"][0]["operations"]
     assert delete["reason"] == why
+
+
+@pytest.mark.parametrize("resend", [False, True], ids=["name-only", "resent-prompts"])
+def test_restore_prints_the_entry_that_keeps_the_next_plan_from_deleting_it_again(
+        ws: Workspace, resend: bool) -> None:
+    session = ws.seed("Demo thread")
+    for prompt in ("first question", "second: ${NOT_A_VAR}"):
+        ws.emulator.add_message(PROJECT, session, prompt)
+    ws.declare_pruned()
+    assert ws.apply("--allow-mass-delete").code == 0 and ws.names() == []
+    (backup,) = (ws.path / "backups").rglob(f"{session}.json")
+    restored = ws.run("restore", str(backup), *(["--resend-prompts"] if resend else []))
+    assert restored.code == 0, restored.err
+    said, _, entry = restored.out.partition(
+        f"Declare it again: add this entry to project {PROJECT}'s conversations in the "
+        "desired-state files; without it, the next plan deletes it again.\n")
+    assert "Restored 'Demo thread'" in said
+    entry = entry.partition("\nSent ")[0]
+    expected = "  - name: Demo thread\n"
+    if resend:
+        expected += "    messages:\n    - first question\n    - 'second: $${NOT_A_VAR}'\n"
+    assert entry.rstrip("\n") == expected.rstrip("\n")
+    assert "- delete 'Demo thread'" in ws.plan().out  # undeclared, it is deleted again
+    ws.declare_pruned("\n" + textwrap.indent(textwrap.dedent(entry), "      "))
+    again = ws.plan("--detailed-exitcode")
+    assert again.code == 0, again.out + again.err

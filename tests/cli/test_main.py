@@ -28,6 +28,7 @@ COMMAND_FLAGS: dict[str, dict[str, tuple[list[str], list[str]]]] = {
     },
     "plan": {
         "files": (P, ["plan", "-f", "b.yaml"]),
+        "paths": (P, [*P, "b.yaml"]),
         "out": (P, [*P, "--out", "p.json"]),
         "plan_key_file": ([*P, "--out", "p.json"], [*P, "--out", "p.json",
                                                     "--plan-key-file", "k"]),
@@ -40,6 +41,7 @@ COMMAND_FLAGS: dict[str, dict[str, tuple[list[str], list[str]]]] = {
     },
     "apply": {
         "files": (A, ["apply", "-f", "b.yaml"]),
+        "paths": (A, [*A, "b.yaml"]),
         "plan": (AP, ["apply", "--plan", "q.json"]),
         "plan_key_file": (AP, [*AP, "--plan-key-file", "k"]),
         "auto_approve": (A, [*A, "--auto-approve"]),
@@ -71,8 +73,10 @@ COMMAND_FLAGS: dict[str, dict[str, tuple[list[str], list[str]]]] = {
     },
     "check": {
         "files": (C, ["check", "-f", "b.yaml"]),
+        "paths": (C, [*C, "b.yaml"]),
         "format": (C, [*C, "--format", "junit"]),
         "out": (C, [*C, "--out", "c.xml"]),
+        "write": (C, [*C, "--write", "junit", "c.xml"]),
         "min_pass_rate": (C, [*C, "--min-pass-rate", "0.5"]),
         "project": (C, [*C, "--project", "7"]),
     },
@@ -92,6 +96,14 @@ CONNECTION_FLAGS = {
 }
 CONNECTED = {"plan": P, "apply": A, "export": E, "restore": R, "check": C}
 CONSOLE_FLAGS = {"quiet", "verbose", "no_color"}  # they set the Console (tests/cli, -q, -v)
+
+
+@pytest.mark.parametrize("command", ["validate", "plan", "apply", "check"])
+def test_a_directory_given_as_a_positional_is_read_as_with_f(command: str) -> None:
+    """`plan conversations/` as `validate conversations/`: the same parameters as -f."""
+    assert received([command, "conversations/"]) == received([command, "-f", "conversations/"])
+    assert (received([command, "a.yaml", "-f", "b.yaml"])
+            == received([command, "-f", "b.yaml", "-f", "a.yaml"]))
 
 
 def received(argv: list[str]) -> Parameters:

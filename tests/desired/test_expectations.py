@@ -146,8 +146,7 @@ def test_a_plain_string_in_a_conversation_spec_is_a_message_with_only_a_prompt()
          "required key 'min'"),
         ("{contain: [x]}",
          "a.yaml:8:22: projects[0].conversations[0].messages[0].expect.contain: unknown key "
-         "'contain'; allowed: cites, contains, matches, max_chars, no_answer, not_contains, "
-         "similar_to"),
+         "'contain'; did you mean 'contains'?"),
         ("{contains: on-call}",
          "a.yaml:8:32: projects[0].conversations[0].messages[0].expect.contains: expected a "
          "list, got string \"on-call\""),

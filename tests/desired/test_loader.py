@@ -319,3 +319,22 @@ def test_a_yaml_1_1_form_is_refused_in_a_list_too_and_said_once(
     assert len(problems) == 1
     assert problems[0].startswith(f"{path}:4:14: {written} is ")
     assert "YAML 1.1" in problems[0]
+
+
+@pytest.mark.parametrize(("line", "problem"), [
+    ("        messsages: [Hi]\n",
+     "6:9: projects[0].conversations[0].messsages: unknown key 'messsages'; did you mean "
+     "'messages'?"),
+    ("        renamed_form: [Old]\n",
+     "6:9: projects[0].conversations[0].renamed_form: unknown key 'renamed_form'; did you "
+     "mean 'renamed_from'?"),
+    ("        colour: blue\n",
+     "6:9: projects[0].conversations[0].colour: unknown key 'colour'; allowed: "
+     "agent_capability, chatbot_model, custom_context, messages, name, persona, renamed_from, "
+     "response_source, session_id"),
+], ids=["messages", "renamed_from", "nothing-close"])
+def test_a_mistyped_key_is_named_with_the_key_it_was_probably_meant_to_be(
+        tmp_path: Path, line: str, problem: str) -> None:
+    path = write(tmp_path, "a.yaml", "version: 1\nprojects:\n  - id: 1\n    conversations:\n"
+                 "      - name: A\n" + line)
+    assert problems_of([path]) == [f"{path}:{problem}"]

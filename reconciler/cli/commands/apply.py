@@ -1,4 +1,11 @@
-"""`reconciler apply (-f … | --plan FILE)`: make live state match the declared state."""
+"""`reconciler apply (-f … | --plan FILE)`: make live state match the declared state.
+
+With `-f`, the answer a send gets is checked at once against its message's `expect:`: a line
+per failed check, the counts in the summary and in the report. A failed check is not an apply
+error: the exit code says whether live state was made to match (`reconciler check` exits 3
+on failed checks). A saved plan carries no `expect:`, so `apply --plan` checks nothing. On the
+sandbox, `apply -f` then keeps every declared check's result for the sandbox's pages.
+"""
 
 from __future__ import annotations
 
@@ -35,15 +42,19 @@ from reconciler.cli.common import (
 from reconciler.cli.connect import Connection, api_target, open_client
 from reconciler.cli.console import Console
 from reconciler.cli.progress import Progress
-from reconciler.desired.model import DesiredState
+from reconciler.cli.sandbox import save_sandbox_health
+from reconciler.desired.model import DesiredState, MessageSpec
 from reconciler.errors import InputError, Problem, StalePlanError
+from reconciler.plan.answers import check_answers, no_answer_messages, sent_expectations
 from reconciler.plan.budget import apply_requests, duration, sends
 from reconciler.plan.credits import credits_left
 from reconciler.plan.guards import GuardLimits, with_guards
+from reconciler.plan.health import Status, judge_message
 from reconciler.plan.model import DEFAULT_MAX_DELETE_FRACTION, Plan
 from reconciler.plan.signing import check_signature, read_plan_key
 from reconciler.plan.stale import check_live
 from reconciler.render.formats import render_text
+from reconciler.text import shown
 
 
 @dataclass(frozen=True)
@@ -117,19 +128,11 @@ async def _apply(
     ids = _project_ids(loaded)
     async with open_client(connection, console, project_ids=ids) as client:
         with writing(connection, client, ids, command="apply", dry_run=params.dry_run):
-            plan, limits = await _plan_to_apply(params, console, client, loaded)
-            console.result(render_text(plan, color=console.color, verbose=console.verbose > 0,
-                                       rate=client.pacer.rate), painted=console.color)
-            if plan.all_errors or not plan.has_changes:
-                return EXIT_ERROR if plan.all_errors else EXIT_OK
-            backup_dir = _backup_dir(params)
-            backing_up = any(op.backs_up for op in plan.operations)
-            if backup_dir is not None and not params.dry_run and backing_up:
-                check_outputs([Output("--backup-dir", backup_dir, directory=True)], inputs=())
-            if _confirm(params, console):  # time has passed: check the plan again
-                limits = await _checked(client, plan, limits, saved=isinstance(loaded, Plan))
-            await _run_apply(params, console, client, plan, report, limits=limits,
-                             backup_dir=backup_dir)
+            done = await _plan_and_apply(params, console, client, loaded, report)
+        if connection.sandbox and isinstance(loaded, DesiredState) and not params.dry_run:
+            save_sandbox_health(console, await check_answers(client, loaded))
+    if done is not None:
+        return done
     for line in report.duplicates:
         console.error(f"error: {line}")
     if report.duplicates:
@@ -137,6 +140,30 @@ async def _apply(
                       "each name (delete the others), then run apply again.")
     console.result(_apply_summary(report, params))
     return EXIT_ERROR if report.failed or report.duplicates else EXIT_OK
+
+
+async def _plan_and_apply(
+    params: ApplyParams, console: Console, client: Client, loaded: DesiredState | Plan,
+    report: ApplyReport,
+) -> int | None:
+    """Plan (or check the saved plan), show it, confirm and apply it; the exit code when
+    nothing was applied (errors, or no changes), else None."""
+    plan, limits = await _plan_to_apply(params, console, client, loaded)
+    console.result(render_text(plan, color=console.color, verbose=console.verbose > 0,
+                               rate=client.pacer.rate), painted=console.color)
+    if plan.all_errors or not plan.has_changes:
+        return EXIT_ERROR if plan.all_errors else EXIT_OK
+    backup_dir = _backup_dir(params)
+    backing_up = any(op.backs_up for op in plan.operations)
+    if backup_dir is not None and not params.dry_run and backing_up:
+        check_outputs([Output("--backup-dir", backup_dir, directory=True)], inputs=())
+    if _confirm(params, console):  # time has passed: check the plan again
+        limits = await _checked(client, plan, limits, saved=isinstance(loaded, Plan))
+    expecting = ({} if params.dry_run or not isinstance(loaded, DesiredState)
+                 else sent_expectations(plan, loaded))
+    await _run_apply(params, console, client, plan, report, limits=limits,
+                     backup_dir=backup_dir, expecting=expecting)
+    return None
 
 
 async def _plan_to_apply(
@@ -166,10 +193,17 @@ async def _limits_with_credits(client: Client, plan: Plan, limits: GuardLimits) 
 async def _run_apply(
     params: ApplyParams, console: Console, client: Client, plan: Plan, report: ApplyReport,
     *, limits: GuardLimits, backup_dir: Path | None,
+    expecting: dict[str, tuple[str, MessageSpec]],
 ) -> None:
+    """Apply `plan`, showing each result as it ends, and checking the answer of each send
+    in `expecting` (by operation key: its conversation's name and declared message)."""
     report.plan_checksum = plan.checksum
     options = ApplyOptions(parallelism=params.connection.parallelism, dry_run=params.dry_run,
                            backup_dir=backup_dir, limits=limits)
+    no_answer = await no_answer_messages(client, [
+        message.project_id for message in plan.operations if message.key in expecting
+        and (expect := expecting[message.key][1].expect) is not None
+        and expect.no_answer is not None])
     progress = Progress(enabled=console.progress, stream=console.err,
                         description="Applying", unit="operations", total=len(plan.operations))
     eta = _time_left(client, plan)
@@ -177,6 +211,7 @@ async def _run_apply(
 
     def on_result(result: OperationResult) -> None:
         _show_result(console, progress, result)
+        _check_answer(console, progress, report, result, expecting, no_answer)
         progress.note(eta())
 
     try:
@@ -261,6 +296,26 @@ def _show_result(console: Console, progress: Progress, result: OperationResult) 
             f"  [{mark}] {op.action.value} {op.name!r} ({where}): {result.detail}{backup}"))
 
 
+def _check_answer(
+    console: Console, progress: Progress, report: ApplyReport, result: OperationResult,
+    expecting: dict[str, tuple[str, MessageSpec]], no_answer: dict[int, str | None],
+) -> None:
+    """Check the answer a send got against its message's `expect:` (when it declares one and
+    was sent), keep the checks in `report`, and write a line per failed check."""
+    op = result.operation
+    found = expecting.get(op.key)
+    if found is None or result.outcome is not Outcome.DONE or result.answer is None:
+        return
+    conversation, message = found
+    check = judge_message(conversation, message, result.session_id, result.answer,
+                          no_answer.get(op.project_id))
+    report.answer_checks.append((op.key, op.project_id, check))
+    for failed in (r for r in check.results or () if r.status is Status.FAILED):
+        progress.write(console.clean(
+            f"  [check FAILED] {shown(conversation)} / {shown(message.prompt)} "
+            f"(project {op.project_id}): {failed.key}: {failed.reason}"))
+
+
 def _interrupted(params: ApplyParams, report: ApplyReport) -> str:
     """What an interrupted apply did and left, and what to run to finish it (the CLI prints
     it after "interrupted: ")."""
@@ -300,6 +355,13 @@ def _apply_summary(report: ApplyReport, params: ApplyParams) -> str:
         where = os.path.commonpath([os.path.dirname(b) for b in backups])
         line += (f" The transcripts of the {len(backups)} deleted conversation(s) are backed up "
                  f"under {where} (`reconciler restore FILE` brings one back).")
+    if report.answer_checks:
+        checks = report.check_counts()
+        line += (f" Answer checks of the {len(report.answer_checks)} answer(s) sent: "
+                 f"{checks['passed']} passed, {checks['failed']} failed"
+                 + (f", {checks['not_checked']} not checked" if checks["not_checked"] else "")
+                 + " (a failed check does not fail the apply; `reconciler check` exits 3 "
+                 "on one).")
     if report.failed:
         line += (" Run apply again to retry what failed; it converges."
                  if isinstance(params.source, Declared) else

@@ -51,7 +51,7 @@ def run(params: ExportParams, console: Console) -> int:
     document, notes = export_document(projects, scope=params.scope, pin=params.pin)
     text = EXPORT_HEADER + dump_yaml(document)
     for note in notes:
-        console.info(f"note: {note}")
+        console.warning(f"note: {note}")
     if params.output:
         write_text(Path(params.output), text, replace=params.force)
         count = sum(len(p["conversations"]) for p in document["projects"])

@@ -17,7 +17,7 @@ from reconciler.cli.common import (
     key_files,
     load_declared,
     outputs,
-    plan_live,
+    plan_live_with_answers,
     render,
     show,
     write_json,
@@ -25,9 +25,11 @@ from reconciler.cli.common import (
 from reconciler.cli.connect import Connection, open_client
 from reconciler.cli.console import Console
 from reconciler.desired.model import DesiredState
+from reconciler.plan.answers import judge_stored
 from reconciler.plan.guards import GuardLimits
 from reconciler.plan.model import Plan
 from reconciler.plan.signing import read_plan_key, sign
+from reconciler.render.health import plan_line
 
 
 @dataclass(frozen=True)
@@ -59,11 +61,12 @@ def run(params: PlanParams, console: Console) -> int:
     desired = load_declared(params.declared, console)
     inputs = [*desired.files, *key_files(params.connection, key_file)]
     check_outputs(outputs(out=out), inputs=inputs)
-    plan, rate = asyncio.run(_plan(params, console, desired))
+    plan, rate, checks = asyncio.run(_plan(params, console, desired))
     if out:
         _save_plan(Path(out), plan, key)
         console.info(f"Saved the plan to {out} (checksum {plan.checksum}).")
-    show(console, render(plan, params.format, console, saved_as=out, rate=rate), params.format)
+    show(console, render(plan, params.format, console, saved_as=out, rate=rate,
+                         checks_line=checks), params.format)
     if plan.all_errors:
         return EXIT_ERROR
     return EXIT_CHANGES if params.detailed_exitcode and plan.has_changes else EXIT_OK
@@ -71,14 +74,19 @@ def run(params: PlanParams, console: Console) -> int:
 
 async def _plan(
     params: PlanParams, console: Console, desired: DesiredState
-) -> tuple[Plan, float | None]:
-    """The plan, and the pace the run ended at (requests per minute; None: unpaced)."""
+) -> tuple[Plan, float | None, str | None]:
+    """The plan, the pace the run ended at (requests per minute; None: unpaced), and the
+    answer checks' line (None: no `expect:` declared, or JSON asked for)."""
     connection = params.connection
     async with open_client(connection, console,
                            project_ids=[p.id for p in desired.projects]) as client:
-        plan = await plan_live(client, console, desired, limits=params.limits,
-                               connection=connection)
-        return plan, client.pacer.rate
+        plan, stored = await plan_live_with_answers(client, console, desired,
+                                                    limits=params.limits,
+                                                    connection=connection)
+        checks = None
+        if stored and params.format != "json":  # judged from what planning read
+            checks = plan_line(await judge_stored(client, stored))
+        return plan, client.pacer.rate, checks
 
 
 def _save_plan(path: Path, plan: Plan, key: Secret | None) -> None:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from textwrap import indent
 
 from reconciler.apply.backup import Backup, read_backup
 from reconciler.apply.restore import Restored, RestoreResult, restore_conversation
 from reconciler.cli.common import EXIT_ERROR, EXIT_OK, writing
 from reconciler.cli.connect import Connection, open_client
 from reconciler.cli.console import Console
+from reconciler.desired.yamlsource import dump_yaml
+from reconciler.plan.export import conversation_entry
 
 
 @dataclass(frozen=True)
@@ -38,10 +42,21 @@ def run(params: RestoreParams, console: Console) -> int:
             f"Sent {result.prompts_sent} prompt(s) in order. Their answers were generated "
             "anew: the API cannot restore the original answers, which remain in the backup."
         )
+    if result.session_id != backup.session_id:  # back, as another conversation
+        console.result(_entry_to_declare(result, prompts or ()))
     if prompts is None and backup.prompts:
         console.info(f"{len(backup.prompts)} message(s) were not re-sent "
                      "(--resend-prompts re-sends the prompts; answers are regenerated).")
     return EXIT_OK
+
+
+def _entry_to_declare(result: RestoreResult, prompts: Sequence[str]) -> str:
+    """The entry to add back to the project's `conversations:` (as export writes it, with the
+    prompts that were sent again), and why: it was deleted because it was not declared."""
+    entry = indent(dump_yaml([conversation_entry(result.name, prompts)]), "  ")
+    return (f"Declare it again: add this entry to project {result.project_id}'s "
+            f"conversations in the desired-state files; without it, the next plan deletes it "
+            f"again.\n{entry}")
 
 
 def _raced(result: RestoreResult) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reconciler.cli.common import EXIT_OK
+from reconciler.cli.common import EXIT_OK, refuse_stray_values
 from reconciler.cli.console import Console
 from reconciler.desired.loader import load_desired
 from reconciler.errors import InputError, Problem
@@ -22,8 +22,9 @@ def run(params: ValidateParams, console: Console) -> int:
     if not params.paths:
         raise InputError([Problem("validate needs at least one file or directory "
                                   "(-f PATH or PATH)")])
+    refuse_stray_values(params.paths)
     state = load_desired(list(params.paths), env=console.env, secrets=console.secrets)
     for warning in state.warnings:
-        console.info(str(warning))
+        console.warning(str(warning))
     console.result(f"OK: {len(state.projects)} projects, {state.conversation_count} conversations")
     return EXIT_OK

@@ -94,13 +94,15 @@ class ApplyContext(Protocol):
 @dataclass(frozen=True)
 class Applied:
     """What applying one operation did: `detail` in words, the session it acted on, the backup
-    it wrote; `failed` when it was refused without an API error (a delete whose conversation
-    changed since the plan)."""
+    it wrote, the message a send made (its answer is checked against the declared `expect:`);
+    `failed` when it was refused without an API error (a delete whose conversation changed
+    since the plan)."""
 
     detail: str
     session_id: str | None = None
     backup: str | None = None
     failed: bool = False
+    answer: Message | None = None
 
 
 def present(**values: Any) -> dict[str, Any]:

@@ -141,7 +141,7 @@ class Send(Operation):
             chatbot_model=self.chatbot_model,
         )
         cursor.newest_id = message.id
-        return Applied(f"sent message {self.position}", session_id=session_id)
+        return Applied(f"sent message {self.position}", session_id=session_id, answer=message)
 
 
 def _clip(text: str, width: int = 60) -> str:

@@ -98,9 +98,12 @@ def test_it_sends_into_its_conversation_with_its_external_id(emulator: Emulator)
                 prompt="next", position=2, persona="calm", lang="de", live_name="Demo",
                 occurrences=0)
     (applied,), context = apply(emulator, send, created={"Demo": "elsewhere"})
-    assert applied == Applied("sent message 2", session_id=session)
     messages = emulator.messages(PROJECT, session)
     assert [m["user_query"] for m in messages] == ["earlier", "next"]
+    assert applied.answer is not None  # the message it made, for its answer's checks
+    assert (applied.answer.id, applied.answer.openai_response) == (
+        messages[-1]["id"], messages[-1]["openai_response"])
+    assert applied == Applied("sent message 2", session_id=session, answer=applied.answer)
     assert messages[-1]["metadata"]["external_id"] == external_id_carrying(
         send_external_id(PROJECT, session, 2, "next"), {"persona": "calm"})
     assert context.cursor.newest_id == messages[-1]["id"]

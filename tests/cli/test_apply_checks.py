@@ -1,0 +1,98 @@
+"""`reconciler apply -f` checks the answer of each prompt it sends whose message declares
+`expect:`, at once: a line per failed check, the counts in its summary and its report. A failed
+check is not an apply error (exit 0); `apply --plan` carries no `expect:` and checks nothing."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+
+from tests import ROOT
+from tests.workspace import PROJECT, Workspace
+
+FILE = f"""\
+version: 1
+projects:
+  - id: {PROJECT}
+    conversations:
+      - name: QA refunds
+        messages:
+          - prompt: How long do refunds take?
+            expect: {{contains: ["emulated answer"], max_chars: 200, no_answer: false}}
+          - prompt: Who pays the shipping?
+            expect: {{not_contains: ["shipping"]}}
+          - plain prompt, no expectations
+      - name: Plain
+        messages: [hello]
+"""
+
+FAILED = ("  [check FAILED] 'QA refunds' / 'Who pays the shipping?' (project 1001): "
+          "not_contains: contains 'shipping'")
+
+
+def report_of(ws: Workspace, name: str) -> dict[str, object]:
+    document: dict[str, object] = json.loads((ws.path / name).read_text(encoding="utf-8"))
+    schema = json.loads((ROOT / "schemas" / "report.schema.json").read_text(encoding="utf-8"))
+    jsonschema.validate(document, schema)
+    return document
+
+
+def test_apply_checks_each_answer_it_gets_and_still_exits_0(ws: Workspace) -> None:
+    ws.declare(FILE)
+    run = ws.apply("--report", str(ws.path / "report.json"))
+    assert run.code == 0, run.err  # live state matches: a failed check is no apply error
+    assert run.err.count("[check FAILED]") == 1 and FAILED in run.err.splitlines()
+    assert ("Answer checks of the 2 answer(s) sent: 3 passed, 1 failed (a failed check does "
+            "not fail the apply; `reconciler check` exits 3 on one).") in run.out
+    checks = report_of(ws, "report.json")["answer_checks"]
+    assert checks["summary"] == {"passed": 3, "failed": 1, "not_checked": 0}  # type: ignore[index]
+    (conversation,) = [c for c in ws.emulator.conversations(PROJECT) if c["name"] == "QA refunds"]
+    stored = ws.emulator.messages(PROJECT, conversation["session_id"])
+    judged = {m["key"]: m for m in checks["messages"]}  # type: ignore[index]
+    second = judged[f"{PROJECT}/send/QA refunds#2"]
+    assert (second["session_id"], second["message_id"]) == (conversation["session_id"],
+                                                            stored[1]["id"])
+    assert second["answer"] == stored[1]["openai_response"]
+    assert [c["status"] for c in second["checks"]] == ["failed"]
+    assert set(judged) == {f"{PROJECT}/send/QA refunds#1", f"{PROJECT}/send/QA refunds#2"}
+
+
+def test_nothing_sent_nothing_checked(ws: Workspace) -> None:
+    ws.declare(FILE)
+    assert ws.apply().code == 0
+    run = ws.apply("--report", str(ws.path / "again.json"))
+    assert run.code == 0 and "No changes." in run.out
+    assert "Answer checks" not in run.out and "[check" not in run.err
+    dry = ws.run("apply", "-f", str(ws.file), "--dry-run")
+    assert "Answer checks" not in dry.out
+
+
+def test_a_report_without_expectations_has_no_checks(ws: Workspace) -> None:
+    ws.declare(f"version: 1\nprojects:\n  - id: {PROJECT}\n    conversations:\n"
+               "      - name: Plain\n        messages: [hello, again]\n")
+    run = ws.apply("--report", str(ws.path / "report.json"))
+    assert run.code == 0, run.err
+    assert "answer_checks" not in report_of(ws, "report.json")
+    assert "Answer checks" not in run.out
+
+
+def test_a_saved_plan_checks_nothing(ws: Workspace) -> None:
+    ws.declare(FILE)
+    saved = ws.path / "plan.json"
+    assert ws.plan("--out", str(saved)).code == 0
+    run = ws.run("apply", "--plan", str(saved), "--auto-approve",
+                 "--report", str(ws.path / "report.json"))
+    assert run.code == 0, run.err
+    assert "[check" not in run.err and "answer_checks" not in report_of(ws, "report.json")
+
+
+def test_apply_on_the_sandbox_keeps_every_check_for_its_pages(ws: Workspace) -> None:
+    ws.declare(FILE)
+    assert ws.apply("--sandbox").code == 0
+    health = ws.path / ".reconciler" / "health.json"
+    document = json.loads(health.read_text(encoding="utf-8"))
+    assert document["summary"]["failed"] == 1 and document["summary"]["passed"] == 3
+    health.unlink()
+    assert "No changes." in ws.apply("--sandbox").out
+    assert json.loads(health.read_text(encoding="utf-8"))["summary"]["failed"] == 1

@@ -1,4 +1,6 @@
-"""Making a plan: read live state through the client, match, and build.
+"""Making a plan: per project, one read stage (`read_for_plan`: the listing or lookups, the
+probe, the transcripts the decisions need), then the pure build; then the guards and the
+budget over the whole plan.
 
 The only async orchestration of planning; matching and building are pure (`match`,
 `build`). Errors of one project (404, ambiguity, a failed listing) are collected in its plan
@@ -172,31 +174,61 @@ async def _answer(
                                            first=first)
 
 
+@dataclass(frozen=True)
+class ProjectReading:
+    """Everything planning reads of one project before it decides: what is live (`live`: the
+    listing or the lookups by name, pinned conversations outside it, and the transcripts of
+    every conversation whose messages the decisions weigh) and how the declared conversations
+    matched it (`matching`, pure, made once here: which transcripts are needed depends on
+    it)."""
+
+    live: ProjectLive
+    matching: Matching
+
+
+async def read_for_plan(
+    client: ConversationApi, spec: ProjectSpec, *, user_id: str, name_filter: _NameFilter | None
+) -> ProjectReading:
+    """The read stage of one project's plan: every request its decisions need, in one place.
+
+    The listing of its scope or the lookups by name (with the probe of the name filter, once
+    per run), pinned conversations found outside it, then, once matched, the transcripts of
+    the matched conversations with declared messages and of the deletion candidates (one
+    deleted since the listing reads as empty), and, for a project read by name that will
+    create, the listing's last page (so that a create can tell its own conversation from older
+    ones after an ambiguous failure). Raises ApiError (AuthError when the key is rejected)."""
+    live = await read_project(client, spec, user_id=user_id, name_filter=name_filter)
+    matching = match_project(spec, live.conversations, user_id=user_id, pinned=live.pinned)
+    transcripts = dict(live.transcripts)
+    needed = [s for s in _transcripts_needed(spec, matching) if s not in transcripts]
+    declared = {m.live.session_id: m.spec for m in matching.matches}
+    for session_id, transcript in (await read_transcripts(client, spec.id, needed)).items():
+        transcripts[session_id] = () if transcript is None else sent_messages(
+            spec.id, declared.get(session_id), transcript)
+    if live.by_name and matching.unmatched and live.last_page > 1:
+        await client.conversation_page(spec.id, live.last_page,
+                                       user_filter=listing_filter(spec.scope))
+    return ProjectReading(replace(live, transcripts=transcripts), matching)
+
+
 async def _plan_project(
     client: ConversationApi, spec: ProjectSpec, *, user_id: str, name_filter: _NameFilter | None
 ) -> tuple[ProjectPlan, StoredAnswers]:
-    """The project's plan, and what it read of the answers its `expect:` judge."""
+    """The project's plan, and what it read of the answers its `expect:` judge: the read
+    stage (`read_for_plan`), then the pure build; then, only when the plan creates again a
+    declared conversation that may have been deleted for its age, the project's retention for
+    a note (`_with_retention_notes`)."""
     expecting = any(m.expect for c in spec.conversations for m in c.messages)
     try:
-        live = await read_project(client, spec, user_id=user_id, name_filter=name_filter)
-        matching = match_project(spec, live.conversations, user_id=user_id, pinned=live.pinned)
-        transcripts = dict(live.transcripts)
-        needed = [s for s in _transcripts_needed(spec, matching) if s not in transcripts]
-        declared = {m.live.session_id: m.spec for m in matching.matches}
-        for session_id, transcript in (await read_transcripts(client, spec.id, needed)).items():
-            # A conversation deleted since the listing has no transcript: plan as if empty.
-            transcripts[session_id] = () if transcript is None else sent_messages(
-                spec.id, declared.get(session_id), transcript)
-        if live.by_name and matching.unmatched and live.last_page > 1:
-            # Learn the newest conversation (the listing's last page), so that creates can
-            # tell their own conversation from older ones after an ambiguous failure.
-            await client.conversation_page(spec.id, live.last_page,
-                                           user_filter=listing_filter(spec.scope))
-        plan = build_project_plan(spec, matching, transcripts)
+        reading = await read_for_plan(client, spec, user_id=user_id, name_filter=name_filter)
+        live, matching = reading.live, reading.matching
+        plan = build_project_plan(spec, matching, live.transcripts)
+        if live.by_name:
+            plan = replace(plan, live_read=LiveRead.BY_NAME)
         plan = await _with_retention_notes(client, spec, live, plan)
-        answers = (stored_answers(spec, matching, transcripts) if expecting
+        answers = (stored_answers(spec, matching, live.transcripts) if expecting
                    else StoredAnswers(spec.id, spec.display_name))
-        return (replace(plan, live_read=LiveRead.BY_NAME) if live.by_name else plan), answers
+        return plan, answers
     except AuthError:
         raise
     except ApiError as error:

@@ -98,6 +98,13 @@ projects:
     conversations:
       - name: Visitor chat
       - name: Neu
+  - id: 1004
+    label: looked-up
+    scope: all
+    conversations:
+      - name: Lobby 7
+        messages: ["Anyone here?"]
+      - name: Brand new
 """
 
 # After the first apply: a conversation renamed back, one declared away, a prompt changed.
@@ -204,7 +211,8 @@ def seed(db: Path, variants: Variants, tree: Path, work: Path) -> None:
     """The live state both sides start from: projects, conversations of the key's user made by
     applying SEED, and conversations of a teammate and a visitor."""
     with Emulator(db=str(db), api_key=KEY, member_key=MEMBER_KEY, variants=variants) as emu:
-        for project_id, name in ((1001, "demo-bot"), (1002, "team-bot"), (1003, "open-bot")):
+        for project_id, name in ((1001, "demo-bot"), (1002, "team-bot"), (1003, "open-bot"),
+                                 (1004, "lobby-bot")):
             emu.ensure_project(project_id, name)
         emu.add_conversation(1001, "Visitor chat", creator="visitor")
         emu.add_conversation(1001, "QA teammate", creator="teammate")
@@ -213,6 +221,8 @@ def seed(db: Path, variants: Variants, tree: Path, work: Path) -> None:
         emu.add_conversation(1002, "Draft one")
         emu.add_conversations(1003, [f"Visitor chat {n}" for n in range(12)], creator="visitor")
         emu.add_conversation(1003, "Visitor chat", creator="visitor")
+        # Long enough that a prune-off project is cheaper to read by name than listed whole.
+        emu.add_conversations(1004, [f"Lobby {n}" for n in range(45)], creator="visitor")
         emu.start()
         (work / "seed.yaml").write_text(SEED, encoding="utf-8")
         ran = run_cli(tree, work, emu.base_url, ("apply", "-f", "seed.yaml", "--auto-approve"))
@@ -269,7 +279,7 @@ def play(tree: Path, work: Path, db: Path, variants: Variants) -> str:
 def live_state(emu: Emulator) -> str:
     """What the run left live: every conversation's name, creator and messages."""
     lines = []
-    for project_id in (1001, 1002, 1003):
+    for project_id in (1001, 1002, 1003, 1004):
         for c in sorted(emu.conversations(project_id), key=lambda c: c["id"]):
             lines.append(f"{project_id} {c['id']} {c['name']!r} {c['session_id']} "
                          f"by {c.get('created_by')}")

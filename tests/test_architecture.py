@@ -256,3 +256,40 @@ def test_one_read_of_a_projects_settings() -> None:
     assert writing(re.compile(r'/settings"')) == ["api/client.py"]
     assert len(re.findall(r"async def project_settings\(",
                           (PACKAGE / "api" / "client.py").read_text(encoding="utf-8"))) == 1
+
+
+# ARCHITECTURE.md, "Where does X live": each behaviour's one place, and what decides it there
+# (defined nowhere else in the package).
+WHERE = {
+    "api/engine.py": ("_wait_refused", "with_retries"),
+    "api/send_identity.py": ("own_send", "is_send", "send_external_id"),
+    "plan/match.py": ("in_scope", "MatchedBy", "match_project"),
+    "plan/operations/delete.py": ("Delete",),
+    "plan/model.py": ("Plan", "ProjectPlan"),
+    "plan/guards.py": ("send_refusals", "mass_delete_refusal"),
+    "plan/credits.py": ("credits_left",),
+    "apply/restore.py": ("restore_conversation",),
+    "plan/health.py": ("judge", "judge_message"),
+}
+
+
+def _where_table() -> str:
+    text = (PACKAGE.parent / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    start = text.index("## Where does X live")
+    return text[start:text.index("\n## ", start + 1)]
+
+
+@pytest.mark.parametrize("module", sorted(WHERE))
+def test_each_behaviour_is_decided_in_its_one_place(module: str) -> None:
+    assert f"`{module}`" in _where_table()
+    for name in WHERE[module]:
+        pattern = re.compile(rf"^\s*(async def|def|class) {name}\b", re.M)
+        definers = sorted(path.relative_to(PACKAGE).as_posix() for path in module_files()
+                          if "emulator" not in path.parts
+                          and pattern.search(path.read_text(encoding="utf-8")))
+        assert definers == [module], name
+
+
+def test_every_place_the_where_table_names_exists() -> None:
+    named = re.findall(r"^\| [^|]+ \| `([a-z_/]+\.py)` \|", _where_table(), re.M)
+    assert named and all((PACKAGE / module).is_file() for module in named)

@@ -28,15 +28,16 @@ LAYERS = ("desired", "api", "plan", "render", "apply", "cli")
 # Modules that decide or describe, with no I/O: they may not reach the network, the files a
 # command writes, or the command line.
 PURE = ("desired/model", "api/live", "text", "plan/match", "plan/build", "plan/model",
-        "plan/guards", "plan/budget", "plan/health", "plan/trials", "api/lookup", "render/formats",
-        "api/retry", "api/pacer", "api/answer_times",
+        "plan/guards", "plan/budget", "plan/health", "plan/trials", "api/lookup",
+        "render/formats", "api/retry", "api/pacer", "api/answer_times", "api/send_identity",
         *(f"plan/operations/{path.stem}"
           for path in sorted((PACKAGE / "plan" / "operations").glob("*.py"))))
-IO_AND_CLI = ("reconciler.api.client", "reconciler.apply", "reconciler.plan.make",
-              "reconciler.plan.stale", "reconciler.cli", "reconciler.emulator", "httpx")
+IO_AND_CLI = ("reconciler.api.client", "reconciler.api.engine", "reconciler.apply",
+              "reconciler.plan.make", "reconciler.plan.stale", "reconciler.cli",
+              "reconciler.emulator", "httpx")
 
 # Each third-party library is wrapped in one module.
-WRAPPERS = {"httpx": "api/client", "yaml": "desired/yamlsource", "jsonschema": "desired/schema",
+WRAPPERS = {"httpx": "api/engine", "yaml": "desired/yamlsource", "jsonschema": "desired/schema",
             "deepdiff": "plan/field_changes", "orjson": "jsonio", "tqdm": "cli/progress",
             "shtab": "cli/completion", "regex": "plan/health",
             "rapidfuzz": "plan/health"}
@@ -110,13 +111,13 @@ def writing(pattern: re.Pattern[str]) -> list[str]:
         if "emulator" not in path.parts and pattern.search(path.read_text(encoding="utf-8")))
 
 
-def test_only_the_operation_kinds_and_apply_write_through_the_client() -> None:
-    """The kinds' `apply` methods make the writes, and `restore` (in apply/run.py), and
+def test_only_the_operation_kinds_restore_and_test_write_through_the_client() -> None:
+    """The kinds' `apply` methods make the writes, and `restore` (apply/restore.py), and
     `test`'s throwaway conversations (apply/trials.py)."""
     kinds = {f"plan/operations/{path.name}"
              for path in (PACKAGE / "plan" / "operations").glob("*.py")}
     writers = set(writing(WRITES))
-    assert writers - kinds == {"apply/run.py", "apply/trials.py"}
+    assert writers - kinds == {"apply/restore.py", "apply/trials.py"}
     assert writers & kinds == {f"plan/operations/{kind}.py"
                                for kind in ("rename", "create", "send", "delete")}
 
@@ -227,3 +228,70 @@ def test_the_code_map_and_the_layout_name_every_module(module: str) -> None:
     assert f"`{module}`" in architecture or by_folder, f"ARCHITECTURE.md does not name {module}"
     if folder != "emulator" and name != "__init__.py":
         assert name in _layout_in_docs(), f"docs/development.md's layout does not name {module}"
+
+
+def test_only_the_client_makes_calls_through_the_engine() -> None:
+    """The endpoints are the client's: no other module builds a `Call` or holds an `Engine`."""
+    importers = sorted(
+        str(path.relative_to(PACKAGE)) for path in module_files()
+        if any(within(name, ("reconciler.api.engine",)) for name in imports_of(path)))
+    assert importers == ["api/client.py"]
+
+
+# What makes a send's identity, and the comparisons that say whether a message is that send.
+# (a throwaway conversation's name, "reconciler-test …", is a name, not an external id)
+SEND_IDENTITY = re.compile(r'"reconciler-(?!test )|\.external_id\s*(==|!=)|(==|!=)\s*\w+\.external_id\b'
+                           r'|sent_identity\(')
+
+
+def test_only_the_send_identity_module_builds_or_compares_external_ids() -> None:
+    """"Is this message that send?" is decided in one place: `api/send_identity.py`."""
+    assert writing(SEND_IDENTITY) == ["api/send_identity.py"]
+
+
+def test_one_module_reads_the_query_credits() -> None:
+    """plan, apply -f, apply --plan and restore take the credits left from `plan/credits.py`."""
+    assert writing(re.compile(r"\.query_credits\(")) == ["plan/credits.py"]
+
+
+def test_one_read_of_a_projects_settings() -> None:
+    assert writing(re.compile(r'/settings"')) == ["api/client.py"]
+    assert len(re.findall(r"async def project_settings\(",
+                          (PACKAGE / "api" / "client.py").read_text(encoding="utf-8"))) == 1
+
+
+# ARCHITECTURE.md, "Where does X live": each behaviour's one place, and what decides it there
+# (defined nowhere else in the package).
+WHERE = {
+    "api/engine.py": ("_wait_refused", "with_retries"),
+    "api/send_identity.py": ("own_send", "is_send", "send_external_id"),
+    "plan/match.py": ("in_scope", "MatchedBy", "match_project"),
+    "plan/operations/delete.py": ("Delete",),
+    "plan/model.py": ("Plan", "ProjectPlan"),
+    "plan/guards.py": ("send_refusals", "mass_delete_refusal"),
+    "plan/credits.py": ("credits_left",),
+    "apply/restore.py": ("restore_conversation",),
+    "plan/health.py": ("judge", "judge_message"),
+}
+
+
+def _where_table() -> str:
+    text = (PACKAGE.parent / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    start = text.index("## Where does X live")
+    return text[start:text.index("\n## ", start + 1)]
+
+
+@pytest.mark.parametrize("module", sorted(WHERE))
+def test_each_behaviour_is_decided_in_its_one_place(module: str) -> None:
+    assert f"`{module}`" in _where_table()
+    for name in WHERE[module]:
+        pattern = re.compile(rf"^\s*(async def|def|class) {name}\b", re.M)
+        definers = sorted(path.relative_to(PACKAGE).as_posix() for path in module_files()
+                          if "emulator" not in path.parts
+                          and pattern.search(path.read_text(encoding="utf-8")))
+        assert definers == [module], name
+
+
+def test_every_place_the_where_table_names_exists() -> None:
+    named = re.findall(r"^\| [^|]+ \| `([a-z_/]+\.py)` \|", _where_table(), re.M)
+    assert named and all((PACKAGE / module).is_file() for module in named)

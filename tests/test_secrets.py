@@ -15,7 +15,7 @@ import pytest
 from reconciler.api.live import Conversation, Transcript
 from reconciler.apply.backup import write_backup
 from reconciler.cli.main import main
-from reconciler.emulator import DEFAULT_API_KEY, Emulator
+from reconciler.emulator import DEFAULT_API_KEY, Emulator, FaultRule
 from tests.workspace import PROJECT, Run, Workspace
 
 TOKEN = "sk-live-4f9a8b7c6d5e4f3a2b1c"  # never in any environment the tests give below
@@ -266,3 +266,56 @@ def test_the_sandbox_key_is_refused_in_sandbox_mode(
     assert "${SANDBOX_KEY} holds the API key" in result.err
     assert not (tmp_path / ".reconciler").exists()
 
+
+SECRET = "sk-RECOGNISABLE-0123456789abcdef"
+
+
+def test_the_token_never_appears_anywhere(tmp_path: Path) -> None:
+    """Every command at the highest verbosity, with failures forced; grep every byte written."""
+    with Emulator(api_key=SECRET, enable_admin=True) as emulator:
+        emulator.start()
+        emulator.ensure_project(PROJECT)
+        work = tmp_path / "work"
+        work.mkdir()
+        ws = Workspace(work, {"CUSTOMGPT_API_KEY": SECRET,
+                              "CUSTOMGPT_BASE_URL": emulator.base_url}, emulator)
+        outputs = _run_everything(ws, key_file=tmp_path / "key")
+    written = [p.read_bytes() for p in work.rglob("*") if p.is_file()]
+    assert len(written) >= 4  # the desired state, a plan, a report, a backup
+    assert all(SECRET not in text for text in outputs)
+    assert all(SECRET.encode() not in data for data in written)
+    assert any("GET /api/v1/" in text for text in outputs), "-vv logs every request"
+
+
+def _run_everything(ws: Workspace, *, key_file: Path) -> list[str]:
+    key_file.write_text(SECRET + "\n")
+    doomed = ws.seed("Doomed")
+    ws.emulator.add_message(PROJECT, doomed, "hello")
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            prune: true
+            owns: [Doomed]
+            conversations: [{{name: A, messages: [hi]}}, {{name: B}}]
+    """)
+    saved = ws.path / "plan.json"
+    ws.emulator.faults.rules = [
+        FaultRule(method="POST", path="/conversations$", status=503, mode="fail", times=2),
+        FaultRule(method="GET", path="/messages", status=500, mode="fail", times=1),
+    ]
+    allow = "--allow-mass-delete"  # the delete is of the only conversation it owns
+    runs = [
+        ws.run("plan", "-vv", "-f", str(ws.file), "--out", str(saved), "--format", "json", allow),
+        ws.run("plan", "-vv", "-f", str(ws.file), "--format", "markdown", allow),
+        ws.run("show", "-vv", str(saved)),
+        ws.run("apply", "-vv", "-f", str(ws.file), "--auto-approve", "--report",
+               str(ws.path / "report.json"), "--backup-dir", str(ws.path / "backups"), allow),
+        ws.run("plan", "-vv", "-f", str(ws.file), "--api-key-file", str(key_file)),
+    ]
+    ws.declare("version: 1\nprojects: [{id: 999999}]\n")
+    runs.append(ws.run("plan", "-vv", "-f", str(ws.file)))
+    ws.env["CUSTOMGPT_API_KEY"] = SECRET + "-wrong"
+    runs.append(ws.run("plan", "-vv", "-f", str(ws.file)))
+    assert [r.code for r in runs] == [0, 0, 0, 0, 0, 1, 1]
+    return [text for r in runs for text in (r.out, r.err)]

@@ -27,6 +27,7 @@ from reconciler.api.live import (
     Conversation,
     Message,
     Project,
+    ProjectSettings,
     QueryCredits,
     Retention,
     User,
@@ -456,6 +457,14 @@ def parse_message_page(value: object, number: int) -> tuple[Conversation, Page[M
 
 
 YEAR_DAYS = 365  # a retention `period` of `year` (the service says 12 months)
+
+
+def parse_project_settings(value: object, *, retention: bool) -> ProjectSettings:
+    """A project's settings: its `no_answer_message` (see `parse_no_answer_message`), and
+    with `retention` its retention (see `parse_retention`, which is read first). Raises
+    MalformedBody."""
+    kept = parse_retention(value) if retention else None
+    return ProjectSettings(no_answer_message=parse_no_answer_message(value), retention=kept)
 
 
 def parse_retention(value: object) -> Retention:

@@ -112,6 +112,15 @@ class QueryCredits:
 
 
 @dataclass(frozen=True, slots=True)
+class ProjectSettings:
+    """What reconciler reads of a project's settings: its "I don't know" message (None: none,
+    or not text), and how long it keeps conversations (None: not asked for)."""
+
+    no_answer_message: str | None
+    retention: Retention | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Retention:
     """How long a project keeps its conversations (its settings'
     `conversation_retention_period` and `_days`): `days` None when it keeps them for ever.

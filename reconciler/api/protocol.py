@@ -16,8 +16,8 @@ from reconciler.api.live import (
     Conversation,
     Message,
     Project,
+    ProjectSettings,
     QueryCredits,
-    Retention,
     Transcript,
     User,
 )
@@ -59,8 +59,9 @@ class ConversationApi(Protocol):
 
     async def get_project(self, project_id: int) -> Project: ...
 
-    async def no_answer_message(self, project_id: int) -> str | None: ...
-    async def project_retention(self, project_id: int) -> Retention | None: ...
+    async def project_settings(
+        self, project_id: int, *, retention: bool = False
+    ) -> ProjectSettings | None: ...
 
     async def list_conversations(
         self, project_id: int, *, user_filter: str = "all", name: str | None = None,

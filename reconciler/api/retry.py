@@ -1,6 +1,6 @@
 """When and how long to wait before trying an API call again.
 
-Pure policy, no I/O: `reconciler.api.client` asks it whether a failed attempt may be retried and
+Pure policy, no I/O: `reconciler.api.engine` asks it whether a failed attempt may be retried and
 for how long to sleep first. Backoff is capped exponential with full jitter; a server's
 `Retry-After` (seconds or an HTTP date) is honoured up to a cap; an overall deadline bounds
 the time one call may take, waits included.

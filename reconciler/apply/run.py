@@ -1,5 +1,5 @@
 """Applying a plan: the only caller of the operations' `apply`, so the only writer (with
-`restore`, here too).
+`restore`, `reconciler.apply.restore`).
 
 Per project, the kinds run in the registry's order (`reconciler.plan.operations.KINDS`: renames,
 creates, sends, deletes), each as its class says: the ones that wait for the check that no other
@@ -19,26 +19,21 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from reconciler.api.live import Conversation, Message, Transcript
+from reconciler.api.live import Message, Transcript
 from reconciler.api.protocol import ConversationApi, listing_filter
 from reconciler.apply.backup import write_backup
-from reconciler.desired.model import Scope
 from reconciler.errors import (
     ApiError,
     AuthError,
     CreditsExhaustedError,
     ForbiddenError,
-    NotFoundError,
     PlanRefusedError,
-    RestoreConflict,
-    RestoreRefused,
 )
 from reconciler.plan.guards import GuardLimits, with_guards
 from reconciler.plan.health import MessageCheck, Status
-from reconciler.plan.make import read_query_credits
 from reconciler.plan.match import in_scope
-from reconciler.plan.model import BY_NAME, Plan, ProjectPlan
-from reconciler.plan.operations import KINDS, Operation, Thread, send_external_id
+from reconciler.plan.model import LiveRead, Plan, ProjectPlan
+from reconciler.plan.operations import KINDS, MessageCursor, Operation
 from reconciler.text import normal_form
 
 REPORT_FORMAT_VERSION = 1
@@ -262,11 +257,11 @@ class ApplyRun:
         first: a lookup per name, or one listing of the project when that takes fewer
         requests."""
         wanted = {normal_form(name): name for name in names}
-        scope = Scope(project.scope)
+        scope = project.scope
         me = await self.client.current_user()
         # A project planned by name counts only the conversations with its names: its listing
         # is long, or it would have been read whole.
-        by_name = project.live_read == BY_NAME
+        by_name = project.live_read is LiveRead.BY_NAME
         if by_name or len(wanted) * LISTING_PAGE_ESTIMATE <= project.live_in_scope + len(wanted):
             listings = await asyncio.gather(*(
                 self.client.list_conversations(project.project_id,
@@ -291,7 +286,7 @@ class ApplyRun:
         one that was not done, the rest are skipped (a kind that runs one after another per
         conversation)."""
         results: list[OperationResult] = []
-        context = _Context(self.client, created, Thread(), self.options.backup_dir)
+        context = _Context(self.client, created, MessageCursor(), self.options.backup_dir)
         for op in group:
             reason = self._blocker(op, created, results)
             if reason:
@@ -311,7 +306,7 @@ class ApplyRun:
         if op.target(created) is None and op.waits_for() is not None:
             return "skipped: the conversation could not be created"
         if any(r.outcome is not Outcome.DONE for r in earlier):
-            return op.sequential
+            return op.skipped_in_sequence
         return ""
 
     async def _guarded(self, op: Operation, context: _Context) -> OperationResult:
@@ -355,7 +350,7 @@ class _Context:
 
     api: ConversationApi
     created: Mapping[str, str]
-    thread: Thread
+    cursor: MessageCursor
     backup_dir: Path | None
 
     def backup(self, project_id: int, transcript: Transcript) -> str | None:
@@ -375,152 +370,3 @@ def _by_conversation(operations: list[Operation]) -> list[list[Operation]]:
     for op in operations:
         groups.setdefault(op.group(), []).append(op)
     return list(groups.values())
-
-
-class Restored(StrEnum):
-    """What `restore` found and did."""
-
-    CREATED = "created"  # a new conversation, and its prompts when asked
-    RESUMED = "resumed"  # the only conversation of that name held the first prompts: sent the rest
-    ALREADY_BACK = "already back"  # nothing to do
-    # Another run created the name between this one's look-up and its create (a restore of the
-    # same backup elsewhere, most likely): the older conversation is left to it, this one's own
-    # is deleted while still empty, and nothing is sent.
-    RACED = "raced"
-
-
-@dataclass(frozen=True)
-class RestoreResult:
-    """What `restore` did for one backup: the conversation that holds (or will hold) it, and,
-    when another run created the name at the same time (`Restored.RACED`), the conversation
-    this restore made (`own`) and whether it deleted it (it keeps one that gained messages)."""
-
-    project_id: int
-    session_id: str
-    name: str
-    prompts_sent: int
-    state: Restored = Restored.CREATED
-    own: str | None = None
-    own_deleted: bool = False
-
-
-async def restore_conversation(
-    client: ConversationApi, project_id: int, original: str, name: str,
-    prompts: Sequence[str] | None, *, max_sends: int | None = None,
-) -> RestoreResult:
-    """Bring back the conversation `original`, named `name`, and (unless `prompts` is None)
-    its prompts, in order; never makes a second conversation of that name.
-
-    It is already back when `original` still exists, or when the only conversation named `name`
-    is the key user's and (with `prompts`) holds exactly those prompts; when that conversation
-    holds the first of them (a restore that stopped midway), the rest are sent. Any other
-    conversation named `name` takes the name: RestoreConflict, nothing is done. After its
-    create it looks the name up again: when an older conversation has it now, another run
-    created it meanwhile (runs on two machines share no lock), and this one withdraws
-    (`Restored.RACED`, see `_created_first`), so that one conversation is restored and its
-    prompts are sent once. Prompts to send
-    beyond `max_sends`, or beyond the query credits the account has left (when the API says),
-    are refused before anything is done: RestoreRefused. The API cannot write answers: sent
-    prompts get new answers. Raises ApiError on failure (what was done before the failure
-    stays done).
-    """
-    try:
-        still = await client.get_transcript(project_id, original)
-    except NotFoundError:
-        still = None
-    if still is not None:
-        return RestoreResult(project_id, original, still.conversation.name, 0,
-                             Restored.ALREADY_BACK)
-    listed = await client.list_conversations(project_id, name=normal_form(name))
-    named = [c for c in listed if normal_form(c.name) == normal_form(name)]
-    wanted = list(prompts or ())
-    if named:
-        found = await _restored_before(client, project_id, named, prompts)
-        if found is None:
-            raise RestoreConflict(project_id, name, [c.session_id for c in named])
-        session_id: str | None = found[0]
-        sent = found[1]
-        state = Restored.ALREADY_BACK if sent == len(wanted) else Restored.RESUMED
-    else:
-        session_id, sent, state = None, 0, Restored.CREATED
-    await _refuse_sends_beyond(client, len(wanted) - sent, max_sends)
-    if session_id is None:
-        created = await client.create_conversation(project_id, name)
-        raced = await _created_first(client, project_id, created, name)
-        if raced is not None:
-            return raced
-        session_id = created.session_id
-    for position, prompt in enumerate(wanted[sent:], start=sent + 1):
-        await client.send_message(
-            project_id, session_id, prompt,
-            external_id=send_external_id(project_id, session_id, position, prompt))
-    return RestoreResult(project_id, session_id, name, len(wanted) - sent, state)
-
-
-async def _created_first(
-    client: ConversationApi, project_id: int, created: Conversation, name: str
-) -> RestoreResult | None:
-    """None when `created` is the oldest conversation named `name` (the restore goes on).
-    Otherwise another run created the name after this restore looked it up: the oldest holder
-    is left to that run, and `created` is deleted while it holds no message (nothing of anyone
-    is lost; one that gained messages is kept and named). Raises ApiError."""
-    listed = await client.list_conversations(project_id, name=normal_form(name))
-    older = sorted((c for c in listed if normal_form(c.name) == normal_form(name)
-                    and c.id < created.id), key=lambda c: c.id)
-    if not older:
-        return None
-    try:
-        held = len((await client.get_transcript(project_id, created.session_id)).messages)
-    except NotFoundError:
-        held = 0  # deleted already: nothing to keep
-    else:
-        if not held:
-            await client.delete_conversation(project_id, created.session_id)
-    return RestoreResult(project_id, older[0].session_id, name, 0, Restored.RACED,
-                         own=created.session_id, own_deleted=held == 0)
-
-
-async def _refuse_sends_beyond(
-    client: ConversationApi, count: int, max_sends: int | None
-) -> None:
-    """Raise RestoreRefused when sending `count` prompts is more than `max_sends` or than the
-    query credits the account has left (credits that cannot be read refuse nothing:
-    `read_query_credits` warns)."""
-    if count == 0:
-        return
-    if max_sends is not None and count > max_sends:
-        raise RestoreRefused(
-            f"restoring this backup sends {count} prompt(s), more than --max-sends {max_sends} "
-            "(each costs a query credit): nothing was restored; raise --max-sends to proceed")
-    credits = await read_query_credits(client)
-    if credits is not None and credits.left is not None and count > credits.left:
-        raise RestoreRefused(
-            f"restoring this backup sends {count} prompt(s) but the account has {credits.left} "
-            "query credit(s) left: nothing was restored, so that its prompts do not stop "
-            "half-way; wait for the credits to renew")
-
-
-async def _restored_before(
-    client: ConversationApi, project_id: int, named: list[Conversation],
-    prompts: Sequence[str] | None,
-) -> tuple[str, int] | None:
-    """(session, prompts it already holds) when `named` is one conversation of the key's user
-    that a restore of `prompts` could have left; None when the name is taken otherwise.
-
-    A message holds prompt N when it is that prompt (in normal form) or carries the
-    `external_id` of its send, whatever the service stored for it (as a plan counts sends)."""
-    me = await client.current_user()
-    if len(named) != 1 or named[0].created_by != me.id:
-        return None
-    session_id = named[0].session_id
-    if prompts is None:
-        return session_id, 0
-    held = (await client.get_transcript(project_id, session_id)).messages
-    if len(held) > len(prompts):
-        return None
-    expected = prompts[:len(held)]
-    for position, (message, prompt) in enumerate(zip(held, expected, strict=True), start=1):
-        if normal_form(message.user_query) != normal_form(prompt) and message.external_id != \
-                send_external_id(project_id, session_id, position, prompt):
-            return None
-    return session_id, len(held)

@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from reconciler.api.protocol import ConversationApi
+from reconciler.api.send_identity import send_external_id
 from reconciler.desired.model import ProjectSpec
 from reconciler.errors import ApiError, AuthError, NotFoundError
+from reconciler.plan.answers import no_answer_message
 from reconciler.plan.health import (
     Answer,
     CheckResult,
@@ -33,7 +35,6 @@ from reconciler.plan.health import (
     evaluate,
     shown_answer,
 )
-from reconciler.plan.operations import send_external_id
 from reconciler.plan.trials import Replay, RunStamp, combined, expired
 
 log = logging.getLogger("reconciler.test")
@@ -129,7 +130,7 @@ class TrialRun:
             if any(m.expect is not None and m.expect.no_answer is not None
                    for r in planned if r.project is project for m in r.messages):
                 try:
-                    no_answer[project.id] = await self.client.no_answer_message(project.id)
+                    no_answer[project.id] = await no_answer_message(self.client, project.id)
                 except AuthError:
                     raise
                 except ApiError as error:

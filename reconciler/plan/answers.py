@@ -38,7 +38,7 @@ async def judge_stored(client: ConversationApi,
     judged = []
     for project in stored:
         try:
-            no_answer = (await client.no_answer_message(project.project_id)
+            no_answer = (await no_answer_message(client, project.project_id)
                          if project.asks_no_answer and project.error is None else None)
         except AuthError:
             raise
@@ -56,7 +56,7 @@ async def no_answer_messages(client: ConversationApi,
     found: dict[int, str | None] = {}
     for project_id in dict.fromkeys(project_ids):
         try:
-            found[project_id] = await client.no_answer_message(project_id)
+            found[project_id] = await no_answer_message(client, project_id)
         except AuthError:
             raise
         except ApiError:
@@ -100,3 +100,10 @@ async def _read(client: ConversationApi, spec: ProjectSpec, *, user_id: str) -> 
     transcripts = {session_id: sent_messages(spec.id, declared[session_id], transcript)
                    for session_id, transcript in read.items() if transcript is not None}
     return stored_answers(spec, matching, transcripts)
+
+
+async def no_answer_message(client: ConversationApi, project_id: int) -> str | None:
+    """The project's "I don't know" message, from its settings (one request). Raises
+    NotFoundError when the project does not exist or is not visible, ApiError."""
+    settings = await client.project_settings(project_id)
+    return None if settings is None else settings.no_answer_message

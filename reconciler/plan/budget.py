@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from reconciler.api.live import QueryCredits
 from reconciler.api.pacer import per_minute
 from reconciler.plan.model import Budget, Plan
 
@@ -29,11 +28,11 @@ def sends(plan: Plan) -> int:
     return sum(op.credits for op in plan.operations)
 
 
-def with_budget(plan: Plan, *, requests_made: int, credits: QueryCredits | None) -> Plan:
-    """`plan` with its budget recorded."""
+def with_budget(plan: Plan, *, requests_made: int, credits_left: int | None) -> Plan:
+    """`plan` with its budget recorded; `credits_left` None: the API reported no limit (or the
+    credits were not read)."""
     budget = Budget(requests_made=requests_made, apply_requests=apply_requests(plan),
-                    credits_needed=sends(plan),
-                    credits_left=None if credits is None else credits.left)
+                    credits_needed=sends(plan), credits_left=credits_left)
     return replace(plan, budget=budget, _checksum=None)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from reconciler.api.live import Conversation, Message
+from reconciler.api.send_identity import carried_values, value_digest
 from reconciler.desired.model import (
     SEND_VALUES,
     ConversationSpec,
@@ -36,8 +37,6 @@ from reconciler.plan.operations import (
     React,
     Rename,
     Send,
-    carried_values,
-    value_digest,
 )
 from reconciler.text import normal_form, shown, skeleton
 
@@ -47,7 +46,7 @@ def build_project_plan(
 ) -> ProjectPlan:
     """The plan of one project. `transcripts` maps session ids to the messages already sent
     (a message of one of reconciler's sends carrying its declared prompt, see
-    `reconciler.plan.make.sent_messages`)."""
+    `reconciler.api.send_identity.as_declared`)."""
     with collection_paused():
         return _build(spec, matching, transcripts)
 
@@ -57,7 +56,7 @@ def _build(
 ) -> ProjectPlan:
     fraction = spec.max_delete_fraction
     base = ProjectPlan(
-        project_id=spec.id, label=spec.label, scope=spec.scope.value,
+        project_id=spec.id, label=spec.label, scope=spec.scope,
         live_in_scope=matching.in_scope,
         managed_in_scope=matching.in_scope - len(matching.ignored),
         not_owned=len(matching.not_owned) if spec.prune else 0,

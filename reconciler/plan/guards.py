@@ -1,7 +1,8 @@
 """The guards a plan must pass before anything of it is applied. Pure: no I/O.
 
 `guard_errors` is the one decision for `plan`, `apply -f` and `apply --plan` alike, judged with
-the flags of the run that applies the plan, and with numbers the plan cannot lie about:
+the flags of the run that applies the plan, and with numbers the plan cannot lie about
+(`send_refusals`, its part about prompts, also judges what a `restore` re-sends):
 
 - a plan just made from the declared state and live state is judged by its own numbers (each
   project's delete threshold and the conversations it owns, counted in this run);
@@ -191,8 +192,44 @@ def _sessions(sessions: list[str], limit: int = 3) -> str:
     return listed + (f" and {len(sessions) - limit} more" if len(sessions) > limit else "")
 
 
+@dataclass(frozen=True)
+class Sending:
+    """What sends prompts, in the guards' words: `sends` ("{n}": how many), and what a refusal
+    for `--max-sends` or for the credits left means for it."""
+
+    sends: str
+    over_max_sends: str
+    over_credits: str
+
+
+PLAN_SENDING = Sending(
+    sends="the plan sends {n} prompts",
+    over_max_sends="; raise --max-sends to proceed",
+    over_credits=(": nothing is applied, so that sends do not stop half-way; wait for the "
+                  "credits to renew, or declare fewer messages"))
+RESTORE_SENDING = Sending(
+    sends="restoring this backup sends {n} prompt(s)",
+    over_max_sends=": nothing was restored; raise --max-sends to proceed",
+    over_credits=(": nothing was restored, so that its prompts do not stop half-way; wait for "
+                  "the credits to renew"))
+
+
+def send_refusals(prompts: int, limits: GuardLimits, sending: Sending = PLAN_SENDING) -> list[str]:
+    """Why sending `prompts` is refused under `limits` (`--max-sends`, the query credits left
+    when known), in the words of `sending`: empty when it is not."""
+    sends = sending.sends.format(n=prompts)
+    refusals = []
+    if limits.max_sends is not None and prompts > limits.max_sends:
+        refusals.append(f"{sends}, more than --max-sends {limits.max_sends} (each costs a "
+                        f"query credit){sending.over_max_sends}")
+    if limits.credits_left is not None and prompts > limits.credits_left:
+        refusals.append(f"{sends} but the account has {limits.credits_left} query credit(s) "
+                        f"left{sending.over_credits}")
+    return refusals
+
+
 def _plan_wide_errors(plan: Plan, limits: GuardLimits) -> list[str]:
-    deletes, prompts = _deletes(plan.operations), sends(plan)
+    deletes = _deletes(plan.operations)
     errors = []
     if limits.max_deletes is not None and deletes > limits.max_deletes \
             and not limits.allow_mass_delete:
@@ -200,18 +237,7 @@ def _plan_wide_errors(plan: Plan, limits: GuardLimits) -> list[str]:
             f"mass-delete guard: the plan deletes {deletes} conversations, more than "
             f"--max-deletes {limits.max_deletes}; check the plan, then pass --allow-mass-delete"
         )
-    if limits.max_sends is not None and prompts > limits.max_sends:
-        errors.append(
-            f"the plan sends {prompts} prompts, more than --max-sends {limits.max_sends} "
-            "(each costs a query credit); raise --max-sends to proceed"
-        )
-    if limits.credits_left is not None and prompts > limits.credits_left:
-        errors.append(
-            f"the plan sends {prompts} prompts but the account has {limits.credits_left} query "
-            "credit(s) left: nothing is applied, so that sends do not stop half-way; wait for "
-            "the credits to renew, or declare fewer messages"
-        )
-    return errors
+    return errors + send_refusals(sends(plan), limits)
 
 
 def _deletes(operations: tuple[Operation, ...]) -> int:

@@ -1,7 +1,9 @@
-"""Making a plan: read live state through the client, match, and build.
+"""Making a plan: per project, one read stage (`read_for_plan`: the listing or lookups, the
+probe, the transcripts the decisions need), then the pure build; then the guards and the
+budget over the whole plan.
 
 The only async orchestration of planning; matching and building are pure (`match`,
-`planning`). Errors of one project (404, ambiguity, a failed listing) are collected in its plan
+`build`). Errors of one project (404, ambiguity, a failed listing) are collected in its plan
 and never stop the others; a rejected API key stops everything. Where a declared conversation
 is missing and the project's retention may have deleted it, the plan says so (its settings are
 read only then).
@@ -19,21 +21,22 @@ from reconciler.api.live import (
     Conversation,
     Message,
     ProjectLive,
-    QueryCredits,
     Retention,
     Transcript,
 )
 from reconciler.api.lookup import by_name_is_cheaper, lookup_names, lookup_query, substring_probe
 from reconciler.api.protocol import ConversationApi, listing_filter, read_transcripts
+from reconciler.api.send_identity import as_declared
 from reconciler.desired.model import ConversationSpec, DesiredState, ProjectSpec
 from reconciler.errors import ApiError, AuthError
 from reconciler.plan.budget import sends, with_budget
 from reconciler.plan.build import build_project_plan, deletion_candidates
+from reconciler.plan.credits import credits_left
 from reconciler.plan.guards import GuardLimits, with_guards
 from reconciler.plan.health import StoredAnswers, StoredConversation
 from reconciler.plan.match import Matching, match_project
-from reconciler.plan.model import BY_NAME, Plan, ProjectPlan
-from reconciler.plan.operations import Send, send_external_id, sent_identity
+from reconciler.plan.model import LiveRead, Plan, ProjectPlan
+from reconciler.plan.operations import Send
 from reconciler.text import normal_form, shown
 
 log = logging.getLogger("reconciler.plan")
@@ -71,27 +74,11 @@ async def plan_and_answers(
           for spec in desired.projects)
     )
     plan = Plan(projects=tuple(project for project, _ in planned), api=api)
-    credits = await read_query_credits(client) if sends(plan) else None
-    limits = replace(limits, credits_left=None if credits is None else credits.left)
-    plan = with_budget(plan, requests_made=client.stats.requests - before, credits=credits)
+    left = await credits_left(client, prompts=sends(plan))
+    limits = replace(limits, credits_left=left)
+    plan = with_budget(plan, requests_made=client.stats.requests - before, credits_left=left)
     answers = tuple(stored for _, stored in planned if stored.conversations or stored.error)
     return with_guards(plan, limits), answers
-
-
-async def read_query_credits(client: ConversationApi) -> QueryCredits | None:
-    """The account's query credits, for every path that sends (`plan`, `apply -f`,
-    `apply --plan`, `restore`); None when the API does not report them (404) or they cannot be
-    read now: then a warning says the credit check is skipped, and the run goes on (what it
-    sends is still bounded by `--max-sends`). Raises AuthError when the key is rejected."""
-    try:
-        return await client.query_credits()
-    except AuthError:
-        raise
-    except ApiError as error:
-        log.warning("warning: could not read the account's query credits (%s): the credit "
-                    "check is skipped, so the prompts to send are not checked against the "
-                    "credits left (--max-sends still bounds them)", error)
-        return None
 
 
 async def read_project(
@@ -187,31 +174,61 @@ async def _answer(
                                            first=first)
 
 
+@dataclass(frozen=True)
+class ProjectReading:
+    """Everything planning reads of one project before it decides: what is live (`live`: the
+    listing or the lookups by name, pinned conversations outside it, and the transcripts of
+    every conversation whose messages the decisions weigh) and how the declared conversations
+    matched it (`matching`, pure, made once here: which transcripts are needed depends on
+    it)."""
+
+    live: ProjectLive
+    matching: Matching
+
+
+async def read_for_plan(
+    client: ConversationApi, spec: ProjectSpec, *, user_id: str, name_filter: _NameFilter | None
+) -> ProjectReading:
+    """The read stage of one project's plan: every request its decisions need, in one place.
+
+    The listing of its scope or the lookups by name (with the probe of the name filter, once
+    per run), pinned conversations found outside it, then, once matched, the transcripts of
+    the matched conversations with declared messages and of the deletion candidates (one
+    deleted since the listing reads as empty), and, for a project read by name that will
+    create, the listing's last page (so that a create can tell its own conversation from older
+    ones after an ambiguous failure). Raises ApiError (AuthError when the key is rejected)."""
+    live = await read_project(client, spec, user_id=user_id, name_filter=name_filter)
+    matching = match_project(spec, live.conversations, user_id=user_id, pinned=live.pinned)
+    transcripts = dict(live.transcripts)
+    needed = [s for s in _transcripts_needed(spec, matching) if s not in transcripts]
+    declared = {m.live.session_id: m.spec for m in matching.matches}
+    for session_id, transcript in (await read_transcripts(client, spec.id, needed)).items():
+        transcripts[session_id] = () if transcript is None else sent_messages(
+            spec.id, declared.get(session_id), transcript)
+    if live.by_name and matching.unmatched and live.last_page > 1:
+        await client.conversation_page(spec.id, live.last_page,
+                                       user_filter=listing_filter(spec.scope))
+    return ProjectReading(replace(live, transcripts=transcripts), matching)
+
+
 async def _plan_project(
     client: ConversationApi, spec: ProjectSpec, *, user_id: str, name_filter: _NameFilter | None
 ) -> tuple[ProjectPlan, StoredAnswers]:
-    """The project's plan, and what it read of the answers its `expect:` judge."""
+    """The project's plan, and what it read of the answers its `expect:` judge: the read
+    stage (`read_for_plan`), then the pure build; then, only when the plan creates again a
+    declared conversation that may have been deleted for its age, the project's retention for
+    a note (`_with_retention_notes`)."""
     expecting = any(m.expect for c in spec.conversations for m in c.messages)
     try:
-        live = await read_project(client, spec, user_id=user_id, name_filter=name_filter)
-        matching = match_project(spec, live.conversations, user_id=user_id, pinned=live.pinned)
-        transcripts = dict(live.transcripts)
-        needed = [s for s in _transcripts_needed(spec, matching) if s not in transcripts]
-        declared = {m.live.session_id: m.spec for m in matching.matches}
-        for session_id, transcript in (await read_transcripts(client, spec.id, needed)).items():
-            # A conversation deleted since the listing has no transcript: plan as if empty.
-            transcripts[session_id] = () if transcript is None else sent_messages(
-                spec.id, declared.get(session_id), transcript)
-        if live.by_name and matching.unmatched and live.last_page > 1:
-            # Learn the newest conversation (the listing's last page), so that creates can
-            # tell their own conversation from older ones after an ambiguous failure.
-            await client.conversation_page(spec.id, live.last_page,
-                                           user_filter=listing_filter(spec.scope))
-        plan = build_project_plan(spec, matching, transcripts)
+        reading = await read_for_plan(client, spec, user_id=user_id, name_filter=name_filter)
+        live, matching = reading.live, reading.matching
+        plan = build_project_plan(spec, matching, live.transcripts)
+        if live.by_name:
+            plan = replace(plan, live_read=LiveRead.BY_NAME)
         plan = await _with_retention_notes(client, spec, live, plan)
-        answers = (stored_answers(spec, matching, transcripts) if expecting
+        answers = (stored_answers(spec, matching, live.transcripts) if expecting
                    else StoredAnswers(spec.id, spec.display_name))
-        return (replace(plan, live_read=BY_NAME) if live.by_name else plan), answers
+        return plan, answers
     except AuthError:
         raise
     except ApiError as error:
@@ -289,7 +306,8 @@ def _missing_declared(spec: ProjectSpec, live: ProjectLive, plan: ProjectPlan) -
 async def _retention(client: ConversationApi, project_id: int) -> Retention | None:
     """The project's retention; None when its settings are not served or cannot be read."""
     try:
-        return await client.project_retention(project_id)
+        settings = await client.project_settings(project_id, retention=True)
+        return None if settings is None else settings.retention
     except AuthError:
         raise
     except ApiError as error:
@@ -332,20 +350,14 @@ def stored_answers(spec: ProjectSpec, matching: Matching,
 def sent_messages(
     project_id: int, declared: ConversationSpec | None, transcript: Transcript
 ) -> tuple[Message, ...]:
-    """The messages of `transcript`, in order; a message that carries the `external_id` of one
-    of the `declared` conversation's sends counts as that declared prompt (its `user_query`),
-    whatever the service stored for it (where it echoes external ids)."""
-    if declared is None or not declared.messages:
-        return transcript.messages
-    session_id = transcript.conversation.session_id
-    ours = {send_external_id(project_id, session_id, position, prompt): prompt
-            for position, prompt in enumerate(declared.prompts, start=1)}
-    return tuple(
-        message if (prompt := ours.get(sent_identity(message.external_id) or "")) is None
-        else replace(message, user_query=prompt) for message in transcript.messages)
+    """The messages of `transcript`, in order, a send of one of the `declared` conversation's
+    prompts standing as that prompt (see `reconciler.api.send_identity.as_declared`)."""
+    prompts = () if declared is None else declared.prompts
+    return as_declared(project_id, transcript.conversation.session_id, prompts,
+                       transcript.messages)
 
 
 def _failed(spec: ProjectSpec, message: str) -> ProjectPlan:
-    return ProjectPlan(project_id=spec.id, label=spec.label, scope=spec.scope.value,
+    return ProjectPlan(project_id=spec.id, label=spec.label, scope=spec.scope,
                        errors=(message,))
 

@@ -10,8 +10,10 @@ import hashlib
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
+from reconciler.desired.model import Scope
 from reconciler.errors import InputError, Problem
 from reconciler.jsonio import canonical
 from reconciler.plan.operations import KINDS, Operation, operation_from_dict
@@ -65,7 +67,11 @@ class Budget:
                    credits_left=None if left is None else int(left))
 
 
-LISTING, BY_NAME = "listing", "names"
+class LiveRead(StrEnum):
+    """How a project's live state was read for its plan (its JSON value in `live_read`)."""
+
+    LISTING = "listing"  # every conversation in scope
+    BY_NAME = "names"  # prune off: only the conversations named as declared, looked up by name
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ class ProjectPlan:
 
     project_id: int
     label: str | None
-    scope: str
+    scope: Scope
     live_in_scope: int = 0
     managed_in_scope: int = 0
     not_owned: int = 0
@@ -96,8 +102,13 @@ class ProjectPlan:
     unmanaged: tuple[Unmanaged, ...] = ()
     warnings: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
-    live_read: str = LISTING
+    live_read: LiveRead = LiveRead.LISTING
     notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Given as their JSON values too (a plan read back, a test): kept as the enums.
+        object.__setattr__(self, "scope", Scope(self.scope))
+        object.__setattr__(self, "live_read", LiveRead(self.live_read))
 
     @property
     def display_name(self) -> str:
@@ -115,7 +126,7 @@ class ProjectPlan:
         return {
             "project_id": self.project_id,
             "label": self.label,
-            "scope": self.scope,
+            "scope": self.scope.value,
             "live_in_scope": self.live_in_scope,
             "managed_in_scope": self.managed_in_scope,
             "not_owned": self.not_owned,
@@ -126,7 +137,7 @@ class ProjectPlan:
             ],
             "warnings": list(self.warnings),
             "errors": list(self.errors),
-            "live_read": self.live_read,
+            "live_read": self.live_read.value,
             "notes": list(self.notes),
         }
 
@@ -136,7 +147,7 @@ class ProjectPlan:
         return cls(
             project_id=int(data["project_id"]),
             label=data.get("label"),
-            scope=data["scope"],
+            scope=Scope(data["scope"]),
             live_in_scope=int(data["live_in_scope"]),
             managed_in_scope=int(data["managed_in_scope"]),
             not_owned=int(data.get("not_owned", 0)),  # plans made before it: all were owned
@@ -147,7 +158,7 @@ class ProjectPlan:
             ),
             warnings=tuple(data["warnings"]),
             errors=tuple(data["errors"]),
-            live_read=data.get("live_read", LISTING),
+            live_read=LiveRead(data.get("live_read", LiveRead.LISTING)),
             notes=tuple(data.get("notes", ())),
         )
 

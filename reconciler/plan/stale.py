@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from reconciler.api.live import Conversation
 from reconciler.api.lookup import lookup_query
 from reconciler.api.protocol import ConversationApi, listing_filter, read_transcripts
-from reconciler.desired.model import Scope
 from reconciler.plan.guards import LiveCount
 from reconciler.plan.match import in_scope
-from reconciler.plan.model import BY_NAME, IGNORED, Plan, ProjectPlan
+from reconciler.plan.model import IGNORED, LiveRead, Plan, ProjectPlan
 from reconciler.plan.operations import Delete, LiveView
 from reconciler.text import normal_form
 
@@ -56,7 +55,7 @@ async def find_stale(client: ConversationApi, plan: Plan) -> list[str]:
 async def _check_project(
     client: ConversationApi, project: ProjectPlan, user_id: str
 ) -> tuple[list[str], LiveCount]:
-    scope = Scope(project.scope)
+    scope = project.scope
     listing = await _current(client, project, listing_filter(scope))
     by_session = {c.session_id: c for c in listing}
     holders: dict[str, set[str]] = defaultdict(set)
@@ -90,7 +89,7 @@ async def _current(
     wanted = {normal_form(op.name) for op in project.operations if op.gives_name}
     queries = {lookup_query(name) for name in wanted}
     deletes = any(isinstance(op, Delete) for op in project.operations)
-    if project.live_read != BY_NAME or deletes or None in queries:
+    if project.live_read is not LiveRead.BY_NAME or deletes or None in queries:
         return await client.list_conversations(project.project_id, user_filter=user_filter)
     answers = await asyncio.gather(*(
         client.list_conversations(project.project_id, user_filter=user_filter, name=query)

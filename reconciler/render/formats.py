@@ -15,7 +15,7 @@ from collections import Counter
 from reconciler.gcpause import collection_paused
 from reconciler.jsonio import pretty
 from reconciler.plan.budget import budget_line
-from reconciler.plan.model import BY_NAME, NOT_DECLARED, Plan, ProjectPlan
+from reconciler.plan.model import NOT_DECLARED, LiveRead, Plan, ProjectPlan
 from reconciler.plan.operations import SUMMARY_ORDER
 from reconciler.text import shown, terminal_safe
 
@@ -57,7 +57,7 @@ def _unchanged(plan: Plan, limit: int = 3) -> str:
                 "conversations are not declared and are")
         return f"{count} {them} left alone (prune is off): {names}"
     matching = "Live conversations match the declared state."
-    if any(p.live_read == BY_NAME for p in plan.projects):
+    if any(p.live_read is LiveRead.BY_NAME for p in plan.projects):
         return matching[:-1] + ("; those not declared were not read (prune is off: the "
                                 "declared names were looked up).")
     return matching
@@ -99,7 +99,7 @@ def _text(plan: Plan, *, color: bool, verbose: bool, rate: float | None,
 
 
 def _live_count(project: ProjectPlan) -> str:
-    if project.live_read == BY_NAME:
+    if project.live_read is LiveRead.BY_NAME:
         return (f"{project.live_in_scope} live in scope with a declared name "
                 "(prune is off: looked up by name)")
     return f"{project.live_in_scope} live in scope"

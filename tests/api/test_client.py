@@ -1,7 +1,7 @@
 """The API client's normal behaviour: settings, reads, writes, pagination, auth and 404s.
 
 Against the real emulator over a loopback socket; failures and odd responses are in
-tests/api/test_client_faults.py.
+tests/api/test_engine.py.
 """
 
 from __future__ import annotations

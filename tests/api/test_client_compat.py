@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from reconciler.api.client import Client, ClientSettings, Secret
+from reconciler.api.send_identity import send_external_id
 from reconciler.emulator import Emulator, FaultRule, Variants
 from reconciler.errors import ApiError
-from reconciler.plan.operations import send_external_id
 
 KEY = "test-key-0123456789"
 PROJECT = 4242

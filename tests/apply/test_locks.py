@@ -11,6 +11,7 @@ import pytest
 
 from reconciler.apply.locks import LockedError, lock_path, project_locks, server_identity
 from reconciler.errors import InputError
+from tests.saved_plans import declare_conversations, deleted_with_backup
 from tests.workspace import PROJECT, Workspace, held_by_another
 
 API = "http://127.0.0.1:8765"
@@ -164,4 +165,26 @@ def test_an_apply_to_localhost_waits_for_one_to_127_0_0_1(ws: Workspace) -> None
         result = ws.apply()
     assert result.code == 1
     assert f"project {PROJECT} is being changed by another run (pid 4242" in result.err
+    assert ws.names() == []
+
+
+@pytest.mark.parametrize("command", ["apply", "restore", "apply-dry-run"])
+def test_a_project_being_changed_by_another_run_is_left_alone(
+    ws: Workspace, command: str
+) -> None:
+    _, backup = deleted_with_backup(ws, "a")
+    declare_conversations(ws, "[{name: Planned}]")
+    lock = lock_path(ws.path / ".reconciler" / "locks", ws.emulator.base_url, PROJECT)
+    with held_by_another(lock, b'{"pid": 4242, "host": "elsewhere", "command": "apply"}'):
+        result = {
+            "apply": lambda: ws.apply(),
+            "restore": lambda: ws.run("restore", str(backup)),
+            "apply-dry-run": lambda: ws.apply("--dry-run"),
+        }[command]()
+    if command == "apply-dry-run":
+        assert result.code == 0, result.err  # a dry run changes nothing: it needs no lock
+    else:
+        assert result.code == 1
+        assert f"project {PROJECT} is being changed by another run (pid 4242 on elsewhere " \
+               "running apply; lock file .reconciler/locks/" in result.err
     assert ws.names() == []

@@ -7,6 +7,7 @@ import itertools
 import pytest
 
 from reconciler.api.live import Conversation, Message
+from reconciler.api.send_identity import external_id_carrying, send_external_id
 from reconciler.desired.model import (
     ConversationSpec,
     DuplicatePolicy,
@@ -18,12 +19,7 @@ from reconciler.desired.model import (
 from reconciler.plan.build import build_project_plan, deletion_candidates
 from reconciler.plan.match import match_project
 from reconciler.plan.model import ProjectPlan, Unmanaged
-from reconciler.plan.operations import (
-    Action,
-    Operation,
-    external_id_carrying,
-    send_external_id,
-)
+from reconciler.plan.operations import Action, Operation
 
 ME = "1"
 ALL = ("*",)  # owns every conversation in scope

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
+from reconciler.api.client import Client
+from reconciler.api.settings import ClientSettings
+from reconciler.apply.run import ApplyOptions, ApplyReport, apply_plan
+from reconciler.desired.loader import load_desired
+from reconciler.errors import PlanRefusedError
 from reconciler.plan.guards import (
     GuardLimits,
     LiveCount,
@@ -14,8 +23,18 @@ from reconciler.plan.guards import (
     mass_delete_refusal,
     with_guards,
 )
+from reconciler.plan.make import make_plan
 from reconciler.plan.model import Plan, ProjectPlan
 from reconciler.plan.operations import Delete, Send
+from tests.saved_plans import (
+    PLAN_KEY,
+    declare_conversations,
+    prune_all,
+    rewrite_plan,
+    saved_plan,
+    seed_prune,
+)
+from tests.workspace import PROJECT, Workspace
 
 
 def _delete(n: int, project: int = 7) -> Delete:
@@ -312,3 +331,237 @@ def test_a_threshold_above_the_cap_is_lowered_to_it(
                           "pass --allow-mass-delete (or raise max_delete_fraction for this "
                           "project)")
     assert refused(project(10, deletes - 1, fraction), limits) == []
+
+
+@pytest.mark.parametrize(
+    ("live", "deletes", "flags", "refused"),
+    [
+        (10, 3, (), False),
+        (10, 4, (), True),
+        (10, 4, ("--allow-mass-delete",), False),
+        (5, 1, (), False),
+        (5, 2, (), True),
+        (5, 5, (), True),
+        (1, 1, (), True),
+        (1, 1, ("--allow-mass-delete",), False),
+        (10, 3, ("--max-deletes", "3"), False),
+        (10, 3, ("--max-deletes", "2"), True),
+    ],
+    ids=["at-30pc", "over-30pc", "allowed", "small-project-at-30pc", "small-project-over-30pc",
+         "small-project-all", "the-only-one", "the-only-one-allowed", "at-max-deletes",
+         "over-max-deletes"],
+)
+def test_mass_delete_guard_trips_above_the_threshold_only(
+    ws: Workspace, live: int, deletes: int, flags: tuple[str, ...], refused: bool
+) -> None:
+    keep = [f"keep {i}" for i in range(live - deletes)]
+    seed_prune(ws, keep=len(keep), strays=deletes)
+    result = ws.apply(*flags)
+    assert result.code == (1 if refused else 0), result.out + result.err
+    if refused:
+        assert "mass-delete guard" in result.out
+        assert "--allow-mass-delete" in result.out
+        assert len(ws.names()) == live
+    else:
+        assert ws.names() == sorted(keep)
+
+
+def test_max_delete_fraction_in_yaml_sets_the_threshold(ws: Workspace) -> None:
+    seed_prune(ws, keep=1, strays=9)
+    assert ws.apply().code == 1  # 9 of the 10 it owns
+    ws.file.write_text(ws.file.read_text().replace("owns:", "max_delete_fraction: 0.9\n    owns:"))
+    assert ws.apply().code == 0
+    assert ws.names() == ["keep 0"]
+
+
+def test_protect_holds_after_the_entry_is_removed(ws: Workspace) -> None:
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            prune: true
+            protect: ["Legal *"]
+            conversations: [{{name: Legal hold}}]
+    """)
+    assert ws.apply().code == 0
+    prune_all(ws, extra='protect: ["Legal *"]')
+    assert ws.apply().code == 0
+    assert ws.names() == ["Legal hold"]
+
+
+@pytest.mark.parametrize(
+    ("plan_flags", "apply_flags"),
+    [
+        ((), ("--max-deletes", "1")),
+        (("--allow-mass-delete",), ()),
+        (("--allow-mass-delete",), ("--max-deletes", "1")),
+    ],
+    ids=["max-deletes", "mass-delete-allowed-only-when-planned", "max-deletes-after-allowed"],
+)
+def test_a_saved_plan_is_held_to_the_guards_of_the_apply(
+    ws: Workspace, plan_flags: tuple[str, ...], apply_flags: tuple[str, ...]
+) -> None:
+    strays = 4 if plan_flags else 2
+    seed_prune(ws, keep=6, strays=strays)
+    saved = ws.path / "plan.json"
+    assert ws.plan("--out", str(saved), *plan_flags).code == 0
+    result = ws.run("apply", "--plan", str(saved), "--auto-approve", *apply_flags)
+    assert result.code == 1, result.out + result.err
+    assert "mass-delete guard" in result.out
+    assert len(ws.names()) == 6 + strays
+
+
+def test_a_saved_plan_is_held_to_max_sends(ws: Workspace) -> None:
+    declare_conversations(ws, "[{name: Demo, messages: [one, two]}]")
+    saved = saved_plan(ws)
+    result = ws.run("apply", "--plan", str(saved), "--auto-approve", "--max-sends", "1")
+    assert result.code == 1
+    assert "the plan sends 2 prompts, more than --max-sends 1" in result.out
+    assert ws.names() == []
+    at_limit = ws.run("apply", "--plan", str(saved), "--auto-approve", "--max-sends", "2")
+    assert at_limit.code == 0, at_limit.err
+    assert ws.names() == ["Demo"]
+
+
+def test_a_mass_delete_reviewed_and_applied_with_the_flag_goes_through(ws: Workspace) -> None:
+    seed_prune(ws, keep=6, strays=4)
+    saved = ws.path / "plan.json"
+    assert ws.plan("--out", str(saved), "--allow-mass-delete").code == 0
+    result = ws.run("apply", "--plan", str(saved), "--auto-approve", "--allow-mass-delete",
+                    "--backup-dir", str(ws.path / "backups"))
+    assert result.code == 0, result.out + result.err
+    assert ws.names() == [f"keep {i}" for i in range(6)]
+
+
+def test_a_plan_refused_by_a_guard_when_made_stays_refused(ws: Workspace) -> None:
+    seed_prune(ws, keep=6, strays=4)
+    saved = ws.path / "plan.json"
+    assert ws.plan("--out", str(saved)).code == 1
+    result = ws.run("apply", "--plan", str(saved), "--auto-approve", "--allow-mass-delete")
+    assert result.code == 1
+    assert "mass-delete guard" in result.out
+    assert len(ws.names()) == 10
+
+
+@pytest.mark.parametrize(("strays", "refused"), [(29, False), (30, True)], ids=["29", "30"])
+def test_max_delete_fraction_is_exact(ws: Workspace, strays: int, refused: bool) -> None:
+    ws.emulator.add_conversations(PROJECT, (f"stray {i}" for i in range(strays)))
+    seed_prune(ws, keep=100 - strays, strays=0, extra="max_delete_fraction: 0.29")
+    for path in ("-f", "--plan"):
+        if path == "-f":
+            result = ws.apply("--dry-run")
+        else:
+            saved = ws.path / "plan.json"
+            ws.plan("--out", str(saved))
+            result = ws.run("apply", "--plan", str(saved), "--auto-approve", "--dry-run")
+        assert result.code == (1 if refused else 0), (path, result.out + result.err)
+        assert ("mass-delete guard" in result.out) is refused
+
+
+def _claim(**numbers: object) -> Callable[[dict[str, Any]], object]:
+    return lambda document: document["projects"][0].update(numbers)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [_claim(live_in_scope=100, managed_in_scope=100),
+     _claim(max_delete_fraction=1.0),
+     _claim(live_in_scope=100, managed_in_scope=100, max_delete_fraction=1.0),
+     _claim(live_in_scope=9, managed_in_scope=9)],
+    ids=["counts", "threshold", "counts-and-threshold", "too-few-to-guard"],
+)
+def test_an_edited_plan_cannot_talk_the_guard_into_a_mass_delete(
+    ws: Workspace, edit: Callable[[dict[str, Any]], object]
+) -> None:
+    """A plan that deletes 8 of 10, reviewed with --allow-mass-delete, edited to claim numbers
+    the guard would let through: `apply --plan` counts live state and keeps the default."""
+    seed_prune(ws, keep=2, strays=8)
+    saved = ws.path / "plan.json"
+    assert ws.plan("--out", str(saved), "--allow-mass-delete").code == 0
+    rewrite_plan(saved, edit)
+    result = ws.run("apply", "--plan", str(saved), "--auto-approve",
+                    "--backup-dir", str(ws.path / "backups"))
+    assert result.code == 1, result.out + result.err
+    assert "mass-delete guard: the plan deletes 8 of the " in result.out
+    assert " conversations this repository owns in scope, more than max_delete_fraction 0.3" \
+        in result.out
+    assert len(ws.names()) == 10
+    assert "DELETE" not in ws.emulator.stats()["requests"]
+    allowed = ws.run("apply", "--plan", str(saved), "--auto-approve", "--allow-mass-delete",
+                     "--backup-dir", str(ws.path / "backups"))
+    assert allowed.code == 0, allowed.out + allowed.err
+    assert ws.names() == ["keep 0", "keep 1"]
+
+
+def test_an_edited_plan_cannot_delete_what_it_does_not_manage(ws: Workspace) -> None:
+    """A delete of a visitor's conversation (out of scope) added to a saved plan whose own
+    deletes are few: refused whole, whatever the flags."""
+    seed_prune(ws, keep=9, strays=1)
+    theirs = ws.seed("Visitor's thread", creator="visitor")
+    saved = ws.path / "plan.json"
+    assert ws.plan("--out", str(saved)).code == 0
+
+    def add_theirs(document: dict[str, Any]) -> None:
+        operations = document["projects"][0]["operations"]
+        stolen = json.loads(json.dumps(operations[-1]))
+        stolen.update(session_id=theirs, name="Visitor's thread",
+                      key=f"{PROJECT}/delete/{theirs}")
+        stolen["precondition"].update(session_id=theirs, name="Visitor's thread")
+        operations.append(stolen)
+
+    rewrite_plan(saved, add_theirs)
+    result = ws.run("apply", "--plan", str(saved), "--auto-approve", "--allow-mass-delete",
+                    "--backup-dir", str(ws.path / "backups"))
+    assert result.code == 1, result.out + result.err
+    assert f"the guard cannot judge this plan: it deletes 1 conversation(s) that are not among " \
+           f"the 10 it manages in scope now ({theirs})" in result.out
+    assert len(ws.names()) == 11
+
+
+def test_a_saved_plan_keeps_its_own_threshold_only_when_signed(ws: Workspace) -> None:
+    """max_delete_fraction 0.5 in the declared state: a signed plan deleting 4 of 10 applies;
+    the same plan unsigned is held to the default 0.3, and says so."""
+    seed_prune(ws, keep=6, strays=4, extra="max_delete_fraction: 0.5")
+    saved = ws.path / "plan.json"
+    assert ws.plan("--out", str(saved)).code == 0
+    unsigned = ws.run("apply", "--plan", str(saved), "--auto-approve",
+                      "--backup-dir", str(ws.path / "backups"))
+    assert unsigned.code == 1
+    assert ("more than max_delete_fraction 0.3 (the default: the saved plan's own 0.5 counts "
+            "only in a signed plan) allows (3)") in unsigned.out
+    assert len(ws.names()) == 10
+    ws.env["RECONCILER_PLAN_KEY"] = PLAN_KEY
+    assert ws.plan("--out", str(saved)).code == 0
+    signed = ws.run("apply", "--plan", str(saved), "--auto-approve",
+                    "--backup-dir", str(ws.path / "backups"))
+    assert signed.code == 0, signed.out + signed.err
+    assert len(ws.names()) == 6
+
+
+def test_ignored_conversations_do_not_let_prune_delete_everything_managed(ws: Workspace) -> None:
+    ws.emulator.add_conversations(PROJECT, (f"tmp-{i}" for i in range(100)))
+    for i in range(10):
+        ws.seed(f"managed {i}")
+    prune_all(ws, extra='ignore: ["tmp-*"]')
+    result = ws.apply()
+    assert result.code == 1
+    assert "deletes every conversation this repository owns in scope (10 of 10)" in result.out
+    assert len(ws.names()) == 110
+
+
+def test_the_library_apply_refuses_what_the_guards_refuse(ws: Workspace) -> None:
+    """A program that plans with --allow-mass-delete and applies without it gets nothing done."""
+    seed_prune(ws, keep=6, strays=4)
+
+    async def plan_then_apply() -> None:
+        settings = ClientSettings.from_environment(ws.env)
+        async with Client(settings) as client:
+            desired = load_desired([str(ws.file)], env=ws.env)
+            plan = await make_plan(client, desired, limits=GuardLimits(allow_mass_delete=True))
+            assert plan.all_errors == () and plan.summary()["delete"] == 4
+            with pytest.raises(PlanRefusedError, match="mass-delete guard: the plan deletes 4"):
+                await apply_plan(client, plan, options=ApplyOptions(backup_dir=ws.path),
+                                 report=ApplyReport(plan_checksum=plan.checksum))
+
+    asyncio.run(plan_then_apply())
+    assert len(ws.names()) == 10

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from reconciler.desired.model import Reaction
+from reconciler.desired.model import Reaction, Scope
 from reconciler.desired.schema import validate
 from reconciler.errors import InputError
 from reconciler.jsonio import canonical
-from reconciler.plan.model import Plan, ProjectPlan, Unmanaged
+from reconciler.plan.model import LiveRead, Plan, ProjectPlan, Unmanaged
 from reconciler.plan.operations import Create, Delete, React, Rename, Send
 
 
@@ -198,3 +198,23 @@ def test_a_delete_without_its_message_count_is_not_a_valid_plan() -> None:
     document = copy.deepcopy(sample_plan().to_dict())
     del _operations(document)[-1]["precondition"]["message_count"]
     assert [p.message for p in validate(document, "plan")] != []
+
+
+def test_scope_and_live_read_are_written_as_the_words_they_always_were() -> None:
+    project = ProjectPlan(project_id=7, label=None, scope=Scope.TEAM,
+                          live_read=LiveRead.BY_NAME)
+    data = project.to_dict()
+    assert (data["scope"], data["live_read"]) == ("team", "names")
+    assert type(data["scope"]) is str and type(data["live_read"]) is str
+    back = ProjectPlan.from_dict(data)
+    assert (back.scope, back.live_read) == (Scope.TEAM, LiveRead.BY_NAME)
+    assert ProjectPlan(project_id=7, label=None, scope="mine").scope is Scope.MINE
+
+
+def test_a_plan_holds_a_scope_it_names() -> None:
+    """A saved plan names one of the three scopes; the schema refuses another word before the
+    plan is read."""
+    document = Plan(projects=(ProjectPlan(project_id=7, label=None, scope="all"),)).to_dict()
+    assert validate(document, "plan") == []
+    document["projects"][0]["scope"] = "ours"
+    assert validate(document, "plan") != []

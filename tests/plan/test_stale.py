@@ -5,24 +5,37 @@ its key with what changed. Each kind's own check is pinned in tests/plan/operati
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+from collections.abc import Callable
 from dataclasses import replace
 
+import httpx
 import pytest
 
 from reconciler.api.client import Client
 from reconciler.api.settings import ClientSettings, Secret
 from reconciler.desired.model import Reaction
-from reconciler.emulator import Emulator
+from reconciler.emulator import Emulator, FaultRule
 from reconciler.plan.guards import LiveCount
-from reconciler.plan.model import BY_NAME, IGNORED, LISTING, Plan, ProjectPlan, Unmanaged
+from reconciler.plan.model import IGNORED, LiveRead, Plan, ProjectPlan, Unmanaged
 from reconciler.plan.operations import Create, Delete, Operation, React, Rename, Send
 from reconciler.plan.stale import check_live, find_stale
+from tests.saved_plans import (
+    applies,
+    apply_refused_as_stale,
+    declare_conversations,
+    prune_all,
+    saved_plan,
+)
+from tests.workspace import PROJECT as WS_PROJECT
+from tests.workspace import Workspace
 
 PROJECT = 7
 
 
 def project_plan(*operations: Operation, scope: str = "mine", project_id: int = PROJECT,
-                 live_read: str = LISTING) -> ProjectPlan:
+                 live_read: LiveRead = LiveRead.LISTING) -> ProjectPlan:
     return ProjectPlan(project_id=project_id, label=None, scope=scope, operations=operations,
                        live_read=live_read)
 
@@ -180,7 +193,7 @@ def test_a_plan_made_by_name_is_checked_by_looking_its_names_up() -> None:
         seed(emulator, "Newer")  # found by the lookup of New, but not named New
         emulator.add_conversations(PROJECT, ["Fresh"] * 12, creator="visitor")  # not in scope
         plan = project_plan(create("Fresh"), rename(old, "Old", "New"), create("Free"),
-                            live_read=BY_NAME)
+                            live_read=LiveRead.BY_NAME)
         before = emulator.stats()["requests"].get("GET", 0)
         found = stale(emulator, plan)
         reads = emulator.stats()["requests"]["GET"] - before
@@ -198,7 +211,7 @@ def test_a_name_the_filter_cannot_look_up_is_checked_on_the_whole_listing() -> N
         emulator.add_conversations(PROJECT, [f"c{n:03d}" for n in range(30)])
         before = emulator.stats()["requests"].get("GET", 0)
         assert stale(emulator, project_plan(create("c001"), create("é"),
-                                            live_read=BY_NAME))[0].startswith("7/create/c001")
+                                            live_read=LiveRead.BY_NAME))[0].startswith("7/create/c001")
         reads = emulator.stats()["requests"]["GET"] - before
     assert reads > 10  # every page of the listing
 
@@ -237,7 +250,7 @@ def test_a_plan_that_deletes_is_counted_on_the_whole_listing_whatever_it_says() 
         emulator.ensure_project(PROJECT)
         emulator.add_conversations(PROJECT, [f"c{n:03d}" for n in range(30)])
         doomed = seed(emulator, "Fresh")
-        plan = project_plan(create("Fresh"), delete(doomed, "Fresh", 0), live_read=BY_NAME)
+        plan = project_plan(create("Fresh"), delete(doomed, "Fresh", 0), live_read=LiveRead.BY_NAME)
         count = counted(emulator, plan)[PROJECT]
     assert count.in_scope == 31 and doomed in count.managed
 
@@ -261,3 +274,169 @@ def test_a_reaction_is_stale_when_its_message_was_given_another_since(live: Emul
     assert stale(live, project_plan(*planned)) == [
         f"{PROJECT}/react/{session}#2: changed since the plan was made: reaction: 'none' -> "
         "'liked'"]
+
+
+def test_stale_when_a_delete_target_was_renamed(ws: Workspace) -> None:
+    doomed = ws.seed("Doomed")
+    ws.seed("Other")
+    ws.declare(f"""
+        version: 1
+        projects: [{{id: {WS_PROJECT}, prune: true, owns: ["*"], conversations: [{{name: Kept}}]}}]
+    """)
+    saved = saved_plan(ws, "--allow-mass-delete")  # deletes both it owns
+    _rename_behind_the_back(ws, doomed, "Renamed by a colleague")
+    err = apply_refused_as_stale(ws, saved, "--allow-mass-delete")
+    assert "name: 'Doomed' -> 'Renamed by a colleague'" in err
+    assert ws.names() == ["Other", "Renamed by a colleague"]
+
+
+def _behind_the_back(ws: Workspace, method: str, session: str, **body: str) -> None:
+    """What a colleague does in the dashboard: a direct API call, outside reconciler."""
+    httpx.request(
+        method, f"{ws.emulator.base_url}/api/v1/projects/{WS_PROJECT}/conversations/{session}",
+        json=body or None, headers={"Authorization": f"Bearer {ws.emulator.api_key}"},
+    ).raise_for_status()
+
+
+def _rename_behind_the_back(ws: Workspace, session: str, name: str) -> None:
+    _behind_the_back(ws, "PUT", session, name=name)
+
+
+@pytest.mark.parametrize(
+    "declared",
+    ["conversations: []", "conversations: [{name: New, renamed_from: [Doomed]}]"],
+    ids=["delete", "rename"],
+)
+def test_stale_when_the_target_is_gone(ws: Workspace, declared: str) -> None:
+    doomed = ws.seed("Doomed")
+    ws.declare(f'version: 1\nprojects: [{{id: {WS_PROJECT}, prune: true, owns: ["*"], '
+               f"{declared}}}]\n")
+    saved = saved_plan(ws, "--allow-mass-delete")  # the delete is of the only one owned
+    _behind_the_back(ws, "DELETE", doomed)
+    err = apply_refused_as_stale(ws, saved, "--allow-mass-delete")
+    assert f"session {doomed} no longer exists" in err
+
+
+@pytest.mark.parametrize(
+    ("declared", "old"),
+    [("[{name: New, renamed_from: [Old]}]", "Old"), ("[{name: Demo, messages: [hello]}]", "Demo")],
+    ids=["rename-source", "send-target"],
+)
+def test_stale_when_the_conversation_was_renamed(ws: Workspace, declared: str, old: str) -> None:
+    session = ws.seed(old)
+    declare_conversations(ws, declared)
+    saved = saved_plan(ws)
+    _rename_behind_the_back(ws, session, "Something else")
+    assert f"name: '{old}' -> 'Something else'" in apply_refused_as_stale(ws, saved)
+    assert ws.names() == ["Something else"]
+    assert ws.emulator.messages(WS_PROJECT, session) == []
+
+
+@pytest.mark.parametrize(("sent_before", "declared"), [([], "[hi]"), (["hi"], "[hi, hi]")],
+                         ids=["once", "repeated"])
+def test_stale_when_a_planned_prompt_was_sent(
+    ws: Workspace, sent_before: list[str], declared: str
+) -> None:
+    session = ws.seed("Demo")
+    for prompt in sent_before:
+        ws.emulator.add_message(WS_PROJECT, session, prompt)
+    declare_conversations(ws, f"[{{name: Demo, messages: {declared}}}]")
+    saved = saved_plan(ws)
+    ws.emulator.add_message(WS_PROJECT, session, "hi")
+    times = len(sent_before)
+    assert (f"the prompt has been sent since the plan was made: it is in the transcript "
+            f"{times + 1} time(s), {times} when planned") in apply_refused_as_stale(ws, saved)
+    assert len(ws.emulator.messages(WS_PROJECT, session)) == times + 1
+
+
+def test_a_delete_target_that_gained_messages_during_apply_is_kept(ws: Workspace) -> None:
+    doomed = ws.seed("Doomed")
+    prune_all(ws)
+    saved = saved_plan(ws, "--allow-mass-delete")
+    ws.emulator.add_message(WS_PROJECT, doomed, "typed after review")
+    apply_refused_as_stale(ws, saved, "--allow-mass-delete")
+    assert ws.names() == ["Doomed"]
+
+
+def test_a_plan_is_applied_only_where_it_was_made(ws: Workspace) -> None:
+    ws.declare(f"version: 1\nprojects: [{{id: {WS_PROJECT}, conversations: [{{name: A}}]}}]\n")
+    saved = saved_plan(ws)
+    assert json.loads(saved.read_text())["api"] == ws.emulator.base_url
+    with Emulator(api_key=ws.emulator.api_key) as production:
+        production.start()
+        production.ensure_project(WS_PROJECT)
+        elsewhere = {**ws.env, "CUSTOMGPT_BASE_URL": production.base_url}
+        result = Workspace(ws.path, elsewhere, production).run(
+            "apply", "--plan", str(saved), "--auto-approve")
+        assert result.code == 1
+        assert f"this plan was made against {ws.emulator.base_url}, not " \
+               f"{production.base_url}: nothing was applied" in result.err
+        assert production.conversations(WS_PROJECT) == []
+    assert ws.names() == []
+
+
+def test_a_saved_plan_partly_applied_says_to_plan_afresh_to_retry(ws: Workspace) -> None:
+    declare_conversations(ws, "[{name: A}, {name: B}]")
+    saved = saved_plan(ws)
+    ws.emulator.faults.rules = [FaultRule(method="POST", path="/conversations$", status=400,
+                                          times=1)]
+    failed = ws.run("apply", "--plan", str(saved), "--auto-approve")
+    assert failed.code == 1
+    assert "Apply: 1 done, 1 failed, 0 skipped. To retry what failed, run `reconciler apply " \
+           "-f` with the plan's desired-state files: the saved plan is stale once part of it " \
+           "is applied." in failed.out
+    assert "stale" in ws.run("apply", "--plan", str(saved), "--auto-approve").err
+    assert ws.apply().code == 0
+    assert ws.names() == ["A", "B"]
+
+
+def test_stale_when_a_rename_target_was_taken(ws: Workspace) -> None:
+    ws.seed("Old")
+    declare_conversations(ws, "[{name: New, renamed_from: [Old]}]")
+    saved = saved_plan(ws)
+    taken = ws.seed("New")
+    err = apply_refused_as_stale(ws, saved)
+    assert f"the new name 'New' has been taken since the plan was made ({taken})" in err
+    assert ws.names() == ["New", "Old"]
+
+
+def test_a_repeated_prompt_is_applied_from_a_saved_plan(ws: Workspace) -> None:
+    session = ws.seed("Demo")
+    ws.emulator.add_message(WS_PROJECT, session, "hi")
+    declare_conversations(ws, "[{name: Demo, messages: [hi, hi]}]")
+    saved = saved_plan(ws)
+    applies(ws, saved)
+    assert [m["user_query"] for m in ws.emulator.messages(WS_PROJECT, session)] == ["hi", "hi"]
+    assert "No changes." in ws.plan().out
+
+
+def test_a_name_freed_by_a_rename_in_the_same_plan_is_not_taken(ws: Workspace) -> None:
+    pinned = ws.seed("FAQ")
+    declare_conversations(ws, f"[{{name: FAQ archive, session_id: {pinned}}}, {{name: FAQ}}]")
+    saved = saved_plan(ws)
+    applies(ws, saved)
+    assert ws.names() == ["FAQ", "FAQ archive"]
+
+
+class _Terminal(io.StringIO):
+    """A person at a terminal who answers the confirmation prompt after `meanwhile` ran."""
+
+    def __init__(self, meanwhile: Callable[[], object]) -> None:
+        super().__init__()
+        self.meanwhile = meanwhile
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self, size: int | None = -1) -> str:
+        self.meanwhile()
+        return "yes\n"
+
+
+def test_apply_checks_again_after_a_person_took_time_to_confirm(ws: Workspace) -> None:
+    ws.declare(f"version: 1\nprojects: [{{id: {WS_PROJECT}, conversations: [{{name: New}}]}}]\n")
+    result = ws.run("apply", "-f", str(ws.file), stdin=_Terminal(lambda: ws.seed("New")))
+    assert result.code == 1
+    assert "the plan is stale; nothing was applied" in result.err
+    assert "a conversation named 'New' now exists" in result.err
+    assert ws.names() == ["New"]

@@ -47,9 +47,9 @@ from reconciler.desired.model import DesiredState, MessageSpec
 from reconciler.errors import InputError, Problem, StalePlanError
 from reconciler.plan.answers import check_answers, no_answer_messages, sent_expectations
 from reconciler.plan.budget import apply_requests, duration, sends
+from reconciler.plan.credits import credits_left
 from reconciler.plan.guards import GuardLimits, with_guards
 from reconciler.plan.health import Status, judge_message
-from reconciler.plan.make import read_query_credits
 from reconciler.plan.model import DEFAULT_MAX_DELETE_FRACTION, Plan
 from reconciler.plan.signing import check_signature, read_plan_key
 from reconciler.plan.stale import check_live
@@ -187,8 +187,7 @@ async def _limits_with_credits(client: Client, plan: Plan, limits: GuardLimits) 
     """The run's guard limits, with the query credits left when `plan` sends anything."""
     if not sends(plan):
         return limits
-    credits = await read_query_credits(client)
-    return replace(limits, credits_left=None if credits is None else credits.left)
+    return replace(limits, credits_left=await credits_left(client, prompts=sends(plan)))
 
 
 async def _run_apply(

@@ -9,7 +9,7 @@ from pathlib import Path
 from textwrap import indent
 
 from reconciler.apply.backup import Backup, read_backup
-from reconciler.apply.run import Restored, RestoreResult, restore_conversation
+from reconciler.apply.restore import Restored, RestoreResult, restore_conversation
 from reconciler.cli.common import EXIT_ERROR, EXIT_OK, writing
 from reconciler.cli.connect import Connection, open_client
 from reconciler.cli.console import Console

@@ -37,8 +37,8 @@ from reconciler.cli.console import Console
 from reconciler.desired.model import DesiredState
 from reconciler.errors import InputError, Location, PlanRefusedError, Problem
 from reconciler.jsonio import read_json_file
+from reconciler.plan.credits import credits_left
 from reconciler.plan.health import ProjectHealth, flips
-from reconciler.plan.make import read_query_credits
 from reconciler.plan.trials import Replay, RunStamp, lifetime, replays, sends_needed
 from reconciler.render.health import as_text, from_dict, rendered, tally
 
@@ -137,10 +137,10 @@ async def _test(params: TrialParams, console: Console, desired: DesiredState,
                         "%s", failure)
         count = sends_needed(planned)
         if count:
-            credits = await read_query_credits(client)
-            if credits is not None and credits.left is not None and count > credits.left:
+            left = await credits_left(client, prompts=count)
+            if left is not None and count > left:
                 raise PlanRefusedError(
-                    f"the test sends {count} prompts but the account has {credits.left} query "
+                    f"the test sends {count} prompts but the account has {left} query "
                     "credit(s) left: nothing was sent; wait for the credits to renew, or "
                     "test fewer conversations (--project)")
         start = utc_now().replace(microsecond=0)

@@ -16,21 +16,14 @@ from reconciler.plan.operations.base import (
     Applied,
     ApplyContext,
     LiveView,
+    MessageCursor,
     Operation,
-    Thread,
 )
 from reconciler.plan.operations.create import Create
 from reconciler.plan.operations.delete import Delete
 from reconciler.plan.operations.react import React
 from reconciler.plan.operations.rename import Rename
-from reconciler.plan.operations.send import (
-    Send,
-    carried_values,
-    external_id_carrying,
-    send_external_id,
-    sent_identity,
-    value_digest,
-)
+from reconciler.plan.operations.send import Send
 
 # The kinds in apply order: per project, every operation of a kind runs after those of the
 # kinds before it (a reaction after the sends: it needs its message).
@@ -53,8 +46,20 @@ def operation_from_dict(data: Mapping[str, Any]) -> Operation:
 
 
 __all__ = [
-    "BY_ACTION", "KINDS", "SUMMARY_ORDER", "Action", "Applied", "ApplyContext", "Create",
-    "Delete", "LiveView", "Operation", "React", "Rename", "Send", "Thread", "carried_values",
-    "external_id_carrying", "kind_of", "operation_from_dict", "send_external_id",
-    "sent_identity", "value_digest",
+    "BY_ACTION",
+    "KINDS",
+    "SUMMARY_ORDER",
+    "Action",
+    "Applied",
+    "ApplyContext",
+    "Create",
+    "Delete",
+    "LiveView",
+    "MessageCursor",
+    "Operation",
+    "React",
+    "Rename",
+    "Send",
+    "kind_of",
+    "operation_from_dict",
 ]

@@ -58,10 +58,10 @@ class LiveView:
 
 
 @dataclass
-class Thread:
-    """What the operations on one conversation know of it while they run one after another:
-    its newest message id (None: unknown), its messages once one of them read them (None: not
-    read)."""
+class MessageCursor:
+    """Where the operations on one conversation stand in its messages while they run one after
+    another: its newest message id (None: unknown), which each send moves on, and its messages
+    once one of them read them (None: not read)."""
 
     newest_id: int | None = None
     messages: tuple[Message, ...] | None = None
@@ -81,8 +81,8 @@ class ApplyContext(Protocol):
         ...
 
     @property
-    def thread(self) -> Thread:
-        """What the operations before this one on its conversation learnt of it."""
+    def cursor(self) -> MessageCursor:
+        """What the operations before this one on its conversation learnt of its messages."""
         ...
 
     def backup(self, project_id: int, transcript: Transcript) -> str | None:
@@ -136,9 +136,11 @@ class Operation(ABC):
     after_duplicate_check: ClassVar[bool] = False  # runs only when no other run created a name
     skipped_after_failure: ClassVar[bool] = False  # skipped when anything before it failed
     backs_up: ClassVar[bool] = False  # writes a transcript backup first (`ApplyContext.backup`)
-    # Not "": the operations on one conversation run one after another, in plan order, and
-    # the ones after one that was not done are skipped, for this reason.
-    sequential: ClassVar[str] = ""
+    # The operations on one conversation run one after another, in plan order, sharing a
+    # `MessageCursor`; the ones after one that was not done are skipped, `skipped_in_sequence`
+    # saying why.
+    sequential: ClassVar[bool] = False
+    skipped_in_sequence: ClassVar[str] = ""
 
     project_id: int
     name: str

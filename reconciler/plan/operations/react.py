@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 from reconciler.api.live import Conversation
+from reconciler.api.send_identity import send_external_id, sent_copy
 from reconciler.desired.model import Reaction
 from reconciler.plan.field_changes import describe_changes
 from reconciler.plan.operations.base import (
@@ -19,8 +20,7 @@ from reconciler.plan.operations.base import (
     changed_since,
     present,
 )
-from reconciler.plan.operations.send import send_external_id, sent_identity
-from reconciler.text import normal_form, shown
+from reconciler.text import shown
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,8 @@ class React(Operation):
     summary_rank = 3
     requests = 1
     after_duplicate_check = True  # after the sends: a reaction needs its message
-    sequential = "skipped: an earlier reaction in this conversation was not set"
+    sequential = True
+    skipped_in_sequence = "skipped: an earlier reaction in this conversation was not set"
 
     session_id: str | None
     prompt: str
@@ -120,7 +121,7 @@ class React(Operation):
 
     async def apply(self, context: ApplyContext) -> Applied:
         """Set the reaction; for the message a send of this run made, first find it among the
-        conversation's messages (read once per conversation, shared through the thread)."""
+        conversation's messages (read once per conversation, shared through its cursor)."""
         session_id = self.session_id or context.created[self.name]
         message_id = self.message_id
         if message_id is None:
@@ -134,18 +135,13 @@ class React(Operation):
 
     async def _sent_message(self, context: ApplyContext, session_id: str) -> int | None:
         """The id of the message the send of this position made, None when there is none."""
-        thread = context.thread
-        if thread.messages is None:
+        cursor = context.cursor
+        if cursor.messages is None:
             transcript = await context.api.get_transcript(self.project_id, session_id)
-            thread.messages = transcript.messages
+            cursor.messages = transcript.messages
         own = send_external_id(self.project_id, session_id, self.position, self.prompt)
-        for message in thread.messages:
-            if sent_identity(message.external_id) == own:
-                return message.id
-        prompt = normal_form(self.prompt)
-        copies = [m.id for m in thread.messages if normal_form(m.user_query) == prompt]
-        wanted = self.occurrence or 1
-        return copies[wanted - 1] if len(copies) >= wanted else None
+        sent = sent_copy(cursor.messages, own, self.prompt, occurrence=self.occurrence or 1)
+        return None if sent is None else sent.id
 
 
 def _word(reaction: Reaction | None) -> str:

@@ -1,19 +1,16 @@
 """A send: a declared message not yet in a conversation's transcript, sent as a prompt.
 
-A send's `external_id` is its identity (`send_external_id`), followed, when the conversation
-declares values for its sends (persona, response source, custom context, agent capability,
-model), by a short digest of each (`external_id_carrying`): where the service echoes external
-ids, a plan can then tell which values a message was sent with (`carried_values`), and say
-when a declared value differs from what the messages already sent carried.
+A send carries its identity as its `external_id`, with the values it is sent with (see
+`reconciler.api.send_identity`, which also decides whether a message is that send).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
+from reconciler.api.send_identity import external_id_carrying, is_send, send_external_id
 from reconciler.desired.model import SEND_VALUES
 from reconciler.plan.field_changes import describe_changes
 from reconciler.plan.operations.base import (
@@ -25,7 +22,7 @@ from reconciler.plan.operations.base import (
     changed_since,
     present,
 )
-from reconciler.text import normal_form, shown
+from reconciler.text import shown
 
 
 @dataclass(frozen=True)
@@ -46,7 +43,8 @@ class Send(Operation):
     requests = 1
     credits = 1
     after_duplicate_check = True
-    sequential = "skipped: an earlier message of this conversation was not sent"
+    sequential = True
+    skipped_in_sequence = "skipped: an earlier message of this conversation was not sent"
 
     session_id: str | None
     prompt: str
@@ -88,10 +86,8 @@ class Send(Operation):
                                                {"name": transcript.conversation.name}))
         if stale:
             return stale
-        prompt = normal_form(self.prompt)
-        own = send_external_id(self.project_id, self.session_id, self.position, prompt)
-        sent = sum(normal_form(m.user_query) == prompt or sent_identity(m.external_id) == own
-                   for m in transcript.messages)
+        own = send_external_id(self.project_id, self.session_id, self.position, self.prompt)
+        sent = sum(is_send(m, own, self.prompt) for m in transcript.messages)
         if sent != self.occurrences:
             return (f"the prompt has been sent since the plan was made: it is in the transcript "
                     f"{sent} time(s), {self.occurrences} when planned")
@@ -134,8 +130,8 @@ class Send(Operation):
         is carried from send to send (none yet in a conversation this run created), so that
         the client need not read it before each send."""
         session_id = self.session_id or context.created[self.name]
-        thread = context.thread
-        newest_id = 0 if thread.newest_id is None and self.session_id is None else thread.newest_id
+        cursor = context.cursor
+        newest_id = 0 if cursor.newest_id is None and self.session_id is None else cursor.newest_id
         identity = send_external_id(self.project_id, session_id, self.position, self.prompt)
         message = await context.api.send_message(
             self.project_id, session_id, self.prompt, persona=self.persona,
@@ -144,59 +140,8 @@ class Send(Operation):
             custom_context=self.custom_context, agent_capability=self.agent_capability,
             chatbot_model=self.chatbot_model,
         )
-        thread.newest_id = message.id
+        cursor.newest_id = message.id
         return Applied(f"sent message {self.position}", session_id=session_id, answer=message)
-
-
-def send_external_id(project_id: int, session_id: str, position: int, prompt: str) -> str:
-    """The `external_id` of a send: derived from what it is (project, conversation, position
-    of the message, prompt), so that every attempt of one send carries the same id, a check
-    after an ambiguous failure can find it, and a plan can tell the message it made whatever
-    the service did to the prompt. 47 characters (the API allows 128)."""
-    digest = hashlib.sha256(
-        f"{project_id}\n{session_id}\n{position}\n{prompt}".encode()).hexdigest()
-    return f"reconciler-{digest[:36]}"
-
-
-_IDENTITY_LENGTH = len("reconciler-") + 36
-_DIGEST_LENGTH = 6
-_UNSET = "x" * _DIGEST_LENGTH
-
-
-def value_digest(value: str) -> str:
-    """What an external id records of a declared send value: 6 hex digits of its sha256."""
-    return hashlib.sha256(value.encode()).hexdigest()[:_DIGEST_LENGTH]
-
-
-def external_id_carrying(identity: str, values: Mapping[str, str]) -> str:
-    """The `external_id` of a send with identity `identity` (`send_external_id`) carrying
-    `values` (by `SEND_VALUES` field): the identity alone when there are none, else followed by
-    "-" and each field's digest in `SEND_VALUES` order ("xxxxxx": not set). 78 characters."""
-    if not values:
-        return identity
-    return identity + "-" + "".join(
-        value_digest(values[key]) if key in values else _UNSET for key in SEND_VALUES)
-
-
-def sent_identity(external_id: str | None) -> str | None:
-    """The identity (`send_external_id`) in an external id a send of reconciler carried; the
-    external id itself when it is not one of those."""
-    if external_id is not None and external_id.startswith("reconciler-") and \
-            len(external_id) == _IDENTITY_LENGTH + 1 + _DIGEST_LENGTH * len(SEND_VALUES):
-        return external_id[:_IDENTITY_LENGTH]
-    return external_id
-
-
-def carried_values(external_id: str | None) -> dict[str, str] | None:
-    """What a message sent by reconciler says it carried: each `SEND_VALUES` field's digest
-    (`value_digest`, "" when not set). None when its external id does not say (not
-    reconciler's, or sent without declared values)."""
-    if external_id is None or sent_identity(external_id) == external_id:
-        return None
-    tail = external_id[_IDENTITY_LENGTH + 1:]
-    digests = [tail[i:i + _DIGEST_LENGTH] for i in range(0, len(tail), _DIGEST_LENGTH)]
-    return {key: "" if digest == _UNSET else digest
-            for key, digest in zip(SEND_VALUES, digests, strict=True)}
 
 
 def _clip(text: str, width: int = 60) -> str:

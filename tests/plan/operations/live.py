@@ -14,7 +14,7 @@ from reconciler.api.protocol import ConversationApi
 from reconciler.api.settings import ClientSettings, Secret
 from reconciler.emulator import Emulator
 from reconciler.plan.model import Plan, ProjectPlan
-from reconciler.plan.operations import Applied, LiveView, Operation, Thread
+from reconciler.plan.operations import Applied, LiveView, MessageCursor, Operation
 from reconciler.render.formats import render_text
 
 PROJECT = 7
@@ -65,7 +65,7 @@ class Context:
 
     api: ConversationApi
     created: Mapping[str, str] = field(default_factory=dict)
-    thread: Thread = field(default_factory=Thread)
+    cursor: MessageCursor = field(default_factory=MessageCursor)
     backups: list[Transcript] = field(default_factory=list)
     backup_error: OSError | None = None
     backups_off: bool = False

@@ -5,15 +5,9 @@ from __future__ import annotations
 import pytest
 
 from reconciler.api.live import Message, Transcript
+from reconciler.api.send_identity import external_id_carrying, send_external_id
 from reconciler.emulator import Emulator
-from reconciler.plan.operations import (
-    Applied,
-    LiveView,
-    Send,
-    Thread,
-    external_id_carrying,
-    send_external_id,
-)
+from reconciler.plan.operations import Applied, LiveView, MessageCursor, Send
 from tests.plan.operations.live import PROJECT, apply, conv, painted, seed, view
 
 SEND = Send(project_id=7, name="Demo", reason="missing", session_id="s1", prompt="hi",
@@ -112,7 +106,7 @@ def test_it_sends_into_its_conversation_with_its_external_id(emulator: Emulator)
     assert applied == Applied("sent message 2", session_id=session, answer=applied.answer)
     assert messages[-1]["metadata"]["external_id"] == external_id_carrying(
         send_external_id(PROJECT, session, 2, "next"), {"persona": "calm"})
-    assert context.thread.newest_id == messages[-1]["id"]
+    assert context.cursor.newest_id == messages[-1]["id"]
 
 
 def test_into_a_conversation_this_run_created_it_goes_where_the_create_made_it(
@@ -122,10 +116,10 @@ def test_into_a_conversation_this_run_created_it_goes_where_the_create_made_it(
                           prompt=prompt, position=n, response_source="own_content")
                      for n, prompt in enumerate(("one", "two"), start=1))
     applied, context = apply(emulator, first, second, created={"New": session},
-                             thread=Thread())
+                             cursor=MessageCursor())
     assert [a.session_id for a in applied] == [session, session]
     assert [m["user_query"] for m in emulator.messages(PROJECT, session)] == ["one", "two"]
-    assert context.thread.newest_id == emulator.messages(PROJECT, session)[-1]["id"]
+    assert context.cursor.newest_id == emulator.messages(PROJECT, session)[-1]["id"]
 
 
 def test_it_passes_what_is_declared_and_the_newest_message_it_knows(emulator: Emulator) -> None:

@@ -1,5 +1,6 @@
-"""The API client when things go wrong: retries, ambiguous writes, shifting listings,
-malformed answers, and the token staying secret through all of it.
+"""The attempt engine (`reconciler/api/engine.py`), through the client's calls, when things go
+wrong: retries, ambiguous writes (their result looked for before trying again), shifting
+listings, malformed answers, and the token staying secret through all of it.
 
 The emulator's fault rules produce what a real server can do; an injected
 httpx.MockTransport produces only what the emulator cannot (malformed bodies, inconsistent

@@ -240,8 +240,8 @@ def test_only_the_client_makes_calls_through_the_engine() -> None:
 
 # What makes a send's identity, and the comparisons that say whether a message is that send.
 # (a throwaway conversation's name, "reconciler-test …", is a name, not an external id)
-SEND_IDENTITY = re.compile(r'"reconciler-(?!test )|\.external_id\s*(==|!=)|(==|!=)\s*\w+\.external_id\b'
-                           r'|sent_identity\(')
+SEND_IDENTITY = re.compile(r'"reconciler-(?!test )|\.external_id\s*(==|!=)'
+                           r'|(==|!=)\s*\w+\.external_id\b|sent_identity\(')
 
 
 def test_only_the_send_identity_module_builds_or_compares_external_ids() -> None:

@@ -25,8 +25,8 @@ import pytest
 from reconciler import __version__
 
 ROOT = Path(__file__).resolve().parent.parent
-NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "*.egg-info", "build", "dist", "__pycache__",
-                                    ".*_cache", "test-artifacts", ".reconciler", "mutants")
+NOT_SOURCE = shutil.ignore_patterns(".git", ".venv*", "*.egg-info", "build", "dist", "__pycache__",
+                                    ".*_cache", "test-artifacts", ".reconciler", "mutants", "site")
 
 
 def run(*command: str | Path, cwd: Path, env: dict[str, str] | None = None,

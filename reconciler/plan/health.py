@@ -10,7 +10,9 @@ under a time bound (`regex` with `timeout=`): a match that takes longer fails, s
 Phrases compare in the normal form of names (`reconciler.text`) and case-insensitively
 (`str.casefold`). `similar_to` is rapidfuzz's `fuzz.ratio` (the Indel similarity: one minus
 the characters inserted and deleted to turn one text into the other, over both lengths) of
-the two texts casefolded with their runs of whitespace made one space, over 100.
+the two texts casefolded with their runs of whitespace made one space, over 100; of the
+answer, its first `SIMILAR_CHARS` characters are compared (the time it takes grows with the
+product of the two lengths).
 `cites` compares source ids (integers); a source named by text is not checked.
 
 `judge` judges what planning or `check` read of a project (`StoredAnswers`): each declared
@@ -32,6 +34,9 @@ from reconciler.text import normal_form, shown_briefly
 
 EVALUATED_CHARS = 1 << 20  # the part of an answer that is searched and compared
 SHOWN_CHARS = 4_000  # the part of an answer kept to show beside its checks
+# The part of an answer compared with a `similar_to` text (at most 10,000 characters, as the
+# schema bounds a phrase): the Indel distance takes time in the product of the two lengths.
+SIMILAR_CHARS = 20_000
 MATCH_SECONDS = 1.0  # the longest a `matches` may run on one answer
 # The vendor's default "I don't know" message, when a project says none.
 DEFAULT_NO_ANSWER = "I'm sorry, I don't know the answer"
@@ -248,8 +253,8 @@ def shown_answer(text: str) -> str:
 
 def similarity(text: str, reference: str) -> float:
     """How alike two texts are, 0 to 1: rapidfuzz's `fuzz.ratio` of both casefolded, runs of
-    whitespace made one space, over 100."""
-    return float(fuzz.ratio(_plain(text), _plain(reference))) / 100
+    whitespace made one space, over 100; of `text`, its first `SIMILAR_CHARS` characters."""
+    return float(fuzz.ratio(_plain(text[:SIMILAR_CHARS]), _plain(reference))) / 100
 
 
 def _plain(text: str) -> str:

@@ -127,3 +127,14 @@ def test_every_wrong_key_of_one_message_is_a_problem_of_its_own() -> None:
         f"{where}.max_chars: must be at least 1 (got -1)",
         f"{where}.similar_to.min: must be at most 1 (got 1.5)",
     ]
+
+
+def test_a_phrase_is_at_most_ten_thousand_characters() -> None:
+    """A `similar_to` text (or a phrase) of megabytes would make every check of it slow."""
+    def expecting(text: str) -> dict[str, object]:
+        return {"version": 1, "projects": [{"id": 7, "conversations": [{
+            "name": "QA", "messages": [{"prompt": "hi", "expect": {
+                "similar_to": {"text": text, "min": 0.5}, "contains": [text]}}]}]}]}
+    assert schema.validate(expecting("x" * 10_000), "conversations") == []
+    problems = [p.message for p in schema.validate(expecting("x" * 10_001), "conversations")]
+    assert len(problems) == 2 and all("the limit is 10000" in p for p in problems)

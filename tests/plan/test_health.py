@@ -10,6 +10,7 @@ from reconciler.plan.health import (
     DEFAULT_NO_ANSWER,
     EVALUATED_CHARS,
     SHOWN_CHARS,
+    SIMILAR_CHARS,
     Answer,
     CheckResult,
     Flip,
@@ -168,3 +169,12 @@ def test_flips_compare_prompts_in_their_normal_form() -> None:
 def test_a_long_answer_is_shown_clipped() -> None:
     assert shown_answer("a" * 10) == "a" * 10
     assert shown_answer("a" * (SHOWN_CHARS + 5)) == "a" * SHOWN_CHARS + "…"
+
+
+def test_similar_to_compares_a_huge_answers_beginning_only() -> None:
+    """The Indel distance takes time in the product of both lengths: a megabyte answer is
+    compared by its first SIMILAR_CHARS characters, the rest cannot make the check slow."""
+    reference = "Refunds are possible within 30 days. " * 250
+    huge = reference + "z" * (EVALUATED_CHARS - len(reference))
+    assert similarity(huge, reference) == similarity(huge[:SIMILAR_CHARS], reference)
+    assert similarity(huge, reference) < similarity(reference, reference) == 1.0

@@ -19,7 +19,7 @@ import pytest
 
 from reconciler.api.client import Client, ClientSettings, RetryPolicy, Secret
 from reconciler.api.decoding import parse_message
-from reconciler.api.live import Conversation, Transcript
+from reconciler.api.live import CitedSource, Conversation, Transcript
 from reconciler.apply.backup import write_backup
 from reconciler.apply.run import ApplyOptions, ApplyReport, apply_plan
 from reconciler.desired.loader import load_desired
@@ -410,3 +410,52 @@ def test_an_odd_no_answer_message_reads_as_none(settings: dict[str, Any],
     from reconciler.api.decoding import parse_no_answer_message
 
     assert parse_no_answer_message(settings) == expected
+
+
+@pytest.mark.parametrize(("data", "title", "url"), [
+    ({"id": 5, "url": "refunds.md", "title": "Refunds"}, "Refunds", "refunds.md"),
+    ({"id": "5", "url": None, "title": 12}, None, None),
+    ({"url": ["refunds.md"], "title": {"x": 1}}, None, None),
+    ({"id": 5, "url": "   ", "title": "x" * 2_049}, None, None),
+    ({"id": 5, "title": "\x1b[2J\u202eRefunds\x00"}, "\x1b[2J\u202eRefunds\x00", None),
+], ids=["plain", "null-and-number", "list-and-object", "blank-and-huge", "controls-kept"])
+def test_a_cited_source_keeps_only_plausible_text(data: object, title: str | None,
+                                                  url: str | None) -> None:
+    """A cited source's title and URL are kept where they are plausible text (control
+    characters too: what shows them escapes them); anything else reads as missing."""
+    from reconciler.api.decoding import parse_cited_source
+
+    assert parse_cited_source(data, 5) == CitedSource(5, title, url)
+
+
+def _citation_answer(status: int, body: bytes) -> object:
+    """What `Client.citation` makes of an API that answers `status` and `body`: the source,
+    None, or the error it raised."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, content=body, headers={"Content-Type": "application/json"})
+
+    async def main() -> object:
+        settings = ClientSettings(api_key=Secret(KEY), base_url="http://127.0.0.1:9",
+                                  retry=RetryPolicy(max_attempts=1))
+        async with Client(settings, transport=httpx.MockTransport(handle)) as client:
+            try:
+                return await client.citation(4242, 5)
+            except ApiError as error:
+                return error
+
+    return asyncio.run(main())
+
+
+def test_a_cited_source_that_does_not_fit_is_an_api_error_naming_it() -> None:
+    """An answer that is not an object, or that describes another source, is an ApiError
+    naming the citation (a check then says it could not be read); a 404 is no source."""
+    assert _citation_answer(404, json.dumps(
+        {"status": "error", "data": {"code": 404, "message": "Page not found"}}).encode()) is None
+    for data, seen in [([1, 2], "is a list, not an object"),
+                       ({"id": 6, "title": "Pricing"}, "got an integer (6)"),
+                       ("x" * 100, "is a string")]:
+        error = _citation_answer(200, _envelope(data))
+        assert isinstance(error, ApiError), error
+        assert "reading the source of citation 5 in project 4242" in str(error)
+        assert seen in str(error)

@@ -72,6 +72,25 @@ class Workspace:
 
 
 @contextlib.contextmanager
+def content_workspace(path: Path, files: dict[str, str], *,
+                      api_key: str) -> Iterator[Workspace]:
+    """A workspace under `path` against an emulator (taking `api_key`) answering from `files`
+    (name -> text) of project PROJECT's content folder (`--content`), so that its answers
+    cite them."""
+    content = path / "content"
+    (content / str(PROJECT)).mkdir(parents=True)
+    for name, text in files.items():
+        (content / str(PROJECT) / name).write_text(text, encoding="utf-8")
+    with Emulator(api_key=api_key, enable_admin=True, content=content) as emulator:
+        emulator.start()
+        emulator.ensure_project(PROJECT, "demo")
+        env = {"CUSTOMGPT_API_KEY": emulator.api_key, "CUSTOMGPT_BASE_URL": emulator.base_url}
+        ws = Workspace(path / "work", env, emulator)
+        ws.path.mkdir()
+        yield ws
+
+
+@contextlib.contextmanager
 def held_by_another(path: Path, holder: bytes) -> Iterator[None]:
     """The lock held through another open file, as another process would hold it."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ from urllib.parse import quote
 from reconciler.api.decoding import (
     Listing,
     Page,
+    parse_cited_source,
     parse_conversation,
     parse_conversation_page,
     parse_message,
@@ -42,6 +43,7 @@ from reconciler.api.decoding import (
 )
 from reconciler.api.engine import Call, Clock, Engine, Sleep, Transport, Uniform
 from reconciler.api.live import (
+    CitedSource,
     Conversation,
     Message,
     Project,
@@ -194,6 +196,20 @@ class Client:
             if retention:
                 return None
             raise
+
+    async def citation(self, project_id: int, citation_id: int) -> CitedSource | None:
+        """The source an answer of the project cites as `citation_id` (one request): its
+        title and URL as the API describes them (see `parse_cited_source`), None when the API
+        shows no such source (404). Raises ApiError (also when the answer does not fit)."""
+        call = Call(f"reading the source of citation {int(citation_id)} in project "
+                    f"{project_id}", "GET",
+                    f"{_project_path(project_id)}/citations/{int(citation_id)}",
+                    not_found=f"citation {int(citation_id)} not found in project {project_id}")
+        try:
+            data = await self._engine.call(call)
+        except NotFoundError:
+            return None
+        return self._engine.parse(call, data, lambda v: parse_cited_source(v, citation_id))
 
     async def list_conversations(
         self, project_id: int, *, user_filter: str = "all", name: str | None = None,

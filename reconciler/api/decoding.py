@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from reconciler.api.live import (
+    CitedSource,
     Conversation,
     Message,
     Project,
@@ -431,6 +432,34 @@ def parse_no_answer_message(value: object) -> str | None:
     if not isinstance(message, str) or not message.strip() or len(message) > MAX_NO_ANSWER:
         return None
     return message
+
+
+MAX_SOURCE_TEXT = 2_048  # a longer title or URL of a cited source is ignored
+
+
+def parse_cited_source(value: object, citation_id: int) -> CitedSource:
+    """The source of citation `citation_id` (the API's page metadata): its `title` and `url`
+    where each is text of 1 to `MAX_SOURCE_TEXT` characters, not blank (None otherwise:
+    missing, null, not text, blank or implausibly long). Control characters are kept: what
+    shows a source escapes them. Raises MalformedBody when the answer is not an object, or
+    names another source (an integer `id` other than `citation_id`)."""
+    if not isinstance(value, dict):
+        raise MalformedBody(f"the source of citation {citation_id} is {_kind(value)}, "
+                            "not an object")
+    said = value.get("id")
+    if isinstance(said, str) and said.isascii() and said.isdigit() and len(said) <= 20:
+        said = int(said)
+    if isinstance(said, int) and not isinstance(said, bool) and said != citation_id:
+        raise MalformedBody(f"asked for the source of citation {citation_id}, got "
+                            f"{_seen(value.get('id'))}")
+    return CitedSource(id=citation_id, title=_source_text(value.get("title")),
+                       url=_source_text(value.get("url")))
+
+
+def _source_text(value: object) -> str | None:
+    if not isinstance(value, str) or len(value) > MAX_SOURCE_TEXT or not value.strip():
+        return None
+    return value
 
 
 def parse_project(value: object) -> Project:

@@ -127,3 +127,14 @@ class Retention:
     The service deletes older conversations for good, with their messages."""
 
     days: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CitedSource:
+    """A source an answer cites, as the API describes it (its page metadata): its id, and its
+    title and URL (None: missing, not text, or implausibly long). Both are the API's words,
+    untrusted: shown escaped, never followed."""
+
+    id: int
+    title: str | None
+    url: str | None

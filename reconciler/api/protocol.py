@@ -13,6 +13,7 @@ from typing import Protocol
 
 from reconciler.api.decoding import Page
 from reconciler.api.live import (
+    CitedSource,
     Conversation,
     Message,
     Project,
@@ -62,6 +63,8 @@ class ConversationApi(Protocol):
     async def project_settings(
         self, project_id: int, *, retention: bool = False
     ) -> ProjectSettings | None: ...
+
+    async def citation(self, project_id: int, citation_id: int) -> CitedSource | None: ...
 
     async def list_conversations(
         self, project_id: int, *, user_filter: str = "all", name: str | None = None,

@@ -10,7 +10,8 @@ After an interruption, or a create whose answer was lost, the run's own conversa
 looked for by its name and deleted too.
 A send whose answer was lost is never sent again blindly (the client watches the transcript
 for it first); a prompt that got no answer leaves its checks, and those after it in the
-conversation, not judged, and its project in error.
+conversation, not judged, and its project in error. A `cites` naming a source by text reads
+the sources its answer cites once it is answered (`CitationReader`, one per run).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from reconciler.api.protocol import ConversationApi
 from reconciler.api.send_identity import send_external_id
 from reconciler.desired.model import ProjectSpec
 from reconciler.errors import ApiError, AuthError, NotFoundError
-from reconciler.plan.answers import no_answer_message
+from reconciler.plan.answers import CitationReader, no_answer_message
 from reconciler.plan.health import (
     Answer,
     CheckResult,
@@ -33,6 +34,7 @@ from reconciler.plan.health import (
     ProjectHealth,
     Status,
     evaluate,
+    names_sources,
     shown_answer,
 )
 from reconciler.plan.trials import Replay, RunStamp, combined, expired
@@ -117,6 +119,7 @@ class TrialRun:
         self.ready = asyncio.Semaphore(2 * parallelism)  # replays made or sending
         self.live: dict[str, int] = {}  # session -> project: created, not deleted yet
         self.lost_create: set[int] = set()  # projects where a create's answer was lost
+        self.sources = CitationReader(client)  # for `cites` by name, read once per run
 
     async def ask(self, projects: Sequence[ProjectSpec], planned: Sequence[Replay], *,
                   repeat: int, min_pass_rate: float | None) -> list[ProjectHealth]:
@@ -205,8 +208,10 @@ class TrialRun:
             self.report.sends += 1
             newest = sent.id
             if message.expect is not None:
-                results = evaluate(message.expect,
-                                   Answer(sent.openai_response, sent.citations, no_answer))
+                sources = (await self.sources.sources(project.id, sent.citations)
+                           if names_sources(message.expect) else None)
+                results = evaluate(message.expect, Answer(
+                    sent.openai_response, sent.citations, no_answer, sources))
                 checks.append(MessageCheck(declared.name, message.prompt, results,
                                            shown_answer(sent.openai_response)))
         return _Asked(replay, tuple(checks))

@@ -13,7 +13,10 @@ the characters inserted and deleted to turn one text into the other, over both l
 the two texts casefolded with their runs of whitespace made one space, over 100; of the
 answer, its first `SIMILAR_CHARS` characters are compared (the time it takes grows with the
 product of the two lengths).
-`cites` compares source ids (integers); a source named by text is not checked.
+`cites` compares source ids (integers) with the ids an answer cites. A source named by text
+is compared with the sources the answer cites as the API describes them (`CitedSources`, read
+before judging: nothing here reads them), as `source_matches` says; where they were not read
+(a plan does not read them) or one could not be read, that check is not checked, saying why.
 
 `judge` judges what planning or `check` read of a project (`StoredAnswers`): each declared
 message's latest answer in its conversation's transcript.
@@ -23,12 +26,14 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
 
 import regex
 from rapidfuzz import fuzz
 
-from reconciler.api.live import Message
+from reconciler.api.live import CitedSource, Message
 from reconciler.desired.model import ConversationSpec, Expectations, MessageSpec
 from reconciler.text import normal_form, shown_briefly
 
@@ -42,6 +47,11 @@ MATCH_SECONDS = 1.0  # the longest a `matches` may run on one answer
 DEFAULT_NO_ANSWER = "I'm sorry, I don't know the answer"
 
 _SPACES = re.compile(r"\s+")
+SHOWN_SOURCES = 5  # the cited sources a failed `cites` by name shows
+# Why a source named by text is not checked where the sources cited were not read: a plan
+# makes no request for them (`render.health.plan_line` counts these checks apart).
+SOURCES_NOT_READ = ("a plan does not read the sources an answer cites: `reconciler check` "
+                    "checks a source named by text")
 
 
 class Status(enum.Enum):
@@ -53,13 +63,25 @@ class Status(enum.Enum):
 
 
 @dataclass(frozen=True)
+class CitedSources:
+    """What was read of the sources a project's answers cite, for `cites` by name: each id
+    read, with its source (None: the API shows no source of that id), and each id that could
+    not be read, with why ("HTTP 500 ...", "more than 50 ...")."""
+
+    read: Mapping[int, CitedSource | None] = field(default_factory=dict)
+    unread: Mapping[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Answer:
-    """A stored answer: its text, the ids of the sources it cites, and the project's "I don't
-    know" message (None: the vendor's default)."""
+    """A stored answer: its text, the ids of the sources it cites, the project's "I don't
+    know" message (None: the vendor's default), and what was read of the sources it cites
+    (None: nothing was read, so a source named by text is not checked)."""
 
     text: str
     citations: tuple[int, ...] = ()
     no_answer_message: str | None = None
+    sources: CitedSources | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +159,18 @@ class StoredAnswers:
     conversations: tuple[StoredConversation, ...] = ()
     error: str | None = None
 
+    def named_citations(self) -> tuple[int, ...]:
+        """The distinct ids cited by the answers judged with a `cites` that names a source by
+        text, in declared order: the only sources a check reads."""
+        cited: dict[int, None] = {}
+        for conversation in self.conversations:
+            for message in conversation.declared.messages:
+                if message.expect is None or not names_sources(message.expect):
+                    continue
+                _, answer = _latest(conversation, message.prompt)
+                cited.update(dict.fromkeys(answer.citations if answer else ()))
+        return tuple(cited)
+
     @property
     def asks_no_answer(self) -> bool:
         """Whether a `no_answer` check is declared (only then are the settings read)."""
@@ -144,25 +178,30 @@ class StoredAnswers:
                    for c in self.conversations for m in c.declared.messages)
 
 
-def judge(stored: StoredAnswers, no_answer: str | None) -> ProjectHealth:
+def judge(stored: StoredAnswers, no_answer: str | None, *,
+          sources: CitedSources | None = None) -> ProjectHealth:
     """The checks of `stored`, each declared message's latest stored answer judged, with the
-    project's "I don't know" message `no_answer` (None: the vendor's default)."""
+    project's "I don't know" message `no_answer` (None: the vendor's default) and what was
+    read of the sources its answers cite (None: nothing)."""
     if stored.error is not None:
         return ProjectHealth(stored.project_id, stored.label, error=stored.error)
-    checks = [judge_message(c.declared.name, message, *_latest(c, message.prompt), no_answer)
+    checks = [judge_message(c.declared.name, message, *_latest(c, message.prompt), no_answer,
+                            sources=sources)
               for c in stored.conversations for message in c.declared.messages
               if message.expect is not None]
     return ProjectHealth(stored.project_id, stored.label, tuple(checks))
 
 
 def judge_message(conversation: str, declared: MessageSpec, session_id: str | None,
-                  answer: Message | None, no_answer: str | None) -> MessageCheck:
+                  answer: Message | None, no_answer: str | None, *,
+                  sources: CitedSources | None = None) -> MessageCheck:
     """The checks of one declared message on `answer`, the message that holds its answer in
-    conversation `session_id` (None: not sent, nothing is judged)."""
+    conversation `session_id` (None: not sent, nothing is judged), with what was read of the
+    sources it cites (None: nothing)."""
     if answer is None or declared.expect is None:
         return MessageCheck(conversation, declared.prompt, None, session_id=session_id)
     results = evaluate(declared.expect,
-                       Answer(answer.openai_response, answer.citations, no_answer))
+                       Answer(answer.openai_response, answer.citations, no_answer, sources))
     return MessageCheck(conversation, declared.prompt, results,
                         shown_answer(answer.openai_response), session_id, answer.id)
 
@@ -198,7 +237,7 @@ def evaluate(expect: Expectations, answer: Answer, *,
     if expect.matches is not None:
         results.append(_matches(expect.matches, text, match_seconds))
     if expect.cites is not None:
-        results.extend(_cites(expect.cites, answer.citations))
+        results.extend(_cites(expect.cites, answer.citations, answer.sources))
     if expect.no_answer is not None:
         results.append(_no_answer(expect.no_answer, text, answer.no_answer_message))
     if expect.max_chars is not None:
@@ -284,14 +323,58 @@ def _matches(pattern: str, text: str, seconds: float) -> CheckResult:
     return _result("matches", shown, found, f"matches {shown}", f"matches no {shown}")
 
 
-def _cites(cites: bool | tuple[str | int, ...], cited: tuple[int, ...]) -> list[CheckResult]:
+def names_sources(expect: Expectations) -> bool:
+    """Whether `expect` has a `cites` that names a source by text (only then are the sources
+    an answer cites read)."""
+    return isinstance(expect.cites, tuple) and any(isinstance(c, str) for c in expect.cites)
+
+
+def source_matches(name: str, source: CitedSource) -> bool:
+    """Whether `name`, a source named by text, is the cited `source`: in the normal form and
+    casefolded, `name` equals its title, its URL, or the last segment of its URL's path
+    (percent-decoded, a trailing slash ignored: `refunds.md` of `https://x.example/refunds.md`
+    or `docs/refunds.md`); or `name` is itself an http(s) URL equal to its URL but for a
+    trailing slash. A missing title or URL matches nothing."""
+    wanted = _folded(name)
+    if not wanted:
+        return False
+    if source.title is not None and wanted == _folded(source.title):
+        return True
+    if source.url is None:
+        return False
+    url = _folded(source.url)
+    if wanted in (url, _folded(_last_segment(source.url))):
+        return True
+    return _is_url(wanted) and wanted.rstrip("/") == url.rstrip("/")
+
+
+def _folded(text: str) -> str:
+    return normal_form(text).casefold()
+
+
+def _last_segment(url: str) -> str:
+    """The last segment of `url`'s path, percent-decoded, a trailing slash ignored ("" when
+    the URL cannot be split)."""
+    try:
+        path = urlsplit(url).path
+    except ValueError:  # an odd URL (a bracket out of place): no segment
+        return ""
+    return unquote(path.rstrip("/").rsplit("/", 1)[-1])
+
+
+def _is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://")) and len(text) > len("https://")
+
+
+def _cites(cites: bool | tuple[str | int, ...], cited: tuple[int, ...],
+           sources: CitedSources | None) -> list[CheckResult]:
     count = len(cited)
-    sources = f"{count} source" + ("" if count == 1 else "s")
+    sources_word = f"{count} source" + ("" if count == 1 else "s")
     if cites is True:
-        return [_result("cites", "true", count > 0, f"cites {sources}", "cites nothing")]
+        return [_result("cites", "true", count > 0, f"cites {sources_word}", "cites nothing")]
     if cites is False:
         return [_result("cites", "false", count == 0, "cites nothing",
-                        f"cites {sources}, none expected")]
+                        f"cites {sources_word}, none expected")]
     results = []
     for source in cites:
         if isinstance(source, int) and not isinstance(source, bool):
@@ -300,10 +383,51 @@ def _cites(cites: bool | tuple[str | int, ...], cited: tuple[int, ...]) -> list[
                                    f"does not cite source {source}"
                                    + (f" (cites {_ids(cited)})" if cited else "")))
         else:
-            results.append(CheckResult(
-                "cites", shown_briefly(str(source)), Status.NOT_CHECKED,
-                f"source {shown_briefly(str(source))} is named, and only ids are checked"))
+            results.append(_cites_named(str(source), cited, sources))
     return results
+
+
+def _cites_named(name: str, cited: tuple[int, ...],
+                 sources: CitedSources | None) -> CheckResult:
+    """A `cites` of a source named by text: passed when a cited source matches it
+    (`source_matches`), failed when every cited source was read and none does, else not
+    checked, saying which source could not be read."""
+    shown_name = shown_briefly(name)
+    if sources is None:
+        return CheckResult("cites", shown_name, Status.NOT_CHECKED, SOURCES_NOT_READ)
+    distinct = tuple(dict.fromkeys(cited))
+    for citation in distinct:
+        found = sources.read.get(citation)
+        if found is not None and source_matches(name, found):
+            return CheckResult("cites", shown_name, Status.PASSED,
+                               f"cites {shown_name} (source {citation})")
+    unread = [c for c in distinct if c not in sources.read]
+    if unread:
+        why = sources.unread.get(unread[0], "it was not read")
+        more = f" (and {len(unread) - 1} more)" if len(unread) > 1 else ""
+        return CheckResult("cites", shown_name, Status.NOT_CHECKED,
+                           f"the cited source {unread[0]}{more} could not be read: {why}")
+    return CheckResult("cites", shown_name, Status.FAILED,
+                       f"does not cite {shown_name} (cites {_sources(distinct, sources)})")
+
+
+def _sources(cited: tuple[int, ...], sources: CitedSources) -> str:
+    """The cited sources as a reader knows them, the first `SHOWN_SOURCES` of them."""
+    if not cited:
+        return "nothing"
+    shown = ", ".join(_source_label(c, sources.read.get(c)) for c in cited[:SHOWN_SOURCES])
+    return shown + (", …" if len(cited) > SHOWN_SOURCES else "")
+
+
+def _source_label(citation: int, source: CitedSource | None) -> str:
+    """A cited source by the name a file would give it: its URL's last path segment, else
+    its title, else its URL, else its id."""
+    if source is None:
+        return f"source {citation}, which the API does not show"
+    for name in (_last_segment(source.url) if source.url else None, source.title, source.url):
+        if name and name.strip():
+            return shown_briefly(name)
+    return f"source {citation}"
 
 
 def _ids(cited: tuple[int, ...]) -> str:

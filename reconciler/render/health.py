@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.jsonio import pretty
-from reconciler.plan.health import CheckResult, Flip, MessageCheck, ProjectHealth, Status
+from reconciler.plan.health import (
+    SOURCES_NOT_READ,
+    CheckResult,
+    Flip,
+    MessageCheck,
+    ProjectHealth,
+    Status,
+)
 from reconciler.render.formats import markdown_safe
 from reconciler.text import shown_briefly
 
@@ -237,9 +244,12 @@ def _xml(text: str) -> str:
 def plan_line(projects: list[ProjectHealth]) -> str:
     """The line a plan shows beside its changes: "Answer checks: 5 passed, 1 failed (see
     `reconciler check`)", with what was not judged and the projects that could not be read
-    when there are any."""
+    when there are any; then, when a `cites` names a source by text, that a plan left it
+    unchecked (it reads no cited source)."""
     counts = tally(projects)
     parts = [f"{counts.passed} passed", f"{counts.failed} failed"]
+    named = sum(1 for p in projects for m in p.messages for r in m.results or ()
+                if r.status is Status.NOT_CHECKED and r.reason == SOURCES_NOT_READ)
     if counts.not_checked:
         parts.append(f"{counts.not_checked} not checked")
     if counts.not_sent:
@@ -247,7 +257,11 @@ def plan_line(projects: list[ProjectHealth]) -> str:
     errors = sum(1 for p in projects if p.error)
     if errors:
         parts.append(f"{errors} project(s) not read")
-    return f"Answer checks: {', '.join(parts)} (see `reconciler check`)."
+    line = f"Answer checks: {', '.join(parts)} (see `reconciler check`)."
+    if named:
+        line += (f" A plan reads no cited source: the {named} `cites` naming one by text are "
+                 "left to `reconciler check`.")
+    return line
 
 
 # The HTML report ------------------------------------------------------------------------------

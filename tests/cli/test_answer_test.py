@@ -18,10 +18,11 @@ import jsonschema
 import pytest
 
 from reconciler.emulator import Emulator, Faults, Variants
+from reconciler.emulator.content import document_id
 from reconciler.emulator.faults import FaultRule
 from tests import ROOT
 from tests.conftest import TEST_API_KEY
-from tests.workspace import PROJECT, Workspace
+from tests.workspace import PROJECT, Workspace, content_workspace
 
 QA = f"""\
 version: 1
@@ -352,3 +353,27 @@ def test_a_rejected_key_mid_run_stops_it_and_leaves_no_throwaway(ws: Workspace) 
     assert run.code == 1
     assert "error:" in run.err
     assert live_throwaways(ws.emulator) == []
+
+
+def test_named_sources_are_judged_reading_each_cited_source_once_per_run(
+        tmp_path: Path) -> None:
+    """Asked again three times in two conversations, the refund policy is cited six times
+    and read once: the check naming it passes, the one naming the pricing page fails."""
+    files = {"refunds.md": "# Refunds\n\nRefunds are possible within 30 days of purchase.\n",
+             "pricing.md": "# Pricing\n\nPlans cost 10 euros a month, billed yearly.\n"}
+    question = "Within how many days are refunds possible?"
+    with content_workspace(tmp_path, files, api_key=TEST_API_KEY) as ws:
+        ws.declare(f"version: 1\nprojects:\n  - id: {PROJECT}\n    conversations:\n"
+                   + "".join(f"      - name: {name}\n        messages:\n"
+                             f"          - prompt: {question}\n"
+                             f"            expect: {{cites: [{cites}]}}\n"
+                             for name, cites in (("QA refunds", "refunds.md"),
+                                                 ("QA pricing", "pricing.md"))))
+        run = ws.run("-vv", "test", "-f", str(ws.file), "--repeat", "3")
+        assert run.code == 3, run.out + run.err
+        assert f"ok: 'QA refunds' / '{question}': cites: passed 3 of 3\n" in run.out
+        assert (f"FAILED: 'QA pricing' / '{question}': cites: passed 0 of 3; last: does not "
+                "cite 'pricing.md' (cites 'refunds.md')") in run.out
+        reads = [line for line in run.err.splitlines() if "GET" in line and "/citations/" in line]
+        assert len(reads) == 1, reads
+        assert f"/citations/{document_id(PROJECT, 'refunds.md')} -> 200" in reads[0]

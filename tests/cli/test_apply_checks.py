@@ -5,11 +5,14 @@ check is not an apply error (exit 0); `apply --plan` carries no `expect:` and ch
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jsonschema
 
+from reconciler.emulator.content import document_id
 from tests import ROOT
-from tests.workspace import PROJECT, Workspace
+from tests.conftest import TEST_API_KEY
+from tests.workspace import PROJECT, Workspace, content_workspace
 
 FILE = f"""\
 version: 1
@@ -96,3 +99,32 @@ def test_apply_on_the_sandbox_keeps_every_check_for_its_pages(ws: Workspace) -> 
     health.unlink()
     assert "No changes." in ws.apply("--sandbox").out
     assert json.loads(health.read_text(encoding="utf-8"))["summary"]["failed"] == 1
+
+
+def test_named_sources_of_what_was_sent_are_read_once_the_writes_are_done(
+        tmp_path: Path) -> None:
+    """Two sends' answers cite the refund policy: it is read once, after the writes, and
+    each `cites` naming a source by text is judged on it, in the line, the summary and the
+    report."""
+    files = {"refunds.md": "# Refunds\n\nRefunds are possible within 30 days of purchase.\n"}
+    question = "Within how many days are refunds possible?"
+    with content_workspace(tmp_path, files, api_key=TEST_API_KEY) as ws:
+        ws.declare(f"version: 1\nprojects:\n  - id: {PROJECT}\n    conversations:\n"
+                   + "".join(f"      - name: {name}\n        messages:\n"
+                             f"          - prompt: {question}\n"
+                             f"            expect: {{cites: [{cites}]}}\n"
+                             for name, cites in (("QA refunds", "refunds.md"),
+                                                 ("QA pricing", "pricing.md"))))
+        run = ws.apply("-vv", "--report", str(ws.path / "report.json"))
+        assert run.code == 0, run.err
+        assert (f"[check FAILED] 'QA pricing' / '{question}' (project {PROJECT}): cites: does "
+                "not cite 'pricing.md' (cites 'refunds.md')") in run.err
+        assert "Answer checks of the 2 answer(s) sent: 1 passed, 1 failed" in run.out
+        lines = run.err.splitlines()
+        reads = [i for i, line in enumerate(lines) if "GET" in line and "/citations/" in line]
+        sends = [i for i, line in enumerate(lines) if "POST" in line and "/messages" in line]
+        assert len(reads) == 1 and reads[0] > max(sends), lines
+        assert f"/citations/{document_id(PROJECT, 'refunds.md')} -> 200" in lines[reads[0]]
+        report = json.loads((ws.path / "report.json").read_text(encoding="utf-8"))
+        assert report["answer_checks"]["summary"] == {"passed": 1, "failed": 1,
+                                                      "not_checked": 0}

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import jsonschema
 
-from reconciler.emulator import Emulator
+from reconciler.emulator import Emulator, Faults
+from reconciler.emulator.content import document_id
+from reconciler.emulator.faults import FaultRule
 from tests import ROOT
 from tests.conftest import TEST_API_KEY
-from tests.workspace import PROJECT, Workspace
+from tests.workspace import PROJECT, Workspace, content_workspace
 
 FILE = f"""\
 version: 1
@@ -298,3 +300,98 @@ def test_the_sandbox_health_is_never_written_through_a_link(ws: Workspace,
     assert code == 3 and "FAILED" in out  # the checks are still judged and shown
     assert "warning: cannot write .reconciler/health.json" in err
     assert target.read_text(encoding="utf-8") == "keep"
+
+
+DOCUMENTS = {"refunds.md": "# Refunds\n\nRefunds are possible within 30 days of purchase.\n",
+             "pricing.md": "# Pricing\n\nPlans cost 10 euros a month, billed yearly.\n"}
+REFUND_QUESTION = "Within how many days are refunds possible?"
+
+
+def _named(*conversations: tuple[str, str]) -> str:
+    """Conversations (name, its `cites` in flow YAML), each asking the refund question."""
+    entries = "".join(f"      - name: {name}\n        messages:\n"
+                      f"          - prompt: {REFUND_QUESTION}\n"
+                      f"            expect: {{cites: {cites}}}\n" for name, cites in conversations)
+    return f"version: 1\nprojects:\n  - id: {PROJECT}\n    conversations:\n{entries}"
+
+
+def _source_reads(err: str) -> list[str]:
+    """The requests for cited sources a -vv run logged."""
+    return [line for line in err.splitlines() if "/citations/" in line and "GET" in line]
+
+
+def test_a_named_source_passes_a_missing_one_fails_each_source_read_once(
+        tmp_path: Path) -> None:
+    """Two answers cite the refund policy: one check names it by file name and by title and
+    passes, one names the pricing page and fails, saying what is cited; the one source both
+    cite is read once. A plan reads none, and says so."""
+    with content_workspace(tmp_path, DOCUMENTS, api_key=TEST_API_KEY) as ws:
+        ws.declare(_named(("QA refunds", "[refunds.md, Refunds]"),
+                          ("QA refunds again", "[pricing.md]")))
+        assert ws.apply().code == 0
+        run = ws.run("-vv", "check", "-f", str(ws.file))
+        assert run.code == 3, run.out + run.err
+        source = document_id(PROJECT, "refunds.md")
+        where = f"'QA refunds' / '{REFUND_QUESTION}'"
+        assert f"ok: {where}: cites: cites 'refunds.md' (source {source})" in run.out
+        assert f"ok: {where}: cites: cites 'Refunds' (source {source})" in run.out
+        assert (f"FAILED: 'QA refunds again' / '{REFUND_QUESTION}': cites: does not cite "
+                "'pricing.md' (cites 'refunds.md')") in run.out
+        assert "2 passed, 1 failed, 0 not checked" in run.out
+        assert len(_source_reads(run.err)) == 1, _source_reads(run.err)
+
+        plan = ws.plan("-vv")
+        assert plan.code == 0
+        assert _source_reads(plan.err) == []
+        assert ("Answer checks: 0 passed, 0 failed, 3 not checked (see `reconciler check`). "
+                "A plan reads no cited source: the 3 `cites` naming one by text are left to "
+                "`reconciler check`.") in plan.out
+
+
+def test_a_hostile_source_name_cannot_break_the_reports(tmp_path: Path) -> None:
+    """A cited file named with terminal escapes and a bidirectional override, titled with
+    5,000 characters of them: every format is written, the name shows escaped, nothing raw
+    reaches a report."""
+    evil = "\x1b[31mevil\u202e.md"
+    files = {**DOCUMENTS, evil: "# \x1b]0;owned\x07" + "\u202e" * 5000 + "\n\n"
+             "Refunds are possible within 30 days of purchase.\n"}
+    with content_workspace(tmp_path, files, api_key=TEST_API_KEY) as ws:
+        ws.declare(_named(("QA refunds", "[pricing.md]")))
+        assert ws.apply().code == 0
+        written = {fmt: ws.path / f"checks.{fmt}" for fmt in ("json", "junit", "markdown",
+                                                               "html")}
+        run = ws.run("check", "-f", str(ws.file),
+                     *(arg for fmt, path in written.items()
+                       for arg in ("--write", fmt, str(path))))
+        assert run.code == 3, run.out + run.err
+        assert "cites: does not cite 'pricing.md' (cites '\\x1b[31mevil\\u202e.md'" in run.out
+        texts = [run.out, run.err, *(p.read_text(encoding="utf-8") for p in written.values())]
+        assert not any("\x1b" in text or "\u202e" in text or "\x07" in text for text in texts)
+        document = json.loads(written["json"].read_text(encoding="utf-8"))
+        schema = json.loads((ROOT / "schemas" / "health.schema.json").read_text(encoding="utf-8"))
+        jsonschema.validate(document, schema)
+        ET.fromstring(written["junit"].read_text(encoding="utf-8"))
+
+
+def test_a_source_that_cannot_be_read_is_not_checked_and_a_rejected_key_stops(
+        tmp_path: Path) -> None:
+    """A read the API refuses leaves the check not checked with the reason (never a
+    failure, never a crash); a key rejected while reading a source stops the run."""
+    with content_workspace(tmp_path, DOCUMENTS, api_key=TEST_API_KEY) as ws:
+        ws.declare(_named(("QA refunds", "[refunds.md]")))
+        assert ws.apply().code == 0
+        ws.emulator.faults = Faults(rules=[FaultRule(path=".*/citations/.*", status=400,
+                                                     times=None)])
+        run = check(ws)
+        assert run[0] == 0, run
+        source = document_id(PROJECT, "refunds.md")
+        assert (f"not checked: 'QA refunds' / '{REFUND_QUESTION}': cites: the cited source "
+                f"{source} could not be read: reading the source of citation {source} in "
+                f"project {PROJECT} failed") in run[1]
+        assert "0 passed, 0 failed, 1 not checked" in run[1]
+
+        ws.emulator.faults = Faults(rules=[FaultRule(path=".*/citations/.*", status=401,
+                                                     times=None)])
+        code, out, err = check(ws)
+        assert code == 1
+        assert "error:" in err and "not checked" not in out

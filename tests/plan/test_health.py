@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import pytest
 
+from reconciler.api.live import CitedSource
 from reconciler.desired.model import Expectations, Similarity
 from reconciler.plan.health import (
     DEFAULT_NO_ANSWER,
     EVALUATED_CHARS,
     SHOWN_CHARS,
     SIMILAR_CHARS,
+    SOURCES_NOT_READ,
     Answer,
     CheckResult,
+    CitedSources,
     Flip,
     MessageCheck,
     ProjectHealth,
@@ -21,6 +24,7 @@ from reconciler.plan.health import (
     flips,
     shown_answer,
     similarity,
+    source_matches,
 )
 
 REFUND = "Refunds are accepted within 30 days of purchase, with the receipt."
@@ -74,11 +78,96 @@ def test_cites_true_and_false(cites: bool, citations: tuple[int, ...], status: S
     assert (result.status, result.reason) == (status, reason)
 
 
-def test_cites_a_list_checks_each_id_and_leaves_names_unchecked() -> None:
+def test_cites_a_list_checks_each_id_and_leaves_names_unread_unchecked() -> None:
+    """Ids are checked on the answer alone; a name needs the cited sources, which a plan
+    does not read: not checked, saying so."""
     results = evaluate(Expectations(cites=(3, 9, "refunds.md")), Answer(REFUND, (3, 4)))
     assert [r.status for r in results] == [Status.PASSED, Status.FAILED, Status.NOT_CHECKED]
     assert results[1].reason == "does not cite source 9 (cites 3, 4)"
-    assert "only ids are checked" in results[2].reason
+    assert results[2].reason == SOURCES_NOT_READ
+
+
+REFUNDS = CitedSource(1324192482, "Refunds", "refunds.md")
+PRICING = CitedSource(77, "Pricing and plans", "https://shop.example/docs/pricing/")
+
+
+@pytest.mark.parametrize("name", [
+    "refunds.md", "REFUNDS.MD", " refunds.md ", "Refunds", "re\u0301funds.md",
+], ids=["url", "casefolded", "normal form", "title", "nfc"])
+def test_a_name_matches_the_title_the_url_or_its_last_segment(name: str) -> None:
+    source = REFUNDS if "\u0301" not in name else CitedSource(1, None, "r\u00e9funds.md")
+    assert source_matches(name, source)
+
+
+@pytest.mark.parametrize(("name", "matches"), [
+    ("pricing", True),  # the last segment, a trailing slash ignored
+    ("Pricing and plans", True),
+    ("https://shop.example/docs/pricing/", True),
+    ("https://shop.example/docs/pricing", True),  # a URL, but for its trailing slash
+    ("HTTPS://SHOP.EXAMPLE/DOCS/PRICING", True),
+    ("docs/pricing", False),  # a path is not a segment
+    ("https://shop.example/docs", False),
+    ("shop.example", False),
+    ("pricing and", False),  # no part of a title
+])
+def test_what_a_name_matches_of_a_web_page(name: str, matches: bool) -> None:
+    assert source_matches(name, PRICING) is matches
+
+
+def test_a_percent_encoded_segment_matches_its_decoded_name() -> None:
+    assert source_matches("my refunds.md", CitedSource(1, None, "my%20refunds.md"))
+    assert source_matches("q&a.md", CitedSource(1, None, "https://x.example/a/q%26a.md?x=1"))
+
+
+def test_a_source_without_title_or_url_matches_nothing() -> None:
+    assert not source_matches("refunds.md", CitedSource(1, None, None))
+    assert not source_matches("", CitedSource(1, "", ""))
+
+
+def test_a_named_source_passes_when_a_cited_source_is_it() -> None:
+    sources = CitedSources({77: PRICING, 1324192482: REFUNDS})
+    result = only(Expectations(cites=("refunds.md",)),
+                  Answer(REFUND, (77, 1324192482), sources=sources))
+    assert (result.status, result.reason) == (
+        Status.PASSED, "cites 'refunds.md' (source 1324192482)")
+
+
+def test_a_named_source_fails_naming_what_is_cited() -> None:
+    sources = CitedSources({1324192482: REFUNDS, 5: None})
+    result = only(Expectations(cites=("pricing.md",)),
+                  Answer(REFUND, (1324192482, 1324192482, 5), sources=sources))
+    assert (result.status, result.reason) == (
+        Status.FAILED, "does not cite 'pricing.md' (cites 'refunds.md', source 5, which the "
+        "API does not show)")
+    nothing = only(Expectations(cites=("pricing.md",)), Answer(REFUND, (), sources=sources))
+    assert (nothing.status, nothing.reason) == (
+        Status.FAILED, "does not cite 'pricing.md' (cites nothing)")
+
+
+def test_a_named_source_is_not_checked_while_a_cited_one_is_unread() -> None:
+    """An unread source might be the one named: not checked, with the read's reason; but a
+    source read and matching passes whatever else could not be read."""
+    sources = CitedSources({1324192482: REFUNDS}, {8: "HTTP 500", 9: "more than 50"})
+    missing = only(Expectations(cites=("pricing.md",)),
+                   Answer(REFUND, (8, 1324192482, 9), sources=sources))
+    assert (missing.status, missing.reason) == (
+        Status.NOT_CHECKED, "the cited source 8 (and 1 more) could not be read: HTTP 500")
+    found = only(Expectations(cites=("refunds.md",)),
+                 Answer(REFUND, (8, 1324192482), sources=sources))
+    assert found.status is Status.PASSED
+
+
+def test_hostile_sources_are_shown_escaped_and_briefly() -> None:
+    title = "\x1b[2J\u202eevil\n" + "t" * 5000
+    sources = CitedSources({i: CitedSource(i, title, None) for i in range(1, 8)})
+    result = only(Expectations(cites=("pricing.md",)), Answer(REFUND, tuple(range(1, 8)),
+                                                              sources=sources))
+    assert result.status is Status.FAILED
+    assert "\x1b" not in result.reason and "\u202e" not in result.reason
+    assert "\n" not in result.reason
+    assert "\\x1b[2J" in result.reason and "\\u202e" in result.reason
+    assert len(result.reason) < 600  # five sources shown, each clipped, then "…"
+    assert result.reason.endswith(", …)")
 
 
 def test_no_answer_compares_with_the_projects_message_or_the_default() -> None:

@@ -16,7 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.plan.health import CheckResult, Flip, MessageCheck, ProjectHealth, Status
+from reconciler.plan.health import (
+    SOURCES_NOT_READ,
+    CheckResult,
+    Flip,
+    MessageCheck,
+    ProjectHealth,
+    Status,
+)
 from reconciler.render.health import HTML_POLICY, as_html, plan_line
 from tests import ROOT
 from tests.browser import Browser, find_browser
@@ -133,7 +140,14 @@ def test_nothing_declared_says_so() -> None:
     ([ProjectHealth(1, "p", (MessageCheck("c", "q", None),)), ProjectHealth(2, "q", error="x")],
      "Answer checks: 0 passed, 0 failed, 1 not sent yet, 1 project(s) not read "
      "(see `reconciler check`)."),
-], ids=["counts", "unsent-and-unread"])
+    ([ProjectHealth(1, "p", (MessageCheck("c", "q", (
+        passed(), CheckResult("cites", "'refunds.md'", Status.NOT_CHECKED, SOURCES_NOT_READ),
+        CheckResult("cites", "'x.md'", Status.NOT_CHECKED, SOURCES_NOT_READ),
+        CheckResult("matches", "x", Status.NOT_CHECKED, "not judged: deadline"))),))],
+     "Answer checks: 1 passed, 0 failed, 3 not checked (see `reconciler check`). A plan "
+     "reads no cited source: the 2 `cites` naming one by text are left to `reconciler "
+     "check`."),
+], ids=["counts", "unsent-and-unread", "named-sources"])
 def test_the_plan_line(health: list[ProjectHealth], line: str) -> None:
     assert plan_line(health) == line
 

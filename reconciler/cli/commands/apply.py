@@ -1,10 +1,12 @@
 """`reconciler apply (-f … | --plan FILE)`: make live state match the declared state.
 
-With `-f`, the answer a send gets is checked at once against its message's `expect:`: a line
-per failed check, the counts in the summary and in the report. A failed check is not an apply
-error: the exit code says whether live state was made to match (`reconciler check` exits 3
-on failed checks). A saved plan carries no `expect:`, so `apply --plan` checks nothing. On the
-sandbox, `apply -f` then keeps every declared check's result for the sandbox's pages.
+With `-f`, the answer a send gets is checked at once against its message's `expect:` (one
+whose `cites` names a source by text once the writes are done, the sources it cites read
+then): a line per failed check, the counts in the summary and in the report. A failed check
+is not an apply error: the exit code says whether live state was made to match (`reconciler
+check` exits 3 on failed checks). A saved plan carries no `expect:`, so `apply --plan`
+checks nothing. On the sandbox, `apply -f` then keeps every declared check's result for the
+sandbox's pages.
 """
 
 from __future__ import annotations
@@ -45,11 +47,16 @@ from reconciler.cli.progress import Progress
 from reconciler.cli.sandbox import save_sandbox_health
 from reconciler.desired.model import DesiredState, MessageSpec
 from reconciler.errors import InputError, Problem, StalePlanError
-from reconciler.plan.answers import check_answers, no_answer_messages, sent_expectations
+from reconciler.plan.answers import (
+    CitationReader,
+    check_answers,
+    no_answer_messages,
+    sent_expectations,
+)
 from reconciler.plan.budget import apply_requests, duration, sends
 from reconciler.plan.credits import credits_left
 from reconciler.plan.guards import GuardLimits, with_guards
-from reconciler.plan.health import Status, judge_message
+from reconciler.plan.health import CitedSources, Status, judge_message, names_sources
 from reconciler.plan.model import DEFAULT_MAX_DELETE_FRACTION, Plan
 from reconciler.plan.signing import check_signature, read_plan_key
 from reconciler.plan.stale import check_live
@@ -127,10 +134,13 @@ async def _apply(
     connection = params.connection
     ids = _project_ids(loaded)
     async with open_client(connection, console, project_ids=ids) as client:
+        sources = CitationReader(client)  # the cited sources, read once in the run
         with writing(connection, client, ids, command="apply", dry_run=params.dry_run):
-            done = await _plan_and_apply(params, console, client, loaded, report)
+            done = await _plan_and_apply(params, console, client, loaded, report,
+                                         sources=sources)
         if connection.sandbox and isinstance(loaded, DesiredState) and not params.dry_run:
-            save_sandbox_health(console, await check_answers(client, loaded))
+            save_sandbox_health(console, await check_answers(client, loaded,
+                                                             sources=sources))
     if done is not None:
         return done
     for line in report.duplicates:
@@ -144,10 +154,11 @@ async def _apply(
 
 async def _plan_and_apply(
     params: ApplyParams, console: Console, client: Client, loaded: DesiredState | Plan,
-    report: ApplyReport,
+    report: ApplyReport, *, sources: CitationReader,
 ) -> int | None:
-    """Plan (or check the saved plan), show it, confirm and apply it; the exit code when
-    nothing was applied (errors, or no changes), else None."""
+    """Plan (or check the saved plan), show it, confirm and apply it, the sources the
+    answers it checks cite read through `sources`; the exit code when nothing was applied
+    (errors, or no changes), else None."""
     plan, limits = await _plan_to_apply(params, console, client, loaded)
     console.result(render_text(plan, color=console.color, verbose=console.verbose > 0,
                                rate=client.pacer.rate), painted=console.color)
@@ -162,7 +173,7 @@ async def _plan_and_apply(
     expecting = ({} if params.dry_run or not isinstance(loaded, DesiredState)
                  else sent_expectations(plan, loaded))
     await _run_apply(params, console, client, plan, report, limits=limits,
-                     backup_dir=backup_dir, expecting=expecting)
+                     backup_dir=backup_dir, expecting=expecting, sources=sources)
     return None
 
 
@@ -193,10 +204,13 @@ async def _limits_with_credits(client: Client, plan: Plan, limits: GuardLimits) 
 async def _run_apply(
     params: ApplyParams, console: Console, client: Client, plan: Plan, report: ApplyReport,
     *, limits: GuardLimits, backup_dir: Path | None,
-    expecting: dict[str, tuple[str, MessageSpec]],
+    expecting: dict[str, tuple[str, MessageSpec]], sources: CitationReader,
 ) -> None:
     """Apply `plan`, showing each result as it ends, and checking the answer of each send
-    in `expecting` (by operation key: its conversation's name and declared message)."""
+    in `expecting` (by operation key: its conversation's name and declared message): at
+    once, or, where a `cites` names a source by text, once the apply's writes are done, the
+    sources its answer cites read through `sources` (an interrupted apply reads no more:
+    those checks are not checked)."""
     report.plan_checksum = plan.checksum
     options = ApplyOptions(parallelism=params.connection.parallelism, dry_run=params.dry_run,
                            backup_dir=backup_dir, limits=limits)
@@ -209,15 +223,31 @@ async def _run_apply(
     eta = _time_left(client, plan)
     progress.note(eta())
 
+    waiting: list[OperationResult] = []  # their checks name cited sources
+
     def on_result(result: OperationResult) -> None:
         _show_result(console, progress, result)
-        _check_answer(console, progress, report, result, expecting, no_answer)
+        if _names_sources(result, expecting):
+            waiting.append(result)
+        else:
+            _check_answer(console, progress, report, result, expecting, no_answer)
         progress.note(eta())
 
     try:
         await apply_plan(client, plan, options=options, report=report, on_result=on_result)
+        while waiting:
+            result = waiting[0]
+            assert result.answer is not None  # as `_names_sources` found
+            cited = await sources.sources(result.operation.project_id, result.answer.citations)
+            _check_answer(console, progress, report, waiting.pop(0), expecting, no_answer,
+                          sources=cited)
     except (KeyboardInterrupt, asyncio.CancelledError):
         report.interrupted = True
+        for result in waiting:
+            ids = result.answer.citations if result.answer else ()
+            _check_answer(console, progress, report, result, expecting, no_answer,
+                          sources=CitedSources(unread=dict.fromkeys(
+                              ids, "the apply was interrupted before it was read")))
         raise
     finally:
         progress.close()
@@ -298,22 +328,34 @@ def _show_result(console: Console, progress: Progress, result: OperationResult) 
 
 def _check_answer(
     console: Console, progress: Progress, report: ApplyReport, result: OperationResult,
-    expecting: dict[str, tuple[str, MessageSpec]], no_answer: dict[int, str | None],
+    expecting: dict[str, tuple[str, MessageSpec]], no_answer: dict[int, str | None], *,
+    sources: CitedSources | None = None,
 ) -> None:
     """Check the answer a send got against its message's `expect:` (when it declares one and
-    was sent), keep the checks in `report`, and write a line per failed check."""
+    was sent), with what was read of the sources it cites, keep the checks in `report`, and
+    write a line per failed check."""
     op = result.operation
     found = expecting.get(op.key)
     if found is None or result.outcome is not Outcome.DONE or result.answer is None:
         return
     conversation, message = found
     check = judge_message(conversation, message, result.session_id, result.answer,
-                          no_answer.get(op.project_id))
+                          no_answer.get(op.project_id), sources=sources)
     report.answer_checks.append((op.key, op.project_id, check))
     for failed in (r for r in check.results or () if r.status is Status.FAILED):
         progress.write(console.clean(
             f"  [check FAILED] {shown(conversation)} / {shown(message.prompt)} "
             f"(project {op.project_id}): {failed.key}: {failed.reason}"))
+
+
+def _names_sources(result: OperationResult,
+                   expecting: dict[str, tuple[str, MessageSpec]]) -> bool:
+    """Whether `result` is a send whose answer is checked by a `cites` naming a source by
+    text (its sources must be read first)."""
+    found = expecting.get(result.operation.key)
+    expect = None if found is None else found[1].expect
+    return (expect is not None and names_sources(expect) and result.answer is not None
+            and result.outcome is Outcome.DONE)
 
 
 def _interrupted(params: ApplyParams, report: ApplyReport) -> str:

@@ -167,15 +167,18 @@ def as_dict(projects: list[ProjectHealth], flips: tuple[Flip, ...] = (), *,
 
 
 def rendered(fmt: str, projects: list[ProjectHealth], flips: tuple[Flip, ...] = (), *,
-             compared: bool = False) -> str:
+             compared: bool = False, command: str = "check") -> str:
     """The checks in the format `fmt` (text, json, junit, markdown or html; the names of
     `check`'s and `test`'s `--format`), with the checks that flipped since a baseline (JSON
-    lists them, an empty list too, when the run was `compared` with one)."""
+    lists them, an empty list too, when the run was `compared` with one); JUnit's report is
+    named for the `command` that judged them."""
     if fmt == "json":
         return pretty(as_dict(projects, flips, compared=compared))
     if fmt == "html":
         return as_html(projects, flips=flips)
-    return {"text": as_text, "junit": as_junit, "markdown": as_markdown}[fmt](projects, flips)
+    if fmt == "junit":
+        return as_junit(projects, flips, command=command)
+    return {"text": as_text, "markdown": as_markdown}[fmt](projects, flips)
 
 
 def from_dict(document: dict[str, Any]) -> list[ProjectHealth]:
@@ -196,12 +199,13 @@ def _turn(flip: Flip) -> str:
     return f"{names[flip.was]}→{names[flip.now]}"
 
 
-def as_junit(projects: list[ProjectHealth], flips: tuple[Flip, ...] = ()) -> str:
+def as_junit(projects: list[ProjectHealth], flips: tuple[Flip, ...] = (), *,
+             command: str = "check") -> str:
     """The checks as JUnit XML: a testsuite per project, a testcase per expectation named by
     conversation and prompt (classname: the project), a failure with its reason; a prompt
     not sent yet is a skipped testcase. Characters XML 1.0 cannot hold are dropped. `flips`
     are not shown (a CI reporter reads the testcases' own status)."""
-    root = ET.Element("testsuites", name="reconciler check")
+    root = ET.Element("testsuites", name=f"reconciler {command}")
     for project in projects:
         suite = ET.SubElement(root, "testsuite", name=_xml(f"project {project.label}"))
         cases = failures = skipped = errors = 0

@@ -89,9 +89,11 @@ def run(params: TrialParams, console: Console) -> int:
     except KeyboardInterrupt:
         raise KeyboardInterrupt(_interrupted(report)) from None
     changed = flips(before, projects) if before is not None else ()
-    text = rendered(params.format, projects, changed, compared=before is not None)
+    text = rendered(params.format, projects, changed, compared=before is not None,
+                    command="test")
     for fmt, path in params.also:
-        write_text(Path(path), rendered(fmt, projects, changed, compared=before is not None))
+        write_text(Path(path), rendered(fmt, projects, changed, compared=before is not None,
+                                        command="test"))
         console.info(f"Wrote the answer checks ({fmt}) to {path}.")
     if params.out:
         write_text(Path(params.out), text)

@@ -84,7 +84,7 @@ def test_a_key_typed_into_the_wrong_flag_is_not_echoed(tmp_path: Path, args: lis
     assert TOKEN not in result.out + result.err
 
 
-@pytest.mark.parametrize("command", ["validate", "plan", "apply", "check"])
+@pytest.mark.parametrize("command", ["validate", "plan", "apply", "check", "test"])
 def test_a_key_typed_where_a_path_goes_is_not_echoed(tmp_path: Path, command: str) -> None:
     result = run(command, TOKEN, env={})
     assert result.code == 1
@@ -99,6 +99,8 @@ KEY_FILE_OPTIONS = {
     "apply --api-key-file": ["apply", "-f", "{desired}", "--auto-approve", "--api-key-file", TOKEN],
     "export --api-key-file": ["export", "--project", "7", "--api-key-file", TOKEN],
     "restore --api-key-file": ["restore", "{backup}", "--api-key-file", TOKEN],
+    "check --api-key-file": ["check", "{desired}", "--api-key-file", TOKEN],
+    "test --api-key-file": ["test", "{desired}", "--api-key-file", TOKEN],
     "emulator --api-key-file": ["emulator", "--port", "0", "--api-key-file", TOKEN],
     "plan --plan-key-file": ["plan", "-f", "{desired}", "--out", "{plan}", "--plan-key-file",
                              TOKEN],
@@ -281,7 +283,7 @@ def test_the_token_never_appears_anywhere(tmp_path: Path) -> None:
                               "CUSTOMGPT_BASE_URL": emulator.base_url}, emulator)
         outputs = _run_everything(ws, key_file=tmp_path / "key")
     written = [p.read_bytes() for p in work.rglob("*") if p.is_file()]
-    assert len(written) >= 4  # the desired state, a plan, a report, a backup
+    assert len(written) >= 14  # the desired state, a plan, a report, a backup, answer checks
     assert all(SECRET not in text for text in outputs)
     assert all(SECRET.encode() not in data for data in written)
     assert any("GET /api/v1/" in text for text in outputs), "-vv logs every request"
@@ -313,9 +315,22 @@ def _run_everything(ws: Workspace, *, key_file: Path) -> list[str]:
                str(ws.path / "report.json"), "--backup-dir", str(ws.path / "backups"), allow),
         ws.run("plan", "-vv", "-f", str(ws.file), "--api-key-file", str(key_file)),
     ]
+    ws.declare(f"""
+        version: 1
+        projects:
+          - id: {PROJECT}
+            conversations:
+              - {{name: A, messages: [{{prompt: hi, expect: {{contains: [nowhere]}}}}]}}
+    """)
+    for command in ("check", "test"):  # answer checks, every format written
+        runs.append(ws.run(command, "-vv", str(ws.file), "--format", "json", "--out",
+                           str(ws.path / f"{command}.json"), *(
+                               arg for fmt in ("junit", "html", "markdown", "text")
+                               for arg in ("--write", fmt, str(ws.path / f"{command}.{fmt}")))))
     ws.declare("version: 1\nprojects: [{id: 999999}]\n")
     runs.append(ws.run("plan", "-vv", "-f", str(ws.file)))
     ws.env["CUSTOMGPT_API_KEY"] = SECRET + "-wrong"
     runs.append(ws.run("plan", "-vv", "-f", str(ws.file)))
-    assert [r.code for r in runs] == [0, 0, 0, 0, 0, 1, 1]
+    runs.append(ws.run("test", "-vv", "-f", str(ws.file)))
+    assert [r.code for r in runs] == [0, 0, 0, 0, 0, 3, 3, 1, 1, 1]
     return [text for r in runs for text in (r.out, r.err)]

@@ -322,9 +322,10 @@ def test_sharded_jobs_share_one_key_within_its_budget() -> None:
 @pytest.mark.parametrize(("job", "condition"), [
     ("validate", '$CI_PIPELINE_SOURCE == "merge_request_event"'),
     ("plan", '$CI_PIPELINE_SOURCE == "merge_request_event"'),
+    ("answers", '$CI_PIPELINE_SOURCE == "merge_request_event"'),
     ("apply", '$CI_PIPELINE_SOURCE == "push" && $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH'),
     ("drift", '$CI_PIPELINE_SOURCE == "schedule"'),
-], ids=["validate", "plan", "apply", "drift"])
+], ids=["validate", "plan", "answers", "apply", "drift"])
 def test_gitlab_jobs_run_on_their_events(job: str, condition: str) -> None:
     pipeline = load_yaml(GITLAB)
     rules = pipeline[job].get("rules") or pipeline[".on-merge-request"]["rules"]
@@ -962,6 +963,25 @@ def run_gitlab_job(job: str, env: dict[str, str]) -> subprocess.CompletedProcess
     return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
                           cwd=env["WORKDIR"], env=env, capture_output=True, text=True,
                           timeout=120)
+
+
+def test_gitlab_answers_job_fails_on_a_failed_check_and_keeps_its_reports(
+        gitlab: dict[str, str], api_env: dict[str, str]) -> None:
+    workdir = Path(gitlab["WORKDIR"])
+    (workdir / "conversations" / "demo.yaml").write_text(ANSWER_FILE)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(workdir):
+        assert main(["apply", "conversations", "--auto-approve", "--no-backup"], env=api_env,
+                    stdout=out, stderr=err) == 0, err.getvalue()
+    done = run_gitlab_job("answers", gitlab)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "ANSWER CHECKS FAILED" in done.stdout
+    job = load_yaml(GITLAB)["answers"]
+    report = workdir / job["artifacts"]["reports"]["junit"]
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert suite is not None and (suite.get("tests"), suite.get("failures")) == ("2", "1")
+    assert (workdir / job["artifacts"]["paths"][0]).read_text().startswith("<!DOCTYPE html>")
+    assert job["artifacts"]["when"] == "always"
 
 
 def gitlab_notes(env: dict[str, str]) -> list[dict[str, Any]]:

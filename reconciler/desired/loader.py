@@ -11,7 +11,6 @@ import os
 import re
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.desired import expectations, schema
@@ -25,7 +24,12 @@ from reconciler.desired.model import (
     Reaction,
     Scope,
 )
-from reconciler.desired.rules import check_rules, normal_form_warnings, prune_warnings
+from reconciler.desired.rules import (
+    LoadedFile,
+    check_rules,
+    normal_form_warnings,
+    prune_warnings,
+)
 from reconciler.desired.yamlsource import Path, SourceDocument, parse_file
 from reconciler.errors import InputError, Location, Problem, os_reason
 from reconciler.keys import API_KEY_VARIABLE, MIN_MASKED_LENGTH
@@ -38,21 +42,6 @@ _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _VARIABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 _DIGITS = re.compile(r"[0-9]+")
 _WRITTEN_ID = re.compile(r"-?(?:0|[1-9][0-9]*)")  # 0 and below: the schema's minimum says
-
-
-@dataclass
-class LoadedFile:
-    """One parsed file, the problems found in it, and its projects.
-
-    `projects` pairs each project's index in `data["projects"]` with its model. A project with
-    schema problems is still built from its valid parts (invalid settings fall back to their
-    defaults, invalid conversations are left out) so that the semantic rules can check it too;
-    the model is only returned to callers when no problem was found anywhere.
-    """
-
-    document: SourceDocument
-    problems: list[Problem] = field(default_factory=list)
-    projects: list[tuple[int, ProjectSpec]] = field(default_factory=list)
 
 
 def load_desired(

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reconciler.desired.model import THROWAWAY_PREFIX, ProjectSpec, is_throwaway
 from reconciler.desired.yamlsource import Path, SourceDocument
@@ -26,8 +26,21 @@ from reconciler.text import (
     why_not_normal,
 )
 
-if TYPE_CHECKING:
-    from reconciler.desired.loader import LoadedFile
+
+@dataclass
+class LoadedFile:
+    """One parsed file, the problems found in it, and its projects: what the rules check
+    (made by `reconciler.desired.loader`).
+
+    `projects` pairs each project's index in `data["projects"]` with its model. A project with
+    schema problems is still built from its valid parts (invalid settings fall back to their
+    defaults, invalid conversations are left out) so that the semantic rules can check it too;
+    the model is only returned to callers when no problem was found anywhere.
+    """
+
+    document: SourceDocument
+    problems: list[Problem] = field(default_factory=list)
+    projects: list[tuple[int, ProjectSpec]] = field(default_factory=list)
 
 
 def _quoted(text: str) -> str:

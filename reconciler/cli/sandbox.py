@@ -104,15 +104,17 @@ def save_health(document: dict[str, Any], *, root: Path = STATE_DIR) -> Path:
 
 def save_sandbox_health(console: Console, projects: list[ProjectHealth], *,
                         root: Path = STATE_DIR) -> None:
-    """Keep `projects` as the sandbox's last health, for its pages; a file that cannot be
-    written is a warning (the checks were judged, and shown or reported elsewhere)."""
+    """Keep `projects` as the sandbox's last health, for its pages (said when there are answer
+    checks; with none, the file only replaces an older one); a file that cannot be written is a
+    warning (the checks were judged, and shown or reported elsewhere)."""
     try:
         path = save_health(as_dict(projects), root=root)
     except OSError as error:
         console.error(f"warning: cannot write {root / SANDBOX_HEALTH} ({os_reason(error)}): "
                       "the sandbox's pages do not show these answer checks")
         return
-    console.info(f"Sandbox: answer checks kept in {path} for its pages.")
+    if any(project.messages for project in projects):  # else it only clears an older one
+        console.info(f"Sandbox: answer checks kept in {path} for its pages.")
 
 
 def _project_id(value: object) -> int:

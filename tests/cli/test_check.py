@@ -395,3 +395,18 @@ def test_a_source_that_cannot_be_read_is_not_checked_and_a_rejected_key_stops(
         code, out, err = check(ws)
         assert code == 1
         assert "error:" in err and "not checked" not in out
+
+
+def test_a_sandbox_apply_without_expectations_clears_old_health_quietly(ws: Workspace) -> None:
+    """Expectations removed: the pages must not keep showing the old checks, and the apply
+    does not talk about answer checks it has none of."""
+    ws.declare(FILE)
+    assert ws.apply("--sandbox").code == 0
+    health = ws.path / ".reconciler" / "health.json"
+    assert json.loads(health.read_text(encoding="utf-8"))["projects"][0]["messages"]
+    ws.declare(f"version: 1\nprojects:\n  - id: {PROJECT}\n    conversations:\n"
+               "      - name: QA refunds\n")
+    applied = ws.apply("--sandbox")
+    assert applied.code == 0
+    assert "answer checks kept" not in applied.err
+    assert json.loads(health.read_text(encoding="utf-8"))["projects"][0]["messages"] == []

@@ -117,19 +117,22 @@ async def judge_stored(client: ConversationApi, stored: Iterable[StoredAnswers],
     return judged
 
 
-async def no_answer_messages(client: ConversationApi,
-                             project_ids: Iterable[int]) -> dict[int, str | None]:
-    """The "I don't know" message of each project (None: the vendor's default, or its
-    settings cannot be read now). Raises AuthError."""
+async def no_answer_messages(
+    client: ConversationApi, project_ids: Iterable[int]
+) -> tuple[dict[int, str | None], dict[int, str]]:
+    """The "I don't know" message of each project (None: the vendor's default), and why it
+    could not be read for the others (their `no_answer` checks are then not judged: see
+    `reconciler.plan.health.not_judged`). Raises AuthError."""
     found: dict[int, str | None] = {}
+    unread: dict[int, str] = {}
     for project_id in dict.fromkeys(project_ids):
         try:
             found[project_id] = await no_answer_message(client, project_id)
         except AuthError:
             raise
-        except ApiError:
-            found[project_id] = None
-    return found
+        except ApiError as error:
+            unread[project_id] = str(error)
+    return found, unread
 
 
 def sent_expectations(plan: Plan, desired: DesiredState) -> dict[str, tuple[str, MessageSpec]]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import unquote, urlsplit
 
 import regex
@@ -204,6 +204,16 @@ def judge_message(conversation: str, declared: MessageSpec, session_id: str | No
                        Answer(answer.openai_response, answer.citations, no_answer, sources))
     return MessageCheck(conversation, declared.prompt, results,
                         shown_answer(answer.openai_response), session_id, answer.id)
+
+
+def not_judged(check: MessageCheck, key: str, reason: str) -> MessageCheck:
+    """`check` with its results of `key` not checked, for `reason` (what they needed could
+    not be read)."""
+    if check.results is None:
+        return check
+    results = tuple(CheckResult(r.key, r.expected, Status.NOT_CHECKED, reason)
+                    if r.key == key else r for r in check.results)
+    return replace(check, results=results)
 
 
 def _latest(stored: StoredConversation, prompt: str) -> tuple[str | None, Message | None]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import jsonschema
 
+from reconciler.emulator import FaultRule
 from reconciler.emulator.content import document_id
 from tests import ROOT
 from tests.conftest import TEST_API_KEY
@@ -59,6 +60,24 @@ def test_apply_checks_each_answer_it_gets_and_still_exits_0(ws: Workspace) -> No
     assert second["answer"] == stored[1]["openai_response"]
     assert [c["status"] for c in second["checks"]] == ["failed"]
     assert set(judged) == {f"{PROJECT}/send/QA refunds#1", f"{PROJECT}/send/QA refunds#2"}
+
+
+def test_a_no_answer_check_whose_message_cannot_be_read_is_not_judged(ws: Workspace) -> None:
+    """The project's settings fail: its "I don't know" message is unknown, so `no_answer` is
+    not judged against the vendor's default (which could pass a custom "I don't know")."""
+    ws.emulator.faults.rules.append(FaultRule(method="GET", path="/settings", status=400,
+                                              times=None))
+    ws.declare(FILE)
+    run = ws.apply("--report", str(ws.path / "report.json"))
+    assert run.code == 0, run.err
+    checks = report_of(ws, "report.json")["answer_checks"]
+    assert checks["summary"] == {"passed": 2, "failed": 1, "not_checked": 1}  # type: ignore[index]
+    judged = {m["key"]: m for m in checks["messages"]}  # type: ignore[index]
+    (no_answer,) = [c for c in judged[f"{PROJECT}/send/QA refunds#1"]["checks"]
+                    if c["key"] == "no_answer"]
+    assert no_answer["status"] == "not checked"
+    assert no_answer["reason"].startswith("the project's 'I don't know' message could not be "
+                                          "read: ")
 
 
 def test_nothing_sent_nothing_checked(ws: Workspace) -> None:

@@ -56,7 +56,13 @@ from reconciler.plan.answers import (
 from reconciler.plan.budget import apply_requests, duration, sends
 from reconciler.plan.credits import credits_left
 from reconciler.plan.guards import GuardLimits, with_guards
-from reconciler.plan.health import CitedSources, Status, judge_message, names_sources
+from reconciler.plan.health import (
+    CitedSources,
+    Status,
+    judge_message,
+    names_sources,
+    not_judged,
+)
 from reconciler.plan.model import DEFAULT_MAX_DELETE_FRACTION, Plan
 from reconciler.plan.signing import check_signature, read_plan_key
 from reconciler.plan.stale import check_live
@@ -152,6 +158,15 @@ async def _apply(
     return EXIT_ERROR if report.failed or report.duplicates else EXIT_OK
 
 
+@dataclass(frozen=True)
+class NoAnswer:
+    """The projects' "I don't know" messages read for the `no_answer` checks of what is
+    sent (None: the vendor's default), and why one could not be read."""
+
+    found: dict[int, str | None]
+    unread: dict[int, str]
+
+
 async def _plan_and_apply(
     params: ApplyParams, console: Console, client: Client, loaded: DesiredState | Plan,
     report: ApplyReport, *, sources: CitationReader,
@@ -214,10 +229,10 @@ async def _run_apply(
     report.plan_checksum = plan.checksum
     options = ApplyOptions(parallelism=params.connection.parallelism, dry_run=params.dry_run,
                            backup_dir=backup_dir, limits=limits)
-    no_answer = await no_answer_messages(client, [
+    no_answer = NoAnswer(*await no_answer_messages(client, [
         message.project_id for message in plan.operations if message.key in expecting
         and (expect := expecting[message.key][1].expect) is not None
-        and expect.no_answer is not None])
+        and expect.no_answer is not None]))
     progress = Progress(enabled=console.progress, stream=console.err,
                         description="Applying", unit="operations", total=len(plan.operations))
     eta = _time_left(client, plan)
@@ -328,7 +343,7 @@ def _show_result(console: Console, progress: Progress, result: OperationResult) 
 
 def _check_answer(
     console: Console, progress: Progress, report: ApplyReport, result: OperationResult,
-    expecting: dict[str, tuple[str, MessageSpec]], no_answer: dict[int, str | None], *,
+    expecting: dict[str, tuple[str, MessageSpec]], no_answer: NoAnswer, *,
     sources: CitedSources | None = None,
 ) -> None:
     """Check the answer a send got against its message's `expect:` (when it declares one and
@@ -340,7 +355,10 @@ def _check_answer(
         return
     conversation, message = found
     check = judge_message(conversation, message, result.session_id, result.answer,
-                          no_answer.get(op.project_id), sources=sources)
+                          no_answer.found.get(op.project_id), sources=sources)
+    if op.project_id in no_answer.unread:
+        check = not_judged(check, "no_answer", "the project's 'I don't know' message could "
+                           f"not be read: {no_answer.unread[op.project_id]}")
     report.answer_checks.append((op.key, op.project_id, check))
     for failed in (r for r in check.results or () if r.status is Status.FAILED):
         progress.write(console.clean(

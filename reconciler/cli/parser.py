@@ -208,6 +208,16 @@ def _pass_rate(text: str) -> float:
     return value
 
 
+def _check_outputs(parser: argparse.ArgumentParser, *, example: str) -> None:
+    """The answer checks' outputs of `check` and `test`: --format, --out and --write."""
+    parser.add_argument("--format", choices=CHECK_FORMATS, default="text", help="output format")
+    parser.add_argument("--out", metavar="FILE", help="write the result to FILE (default stdout)")
+    parser.add_argument("--write", nargs=2, action="append", metavar=("FORMAT", "FILE"),
+                        help="also write the result in FORMAT (one of --format's) to FILE "
+                             "(repeatable): for CI, a summary, a JUnit report and an HTML page "
+                             f"from one run, e.g. --write junit {example}")
+
+
 def _files(parser: argparse.ArgumentParser) -> None:
     """The desired-state files: -f PATH (repeatable) and PATH… as positionals, alike (`plan
     conversations/` as `plan -f conversations/`); at least one is needed (`cli/main.py`)."""
@@ -332,13 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "Check stored answers against the messages' expect: (sends nothing).",
                      "reconciler check conversations/ --format junit --out checks.xml")
     _files(check)
-    check.add_argument("--format", choices=CHECK_FORMATS, default="text",
-                       help="output format")
-    check.add_argument("--out", metavar="FILE", help="write the result to FILE (default stdout)")
-    check.add_argument("--write", nargs=2, action="append", metavar=("FORMAT", "FILE"),
-                       help="also write the result in FORMAT (one of --format's) to FILE "
-                            "(repeatable): for CI, a summary, a JUnit report and more from "
-                            "one run, e.g. --write junit checks.xml")
+    _check_outputs(check, example="checks.xml")
     check.add_argument("--min-pass-rate", type=_pass_rate, metavar="F",
                        help="exit 0 when at least this share of checks (0 to 1) pass "
                             "(default: every check must pass)")
@@ -368,12 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--baseline", metavar="FILE",
                       help="a JSON report of check or test: show the checks whose status "
                            "flipped since it")
-    test.add_argument("--format", choices=CHECK_FORMATS, default="text", help="output format")
-    test.add_argument("--out", metavar="FILE", help="write the result to FILE (default stdout)")
-    test.add_argument("--write", nargs=2, action="append", metavar=("FORMAT", "FILE"),
-                      help="also write the result in FORMAT (one of --format's) to FILE "
-                           "(repeatable): a summary, a JUnit report and an HTML page from one "
-                           "run, e.g. --write junit tests.xml")
+    _check_outputs(test, example="tests.xml")
     test.add_argument("--max-sends", type=_count, metavar="N",
                       help="refuse to send more than N prompts (each costs a query credit)")
     test.add_argument("--project", type=_positive_int, action="append", metavar="ID",

@@ -25,7 +25,7 @@ from reconciler.cli.console import Console
 from reconciler.cli.sandbox import save_sandbox_health
 from reconciler.desired.model import DesiredState
 from reconciler.plan.answers import check_answers
-from reconciler.plan.health import ProjectHealth
+from reconciler.plan.health import Flip, ProjectHealth
 from reconciler.render.health import as_text, rendered, tally
 
 CheckFormat = Literal["text", "json", "junit", "markdown", "html"]
@@ -54,23 +54,39 @@ def run(params: CheckParams, console: Console) -> int:
     projects = asyncio.run(_check(params, console, desired))
     if params.connection.sandbox:
         save_sandbox_health(console, projects)
-    text = rendered(params.format, projects)
-    for fmt, path in params.also:
-        write_text(Path(path), rendered(fmt, projects))
-        console.info(f"Wrote the answer checks ({fmt}) to {path}.")
-    if params.out:
-        write_text(Path(params.out), text)
-        console.info(f"Wrote the answer checks to {params.out}.")
-        if params.format != "text":
-            console.info(as_text(projects).splitlines()[-1])
+    show_checks(console, projects, fmt=params.format, out=params.out, also=params.also)
+    return checks_exit_code(projects, min_pass_rate=params.min_pass_rate)
+
+
+def show_checks(console: Console, projects: list[ProjectHealth], *, fmt: CheckFormat,
+                out: str | None, also: tuple[tuple[CheckFormat, str], ...],
+                flips: tuple[Flip, ...] = (), compared: bool = False,
+                command: str = "check") -> None:
+    """The checks in `fmt` on stdout, or in `out` with their summary line on stderr; and in
+    each `--write` format and file of `also` (`reconciler.render.health.rendered`)."""
+    text = rendered(fmt, projects, flips, compared=compared, command=command)
+    for other, path in also:
+        write_text(Path(path), rendered(other, projects, flips, compared=compared,
+                                        command=command))
+        console.info(f"Wrote the answer checks ({other}) to {path}.")
+    if out:
+        write_text(Path(out), text)
+        console.info(f"Wrote the answer checks to {out}.")
+        if fmt != "text":
+            console.info(as_text(projects, flips).splitlines()[-1])
     else:
         console.result(text)
+
+
+def checks_exit_code(projects: list[ProjectHealth], *, min_pass_rate: float | None) -> int:
+    """1 when a project could not be judged; else 0 when every check passed or at least
+    `min_pass_rate` of them did (None: all must), 3 otherwise."""
     if any(p.error for p in projects):
         return EXIT_ERROR
     counts = tally(projects)
     if counts.failed == 0:
         return EXIT_OK
-    floor = params.min_pass_rate
+    floor = min_pass_rate
     return EXIT_OK if floor is not None and counts.pass_rate >= floor else EXIT_CHECKS_FAILED
 
 

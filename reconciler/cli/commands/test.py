@@ -21,16 +21,13 @@ from pathlib import Path
 
 from reconciler.apply.outputs import Output, check_outputs
 from reconciler.apply.trials import TrialReport, TrialRun, sweep, utc_now
-from reconciler.cli.commands.check import CheckFormat
+from reconciler.cli.commands.check import CheckFormat, checks_exit_code, show_checks
 from reconciler.cli.common import (
-    EXIT_CHECKS_FAILED,
     EXIT_ERROR,
-    EXIT_OK,
     Declared,
     key_files,
     load_declared,
     outputs,
-    write_text,
 )
 from reconciler.cli.connect import Connection, open_client
 from reconciler.cli.console import Console
@@ -40,7 +37,7 @@ from reconciler.jsonio import read_json_file
 from reconciler.plan.credits import credits_left
 from reconciler.plan.health import ProjectHealth, flips
 from reconciler.plan.trials import Replay, RunStamp, lifetime, replays, sends_needed
-from reconciler.render.health import as_text, from_dict, rendered, tally
+from reconciler.render.health import from_dict
 
 log = logging.getLogger("reconciler.test")
 
@@ -89,27 +86,13 @@ def run(params: TrialParams, console: Console) -> int:
     except KeyboardInterrupt:
         raise KeyboardInterrupt(_interrupted(report)) from None
     changed = flips(before, projects) if before is not None else ()
-    text = rendered(params.format, projects, changed, compared=before is not None,
-                    command="test")
-    for fmt, path in params.also:
-        write_text(Path(path), rendered(fmt, projects, changed, compared=before is not None,
-                                        command="test"))
-        console.info(f"Wrote the answer checks ({fmt}) to {path}.")
-    if params.out:
-        write_text(Path(params.out), text)
-        console.info(f"Wrote the answer checks to {params.out}.")
-        if params.format != "text":
-            console.info(as_text(projects, changed).splitlines()[-1])
-    else:
-        console.result(text)
+    show_checks(console, projects, fmt=params.format, out=params.out, also=params.also,
+                flips=changed, compared=before is not None, command="test")
     console.info(_cleanup_line(report))
-    if any(p.error for p in projects) or report.left:
+    if report.left:
         return EXIT_ERROR
-    counts = tally(projects)
-    if counts.failed == 0:
-        return EXIT_OK
-    floor = params.min_pass_rate if params.repeat == 1 else None
-    return EXIT_OK if floor is not None and counts.pass_rate >= floor else EXIT_CHECKS_FAILED
+    return checks_exit_code(projects,
+                            min_pass_rate=params.min_pass_rate if params.repeat == 1 else None)
 
 
 def read_baseline(path: Path) -> list[ProjectHealth]:

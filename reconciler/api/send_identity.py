@@ -10,12 +10,14 @@ project, conversation, position of the message, prompt as sent), followed, when 
 conversation declares values for its sends, by a short digest of each (`external_id_carrying`).
 Where the service echoes external ids, a message is that send when it carries its identity,
 whatever the service did to the prompt (trimmed, HTML-escaped); where it does not, when its
-prompt is the send's in normal form (see `reconciler.text`). Pure.
+prompt is the send's in normal form (see `reconciler.text`), as stored or with the service's
+HTML escapes undone (`same_prompt`). Pure.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
@@ -81,10 +83,24 @@ def carries(message: Message, identity: str) -> bool:
     return sent_identity(message.external_id) == identity
 
 
+def same_prompt(stored: str, prompt: str) -> bool:
+    """Whether a prompt the service stored is `prompt`: the same in normal form, as stored or
+    with HTML escapes undone (a service may store `Q&amp;A` for `Q&A`)."""
+    wanted = normal_form(prompt)
+    return normal_form(stored) == wanted or _unescaped(stored) == wanted
+
+
+def _unescaped(stored: str) -> str | None:
+    """A stored prompt in normal form with its HTML escapes undone; None when it holds none."""
+    if "&" not in stored or (plain := html.unescape(stored)) == stored:
+        return None
+    return normal_form(plain)
+
+
 def is_send(message: Message, identity: str, prompt: str) -> bool:
     """Whether `message` is (a copy of) the send of `prompt` whose identity is `identity`: it
-    carries that identity, or its prompt is `prompt` in normal form."""
-    return carries(message, identity) or normal_form(message.user_query) == normal_form(prompt)
+    carries that identity, or its prompt is `prompt` (`same_prompt`)."""
+    return carries(message, identity) or same_prompt(message.user_query, prompt)
 
 
 def own_send(
@@ -97,8 +113,7 @@ def own_send(
         for message in messages:
             if message.external_id == external_id:
                 return message
-    wanted = normal_form(prompt)
-    new = [m for m in messages if m.id > after and normal_form(m.user_query) == wanted]
+    new = [m for m in messages if m.id > after and same_prompt(m.user_query, prompt)]
     return new[0] if new else None
 
 
@@ -111,8 +126,7 @@ def sent_copy(
     for message in messages:
         if carries(message, identity):
             return message
-    wanted = normal_form(prompt)
-    copies = [m for m in messages if normal_form(m.user_query) == wanted]
+    copies = [m for m in messages if same_prompt(m.user_query, prompt)]
     return copies[occurrence - 1] if len(copies) >= occurrence else None
 
 
@@ -120,13 +134,23 @@ def as_declared(
     project_id: int, session_id: str, prompts: Iterable[str], messages: tuple[Message, ...]
 ) -> tuple[Message, ...]:
     """`messages` of conversation `session_id`, in order, each one that carries the identity
-    of a send of `prompts` (declared messages 1, 2, ... of that conversation) standing as that
+    of a send of `prompts` (declared messages 1, 2, ... of that conversation), or whose prompt
+    is one of them only once its HTML escapes are undone (`same_prompt`), standing as that
     declared prompt (its `user_query`), whatever the service stored for it: the prompts
     already sent, as a plan counts them."""
+    declared = list(prompts)
     ours = {send_external_id(project_id, session_id, position, prompt): prompt
-            for position, prompt in enumerate(prompts, start=1)}
+            for position, prompt in enumerate(declared, start=1)}
     if not ours:
         return messages
+    unescaped = {normal_form(prompt): prompt for prompt in declared}
+
+    def standing(message: Message) -> str | None:
+        prompt = ours.get(sent_identity(message.external_id) or "")
+        if prompt is None and (plain := _unescaped(message.user_query)) is not None:
+            prompt = unescaped.get(plain)
+        return prompt
+
     return tuple(
-        message if (prompt := ours.get(sent_identity(message.external_id) or "")) is None
+        message if (prompt := standing(message)) is None
         else replace(message, user_query=prompt) for message in messages)

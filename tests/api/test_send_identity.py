@@ -17,6 +17,7 @@ from reconciler.api.send_identity import (
     external_id_carrying,
     is_send,
     own_send,
+    same_prompt,
     send_external_id,
     sent_copy,
     sent_identity,
@@ -24,6 +25,7 @@ from reconciler.api.send_identity import (
 )
 from reconciler.desired.model import SEND_VALUES
 from reconciler.emulator import Emulator, Variants
+from reconciler.text import normal_form
 
 KEY = "test-key-0123456789"
 PROJECT = 4242
@@ -39,8 +41,8 @@ VARIANTS = {
     "escape-prompts": (Variants(escape_prompts=True), True),
     "observed-2023": (Variants(wire="observed-2023"), True),
     "observed-2023-trim-text": (Variants(wire="observed-2023", trim_text=True), True),
-    # Neither the external id nor the prompt comes back as sent: nothing can tell the send.
-    "observed-2023-escape-prompts": (Variants(wire="observed-2023", escape_prompts=True), False),
+    # No external id, the prompt escaped: the escapes undone, the prompt is told.
+    "observed-2023-escape-prompts": (Variants(wire="observed-2023", escape_prompts=True), True),
 }
 
 
@@ -82,16 +84,31 @@ def test_a_send_is_recognised_as_itself_whatever_the_service_stored(
     assert (sent_copy((stored,), identity, PROMPT, occurrence=1) == stored) is recognised
 
 
-def test_a_plan_counts_a_stored_send_as_its_declared_prompt_only_by_its_external_id(
+def test_a_plan_counts_a_stored_send_as_its_declared_prompt(
     variant: tuple[Emulator, bool],
 ) -> None:
+    """By its external id where the service echoes it; else by its prompt, in normal form,
+    with the service's HTML escapes undone."""
     emu, _ = variant
     session, (stored,) = sent(emu, [PROMPT])
     (declared,) = as_declared(PROJECT, session, [PROMPT], (stored,))
-    echoes = stored.external_id is not None
-    assert declared.user_query == (PROMPT if echoes else stored.user_query)
-    (elsewhere,) = as_declared(PROJECT, "another-session", [PROMPT], (stored,))
-    assert elsewhere == stored
+    assert normal_form(declared.user_query) == normal_form(PROMPT)
+    if stored.external_id is not None or stored.user_query != normal_form(PROMPT):
+        assert declared.user_query == PROMPT  # stands as the declared prompt itself
+
+
+def test_another_conversations_identity_does_not_stand_for_a_prompt() -> None:
+    identity = send_external_id(PROJECT, "s1", 1, PROMPT)
+    stored = message("something else", identity)
+    assert as_declared(PROJECT, "s2", [PROMPT], (stored,)) == (stored,)
+    assert as_declared(PROJECT, "s1", [PROMPT], (stored,))[0].user_query == PROMPT
+
+
+def test_only_an_escaped_prompt_is_read_with_its_escapes_undone() -> None:
+    assert same_prompt("Q&amp;A &lt;beta&gt;", PROMPT)
+    assert same_prompt("Q&A <beta>", PROMPT)
+    assert not same_prompt("Q&amp;amp;A <beta>", PROMPT)  # escaped twice: another prompt
+    assert not same_prompt("Q&amp;B", PROMPT)
 
 
 def test_the_second_copy_of_a_prompt_is_the_second_send(variant: tuple[Emulator, bool]) -> None:
